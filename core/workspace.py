@@ -1,0 +1,119 @@
+"""Finding and creating workspaces: the ``.dockyard/`` folder, found upward like ``.git``.
+
+A workspace folder holds ``dockyard.db`` (SQLite), ``objects/`` (content-addressed files)
+and ``logs/`` (one log file per run). ``--home``/``DOCKYARD_HOME`` name it directly and
+``DOCKYARD_DB`` replaces the database with any SQLAlchemy URL.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import InputError, WorkspaceNotFoundError
+
+DIRNAME = ".dockyard"
+DB_FILENAME = "dockyard.db"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where one store lives: ``home`` is the ``.dockyard`` folder itself."""
+
+    home: Path
+    db_url: str
+
+    @property
+    def root(self) -> Path:
+        """The folder that holds ``.dockyard`` (the user's project folder)."""
+        return self.home.parent if self.home.name == DIRNAME else self.home
+
+    @property
+    def objects(self) -> Path:
+        return self.home / "objects"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def db_path(self) -> Path | None:
+        """The SQLite file, or None when ``DOCKYARD_DB`` points elsewhere."""
+        prefix = "sqlite:///"
+        return Path(self.db_url[len(prefix) :]) if self.db_url.startswith(prefix) else None
+
+
+def current_user(env: Mapping[str, str] | None = None) -> str:
+    """The acting user: ``DOCKYARD_USER`` if set, else the login name."""
+    env = os.environ if env is None else env
+    user = env.get("DOCKYARD_USER", "").strip()
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
+        return "unknown"
+
+
+def _db_url(home: Path, env: Mapping[str, str]) -> str:
+    url = env.get("DOCKYARD_DB", "").strip()
+    return url or f"sqlite:///{home / DB_FILENAME}"
+
+
+def _as_home(path: Path) -> Path:
+    """Accept either a workspace root (holding ``.dockyard``) or the folder itself."""
+    return path / DIRNAME if (path / DIRNAME).is_dir() else path
+
+
+def find_workspace(
+    start: Path | None = None,
+    home: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Workspace:
+    """The workspace for ``start`` (default: the current folder).
+
+    Order: ``home`` argument, ``DOCKYARD_HOME``, then ``.dockyard`` in ``start`` or any
+    folder above it.
+    """
+    env = os.environ if env is None else env
+    override = home if home is not None else env.get("DOCKYARD_HOME") or None
+    if override is not None:
+        path = _as_home(Path(override).expanduser().resolve())
+        if not (path / DB_FILENAME).exists() and not env.get("DOCKYARD_DB"):
+            raise WorkspaceNotFoundError(
+                f"no Dockyard workspace at {path}; create one with `dockyard init {path.parent}`"
+            )
+        return Workspace(home=path, db_url=_db_url(path, env))
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / DIRNAME
+        if candidate.is_dir():
+            return Workspace(home=candidate, db_url=_db_url(candidate, env))
+    raise WorkspaceNotFoundError(
+        "not inside a Dockyard workspace (no .dockyard here or above); "
+        "run `dockyard init` to make one or `dockyard demo` to try the sample projects"
+    )
+
+
+def init_workspace(directory: Path | None = None, env: Mapping[str, str] | None = None) -> Workspace:
+    """Create (or reuse) ``directory/.dockyard`` with its store, objects and logs folders."""
+    env = os.environ if env is None else env
+    root = (directory or Path.cwd()).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise InputError(f"{root} is a file, not a folder; give a folder to `dockyard init`")
+    home = root / DIRNAME
+    for folder in (home, home / "objects", home / "logs"):
+        folder.mkdir(parents=True, exist_ok=True)
+    workspace = Workspace(home=home, db_url=_db_url(home, env))
+    open_store(workspace).dispose()
+    return workspace
+
+
+def open_store(workspace: Workspace):  # type: ignore[no-untyped-def]
+    """The migrated SQLAlchemy engine of ``workspace`` (imported lazily: it is heavy)."""
+    from store.db import open_engine
+
+    return open_engine(workspace.db_url)

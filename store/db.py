@@ -1,0 +1,103 @@
+"""Opening a store: engine, SQLite pragmas, and schema migrations on open.
+
+Importing this module pulls in SQLAlchemy but not Alembic: Alembic is imported only when
+the schema on disk is behind the code, which keeps a normal open fast.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.pool import ConnectionPoolEntry
+
+#: The newest migration this code knows; ``tests/test_store.py`` checks it against Alembic.
+HEAD_REVISION = "0001"
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used as it is; the message says why and what to do."""
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer Dockyard; we refuse rather than corrupt it."""
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _apply_sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    # pysqlite opens transactions lazily; pragmas must run outside one.
+    cursor = dbapi_conn.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` with Dockyard's connection settings, schema not checked."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        event.listen(engine, "connect", _apply_sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision recorded in the database, or None for an empty one."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        return None if row is None else str(row[0])
+
+
+def known_revisions() -> list[str]:
+    """Every revision id shipped with this code, oldest first."""
+    return sorted(p.stem.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("*.py"))
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to ``HEAD_REVISION``; refuse a schema this code does not know."""
+    revision = current_revision(engine)
+    if revision == HEAD_REVISION:
+        return
+    if revision is not None and revision not in known_revisions():
+        raise SchemaTooNewError(
+            f"the store's schema (revision {revision}) is newer than this Dockyard knows "
+            f"(up to {HEAD_REVISION}); upgrade Dockyard to open it"
+        )
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def open_engine(url: str) -> Engine:
+    """Open (creating and migrating as needed) the store at ``url``."""
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+    except sqlite3.DatabaseError as exc:  # pragma: no cover - wrapped below as well
+        raise StoreError(f"cannot open the store at {url}: {exc}") from exc
+    except Exception as exc:
+        if isinstance(exc, StoreError):
+            raise
+        raise StoreError(f"cannot open the store at {url}: {exc}") from exc
+    return engine

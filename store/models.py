@@ -1,0 +1,295 @@
+"""SQLModel tables for the whole Dockyard domain.
+
+The tables hold facts only; every rule about them lives in ``core``. Times are UTC
+``datetime`` values except metric timestamps, which are epoch seconds (``float``) because
+metrics are written by the million and compared numerically.
+
+JSON columns (``*_json``) hold documents whose shape is owned by one core module and is
+never queried by SQL; everything a list filters or sorts on is a real, indexed column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Current time in UTC, the one clock every row uses."""
+    return datetime.now(UTC)
+
+
+class Project(SQLModel, table=True):
+    """A folder with a ``dockyard.toml``; ``spec_json`` is the validated file."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    path: str
+    description: str = ""
+    entry: str
+    spec_json: str
+    spec_hash: str
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Dataset(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    description: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class DatasetVersion(SQLModel, table=True):
+    """One immutable, content-addressed version of a dataset."""
+
+    __tablename__ = "dataset_version"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version"),
+        UniqueConstraint("dataset_id", "content_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True)
+    version: int
+    content_hash: str = Field(index=True)
+    hash_algo: str
+    sha256: str | None = None
+    object_path: str
+    source_path: str = ""
+    file_format: str
+    size_bytes: int = 0
+    n_rows: int = 0
+    n_cols: int = 0
+    columns_json: str = "[]"
+    profile_json: str = "{}"
+    message: str = ""
+    author: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Run(SQLModel, table=True):
+    """One execution of a project's entry command."""
+
+    __table_args__ = (
+        Index("ix_run_status_created", "status", "created_at"),
+        Index("ix_run_project_created", "project_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    dataset_version_id: int | None = Field(
+        default=None, foreign_key="dataset_version.id", index=True
+    )
+    group_id: str | None = Field(default=None, index=True)
+    parent_run_id: int | None = Field(default=None, foreign_key="run.id")
+    status: str = "queued"
+    command: str = ""
+    exit_code: int | None = None
+    error: str = ""
+    pid: int | None = None
+    host: str = ""
+    user: str = ""
+    log_path: str = ""
+    seed: int | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    env_json: str = "{}"
+    primary_metric: str | None = None
+    primary_value: float | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+
+
+class Param(SQLModel, table=True):
+    run_id: int = Field(foreign_key="run.id", primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class RunTag(SQLModel, table=True):
+    __tablename__ = "run_tag"
+
+    run_id: int = Field(foreign_key="run.id", primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class Metric(SQLModel, table=True):
+    """One point of one metric's history; ``(run_id, key, step)`` is the read path."""
+
+    __table_args__ = (Index("ix_metric_run_key_step", "run_id", "key", "step"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id")
+    key: str
+    step: int = 0
+    value: float
+    timestamp: float
+
+
+class Artifact(SQLModel, table=True):
+    """A content-addressed file a run produced (``objects/<sha256>``)."""
+
+    __table_args__ = (UniqueConstraint("run_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    name: str
+    kind: str = "file"
+    sha256: str = Field(index=True)
+    size_bytes: int = 0
+    object_path: str
+    file_format: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RegisteredModel(SQLModel, table=True):
+    __tablename__ = "registered_model"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    description: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ModelVersion(SQLModel, table=True):
+    """An immutable version of a registered model, tied to its run and artifact."""
+
+    __tablename__ = "model_version"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="registered_model.id", index=True)
+    version: int
+    run_id: int = Field(foreign_key="run.id", index=True)
+    artifact_id: int = Field(foreign_key="artifact.id")
+    dataset_version_id: int | None = Field(default=None, foreign_key="dataset_version.id")
+    description: str = ""
+    tags_json: str = "{}"
+    created_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ModelAlias(SQLModel, table=True):
+    """Where an alias (``champion``…) points now; its moves are in ``audit_event``."""
+
+    __tablename__ = "model_alias"
+
+    model_id: int = Field(foreign_key="registered_model.id", primary_key=True)
+    alias: str = Field(primary_key=True)
+    model_version_id: int = Field(foreign_key="model_version.id")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DeploymentRequest(SQLModel, table=True):
+    __tablename__ = "deployment_request"
+    __table_args__ = (Index("ix_deployment_request_status", "status", "requested_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_version_id: int = Field(foreign_key="model_version.id", index=True)
+    target: str = "production"
+    status: str = "pending"
+    requested_by: str = ""
+    reason: str = ""
+    checks_json: str = "[]"
+    requested_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+
+
+class Approval(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="deployment_request.id", index=True)
+    reviewer: str
+    decision: str
+    comment: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Deployment(SQLModel, table=True):
+    __table_args__ = (Index("ix_deployment_target_status", "target", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int | None = Field(default=None, foreign_key="deployment_request.id")
+    model_version_id: int = Field(foreign_key="model_version.id", index=True)
+    target: str = "production"
+    status: str = "active"
+    deployed_by: str = ""
+    deployed_at: datetime = Field(default_factory=utcnow)
+    retired_at: datetime | None = None
+
+
+class Monitor(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    name: str
+    kind: str
+    schedule: str
+    config_json: str = "{}"
+    enabled: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MonitorResult(SQLModel, table=True):
+    __tablename__ = "monitor_result"
+    __table_args__ = (Index("ix_monitor_result_monitor_ran", "monitor_id", "ran_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    monitor_id: int = Field(foreign_key="monitor.id")
+    deployment_id: int | None = Field(default=None, foreign_key="deployment.id")
+    status: str
+    summary: str = ""
+    details_json: str = "{}"
+    batch_path: str = ""
+    ran_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Alert(SQLModel, table=True):
+    __table_args__ = (Index("ix_alert_open", "acknowledged_at", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    monitor_id: int = Field(foreign_key="monitor.id", index=True)
+    result_id: int | None = Field(default=None, foreign_key="monitor_result.id")
+    severity: str = "warning"
+    message: str
+    created_at: datetime = Field(default_factory=utcnow)
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained log: ``hash = sha256(prev_hash + canonical event)``."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    details_json: str = "{}"
+    prev_hash: str
+    hash: str = Field(unique=True)
+
+
+class AgentLease(SQLModel, table=True):
+    """The one agent that serves this store; a row per store, id fixed at 1."""
+
+    __tablename__ = "agent_lease"
+
+    id: int = Field(default=1, primary_key=True)
+    holder: str
+    host: str
+    pid: int
+    acquired_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow)
