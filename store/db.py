@@ -13,8 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.pool import ConnectionPoolEntry
 
-#: The newest migration this code knows; ``tests/test_store.py`` checks it against Alembic.
-HEAD_REVISION = "0001"
+from store.schema import HEAD_REVISION as HEAD_REVISION
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
