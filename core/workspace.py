@@ -12,11 +12,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import InputError, WorkspaceNotFoundError
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 DIRNAME = ".dockyard"
 DB_FILENAME = "dockyard.db"
+
+_ENGINES: dict[str, Engine] = {}
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,9 @@ def find_workspace(
     )
 
 
-def init_workspace(directory: Path | None = None, env: Mapping[str, str] | None = None) -> Workspace:
+def init_workspace(
+    directory: Path | None = None, env: Mapping[str, str] | None = None
+) -> Workspace:
     """Create (or reuse) ``directory/.dockyard`` with its store, objects and logs folders."""
     env = os.environ if env is None else env
     root = (directory or Path.cwd()).expanduser().resolve()
@@ -108,12 +116,24 @@ def init_workspace(directory: Path | None = None, env: Mapping[str, str] | None 
     for folder in (home, home / "objects", home / "logs"):
         folder.mkdir(parents=True, exist_ok=True)
     workspace = Workspace(home=home, db_url=_db_url(home, env))
-    open_store(workspace).dispose()
+    engine_for(workspace)
     return workspace
 
 
-def open_store(workspace: Workspace):  # type: ignore[no-untyped-def]
-    """The migrated SQLAlchemy engine of ``workspace`` (imported lazily: it is heavy)."""
-    from store.db import open_engine
+def engine_for(workspace: Workspace) -> Engine:
+    """The migrated engine of ``workspace``, opened once per process and URL.
 
-    return open_engine(workspace.db_url)
+    SQLAlchemy is imported here, not at module level: it costs a few hundred
+    milliseconds that the TUI's first paint must not pay.
+    """
+    engine = _ENGINES.get(workspace.db_url)
+    if engine is None:
+        from store.db import open_engine
+
+        engine = _ENGINES[workspace.db_url] = open_engine(workspace.db_url)
+    return engine
+
+
+def open_store(workspace: Workspace) -> Engine:
+    """Alias of :func:`engine_for`, for readers who look for "open"."""
+    return engine_for(workspace)

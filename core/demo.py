@@ -1,0 +1,33 @@
+"""The demo workspace: the bundled sample projects, copied and registered."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from core.projects import PROJECT_FILE, ProjectInfo, add_project
+from core.workspace import Workspace, init_workspace
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_projects"
+
+
+def sample_project_dirs() -> list[Path]:
+    """The bundled sample projects, by name."""
+    return sorted(p for p in SAMPLES.iterdir() if (p / PROJECT_FILE).is_file())
+
+
+def prepare_demo(directory: Path) -> tuple[Workspace, list[ProjectInfo]]:
+    """Create or reuse a workspace in ``directory`` with every sample project registered.
+
+    Idempotent: projects already copied are left as the user may have edited them.
+    """
+    workspace = init_workspace(directory)
+    projects_dir = workspace.root / "projects"
+    projects_dir.mkdir(exist_ok=True)
+    registered = []
+    for sample in sample_project_dirs():
+        target = projects_dir / sample.name
+        if not target.exists():
+            shutil.copytree(sample, target, ignore=shutil.ignore_patterns("__pycache__", "outputs"))
+        registered.append(add_project(workspace, target))
+    return workspace, registered

@@ -1,0 +1,557 @@
+"""Projects: a folder with a ``dockyard.toml``, validated and registered in the store.
+
+The file format is documented in ``docs/projects.md``. Validation is strict and its
+errors name the file, the key and what is wrong, so a user can fix the file from one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from core.workspace import Workspace
+
+PROJECT_FILE = "dockyard.toml"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+PARAM_TYPES = ("int", "float", "str", "bool", "choice")
+MONITOR_KINDS = ("drift", "quality", "performance")
+DIRECTIONS = ("maximize", "minimize")
+INTERVAL_RE = re.compile(r"^every\s+(\d+)\s*([smhd])$")
+INTERVAL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+CRON_FIELD_RE = re.compile(r"^[\d*/,\-]+$")
+CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+
+
+class ProjectFileError(InputError):
+    """``dockyard.toml`` is malformed; the message names file, key and problem."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: str
+    default: Any
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    path: str
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    name: str
+    kind: str
+    schedule: str
+    batches: str = "incoming/*.csv"
+    threshold: float | None = None
+    metric: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    """A validated ``dockyard.toml``."""
+
+    name: str
+    entry: str
+    description: str = ""
+    datasets: tuple[DatasetSpec, ...] = ()
+    params: tuple[ParamSpec, ...] = ()
+    primary_metric: str | None = None
+    direction: str = "maximize"
+    gates: tuple[GateSpec, ...] = ()
+    monitors: tuple[MonitorSpec, ...] = ()
+    register_candidates: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ProjectSpec:
+        data = json.loads(text)
+        return cls(
+            name=data["name"],
+            entry=data["entry"],
+            description=data.get("description", ""),
+            datasets=tuple(DatasetSpec(**d) for d in data.get("datasets", [])),
+            params=tuple(
+                ParamSpec(**{**p, "choices": tuple(p.get("choices", ()))})
+                for p in data.get("params", [])
+            ),
+            primary_metric=data.get("primary_metric"),
+            direction=data.get("direction", "maximize"),
+            gates=tuple(GateSpec(**g) for g in data.get("gates", [])),
+            monitors=tuple(MonitorSpec(**m) for m in data.get("monitors", [])),
+            register_candidates=data.get("register_candidates", False),
+        )
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """A registered project as the faces show it."""
+
+    id: int
+    name: str
+    path: str
+    description: str
+    entry: str
+    created_at: datetime
+    updated_at: datetime
+    spec: ProjectSpec = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "path": self.path,
+            "description": self.description,
+            "entry": self.entry,
+            "primary_metric": self.spec.primary_metric,
+            "direction": self.spec.direction,
+            "params": [p.name for p in self.spec.params],
+            "datasets": [d.name for d in self.spec.datasets],
+            "monitors": [m.name for m in self.spec.monitors],
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+class _Checker:
+    """Reads typed values out of a TOML table, raising errors that name file and key."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def fail(self, key: str, problem: str) -> ProjectFileError:
+        return ProjectFileError(f"{self.file}: {key}: {problem}")
+
+    def table(self, data: Mapping[str, Any], key: str, *, required: bool) -> dict[str, Any]:
+        value = data.get(key.rsplit(".", 1)[-1])
+        if value is None:
+            if required:
+                raise self.fail(key, "missing; add a [" + key + "] table")
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a table, not {_type_name(value)}")
+        return value
+
+    def tables(self, data: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(key, f"must be an array of tables ([[{key}]])")
+        return value
+
+    def string(
+        self, data: Mapping[str, Any], key: str, where: str, *, required: bool = True
+    ) -> str | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                raise self.fail(f"{where}.{key}", "missing; it is required")
+            return None
+        if not isinstance(value, str):
+            raise self.fail(f"{where}.{key}", f"must be a string, not {_type_name(value)}")
+        if required and not value.strip():
+            raise self.fail(f"{where}.{key}", "must not be empty")
+        return value
+
+    def number(self, data: Mapping[str, Any], key: str, where: str) -> float | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(f"{where}.{key}", f"must be a number, not {_type_name(value)}")
+        return float(value)
+
+    def name(self, data: Mapping[str, Any], key: str, where: str) -> str:
+        value = self.string(data, key, where)
+        assert value is not None
+        if not NAME_RE.match(value):
+            raise self.fail(
+                f"{where}.{key}",
+                f"{value!r} is not a valid name; use lowercase letters, digits, - and _ "
+                "(at most 64, starting with a letter or digit)",
+            )
+        return value
+
+    def unknown_keys(self, data: Mapping[str, Any], allowed: set[str], where: str) -> None:
+        extra = sorted(set(data) - allowed)
+        if extra:
+            raise self.fail(
+                f"{where}.{extra[0]}", f"unknown key; expected one of {', '.join(sorted(allowed))}"
+            )
+
+
+def _type_name(value: object) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _check_param(c: _Checker, name: str, raw: Any) -> ParamSpec:
+    where = f"params.{name}"
+    if not isinstance(raw, dict):
+        raise c.fail(where, "must be a table with at least `type` and `default`")
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        raise c.fail(where, "a parameter name must be letters, digits and _ (an identifier)")
+    c.unknown_keys(raw, {"type", "default", "help", "min", "max", "choices"}, where)
+    kind = c.string(raw, "type", where)
+    if kind not in PARAM_TYPES:
+        raise c.fail(f"{where}.type", f"{kind!r} is not one of {', '.join(PARAM_TYPES)}")
+    if "default" not in raw:
+        raise c.fail(f"{where}.default", "missing; every parameter needs a default")
+    low, high = c.number(raw, "min", where), c.number(raw, "max", where)
+    if (low is not None or high is not None) and kind not in ("int", "float"):
+        raise c.fail(where, "min/max apply only to int and float parameters")
+    if low is not None and high is not None and low > high:
+        raise c.fail(where, f"min ({low:g}) is greater than max ({high:g})")
+    choices: tuple[Any, ...] = ()
+    if kind == "choice":
+        raw_choices = raw.get("choices")
+        if not isinstance(raw_choices, list) or not raw_choices:
+            raise c.fail(f"{where}.choices", "a choice parameter needs a non-empty array")
+        choices = tuple(raw_choices)
+    elif "choices" in raw:
+        raise c.fail(f"{where}.choices", "only a parameter of type 'choice' takes choices")
+    spec = ParamSpec(
+        name=name,
+        type=kind,
+        default=raw["default"],
+        help=c.string(raw, "help", where, required=False) or "",
+        min=low,
+        max=high,
+        choices=choices,
+    )
+    try:
+        coerced = coerce_param(spec, spec.default)
+    except InputError as exc:
+        raise c.fail(f"{where}.default", str(exc)) from None
+    return ParamSpec(**{**asdict(spec), "default": coerced, "choices": choices})
+
+
+def coerce_param(spec: ParamSpec, value: Any) -> Any:
+    """``value`` (a TOML value or a command-line string) as ``spec``'s type, range-checked."""
+    result: Any
+    if spec.type == "bool":
+        if isinstance(value, bool):
+            result = value
+        elif isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            result = value.lower() in ("true", "1", "yes")
+        else:
+            raise InputError(f"parameter {spec.name}: {value!r} is not a boolean (true/false)")
+        return result
+    if spec.type in ("int", "float"):
+        if isinstance(value, bool):
+            raise InputError(f"parameter {spec.name}: {value!r} is not a number")
+        try:
+            result = int(value) if spec.type == "int" else float(value)
+        except (TypeError, ValueError):
+            kind = "an integer" if spec.type == "int" else "a number"
+            raise InputError(f"parameter {spec.name}: {value!r} is not {kind}") from None
+        if spec.type == "int" and isinstance(value, float) and not value.is_integer():
+            raise InputError(f"parameter {spec.name}: {value!r} is not an integer")
+        if spec.min is not None and result < spec.min:
+            raise InputError(f"parameter {spec.name}: {result} is below the minimum {spec.min:g}")
+        if spec.max is not None and result > spec.max:
+            raise InputError(f"parameter {spec.name}: {result} is above the maximum {spec.max:g}")
+        return result
+    if spec.type == "choice":
+        for choice in spec.choices:
+            if value == choice or str(value) == str(choice):
+                return choice
+        options = ", ".join(str(c) for c in spec.choices)
+        raise InputError(f"parameter {spec.name}: {value!r} is not one of {options}")
+    if not isinstance(value, str):
+        raise InputError(f"parameter {spec.name}: {value!r} is not a string")
+    return value
+
+
+def check_schedule(schedule: str) -> int | None:
+    """Seconds for ``every N<unit>``, None for a valid 5-field cron; else ValueError."""
+    text = schedule.strip()
+    interval = INTERVAL_RE.match(text)
+    if interval:
+        seconds = int(interval.group(1)) * INTERVAL_SECONDS[interval.group(2)]
+        if seconds <= 0:
+            raise ValueError("an interval must be longer than zero")
+        return seconds
+    fields = text.split()
+    if len(fields) != 5 or not all(CRON_FIELD_RE.match(f) for f in fields):
+        raise ValueError(
+            f"{schedule!r} is neither 'every N[s|m|h|d]' nor a 5-field cron expression"
+        )
+    for value, (low, high) in zip(fields, CRON_RANGES, strict=True):
+        for number in re.findall(r"\d+", value.split("/")[0]):
+            if not low <= int(number) <= high:
+                raise ValueError(f"{schedule!r}: {number} is outside {low}-{high}")
+    return None
+
+
+def _check_monitor(c: _Checker, raw: dict[str, Any], index: int) -> MonitorSpec:
+    where = f"monitors[{index}]"
+    c.unknown_keys(
+        raw, {"name", "kind", "schedule", "batches", "threshold", "metric", "min", "max"}, where
+    )
+    name = c.name(raw, "name", where)
+    kind = c.string(raw, "kind", where)
+    if kind not in MONITOR_KINDS:
+        raise c.fail(f"{where}.kind", f"{kind!r} is not one of {', '.join(MONITOR_KINDS)}")
+    schedule = c.string(raw, "schedule", where)
+    assert schedule is not None
+    try:
+        check_schedule(schedule)
+    except ValueError as exc:
+        raise c.fail(f"{where}.schedule", str(exc)) from None
+    metric = c.string(raw, "metric", where, required=False)
+    low, high = c.number(raw, "min", where), c.number(raw, "max", where)
+    if kind == "performance" and (metric is None or (low is None and high is None)):
+        raise c.fail(where, "a performance monitor needs `metric` and `min` or `max`")
+    return MonitorSpec(
+        name=name,
+        kind=kind,
+        schedule=schedule,
+        batches=c.string(raw, "batches", where, required=False) or "incoming/*.csv",
+        threshold=c.number(raw, "threshold", where),
+        metric=metric,
+        min=low,
+        max=high,
+    )
+
+
+def parse_project_file(file: Path) -> ProjectSpec:
+    """Read and validate ``file``; every problem raises ProjectFileError naming the key."""
+    if not file.is_file():
+        raise ProjectFileError(
+            f"{file}: not found; a project folder needs a {PROJECT_FILE} (see docs/projects.md)"
+        )
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ProjectFileError(f"{file}: not UTF-8 text; save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProjectFileError(f"{file}: not valid TOML: {exc}") from None
+    c = _Checker(file)
+    c.unknown_keys(data, {"project", "datasets", "params", "metrics", "gates", "monitors"}, "")
+    project = c.table(data, "project", required=True)
+    c.unknown_keys(project, {"name", "description", "entry", "register_candidates"}, "project")
+    name = c.name(project, "name", "project")
+    entry = c.string(project, "entry", "project")
+    assert entry is not None
+    register = project.get("register_candidates", False)
+    if not isinstance(register, bool):
+        raise c.fail("project.register_candidates", "must be true or false")
+
+    datasets = []
+    for i, raw in enumerate(c.tables(data, "datasets")):
+        where = f"datasets[{i}]"
+        c.unknown_keys(raw, {"name", "path", "target"}, where)
+        path = c.string(raw, "path", where)
+        assert path is not None
+        if not (file.parent / path).exists():
+            raise c.fail(f"{where}.path", f"{path} does not exist in {file.parent}")
+        datasets.append(
+            DatasetSpec(
+                name=c.name(raw, "name", where),
+                path=path,
+                target=c.string(raw, "target", where, required=False),
+            )
+        )
+    _no_duplicates(c, "datasets", [d.name for d in datasets])
+
+    params = tuple(
+        _check_param(c, key, raw) for key, raw in c.table(data, "params", required=False).items()
+    )
+
+    metrics = c.table(data, "metrics", required=False)
+    c.unknown_keys(metrics, {"primary", "direction"}, "metrics")
+    primary = c.string(metrics, "primary", "metrics", required=False)
+    direction = c.string(metrics, "direction", "metrics", required=False) or "maximize"
+    if direction not in DIRECTIONS:
+        raise c.fail("metrics.direction", f"{direction!r} is not maximize or minimize")
+
+    gates = []
+    for i, raw in enumerate(c.tables(data, "gates")):
+        where = f"gates[{i}]"
+        c.unknown_keys(raw, {"metric", "min", "max"}, where)
+        metric = c.string(raw, "metric", where)
+        assert metric is not None
+        low, high = c.number(raw, "min", where), c.number(raw, "max", where)
+        if low is None and high is None:
+            raise c.fail(where, "a gate needs `min` or `max` (or both)")
+        gates.append(GateSpec(metric=metric, min=low, max=high))
+
+    monitors = [_check_monitor(c, raw, i) for i, raw in enumerate(c.tables(data, "monitors"))]
+    _no_duplicates(c, "monitors", [m.name for m in monitors])
+
+    return ProjectSpec(
+        name=name,
+        entry=entry,
+        description=c.string(project, "description", "project", required=False) or "",
+        datasets=tuple(datasets),
+        params=params,
+        primary_metric=primary,
+        direction=direction,
+        gates=tuple(gates),
+        monitors=tuple(monitors),
+        register_candidates=register,
+    )
+
+
+def _no_duplicates(c: _Checker, key: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise c.fail(key, f"the name {name!r} is used twice")
+        seen.add(name)
+
+
+def load_project_dir(path: Path) -> tuple[Path, ProjectSpec]:
+    """Resolve ``path`` (a folder or its ``dockyard.toml``) and validate it."""
+    path = path.expanduser()
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such folder; give the folder that holds {PROJECT_FILE}")
+    folder = path.parent if path.is_file() else path
+    return folder.resolve(), parse_project_file(folder / PROJECT_FILE)
+
+
+def add_project(workspace: Workspace, path: Path) -> ProjectInfo:
+    """Validate and register the project at ``path``; re-adding the same name updates it."""
+    from sqlmodel import Session, select
+
+    from store.models import Project, utcnow
+
+    folder, spec = load_project_dir(path)
+    text = spec.to_json()
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    engine = workspace_engine(workspace)
+    with Session(engine) as session:
+        row = session.exec(select(Project).where(Project.name == spec.name)).first()
+        if row is not None and row.path != str(folder):
+            raise InputError(
+                f"project {spec.name!r} is already registered from {row.path}; "
+                "rename it in dockyard.toml or remove the other one"
+            )
+        if row is None:
+            row = Project(
+                name=spec.name,
+                path=str(folder),
+                entry=spec.entry,
+                spec_json=text,
+                spec_hash=digest,
+                description=spec.description,
+            )
+        else:
+            row.entry, row.spec_json, row.spec_hash = spec.entry, text, digest
+            row.description, row.updated_at = spec.description, utcnow()
+        session.add(row)
+        session.flush()
+        assert row.id is not None
+        _sync_monitors(session, row.id, spec)
+        session.commit()
+        session.refresh(row)
+        return _info(row)
+
+
+def _sync_monitors(session: Any, project_id: int, spec: ProjectSpec) -> None:
+    """Make the monitor rows match the file: new ones added, changed ones updated,
+    removed ones disabled (their results stay)."""
+    from sqlmodel import select
+
+    from store.models import Monitor
+
+    existing = {
+        m.name: m for m in session.exec(select(Monitor).where(Monitor.project_id == project_id))
+    }
+    for monitor in spec.monitors:
+        config = json.dumps(asdict(monitor), sort_keys=True)
+        row = existing.pop(monitor.name, None) or Monitor(
+            project_id=project_id, name=monitor.name, kind=monitor.kind, schedule=""
+        )
+        row.kind, row.schedule, row.config_json, row.enabled = (
+            monitor.kind,
+            monitor.schedule,
+            config,
+            True,
+        )
+        session.add(row)
+    for row in existing.values():
+        row.enabled = False
+        session.add(row)
+
+
+def list_projects(workspace: Workspace) -> list[ProjectInfo]:
+    """Every registered project, by name."""
+    from sqlmodel import Session, select
+
+    from store.models import Project
+
+    with Session(workspace_engine(workspace)) as session:
+        rows = session.exec(select(Project).order_by(Project.name)).all()
+        return [_info(row) for row in rows]
+
+
+def get_project(workspace: Workspace, name: str) -> ProjectInfo:
+    """The project called ``name``; NotFoundError lists the known ones."""
+    from sqlmodel import Session, select
+
+    from store.models import Project
+
+    with Session(workspace_engine(workspace)) as session:
+        row = session.exec(select(Project).where(Project.name == name)).first()
+        if row is None:
+            known = ", ".join(p.name for p in session.exec(select(Project)).all()) or "none yet"
+            raise NotFoundError(
+                f"no project named {name!r} (registered: {known}); "
+                "add one with `dockyard project add PATH`"
+            )
+        return _info(row)
+
+
+def _info(row: Any) -> ProjectInfo:
+    return ProjectInfo(
+        id=row.id,
+        name=row.name,
+        path=row.path,
+        description=row.description,
+        entry=row.entry,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        spec=ProjectSpec.from_json(row.spec_json),
+    )
+
+
+def workspace_engine(workspace: Workspace) -> Any:
+    """The workspace's engine, opened (and migrated) once per process."""
+    from core.workspace import engine_for
+
+    return engine_for(workspace)

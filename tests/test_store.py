@@ -1,0 +1,81 @@
+"""The store: migrations from empty, pragmas in force, refusal of a newer schema."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from store.db import HEAD_REVISION, SchemaTooNewError, known_revisions, open_engine, sqlite_url
+
+
+def test_migrates_an_empty_file_to_head(tmp_path: Path) -> None:
+    engine = open_engine(sqlite_url(tmp_path / "s.db"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == (
+            HEAD_REVISION
+        )
+        tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
+    for table in (
+        "project", "dataset", "dataset_version", "run", "param", "metric", "artifact",
+        "registered_model", "model_version", "deployment_request", "approval", "deployment",
+        "monitor", "monitor_result", "alert", "audit_event", "agent_lease",
+    ):  # fmt: skip
+        assert table in tables
+
+
+def test_head_revision_matches_the_migration_scripts() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from store.db import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+    assert known_revisions()[-1] == HEAD_REVISION
+
+
+def test_pragmas_are_in_force_on_every_connection(tmp_path: Path) -> None:
+    engine = open_engine(sqlite_url(tmp_path / "s.db"))
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 10000
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+
+
+def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
+    engine = open_engine(sqlite_url(tmp_path / "s.db"))
+    with pytest.raises(Exception, match="FOREIGN KEY"), engine.begin() as conn:
+        conn.execute(text("INSERT INTO param (run_id, key, value) VALUES (999, 'a', 'b')"))
+
+
+def test_reopening_at_head_does_not_touch_alembic(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "s.db")
+    open_engine(url).dispose()
+    open_engine(url).dispose()  # second open: fast path, schema unchanged
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+
+
+def test_a_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    open_engine(sqlite_url(path)).dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    before = path.read_bytes()
+    with pytest.raises(SchemaTooNewError, match="newer than this Dockyard knows"):
+        open_engine(sqlite_url(path))
+    assert path.read_bytes() == before
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    from store.db import StoreError
+
+    path = tmp_path / "s.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot open the store"):
+        open_engine(sqlite_url(path))

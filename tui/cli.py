@@ -1,0 +1,245 @@
+"""The ``dockyard`` command line: noun-verb commands over the same core calls as the TUI.
+
+``dockyard`` alone opens the TUI on the workspace found from the current folder. Exit
+status: 0 success, 1 an operation failed, 2 bad usage or bad input. Errors are one line
+on stderr; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from core.errors import DockyardError
+from core.workspace import Workspace, find_workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    """What every command needs: where the workspace is and how loud to be."""
+
+    def __init__(self, home: str | None, debug: bool) -> None:
+        self.home = home
+        self.debug = debug
+
+    def workspace(self) -> Workspace:
+        return find_workspace(home=self.home)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"dockyard: error: {message}", err=True)
+    sys.exit(code)
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+def print_table(headers: list[str], rows: Iterable[Iterable[Any]]) -> None:
+    """A plain aligned table: readable in a pipe, no colour codes."""
+    text_rows = [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in text_rows)) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in text_rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+class DockyardGroup(click.Group):
+    """Turns Dockyard's errors into one line and the right exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DockyardError as exc:
+            self._report(ctx, exc, str(exc), exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except Exception as exc:
+            from store.db import SchemaTooNewError, StoreError
+
+            if isinstance(exc, SchemaTooNewError):
+                self._report(ctx, exc, str(exc), 2)
+            elif isinstance(exc, StoreError):
+                self._report(ctx, exc, str(exc), 1)
+            self._report(ctx, exc, f"{type(exc).__name__}: {exc} (run with --debug for details)", 1)
+
+    @staticmethod
+    def _report(ctx: click.Context, exc: BaseException, message: str, code: int) -> NoReturn:
+        obj = ctx.find_object(Context)
+        if obj is not None and obj.debug:
+            raise exc
+        fail(message, code)
+
+
+@click.group(cls=DockyardGroup, invoke_without_command=True)
+@click.option(
+    "--home",
+    metavar="DIR",
+    envvar="DOCKYARD_HOME",
+    help="Workspace to use instead of the one found upward from here.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(package_name="dockyard")
+@click.pass_context
+def main(ctx: click.Context, home: str | None, debug: bool) -> None:
+    """Dockyard: datasets, training runs, models, deployments and monitoring in one terminal.
+
+    Run without a command to open the TUI on the workspace found from here.
+
+    \b
+    Examples:
+      dockyard demo              # a workspace with the sample projects, then the TUI
+      dockyard init .            # make this folder a workspace
+      dockyard project add ./my-project
+    """
+    ctx.obj = Context(home, debug)
+    if ctx.invoked_subcommand is None:
+        open_tui(ctx.obj.workspace())
+
+
+def open_tui(workspace: Workspace) -> None:
+    from tui.app import run_tui
+
+    run_tui(workspace)
+
+
+@main.command()
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+def init(directory: Path | None) -> None:
+    """Create a workspace (.dockyard/) in DIRECTORY (default: here).
+
+    \b
+    Example:
+      dockyard init ~/models
+    """
+    from core.workspace import init_workspace
+
+    workspace = init_workspace(directory)
+    click.echo(f"Initialised Dockyard workspace in {workspace.home}")
+
+
+@main.command()
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option("--no-tui", is_flag=True, help="Only prepare the workspace; do not open the TUI.")
+def demo(directory: Path | None, no_tui: bool) -> None:
+    """Create (or reuse) a workspace with the sample projects, then open the TUI.
+
+    \b
+    Example:
+      dockyard demo /tmp/dockyard-demo --no-tui
+    """
+    from core.demo import prepare_demo
+
+    workspace, projects = prepare_demo(directory or Path("dockyard-demo"))
+    if no_tui:
+        names = ", ".join(p.name for p in projects)
+        click.echo(f"Demo workspace ready in {workspace.root} with projects: {names}")
+        return
+    open_tui(workspace)
+
+
+@main.group()
+def project() -> None:
+    """Register and list projects (folders with a dockyard.toml)."""
+
+
+@project.command("add")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the project as JSON.")
+@pass_ctx
+def project_add(ctx: Context, path: Path, as_json: bool) -> None:
+    """Validate PATH/dockyard.toml and register the project.
+
+    \b
+    Example:
+      dockyard project add sample_projects/wine
+    """
+    from core.projects import add_project
+
+    info = add_project(ctx.workspace(), path)
+    if as_json:
+        print_json(info.to_dict())
+    else:
+        click.echo(f"Registered project {info.name} from {info.path}")
+
+
+@project.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of projects.")
+@pass_ctx
+def project_list(ctx: Context, as_json: bool) -> None:
+    """List registered projects.
+
+    \b
+    Example:
+      dockyard project list --json
+    """
+    from core.projects import list_projects
+
+    projects = list_projects(ctx.workspace())
+    if as_json:
+        print_json([p.to_dict() for p in projects])
+        return
+    if not projects:
+        click.echo("No projects yet; add one with `dockyard project add PATH`.")
+        return
+    print_table(
+        ["name", "primary metric", "path"],
+        ([p.name, p.spec.primary_metric or "-", p.path] for p in projects),
+    )
+
+
+@project.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the project as a JSON object.")
+@pass_ctx
+def project_show(ctx: Context, name: str, as_json: bool) -> None:
+    """Show one project with its parameters, gates and monitors.
+
+    \b
+    Example:
+      dockyard project show wine --json
+    """
+    from core.projects import get_project
+
+    info = get_project(ctx.workspace(), name)
+    if as_json:
+        print_json(info.to_dict() | {"spec": json.loads(info.spec.to_json())})
+        return
+    spec = info.spec
+    click.echo(f"{info.name}  ({info.path})")
+    if info.description:
+        click.echo(info.description)
+    click.echo(f"entry: {info.entry}")
+    if spec.primary_metric:
+        click.echo(f"primary metric: {spec.primary_metric} ({spec.direction})")
+    if spec.params:
+        click.echo("parameters:")
+        for p in spec.params:
+            limits = ", ".join(str(c) for c in p.choices) if p.choices else ""
+            if p.min is not None or p.max is not None:
+                limits = (
+                    f"{p.min if p.min is not None else ''}..{p.max if p.max is not None else ''}"
+                )
+            click.echo(f"  {p.name} ({p.type}) = {p.default!r}  {limits}  {p.help}".rstrip())
+    for gate in spec.gates:
+        bounds = " and ".join(
+            f"{op} {v:g}" for op, v in ((">=", gate.min), ("<=", gate.max)) if v is not None
+        )
+        click.echo(f"gate: {gate.metric} {bounds}")
+    for monitor in spec.monitors:
+        click.echo(f"monitor: {monitor.name} ({monitor.kind}, {monitor.schedule})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
