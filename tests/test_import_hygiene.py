@@ -1,0 +1,51 @@
+"""Dependencies point one way (tui -> core -> store), and heavy libraries load lazily."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def modules_after(code: str) -> set[str]:
+    script = f"import sys\n{code}\nprint('\\n'.join(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(result.stdout.split())
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import core, core.workspace, core.projects, core.demo, core.errors",
+        "import store, store.db, store.models",
+        # opening a store and listing projects is the whole core path of `project list`
+        "import tempfile, pathlib\n"
+        "from core.workspace import init_workspace\n"
+        "from core.projects import list_projects\n"
+        "list_projects(init_workspace(pathlib.Path(tempfile.mkdtemp())))",
+    ],
+)
+def test_core_and_store_never_import_textual(code: str) -> None:
+    loaded = modules_after(code)
+    assert not {m for m in loaded if m == "textual" or m.startswith("textual.")}
+    assert not {m for m in loaded if m == "tui" or m.startswith("tui.")}
+
+
+def test_store_does_not_import_core() -> None:
+    loaded = modules_after("import store.db, store.models")
+    assert not {m for m in loaded if m == "core" or m.startswith("core.")}
+
+
+def test_core_workspace_is_import_light() -> None:
+    loaded = modules_after("import core.workspace, core.projects, core.errors")
+    for heavy in ("sqlalchemy", "sqlmodel", "pandas", "sklearn", "alembic"):
+        assert heavy not in loaded, heavy
+
+
+def test_command_line_startup_does_not_load_pandas_or_sklearn() -> None:
+    loaded = modules_after("import tui.cli")
+    for heavy in ("pandas", "sklearn", "textual", "sqlalchemy"):
+        assert heavy not in loaded, heavy
