@@ -20,7 +20,7 @@ def dockyard(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "tui", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

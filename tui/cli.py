@@ -8,49 +8,14 @@ on stderr; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 
 from core.errors import DockyardError
-from core.workspace import Workspace, find_workspace
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Context:
-    """What every command needs: where the workspace is and how loud to be."""
-
-    def __init__(self, home: str | None, debug: bool) -> None:
-        self.home = home
-        self.debug = debug
-
-    def workspace(self) -> Workspace:
-        return find_workspace(home=self.home)
-
-
-pass_ctx = click.make_pass_decorator(Context)
-
-
-def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"dockyard: error: {message}", err=True)
-    sys.exit(code)
-
-
-def print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, default=str))
-
-
-def print_table(headers: list[str], rows: Iterable[Iterable[Any]]) -> None:
-    """A plain aligned table: readable in a pipe, no colour codes."""
-    text_rows = [["" if v is None else str(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in text_rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)))
-    for row in text_rows:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+from core.workspace import Workspace
+from tui.clikit import Context, fail, pass_ctx, print_json, print_table
 
 
 class DockyardGroup(click.Group):
@@ -241,5 +206,14 @@ def project_show(ctx: Context, name: str, as_json: bool) -> None:
         click.echo(f"monitor: {monitor.name} ({monitor.kind}, {monitor.schedule})")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+def _register_commands() -> None:
+    # imported here, not at the top: each module imports the shared helpers from clikit
+    from tui.cli_runs import agent, run
+
+    main.add_command(run)
+    main.add_command(agent)
+
+
+_register_commands()
+
+__all__ = ["Context", "main", "pass_ctx", "print_json", "print_table"]

@@ -1,0 +1,368 @@
+"""The agent: the one long-lived process that executes queued runs for a store.
+
+Exactly one agent serves a store: it holds the ``agent_lease`` row and renews its heartbeat;
+another agent finds the lease fresh and exits (or waits, with ``wait=True``). Each queued run
+is handed to a supervisor process (``core.supervisor``) in a session of its own, so the
+runs survive the agent. When an agent starts it marks as ``lost`` every running run whose
+supervisor is gone, and leaves the live ones to finish by themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from core.errors import DockyardError
+from core.workspace import Workspace, engine_for
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+LEASE_SECONDS = 15.0
+HEARTBEAT_SECONDS = 3.0
+POLL_SECONDS = 0.5
+#: A supervisor silent for this long on another host is presumed gone.
+SUPERVISOR_STALE_SECONDS = 60.0
+
+
+class LeaseHeldError(DockyardError):
+    """Another agent serves this store."""
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    alive: bool
+    holder: str | None
+    host: str | None
+    pid: int | None
+    heartbeat_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alive": self.alive,
+            "holder": self.holder,
+            "host": self.host,
+            "pid": self.pid,
+            "heartbeat_at": None if self.heartbeat_at is None else self.heartbeat_at.isoformat(),
+        }
+
+
+def _now() -> datetime:
+    from store.models import utcnow
+
+    return utcnow()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def agent_status(workspace: Workspace) -> AgentStatus:
+    """Whether an agent holds this store's lease with a fresh heartbeat."""
+    from sqlmodel import Session
+
+    from store.models import AgentLease
+
+    with Session(engine_for(workspace)) as session:
+        lease = session.get(AgentLease, 1)
+        if lease is None:
+            return AgentStatus(False, None, None, None, None)
+        fresh = _now() - lease.heartbeat_at < timedelta(seconds=LEASE_SECONDS)
+        return AgentStatus(fresh, lease.holder, lease.host, lease.pid, lease.heartbeat_at)
+
+
+class Agent:
+    def __init__(self, workspace: Workspace, concurrency: int | None = None) -> None:
+        self.workspace = workspace
+        self.engine: Engine = engine_for(workspace)
+        self.concurrency = concurrency or os.cpu_count() or 1
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.holder = f"{self.host}:{self.pid}"
+        self.children: dict[int, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+        self._last_beat = 0.0
+
+    # -- lease ------------------------------------------------------------------------
+
+    def try_acquire(self) -> bool:
+        """Take the lease if it is free, stale or ours; True when we hold it."""
+        from sqlalchemy import or_, update
+        from sqlalchemy.exc import IntegrityError
+        from sqlmodel import Session, col
+
+        from store.models import AgentLease
+
+        now = _now()
+        cutoff = now - timedelta(seconds=LEASE_SECONDS)
+        with Session(self.engine) as session:
+            result = session.exec(
+                update(AgentLease)
+                .where(col(AgentLease.id) == 1)
+                .where(
+                    or_(
+                        col(AgentLease.holder) == self.holder, col(AgentLease.heartbeat_at) < cutoff
+                    )
+                )
+                .values(
+                    holder=self.holder,
+                    host=self.host,
+                    pid=self.pid,
+                    acquired_at=now,
+                    heartbeat_at=now,
+                )
+            )
+            if result.rowcount == 1:
+                session.commit()
+                return True
+            session.rollback()
+            if session.get(AgentLease, 1) is not None:
+                return False
+            session.add(AgentLease(id=1, holder=self.holder, host=self.host, pid=self.pid))
+            try:
+                session.commit()
+            except IntegrityError:
+                return False
+            return True
+
+    def acquire(self, wait: bool = False) -> None:
+        while not self.try_acquire():
+            if not wait:
+                status = agent_status(self.workspace)
+                raise LeaseHeldError(
+                    f"another agent (pid {status.pid} on {status.host}) already serves this "
+                    "store; stop it with `dockyard agent stop` or use it"
+                )
+            time.sleep(HEARTBEAT_SECONDS)
+
+    def renew(self) -> bool:
+        from sqlalchemy import update
+        from sqlmodel import Session, col
+
+        from store.models import AgentLease
+
+        with Session(self.engine) as session:
+            result = session.exec(
+                update(AgentLease)
+                .where(col(AgentLease.id) == 1, col(AgentLease.holder) == self.holder)
+                .values(heartbeat_at=_now())
+            )
+            session.commit()
+            return bool(result.rowcount == 1)
+
+    def release(self) -> None:
+        from sqlalchemy import delete
+        from sqlmodel import Session, col
+
+        from store.models import AgentLease
+
+        with Session(self.engine) as session:
+            session.exec(delete(AgentLease).where(col(AgentLease.holder) == self.holder))
+            session.commit()
+
+    # -- runs -------------------------------------------------------------------------
+
+    def mark_lost(self) -> list[int]:
+        """Runs whose supervisor is gone: status ``lost`` (queued ones are kept)."""
+        from sqlmodel import Session, col, select
+
+        from store.models import Run
+
+        lost = []
+        now = _now()
+        with Session(self.engine) as session:
+            active = session.exec(
+                select(Run).where(col(Run.status).in_(("running", "cancelling")))
+            ).all()
+            for run in active:
+                if run.id in self.children:
+                    continue
+                if run.host == self.host:
+                    gone = run.pid is None or not pid_alive(run.pid)
+                else:
+                    beat = run.heartbeat_at or run.started_at or run.created_at
+                    gone = now - beat > timedelta(seconds=SUPERVISOR_STALE_SECONDS)
+                if gone:
+                    run.status, run.ended_at = "lost", now
+                    run.error = "its process vanished (agent or machine stopped); retry it"
+                    session.add(run)
+                    assert run.id is not None
+                    lost.append(run.id)
+            session.commit()
+        return lost
+
+    def running_count(self) -> int:
+        from sqlalchemy import func
+        from sqlmodel import Session, col, select
+
+        from store.models import Run
+
+        with Session(self.engine) as session:
+            statuses = ("running", "cancelling")
+            count = session.exec(
+                select(func.count()).select_from(Run).where(col(Run.status).in_(statuses))
+            ).one()
+            return int(count)
+
+    def start_queued(self) -> list[int]:
+        """Start queued runs, oldest first, up to the concurrency limit."""
+        from sqlmodel import Session, col, select
+
+        from store.models import Run
+
+        free = self.concurrency - self.running_count()
+        if free <= 0:
+            return []
+        started = []
+        with Session(self.engine) as session:
+            queued = session.exec(
+                select(Run).where(Run.status == "queued").order_by(col(Run.id)).limit(free)
+            ).all()
+            for run in queued:
+                assert run.id is not None
+                run.status, run.started_at, run.host = "running", _now(), self.host
+                session.add(run)
+                session.commit()
+                process = self.spawn(run.id)
+                run.pid = process.pid
+                session.add(run)
+                session.commit()
+                started.append(run.id)
+        return started
+
+    def spawn(self, run_id: int) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "DOCKYARD_HOME": str(self.workspace.home),
+            "DOCKYARD_DB": self.workspace.db_url,
+        }
+        log = (self.workspace.logs / f"run-{run_id}.log").open("ab")
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "core.supervisor", str(run_id)],
+                env=env,
+                cwd=self.workspace.root,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.children[run_id] = process
+        return process
+
+    def reap(self) -> None:
+        for run_id, process in list(self.children.items()):
+            if process.poll() is not None:
+                del self.children[run_id]
+
+    # -- loop -------------------------------------------------------------------------
+
+    def serve(self, *, wait: bool = False, until_idle: bool = False) -> None:
+        """Hold the lease and run the loop until SIGTERM/SIGINT (or idle, for tests)."""
+        self.acquire(wait=wait)
+        previous = {
+            sig: signal.signal(sig, self._on_stop) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            self.mark_lost()
+            while not self.stopping:
+                now = time.monotonic()
+                if now - self._last_beat >= HEARTBEAT_SECONDS:
+                    if not self.renew():
+                        raise LeaseHeldError("this agent lost its lease to another; exiting")
+                    self._last_beat = now
+                    self.mark_lost()
+                self.reap()
+                self.start_queued()
+                if until_idle and not self.children and not self._has_queued():
+                    break
+                time.sleep(POLL_SECONDS)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.release()
+
+    def _has_queued(self) -> bool:
+        from sqlmodel import Session, select
+
+        from store.models import Run
+
+        with Session(self.engine) as session:
+            return session.exec(select(Run.id).where(Run.status == "queued")).first() is not None
+
+    def _on_stop(self, _signum: int, _frame: object) -> None:
+        self.stopping = True
+
+
+def start_detached(workspace: Workspace) -> int:
+    """Start ``dockyard agent`` in the background, detached from this terminal."""
+    workspace.logs.mkdir(parents=True, exist_ok=True)
+    log = (workspace.logs / "agent.log").open("ab")
+    env = {**os.environ, "DOCKYARD_HOME": str(workspace.home), "DOCKYARD_DB": workspace.db_url}
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "core.agent"],
+            env=env,
+            cwd=workspace.root,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+    return process.pid
+
+
+def ensure_agent(workspace: Workspace) -> bool:
+    """Start a detached agent unless one is alive; True when one was started."""
+    if agent_status(workspace).alive:
+        return False
+    start_detached(workspace)
+    return True
+
+
+def stop_agent(workspace: Workspace, timeout: float = 10.0) -> AgentStatus:
+    """Ask the agent holding the lease to stop; runs keep going under their supervisors."""
+    status = agent_status(workspace)
+    if not status.alive or status.pid is None:
+        raise DockyardError("no agent is running for this store")
+    if status.host != socket.gethostname():
+        raise DockyardError(f"the agent runs on {status.host}; stop it there")
+    os.kill(status.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pid_alive(status.pid):
+        time.sleep(0.1)
+    return status
+
+
+def main() -> int:
+    """``python -m core.agent``: serve the workspace named by the environment, waiting for
+    the lease if another agent holds it (the detached form the TUI and CLI start)."""
+    from core.workspace import find_workspace
+
+    try:
+        Agent(find_workspace()).serve(wait=True)
+    except DockyardError as exc:
+        print(f"dockyard agent: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

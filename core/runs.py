@@ -1,0 +1,465 @@
+"""Training runs: queue, sweep, clone, retry, cancel, list and show.
+
+A run is queued here and executed by the agent (``core.agent``), which starts one
+supervisor process per run (``core.supervisor``). Everything here is a store write or read;
+nothing here waits for a process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import signal
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import ConflictError, InputError, NotFoundError
+from core.projects import ParamSpec, ProjectInfo, coerce_param, get_project
+from core.workspace import Workspace, current_user, engine_for
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from store.models import Run
+
+ACTIVE = ("queued", "running", "cancelling")
+FINAL = ("finished", "failed", "cancelled", "lost")
+MAX_SWEEP = 256
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run as the faces show it; ``to_dict`` is the stable ``--json`` shape."""
+
+    id: int
+    project: str
+    status: str
+    params: dict[str, str]
+    command: str
+    group_id: str | None
+    parent_run_id: int | None
+    dataset: str | None
+    exit_code: int | None
+    error: str
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    primary_metric: str | None
+    primary_value: float | None
+    user: str
+    host: str
+    pid: int | None
+    log_path: str
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    seed: int | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (or to now while running)."""
+        if self.started_at is None:
+            return None
+        from store.models import utcnow
+
+        end = self.ended_at or utcnow()
+        return max(0.0, (end - self.started_at).total_seconds())
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat()
+
+        return {
+            "id": self.id,
+            "project": self.project,
+            "status": self.status,
+            "params": self.params,
+            "command": self.command,
+            "group_id": self.group_id,
+            "parent_run_id": self.parent_run_id,
+            "dataset": self.dataset,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "duration_s": self.duration,
+            "primary_metric": self.primary_metric,
+            "primary_value": self.primary_value,
+            "user": self.user,
+            "host": self.host,
+            "pid": self.pid,
+            "log_path": self.log_path,
+            "git_commit": self.git_commit,
+            "git_dirty": self.git_dirty,
+            "seed": self.seed,
+            "env": self.env,
+            "tags": self.tags,
+        }
+
+
+def parse_param_args(args: Sequence[str]) -> dict[str, list[str]]:
+    """``["C=0.1,1", "model=forest"]`` -> ``{"C": ["0.1", "1"], "model": ["forest"]}``."""
+    values: dict[str, list[str]] = {}
+    for arg in args:
+        key, sep, raw = arg.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InputError(f"parameter {arg!r} is not KEY=VALUE (for a sweep: KEY=A,B,C)")
+        values[key] = [v.strip() for v in raw.split(",")] if raw else [""]
+    return values
+
+
+def expand_grid(
+    specs: Sequence[ParamSpec], base: Mapping[str, Any], given: Mapping[str, list[str]]
+) -> list[dict[str, Any]]:
+    """Every combination of the given values over ``base``, each value type-checked."""
+    by_name = {p.name: p for p in specs}
+    unknown = sorted(set(given) - set(by_name))
+    if unknown:
+        known = ", ".join(by_name) or "none"
+        raise InputError(f"unknown parameter {unknown[0]!r} (this project has: {known})")
+    axes = [[(k, coerce_param(by_name[k], v)) for v in vs] for k, vs in given.items()]
+    combos = list(itertools.product(*axes)) if axes else [()]
+    if len(combos) > MAX_SWEEP:
+        raise InputError(
+            f"the sweep has {len(combos)} runs, more than the limit of {MAX_SWEEP}; "
+            "give fewer values"
+        )
+    return [{**base, **dict(combo)} for combo in combos]
+
+
+def _defaults(project: ProjectInfo) -> dict[str, Any]:
+    return {p.name: p.default for p in project.spec.params}
+
+
+def _resolve_data(
+    session: Session, workspace: Workspace, project: ProjectInfo, data: str | None
+) -> tuple[int | None, dict[str, str], str | None]:
+    """(dataset_version_id, name -> immutable file path, label) for a run."""
+    from sqlmodel import col, select
+
+    from store.models import Dataset, DatasetVersion
+
+    paths: dict[str, str] = {}
+    chosen: tuple[int | None, str | None] = (None, None)
+    wanted: list[tuple[str, str]] = []
+    if data:
+        name, _, version = data.partition("@")
+        wanted.append((name, version or "latest"))
+    else:
+        wanted.extend((d.name, "latest") for d in project.spec.datasets)
+    for name, version in wanted:
+        query = (
+            select(DatasetVersion, Dataset)
+            .join(Dataset, col(Dataset.id) == col(DatasetVersion.dataset_id))
+            .where(Dataset.name == name)
+        )
+        if version == "latest":
+            query = query.order_by(col(DatasetVersion.version).desc())
+        else:
+            try:
+                number = int(version)
+            except ValueError:
+                raise InputError(
+                    f"dataset version {name}@{version} is not a number or 'latest'"
+                ) from None
+            query = query.where(DatasetVersion.version == number)
+        row = session.exec(query).first()
+        if row is None:
+            if data:
+                raise NotFoundError(
+                    f"no dataset version {name}@{version}; see `dockyard data versions {name}`"
+                )
+            continue  # a declared dataset not registered yet: the script uses its own file
+        dv, _ds = row
+        object_path = Path(dv.object_path)
+        if not object_path.is_absolute():
+            object_path = workspace.home / object_path
+        paths[name] = str(object_path)
+        if chosen[0] is None:
+            chosen = (dv.id, f"{name}@{dv.version}")
+    if data and len(project.spec.datasets) == 1:
+        # the project's one dataset is fed from the chosen version, whatever its name
+        declared = project.spec.datasets[0].name
+        paths.setdefault(declared, next(iter(paths.values())))
+    return chosen[0], paths, chosen[1]
+
+
+def queue_runs(
+    workspace: Workspace,
+    project_name: str | None = None,
+    params: Sequence[str] = (),
+    data: str | None = None,
+    from_run: int | None = None,
+) -> list[RunInfo]:
+    """Queue one run, or a grid of runs when a parameter is given a list of values.
+
+    ``from_run`` clones a past run: its project, parameters and dataset version, with
+    ``params`` applied on top.
+    """
+    from sqlmodel import Session
+
+    from store.models import Param, Run
+
+    engine = engine_for(workspace)
+    base_data_id: int | None = None
+    with Session(engine) as session:
+        parent: Run | None = None
+        if from_run is not None:
+            parent = _get_run_row(session, from_run)
+            project = _project_by_id(workspace, session, parent.project_id)
+            if project_name and project_name != project.name:
+                raise InputError(
+                    f"run {from_run} belongs to project {project.name}, not {project_name}"
+                )
+            base = {**_defaults(project), **_run_params(session, from_run)}
+            base = {
+                p.name: coerce_param(p, base[p.name]) for p in project.spec.params if p.name in base
+            }
+            base_data_id = parent.dataset_version_id
+        elif project_name:
+            project = get_project(workspace, project_name)
+            base = _defaults(project)
+        else:
+            raise InputError("name a project (dockyard run start PROJECT) or --from RUN_ID")
+        grid = expand_grid(project.spec.params, base, parse_param_args(params))
+        if data is None and base_data_id is not None:
+            version_id, paths, _label = _data_by_version_id(session, workspace, base_data_id)
+        else:
+            version_id, paths, _label = _resolve_data(session, workspace, project, data)
+        group = uuid.uuid4().hex[:8] if len(grid) > 1 else None
+        user = current_user()
+        env = {"data_paths": paths}
+        rows = []
+        for values in grid:
+            seed = values.get("seed")
+            run = Run(
+                project_id=project.id,
+                dataset_version_id=version_id,
+                group_id=group,
+                parent_run_id=parent.id if parent else None,
+                status="queued",
+                command=project.entry,
+                user=user,
+                seed=seed if isinstance(seed, int) else None,
+                primary_metric=project.spec.primary_metric,
+                env_json=json.dumps(env),
+            )
+            session.add(run)
+            session.flush()
+            assert run.id is not None
+            for key, value in values.items():
+                session.add(Param(run_id=run.id, key=key, value=json.dumps(value)))
+            rows.append(run)
+        session.commit()
+        return [_info(session, row, project.name) for row in rows]
+
+
+def retry_run(workspace: Workspace, run_id: int) -> RunInfo:
+    """Queue a new run with exactly the parameters and data of a finished one."""
+    with _session(workspace) as session:
+        run = _get_run_row(session, run_id)
+        if run.status in ACTIVE:
+            raise ConflictError(f"run {run_id} is still {run.status}; cancel it before retrying")
+    return queue_runs(workspace, from_run=run_id)[0]
+
+
+def cancel_run(workspace: Workspace, run_id: int) -> RunInfo:
+    """Cancel a queued run at once; ask a running one to stop (SIGTERM, then SIGKILL).
+
+    The supervisor of a running run turns the signal into status ``cancelled``.
+    """
+    from store.models import utcnow
+
+    with _session(workspace) as session:
+        run = _get_run_row(session, run_id)
+        if run.status in FINAL:
+            raise ConflictError(f"run {run_id} has already {run.status}; nothing to cancel")
+        if run.status == "queued":
+            run.status, run.ended_at = "cancelled", utcnow()
+            run.error = f"cancelled by {current_user()} before it started"
+        else:
+            run.status = "cancelling"
+            if run.pid and run.host == _hostname():
+                _signal_group(run.pid, signal.SIGTERM)
+        session.add(run)
+        session.commit()
+        return _info(session, run)
+
+
+def list_runs(
+    workspace: Workspace,
+    status: str | None = None,
+    project: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[RunInfo]:
+    """Runs, active first then newest, filtered by status and project."""
+    from sqlmodel import case, col, select
+
+    from store.models import Project, Run
+
+    with _session(workspace) as session:
+        query = select(Run, Project.name).join(Project, col(Project.id) == col(Run.project_id))
+        if status:
+            query = query.where(Run.status == status)
+        if project:
+            query = query.where(Project.name == project)
+        active_first = case((col(Run.status).in_(ACTIVE), 0), else_=1)
+        query = query.order_by(active_first, col(Run.id).desc()).offset(offset).limit(limit)
+        return [_info(session, run, name) for run, name in session.exec(query).all()]
+
+
+def get_run(workspace: Workspace, run_id: int) -> RunInfo:
+    """One run with its parameters, tags and reproducibility record."""
+    with _session(workspace) as session:
+        return _info(session, _get_run_row(session, run_id))
+
+
+def latest_metrics(workspace: Workspace, run_id: int) -> dict[str, tuple[int, float]]:
+    """Each metric's newest point of a run: key -> (step, value)."""
+    from sqlalchemy import text
+
+    sql = text(
+        "SELECT key, step, value FROM metric WHERE id IN "
+        "(SELECT max(id) FROM metric WHERE run_id = :run GROUP BY key) ORDER BY key"
+    )
+    with engine_for(workspace).connect() as conn:
+        return {k: (int(s), float(v)) for k, s, v in conn.execute(sql, {"run": run_id})}
+
+
+def metric_history(
+    workspace: Workspace, run_id: int, key: str, after_step: int = -1
+) -> list[tuple[int, float]]:
+    """(step, value) points of one metric after ``after_step``, in step order."""
+    from sqlalchemy import text
+
+    sql = text(
+        "SELECT step, value FROM metric WHERE run_id = :run AND key = :key AND step > :after "
+        "ORDER BY step"
+    )
+    with engine_for(workspace).connect() as conn:
+        rows = conn.execute(sql, {"run": run_id, "key": key, "after": after_step})
+        return [(int(s), float(v)) for s, v in rows]
+
+
+def log_path(workspace: Workspace, run_id: int) -> Path:
+    return workspace.logs / f"run-{run_id}.log"
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _session(workspace: Workspace) -> Session:
+    from sqlmodel import Session
+
+    return Session(engine_for(workspace))
+
+
+def _get_run_row(session: Session, run_id: int) -> Run:
+    from store.models import Run
+
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFoundError(f"no run with id {run_id}; see `dockyard run list`")
+    return run
+
+
+def _project_by_id(workspace: Workspace, session: Session, project_id: int) -> ProjectInfo:
+    from store.models import Project
+
+    row = session.get(Project, project_id)
+    assert row is not None
+    return get_project(workspace, row.name)
+
+
+def _run_params(session: Session, run_id: int) -> dict[str, Any]:
+    from sqlmodel import select
+
+    from store.models import Param
+
+    rows = session.exec(select(Param).where(Param.run_id == run_id)).all()
+    return {p.key: _decode(p.value) for p in rows}
+
+
+def _decode(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def _data_by_version_id(
+    session: Session, workspace: Workspace, version_id: int
+) -> tuple[int | None, dict[str, str], str | None]:
+    from store.models import Dataset, DatasetVersion
+
+    dv = session.get(DatasetVersion, version_id)
+    if dv is None:
+        return None, {}, None
+    ds = session.get(Dataset, dv.dataset_id)
+    name = ds.name if ds else "data"
+    path = Path(dv.object_path)
+    if not path.is_absolute():
+        path = workspace.home / path
+    return dv.id, {name: str(path)}, f"{name}@{dv.version}"
+
+
+def _info(session: Session, run: Run, project_name: str | None = None) -> RunInfo:
+    from sqlmodel import select
+
+    from store.models import Dataset, DatasetVersion, Project, RunTag
+
+    assert run.id is not None
+    if project_name is None:
+        project = session.get(Project, run.project_id)
+        project_name = project.name if project else "?"
+    dataset = None
+    if run.dataset_version_id is not None:
+        dv = session.get(DatasetVersion, run.dataset_version_id)
+        ds = session.get(Dataset, dv.dataset_id) if dv else None
+        dataset = f"{ds.name}@{dv.version}" if dv and ds else None
+    params = {k: str(v) for k, v in _run_params(session, run.id).items()}
+    tags = {t.key: t.value for t in session.exec(select(RunTag).where(RunTag.run_id == run.id))}
+    return RunInfo(
+        id=run.id,
+        project=project_name,
+        status=run.status,
+        params=params,
+        command=run.command,
+        group_id=run.group_id,
+        parent_run_id=run.parent_run_id,
+        dataset=dataset,
+        exit_code=run.exit_code,
+        error=run.error,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        ended_at=run.ended_at,
+        primary_metric=run.primary_metric,
+        primary_value=run.primary_value,
+        user=run.user,
+        host=run.host,
+        pid=run.pid,
+        log_path=run.log_path,
+        git_commit=run.git_commit,
+        git_dirty=run.git_dirty,
+        seed=run.seed,
+        env=json.loads(run.env_json or "{}"),
+        tags=tags,
+    )

@@ -1,0 +1,5 @@
+"""``python -m tui``: the same as the ``dockyard`` command."""
+
+from tui.cli import main
+
+main()

@@ -1,0 +1,344 @@
+"""``dockyard run …`` and ``dockyard agent …``: queue, follow, cancel and serve runs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from tui.clikit import Context, pass_ctx, print_json, print_table
+
+RUN_EXIT = {"finished": 0}
+
+
+@click.group()
+def run() -> None:
+    """Launch, follow, cancel and retry training runs."""
+
+
+def _format_value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+@run.command("start")
+@click.argument("project", required=False)
+@click.option(
+    "-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
+    help="A parameter; KEY=A,B,C sweeps over the values (repeatable).",
+)  # fmt: skip
+@click.option("--data", metavar="NAME@VERSION", help="Train on this dataset version.")
+@click.option("--from", "from_run", type=int, metavar="RUN_ID", help="Clone a past run.")
+@click.option("--wait", is_flag=True, help="Follow the run and exit with its outcome.")
+@click.option("--no-agent", is_flag=True, help="Only queue; do not start an agent.")
+@click.option("--json", "as_json", is_flag=True, help="Print the queued runs as JSON.")
+@pass_ctx
+def run_start(
+    ctx: Context,
+    project: str | None,
+    params: tuple[str, ...],
+    data: str | None,
+    from_run: int | None,
+    wait: bool,
+    no_agent: bool,
+    as_json: bool,
+) -> None:
+    """Queue a run of PROJECT (a grid of runs when a parameter has several values).
+
+    \b
+    Examples:
+      dockyard run start wine -p model=forest --wait
+      dockyard run start breast-cancer -p C=0.1,1,10 -p model=logreg,forest
+      dockyard run start --from 12 -p C=5
+    """
+    from core.agent import ensure_agent
+    from core.runs import queue_runs
+
+    workspace = ctx.workspace()
+    runs = queue_runs(workspace, project, params, data=data, from_run=from_run)
+    if not no_agent and ensure_agent(workspace) and not as_json:
+        click.echo("Started the agent in the background (dockyard agent status).", err=True)
+    if as_json:
+        print_json([r.to_dict() for r in runs])
+    else:
+        group = f" as sweep {runs[0].group_id}" if runs[0].group_id else ""
+        ids = ", ".join(str(r.id) for r in runs)
+        click.echo(f"Queued run{'s' if len(runs) > 1 else ''} {ids} of {runs[0].project}{group}")
+    if wait:
+        codes = [follow_run(ctx, r.id, quiet=as_json) for r in runs]
+        sys.exit(max(codes))
+
+
+def follow_run(ctx: Context, run_id: int, quiet: bool = False) -> int:
+    """Show a status line until the run ends; 0 when it finished, else 1."""
+    from core.runs import FINAL, get_run, latest_metrics
+
+    workspace = ctx.workspace()
+    live = sys.stderr.isatty() and not quiet
+    info = get_run(workspace, run_id)
+    while info.status not in FINAL:
+        if live:
+            metrics = latest_metrics(workspace, run_id)
+            shown = "  ".join(f"{k}={v:.4g}" for k, (_s, v) in list(metrics.items())[:4])
+            line = f"run {run_id} {info.status} {_format_duration(info.duration)}  {shown}"
+            click.echo(f"\r\x1b[2K{line[:200]}", nl=False, err=True)
+        time.sleep(0.5)
+        info = get_run(workspace, run_id)
+    if live:
+        click.echo("\r\x1b[2K", nl=False, err=True)
+    if not quiet:
+        value = _format_value(info.primary_value)
+        metric = f"  {info.primary_metric}={value}" if info.primary_metric else ""
+        click.echo(f"run {run_id} {info.status} in {_format_duration(info.duration)}{metric}")
+        if info.status != "finished":
+            if info.error:
+                click.echo(f"  {info.error}", err=True)
+            _print_tail(info.log_path, 20)
+    return RUN_EXIT.get(info.status, 1)
+
+
+def _print_tail(path: str, lines: int) -> None:
+    from pathlib import Path
+
+    log = Path(path) if path else None
+    if log is None or not log.is_file():
+        return
+    text = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    click.echo("--- last lines of the log ---", err=True)
+    for line in text:
+        click.echo(line, err=True)
+
+
+@run.command("list")
+@click.option("--status", help="Only runs in this status (queued, running, finished, …).")
+@click.option("--project", help="Only runs of this project.")
+@click.option("--limit", default=50, show_default=True, help="How many runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of runs.")
+@pass_ctx
+def run_list(
+    ctx: Context, status: str | None, project: str | None, limit: int, as_json: bool
+) -> None:
+    """List runs, active first, then newest.
+
+    \b
+    Example:
+      dockyard run list --status failed --json
+    """
+    from core.runs import list_runs
+
+    runs = list_runs(ctx.workspace(), status=status, project=project, limit=limit)
+    if as_json:
+        print_json([r.to_dict() for r in runs])
+        return
+    if not runs:
+        click.echo("No runs; start one with `dockyard run start PROJECT`.")
+        return
+    print_table(
+        ["id", "project", "status", "duration", "metric", "params"],
+        (
+            [
+                r.id,
+                r.project,
+                r.status,
+                _format_duration(r.duration),
+                f"{r.primary_metric}={_format_value(r.primary_value)}" if r.primary_metric else "",
+                " ".join(f"{k}={v}" for k, v in sorted(r.params.items()))[:60],
+            ]
+            for r in runs
+        ),
+    )
+
+
+@run.command("show")
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
+@pass_ctx
+def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
+    """Show a run: status, params, metrics and its reproducibility record.
+
+    \b
+    Example:
+      dockyard run show 12 --json
+    """
+    from core.runs import get_run, latest_metrics
+
+    workspace = ctx.workspace()
+    info = get_run(workspace, run_id)
+    metrics = latest_metrics(workspace, run_id)
+    if as_json:
+        data: dict[str, Any] = info.to_dict()
+        data["metrics"] = {k: {"step": s, "value": v} for k, (s, v) in metrics.items()}
+        print_json(data)
+        return
+    click.echo(f"run {info.id}  {info.project}  {info.status}")
+    for label, value in (
+        ("command", info.command),
+        ("dataset", info.dataset or "-"),
+        ("started", info.started_at),
+        ("duration", _format_duration(info.duration)),
+        ("exit code", info.exit_code),
+        ("error", info.error or None),
+        ("git", f"{info.git_commit or '-'}{' (dirty)' if info.git_dirty else ''}"),
+        ("host/user", f"{info.host or '-'} / {info.user}"),
+        ("log", info.log_path or "-"),
+    ):
+        if value is not None:
+            click.echo(f"  {label:<10} {value}")
+    if info.params:
+        click.echo("params:")
+        for key, text in sorted(info.params.items()):
+            click.echo(f"  {key} = {text}")
+    if metrics:
+        click.echo("metrics (latest):")
+        for key, (step, number) in metrics.items():
+            click.echo(f"  {key} = {number:.6g}  (step {step})")
+
+
+@run.command("logs")
+@click.argument("run_id", type=int)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
+@pass_ctx
+def run_logs(ctx: Context, run_id: int, follow: bool) -> None:
+    """Print a run's log (stdout and stderr of its process).
+
+    \b
+    Example:
+      dockyard run logs 12 -f
+    """
+    from pathlib import Path
+
+    from core.runs import FINAL, get_run, log_path
+
+    workspace = ctx.workspace()
+    info = get_run(workspace, run_id)
+    path = Path(info.log_path) if info.log_path else log_path(workspace, run_id)
+    offset = 0
+    while True:
+        if path.is_file():
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+                offset += len(chunk)
+            sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+            sys.stdout.flush()
+        if not follow or info.status in FINAL:
+            break
+        time.sleep(0.5)
+        info = get_run(workspace, run_id)
+
+
+@run.command("cancel")
+@click.argument("run_id", type=int)
+@pass_ctx
+def run_cancel(ctx: Context, run_id: int) -> None:
+    """Cancel a queued or running run (SIGTERM, then SIGKILL after a grace period).
+
+    \b
+    Example:
+      dockyard run cancel 12
+    """
+    from core.runs import cancel_run
+
+    info = cancel_run(ctx.workspace(), run_id)
+    click.echo(f"run {info.id}: {info.status}")
+
+
+@run.command("retry")
+@click.argument("run_id", type=int)
+@click.option("--wait", is_flag=True, help="Follow the new run and exit with its outcome.")
+@pass_ctx
+def run_retry(ctx: Context, run_id: int, wait: bool) -> None:
+    """Queue a new run with the same parameters and data as RUN_ID.
+
+    \b
+    Example:
+      dockyard run retry 12
+    """
+    from core.agent import ensure_agent
+    from core.runs import retry_run
+
+    workspace = ctx.workspace()
+    info = retry_run(workspace, run_id)
+    ensure_agent(workspace)
+    click.echo(f"Queued run {info.id} (retry of {run_id})")
+    if wait:
+        sys.exit(follow_run(ctx, info.id))
+
+
+@click.group(invoke_without_command=True)
+@click.option("--detach", is_flag=True, help="Run in the background and return at once.")
+@click.option("--concurrency", type=click.IntRange(1, 256), help="Runs at once (default: cores).")
+@click.option("--wait", "wait_lease", is_flag=True, help="Wait for the lease if another holds it.")
+@click.pass_context
+def agent(ctx: click.Context, detach: bool, concurrency: int | None, wait_lease: bool) -> None:
+    """Serve queued runs for this store (foreground, for a service manager).
+
+    Exactly one agent serves a store. Runs keep going when the agent stops.
+
+    \b
+    Examples:
+      dockyard agent                 # foreground; ctrl+c stops it, not the runs
+      dockyard agent --detach
+      dockyard agent status --json
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from core.agent import Agent, agent_status, start_detached
+
+    workspace = ctx.find_object(Context).workspace()  # type: ignore[union-attr]
+    if detach:
+        status = agent_status(workspace)
+        if status.alive:
+            click.echo(f"An agent already serves this store (pid {status.pid} on {status.host}).")
+            return
+        pid = start_detached(workspace)
+        click.echo(f"Started the agent in the background (pid {pid}).")
+        return
+    worker = Agent(workspace, concurrency=concurrency)
+    click.echo(f"Agent serving {workspace.root} with {worker.concurrency} slots; ctrl+c stops it.")
+    worker.serve(wait=wait_lease)
+
+
+@agent.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON object.")
+@pass_ctx
+def agent_status_cmd(ctx: Context, as_json: bool) -> None:
+    """Say whether an agent serves this store.
+
+    \b
+    Example:
+      dockyard agent status
+    """
+    from core.agent import agent_status
+
+    status = agent_status(ctx.workspace())
+    if as_json:
+        print_json(status.to_dict())
+    elif status.alive:
+        click.echo(f"agent running: pid {status.pid} on {status.host}")
+    else:
+        click.echo("no agent running (start one with `dockyard agent --detach`)")
+
+
+@agent.command("stop")
+@pass_ctx
+def agent_stop(ctx: Context) -> None:
+    """Stop the agent; running runs continue under their supervisors.
+
+    \b
+    Example:
+      dockyard agent stop
+    """
+    from core.agent import stop_agent
+
+    status = stop_agent(ctx.workspace())
+    click.echo(f"stopped the agent (pid {status.pid})")
