@@ -1,0 +1,134 @@
+"""bench/seed.py writes a store that Dockyard's own code reads: keeps the bench from rotting."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sqlite3
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from core.projects import list_projects
+from core.runs import ACTIVE, FINAL, get_run, list_runs
+from core.workspace import find_workspace
+
+SEED_PY = Path(__file__).resolve().parent.parent / "bench" / "seed.py"
+NOW = datetime(2026, 3, 14, 12, 0, 0, tzinfo=UTC)
+# What SQLModel writes for a datetime in SQLite (UTC, always six fractional digits).
+SQLMODEL_DATETIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
+
+
+def load_seed() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("dockyard_bench_seed", SEED_PY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def seed() -> ModuleType:
+    return load_seed()
+
+
+@pytest.fixture
+def seeded(seed: ModuleType, tmp_path: Path) -> Path:
+    seed.seed_workspace(tmp_path, runs=500, metrics_per_run=6, now=NOW)
+    return tmp_path
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_core_reads_the_seeded_projects_and_runs(seeded: Path) -> None:
+    workspace = find_workspace(home=seeded)
+    projects = list_projects(workspace)
+    assert [p.name for p in projects] == [
+        "churn",
+        "demand-forecast",
+        "fraud",
+        "house-prices",
+        "wine-quality",
+    ]
+    assert all(p.spec.primary_metric for p in projects)
+
+    newest = list_runs(workspace, limit=30)
+    assert {r.status for r in newest[:18]} <= set(ACTIVE)  # active runs come first
+    finished = list_runs(workspace, status="finished", limit=5)
+    assert finished and all(r.primary_value is not None for r in finished)
+    run = get_run(workspace, finished[0].id)
+    assert run.params and run.dataset and run.log_path.endswith(f"run-{run.id}.log")
+    assert NOW - timedelta(days=200) < run.created_at <= NOW
+
+
+def test_counts_statuses_and_integrity(seeded: Path) -> None:
+    db = seeded / ".dockyard" / "dockyard.db"
+    assert rows(db, "SELECT COUNT(*) FROM run") == [(500,)]
+    statuses = dict(rows(db, "SELECT status, COUNT(*) FROM run GROUP BY status"))
+    assert set(statuses) <= set(ACTIVE) | set(FINAL)
+    assert statuses["finished"] > 350 and statuses["running"] and statuses["queued"]
+    assert rows(db, "PRAGMA foreign_key_check") == []
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+    for table in (
+        "dataset_version",
+        "param",
+        "metric",
+        "model_version",
+        "deployment_request",
+        "approval",
+        "deployment",
+        "monitor_result",
+        "alert",
+    ):
+        assert rows(db, f"SELECT COUNT(*) FROM {table}")[0][0] > 0, table
+    pending = rows(db, "SELECT COUNT(*) FROM deployment_request WHERE status = 'pending'")
+    assert pending[0][0] >= 1
+
+
+def test_datetimes_are_written_as_sqlmodel_writes_them(seeded: Path) -> None:
+    db = seeded / ".dockyard" / "dockyard.db"
+    written = [
+        value
+        for (value,) in rows(
+            db,
+            "SELECT created_at FROM run UNION ALL SELECT started_at FROM run "
+            "WHERE started_at IS NOT NULL UNION ALL SELECT ran_at FROM monitor_result "
+            "UNION ALL SELECT created_at FROM project",
+        )
+    ]
+    assert written and all(SQLMODEL_DATETIME.match(str(v)) for v in written)
+
+
+def test_runs_follow_time_and_metrics_end_at_the_primary_value(seeded: Path) -> None:
+    db = seeded / ".dockyard" / "dockyard.db"
+    created = [v for (v,) in rows(db, "SELECT created_at FROM run ORDER BY id")]
+    assert created == sorted(created)
+    last = rows(
+        db,
+        "SELECT r.primary_value, m.value FROM run r JOIN metric m ON m.run_id = r.id "
+        "AND m.key = r.primary_metric AND m.step = 2 WHERE r.status = 'finished' LIMIT 20",
+    )
+    assert last and all(abs(float(a) - float(b)) < 1e-4 for a, b in last)  # type: ignore[arg-type]
+
+
+def test_seeding_twice_is_refused_and_the_cli_reports_it(seed: ModuleType, seeded: Path) -> None:
+    with pytest.raises(ValueError, match="already holds runs"):
+        seed.seed_workspace(seeded, runs=10, now=NOW)
+    assert seed.main([str(seeded), "--runs", "10"]) == 2
+
+
+def test_cli_seeds_a_new_folder(seed: ModuleType, tmp_path: Path) -> None:
+    assert seed.main([str(tmp_path / "w"), "--runs", "40", "--metrics-per-run", "0"]) == 0
+    db = tmp_path / "w" / ".dockyard" / "dockyard.db"
+    assert rows(db, "SELECT COUNT(*) FROM run") == [(40,)]
+    assert rows(db, "SELECT COUNT(*) FROM metric") == [(0,)]
