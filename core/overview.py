@@ -1,0 +1,582 @@
+"""What the home screen shows: one page of each area, plus whether the agent is alive.
+
+Rows are plain frozen dataclasses with their display cells already worked out, so the TUI
+and the command line show the same words. Every relative time ("3 min ago") is computed
+from an injected ``now`` so that tests and snapshots do not drift with the clock.
+
+This module reads through a :class:`store.queries.Reader` and never imports SQLAlchemy:
+it is on the TUI's startup path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from store import queries
+from store.queries import Reader
+
+#: Rows per page of every pane; more load as the cursor nears the end.
+PAGE_SIZE = 100
+
+#: An agent whose heartbeat is older than this is considered gone.
+AGENT_ALIVE_WITHIN = timedelta(seconds=30)
+
+NO_VALUE = "-"
+
+
+class Pane(StrEnum):
+    """The five areas of the home screen, in the order of their number keys."""
+
+    DATASETS = "datasets"
+    RUNS = "runs"
+    MODELS = "models"
+    DEPLOYMENTS = "deployments"
+    MONITORING = "monitoring"
+
+    @property
+    def heading(self) -> str:
+        return self.value.capitalize()
+
+    @property
+    def number(self) -> int:
+        return list(Pane).index(self) + 1
+
+
+#: Column headings of each pane, matching each row's ``cells()``.
+PANE_COLUMNS: dict[Pane, tuple[str, ...]] = {
+    Pane.DATASETS: ("Name", "Latest", "Rows", "Cols", "Size", "Updated"),
+    Pane.RUNS: ("Run", "Project", "Status", "Time", "Metric", "Created"),
+    Pane.MODELS: ("Name", "Latest", "Aliases", "Metric", "Updated"),
+    Pane.DEPLOYMENTS: ("Id", "Model", "Target", "Status", "By", "When"),
+    Pane.MONITORING: ("Monitor", "Project", "Status", "Last run", "Message"),
+}
+
+#: What an empty pane tells the user: the command that fills it.
+EMPTY_HINTS: dict[Pane, str] = {
+    Pane.DATASETS: "No datasets yet — add one with `dockyard data add NAME PATH`",
+    Pane.RUNS: "No runs yet — start one with `dockyard run start PROJECT`",
+    Pane.MODELS: "No models yet — promote a run with `dockyard model register RUN_ID --name NAME`",
+    Pane.DEPLOYMENTS: (
+        "No deployments yet — ask for one with `dockyard deploy request NAME@VERSION`"
+    ),
+    Pane.MONITORING: (
+        "No monitors yet — declare them in a project's dockyard.toml, "
+        "then check `dockyard monitor list`"
+    ),
+}
+
+
+# --- formatting ---------------------------------------------------------------------------
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: Any) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite gives text, PostgreSQL datetimes)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def human_age(then: datetime | None, now: datetime) -> str:
+    """``then`` relative to ``now``: "just now", "3 min ago", "2 h ago", "5 d ago", a date."""
+    if then is None:
+        return NO_VALUE
+    seconds = (now - then).total_seconds()
+    if seconds < 10:
+        return "just now"
+    if seconds < 60:
+        return f"{int(seconds)} s ago"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    if seconds < 30 * 86400:
+        return f"{int(seconds // 86400)} d ago"
+    return then.strftime("%Y-%m-%d")
+
+
+def human_duration(seconds: float | None) -> str:
+    """A duration as "42s", "3m05s", "1h02m" or "2d03h"."""
+    if seconds is None:
+        return NO_VALUE
+    total = max(0, int(seconds))
+    if total < 60:
+        return f"{total}s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def human_size(size_bytes: int | None) -> str:
+    """A byte count as "812 B", "12.3 kB", "4.1 MB" (powers of 1000, as disks are sold)."""
+    if size_bytes is None:
+        return NO_VALUE
+    size = float(size_bytes)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def human_count(value: int | None) -> str:
+    return NO_VALUE if value is None else f"{value:,}"
+
+
+def format_metric(name: str | None, value: float | None) -> str:
+    """A primary metric as "accuracy 0.9561"; "-" when the run reported none."""
+    if value is None:
+        return NO_VALUE
+    number = f"{value:.4g}"
+    return f"{name} {number}" if name else number
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+# --- rows ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    id: int
+    name: str
+    description: str
+    latest_version: int | None
+    rows: int | None
+    columns: int | None
+    size_bytes: int | None
+    file_format: str
+    updated_at: datetime | None
+    age: str
+
+    @property
+    def key(self) -> str:
+        return f"dataset:{self.id}"
+
+    @property
+    def label(self) -> str:
+        return f"Dataset {self.name}"
+
+    def cells(self) -> tuple[str, ...]:
+        version = NO_VALUE if self.latest_version is None else f"v{self.latest_version}"
+        return (
+            self.name,
+            version,
+            human_count(self.rows),
+            human_count(self.columns),
+            human_size(self.size_bytes),
+            self.age,
+        )
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    project: str
+    status: str
+    user: str
+    created_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    elapsed: str
+    primary_metric: str | None
+    primary_value: float | None
+    exit_code: int | None
+    error: str
+    age: str
+
+    @property
+    def key(self) -> str:
+        return f"run:{self.id}"
+
+    @property
+    def label(self) -> str:
+        return f"Run {self.id}"
+
+    def cells(self) -> tuple[str, ...]:
+        metric = format_metric(self.primary_metric, self.primary_value)
+        return (str(self.id), self.project, self.status, self.elapsed, metric, self.age)
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    id: int
+    name: str
+    description: str
+    latest_version: int | None
+    run_id: int | None
+    aliases: tuple[str, ...]
+    primary_metric: str | None
+    primary_value: float | None
+    updated_at: datetime | None
+    age: str
+
+    @property
+    def key(self) -> str:
+        return f"model:{self.id}"
+
+    @property
+    def label(self) -> str:
+        return f"Model {self.name}"
+
+    def cells(self) -> tuple[str, ...]:
+        version = NO_VALUE if self.latest_version is None else f"v{self.latest_version}"
+        return (
+            self.name,
+            version,
+            ", ".join(self.aliases) or NO_VALUE,
+            format_metric(self.primary_metric, self.primary_value),
+            self.age,
+        )
+
+
+@dataclass(frozen=True)
+class DeploymentRow:
+    """A pending deployment request (``kind="request"``) or an active deployment."""
+
+    kind: str
+    id: int
+    model: str
+    version: int
+    target: str
+    status: str
+    by: str
+    at: datetime | None
+    reason: str
+    age: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+    @property
+    def label(self) -> str:
+        noun = "Deployment request" if self.kind == "request" else "Deployment"
+        return f"{noun} {self.id}"
+
+    @property
+    def short_id(self) -> str:
+        return f"{'R' if self.kind == 'request' else 'D'}{self.id}"
+
+    def cells(self) -> tuple[str, ...]:
+        return (
+            self.short_id,
+            f"{self.model}@{self.version}",
+            self.target,
+            self.status,
+            self.by or NO_VALUE,
+            self.age,
+        )
+
+
+@dataclass(frozen=True)
+class MonitoringRow:
+    """An open alert (``kind="alert"``) or a monitor with its latest result."""
+
+    kind: str
+    id: int
+    monitor: str
+    project: str
+    status: str
+    last_run: datetime | None
+    message: str
+    age: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+    @property
+    def label(self) -> str:
+        return f"Alert {self.id}" if self.kind == "alert" else f"Monitor {self.monitor}"
+
+    def cells(self) -> tuple[str, ...]:
+        status = f"ALERT {self.status}" if self.kind == "alert" else self.status
+        return (self.monitor, self.project, status, self.age, self.message or NO_VALUE)
+
+
+PaneRow = DatasetRow | RunRow | ModelRow | DeploymentRow | MonitoringRow
+
+
+@dataclass(frozen=True)
+class PanePage:
+    """Rows ``offset..offset+len(rows)`` of a pane, out of ``total`` matching the filter."""
+
+    pane: Pane
+    rows: list[PaneRow]
+    total: int
+    offset: int = 0
+    filter_text: str = ""
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    alive: bool
+    holder: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    heartbeat_at: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        if self.alive:
+            return f"agent running (pid {self.pid} on {self.host})"
+        return "agent stopped"
+
+
+@dataclass(frozen=True)
+class HomeOverview:
+    panes: dict[Pane, PanePage]
+    agent: AgentStatus = field(default_factory=lambda: AgentStatus(alive=False))
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def _dataset_row(row: Mapping[str, Any], now: datetime) -> DatasetRow:
+    updated = as_utc(row["updated_at"])
+    return DatasetRow(
+        id=int(row["id"]),
+        name=_text(row["name"]),
+        description=_text(row["description"]),
+        latest_version=_int_or_none(row["version"]),
+        rows=_int_or_none(row["n_rows"]),
+        columns=_int_or_none(row["n_cols"]),
+        size_bytes=_int_or_none(row["size_bytes"]),
+        file_format=_text(row["file_format"]),
+        updated_at=updated,
+        age=human_age(updated, now),
+    )
+
+
+def run_elapsed(
+    status: str, started: datetime | None, ended: datetime | None, now: datetime
+) -> str:
+    """How long a run has been going (if running) or took (if it ended)."""
+    if started is None:
+        return NO_VALUE
+    end = ended if ended is not None else (now if status == queries.LIVE_RUN_STATUS else None)
+    if end is None:
+        return NO_VALUE
+    return human_duration((end - started).total_seconds())
+
+
+def _run_row(row: Mapping[str, Any], now: datetime) -> RunRow:
+    created = as_utc(row["created_at"])
+    started = as_utc(row["started_at"])
+    ended = as_utc(row["ended_at"])
+    status = _text(row["status"])
+    return RunRow(
+        id=int(row["id"]),
+        project=_text(row["project"]),
+        status=status,
+        user=_text(row["user"]),
+        created_at=created,
+        started_at=started,
+        ended_at=ended,
+        elapsed=run_elapsed(status, started, ended, now),
+        primary_metric=row["primary_metric"],
+        primary_value=_float_or_none(row["primary_value"]),
+        exit_code=_int_or_none(row["exit_code"]),
+        error=_text(row["error"]),
+        age=human_age(created, now),
+    )
+
+
+def _model_row(row: Mapping[str, Any], now: datetime) -> ModelRow:
+    updated = as_utc(row["updated_at"])
+    latest = _int_or_none(row["version"])
+    aliases = tuple(
+        alias if version == latest else f"{alias}@{version}"
+        for alias, version in row.get("aliases", [])
+    )
+    return ModelRow(
+        id=int(row["id"]),
+        name=_text(row["name"]),
+        description=_text(row["description"]),
+        latest_version=latest,
+        run_id=_int_or_none(row["run_id"]),
+        aliases=aliases,
+        primary_metric=row["primary_metric"],
+        primary_value=_float_or_none(row["primary_value"]),
+        updated_at=updated,
+        age=human_age(updated, now),
+    )
+
+
+def _deployment_row(row: Mapping[str, Any], now: datetime) -> DeploymentRow:
+    at = as_utc(row["at"])
+    return DeploymentRow(
+        kind=_text(row["kind"]),
+        id=int(row["id"]),
+        model=_text(row["model"]),
+        version=int(row["version"]),
+        target=_text(row["target"]),
+        status=_text(row["status"]),
+        by=_text(row["actor"]),
+        at=at,
+        reason=_text(row["reason"]),
+        age=human_age(at, now),
+    )
+
+
+def _monitoring_row(row: Mapping[str, Any], now: datetime) -> MonitoringRow:
+    at = as_utc(row["at"])
+    status = _text(row["status"])
+    if row["kind"] == "monitor" and not status:
+        status = "never run" if row.get("enabled", True) else "disabled"
+    return MonitoringRow(
+        kind=_text(row["kind"]),
+        id=int(row["id"]),
+        monitor=_text(row["monitor"]),
+        project=_text(row["project"]),
+        status=status,
+        last_run=at,
+        message=_text(row["message"]),
+        age=human_age(at, now),
+    )
+
+
+_PAGE_READERS: dict[Pane, Callable[..., queries.Page]] = {
+    Pane.DATASETS: queries.datasets_page,
+    Pane.RUNS: queries.runs_page,
+    Pane.MODELS: queries.models_page,
+    Pane.DEPLOYMENTS: queries.deployments_page,
+    Pane.MONITORING: queries.monitoring_page,
+}
+
+_ROW_MAKERS: dict[Pane, Callable[[Mapping[str, Any], datetime], PaneRow]] = {
+    Pane.DATASETS: _dataset_row,
+    Pane.RUNS: _run_row,
+    Pane.MODELS: _model_row,
+    Pane.DEPLOYMENTS: _deployment_row,
+    Pane.MONITORING: _monitoring_row,
+}
+
+# Which segment count makes the one-line summary of a pane, and its wording.
+_SUMMARIES: dict[Pane, tuple[str, str]] = {
+    Pane.RUNS: ("running", "running"),
+    Pane.DEPLOYMENTS: ("pending", "pending"),
+    Pane.MONITORING: ("alerts", "open alerts"),
+}
+
+
+def _summary(pane: Pane, counts: Mapping[str, int]) -> str:
+    if pane not in _SUMMARIES:
+        return ""
+    segment, words = _SUMMARIES[pane]
+    count = counts.get(segment, 0)
+    if count == 0:
+        return ""
+    if count == 1 and words == "open alerts":
+        words = "open alert"
+    return f"{count:,} {words}"
+
+
+def load_pane(
+    reader: Reader,
+    pane: Pane | str,
+    filter_text: str = "",
+    *,
+    limit: int = PAGE_SIZE,
+    offset: int = 0,
+    now: datetime | None = None,
+) -> PanePage:
+    """One page of ``pane``: ``limit`` rows from ``offset`` matching ``filter_text``.
+
+    Raises whatever the reader raises (``sqlite3.Error``, SQLAlchemy errors); the faces
+    turn that into one line for the user.
+    """
+    pane = Pane(pane)
+    moment = now if now is not None else utcnow()
+    page = _PAGE_READERS[pane](reader, filter_text, limit=limit, offset=offset)
+    make = _ROW_MAKERS[pane]
+    return PanePage(
+        pane=pane,
+        rows=[make(row, moment) for row in page.rows],
+        total=page.total,
+        offset=offset,
+        filter_text=filter_text,
+        summary=_summary(pane, page.counts),
+    )
+
+
+def agent_status(reader: Reader, now: datetime | None = None) -> AgentStatus:
+    """Whether an agent holds the lease and has beaten its heart in the last 30 s."""
+    moment = now if now is not None else utcnow()
+    row = queries.agent_lease(reader)
+    if row is None:
+        return AgentStatus(alive=False)
+    heartbeat = as_utc(row["heartbeat_at"])
+    alive = heartbeat is not None and moment - heartbeat <= AGENT_ALIVE_WITHIN
+    return AgentStatus(
+        alive=alive,
+        holder=_text(row["holder"]),
+        host=_text(row["host"]),
+        pid=_int_or_none(row["pid"]),
+        heartbeat_at=heartbeat,
+    )
+
+
+def load_home(
+    reader: Reader,
+    filters: Mapping[Pane, str] | None = None,
+    *,
+    limit: int = PAGE_SIZE,
+    now: datetime | None = None,
+) -> HomeOverview:
+    """The first page of every pane (each with its own filter) and the agent's status."""
+    moment = now if now is not None else utcnow()
+    filters = filters or {}
+    panes = {
+        pane: load_pane(reader, pane, filters.get(pane, ""), limit=limit, now=moment)
+        for pane in Pane
+    }
+    return HomeOverview(panes=panes, agent=agent_status(reader, moment))
+
+
+def row_fields(row: PaneRow) -> list[tuple[str, str]]:
+    """Every field of a row as (name, text) pairs, for a detail view."""
+    pairs: list[tuple[str, str]] = []
+    for item in fields(row):
+        value = getattr(row, item.name)
+        if isinstance(value, datetime):
+            text = value.strftime("%Y-%m-%d %H:%M:%S UTC")
+        elif isinstance(value, tuple):
+            text = ", ".join(str(part) for part in value) or NO_VALUE
+        elif value is None or value == "":
+            text = NO_VALUE
+        else:
+            text = str(value)
+        pairs.append((item.name.replace("_", " "), text))
+    return pairs

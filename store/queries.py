@@ -1,0 +1,528 @@
+"""The read path for the lists the UI shows: plain SQL, paged, filtered in SQL.
+
+Nothing here imports SQLAlchemy for a SQLite store: the TUI's home screen must be drawn
+long before SQLAlchemy (~0.4 s to import) could even load. ``open_reader`` checks the schema
+revision with the standard ``sqlite3`` module and only falls back to ``store.db`` (which
+migrates) when the revision differs from :data:`store.schema.HEAD_REVISION`. Any other
+database URL gets a reader backed by SQLAlchemy, imported lazily.
+
+Every list query takes ``:limit``/``:offset`` and an optional text filter that becomes a
+``LIKE`` pattern; none of them ever loads a whole table. Lists whose order puts one group
+first (running runs, pending requests, open alerts) are read as *segments*: one indexed
+query per group, the page split across them by their counts, which keeps each query on
+an index instead of sorting the whole table on a ``CASE`` expression.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from store.schema import HEAD_REVISION
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+Row = dict[str, Any]
+Params = Mapping[str, Any]
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class Reader(Protocol):
+    """Runs read-only SQL with ``:name`` parameters and returns rows as dicts."""
+
+    def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]: ...
+
+    def fetch_one(self, sql: str, params: Params | None = None) -> Row | None: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteReader:
+    """A read-only ``sqlite3`` connection, shared by worker threads behind a lock."""
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self.path = path
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        self._conn = sqlite3.connect(
+            uri, uri=True, check_same_thread=False, timeout=busy_timeout_ms / 1000
+        )
+        self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self._lock = threading.Lock()
+
+    def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
+        with self._lock:
+            cursor = self._conn.execute(sql, dict(params or {}))
+            names = [column[0] for column in cursor.description or ()]
+            return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+    def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
+        rows = self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class SqlAlchemyReader:
+    """A reader over an SQLAlchemy engine, for PostgreSQL and other non-file stores."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            result = conn.execute(text(sql), dict(params or {}))
+            return [dict(row) for row in result.mappings()]
+
+    def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
+        rows = self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def sqlite_file(db_url: str) -> Path | None:
+    """The file of a plain ``sqlite:///PATH`` URL; None for anything else (memory, options)."""
+    prefix = "sqlite:///"
+    if not db_url.startswith(prefix) or "?" in db_url:
+        return None
+    path = db_url[len(prefix) :]
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
+
+
+def schema_revision(reader: Reader) -> str | None:
+    """The Alembic revision recorded in the store (raises if the table is missing)."""
+    row = reader.fetch_one("SELECT version_num FROM alembic_version")
+    return None if row is None else str(row["version_num"])
+
+
+def open_reader(db_url: str) -> Reader:
+    """A reader for the store at ``db_url``, migrated to the current schema if needed.
+
+    For a SQLite file at the current revision this costs one ``sqlite3.connect``; a store
+    that is missing, empty or behind goes through ``store.db.open_engine`` (Alembic), and a
+    store written by a newer Dockyard raises its ``SchemaTooNewError`` (a ``StoreError``).
+    """
+    path = sqlite_file(db_url)
+    if path is not None and path.is_file():
+        try:
+            reader = SqliteReader(path)
+        except sqlite3.Error:
+            reader = None
+        if reader is not None:
+            try:
+                if schema_revision(reader) == HEAD_REVISION:
+                    return reader
+            except sqlite3.Error:
+                pass  # no alembic_version yet, or not a database: let migrate() say why
+            reader.close()
+
+    from store.db import open_engine  # heavy: SQLAlchemy, and Alembic if behind
+
+    engine = open_engine(db_url)
+    if path is None:
+        return SqlAlchemyReader(engine)
+    engine.dispose()
+    return SqliteReader(path)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: ``rows`` from ``offset``, out of ``total`` matching rows.
+
+    ``counts`` holds the size of each segment of a segmented list (e.g. running runs,
+    then the rest), keyed by segment name, so a face can say "3 running" for free.
+    """
+
+    rows: list[Row]
+    total: int
+    offset: int
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One ordered group of a list: its name, its count SQL and its page SQL."""
+
+    name: str
+    count_sql: str
+    page_sql: str
+
+
+def like_pattern(filter_text: str) -> str:
+    """A case-insensitive ``LIKE`` pattern matching ``filter_text`` anywhere, wildcards escaped."""
+    escaped = (
+        filter_text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    )
+    return f"%{escaped}%"
+
+
+def filter_params(filter_text: str) -> dict[str, Any]:
+    """The ``:pattern`` and ``:text`` parameters every filtered query takes."""
+    return {"pattern": like_pattern(filter_text), "text": filter_text.strip()}
+
+
+def read_segments(
+    reader: Reader,
+    segments: Sequence[Segment],
+    params: Params,
+    *,
+    limit: int,
+    offset: int,
+) -> Page:
+    """Read ``limit`` rows from ``offset`` of the segments taken one after the other."""
+    counts: dict[str, int] = {}
+    for segment in segments:
+        row = reader.fetch_one(segment.count_sql, params)
+        counts[segment.name] = int(row["n"]) if row else 0
+    rows: list[Row] = []
+    start = offset
+    for segment in segments:
+        size = counts[segment.name]
+        wanted = limit - len(rows)
+        if wanted <= 0:
+            break
+        if start >= size:
+            start -= size
+            continue
+        page_params = {**params, "limit": wanted, "offset": start}
+        rows.extend(reader.fetch_all(segment.page_sql, page_params))
+        start = 0
+    return Page(rows=rows, total=sum(counts.values()), offset=offset, counts=counts)
+
+
+def _where(filter_sql: str, filter_text: str) -> str:
+    """The filter clause when there is a filter, else a clause that keeps every row."""
+    return f"({filter_sql})" if filter_text.strip() else "1 = 1"
+
+
+# --- Datasets -----------------------------------------------------------------------------
+
+DATASETS_FILTER = (
+    "LOWER(d.name) LIKE :pattern ESCAPE '\\' OR LOWER(d.description) LIKE :pattern ESCAPE '\\'"
+)
+
+DATASETS_COUNT = "SELECT COUNT(*) AS n FROM dataset AS d WHERE {where}"
+
+# The latest version comes from the (dataset_id, version) unique index, one probe per row.
+DATASETS_PAGE = """
+SELECT d.id AS id, d.name AS name, d.description AS description,
+       d.created_at AS created_at, d.updated_at AS updated_at,
+       v.version AS version, v.n_rows AS n_rows, v.n_cols AS n_cols,
+       v.size_bytes AS size_bytes, v.file_format AS file_format,
+       v.created_at AS version_created_at
+FROM dataset AS d
+LEFT JOIN dataset_version AS v ON v.id = (
+    SELECT lv.id FROM dataset_version AS lv
+    WHERE lv.dataset_id = d.id ORDER BY lv.version DESC LIMIT 1
+)
+WHERE {where}
+ORDER BY d.updated_at DESC, d.id DESC
+LIMIT :limit OFFSET :offset
+"""
+
+
+def datasets_page(
+    reader: Reader, filter_text: str = "", *, limit: int = 100, offset: int = 0
+) -> Page:
+    """Datasets, most recently changed first, each with its latest version."""
+    where = _where(DATASETS_FILTER, filter_text)
+    segment = Segment(
+        "datasets", DATASETS_COUNT.format(where=where), DATASETS_PAGE.format(where=where)
+    )
+    return read_segments(reader, [segment], filter_params(filter_text), limit=limit, offset=offset)
+
+
+# --- Runs ---------------------------------------------------------------------------------
+
+#: Statuses shown above all others in the runs list.
+LIVE_RUN_STATUS = "running"
+
+RUNS_FILTER = (
+    "LOWER(p.name) LIKE :pattern ESCAPE '\\' OR LOWER(r.status) LIKE :pattern ESCAPE '\\'"
+    " OR LOWER(r.user) LIKE :pattern ESCAPE '\\' OR CAST(r.id AS TEXT) = :text"
+)
+
+RUNS_COUNT = """
+SELECT COUNT(*) AS n FROM run AS r JOIN project AS p ON p.id = r.project_id
+WHERE r.status {status_op} :live_status AND {where}
+"""
+
+# Unfiltered counts skip the join so SQLite answers them from an index alone.
+RUNS_COUNT_PLAIN = "SELECT COUNT(*) AS n FROM run AS r WHERE r.status {status_op} :live_status"
+
+# Ordered by ix_run_status_created (live segment) and ix_run_created_at (the rest).
+RUNS_PAGE = """
+SELECT r.id AS id, p.name AS project, r.status AS status, r.user AS user,
+       r.created_at AS created_at, r.started_at AS started_at, r.ended_at AS ended_at,
+       r.primary_metric AS primary_metric, r.primary_value AS primary_value,
+       r.exit_code AS exit_code, r.error AS error, r.host AS host, r.command AS command
+FROM run AS r JOIN project AS p ON p.id = r.project_id
+WHERE r.status {status_op} :live_status AND {where}
+ORDER BY r.created_at DESC, r.id DESC
+LIMIT :limit OFFSET :offset
+"""
+
+
+def runs_page(reader: Reader, filter_text: str = "", *, limit: int = 100, offset: int = 0) -> Page:
+    """Runs: running ones first, then every other run, newest first."""
+    where = _where(RUNS_FILTER, filter_text)
+    count = RUNS_COUNT if filter_text.strip() else RUNS_COUNT_PLAIN
+    segments = [
+        Segment(
+            name,
+            count.format(status_op=op, where=where),
+            RUNS_PAGE.format(status_op=op, where=where),
+        )
+        for name, op in (("running", "="), ("other", "<>"))
+    ]
+    params = {**filter_params(filter_text), "live_status": LIVE_RUN_STATUS}
+    return read_segments(reader, segments, params, limit=limit, offset=offset)
+
+
+# --- Models -------------------------------------------------------------------------------
+
+MODELS_FILTER = (
+    "LOWER(m.name) LIKE :pattern ESCAPE '\\' OR EXISTS ("
+    "SELECT 1 FROM model_alias AS fa WHERE fa.model_id = m.id"
+    " AND LOWER(fa.alias) LIKE :pattern ESCAPE '\\')"
+)
+
+MODELS_COUNT = "SELECT COUNT(*) AS n FROM registered_model AS m WHERE {where}"
+
+MODELS_PAGE = """
+SELECT m.id AS id, m.name AS name, m.description AS description,
+       m.updated_at AS updated_at,
+       v.id AS version_id, v.version AS version, v.run_id AS run_id,
+       v.created_at AS version_created_at, v.created_by AS created_by,
+       r.primary_metric AS primary_metric, r.primary_value AS primary_value
+FROM registered_model AS m
+LEFT JOIN model_version AS v ON v.id = (
+    SELECT lv.id FROM model_version AS lv
+    WHERE lv.model_id = m.id ORDER BY lv.version DESC LIMIT 1
+)
+LEFT JOIN run AS r ON r.id = v.run_id
+WHERE {where}
+ORDER BY m.updated_at DESC, m.id DESC
+LIMIT :limit OFFSET :offset
+"""
+
+MODEL_ALIASES = """
+SELECT a.model_id AS model_id, a.alias AS alias, v.version AS version
+FROM model_alias AS a JOIN model_version AS v ON v.id = a.model_version_id
+WHERE a.model_id IN ({ids})
+ORDER BY a.model_id, a.alias
+"""
+
+
+def models_page(
+    reader: Reader, filter_text: str = "", *, limit: int = 100, offset: int = 0
+) -> Page:
+    """Registered models, most recently changed first, with the latest version's metric.
+
+    Each row carries ``aliases``: a list of ``(alias, version)`` pairs, read in one extra
+    query for the page's models only.
+    """
+    where = _where(MODELS_FILTER, filter_text)
+    segment = Segment("models", MODELS_COUNT.format(where=where), MODELS_PAGE.format(where=where))
+    page = read_segments(reader, [segment], filter_params(filter_text), limit=limit, offset=offset)
+    ids = [int(row["id"]) for row in page.rows]
+    aliases: dict[int, list[tuple[str, int]]] = {model_id: [] for model_id in ids}
+    if ids:
+        names = [f":m{index}" for index in range(len(ids))]
+        params = {f"m{index}": model_id for index, model_id in enumerate(ids)}
+        for row in reader.fetch_all(MODEL_ALIASES.format(ids=", ".join(names)), params):
+            aliases[int(row["model_id"])].append((str(row["alias"]), int(row["version"])))
+    for row in page.rows:
+        row["aliases"] = aliases[int(row["id"])]
+    return page
+
+
+# --- Deployments --------------------------------------------------------------------------
+
+PENDING_REQUEST_STATUS = "pending"
+ACTIVE_DEPLOYMENT_STATUS = "active"
+
+REQUESTS_FILTER = (
+    "LOWER(m.name) LIKE :pattern ESCAPE '\\' OR LOWER(q.target) LIKE :pattern ESCAPE '\\'"
+    " OR LOWER(q.requested_by) LIKE :pattern ESCAPE '\\'"
+)
+
+REQUESTS_COUNT = """
+SELECT COUNT(*) AS n
+FROM deployment_request AS q
+JOIN model_version AS v ON v.id = q.model_version_id
+JOIN registered_model AS m ON m.id = v.model_id
+WHERE q.status = :pending_status AND {where}
+"""
+
+# Ordered by ix_deployment_request_status (status, requested_at).
+REQUESTS_PAGE = """
+SELECT 'request' AS kind, q.id AS id, m.name AS model, v.version AS version,
+       q.target AS target, q.status AS status, q.requested_by AS actor,
+       q.requested_at AS at, q.reason AS reason
+FROM deployment_request AS q
+JOIN model_version AS v ON v.id = q.model_version_id
+JOIN registered_model AS m ON m.id = v.model_id
+WHERE q.status = :pending_status AND {where}
+ORDER BY q.requested_at DESC, q.id DESC
+LIMIT :limit OFFSET :offset
+"""
+
+DEPLOYMENTS_FILTER = (
+    "LOWER(m.name) LIKE :pattern ESCAPE '\\' OR LOWER(d.target) LIKE :pattern ESCAPE '\\'"
+    " OR LOWER(d.deployed_by) LIKE :pattern ESCAPE '\\'"
+)
+
+DEPLOYMENTS_COUNT = """
+SELECT COUNT(*) AS n
+FROM deployment AS d
+JOIN model_version AS v ON v.id = d.model_version_id
+JOIN registered_model AS m ON m.id = v.model_id
+WHERE d.status = :active_status AND {where}
+"""
+
+DEPLOYMENTS_PAGE = """
+SELECT 'deployment' AS kind, d.id AS id, m.name AS model, v.version AS version,
+       d.target AS target, d.status AS status, d.deployed_by AS actor,
+       d.deployed_at AS at, '' AS reason
+FROM deployment AS d
+JOIN model_version AS v ON v.id = d.model_version_id
+JOIN registered_model AS m ON m.id = v.model_id
+WHERE d.status = :active_status AND {where}
+ORDER BY d.deployed_at DESC, d.id DESC
+LIMIT :limit OFFSET :offset
+"""
+
+
+def deployments_page(
+    reader: Reader, filter_text: str = "", *, limit: int = 100, offset: int = 0
+) -> Page:
+    """Pending deployment requests (newest first), then active deployments.
+
+    Rows carry ``kind`` (``request`` or ``deployment``); their ids come from two tables.
+    """
+    request_where = _where(REQUESTS_FILTER, filter_text)
+    deployment_where = _where(DEPLOYMENTS_FILTER, filter_text)
+    segments = [
+        Segment(
+            "pending",
+            REQUESTS_COUNT.format(where=request_where),
+            REQUESTS_PAGE.format(where=request_where),
+        ),
+        Segment(
+            "active",
+            DEPLOYMENTS_COUNT.format(where=deployment_where),
+            DEPLOYMENTS_PAGE.format(where=deployment_where),
+        ),
+    ]
+    params = {
+        **filter_params(filter_text),
+        "pending_status": PENDING_REQUEST_STATUS,
+        "active_status": ACTIVE_DEPLOYMENT_STATUS,
+    }
+    return read_segments(reader, segments, params, limit=limit, offset=offset)
+
+
+# --- Monitoring ---------------------------------------------------------------------------
+
+ALERTS_FILTER = (
+    "LOWER(mo.name) LIKE :pattern ESCAPE '\\' OR LOWER(p.name) LIKE :pattern ESCAPE '\\'"
+    " OR LOWER(al.message) LIKE :pattern ESCAPE '\\'"
+    " OR LOWER(al.severity) LIKE :pattern ESCAPE '\\'"
+)
+
+ALERTS_COUNT = """
+SELECT COUNT(*) AS n
+FROM alert AS al
+JOIN monitor AS mo ON mo.id = al.monitor_id
+JOIN project AS p ON p.id = mo.project_id
+WHERE al.acknowledged_at IS NULL AND {where}
+"""
+
+# Ordered by ix_alert_open (acknowledged_at, created_at).
+ALERTS_PAGE = """
+SELECT 'alert' AS kind, al.id AS id, mo.name AS monitor, p.name AS project,
+       al.severity AS status, al.created_at AS at, al.message AS message,
+       mo.kind AS monitor_kind
+FROM alert AS al
+JOIN monitor AS mo ON mo.id = al.monitor_id
+JOIN project AS p ON p.id = mo.project_id
+WHERE al.acknowledged_at IS NULL AND {where}
+ORDER BY al.created_at DESC, al.id DESC
+LIMIT :limit OFFSET :offset
+"""
+
+MONITORS_FILTER = (
+    "LOWER(mo.name) LIKE :pattern ESCAPE '\\' OR LOWER(p.name) LIKE :pattern ESCAPE '\\'"
+    " OR LOWER(mo.kind) LIKE :pattern ESCAPE '\\'"
+)
+
+MONITORS_COUNT = """
+SELECT COUNT(*) AS n FROM monitor AS mo JOIN project AS p ON p.id = mo.project_id
+WHERE {where}
+"""
+
+# The latest result of each monitor comes from ix_monitor_result_monitor_ran.
+MONITORS_PAGE = """
+SELECT 'monitor' AS kind, mo.id AS id, mo.name AS monitor, p.name AS project,
+       res.status AS status, res.ran_at AS at, res.summary AS message,
+       mo.kind AS monitor_kind, mo.enabled AS enabled, mo.schedule AS schedule
+FROM monitor AS mo
+JOIN project AS p ON p.id = mo.project_id
+LEFT JOIN monitor_result AS res ON res.id = (
+    SELECT lr.id FROM monitor_result AS lr
+    WHERE lr.monitor_id = mo.id ORDER BY lr.ran_at DESC, lr.id DESC LIMIT 1
+)
+WHERE {where}
+ORDER BY p.name, mo.name, mo.id
+LIMIT :limit OFFSET :offset
+"""
+
+
+def monitoring_page(
+    reader: Reader, filter_text: str = "", *, limit: int = 100, offset: int = 0
+) -> Page:
+    """Open alerts (newest first), then every monitor with its latest result.
+
+    Rows carry ``kind`` (``alert`` or ``monitor``).
+    """
+    alert_where = _where(ALERTS_FILTER, filter_text)
+    monitor_where = _where(MONITORS_FILTER, filter_text)
+    segments = [
+        Segment(
+            "alerts",
+            ALERTS_COUNT.format(where=alert_where),
+            ALERTS_PAGE.format(where=alert_where),
+        ),
+        Segment(
+            "monitors",
+            MONITORS_COUNT.format(where=monitor_where),
+            MONITORS_PAGE.format(where=monitor_where),
+        ),
+    ]
+    return read_segments(reader, segments, filter_params(filter_text), limit=limit, offset=offset)
+
+
+# --- Agent --------------------------------------------------------------------------------
+
+AGENT_LEASE = """
+SELECT holder, host, pid, acquired_at, heartbeat_at FROM agent_lease WHERE id = 1
+"""
+
+
+def agent_lease(reader: Reader) -> Row | None:
+    """The agent lease row, or None when no agent ever ran on this store."""
+    return reader.fetch_one(AGENT_LEASE)

@@ -1,0 +1,357 @@
+"""Shared fixtures: real workspaces with real SQLite stores in ``tmp_path``.
+
+``workspace`` is an empty, migrated workspace. ``seeded_workspace`` holds a small, fixed
+history (projects, datasets, runs, models, deployments, monitors, an agent lease) whose
+times are fixed relative to :data:`FROZEN_NOW`, so relative times ("3 min ago") in
+output and snapshots never drift. Pass ``now=lambda: FROZEN_NOW`` (or use the
+``frozen_now`` fixture) wherever a clock is injected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.workspace import Workspace, init_workspace
+
+#: The clock every seeded time is relative to.
+FROZEN_NOW = datetime(2026, 3, 14, 12, 0, 0, tzinfo=UTC)
+
+
+def ago(**delta: float) -> datetime:
+    """``FROZEN_NOW`` minus a ``timedelta(**delta)``."""
+    return FROZEN_NOW - timedelta(**delta)
+
+
+@pytest.fixture
+def frozen_now() -> datetime:
+    return FROZEN_NOW
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's own workspace or database through the environment."""
+    for name in ("DOCKYARD_HOME", "DOCKYARD_DB"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    """An empty workspace, store created and migrated, in ``tmp_path``."""
+    return init_workspace(tmp_path)
+
+
+def _engine(workspace: Workspace) -> Any:
+    from store.db import open_engine
+
+    return open_engine(workspace.db_url)
+
+
+@pytest.fixture
+def store_engine(workspace: Workspace) -> Iterator[Any]:
+    """The SQLAlchemy engine of ``workspace``, disposed after the test."""
+    engine = _engine(workspace)
+    yield engine
+    engine.dispose()
+
+
+def seed_store(workspace: Workspace) -> dict[str, Any]:
+    """Write the fixed history described in the module docstring; returns its ids."""
+    from sqlmodel import Session
+
+    from store.models import (
+        AgentLease,
+        Alert,
+        Artifact,
+        Dataset,
+        DatasetVersion,
+        Deployment,
+        DeploymentRequest,
+        Metric,
+        ModelAlias,
+        ModelVersion,
+        Monitor,
+        MonitorResult,
+        Param,
+        Project,
+        RegisteredModel,
+        Run,
+    )
+
+    engine = _engine(workspace)
+    ids: dict[str, Any] = {}
+    with Session(engine) as session:
+        projects = {
+            name: Project(
+                name=name,
+                path=f"/samples/{name}",
+                description=description,
+                entry="python train.py",
+                spec_json="{}",
+                spec_hash=f"hash-{name}",
+                created_at=ago(days=20),
+                updated_at=ago(days=20),
+            )
+            for name, description in (
+                ("breast-cancer", "binary classifier"),
+                ("wine", "multiclass classifier"),
+                ("diabetes", "regressor"),
+            )
+        }
+        session.add_all(projects.values())
+        session.flush()
+
+        datasets: dict[str, Dataset] = {}
+        versions: dict[str, DatasetVersion] = {}
+        for name, n_rows, n_cols, size, n_versions, updated in (
+            ("breast_cancer", 569, 31, 124_000, 2, ago(hours=3)),
+            ("wine", 178, 14, 11_200, 1, ago(days=2)),
+            ("diabetes", 442, 11, 48_500, 1, ago(minutes=45)),
+        ):
+            dataset = Dataset(
+                name=name, description=f"{name} sample", created_at=ago(days=10), updated_at=updated
+            )
+            session.add(dataset)
+            session.flush()
+            assert dataset.id is not None
+            datasets[name] = dataset
+            for number in range(1, n_versions + 1):
+                version = DatasetVersion(
+                    dataset_id=dataset.id,
+                    version=number,
+                    content_hash=f"{name}-{number}",
+                    hash_algo="sha256",
+                    sha256=f"{name}-{number}",
+                    object_path=f"objects/{name}-{number}",
+                    file_format="csv",
+                    size_bytes=size + number - 1,
+                    n_rows=n_rows + (number - 1) * 10,
+                    n_cols=n_cols,
+                    created_at=updated,
+                )
+                session.add(version)
+                session.flush()
+                versions[name] = version
+
+        def project_id(name: str) -> int:
+            value = projects[name].id
+            assert value is not None
+            return value
+
+        runs: list[Run] = []
+        for project, status, created, duration, metric, value in (
+            ("breast-cancer", "succeeded", ago(days=3), 95.0, "roc_auc", 0.9812),
+            ("breast-cancer", "succeeded", ago(days=1), 130.0, "roc_auc", 0.9874),
+            ("wine", "succeeded", ago(days=2, hours=1), 42.0, "accuracy", 0.9444),
+            ("diabetes", "failed", ago(hours=5), 12.0, None, None),
+            ("diabetes", "succeeded", ago(hours=4), 61.0, "r2", 0.4821),
+            ("wine", "queued", ago(minutes=2), None, None, None),
+            ("breast-cancer", "running", ago(minutes=12), None, "roc_auc", 0.9701),
+            ("diabetes", "running", ago(minutes=3), None, None, None),
+        ):
+            started = None if status == "queued" else created + timedelta(seconds=5)
+            ended = started + timedelta(seconds=duration) if started and duration else None
+            run = Run(
+                project_id=project_id(project),
+                status=status,
+                command="python train.py",
+                user="alice",
+                host="box",
+                primary_metric=metric,
+                primary_value=value,
+                exit_code=None if ended is None else (1 if status == "failed" else 0),
+                error="ValueError: bad column" if status == "failed" else "",
+                created_at=created,
+                started_at=started,
+                ended_at=ended,
+                dataset_version_id=versions["breast_cancer"].id,
+            )
+            session.add(run)
+            runs.append(run)
+        session.flush()
+        ids["runs"] = [run.id for run in runs]
+        for run in runs[:3]:
+            assert run.id is not None
+            session.add(Param(run_id=run.id, key="model", value="logreg"))
+            for step in range(3):
+                session.add(
+                    Metric(
+                        run_id=run.id,
+                        key=run.primary_metric or "loss",
+                        step=step,
+                        value=0.9 + step / 100,
+                        timestamp=(ago(days=1) + timedelta(seconds=step)).timestamp(),
+                    )
+                )
+
+        artifacts = []
+        for run in runs[:3]:
+            assert run.id is not None
+            artifact = Artifact(
+                run_id=run.id,
+                name="model.skops",
+                sha256=f"art-{run.id}",
+                size_bytes=2048,
+                object_path=f"objects/art-{run.id}",
+                created_at=run.ended_at or FROZEN_NOW,
+            )
+            session.add(artifact)
+            artifacts.append(artifact)
+        session.flush()
+
+        bc_model = RegisteredModel(
+            name="breast-cancer-clf", created_at=ago(days=3), updated_at=ago(days=1)
+        )
+        wine_model = RegisteredModel(
+            name="wine-clf", created_at=ago(days=2), updated_at=ago(days=2)
+        )
+        session.add_all([bc_model, wine_model])
+        session.flush()
+        assert bc_model.id is not None and wine_model.id is not None
+        model_versions = []
+        for model_id, number, run, artifact, created in (
+            (bc_model.id, 1, runs[0], artifacts[0], ago(days=3)),
+            (bc_model.id, 2, runs[1], artifacts[1], ago(days=1)),
+            (wine_model.id, 1, runs[2], artifacts[2], ago(days=2)),
+        ):
+            assert run.id is not None and artifact.id is not None
+            model_version = ModelVersion(
+                model_id=model_id,
+                version=number,
+                run_id=run.id,
+                artifact_id=artifact.id,
+                created_by="alice",
+                created_at=created,
+            )
+            session.add(model_version)
+            model_versions.append(model_version)
+        session.flush()
+        bc_v1, bc_v2, wine_v1 = model_versions
+        assert bc_v1.id is not None and bc_v2.id is not None and wine_v1.id is not None
+        session.add_all(
+            [
+                ModelAlias(model_id=bc_model.id, alias="champion", model_version_id=bc_v1.id),
+                ModelAlias(model_id=bc_model.id, alias="staging", model_version_id=bc_v2.id),
+                ModelAlias(model_id=wine_model.id, alias="champion", model_version_id=wine_v1.id),
+            ]
+        )
+
+        pending = DeploymentRequest(
+            model_version_id=bc_v2.id,
+            target="production",
+            status="pending",
+            requested_by="alice",
+            reason="better roc_auc",
+            requested_at=ago(minutes=20),
+        )
+        approved = DeploymentRequest(
+            model_version_id=wine_v1.id,
+            target="production",
+            status="approved",
+            requested_by="bob",
+            requested_at=ago(days=2),
+            decided_at=ago(days=1, hours=23),
+        )
+        session.add_all([pending, approved])
+        session.flush()
+        session.add_all(
+            [
+                Deployment(
+                    request_id=approved.id,
+                    model_version_id=wine_v1.id,
+                    target="production",
+                    deployed_by="bob",
+                    deployed_at=ago(days=1, hours=23),
+                ),
+                Deployment(
+                    model_version_id=bc_v1.id,
+                    target="staging",
+                    deployed_by="alice",
+                    deployed_at=ago(days=2, hours=12),
+                ),
+            ]
+        )
+        ids["pending_request"] = pending.id
+
+        drift = Monitor(
+            project_id=project_id("breast-cancer"),
+            name="feature-drift",
+            kind="drift",
+            schedule="0 * * * *",
+            created_at=ago(days=5),
+        )
+        quality = Monitor(
+            project_id=project_id("wine"),
+            name="data-quality",
+            kind="quality",
+            schedule="0 6 * * *",
+            created_at=ago(days=5),
+        )
+        performance = Monitor(
+            project_id=project_id("diabetes"),
+            name="performance",
+            kind="performance",
+            schedule="0 0 * * 1",
+            created_at=ago(days=5),
+        )
+        session.add_all([drift, quality, performance])
+        session.flush()
+        assert drift.id is not None and quality.id is not None
+        session.add(
+            MonitorResult(monitor_id=drift.id, status="ok", summary="no drift", ran_at=ago(hours=2))
+        )
+        drift_result = MonitorResult(
+            monitor_id=drift.id,
+            status="alert",
+            summary="PSI 0.31 on mean radius",
+            ran_at=ago(minutes=8),
+        )
+        session.add(drift_result)
+        session.add(
+            MonitorResult(
+                monitor_id=quality.id, status="ok", summary="0 missing values", ran_at=ago(hours=6)
+            )
+        )
+        session.flush()
+        session.add_all(
+            [
+                Alert(
+                    monitor_id=drift.id,
+                    result_id=drift_result.id,
+                    severity="critical",
+                    message="drift on mean radius (PSI 0.31 > 0.2)",
+                    created_at=ago(minutes=8),
+                ),
+                Alert(
+                    monitor_id=quality.id,
+                    severity="warning",
+                    message="3 missing values",
+                    created_at=ago(days=1),
+                    acknowledged_at=ago(hours=20),
+                    acknowledged_by="bob",
+                ),
+            ]
+        )
+        session.add(
+            AgentLease(
+                holder="agent-1",
+                host="box",
+                pid=4242,
+                acquired_at=ago(hours=1),
+                heartbeat_at=ago(seconds=5),
+            )
+        )
+        session.commit()
+    engine.dispose()
+    return ids
+
+
+@pytest.fixture
+def seeded_workspace(workspace: Workspace) -> Workspace:
+    """``workspace`` holding the fixed history of :func:`seed_store`."""
+    seed_store(workspace)
+    return workspace

@@ -1,0 +1,168 @@
+"""The Dockyard terminal app: the home screen and the keys that work everywhere.
+
+Startup cost is a requirement, not a wish: this module imports Textual, the dataclasses
+of ``core.overview`` and the stdlib-``sqlite3`` read path of ``store.queries``, and
+nothing heavier. SQLAlchemy loads only if the store needs migrating or is not SQLite;
+pandas and scikit-learn load only inside the workers of screens that need them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from core.overview import Pane
+from core.workspace import Workspace, current_user
+from store.queries import Reader, open_reader
+from tui.screens.command_bar import CommandBarScreen
+from tui.screens.help import HelpScreen, binding_rows
+from tui.screens.home import HomeScreen
+from tui.widgets.commands import DockyardCommands, resolve_command
+from tui.widgets.status_line import short_path
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _pane_binding(pane: Pane) -> Binding:
+    return Binding(
+        str(pane.number),
+        f"show_pane('{pane.value}')",
+        pane.heading,
+        id=f"pane-{pane.value}",
+        group=Binding.Group("Panes", compact=True),
+    )
+
+
+class DockyardApp(App[None]):
+    """``DockyardApp(workspace)``; ``now`` is injectable so relative times can be frozen."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Dockyard"
+    COMMANDS = App.COMMANDS | {DockyardCommands}
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(_pane_binding(pane) for pane in Pane),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("colon", "command_bar", "Cmd", id="command-bar"),
+        Binding("ctrl+p", "command_palette", "Palette", id="palette", priority=True),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        user: str | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.user = user or current_user()
+        self.now: Callable[[], datetime] = now or _utcnow
+        self._reader: Reader | None = None
+        self._reader_lock = threading.Lock()
+        self._home: HomeScreen | None = None
+
+    @property
+    def home(self) -> HomeScreen:
+        """The home screen, bottom of the stack for the whole session."""
+        if self._home is None:
+            self._home = HomeScreen(
+                open_reader=self.reader,
+                now=self.now,
+                workspace_label=short_path(self.workspace.root),
+                user=self.user,
+            )
+        return self._home
+
+    def get_default_screen(self) -> Screen[Any]:
+        return self.home
+
+    # --- the store --------------------------------------------------------------------------
+
+    def reader(self) -> Reader:
+        """The shared read-only connection, opened (and migrated) on first use.
+
+        Called from worker threads only: opening may migrate the store.
+        """
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = open_reader(self.workspace.db_url)
+            return self._reader
+
+    def on_unmount(self) -> None:
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    # --- actions that work from any screen ----------------------------------------------------
+
+    def _go_home(self) -> HomeScreen:
+        while self.screen is not self.home and len(self.screen_stack) > 1:
+            self.pop_screen()
+        return self.home
+
+    def action_show_pane(self, pane: str) -> None:
+        self._go_home().focus_pane(pane)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        screen = self.screen
+        title = "home" if screen is self.home else (screen.title or type(screen).__name__)
+        self.push_screen(HelpScreen(str(title), binding_rows(screen)))
+
+    def action_command_bar(self) -> None:
+        self.push_screen(CommandBarScreen(), callback=self._run_command)
+
+    async def _run_command(self, text: str | None) -> None:
+        if not text:
+            return
+        command = resolve_command(text)
+        if command is None:
+            self.notify(
+                f"Unknown command :{text} — :help lists the commands",
+                severity="warning",
+            )
+            return
+        await self.run_action(command.action)
+
+    def action_filter(self) -> None:
+        self._go_home().action_filter()
+
+    def action_clear_filter(self) -> None:
+        self._go_home().action_clear_filter()
+
+    def action_refresh(self) -> None:
+        self._go_home().action_refresh()
+
+    def action_open_selected(self) -> None:
+        self._go_home().action_open_selected()
+
+    def action_first_row(self) -> None:
+        self._go_home().action_first_row()
+
+    def action_last_row(self) -> None:
+        self._go_home().action_last_row()
+
+    async def action_back(self) -> None:
+        """Clear the home screen's filter there; anywhere else close the screen."""
+        if self.screen is self.home:
+            self.home.action_back()
+        else:
+            self.pop_screen()
+
+
+def run_tui(workspace: Workspace) -> None:
+    """Open the TUI on ``workspace`` and return when the user quits."""
+    DockyardApp(workspace).run()

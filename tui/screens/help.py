@@ -1,0 +1,101 @@
+"""``?``: every key binding of the screen it was opened from, generated from the bindings.
+
+Nothing here is written by hand: the rows come from the screen's active bindings (the
+focused widget, its screen and the app, after any keymap), and the command-bar aliases
+from the same table as the palette.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.markup import escape
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from tui.widgets.commands import APP_COMMANDS
+
+
+@dataclass(frozen=True)
+class HelpRow:
+    key: str
+    description: str
+    where: str
+    binding_id: str
+
+
+def _where(node: object) -> str:
+    if isinstance(node, App):
+        return "everywhere"
+    if isinstance(node, Screen):
+        return "this screen"
+    label = getattr(node, "help_label", None)
+    return str(label) if label else type(node).__name__
+
+
+def binding_rows(screen: Screen[object]) -> list[HelpRow]:
+    """The bindings active on ``screen`` where its focus is, focused widget first."""
+    app = screen.app
+    rows: list[HelpRow] = []
+    for active in screen.active_bindings.values():
+        binding = active.binding
+        if binding.system:
+            continue
+        description = binding.description or binding.action.replace("_", " ")
+        rows.append(
+            HelpRow(
+                key=app.get_key_display(binding),
+                description=description,
+                where=_where(active.node),
+                binding_id=binding.id or "",
+            )
+        )
+    return rows
+
+
+class HelpScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("question_mark", "back", "Close help", id="help-close"),
+    ]
+
+    def __init__(self, screen_title: str, rows: list[HelpRow]) -> None:
+        super().__init__(classes="help-screen")
+        self.screen_title = screen_title
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help", classes="box"):
+            yield Static(
+                "Keys that work where the focus was. "
+                "Commands run with : (command bar) or ctrl+p (palette).",
+                id="help-intro",
+            )
+            yield DataTable[Text](id="help-keys", cursor_type="row")
+            yield DataTable[Text](id="help-commands", cursor_type="row")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#help", Vertical).border_title = escape(f"Help: {self.screen_title}")
+        keys = self.query_one("#help-keys", DataTable)
+        keys.add_columns("Key", "Action", "Where", "Id")
+        for row in self.rows:
+            keys.add_row(
+                Text(row.key, style="bold"),
+                Text(row.description),
+                Text(row.where),
+                Text(row.binding_id),
+            )
+        commands = self.query_one("#help-commands", DataTable)
+        commands.add_columns("Command", "Palette name", "What it does")
+        for command in APP_COMMANDS:
+            alias = " ".join(f":{alias}" for alias in command.aliases) or "-"
+            commands.add_row(Text(alias, style="bold"), Text(command.title), Text(command.help))
+        keys.focus()
+
+    def action_back(self) -> None:
+        self.dismiss()

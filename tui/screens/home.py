@@ -1,0 +1,271 @@
+"""The home screen: Datasets, Runs, Models, Deployments and Monitoring at once.
+
+Every read of the store happens in a thread worker; results come back as messages from
+:mod:`tui.messages`. The panes refresh every :data:`POLL_SECONDS` while this screen is
+the one on top (not under a modal, help or detail screen), and back off when the store
+keeps failing. A failure is one notification per streak, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.events import DescendantFocus
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import get_current_worker
+
+from core.errors import DockyardError
+from core.overview import PAGE_SIZE, Pane, agent_status, load_pane, row_fields
+from store.queries import Reader
+from tui.messages import (
+    AgentStatusLoaded,
+    FilterChanged,
+    LoadFailed,
+    MoreRowsWanted,
+    OpenRequested,
+    PaneLoaded,
+)
+from tui.screens.detail import DetailScreen
+from tui.widgets.pane import OverviewPane
+from tui.widgets.status_line import StatusLine
+
+#: Seconds between two refreshes of the visible panes.
+POLL_SECONDS = 2.0
+
+#: After repeated failures, wait at most this many polls before trying again.
+MAX_BACKOFF_POLLS = 15
+
+#: The pane focused when the app opens: runs are what people come back to watch.
+START_PANE = Pane.RUNS
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for the user: our own errors already are; others get their type."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    # store.db.StoreError is matched by name: importing store.db would load SQLAlchemy.
+    ours = isinstance(error, DockyardError) or any(
+        cls.__name__ == "StoreError" for cls in type(error).__mro__
+    )
+    if ours:
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class HomeScreen(Screen[None]):
+    """The five panes, the status line and the footer."""
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("escape", "back", "Clear filter", id="back"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+    ]
+
+    # Wide and tall: a grid with every pane's rows visible. Otherwise the focused pane
+    # takes the room and the others shrink to their title line (count and summary).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+
+    def __init__(
+        self,
+        *,
+        open_reader: Callable[[], Reader],
+        now: Callable[[], datetime],
+        workspace_label: str,
+        user: str,
+    ) -> None:
+        super().__init__(id="home")
+        self._open_reader = open_reader
+        self._now = now
+        self._workspace_label = workspace_label
+        self._user = user
+        self.active_pane = START_PANE
+        self._failing: set[str] = set()
+        self._failed_polls = 0
+        self._skip_polls = 0
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(workspace_label=self._workspace_label, user=self._user)
+        with Container(id="panes"):
+            for pane in Pane:
+                yield OverviewPane(pane)
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.pane(START_PANE).table.focus()
+        self.refresh_panes()
+        self.set_interval(POLL_SECONDS, self._poll, name="home-poll")
+
+    # --- panes ------------------------------------------------------------------------------
+
+    def pane(self, pane: Pane | str) -> OverviewPane:
+        return self.query_one(f"#pane-{Pane(pane).value}", OverviewPane)
+
+    def panes(self) -> list[OverviewPane]:
+        return list(self.query(OverviewPane))
+
+    @property
+    def current(self) -> OverviewPane:
+        return self.pane(self.active_pane)
+
+    def focus_pane(self, pane: Pane | str) -> None:
+        self.active_pane = Pane(pane)
+        self.current.table.focus()
+
+    @on(DescendantFocus)
+    def _track_active_pane(self, event: DescendantFocus) -> None:
+        for node in event.widget.ancestors_with_self:
+            if isinstance(node, OverviewPane):
+                self.active_pane = node.pane
+                return
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer esc only when there is a filter to clear, and / only outside the filter."""
+        if not self.is_mounted or not self.query(OverviewPane):
+            return True
+        pane = self.current
+        if action == "back":
+            return pane.filter_text != "" or pane.is_filtering
+        if action == "filter":
+            return not pane.is_filtering
+        return True
+
+    def action_filter(self) -> None:
+        self.current.open_filter()
+
+    def action_back(self) -> None:
+        """esc: clear the focused pane's filter; the home screen has nothing behind it."""
+        self.current.clear_filter()
+
+    def action_clear_filter(self) -> None:
+        self.current.clear_filter()
+
+    def action_refresh(self) -> None:
+        self._skip_polls = 0
+        self.refresh_panes()
+
+    def action_open_selected(self) -> None:
+        row = self.current.row_at_cursor()
+        if row is None:
+            self.notify(f"Nothing to open in {self.active_pane.heading}", severity="warning")
+            return
+        self.post_message(OpenRequested(self.active_pane, row))
+
+    def action_first_row(self) -> None:
+        self.current.table.action_first_row()
+
+    def action_last_row(self) -> None:
+        self.current.table.action_last_row()
+
+    # --- loading ----------------------------------------------------------------------------
+
+    def refresh_panes(self) -> None:
+        """Re-read what every pane shows (its filter, as many rows as it has loaded)."""
+        requests = [(pane.pane, pane.filter_text, pane.refresh_limit) for pane in self.panes()]
+        self._load_panes(requests)
+
+    def _poll(self) -> None:
+        if not self.is_active:
+            return  # hidden under help, a detail screen or a modal: no reads
+        if self._skip_polls > 0:
+            self._skip_polls -= 1
+            return
+        if any(worker.group == "home-refresh" and worker.is_running for worker in self.workers):
+            return
+        self.refresh_panes()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="home-refresh")
+    def _load_panes(self, requests: list[tuple[Pane, str, int]]) -> None:
+        worker = get_current_worker()
+        try:
+            reader = self._open_reader()
+            now = self._now()
+            status = agent_status(reader, now)
+        except Exception as error:
+            self.post_message(LoadFailed("the store", describe_error(error)))
+            return
+        for pane, filter_text, limit in requests:
+            if worker.is_cancelled:
+                return
+            try:
+                page = load_pane(reader, pane, filter_text, limit=limit, now=now)
+            except Exception as error:
+                self.post_message(LoadFailed(pane.heading, describe_error(error), pane=pane))
+                continue
+            self.post_message(PaneLoaded(page))
+        if not worker.is_cancelled:
+            self.post_message(AgentStatusLoaded(status))
+
+    def _load_page(self, pane: Pane, filter_text: str, *, offset: int, append: bool) -> None:
+        """Start a worker for one page of one pane; a newer request for it cancels this one."""
+        self.run_worker(
+            partial(self._read_page, pane, filter_text, offset, append),
+            thread=True,
+            exclusive=True,
+            exit_on_error=False,
+            group=f"{'more' if append else 'filter'}-{pane.value}",
+            name=f"load {pane.value}",
+        )
+
+    def _read_page(self, pane: Pane, filter_text: str, offset: int, append: bool) -> None:
+        worker = get_current_worker()
+        try:
+            page = load_pane(
+                self._open_reader(),
+                pane,
+                filter_text,
+                limit=PAGE_SIZE,
+                offset=offset,
+                now=self._now(),
+            )
+        except Exception as error:
+            self.post_message(LoadFailed(pane.heading, describe_error(error), pane=pane))
+            return
+        if not worker.is_cancelled:
+            self.post_message(PaneLoaded(page, append=append))
+
+    # --- results ----------------------------------------------------------------------------
+
+    def on_pane_loaded(self, message: PaneLoaded) -> None:
+        self._failing.discard(message.page.pane.heading)
+        self._failing.discard("the store")
+        if not self._failing:
+            self._failed_polls = 0
+        self.pane(message.page.pane).apply_page(message.page, append=message.append)
+
+    def on_agent_status_loaded(self, message: AgentStatusLoaded) -> None:
+        self.query_one(StatusLine).agent = message.status
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        targets = [self.pane(message.pane)] if message.pane else self.panes()
+        for pane in targets:
+            pane.show_error(message.error)
+        if message.what not in self._failing:
+            self._failing.add(message.what)
+            self.notify(
+                f"Cannot read {message.what}: {message.error}",
+                title="Load failed",
+                severity="error",
+                timeout=8,
+            )
+        # Back off: 1, 2, 4, ... polls skipped, up to MAX_BACKOFF_POLLS.
+        self._failed_polls += 1
+        self._skip_polls = min(2 ** (self._failed_polls - 1), MAX_BACKOFF_POLLS)
+
+    def on_filter_changed(self, message: FilterChanged) -> None:
+        self._load_page(message.pane, message.text, offset=0, append=False)
+
+    def on_more_rows_wanted(self, message: MoreRowsWanted) -> None:
+        filter_text = self.pane(message.pane).filter_text
+        self._load_page(message.pane, filter_text, offset=message.offset, append=True)
+
+    def on_open_requested(self, message: OpenRequested) -> None:
+        self.app.push_screen(DetailScreen(message.row.label, row_fields(message.row)))

@@ -1,0 +1,99 @@
+"""Every action of the app, by name: the ``:`` command bar and the ``ctrl+p`` palette.
+
+One table, :data:`APP_COMMANDS`, feeds both, so a new action added here is reachable
+from both at once. Actions are ``DockyardApp`` action strings; they work from any screen
+(the app goes back to the home screen first when the action belongs there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+@dataclass(frozen=True)
+class AppCommand:
+    """A named action: ``title`` in the palette, ``aliases`` after ``:`` in the command bar."""
+
+    title: str
+    help: str
+    action: str
+    aliases: tuple[str, ...] = ()
+
+
+APP_COMMANDS: tuple[AppCommand, ...] = (
+    AppCommand("Datasets", "Focus the Datasets pane", "show_pane('datasets')", ("data", "ds")),
+    AppCommand("Runs", "Focus the Runs pane", "show_pane('runs')", ("runs", "run")),
+    AppCommand("Models", "Focus the Models pane", "show_pane('models')", ("models", "model")),
+    AppCommand(
+        "Deployments",
+        "Focus the Deployments pane (pending requests first)",
+        "show_pane('deployments')",
+        ("deploy", "deployments", "dep"),
+    ),
+    AppCommand(
+        "Monitoring",
+        "Focus the Monitoring pane (open alerts first)",
+        "show_pane('monitoring')",
+        ("mon", "monitoring", "monitors"),
+    ),
+    AppCommand("Open", "Open the highlighted item", "open_selected", ("open",)),
+    AppCommand("Filter", "Filter the focused pane", "filter", ("filter",)),
+    AppCommand("Clear filter", "Clear the focused pane's filter", "clear_filter", ("nofilter",)),
+    AppCommand("First row", "Move to the first row of the focused pane", "first_row", ("top",)),
+    AppCommand("Last row", "Move to the last loaded row", "last_row", ("bottom",)),
+    AppCommand("Refresh", "Reload every pane now", "refresh", ("refresh", "reload")),
+    AppCommand("Back", "Close this screen", "back", ("back",)),
+    AppCommand("Help", "Show every key binding of this screen", "help", ("help", "h", "?")),
+    AppCommand("Command bar", "Type a command such as :runs", "command_bar", ()),
+    AppCommand("Quit", "Quit Dockyard", "quit", ("q", "quit", "q!")),
+)
+
+
+def command_aliases(commands: Iterable[AppCommand] = APP_COMMANDS) -> list[str]:
+    """Every alias, in table order, for completion in the command bar."""
+    return [alias for command in commands for alias in command.aliases]
+
+
+def resolve_command(text: str, commands: Iterable[AppCommand] = APP_COMMANDS) -> AppCommand | None:
+    """The command an alias (``runs``, ``:mon``) or a title (``Refresh``) names, if any."""
+    wanted = text.strip().removeprefix(":").strip().lower()
+    if not wanted:
+        return None
+    for command in commands:
+        if wanted in command.aliases or wanted == command.title.lower():
+            return command
+    return None
+
+
+class DockyardCommands(Provider):
+    """The palette's view of :data:`APP_COMMANDS`, fuzzy-matched on title and aliases."""
+
+    async def _run(self, command: AppCommand) -> None:
+        await self.app.run_action(command.action)
+
+    def _help(self, command: AppCommand) -> str:
+        if not command.aliases:
+            return command.help
+        return f"{command.help}  (:{command.aliases[0]})"
+
+    async def discover(self) -> Hits:
+        for command in APP_COMMANDS:
+            yield DiscoveryHit(command.title, partial(self._run, command), help=self._help(command))
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for command in APP_COMMANDS:
+            candidates = [command.title, *command.aliases]
+            score = max(matcher.match(candidate) for candidate in candidates)
+            if score > 0:
+                yield Hit(
+                    score,
+                    matcher.highlight(command.title),
+                    partial(self._run, command),
+                    text=command.title,
+                    help=self._help(command),
+                )

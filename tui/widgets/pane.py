@@ -1,0 +1,316 @@
+"""One area of the home screen: a titled, filterable, paged table.
+
+The pane owns what is on screen (row keys in order, the rows behind them, the filter) and
+nothing else: it asks for data with messages and the screen's workers answer with
+:class:`~tui.messages.PaneLoaded`. Refreshes update cells in place; rows are only cleared
+and re-added when the order of the first page changed, and a page is at most a few
+hundred rows, never the whole history.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.markup import escape
+from textual.widgets import DataTable, Input, Static
+
+from core.overview import EMPTY_HINTS, PAGE_SIZE, PANE_COLUMNS, Pane, PanePage, PaneRow
+from tui.messages import FilterChanged, MoreRowsWanted, OpenRequested
+
+#: Start loading the next page when the cursor is this close to the last loaded row.
+PREFETCH_ROWS = 20
+
+#: A refresh re-reads at most this many rows, however far the user has paged.
+MAX_REFRESH_ROWS = 300
+
+
+#: Cell values drawn in bold: the states someone should look at (readable without colour).
+ATTENTION_VALUES = frozenset({"running", "pending", "failed", "lost", "alert"})
+
+
+def cell_text(value: str) -> Text:
+    """A cell as plain text (never parsed as markup: names may hold brackets)."""
+    attention = value in ATTENTION_VALUES or value.startswith("ALERT")
+    return Text(value, style="bold" if attention else "", no_wrap=True, end="")
+
+
+def row_cells(row: PaneRow) -> list[Text]:
+    return [cell_text(value) for value in row.cells()]
+
+
+class PaneTable(DataTable[Text]):
+    """The table of a pane, with vi-style moves on top of DataTable's arrow keys."""
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open", id="open"),
+        Binding("j", "cursor_down", "Down", show=False, id="cursor-down"),
+        Binding("k", "cursor_up", "Up", show=False, id="cursor-up"),
+        Binding("g", "first_row", "First row", show=False, id="first-row"),
+        Binding("G", "last_row", "Last loaded row", show=False, id="last-row"),
+    ]
+
+    def __init__(self, pane: Pane) -> None:
+        super().__init__(
+            id=f"{pane.value}-table",
+            cursor_type="row",
+            zebra_stripes=False,
+            cursor_foreground_priority="renderable",
+        )
+        self.pane = pane
+
+    @property
+    def help_label(self) -> str:
+        return f"{self.pane.heading} pane"
+
+    def action_first_row(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+
+
+class OverviewPane(Vertical):
+    """A focusable area of the home screen for one :class:`~core.overview.Pane`."""
+
+    def __init__(self, pane: Pane) -> None:
+        super().__init__(id=f"pane-{pane.value}", classes="pane -loading")
+        self.pane = pane
+        self.filter_text = ""
+        self.total: int | None = None
+        self.summary = ""
+        self.error = ""
+        self._rows: dict[str, PaneRow] = {}
+        self._order: list[str] = []
+        self._more_pending = False
+
+    # --- composition ----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield PaneTable(self.pane)
+        yield Static("", classes="hint")
+        yield Input(
+            placeholder="filter (enter keeps it, esc clears it)",
+            classes="filter",
+            id=f"{self.pane.value}-filter",
+        )
+
+    def on_mount(self) -> None:
+        table = self.table
+        for index, heading in enumerate(PANE_COLUMNS[self.pane]):
+            table.add_column(heading, key=f"c{index}")
+        self._update_title()
+
+    @property
+    def table(self) -> PaneTable:
+        return self.query_one(PaneTable)
+
+    @property
+    def filter_input(self) -> Input:
+        return self.query_one(Input)
+
+    @property
+    def is_filtering(self) -> bool:
+        """True while the filter input is shown."""
+        return self.has_class("-filtering")
+
+    @property
+    def loaded_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def refresh_limit(self) -> int:
+        """How many rows a refresh should re-read to cover what the user has loaded."""
+        return min(max(PAGE_SIZE, self.loaded_count), MAX_REFRESH_ROWS)
+
+    def row_at_cursor(self) -> PaneRow | None:
+        table = self.table
+        if not self._order or not 0 <= table.cursor_row < len(self._order):
+            return None
+        return self._rows.get(self._order[table.cursor_row])
+
+    def rows(self) -> list[PaneRow]:
+        """The rows shown, in order."""
+        return [self._rows[key] for key in self._order]
+
+    # --- data -----------------------------------------------------------------------------
+
+    def apply_page(self, page: PanePage, *, append: bool = False) -> None:
+        """Show a page the screen's worker loaded; stale pages (old filter) are dropped."""
+        if page.filter_text != self.filter_text:
+            return
+        self.total = page.total
+        self.summary = page.summary
+        self.error = ""
+        if append:
+            self._more_pending = False
+            if page.offset == len(self._order):
+                self._append(page.rows)
+        else:
+            self._replace_prefix(page)
+        self.remove_class("-loading")
+        self._update_title()
+        self._update_hint()
+
+    def show_error(self, error: str) -> None:
+        self._more_pending = False
+        self.error = error
+        self.remove_class("-loading")
+        self._update_title()
+        self._update_hint()
+
+    def _append(self, rows: list[PaneRow]) -> None:
+        table = self.table
+        for row in rows:
+            if row.key in self._rows:
+                continue  # shifted in by a new row since the previous page
+            self._rows[row.key] = row
+            self._order.append(row.key)
+            table.add_row(*row_cells(row), key=row.key)
+
+    def _replace_prefix(self, page: PanePage) -> None:
+        keys = [row.key for row in page.rows]
+        if keys == self._order[: len(keys)]:
+            self._update_in_place(page.rows)
+            if page.total <= len(keys):
+                for key in self._order[len(keys) :]:
+                    self.table.remove_row(key)
+                    del self._rows[key]
+                del self._order[len(keys) :]
+        else:
+            self._rebuild(page.rows)
+
+    def _update_in_place(self, rows: list[PaneRow]) -> None:
+        table = self.table
+        for row in rows:
+            old = self._rows[row.key]
+            if old == row:
+                continue
+            self._rows[row.key] = row
+            for index, (before, after) in enumerate(zip(old.cells(), row.cells(), strict=True)):
+                if before != after:
+                    table.update_cell(row.key, f"c{index}", cell_text(after), update_width=True)
+
+    def _rebuild(self, rows: list[PaneRow]) -> None:
+        table = self.table
+        cursor_key = self._order[table.cursor_row] if self._order else None
+        old_cursor = table.cursor_row
+        table.clear()
+        self._rows = {row.key: row for row in rows}
+        self._order = list(self._rows)
+        for row in self._rows.values():
+            table.add_row(*row_cells(row), key=row.key)
+        if not self._order:
+            return
+        target = (
+            self._order.index(cursor_key)
+            if cursor_key in self._rows
+            else min(old_cursor, len(self._order) - 1)
+        )
+        table.move_cursor(row=target, animate=False)
+
+    # --- title and hint ---------------------------------------------------------------------
+
+    def _update_title(self) -> None:
+        heading = f"{self.pane.number} {self.pane.heading}"
+        if self.total is None:
+            count = "loading" if not self.error else "unavailable"
+        elif self.filter_text:
+            count = f"{self.total:,} matching /{self.filter_text}"
+        else:
+            count = f"{self.total:,}"
+        title = f"{heading} ({count})"
+        if self.summary:
+            title += f" · {self.summary}"
+        self.border_title = escape(title)
+        shown = len(self._order)
+        self.border_subtitle = (
+            f"{shown:,} of {self.total:,} loaded" if self.total and shown < self.total else ""
+        )
+        self.set_class(bool(self.summary), "-attention")
+
+    def _update_hint(self) -> None:
+        hint = self.query_one(".hint", Static)
+        if self.error:
+            text = f"Cannot read {self.pane.value}: {self.error} (r retries)"
+        elif self.total == 0 and self.filter_text:
+            text = f"Nothing matches /{self.filter_text} — esc clears the filter"
+        elif self.total == 0:
+            text = EMPTY_HINTS[self.pane]
+        else:
+            text = ""
+        hint.update(escape(text))
+        self.set_class(bool(text), "-empty")
+
+    # --- filtering --------------------------------------------------------------------------
+
+    def open_filter(self) -> None:
+        """Show the filter input (with the current filter) and focus it."""
+        self.add_class("-filtering")
+        self.screen.refresh_bindings()
+        field = self.filter_input
+        with field.prevent(Input.Changed):
+            field.value = self.filter_text
+        field.cursor_position = len(field.value)
+        field.focus()
+
+    def clear_filter(self) -> bool:
+        """Drop the filter and go back to the table; False if there was nothing to clear."""
+        was_filtering = self.is_filtering
+        self.remove_class("-filtering")
+        self.table.focus()
+        self.screen.refresh_bindings()
+        if not self.filter_text and not was_filtering:
+            return False
+        with self.filter_input.prevent(Input.Changed):
+            self.filter_input.value = ""
+        self._set_filter("")
+        return True
+
+    def _set_filter(self, text: str) -> None:
+        if text == self.filter_text:
+            return
+        self.filter_text = text
+        self._more_pending = False
+        self._update_title()
+        self.screen.refresh_bindings()
+        self.post_message(FilterChanged(self.pane, text))
+
+    @on(Input.Changed)
+    def _filter_typed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._set_filter(event.value.strip())
+
+    @on(Input.Submitted)
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._set_filter(event.value.strip())
+        self.remove_class("-filtering")
+        self.table.focus()
+        self.screen.refresh_bindings()
+
+    # --- table events -----------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._maybe_load_more(event.cursor_row)
+
+    def _maybe_load_more(self, cursor_row: int) -> None:
+        loaded = len(self._order)
+        if self._more_pending or self.total is None or loaded >= self.total:
+            return
+        if cursor_row >= loaded - PREFETCH_ROWS:
+            self._more_pending = True
+            self.post_message(MoreRowsWanted(self.pane, loaded))
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        key = event.row_key.value
+        row = self._rows.get(key) if key is not None else None
+        if row is not None:
+            self.post_message(OpenRequested(self.pane, row))

@@ -1,0 +1,53 @@
+"""The one-line header: agent state, user, and which workspace this is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.markup import escape
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from core.overview import AgentStatus
+
+
+def short_path(path: Path, home: Path | None = None) -> str:
+    """``path`` with the user's home folder written as ``~``."""
+    home = Path.home() if home is None else home
+    try:
+        return f"~/{path.relative_to(home)}" if path != home else "~"
+    except ValueError:
+        return str(path)
+
+
+class StatusLine(Static):
+    """``Dockyard │ agent running │ user alice │ ~/proj``; the path is cut first when narrow."""
+
+    agent: reactive[AgentStatus | None] = reactive(None)
+
+    def __init__(self, *, workspace_label: str, user: str) -> None:
+        super().__init__(id="status-line")
+        self.workspace_label = workspace_label
+        self.user = user
+
+    def render_text(self) -> str:
+        if self.agent is None:
+            agent = "agent ?"
+        elif self.agent.alive:
+            agent = "[b]agent running[/b]"
+        else:
+            agent = "agent stopped"
+        parts = [
+            "[b]Dockyard[/b]",
+            agent,
+            f"user {escape(self.user)}",
+            escape(self.workspace_label),
+        ]
+        return " │ ".join(parts)
+
+    def on_mount(self) -> None:
+        self.update(self.render_text())
+
+    def watch_agent(self, status: AgentStatus | None) -> None:
+        self.set_class(status is not None and status.alive, "-agent-alive")
+        self.update(self.render_text())
