@@ -95,16 +95,40 @@ class LoggedArtifact:
 # --------------------------------------------------------------------------- values
 
 
-def format_value(value: object) -> str:
-    """The one text form of a param or tag value, shared with the runner.
-
-    Strings stay as they are, booleans are ``true``/``false``, numbers their shortest
-    round-tripping form (``1.0``, ``0.1``, ``42``), None is ``null``; numpy scalars are
-    treated as the Python value they hold.
-    """
+def _plain(value: object) -> object:
+    """numpy scalars as the Python value they hold; everything else unchanged."""
     item = getattr(value, "item", None)
     if callable(item) and getattr(value, "shape", None) == ():
-        value = item()
+        return item()
+    return value
+
+
+def jsonable(value: object) -> Any:
+    """``value`` as something JSON holds exactly: numpy scalars unwrapped, lists and dicts
+    kept, NaN/infinity and other objects (paths, classes...) as their text."""
+    value = _plain(value)
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def encode_param(value: object) -> str:
+    """How a param value is stored in ``param.value``: JSON text, as the runner writes it
+    (``"logreg"`` with its quotes, ``1.0``, ``true``), so it reads back with its type."""
+    return json.dumps(jsonable(value))
+
+
+def format_value(value: object) -> str:
+    """The text form of a tag value: strings as they are, booleans ``true``/``false``,
+    numbers their shortest round-tripping form (``1.0``, ``0.1``, ``42``), None ``null``.
+    """
+    value = _plain(value)
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -189,13 +213,13 @@ def _protocol_key(obj: Mapping[str, Any], field: str) -> str:
         raise ProtocolError(str(exc)) from None
 
 
-def _protocol_text(obj: Mapping[str, Any], field: str, name: str) -> str:
-    if field not in obj:
-        raise ProtocolError(f'{name}: "{field}" is missing')
-    value = obj[field]
-    if isinstance(value, dict | list):
-        raise ProtocolError(f'{name}: "{field}" must be a string, number or boolean')
-    return format_value(value)
+def _protocol_value(obj: Mapping[str, Any], name: str, *, nested: bool) -> Any:
+    if "value" not in obj:
+        raise ProtocolError(f'{name}: "value" is missing')
+    value = obj["value"]
+    if not nested and isinstance(value, dict | list):
+        raise ProtocolError(f'{name}: "value" must be a string, number or boolean')
+    return value
 
 
 def _protocol_number(value: Any) -> bool:
@@ -217,7 +241,8 @@ def parse_protocol_line(line: str) -> dict[str, Any] | None:
 
     * ``{"type": "metric", "key", "value": float, "step": int | None,
       "timestamp": float | None}`` (step None: the next step of that key, from 0)
-    * ``{"type": "param" | "tag", "key", "value": str}``
+    * ``{"type": "param", "key", "value": any JSON value}`` (give it to ``log_param``)
+    * ``{"type": "tag", "key", "value": str}``
     * ``{"type": "artifact", "path", "name", "kind", "format", "sha256": str | None,
       "size": int | None}``
 
@@ -260,9 +285,17 @@ def parse_protocol_line(line: str) -> dict[str, Any] | None:
         )
     if kind == "metric":
         return _parse_metric_event(obj)
-    if kind in ("param", "tag"):
+    if kind == "param":
         key = _protocol_key(obj, kind)
-        return {"type": kind, "key": key, "value": _protocol_text(obj, "value", f"{kind} {key!r}")}
+        return {
+            "type": kind,
+            "key": key,
+            "value": _protocol_value(obj, f"param {key!r}", nested=True),
+        }
+    if kind == "tag":
+        key = _protocol_key(obj, kind)
+        value = _protocol_value(obj, f"tag {key!r}", nested=False)
+        return {"type": kind, "key": key, "value": format_value(value)}
     return _parse_artifact_event(obj)
 
 
@@ -403,7 +436,7 @@ class _ProtocolSink:
     def metric(self, key: str, value: float, step: int, stamp: float) -> None:
         self._emit({"metric": key, "value": value, "step": step})
 
-    def params(self, items: Mapping[str, str]) -> None:
+    def params(self, items: Mapping[str, Any]) -> None:
         for key, value in items.items():
             self._emit({"param": key, "value": value})
 
@@ -546,11 +579,11 @@ class _StoreSink:
             elif not self._wake.is_set():
                 self._wake.set()
 
-    def params(self, items: Mapping[str, str]) -> None:
-        self._params.extend(items.items())
+    def params(self, items: Mapping[str, Any]) -> None:
+        self._params.extend((key, json.dumps(value)) for key, value in items.items())
         seed = items.get("seed")
-        if seed is not None and seed.lstrip("-").isdigit():
-            self._seed = int(seed)
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            self._seed = seed
 
     def tags(self, items: Mapping[str, str]) -> None:
         self._tags.extend(items.items())
@@ -901,11 +934,12 @@ class Tracker:
         self.log_params({key: value})
 
     def log_params(self, params: Mapping[str, object]) -> None:
-        """Record parameters (text form: :func:`format_value`); a later value replaces an
-        earlier one. A param called ``seed`` with an integer value also fills the run's seed.
+        """Record parameters (stored as JSON text, see :func:`encode_param`); a later value
+        replaces an earlier one. A param ``seed`` with an integer value also fills the run's
+        seed.
         """
         self._check_open()
-        items = {_check_key(key, "param"): format_value(value) for key, value in params.items()}
+        items = {_check_key(key, "param"): jsonable(value) for key, value in params.items()}
         self._sink.params(items)
 
     def set_tag(self, key: str, value: object) -> None:
@@ -923,7 +957,10 @@ class Tracker:
         self._check_open()
         source = Path(path).expanduser()
         if not source.is_absolute():
-            source = Path.cwd() / source
+            # The current folder first (Python's rule), then the project folder, which is
+            # what a path on a protocol line read by the agent is relative to.
+            here = Path.cwd() / source
+            source = here if here.is_file() else self.project_dir / source
         if not source.is_file():
             raise FileNotFoundError(f"cannot log artifact {path}: no such file")
         artifact_name = _check_name(name or source.name, "artifact")

@@ -22,6 +22,7 @@ import pytest
 from core.tracking import (
     ProtocolError,
     Tracker,
+    encode_param,
     format_protocol_line,
     format_value,
     parse_protocol_line,
@@ -153,7 +154,7 @@ def tracker_factory(project: Path) -> Iterator[Any]:
 def test_store_mode_writes_params_tags_metrics(store: Store, tracker_factory: Any) -> None:
     t = tracker_factory(store.env())
     assert t.mode == "store"
-    t.log_params({"C": 1.0, "model": "a", "flag": True})
+    t.log_params({"C": 1.0, "model": "a", "flag": True, "layers": (64, 32)})
     t.log_param("C", 0.5)  # a later value replaces the earlier one
     t.set_tag("stage", "test")
     t.set_tags({"stage": "final", "owner": "ana"})
@@ -163,10 +164,12 @@ def test_store_mode_writes_params_tags_metrics(store: Store, tracker_factory: An
     t.log_metrics({"a": 1, "b": 2.5}, step=7)
     t.close()
 
+    # JSON text, as the runner writes params, so that they read back with their type
     assert dict(store.rows("SELECT key, value FROM param WHERE run_id = ?", store.run_id)) == {
         "C": "0.5",
-        "model": "a",
+        "model": '"a"',
         "flag": "true",
+        "layers": "[64, 32]",
     }
     assert dict(store.rows("SELECT key, value FROM run_tag WHERE run_id = ?", store.run_id)) == {
         "stage": "final",
@@ -455,7 +458,7 @@ def test_protocol_mode_prints_parseable_lines(tracker_factory: Any, project: Pat
     t.close()
     lines = out.getvalue().splitlines()
     assert lines[:3] == [
-        '@dockyard {"param": "C", "value": "1.0"}',
+        '@dockyard {"param": "C", "value": 1.0}',
         '@dockyard {"tag": "k", "value": "v"}',
         '@dockyard {"metric": "accuracy", "value": 0.93, "step": 3}',
     ]
@@ -493,7 +496,11 @@ def test_protocol_mode_refuses_nan_too(tracker_factory: Any) -> None:
             {"type": "metric", "key": "loss", "value": 2.0, "step": None, "timestamp": 1.7e9 + 0.5},
         ),
         ('@dockyard {"param": "C", "value": "1.0"}', {"type": "param", "key": "C", "value": "1.0"}),
-        ('@dockyard {"param": "n", "value": 5}', {"type": "param", "key": "n", "value": "5"}),
+        ('@dockyard {"param": "n", "value": 5}', {"type": "param", "key": "n", "value": 5}),
+        (
+            '@dockyard {"param": "h", "value": [8, 4]}',
+            {"type": "param", "key": "h", "value": [8, 4]},
+        ),
         ('@dockyard {"tag": "k", "value": true}', {"type": "tag", "key": "k", "value": "true"}),
         (
             '@dockyard {"artifact": "outputs/model.skops", "kind": "model"}\r\n',
@@ -576,6 +583,23 @@ def test_format_and_parse_round_trip() -> None:
         "step": 2,
         "timestamp": None,
     }
+
+
+def test_param_encoding_matches_the_runner() -> None:
+    import numpy as np
+
+    values = ["logreg", 1.0, 3, True, None, np.int64(7), [1, 2], math.nan]
+    assert [encode_param(v) for v in values] == [
+        '"logreg"',
+        "1.0",
+        "3",
+        "true",
+        "null",
+        "7",
+        "[1, 2]",
+        '"nan"',
+    ]
+    assert json.loads(encode_param("logreg")) == "logreg"
 
 
 def test_format_value() -> None:
