@@ -1,0 +1,161 @@
+"""End to end: the real ``dockyard`` binary in a real terminal (tmux), driven by keys.
+
+Each test has its own tmux server (``tmux -L <unique socket>``, no user config) at a fixed
+size, killed whatever happens. The binary is the one installed beside the running Python,
+and the environment carries no ``DOCKYARD_*`` variable from the developer's shell.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+DOCKYARD = Path(sys.executable).parent / "dockyard"
+PANE_TITLES = ("Datasets", "Runs", "Models", "Deployments", "Monitoring")
+HELP_TEXTS = ("Help: home", "Keys that work")
+START_TIMEOUT = 20.0
+STEP_TIMEOUT = 10.0
+
+
+def clean_env() -> dict[str, str]:
+    """The caller's environment without Dockyard's variables or an enclosing tmux."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DOCKYARD_", "TMUX", "TEXTUAL_")) and k != "NO_COLOR"
+    }
+    env["DOCKYARD_USER"] = "e2e"
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
+class Tmux:
+    """One private tmux server with one session; ``screen()`` is what the pane shows."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.socket = f"dockyard-e2e-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.env = env
+        self.session = "e2e"
+
+    def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    def start(self, command: str, cwd: Path, width: int = 100, height: int = 30) -> None:
+        result = self.tmux(
+            "new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height),
+            "-c", str(cwd), command,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+
+    def screen(self) -> str:
+        result = self.tmux("capture-pane", "-p", "-t", self.session)
+        return result.stdout if result.returncode == 0 else ""
+
+    def press(self, *keys: str) -> None:
+        for key in keys:
+            result = self.tmux("send-keys", "-t", self.session, key)
+            assert result.returncode == 0, result.stderr
+
+    def wait_for(self, check: Callable[[str], bool], timeout: float, what: str) -> str:
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if check(text):
+                return text
+            time.sleep(0.1)
+        pytest.fail(f"{what} did not appear within {timeout:.0f} s; the screen was:\n{text}")
+
+    def kill(self) -> None:
+        self.tmux("kill-server")
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    assert shutil.which("tmux"), "tmux is needed by the end-to-end tests (make test installs it)"
+    server = Tmux(clean_env())
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def demo_workspace(tmp_path: Path) -> Path:
+    folder = tmp_path / "demo"
+    result = subprocess.run(
+        [str(DOCKYARD), "demo", str(folder), "--no-tui"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (folder / ".dockyard" / "dockyard.db").is_file()
+    return folder
+
+
+def home_drawn(text: str) -> bool:
+    return all(title in text for title in PANE_TITLES)
+
+
+def help_shown(text: str) -> bool:
+    return any(marker in text for marker in HELP_TEXTS)
+
+
+@pytest.mark.slow
+def test_dockyard_opens_answers_keys_and_quits_with_q(tmux: Tmux, demo_workspace: Path) -> None:
+    # `sleep` keeps the pane (and its last screen) alive after dockyard has exited.
+    tmux.start(f"{DOCKYARD}; echo EXIT=$?; sleep 60", cwd=demo_workspace)
+    home = tmux.wait_for(home_drawn, START_TIMEOUT, "the home screen's five panes")
+    assert "Traceback" not in home
+
+    tmux.press("2")
+    tmux.press("?")
+    tmux.wait_for(help_shown, STEP_TIMEOUT, "the help screen")
+    tmux.press("Escape")
+    tmux.wait_for(
+        lambda text: home_drawn(text) and not help_shown(text),
+        STEP_TIMEOUT,
+        "the home screen after closing help",
+    )
+    tmux.press("q")
+    final = tmux.wait_for(lambda text: "EXIT=" in text, STEP_TIMEOUT, "dockyard's exit")
+    assert "EXIT=0" in final, final
+    assert "Traceback" not in final
+
+
+@pytest.mark.slow
+def test_outside_a_workspace_is_one_line_naming_init_and_demo(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(DOCKYARD)],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "dockyard init" in lines[0] and "dockyard demo" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
