@@ -7,8 +7,11 @@ Each sample starts the program for real in a pseudo-terminal (``TERM=xterm-256co
 
 * ``first output``: the first byte arrives (interpreter up, imports done, driver started);
 * ``first paint``: the screen's frame is drawn (a header or pane title is on screen);
-* ``data shown``: content read from the data is on screen (a table cell; the run total);
-* ``interactive``: after ``data shown``, a ``?`` is typed and the help screen's text
+* ``data shown``: content read from the data is on screen (a table cell; dockyard's run
+  total in the Runs pane title);
+* ``all shown``: every area has its data (dockyard: the Monitoring pane, loaded last,
+  shows its count; the bare app: same as ``data shown``);
+* ``interactive``: after ``all shown``, a ``?`` is typed and the help screen's text
   arrives. This is the number the target is about: the screen is drawn *and* a key is
   answered.
 
@@ -45,7 +48,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 TARGET_RATIO = 2.5
-PHASES = ("first_output", "first_paint", "data_shown", "interactive")
+PHASES = ("first_output", "first_paint", "data_shown", "all_shown", "interactive")
 
 # Escape sequences, removed so that markers are looked for in the text a user would see.
 # Cursor moves become newlines: they separate what was written on different lines.
@@ -66,13 +69,14 @@ def screen_text(raw: bytes) -> str:
 
 @dataclass(frozen=True)
 class Target:
-    """A program to start and the texts that tell how far its startup has come."""
+    """A program to start and the texts (regular expressions) that tell how far its
+    startup has come; ``data_markers`` are waited for in order."""
 
     name: str
     argv: list[str]
     cwd: Path
     paint_marker: str
-    data_marker: str
+    data_markers: tuple[str, ...]
     help_marker: str
     env: dict[str, str] = field(default_factory=dict)
 
@@ -84,6 +88,7 @@ class Sample:
     first_output: float | None = None
     first_paint: float | None = None
     data_shown: float | None = None
+    all_shown: float | None = None
     interactive: float | None = None
     exit_code: int | None = None
     error: str = ""
@@ -149,15 +154,17 @@ class Terminal:
         return True
 
     def wait_for(self, marker: str, deadline: float, since: int = 0) -> float:
-        """Seconds from launch until ``marker`` is on screen (in output after ``since``)."""
+        """Seconds from launch until ``marker`` (a regular expression) is on screen, in the
+        output after ``since``."""
+        pattern = re.compile(marker)
         while True:
-            if marker in screen_text(bytes(self.raw[since:])):
+            if pattern.search(screen_text(bytes(self.raw[since:]))):
                 return self.elapsed()
             if self.elapsed() > deadline:
                 raise Timeout(f"{marker!r} did not appear within {deadline:.0f} s")
             if not self.pump(0.05) or self.process.poll() is not None:
                 self.pump(0)
-                if marker in screen_text(bytes(self.raw[since:])):
+                if pattern.search(screen_text(bytes(self.raw[since:]))):
                     return self.elapsed()
                 raise Timeout(f"the program ended before {marker!r} appeared")
 
@@ -215,7 +222,11 @@ def measure(target: Target, size: tuple[int, int], timeout: float) -> Sample:
     term = Terminal(target, size)
     try:
         sample.first_paint = term.wait_for(target.paint_marker, timeout)
-        sample.data_shown = term.wait_for(target.data_marker, timeout)
+        for index, marker in enumerate(target.data_markers):
+            shown = term.wait_for(marker, timeout)
+            if index == 0:
+                sample.data_shown = shown
+            sample.all_shown = shown
         mark = term.send(b"?")
         sample.interactive = term.wait_for(target.help_marker, timeout, since=mark)
     except Timeout as exc:
@@ -278,7 +289,7 @@ def make_targets(store: Path, args: argparse.Namespace) -> tuple[Target, Target]
         argv=[sys.executable, str(HERE / "bare_app.py")],
         cwd=HERE,
         paint_marker="Bare app",
-        data_marker="bench-row-001",
+        data_markers=("bench-row-001",),
         help_marker="Bare app help",
     )
     dockyard = Target(
@@ -286,7 +297,10 @@ def make_targets(store: Path, args: argparse.Namespace) -> tuple[Target, Target]
         argv=[str(dockyard_binary()), "--home", str(store)],
         cwd=store,
         paint_marker=args.paint_marker,
-        data_marker=args.data_marker or f"{args.runs:,}",
+        data_markers=(
+            args.data_marker or re.escape(f"Runs ({args.runs:,})"),
+            args.all_marker,
+        ),
         help_marker=args.help_marker,
         env={"DOCKYARD_USER": "bench"},
     )
@@ -300,9 +314,8 @@ def print_report(result: dict[str, Any]) -> None:
     console = Console()
     table = Table(title=f"Time to interactive, {result['runs']:,} runs, {result['size']}")
     table.add_column("phase")
-    for name in ("bare", "dockyard"):
-        table.add_column(f"{name} median", justify="right")
-        table.add_column(f"{name} min..max", justify="right")
+    table.add_column("bare: median (min-max)", justify="right")
+    table.add_column("dockyard: median (min-max)", justify="right")
     table.add_column("ratio", justify="right")
     summary = result["summary"]
     for phase in PHASES:
@@ -311,13 +324,12 @@ def print_report(result: dict[str, Any]) -> None:
         for name in ("bare", "dockyard"):
             stats = summary[name].get(phase)
             if stats is None:
-                row += ["-", "-"]
+                row.append("-")
                 continue
             medians.append(stats["median"])
-            row += [f"{stats['median']:.3f} s", f"{stats['min']:.3f}..{stats['max']:.3f}"]
+            row.append(f"{stats['median']:.3f} s ({stats['min']:.3f}-{stats['max']:.3f})")
         row.append(f"{medians[1] / medians[0]:.2f}x" if len(medians) == 2 else "-")
-        style = "bold" if phase == "interactive" else None
-        table.add_row(*row, style=style)
+        table.add_row(*row, style="bold" if phase == "interactive" else None)
     console.print(table)
     ratio = result["ratio"]
     if ratio is None:
@@ -403,15 +415,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--store", help="an already seeded workspace to use instead")
     parser.add_argument("--keep-store", action="store_true", help="keep the seeded temp store")
+    # The markers are regular expressions matched against the text on screen; the
+    # defaults follow the home screen's pane titles ("2 Runs (loading)", "2 Runs (100,000)")
+    # and the help screen's title ("Help: home").
+    parser.add_argument("--paint-marker", default=r"2 Runs \(", help="dockyard: the frame is drawn")
     parser.add_argument(
-        "--paint-marker", default="Runs", help="dockyard text that means the frame is drawn"
+        "--data-marker", help="dockyard: data is shown (default: the run total in its title)"
     )
     parser.add_argument(
-        "--data-marker", help="dockyard text that means data is shown (default: the run count)"
+        "--all-marker",
+        default=r"5 Monitoring \(\d",
+        help="dockyard: the last pane has its data",
     )
-    parser.add_argument(
-        "--help-marker", default="Help", help="dockyard text that means `?` was answered"
-    )
+    parser.add_argument("--help-marker", default="Help: home", help="dockyard: `?` was answered")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
