@@ -324,16 +324,27 @@ def get_run(workspace: Workspace, run_id: int) -> RunInfo:
         return _info(session, _get_run_row(session, run_id))
 
 
+LATEST_METRICS_SQL = (
+    "SELECT key, step, value FROM metric WHERE id IN "
+    "(SELECT max(id) FROM metric WHERE run_id = :run GROUP BY key) ORDER BY key"
+)
+
+
 def latest_metrics(workspace: Workspace, run_id: int) -> dict[str, tuple[int, float]]:
     """Each metric's newest point of a run: key -> (step, value)."""
     from sqlalchemy import text
 
-    sql = text(
-        "SELECT key, step, value FROM metric WHERE id IN "
-        "(SELECT max(id) FROM metric WHERE run_id = :run GROUP BY key) ORDER BY key"
-    )
     with engine_for(workspace).connect() as conn:
-        return {k: (int(s), float(v)) for k, s, v in conn.execute(sql, {"run": run_id})}
+        rows = conn.execute(text(LATEST_METRICS_SQL), {"run": run_id})
+        return {k: (int(s), float(v)) for k, s, v in rows}
+
+
+def final_metrics(session: Session, run_id: int) -> dict[str, float]:
+    """Each metric's last logged value, inside an open session."""
+    from sqlalchemy import text
+
+    rows = session.connection().execute(text(LATEST_METRICS_SQL), {"run": run_id})
+    return {k: float(v) for k, _s, v in rows}
 
 
 def metric_history(

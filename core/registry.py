@@ -1,0 +1,503 @@
+"""The model registry: immutable versions made from finished runs, and movable aliases.
+
+A version is tied to its run, its dataset version and the SHA-256 of its model artifact;
+the artifact is verified (present, hash matching) before a version is made and before a
+model is loaded. Aliases (``champion``, ``challenger``…) move atomically; every move is an
+audit event, which is the alias's history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.audit import append_event, list_events
+from core.errors import ConflictError, DockyardError, InputError, NotFoundError
+from core.projects import NAME_RE
+from core.workspace import Workspace, current_user, engine_for
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from store.models import Artifact, ModelVersion, RegisteredModel
+
+ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class ArtifactIntegrityError(InputError):
+    """A model file is missing or its bytes no longer match the recorded hash."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One model version as the faces show it; ``to_dict`` is the ``--json`` shape."""
+
+    id: int
+    model: str
+    version: int
+    run_id: int
+    project: str
+    dataset: str | None
+    dataset_version_id: int | None
+    artifact_sha256: str
+    artifact_path: str
+    artifact_format: str
+    size_bytes: int
+    description: str
+    tags: dict[str, str]
+    aliases: list[str]
+    created_by: str
+    created_at: datetime
+    primary_metric: str | None
+    primary_value: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "model": self.model,
+            "version": self.version,
+            "ref": self.ref,
+            "run_id": self.run_id,
+            "project": self.project,
+            "dataset": self.dataset,
+            "artifact_sha256": self.artifact_sha256,
+            "artifact_path": self.artifact_path,
+            "artifact_format": self.artifact_format,
+            "size_bytes": self.size_bytes,
+            "description": self.description,
+            "tags": self.tags,
+            "aliases": self.aliases,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "primary_metric": self.primary_metric,
+            "primary_value": self.primary_value,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    description: str
+    latest_version: int | None
+    versions: int
+    aliases: dict[str, int]
+    primary_metric: str | None
+    primary_value: float | None
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "latest_version": self.latest_version,
+            "versions": self.versions,
+            "aliases": self.aliases,
+            "primary_metric": self.primary_metric,
+            "primary_value": self.primary_value,
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """``name`` / ``name@3`` / ``name@champion`` / ``name@latest`` -> (name, selector)."""
+    name, _, selector = ref.strip().partition("@")
+    if not name:
+        raise InputError(f"{ref!r} is not a model reference; write NAME@VERSION or NAME@ALIAS")
+    return name, selector or "latest"
+
+
+def object_file(workspace: Workspace, object_path: str) -> Path:
+    path = Path(object_path)
+    return path if path.is_absolute() else workspace.home / path
+
+
+def verify_artifact(workspace: Workspace, object_path: str, sha256: str, label: str) -> Path:
+    """The artifact's file after checking it exists and hashes to ``sha256``."""
+    path = object_file(workspace, object_path)
+    if not path.is_file():
+        raise ArtifactIntegrityError(
+            f"{label}: its file {path} is missing; the artifact cannot be used"
+        )
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != sha256:
+        raise ArtifactIntegrityError(
+            f"{label}: {path} has been tampered with (its SHA-256 no longer matches the "
+            "recorded one); it will not be used"
+        )
+    return path
+
+
+def _model_artifact(session: Session, run_id: int) -> Artifact | None:
+    from sqlmodel import col, select
+
+    from store.models import Artifact
+
+    query = (
+        select(Artifact)
+        .where(Artifact.run_id == run_id, Artifact.kind == "model")
+        .order_by(col(Artifact.id).desc())
+    )
+    return session.exec(query).first()
+
+
+def register_version(
+    workspace: Workspace,
+    run_id: int,
+    name: str,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+) -> VersionInfo:
+    """Make version N+1 of model ``name`` from finished run ``run_id``'s model artifact."""
+    from sqlmodel import Session, func, select
+
+    from store.models import ModelVersion, RegisteredModel, Run, utcnow
+
+    if not NAME_RE.match(name):
+        raise InputError(
+            f"{name!r} is not a valid model name; use lowercase letters, digits, - and _"
+        )
+    with Session(engine_for(workspace)) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise NotFoundError(f"no run with id {run_id}; see `dockyard run list`")
+        if run.status != "finished":
+            raise InputError(
+                f"run {run_id} is {run.status}; only a finished run can become a model version"
+            )
+        artifact = _model_artifact(session, run_id)
+        if artifact is None:
+            raise InputError(
+                f"run {run_id} logged no model; call tracker.log_model(...) in the script"
+            )
+        verify_artifact(workspace, artifact.object_path, artifact.sha256, f"run {run_id}'s model")
+        model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
+        if model is None:
+            model = RegisteredModel(name=name)
+            session.add(model)
+            session.flush()
+        assert model.id is not None and artifact.id is not None
+        latest = session.exec(
+            select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)
+        ).one()
+        version = ModelVersion(
+            model_id=model.id,
+            version=(latest or 0) + 1,
+            run_id=run_id,
+            artifact_id=artifact.id,
+            dataset_version_id=run.dataset_version_id,
+            description=description,
+            tags_json=json.dumps(tags or {}, sort_keys=True),
+            created_by=current_user(),
+        )
+        model.updated_at = utcnow()
+        session.add(version)
+        session.add(model)
+        session.flush()
+        append_event(
+            session, current_user(), "model.register", "model_version", version.id or 0,
+            {"model": name, "version": version.version, "run_id": run_id,
+             "sha256": artifact.sha256},
+        )  # fmt: skip
+        try:
+            session.commit()
+        except Exception as exc:  # two registrations raced for the same number
+            from sqlalchemy.exc import IntegrityError
+
+            if isinstance(exc, IntegrityError):
+                raise ConflictError(
+                    f"model {name} got a new version at the same moment; register again"
+                ) from None
+            raise
+        return _version_info(session, version)
+
+
+def _resolve(session: Session, ref: str) -> tuple[RegisteredModel, ModelVersion]:
+    from sqlmodel import col, select
+
+    from store.models import ModelAlias, ModelVersion, RegisteredModel
+
+    name, selector = parse_ref(ref)
+    model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
+    if model is None:
+        raise NotFoundError(f"no model named {name!r}; see `dockyard model list`")
+    version: ModelVersion | None
+    if selector == "latest":
+        version = session.exec(
+            select(ModelVersion)
+            .where(ModelVersion.model_id == model.id)
+            .order_by(col(ModelVersion.version).desc())
+        ).first()
+    elif selector.isdigit():
+        version = session.exec(
+            select(ModelVersion).where(
+                ModelVersion.model_id == model.id, ModelVersion.version == int(selector)
+            )
+        ).first()
+    else:
+        alias = session.get(ModelAlias, (model.id, selector))
+        version = session.get(ModelVersion, alias.model_version_id) if alias else None
+        if version is None:
+            raise NotFoundError(
+                f"model {name} has no version or alias {selector!r}; "
+                f"see `dockyard model show {name}`"
+            )
+    if version is None:
+        raise NotFoundError(
+            f"model {name} has no version {selector}; see `dockyard model show {name}`"
+        )
+    return model, version
+
+
+def get_version(workspace: Workspace, ref: str) -> VersionInfo:
+    """The version ``ref`` names (``NAME@VERSION``, ``NAME@ALIAS`` or ``NAME``: latest)."""
+    from sqlmodel import Session
+
+    with Session(engine_for(workspace)) as session:
+        _model, version = _resolve(session, ref)
+        return _version_info(session, version)
+
+
+def list_versions(workspace: Workspace, name: str) -> list[VersionInfo]:
+    from sqlmodel import Session, col, select
+
+    from store.models import ModelVersion, RegisteredModel
+
+    with Session(engine_for(workspace)) as session:
+        model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
+        if model is None:
+            raise NotFoundError(f"no model named {name!r}; see `dockyard model list`")
+        rows = session.exec(
+            select(ModelVersion)
+            .where(ModelVersion.model_id == model.id)
+            .order_by(col(ModelVersion.version).desc())
+        ).all()
+        return [_version_info(session, row) for row in rows]
+
+
+def list_models(workspace: Workspace) -> list[ModelSummary]:
+    """Every model with its latest version, aliases and the latest version's metric."""
+    from sqlmodel import Session, col, func, select
+
+    from store.models import ModelAlias, ModelVersion, RegisteredModel, Run
+
+    with Session(engine_for(workspace)) as session:
+        summaries = []
+        models = session.exec(
+            select(RegisteredModel).order_by(col(RegisteredModel.updated_at).desc())
+        ).all()
+        for model in models:
+            latest = session.exec(
+                select(ModelVersion)
+                .where(ModelVersion.model_id == model.id)
+                .order_by(col(ModelVersion.version).desc())
+            ).first()
+            count = session.exec(
+                select(func.count())
+                .select_from(ModelVersion)
+                .where(ModelVersion.model_id == model.id)
+            ).one()
+            aliases = {
+                a.alias: v.version
+                for a, v in session.exec(
+                    select(ModelAlias, ModelVersion)
+                    .join(ModelVersion, col(ModelVersion.id) == col(ModelAlias.model_version_id))
+                    .where(ModelAlias.model_id == model.id)
+                )
+            }
+            run = session.get(Run, latest.run_id) if latest else None
+            summaries.append(
+                ModelSummary(
+                    name=model.name,
+                    description=model.description,
+                    latest_version=latest.version if latest else None,
+                    versions=int(count),
+                    aliases=aliases,
+                    primary_metric=run.primary_metric if run else None,
+                    primary_value=run.primary_value if run else None,
+                    updated_at=model.updated_at,
+                )
+            )
+        return summaries
+
+
+def set_alias(workspace: Workspace, ref: str, alias: str) -> VersionInfo:
+    """Point ``alias`` of the model at the version ``ref`` names, in one transaction."""
+    from sqlmodel import Session
+
+    from store.models import ModelAlias, utcnow
+
+    if not ALIAS_RE.match(alias) or alias == "latest" or alias.isdigit():
+        raise InputError(
+            f"{alias!r} is not a valid alias; use a lowercase word such as champion "
+            "(letters, digits, - and _, starting with a letter, at most 32, not 'latest')"
+        )
+    with Session(engine_for(workspace)) as session:
+        model, version = _resolve(session, ref)
+        assert model.id is not None and version.id is not None
+        row = session.get(ModelAlias, (model.id, alias))
+        previous = None
+        if row is None:
+            row = ModelAlias(model_id=model.id, alias=alias, model_version_id=version.id)
+        else:
+            if row.model_version_id == version.id:
+                return _version_info(session, version)
+            from store.models import ModelVersion
+
+            old = session.get(ModelVersion, row.model_version_id)
+            previous = old.version if old else None
+            row.model_version_id, row.updated_at = version.id, utcnow()
+        session.add(row)
+        append_event(
+            session, current_user(), "model.alias", "registered_model", model.id,
+            {"model": model.name, "alias": alias, "from": previous, "to": version.version},
+        )  # fmt: skip
+        session.commit()
+        return _version_info(session, version)
+
+
+def remove_alias(workspace: Workspace, name: str, alias: str) -> None:
+    from sqlmodel import Session, select
+
+    from store.models import ModelAlias, ModelVersion, RegisteredModel
+
+    with Session(engine_for(workspace)) as session:
+        model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
+        if model is None:
+            raise NotFoundError(f"no model named {name!r}; see `dockyard model list`")
+        row = session.get(ModelAlias, (model.id, alias))
+        if row is None:
+            raise NotFoundError(f"model {name} has no alias {alias!r}")
+        old = session.get(ModelVersion, row.model_version_id)
+        session.delete(row)
+        append_event(
+            session, current_user(), "model.alias", "registered_model", model.id or 0,
+            {"model": name, "alias": alias, "from": old.version if old else None, "to": None},
+        )  # fmt: skip
+        session.commit()
+
+
+def alias_history(workspace: Workspace, name: str) -> list[dict[str, Any]]:
+    """Every move of every alias of ``name``, oldest first."""
+    from sqlmodel import Session, select
+
+    from store.models import RegisteredModel
+
+    with Session(engine_for(workspace)) as session:
+        model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
+        if model is None:
+            raise NotFoundError(f"no model named {name!r}; see `dockyard model list`")
+        model_id = model.id
+    return [
+        {"at": e.at.isoformat(), "actor": e.actor, **e.details}
+        for e in list_events(workspace, "registered_model", model_id)
+        if e.action == "model.alias"
+    ]
+
+
+def update_version(
+    workspace: Workspace,
+    ref: str,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> VersionInfo:
+    """Edit a version's description and tags (the model itself never changes)."""
+    from sqlmodel import Session
+
+    with Session(engine_for(workspace)) as session:
+        _model, version = _resolve(session, ref)
+        if description is not None:
+            version.description = description
+        if tags is not None:
+            merged = {**json.loads(version.tags_json), **tags}
+            version.tags_json = json.dumps(
+                {k: v for k, v in merged.items() if v != ""}, sort_keys=True
+            )
+        session.add(version)
+        session.commit()
+        return _version_info(session, version)
+
+
+def load_model(workspace: Workspace, ref: str) -> Any:
+    """The fitted estimator of a version, verified against its hash before loading.
+
+    skops files are loaded with only the types skops trusts by default plus those it
+    reports as untrusted in this file *after* the hash check proved it is ours.
+    """
+    info = get_version(workspace, ref)
+    path = verify_artifact(workspace, info.artifact_path, info.artifact_sha256, info.ref)
+    if info.artifact_format == "skops":
+        from skops.io import get_untrusted_types, load
+
+        return load(path, trusted=get_untrusted_types(file=path))
+    if info.artifact_format == "joblib":
+        import joblib
+
+        return joblib.load(path)
+    raise DockyardError(f"{info.ref}: unknown model format {info.artifact_format!r}")
+
+
+def _version_info(session: Session, version: ModelVersion) -> VersionInfo:
+    from sqlmodel import select
+
+    from store.models import (
+        Artifact,
+        Dataset,
+        DatasetVersion,
+        ModelAlias,
+        Project,
+        RegisteredModel,
+        Run,
+    )
+
+    model = session.get(RegisteredModel, version.model_id)
+    artifact = session.get(Artifact, version.artifact_id)
+    run = session.get(Run, version.run_id)
+    assert model is not None and artifact is not None and run is not None
+    assert version.id is not None
+    project = session.get(Project, run.project_id)
+    dataset = None
+    if version.dataset_version_id is not None:
+        dv = session.get(DatasetVersion, version.dataset_version_id)
+        ds = session.get(Dataset, dv.dataset_id) if dv else None
+        dataset = f"{ds.name}@{dv.version}" if ds and dv else None
+    aliases = sorted(
+        a.alias
+        for a in session.exec(select(ModelAlias).where(ModelAlias.model_version_id == version.id))
+    )
+    from core.runs import final_metrics
+
+    return VersionInfo(
+        id=version.id,
+        model=model.name,
+        version=version.version,
+        run_id=version.run_id,
+        project=project.name if project else "?",
+        dataset=dataset,
+        dataset_version_id=version.dataset_version_id,
+        artifact_sha256=artifact.sha256,
+        artifact_path=artifact.object_path,
+        artifact_format=artifact.file_format,
+        size_bytes=artifact.size_bytes,
+        description=version.description,
+        tags=json.loads(version.tags_json),
+        aliases=aliases,
+        created_by=version.created_by,
+        created_at=version.created_at,
+        primary_metric=run.primary_metric,
+        primary_value=run.primary_value,
+        metrics=final_metrics(session, version.run_id),
+    )
