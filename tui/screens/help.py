@@ -37,23 +37,42 @@ def _where(node: object) -> str:
     return str(label) if label else type(node).__name__
 
 
+def _binding_chain(screen: Screen[object]) -> list[tuple[object, list[Binding]]]:
+    """(node, bindings) from the focused widget up to the app, after any keymap.
+
+    ``active_bindings`` would drop bindings whose ``check_action`` hides them for now
+    (esc with no filter to clear); help should list them anyway.
+    """
+    chain = getattr(screen, "_modal_binding_chain", None)
+    if chain is None:  # pragma: no cover - older/newer Textual without the private chain
+        grouped: dict[int, tuple[object, list[Binding]]] = {}
+        for active in screen.active_bindings.values():
+            grouped.setdefault(id(active.node), (active.node, []))[1].append(active.binding)
+        return list(grouped.values())
+    return [(node, [binding for _key, binding in bindings]) for node, bindings in chain]
+
+
 def binding_rows(screen: Screen[object]) -> list[HelpRow]:
-    """The bindings active on ``screen`` where its focus is, focused widget first."""
+    """Every binding on ``screen`` where its focus is: focused widget first, then the
+    screen, then the app; within each, footer keys first, then Dockyard's own."""
     app = screen.app
     rows: list[HelpRow] = []
-    for active in screen.active_bindings.values():
-        binding = active.binding
-        if binding.system:
-            continue
-        description = binding.description or binding.action.replace("_", " ")
-        rows.append(
-            HelpRow(
-                key=app.get_key_display(binding),
-                description=description,
-                where=_where(active.node),
-                binding_id=binding.id or "",
+    seen: set[str] = set()
+    for node, bindings in _binding_chain(screen):
+        ordered = sorted(bindings, key=lambda binding: (not binding.show, binding.id is None))
+        for binding in ordered:
+            if binding.system or binding.key in seen:
+                continue
+            seen.add(binding.key)
+            description = binding.description or binding.action.replace("_", " ")
+            rows.append(
+                HelpRow(
+                    key=app.get_key_display(binding),
+                    description=description,
+                    where=_where(node),
+                    binding_id=binding.id or "",
+                )
             )
-        )
     return rows
 
 
