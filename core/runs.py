@@ -324,42 +324,29 @@ def get_run(workspace: Workspace, run_id: int) -> RunInfo:
         return _info(session, _get_run_row(session, run_id))
 
 
-LATEST_METRICS_SQL = (
-    "SELECT key, step, value FROM metric WHERE id IN "
-    "(SELECT max(id) FROM metric WHERE run_id = :run GROUP BY key) ORDER BY key"
-)
-
-
 def latest_metrics(workspace: Workspace, run_id: int) -> dict[str, tuple[int, float]]:
     """Each metric's newest point of a run: key -> (step, value)."""
-    from sqlalchemy import text
+    from core.metrics import last_points
 
     with engine_for(workspace).connect() as conn:
-        rows = conn.execute(text(LATEST_METRICS_SQL), {"run": run_id})
-        return {k: (int(s), float(v)) for k, s, v in rows}
+        return last_points(conn, run_id)
 
 
 def final_metrics(session: Session, run_id: int) -> dict[str, float]:
     """Each metric's last logged value, inside an open session."""
-    from sqlalchemy import text
+    from core.metrics import last_points
 
-    rows = session.connection().execute(text(LATEST_METRICS_SQL), {"run": run_id})
-    return {k: float(v) for k, _s, v in rows}
+    return {k: v for k, (_s, v) in last_points(session.connection(), run_id).items()}
 
 
 def metric_history(
     workspace: Workspace, run_id: int, key: str, after_step: int = -1
 ) -> list[tuple[int, float]]:
     """(step, value) points of one metric after ``after_step``, in step order."""
-    from sqlalchemy import text
+    from core.metrics import history
 
-    sql = text(
-        "SELECT step, value FROM metric WHERE run_id = :run AND key = :key AND step > :after "
-        "ORDER BY step"
-    )
     with engine_for(workspace).connect() as conn:
-        rows = conn.execute(sql, {"run": run_id, "key": key, "after": after_step})
-        return [(int(s), float(v)) for s, v in rows]
+        return history(conn, run_id, key, after_step)
 
 
 def log_path(workspace: Workspace, run_id: int) -> Path:

@@ -35,10 +35,11 @@ def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
 
 
-def print_table(headers: list[str], rows: Iterable[Iterable[Any]]) -> None:
+def print_table(headers: list[str], rows: Iterable[Iterable[Any]], upper: bool = True) -> None:
     """A plain aligned table: readable in a pipe, no colour codes."""
     text_rows = [["" if v is None else str(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in text_rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)))
+    shown = [h.upper() if upper else h for h in headers]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(shown, widths, strict=True)).rstrip())
     for row in text_rows:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

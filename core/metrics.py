@@ -1,0 +1,103 @@
+"""Reading metric histories fast: every query here is a handful of index seeks on
+``metric(run_id, key, step)``, never a scan of a run's whole history.
+
+That is what keeps a run with 100,000 points, or a store with 10 million, instant: the
+number of distinct keys (a skip-scan), each key's last point, and a downsampled curve all
+cost about one seek per row returned.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+KEYS_SQL = """
+WITH RECURSIVE k(key) AS (
+    SELECT (SELECT min(key) FROM metric WHERE run_id = :r)
+    UNION ALL
+    SELECT (SELECT min(key) FROM metric WHERE run_id = :r AND key > k.key)
+    FROM k WHERE k.key IS NOT NULL
+)
+SELECT key FROM k WHERE key IS NOT NULL
+"""
+
+LAST_SQL = (
+    "SELECT step, value FROM metric WHERE run_id = :r AND key = :k "
+    "ORDER BY step DESC, id DESC LIMIT 1"
+)
+
+BOUNDS_SQL = "SELECT min(step), max(step) FROM metric WHERE run_id = :r AND key = :k"
+
+HISTORY_SQL = (
+    "SELECT step, value FROM metric WHERE run_id = :r AND key = :k AND step > :after ORDER BY step"
+)
+
+DOWNSAMPLE_SQL = """
+WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i < :n - 1)
+SELECT (SELECT step FROM metric WHERE run_id = :r AND key = :k
+        AND step >= :lo + CAST(i * :w AS INTEGER) ORDER BY step LIMIT 1),
+       (SELECT value FROM metric WHERE run_id = :r AND key = :k
+        AND step >= :lo + CAST(i * :w AS INTEGER) ORDER BY step LIMIT 1)
+FROM b
+"""
+
+
+def metric_keys(conn: Connection, run_id: int) -> list[str]:
+    """The distinct metric keys of a run, sorted (a skip-scan of the index)."""
+    from sqlalchemy import text
+
+    return [str(k) for (k,) in conn.execute(text(KEYS_SQL), {"r": run_id})]
+
+
+def last_points(conn: Connection, run_id: int) -> dict[str, tuple[int, float]]:
+    """key -> (step, value) of each metric's highest step."""
+    from sqlalchemy import text
+
+    result = {}
+    for key in metric_keys(conn, run_id):
+        row = conn.execute(text(LAST_SQL), {"r": run_id, "k": key}).first()
+        if row is not None:
+            result[key] = (int(row[0]), float(row[1]))
+    return result
+
+
+def history(
+    conn: Connection, run_id: int, key: str, after_step: int = -1
+) -> list[tuple[int, float]]:
+    """(step, value) points of one metric after ``after_step``, in step order."""
+    from sqlalchemy import text
+
+    rows = conn.execute(text(HISTORY_SQL), {"r": run_id, "k": key, "after": after_step})
+    return [(int(s), float(v)) for s, v in rows]
+
+
+def step_bounds(conn: Connection, run_id: int, key: str) -> tuple[int, int] | None:
+    from sqlalchemy import text
+
+    low, high = conn.execute(text(BOUNDS_SQL), {"r": run_id, "k": key}).one()
+    return None if low is None else (int(low), int(high))
+
+
+def downsample(conn: Connection, run_id: int, key: str, points: int) -> list[tuple[int, float]]:
+    """About ``points`` evenly spaced points of one metric (all of them when fewer)."""
+    from sqlalchemy import text
+
+    bounds = step_bounds(conn, run_id, key)
+    if bounds is None:
+        return []
+    low, high = bounds
+    if high - low + 1 <= points:
+        return history(conn, run_id, key)
+    width = (high - low) / (points - 1)
+    rows = conn.execute(
+        text(DOWNSAMPLE_SQL), {"n": points, "r": run_id, "k": key, "lo": low, "w": width}
+    )
+    seen: set[int] = set()
+    result = []
+    for step, value in rows:
+        if step is not None and step not in seen:
+            seen.add(step)
+            result.append((int(step), float(value)))
+    return result

@@ -1,0 +1,277 @@
+"""Model registry, comparison and validation reports, on runs that really trained."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from core.agent import Agent
+from core.audit import verify_chain
+from core.comparison import compare, overlay_curves
+from core.errors import InputError, NotFoundError
+from core.projects import add_project
+from core.registry import (
+    ArtifactIntegrityError,
+    alias_history,
+    get_version,
+    list_models,
+    load_model,
+    register_version,
+    remove_alias,
+    set_alias,
+    update_version,
+)
+from core.runs import queue_runs
+from core.validation import build_report, render_markdown
+from core.workspace import Workspace, init_workspace
+
+TOML = """
+[project]
+name = "tiny"
+entry = "python train.py"
+
+[params.C]
+type = "float"
+default = 1.0
+min = 0.0001
+
+[params.log_model]
+type = "bool"
+default = true
+
+[params.fail]
+type = "bool"
+default = false
+
+[metrics]
+primary = "accuracy"
+direction = "maximize"
+
+[[gates]]
+metric = "accuracy"
+min = 0.8
+
+[[gates]]
+metric = "loss"
+max = 0.7
+"""
+
+TRAIN = """
+import json, sys, tempfile
+from pathlib import Path
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import confusion_matrix
+from core.tracking import Tracker
+
+with Tracker.from_env() as t:
+    p = t.params
+    if p["fail"]:
+        sys.exit(1)
+    X, y = load_iris(return_X_y=True)
+    for step in range(5):
+        t.log_metric("loss", 1.0 / (step + 1) / p["C"], step=step)
+    model = LogisticRegression(C=p["C"], max_iter=500).fit(X, y)
+    t.log_metric("accuracy", float(model.score(X, y)))
+    t.log_metric("recall/class_0", 1.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "confusion_matrix.json"
+        matrix = confusion_matrix(y, model.predict(X)).tolist()
+        path.write_text(json.dumps({"labels": [0, 1, 2], "matrix": matrix}))
+        t.log_artifact(path)
+    if p["log_model"]:
+        t.log_model(model, name="model")
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """One workspace with four real runs: C=1, C=0.01, no model, failed."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("DOCKYARD_")}
+    root = tmp_path_factory.mktemp("registry")
+    ws = init_workspace(root / "ws")
+    project = root / "tiny"
+    project.mkdir()
+    (project / "dockyard.toml").write_text(TOML)
+    (project / "train.py").write_text(TRAIN)
+    add_project(ws, project)
+    queue_runs(ws, "tiny", ["C=1,0.01"])
+    queue_runs(ws, "tiny", ["log_model=false"])
+    queue_runs(ws, "tiny", ["fail=true"])
+    Agent(ws, concurrency=2).serve(until_idle=True)
+    os.environ.update(saved)
+    return ws
+
+
+@pytest.fixture
+def ws(trained: Workspace) -> Workspace:
+    return trained
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_register_makes_numbered_immutable_versions(ws: Workspace) -> None:
+    first = register_version(ws, 1, "iris", description="baseline")
+    second = register_version(ws, 2, "iris")
+    assert (first.version, second.version) == (1, 2)
+    info = get_version(ws, f"iris@{first.version}")
+    assert info.run_id == 1 and info.artifact_format == "skops"
+    assert len(info.artifact_sha256) == 64 and info.metrics["accuracy"] > 0.9
+    assert get_version(ws, "iris").version == second.version  # latest
+    model = load_model(ws, f"iris@{first.version}")
+    assert model.predict([[5.1, 3.5, 1.4, 0.2]]).tolist() == [0]
+
+
+@pytest.mark.parametrize(
+    ("run_id", "name", "error", "message"),
+    [
+        (4, "iris", InputError, "run 4 is failed; only a finished run"),
+        (3, "iris", InputError, "run 3 logged no model"),
+        (404, "iris", NotFoundError, "no run with id 404"),
+        (1, "Iris Model", InputError, "not a valid model name"),
+    ],
+)
+def test_register_refuses(
+    ws: Workspace, run_id: int, name: str, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        register_version(ws, run_id, name)
+
+
+def test_tampered_and_missing_artifacts_are_refused(ws: Workspace) -> None:
+    info = register_version(ws, 1, "tamper")
+    path = ws.home / info.artifact_path
+    original = path.read_bytes()
+    os.chmod(path, stat.S_IWUSR | stat.S_IRUSR)
+    try:
+        path.write_bytes(original[:-1] + b"x")
+        with pytest.raises(ArtifactIntegrityError, match="tampered with"):
+            register_version(ws, 1, "tamper")
+        with pytest.raises(ArtifactIntegrityError, match="tampered with"):
+            load_model(ws, info.ref)
+        path.unlink()
+        with pytest.raises(ArtifactIntegrityError, match="is missing"):
+            load_model(ws, info.ref)
+    finally:
+        path.write_bytes(original)
+
+
+def test_aliases_move_atomically_with_history(ws: Workspace) -> None:
+    a = register_version(ws, 1, "aliased")
+    b = register_version(ws, 2, "aliased")
+    set_alias(ws, a.ref, "champion")
+    set_alias(ws, b.ref, "champion")
+    assert get_version(ws, "aliased@champion").version == b.version
+    assert get_version(ws, a.ref).aliases == []
+    remove_alias(ws, "aliased", "champion")
+    moves = [(m["alias"], m["from"], m["to"]) for m in alias_history(ws, "aliased")]
+    assert moves == [("champion", None, a.version), ("champion", a.version, b.version),
+                     ("champion", b.version, None)]  # fmt: skip
+    assert verify_chain(ws) is None
+    summary = next(m for m in list_models(ws) if m.name == "aliased")
+    assert summary.latest_version == b.version and summary.aliases == {}
+
+
+@pytest.mark.parametrize(
+    ("ref", "alias", "error", "message"),
+    [
+        ("aliased@1", "Bad Alias", InputError, "not a valid alias"),
+        ("aliased@1", "latest", InputError, "not a valid alias"),
+        ("aliased@99", "x", NotFoundError, "has no version 99"),
+        ("nope@1", "x", NotFoundError, "no model named 'nope'"),
+        ("aliased@ghost", "x", NotFoundError, "has no version or alias 'ghost'"),
+    ],
+)
+def test_alias_errors(
+    ws: Workspace, ref: str, alias: str, error: type[Exception], message: str
+) -> None:
+    register_version(ws, 1, "aliased")
+    with pytest.raises(error, match=message):
+        set_alias(ws, ref, alias)
+
+
+def test_description_and_tags_are_editable(ws: Workspace) -> None:
+    info = register_version(ws, 1, "editable")
+    update_version(ws, info.ref, description="new words", tags={"reviewed": "yes"})
+    updated = update_version(ws, info.ref, tags={"reviewed": ""})
+    assert updated.description == "new words" and updated.tags == {}
+
+
+def test_compare_marks_better_and_worse_by_direction(ws: Workspace) -> None:
+    a = register_version(ws, 1, "cmp")
+    b = register_version(ws, 2, "cmp")
+    result = compare(ws, [a.ref, b.ref, "run:3"])
+    assert result.labels == [a.ref, b.ref, "run 3"]
+    rows = {(r.section, r.name): r for r in result.rows}
+    assert rows[("param", "C")].differs and rows[("param", "C")].values[:2] == ["1.0", "0.01"]
+    assert not rows[("param", "fail")].differs
+    loss = rows[("metric", "loss")]  # lower is better: C=0.01 has 100x the loss
+    assert loss.verdicts[1] == "worse" and loss.deltas[1] > 0
+    assert [r.section for r in result.rows][:5] == ["info"] * 5  # info rows come first
+    assert [r.name for r in result.rows if r.section == "metric"][0] == "accuracy"
+    assert result.curves["loss"][0] == [(s, 1.0 / (s + 1)) for s in range(5)]
+    assert result.items[0].confusion is not None
+    assert json.loads(json.dumps(result.to_dict()))["baseline"] == a.ref
+
+
+@pytest.mark.parametrize(
+    ("refs", "message"),
+    [
+        (["cmp@1"], "at least 2"),
+        (["run:1"] * 11, "at most 10"),
+        (["run:x", "run:1"], "not a run id"),
+    ],
+)
+def test_compare_limits(ws: Workspace, refs: list[str], message: str) -> None:
+    register_version(ws, 1, "cmp")
+    with pytest.raises(InputError, match=message):
+        compare(ws, refs)
+
+
+def test_report_checks_gates_and_the_champion(ws: Workspace) -> None:
+    good = register_version(ws, 1, "reported")
+    weak = register_version(ws, 2, "reported")
+    set_alias(ws, good.ref, "champion")
+    report = build_report(ws, weak.ref)
+    gates = {g["metric"]: g for g in report["gates"]}
+    assert gates["loss"]["passed"] is False and gates["loss"]["value"] == pytest.approx(20.0)
+    assert report["gates_passed"] is False
+    assert report["champion"]["ref"] == good.ref
+    assert report["reproducibility"]["params"]["C"] == "0.01"
+    text = render_markdown(report)
+    assert "FAILED" in text and "| loss | <= 0.7 | 20 | FAIL |" in text
+    assert build_report(ws, good.ref)["champion"]["is_this_version"] is True
+
+
+def test_overlay_downsamples_long_histories(tmp_path: Path) -> None:
+    import sqlite3
+
+    ws = init_workspace(tmp_path)
+    db = ws.db_path
+    assert db is not None
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO project (name, path, description, entry, spec_json, spec_hash, "
+            "created_at, updated_at) VALUES ('p', '.', '', 'x', '{}', '', "
+            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        )
+        for run in (1, 2):
+            conn.execute(
+                "INSERT INTO run (id, project_id, status, command, error, host, user, "
+                "log_path, env_json, created_at) VALUES (?, 1, 'finished', '', '', '', '', "
+                "'', '{}', '2026-01-01 00:00:00')",
+                (run,),
+            )
+            conn.executemany(
+                "INSERT INTO metric (run_id, key, step, value, timestamp) VALUES (?, 'loss', ?, ?, 0)",
+                [(run, step, float(step)) for step in range(10_000)],
+            )
+    curves = overlay_curves(ws, [1, 2], points=100)
+    assert len(curves["loss"]) == 2
+    assert 90 <= len(curves["loss"][0]) <= 100
+    assert curves["loss"][0][0] == (0, 0.0) and curves["loss"][0][-1] == (9999, 9999.0)
