@@ -213,7 +213,7 @@ def test_compare_marks_better_and_worse_by_direction(ws: Workspace) -> None:
     loss = rows[("metric", "loss")]  # lower is better: C=0.01 has 100x the loss
     assert loss.verdicts[1] == "worse" and loss.deltas[1] > 0
     assert [r.section for r in result.rows][:5] == ["info"] * 5  # info rows come first
-    assert [r.name for r in result.rows if r.section == "metric"][0] == "accuracy"
+    assert next(r.name for r in result.rows if r.section == "metric") == "accuracy"
     assert result.curves["loss"][0] == [(s, 1.0 / (s + 1)) for s in range(5)]
     assert result.items[0].confusion is not None
     assert json.loads(json.dumps(result.to_dict()))["baseline"] == a.ref
@@ -268,7 +268,8 @@ def test_overlay_downsamples_long_histories(tmp_path: Path) -> None:
                 (run,),
             )
             conn.executemany(
-                "INSERT INTO metric (run_id, key, step, value, timestamp) VALUES (?, 'loss', ?, ?, 0)",
+                "INSERT INTO metric (run_id, key, step, value, timestamp) "
+                "VALUES (?, 'loss', ?, ?, 0)",
                 [(run, step, float(step)) for step in range(10_000)],
             )
     curves = overlay_curves(ws, [1, 2], points=100)
