@@ -28,6 +28,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from core.projects import ProjectSpec
 from core.tracking import ProtocolError, Tracker, parse_protocol_line
 from core.workspace import Workspace, current_user, engine_for, find_workspace
 
@@ -188,6 +189,8 @@ class Supervisor:
             self._finish("cancelled", code, "cancelled")
         elif code == 0:
             self._finish("finished", code, "")
+            if ProjectSpec.from_json(project.spec_json).register_candidates:
+                self._register_candidate(project.name)
         else:
             last = next((line for line in reversed(self.tail) if line.strip()), "")
             self._finish("failed", code, f"exit code {code}" + (f": {last}" if last else ""))
@@ -245,6 +248,21 @@ class Supervisor:
                 child.kill()
 
         threading.Thread(target=kill_later, daemon=True).start()
+
+    def _register_candidate(self, model_name: str) -> None:
+        """``register_candidates = true``: every finished run becomes a version of the
+        model named like the project; a run without a model is noted in its log."""
+        from core.errors import DockyardError
+        from core.registry import register_version
+
+        log = self.workspace.logs / f"run-{self.run_id}.log"
+        try:
+            info = register_version(self.workspace, self.run_id, model_name, "candidate")
+            message = f"dockyard: registered {info.ref} as a candidate\n"
+        except DockyardError as exc:
+            message = f"dockyard: not registered as a candidate: {exc}\n"
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(message)
 
     def _finish(self, status: str, code: int | None, error: str) -> None:
         if self.protocol_errors and status == "finished":

@@ -248,6 +248,32 @@ def test_report_checks_gates_and_the_champion(ws: Workspace) -> None:
     assert build_report(ws, good.ref)["champion"]["is_this_version"] is True
 
 
+def test_register_candidates_registers_every_finished_run(tmp_path: Path) -> None:
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("DOCKYARD_")}
+    try:
+        ws = init_workspace(tmp_path / "ws")
+        project = tmp_path / "tiny"
+        project.mkdir()
+        toml = TOML.replace(
+            'entry = "python train.py"', 'entry = "python train.py"\nregister_candidates = true'
+        )
+        (project / "dockyard.toml").write_text(toml)
+        (project / "train.py").write_text(TRAIN)
+        add_project(ws, project)
+        queue_runs(ws, "tiny", ["log_model=true,false"])
+        Agent(ws, concurrency=2).serve(until_idle=True)
+    finally:
+        os.environ.update(saved)
+    info = get_version(ws, "tiny@1")
+    assert info.description == "candidate" and info.run_id == 1
+    with pytest.raises(NotFoundError):
+        get_version(ws, "tiny@2")
+    assert (
+        "not registered as a candidate: run 2 logged no model"
+        in (ws.logs / "run-2.log").read_text()
+    )
+
+
 def test_overlay_downsamples_long_histories(tmp_path: Path) -> None:
     import sqlite3
 
