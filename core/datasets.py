@@ -1,0 +1,1362 @@
+"""Datasets: immutable, content-addressed versions of CSV/Parquet files and folders.
+
+``register_dataset`` copies the bytes into the object store while hashing them (one
+read), profiles the stored copy in one streaming pass, and writes the version row in one
+transaction at the very end, so an error or ctrl+c leaves no object and no row. The
+profile is stored with the version; browsing (``show``, ``list``, ``diff``) never reads
+the data again. ``preview_page`` seeks to any page of a CSV through the row index built
+while hashing, so paging does not depend on the file's size.
+
+The user's guide is ``docs/datasets.md``; the JSON shapes documented there are the
+``to_dict`` methods below and ``core.profiling``'s profile.
+
+Importing this module imports neither pandas, numpy nor SQLAlchemy: they load inside the
+functions that need them, so the TUI's first paint does not pay for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import ConflictError, DockyardError, InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from core.profiling import TableSource
+    from core.workspace import Workspace
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+FOLDER_SUFFIX = "-folder"
+INDEX_MAGIC = b"DYROWS1\0"
+INDEX_HEADER = struct.Struct("<8sqq")  # magic, rows between entries, data rows
+OBJECTS_PREFIX = "objects"
+
+ProgressCallback = Callable[["RegisterProgress"], None]
+
+
+class RegistrationCancelled(DockyardError):
+    """The registration was cancelled (TUI worker cancelled); nothing was stored."""
+
+
+# ---------------------------------------------------------------------------- references
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """``name``, ``name@3`` or ``name@latest``; ``version`` None means the latest."""
+
+    name: str
+    version: int | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.version is None else f"{self.name}@{self.version}"
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid dataset name (the same rule as project names)."""
+    if not NAME_RE.match(name):
+        raise InputError(
+            f"{name!r} is not a valid dataset name; use lowercase letters, digits, - and _ "
+            "(at most 64, starting with a letter or digit), e.g. `iris-train`"
+        )
+    return name
+
+
+def parse_ref(text: str) -> DatasetRef:
+    """Parse ``NAME[@VERSION]`` where VERSION is a positive number or ``latest``."""
+    name, sep, version = text.strip().partition("@")
+    check_name(name)
+    if not sep or version == "latest":
+        return DatasetRef(name)
+    if version.startswith("v") and version[1:].isdigit():
+        version = version[1:]
+    if not version.isdigit() or int(version) < 1:
+        raise InputError(
+            f"{version!r} in {text!r} is not a version; use NAME, NAME@N (N = 1, 2, ...) "
+            "or NAME@latest"
+        )
+    return DatasetRef(name, int(version))
+
+
+# ------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered version as the faces show it; ``profile`` is loaded on request."""
+
+    id: int
+    dataset_id: int
+    dataset: str
+    version: int
+    content_hash: str
+    hash_algo: str
+    object_path: Path
+    source_path: str
+    file_format: str
+    size_bytes: int
+    n_rows: int
+    n_cols: int
+    columns: tuple[Column, ...]
+    message: str
+    author: str
+    created_at: datetime
+    profile: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}@{self.version}"
+
+    @property
+    def is_folder(self) -> bool:
+        return self.file_format.endswith(FOLDER_SUFFIX)
+
+    def to_dict(self, with_profile: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "dataset": self.dataset,
+            "version": self.version,
+            "ref": self.ref,
+            "content_hash": self.content_hash,
+            "hash_algo": self.hash_algo,
+            "object_path": str(self.object_path),
+            "source_path": self.source_path,
+            "file_format": self.file_format,
+            "size_bytes": self.size_bytes,
+            "n_rows": self.n_rows,
+            "n_cols": self.n_cols,
+            "columns": [{"name": c.name, "dtype": c.dtype} for c in self.columns],
+            "message": self.message,
+            "author": self.author,
+            "created_at": self.created_at.isoformat(),
+        }
+        if with_profile:
+            out["profile"] = self.profile
+        return out
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset with its latest version (None only if every version was removed)."""
+
+    id: int
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+    n_versions: int
+    latest: VersionInfo | None
+
+    def to_dict(self) -> dict[str, Any]:
+        latest = self.latest
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "versions": self.n_versions,
+            "latest_version": latest.version if latest else None,
+            "n_rows": latest.n_rows if latest else None,
+            "n_cols": latest.n_cols if latest else None,
+            "size_bytes": latest.size_bytes if latest else None,
+            "content_hash": latest.content_hash if latest else None,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What ``register_dataset`` did: a new version, or none because nothing changed."""
+
+    version: VersionInfo
+    created: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"created": self.created, **self.version.to_dict()}
+
+    def summary(self) -> str:
+        v = self.version
+        if not self.created:
+            return (
+                f"{v.dataset}: identical content is already version {v.version} "
+                f"({v.content_hash[:12]}); no new version registered"
+            )
+        return (
+            f"Registered {v.ref}: {v.n_rows:,} rows x {v.n_cols} columns, "
+            f"{human_bytes(v.size_bytes)}, {v.hash_algo} {v.content_hash[:12]}"
+        )
+
+
+@dataclass(frozen=True)
+class RegisterProgress:
+    """Reported while registering: ``phase`` is ``hash`` (bytes read and copied) or
+    ``profile`` (bytes parsed; ``rows`` so far)."""
+
+    phase: str
+    done: int
+    total: int
+    rows: int = 0
+
+
+@dataclass(frozen=True)
+class RunUse:
+    """A run that used a dataset version (lineage)."""
+
+    run_id: int
+    project: str
+    status: str
+    created_at: datetime
+    dataset: str
+    version: int
+    dataset_version_id: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "project": self.project,
+            "status": self.status,
+            "created_at": self.created_at.isoformat(),
+            "dataset": self.dataset,
+            "version": self.version,
+            "dataset_version_id": self.dataset_version_id,
+        }
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"  # pragma: no cover
+
+
+# ------------------------------------------------------------------------ the source
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What the user pointed at: one file, or a folder of files of one format."""
+
+    path: Path
+    file_format: str  # csv | tsv | parquet
+    folder: bool
+    files: list[tuple[str, Path]]  # (relative POSIX path, absolute path)
+
+
+def _format_of(path: Path) -> str | None:
+    return FORMATS.get(path.suffix.lower())
+
+
+def _unsupported(path: Path) -> InputError:
+    suffix = path.suffix or "no extension"
+    return InputError(
+        f"{path}: {suffix} files are not supported; give a .csv, .tsv or .parquet file "
+        "or a folder of them"
+    )
+
+
+def _plan_source(path: Path) -> _Source:
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such file or folder; check the path")
+    if path.is_file():
+        fmt = _format_of(path)
+        if fmt is None:
+            raise _unsupported(path)
+        return _Source(path, fmt, False, [(path.name, path)])
+    if not path.is_dir():
+        raise InputError(f"{path} is neither a file nor a folder; give a CSV or Parquet file")
+    files: list[tuple[str, Path]] = []
+    formats: set[str] = set()
+    for item in sorted(path.rglob("*")):
+        rel = item.relative_to(path)
+        if any(part.startswith((".", "_")) for part in rel.parts) or not item.is_file():
+            continue  # hidden files and markers such as Spark's _SUCCESS
+        fmt = _format_of(item)
+        if fmt is None:
+            raise InputError(
+                f"{path} holds {rel.as_posix()}, which is not CSV, TSV or Parquet; "
+                "move it out of the folder or register the files one by one"
+            )
+        formats.add(fmt)
+        files.append((rel.as_posix(), item))
+    if not files:
+        raise InputError(f"{path} holds no .csv, .tsv or .parquet file; nothing to register")
+    if len(formats) > 1:
+        raise InputError(
+            f"{path} mixes {' and '.join(sorted(formats))} files; a folder dataset holds "
+            "files of one format"
+        )
+    return _Source(path, formats.pop(), True, files)
+
+
+# ----------------------------------------------------------------------- registration
+
+
+@dataclass
+class _StagedFile:
+    rel: str
+    display: str
+    staged: Any  # core.hashing.StagedObject
+    columns: list[str]
+    chunk_rows: int
+    scanner: Any = None  # core.profiling.CsvScanner for CSV/TSV
+    source_types: dict[str, str] = field(default_factory=dict)
+
+
+class _Progress:
+    """Turns per-file callbacks into ``RegisterProgress`` over all files, throttled."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback = callback
+        self.total = total
+        self.base = 0
+
+    def hashing(self, done: int, _total: int) -> None:
+        if self.callback is not None:
+            self.callback(RegisterProgress("hash", self.base + done, self.total))
+
+    def profiling(self, done: int, rows: int) -> None:
+        if self.callback is not None:
+            self.callback(RegisterProgress("profile", min(done, self.total), self.total, rows))
+
+
+def register_dataset(
+    workspace: Workspace,
+    name: str,
+    path: Path | str,
+    message: str = "",
+    *,
+    author: str | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Registration:
+    """Register ``path`` (a CSV/TSV/Parquet file or a folder of them) as dataset ``name``.
+
+    Identical content (same digest) as an existing version of ``name`` creates nothing
+    and returns that version with ``created=False``. Otherwise the new version is
+    ``N + 1``. Bad input raises :class:`InputError` with nothing written; ``cancel``
+    (polled between blocks) and KeyboardInterrupt leave nothing behind either.
+
+    The source is first copied into ``objects/tmp/`` (reflink or in-kernel copy); then
+    one thread hashes and scans the copy while this one parses and profiles it.
+    """
+    from core import hashing
+
+    check_name(name)
+    source = _plan_source(Path(path).expanduser())
+    objects = workspace.objects
+    objects.mkdir(parents=True, exist_ok=True)
+    hashing.sweep_stale_tmp(objects)
+    algo = hashing.hash_algorithm()
+    tracker = _Progress(progress, sum(p.stat().st_size for _, p in source.files))
+    staged: list[_StagedFile] = []
+    created_paths: list[Path] = []
+    tree_tmp: Path | None = None
+    hasher: _HashJob | None = None
+    try:
+        for rel, file in source.files:
+            staged.append(_stage_one(objects, source, rel, file, algo))
+        _check_same_columns(source, staged)
+        hasher = _HashJob(workspace, name, source, staged, algo, tracker, cancel)
+        hasher.start()
+        profile: dict[str, Any] | None = None
+        columns_json: str | None = None
+        try:
+            profile = _profile(staged, source, tracker, hasher.should_stop_profiling)
+        except _StopProfiling:
+            pass
+        except BaseException:
+            hasher.stop()
+            hasher.join()
+            hasher.raise_error()
+            raise
+        hasher.join()
+        hasher.raise_error()
+        digest, hash_algo = hasher.digest, hasher.hash_algo
+        if hasher.existing is not None:
+            return Registration(hasher.existing, created=False)
+        if hasher.reused is not None:
+            columns_json, profile = hasher.reused
+        if profile is None:
+            raise RegistrationCancelled("registration was cancelled; nothing was stored")
+        _attach_files(profile, staged, source)
+        if columns_json is None:
+            columns_json = json.dumps(
+                [{"name": c["name"], "dtype": c["dtype"]} for c in profile["columns"]]
+            )
+
+        # Everything is known and valid: move objects into place, then write the row.
+        for f in staged:
+            hashing.fsync_path(f.staged.tmp_path)
+            final, created = f.staged.commit()
+            if created:
+                created_paths.append(final)
+            if f.scanner is not None:
+                index_path = _write_row_index(objects, f.staged.digest, f.scanner)
+                if index_path is not None:
+                    created_paths.append(index_path)
+        if source.folder:
+            links = [(f.rel, hashing.object_path(objects, f.staged.digest)) for f in staged]
+            tree_tmp, _ = hashing.stage_tree(objects, links, algo=algo)
+            final_dir, created = hashing.commit_tree(objects, tree_tmp, digest)
+            tree_tmp = None
+            if created:
+                created_paths.append(final_dir)
+        version = _insert_version(
+            workspace,
+            name=name,
+            digest=digest,
+            hash_algo=hash_algo,
+            source=source,
+            file_format=source.file_format + (FOLDER_SUFFIX if source.folder else ""),
+            size=tracker.total,
+            profile=profile,
+            columns_json=columns_json,
+            message=message,
+            author=author if author is not None else _current_user(),
+        )
+        created_paths.clear()  # the row owns them now
+        return version
+    except hashing.HashingCancelled as exc:
+        raise RegistrationCancelled(str(exc)) from None
+    finally:
+        if hasher is not None and hasher.is_alive():
+            hasher.stop()
+            hasher.join()
+        for f in staged:
+            f.staged.discard()
+        if tree_tmp is not None:
+            hashing.remove_object(tree_tmp)
+        for created_path in created_paths:
+            hashing.remove_object(created_path)
+
+
+def _current_user() -> str:
+    from core.workspace import current_user
+
+    return current_user()
+
+
+class _StopProfiling(Exception):
+    """The digest matched an existing version: the profile is not needed."""
+
+
+class _HashJob(threading.Thread):
+    """Hashes and scans the staged copies while the calling thread profiles them.
+
+    When the digest is known it looks up the store: an identical version makes the
+    profile unnecessary (``existing``), the same bytes under another name lend theirs
+    (``reused``). Errors are kept and re-raised in the calling thread.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        name: str,
+        source: _Source,
+        staged: list[_StagedFile],
+        algo: str,
+        tracker: _Progress,
+        cancel: Callable[[], bool] | None,
+    ) -> None:
+        super().__init__(name="dockyard-hash", daemon=True)
+        self.workspace = workspace
+        self.dataset = name
+        self.source = source
+        self.staged = staged
+        self.algo = algo
+        self.tracker = tracker
+        self.user_cancel = cancel
+        self.stopping = threading.Event()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.digest = ""
+        self.hash_algo = algo
+        self.existing: VersionInfo | None = None
+        self.reused: tuple[str, dict[str, Any]] | None = None
+
+    def cancelled(self) -> bool:
+        return self.stopping.is_set() or (self.user_cancel is not None and self.user_cancel())
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def should_stop_profiling(self) -> bool:
+        if self.user_cancel is not None and self.user_cancel():
+            from core.hashing import HashingCancelled
+
+            raise HashingCancelled("registration was cancelled; nothing was stored")
+        if self.done.is_set() and (
+            self.error is not None or self.existing is not None or self.reused is not None
+        ):
+            raise _StopProfiling()
+        return False
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # handed to the calling thread
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def _run(self) -> None:
+        from core import hashing
+
+        base = 0
+        for f in self.staged:
+
+            def report(done: int, _total: int, _base: int = base) -> None:
+                self.tracker.hashing(_base + done, self.tracker.total)
+
+            on_block = f.scanner.feed if f.scanner is not None else None
+            f.staged.hash(on_block=on_block, progress=report, cancel=self.cancelled)
+            f.staged.check_source()
+            if f.scanner is not None:
+                _check_scan(f)
+            base += f.staged.size
+        if self.source.folder:
+            self.digest = hashing.tree_hash(
+                [(f.rel, f.staged.digest) for f in self.staged], self.algo
+            )
+            self.hash_algo = f"{self.algo}-tree"
+        else:
+            self.digest = self.staged[0].staged.digest
+        self.existing = _version_with_hash(self.workspace, self.dataset, self.digest)
+        if self.existing is None:
+            columns_json, profile = _reuse_profile(self.workspace, self.digest)
+            if columns_json is not None and profile is not None:
+                self.reused = (columns_json, profile)
+
+
+def _check_scan(f: _StagedFile) -> None:
+    """After the scan of a CSV: refuse a header-only file and short (ragged) rows."""
+    from core import profiling
+
+    scanner = f.scanner
+    scanner.finish()
+    path = Path(f.display)
+    if scanner.data_rows == 0:
+        raise profiling.TableError(
+            f"{path} has a header but no data rows; add rows or check the file"
+        )
+    if scanner.short_rows_possible(len(f.columns)):
+        found = profiling.find_ragged_row(
+            f.staged.tmp_path, scanner_delimiter(scanner), len(f.columns)
+        )
+        if found is not None:
+            raise profiling.ragged_error(path, *found, len(f.columns))
+        scanner.consistent = False  # the count was off for quoting reasons: no index
+
+
+def scanner_delimiter(scanner: Any) -> str:
+    return chr(scanner.delim)
+
+
+def _stage_one(
+    objects: Path,
+    source: _Source,
+    rel: str,
+    file: Path,
+    algo: str,
+) -> _StagedFile:
+    """Check the start of ``file`` and copy it into ``objects/tmp/`` (not yet hashed)."""
+    from core import hashing, profiling
+
+    display = str(file)
+    if file.stat().st_size == 0:
+        raise InputError(f"{file} is empty; give a file with a header row and data rows")
+    if source.file_format == "parquet":
+        _check_parquet_magic(file)
+        staged = hashing.stage_copy(objects, file, algo=algo)
+        try:
+            schema = profiling.parquet_schema(staged.tmp_path)
+            names = [n for n, _ in schema]
+            _check_duplicates(file, names)
+        except profiling.TableError as exc:
+            staged.discard()
+            raise profiling.TableError(str(exc).replace(str(staged.tmp_path), display)) from None
+        except BaseException:
+            staged.discard()
+            raise
+        width = max(1, len(names))
+        return _StagedFile(
+            rel,
+            display,
+            staged,
+            names,
+            profiling.rows_per_chunk(8.0 * width, width),
+            source_types=dict(schema),
+        )
+    delimiter = "\t" if source.file_format == "tsv" else ","
+    header = profiling.sniff_csv(file, delimiter)
+    staged = hashing.stage_copy(objects, file, algo=algo)
+    return _StagedFile(
+        rel,
+        display,
+        staged,
+        header.columns,
+        profiling.rows_per_chunk(header.avg_record_bytes, len(header.columns)),
+        scanner=profiling.CsvScanner(file, delimiter),
+    )
+
+
+def _check_parquet_magic(file: Path) -> None:
+    with open(file, "rb") as f:
+        head = f.read(4)
+        f.seek(max(0, file.stat().st_size - 4))
+        tail = f.read(4)
+    if head != b"PAR1" or tail != b"PAR1" or file.stat().st_size < 12:
+        raise InputError(
+            f"{file} is not a Parquet file (no PAR1 marker); check the file or its extension"
+        )
+
+
+def _check_duplicates(file: Path, names: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise InputError(f"{file}: column {n!r} appears twice; rename one of them")
+        seen.add(n)
+
+
+def _check_same_columns(source: _Source, staged: list[_StagedFile]) -> None:
+    first = staged[0]
+    for f in staged[1:]:
+        if f.columns != first.columns:
+            raise InputError(
+                f"{source.path}: {f.rel} has columns {', '.join(f.columns)} but {first.rel} "
+                f"has {', '.join(first.columns)}; every file of a folder needs the same header"
+            )
+
+
+def _profile(
+    staged: list[_StagedFile],
+    source: _Source,
+    tracker: _Progress,
+    cancel: Callable[[], bool] | None,
+) -> dict[str, Any]:
+    from core import profiling
+
+    sources: list[TableSource] = [
+        profiling.TableSource(
+            path=f.staged.tmp_path,
+            display=f.display,
+            file_format=source.file_format,
+            columns=f.columns,
+            chunk_rows=f.chunk_rows,
+            source_types=f.source_types,
+        )
+        for f in staged
+    ]
+    # The seed comes from the first file's size and name, not the digest (not known yet):
+    # the same file gives the same sample.
+    seed = sum(f.staged.size for f in staged) * 1_000_003 + len(staged)
+    table = profiling.profile_table(sources, seed=seed, progress=tracker.profiling, cancel=cancel)
+    if table.rows == 0:
+        raise InputError(f"{source.path} has no data rows; add rows or check the file")
+    out = table.to_json_dict()
+    out["files"] = [{"rows": rows} for rows in table.rows_per_file]
+    if source.file_format != "parquet":
+        out["delimiter"] = "\t" if source.file_format == "tsv" else ","
+    return out
+
+
+def _attach_files(profile: dict[str, Any], staged: list[_StagedFile], source: _Source) -> None:
+    """Record each stored file (path, digest, size, rows, whether its row index holds)."""
+    files = []
+    for f, entry in zip(staged, profile["files"], strict=True):
+        rows = int(entry["rows"])
+        item: dict[str, Any] = {
+            "path": f.rel,
+            "hash": f.staged.digest,
+            "size": f.staged.size,
+            "rows": rows,
+        }
+        if f.scanner is not None:
+            f.scanner.consistent = f.scanner.consistent and f.scanner.data_rows == rows
+            item["indexed"] = f.scanner.consistent
+        files.append(item)
+    profile["files"] = files
+
+
+def _write_row_index(objects: Path, digest: str, scanner: Any) -> Path | None:
+    """``objects/<digest>.rows``: the byte offset of every INDEX_EVERY-th data row."""
+    if not scanner.consistent:
+        return None
+    final = objects / f"{digest}.rows"
+    if final.exists():
+        return None
+    offsets = scanner.row_index()
+    tmp = objects / "tmp" / f"{secrets.token_hex(8)}.rows"
+    with open(tmp, "wb") as f:
+        f.write(INDEX_HEADER.pack(INDEX_MAGIC, scanner.every, scanner.data_rows))
+        f.write(offsets.astype("<i8").tobytes())
+    os.replace(tmp, final)
+    return final
+
+
+def _version_with_hash(workspace: Workspace, name: str, digest: str) -> VersionInfo | None:
+    from sqlmodel import Session, select
+
+    from store.models import Dataset, DatasetVersion
+
+    with Session(_engine(workspace)) as session:
+        row = session.exec(
+            select(DatasetVersion)
+            .join(Dataset, Dataset.id == DatasetVersion.dataset_id)  # type: ignore[arg-type]
+            .where(Dataset.name == name, DatasetVersion.content_hash == digest)
+        ).first()
+        return None if row is None else _version_info(row, name, workspace)
+
+
+def _reuse_profile(workspace: Workspace, digest: str) -> tuple[str | None, dict[str, Any] | None]:
+    """The same bytes were profiled before (maybe under another name): reuse that profile."""
+    from sqlmodel import Session, select
+
+    from core.profiling import PROFILE_FORMAT
+    from store.models import DatasetVersion
+
+    with Session(_engine(workspace)) as session:
+        row = session.exec(
+            select(DatasetVersion).where(DatasetVersion.content_hash == digest).limit(1)
+        ).first()
+        if row is None:
+            return None, None
+        profile = json.loads(row.profile_json)
+        if profile.get("format") != PROFILE_FORMAT:
+            return None, None
+        if not all((workspace.objects / f["hash"]).exists() for f in profile.get("files", [])):
+            return None, None
+        return row.columns_json, profile
+
+
+def _insert_version(
+    workspace: Workspace,
+    *,
+    name: str,
+    digest: str,
+    hash_algo: str,
+    source: _Source,
+    file_format: str,
+    size: int,
+    profile: dict[str, Any],
+    columns_json: str,
+    message: str,
+    author: str,
+) -> Registration:
+    """Insert the version in one transaction; a concurrent writer makes us retry."""
+    from sqlalchemy import func
+    from sqlalchemy.exc import IntegrityError
+    from sqlmodel import Session, select
+
+    from store.models import Dataset, DatasetVersion, utcnow
+
+    for _attempt in range(5):
+        with Session(_engine(workspace)) as session:
+            dataset = session.exec(select(Dataset).where(Dataset.name == name)).first()
+            if dataset is None:
+                dataset = Dataset(name=name)
+                session.add(dataset)
+                session.flush()
+            assert dataset.id is not None
+            same = session.exec(
+                select(DatasetVersion).where(
+                    DatasetVersion.dataset_id == dataset.id,
+                    DatasetVersion.content_hash == digest,
+                )
+            ).first()
+            if same is not None:  # registered meanwhile by another process
+                return Registration(_version_info(same, name), created=False)
+            latest = session.exec(
+                select(func.max(DatasetVersion.version)).where(
+                    DatasetVersion.dataset_id == dataset.id
+                )
+            ).one()
+            row = DatasetVersion(
+                dataset_id=dataset.id,
+                version=(latest or 0) + 1,
+                content_hash=digest,
+                hash_algo=hash_algo,
+                object_path=f"{OBJECTS_PREFIX}/{digest}",
+                source_path=str(source.path.resolve()),
+                file_format=file_format,
+                size_bytes=size,
+                n_rows=int(profile["rows"]),
+                n_cols=len(profile["columns"]),
+                columns_json=columns_json,
+                profile_json=json.dumps(profile, allow_nan=False, default=_json_default),
+                message=message,
+                author=author,
+            )
+            dataset.updated_at = utcnow()
+            session.add(row)
+            session.add(dataset)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                continue
+            session.refresh(row)
+            return Registration(_version_info(row, name, workspace), created=True)
+    raise ConflictError(
+        f"dataset {name!r} is being changed by another process; try `dockyard data add` again"
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+# ----------------------------------------------------------------------------- browsing
+
+
+def _id(value: int | None) -> int:
+    assert value is not None, "rows read from the store have ids"
+    return value
+
+
+def _engine(workspace: Workspace) -> Any:
+    from core.workspace import engine_for
+
+    return engine_for(workspace)
+
+
+def _version_info(
+    row: Any, dataset_name: str, workspace: Workspace | None = None, with_profile: bool = False
+) -> VersionInfo:
+    object_path = Path(row.object_path)
+    if workspace is not None and not object_path.is_absolute():
+        object_path = workspace.home / object_path
+    columns = tuple(Column(c["name"], c["dtype"]) for c in json.loads(row.columns_json))
+    return VersionInfo(
+        id=row.id,
+        dataset_id=row.dataset_id,
+        dataset=dataset_name,
+        version=row.version,
+        content_hash=row.content_hash,
+        hash_algo=row.hash_algo,
+        object_path=object_path,
+        source_path=row.source_path,
+        file_format=row.file_format,
+        size_bytes=row.size_bytes,
+        n_rows=row.n_rows,
+        n_cols=row.n_cols,
+        columns=columns,
+        message=row.message,
+        author=row.author,
+        created_at=row.created_at,
+        profile=json.loads(row.profile_json) if with_profile else None,
+    )
+
+
+def _dataset_row(session: Any, name: str) -> Any:
+    from sqlmodel import select
+
+    from store.models import Dataset
+
+    row = session.exec(select(Dataset).where(Dataset.name == name)).first()
+    if row is None:
+        known = session.exec(select(Dataset.name).order_by(Dataset.name).limit(10)).all()
+        listing = ", ".join(known) or "none yet"
+        raise NotFoundError(
+            f"no dataset named {name!r} (registered: {listing}); "
+            "add one with `dockyard data add NAME PATH`"
+        )
+    return row
+
+
+def list_datasets(workspace: Workspace) -> list[DatasetInfo]:
+    """Every dataset with its latest version, most recently changed first (one query)."""
+    from sqlalchemy import and_, func
+    from sqlmodel import Session, col, select
+
+    from store.models import Dataset, DatasetVersion
+
+    with Session(_engine(workspace)) as session:
+        stats = (
+            select(
+                DatasetVersion.dataset_id,
+                func.max(DatasetVersion.version).label("latest"),
+                func.count().label("n"),
+            )
+            .group_by(col(DatasetVersion.dataset_id))
+            .subquery()
+        )
+        query = (
+            select(Dataset, DatasetVersion, stats.c.n)
+            .join(stats, stats.c.dataset_id == Dataset.id, isouter=True)
+            .join(
+                DatasetVersion,
+                and_(
+                    col(DatasetVersion.dataset_id) == col(Dataset.id),
+                    col(DatasetVersion.version) == stats.c.latest,
+                ),
+                isouter=True,
+            )
+            .order_by(Dataset.updated_at.desc(), Dataset.name)  # type: ignore[attr-defined]
+        )
+        out = []
+        for dataset, version, n in session.exec(query).all():
+            out.append(
+                DatasetInfo(
+                    id=_id(dataset.id),
+                    name=dataset.name,
+                    description=dataset.description,
+                    created_at=dataset.created_at,
+                    updated_at=dataset.updated_at,
+                    n_versions=int(n or 0),
+                    latest=(
+                        _version_info(version, dataset.name, workspace)
+                        if version is not None
+                        else None
+                    ),
+                )
+            )
+        return out
+
+
+def get_dataset(workspace: Workspace, name: str) -> DatasetInfo:
+    """One dataset with its latest version; NotFoundError names the known ones."""
+    check_name(name)
+    for info in list_datasets(workspace):
+        if info.name == name:
+            return info
+    from sqlmodel import Session
+
+    with Session(_engine(workspace)) as session:
+        _dataset_row(session, name)  # raises with the list of known names
+    raise NotFoundError(f"no dataset named {name!r}")  # pragma: no cover
+
+
+def list_versions(workspace: Workspace, name: str) -> list[VersionInfo]:
+    """The versions of ``name``, newest first (without profiles)."""
+    from sqlmodel import Session, select
+
+    from store.models import DatasetVersion
+
+    check_name(name)
+    with Session(_engine(workspace)) as session:
+        dataset = _dataset_row(session, name)
+        rows = session.exec(
+            select(DatasetVersion)
+            .where(DatasetVersion.dataset_id == dataset.id)
+            .order_by(DatasetVersion.version.desc())  # type: ignore[attr-defined]
+        ).all()
+        return [_version_info(r, name, workspace) for r in rows]
+
+
+def get_version(
+    workspace: Workspace, ref: str | DatasetRef, *, with_profile: bool = True
+) -> VersionInfo:
+    """The version ``ref`` names (``name``, ``name@3``, ``name@latest``), with its profile."""
+    from sqlmodel import Session, select
+
+    from store.models import DatasetVersion
+
+    parsed = parse_ref(ref) if isinstance(ref, str) else ref
+    with Session(_engine(workspace)) as session:
+        dataset = _dataset_row(session, parsed.name)
+        query = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
+        if parsed.version is None:
+            query = query.order_by(DatasetVersion.version.desc())  # type: ignore[attr-defined]
+        else:
+            query = query.where(DatasetVersion.version == parsed.version)
+        row = session.exec(query.limit(1)).first()
+        if row is None:
+            versions = session.exec(
+                select(DatasetVersion.version).where(DatasetVersion.dataset_id == dataset.id)
+            ).all()
+            have = _ranges(sorted(versions)) or "none"
+            raise NotFoundError(
+                f"dataset {parsed.name!r} has no version {parsed.version} (versions: {have}); "
+                f"see `dockyard data versions {parsed.name}`"
+            )
+        return _version_info(row, parsed.name, workspace, with_profile=with_profile)
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    if not numbers:
+        return ""
+    parts = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(parts)
+
+
+def get_version_by_id(
+    workspace: Workspace, version_id: int, *, with_profile: bool = False
+) -> VersionInfo:
+    from sqlmodel import Session
+
+    from store.models import Dataset, DatasetVersion
+
+    with Session(_engine(workspace)) as session:
+        row = session.get(DatasetVersion, version_id)
+        if row is None:
+            raise NotFoundError(f"no dataset version with id {version_id}")
+        dataset = session.get(Dataset, row.dataset_id)
+        name = dataset.name if dataset is not None else "?"
+        return _version_info(row, name, workspace, with_profile=with_profile)
+
+
+def version_path(workspace: Workspace, version_id: int, *, verify: bool = True) -> Path:
+    """The immutable stored file (or folder) of a version, for a training process.
+
+    With ``verify`` the bytes are re-hashed first and a mismatch raises
+    ``core.hashing.ObjectCorruptError``.
+    """
+    info = get_version_by_id(workspace, version_id)
+    if verify:
+        verify_version(info)
+    return info.object_path
+
+
+def verify_version(info: VersionInfo) -> None:
+    """Re-hash the stored object and compare with the recorded digest."""
+    from core import hashing
+
+    if info.is_folder:
+        hashing.verify_tree(info.object_path, info.content_hash, info.hash_algo)
+    else:
+        hashing.verify_file(
+            info.object_path, info.content_hash, info.hash_algo, size=info.size_bytes
+        )
+
+
+def runs_using(
+    workspace: Workspace, dataset_name: str, version: int | None = None, *, limit: int = 1000
+) -> list[RunUse]:
+    """Runs whose ``dataset_version_id`` is a version of ``dataset_name`` (one version if
+    given), newest first."""
+    from sqlmodel import Session, select
+
+    from store.models import DatasetVersion, Project, Run
+
+    check_name(dataset_name)
+    with Session(_engine(workspace)) as session:
+        dataset = _dataset_row(session, dataset_name)
+        query = (
+            select(Run, Project.name, DatasetVersion.version)
+            .join(DatasetVersion, DatasetVersion.id == Run.dataset_version_id)  # type: ignore[arg-type]
+            .join(Project, Project.id == Run.project_id)  # type: ignore[arg-type]
+            .where(DatasetVersion.dataset_id == dataset.id)
+        )
+        if version is not None:
+            query = query.where(DatasetVersion.version == version)
+        query = query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)  # type: ignore[attr-defined,union-attr]
+        return [
+            RunUse(
+                run_id=_id(run.id),
+                project=project,
+                status=run.status,
+                created_at=run.created_at,
+                dataset=dataset_name,
+                version=v,
+                dataset_version_id=_id(run.dataset_version_id),
+            )
+            for run, project, v in session.exec(query).all()
+        ]
+
+
+# ------------------------------------------------------------------------------ preview
+
+_LAYOUTS: OrderedDict[tuple[str, int], _Layout] = OrderedDict()
+_LAYOUT_CACHE = 64
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How to find rows in a version's stored files (versions are immutable: cacheable)."""
+
+    file_format: str
+    columns: list[str]
+    dtypes: list[str]
+    delimiter: str
+    files: list[dict[str, Any]]  # path, hash, size, rows, indexed
+    objects: Path
+
+
+def _layout(workspace: Workspace, version_id: int) -> _Layout:
+    key = (workspace.db_url, version_id)
+    cached = _LAYOUTS.get(key)
+    if cached is not None:
+        _LAYOUTS.move_to_end(key)
+        return cached
+    info = get_version_by_id(workspace, version_id, with_profile=True)
+    profile = info.profile or {}
+    layout = _Layout(
+        file_format=info.file_format.removesuffix(FOLDER_SUFFIX),
+        columns=[c.name for c in info.columns],
+        dtypes=[c.dtype for c in info.columns],
+        delimiter=str(profile.get("delimiter", ",")),
+        files=list(profile.get("files", [])),
+        objects=info.object_path.parent,
+    )
+    _LAYOUTS[key] = layout
+    while len(_LAYOUTS) > _LAYOUT_CACHE:
+        _LAYOUTS.popitem(last=False)
+    return layout
+
+
+def preview_page(
+    workspace: Workspace, version_id: int, offset: int, limit: int
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Rows ``offset`` to ``offset + limit`` of a version, read without loading the file.
+
+    CSV: the row index stored at registration gives the byte offset of every 1,000th row,
+    so a page reads at most about 2,000 rows wherever it is. Parquet: only the row groups
+    that hold the page are read. Values are typed by the column's dtype (int, float, bool,
+    str) and missing values are None.
+    """
+    if offset < 0 or limit < 0:
+        raise InputError("offset and limit must be zero or more")
+    layout = _layout(workspace, version_id)
+    rows: list[tuple[Any, ...]] = []
+    start = 0
+    for entry in layout.files:
+        n = int(entry["rows"])
+        lo, hi = max(offset, start), min(offset + limit, start + n)
+        if lo < hi:
+            path = layout.objects / str(entry["hash"])
+            if layout.file_format == "parquet":
+                rows.extend(_parquet_rows(path, lo - start, hi - lo))
+            else:
+                raw = _csv_rows(layout, entry, path, lo - start, hi - lo)
+                rows.extend(_typed(r, layout.dtypes) for r in raw)
+        start += n
+        if start >= offset + limit:
+            break
+    return list(layout.columns), rows
+
+
+def head(
+    workspace: Workspace, ref: str | DatasetRef, n: int = 10
+) -> tuple[VersionInfo, list[str], list[tuple[Any, ...]]]:
+    """The first ``n`` rows of a version."""
+    info = get_version(workspace, ref, with_profile=False)
+    columns, rows = preview_page(workspace, info.id, 0, n)
+    return info, columns, rows
+
+
+def _csv_rows(
+    layout: _Layout, entry: dict[str, Any], path: Path, offset: int, count: int
+) -> Iterator[list[str]]:
+    import csv
+    import io
+
+    index_path = layout.objects / f"{entry['hash']}.rows"
+    span = _index_span(index_path, offset, count) if entry.get("indexed") else None
+    if span is None:
+        yield from _csv_rows_scan(path, layout.delimiter, offset, count)
+        return
+    begin, end, skip = span
+    with open(path, "rb") as f:
+        f.seek(begin)
+        data = f.read((end - begin) if end >= 0 else -1)
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=layout.delimiter)
+    taken = 0
+    for row in reader:
+        if not row:
+            continue
+        if skip:
+            skip -= 1
+            continue
+        yield row
+        taken += 1
+        if taken == count:
+            return
+
+
+def _index_span(index_path: Path, offset: int, count: int) -> tuple[int, int, int] | None:
+    """(begin byte, end byte or -1, rows to skip) for rows ``offset`` .. ``offset+count``."""
+    try:
+        with open(index_path, "rb") as f:
+            magic, every, total = INDEX_HEADER.unpack(f.read(INDEX_HEADER.size))
+            if magic != INDEX_MAGIC or every <= 0:
+                return None
+            first = offset // every
+            last = (offset + count + every - 1) // every  # entry at or after the page end
+            f.seek(INDEX_HEADER.size + 8 * first)
+            begin = struct.unpack("<q", f.read(8))[0]
+            end = -1
+            if last * every < total:
+                f.seek(INDEX_HEADER.size + 8 * last)
+                raw = f.read(8)
+                if len(raw) == 8:
+                    end = struct.unpack("<q", raw)[0]
+            return begin, end, offset - first * every
+    except (OSError, struct.error):
+        return None
+
+
+def _csv_rows_scan(path: Path, delimiter: str, offset: int, count: int) -> Iterator[list[str]]:
+    """Without an index: read from the start (only for files whose quoting defeated it)."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        seen = -1  # the header
+        for row in reader:
+            if not row:
+                continue
+            seen += 1
+            if seen <= offset:
+                continue
+            yield row
+            if seen >= offset + count:
+                return
+
+
+def _parquet_rows(path: Path, offset: int, count: int) -> list[tuple[Any, ...]]:
+    from core.profiling import import_parquet
+
+    pq = import_parquet(path)
+    parquet = pq.ParquetFile(path)
+    meta = parquet.metadata
+    out: list[tuple[Any, ...]] = []
+    start = 0
+    for group in range(meta.num_row_groups):
+        n = meta.row_group(group).num_rows
+        lo, hi = max(offset, start), min(offset + count, start + n)
+        if lo < hi:
+            table = parquet.read_row_group(group).slice(lo - start, hi - lo)
+            columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+            out.extend(zip(*columns, strict=True))
+        start += n
+        if start >= offset + count:
+            break
+    return out
+
+
+_NA: frozenset[str] | None = None
+
+
+def _typed(row: list[str], dtypes: list[str]) -> tuple[Any, ...]:
+    global _NA
+    if _NA is None:
+        from core.profiling import NA_TOKENS
+
+        _NA = NA_TOKENS
+    na = _NA
+    out: list[Any] = []
+    for value, dtype in zip(row, dtypes, strict=False):
+        if value in na:
+            out.append(None)
+        elif dtype == "int64":
+            out.append(_convert(int, value))
+        elif dtype == "float64":
+            out.append(_convert(float, value))
+        elif dtype == "bool":
+            word = value.strip().lower()
+            out.append(word == "true" if word in ("true", "false") else value)
+        else:
+            out.append(value)
+    out.extend([None] * (len(dtypes) - len(out)))
+    return tuple(out)
+
+
+def _convert(kind: Callable[[str], Any], value: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        return value
+
+
+# ------------------------------------------------------------------------------- export
+
+
+def export_version(
+    workspace: Workspace, ref: str | DatasetRef, dest: Path | str, *, force: bool = False
+) -> Path:
+    """Copy a version's stored bytes to ``dest``, verifying its digest on the way.
+
+    ``dest`` may be an existing folder (the file is written inside it as
+    ``NAME-vN.EXT``). An existing file is replaced only with ``force``. The copy is
+    written under a temporary name and renamed, so a failed export leaves nothing.
+    """
+    import shutil
+
+    from core import hashing
+
+    info = get_version(workspace, ref, with_profile=False)
+    target = Path(dest).expanduser()
+    ext = "." + info.file_format.removesuffix(FOLDER_SUFFIX)
+    if target.is_dir() and (not info.is_folder or any(target.iterdir())):
+        suffix = "" if info.is_folder else ext
+        target = target / f"{info.dataset}-v{info.version}{suffix}"
+    empty_dir = target.is_dir() and not any(target.iterdir())
+    if target.exists() and not empty_dir and not force:
+        raise InputError(
+            f"{target} already exists; choose another path or pass --force to replace it"
+        )
+    if not target.parent.is_dir():
+        raise NotFoundError(f"{target.parent}: no such folder; create it first")
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
+    try:
+        if info.is_folder:
+            hashing.verify_tree(info.object_path, info.content_hash, info.hash_algo)
+            shutil.copytree(info.object_path, tmp)
+            if target.exists():
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            os.replace(tmp, target)
+        else:
+            digest = _copy_hashing(info.object_path, tmp, info.hash_algo)
+            if digest != info.content_hash:
+                raise hashing.ObjectCorruptError(
+                    f"object {info.object_path} no longer matches its {info.hash_algo} digest "
+                    f"{info.content_hash[:12]}; it was modified outside Dockyard "
+                    "(restore it from a backup)"
+                )
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if tmp.is_dir():
+                shutil.rmtree(tmp)
+            else:
+                tmp.unlink()
+        raise
+    return target
+
+
+def _copy_hashing(src: Path, dst: Path, algo: str) -> str:
+    from core.hashing import BLOCK_SIZE, new_hasher
+
+    hasher = new_hasher(algo)
+    with open(src, "rb") as fin, open(dst, "xb") as fout:
+        while block := fin.read(BLOCK_SIZE):
+            hasher.update(block)
+            fout.write(block)
+    return hasher.hexdigest()

@@ -1,0 +1,935 @@
+"""Reading tables in one streaming pass and profiling them with bounded memory.
+
+Two pieces run at registration:
+
+* :class:`CsvScanner` sees every block while the file is hashed and copied: it checks
+  UTF-8, finds record boundaries (quote-aware), skips blank lines, counts delimiters (a
+  cheap proof that no row is short) and keeps the byte offset of every ``INDEX_EVERY``-th
+  row, which is the row index that lets a preview seek to any page.
+* :func:`profile_table` parses the stored copy in chunks (pandas' C parser for CSV,
+  pyarrow for Parquet) and feeds :class:`ColumnProfiler` accumulators.
+
+Per column the profile holds: dtype, missing count and share, distinct count (exact up to
+``DISTINCT_EXACT_CAP`` values, then a K-minimum-values estimate, about 1% error; the
+``distinct_exact`` flag says which), and
+
+* numbers: min, max, mean, std (merged per chunk, exact), 101 quantiles (from a uniform
+  random sample of at most ``SAMPLE_SIZE`` values, seeded by the file size so the same
+  bytes give the same profile; exact when the column has no more values than that), and a
+  histogram whose bins double in width as the range grows, so its counts are exact;
+* text and booleans: the most frequent values with counts (exact while the column has at
+  most ``TOP_TRACK`` distinct values per chunk, else approximate: ``top_exact`` says).
+
+This module imports numpy at the top; pandas and pyarrow only inside functions. It is
+imported lazily by ``core.datasets``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from core.errors import InputError
+
+PROFILE_FORMAT = 1
+SAMPLE_SIZE = 100_000
+DISTINCT_EXACT_CAP = 16_384
+HIST_BINS = 64
+TOP_KEEP = 20
+TOP_TRACK = 10_000
+TOP_PRUNE_AT = 50_000
+QUANTILE_POINTS = 101
+INDEX_EVERY = 1_000
+SNIFF_BYTES = 1 << 20
+CHUNK_TARGET_BYTES = 24 << 20
+
+# pandas' default missing-value tokens, so a preview agrees with the profile.
+NA_TOKENS = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
+
+FloatArray = npt.NDArray[np.float64]
+UIntArray = npt.NDArray[np.uint64]
+
+ChunkProgress = Callable[[int, int], None]
+"""Called with (bytes parsed so far, rows so far) after each chunk."""
+
+
+class TableError(InputError):
+    """The file is not a readable table; the message names the file, the line and the fix."""
+
+
+# --------------------------------------------------------------------------- CSV layout
+
+
+@dataclass(frozen=True)
+class CsvHeader:
+    columns: list[str]
+    avg_record_bytes: float
+
+
+def _line_of(path: Path, offset: int) -> int:
+    """1-based line number of byte ``offset`` (error messages only)."""
+    line = 1
+    done = 0
+    with open(path, "rb") as f:
+        while done < offset:
+            block = f.read(min(1 << 20, offset - done))
+            if not block:
+                break
+            line += block.count(b"\n")
+            done += len(block)
+    return line
+
+
+def sniff_csv(path: Path, delimiter: str) -> CsvHeader:
+    """Check the start of a CSV file and read its header.
+
+    Refuses an empty file, binary data, non-UTF-8 bytes, a missing header, duplicate or
+    blank-only column names. The full file is checked again while it is hashed.
+    """
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+        whole = len(head) < SNIFF_BYTES
+    if not head.strip():
+        raise TableError(f"{path} is empty; give a CSV file with a header row and data rows")
+    if b"\0" in head:
+        raise TableError(f"{path} holds binary data, not CSV text; export it as CSV (UTF-8) first")
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        text = decoder.decode(head, final=whole)
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc.start, head[exc.start]) from None
+    text = text.removeprefix("\ufeff")
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    header: list[str] | None = None
+    lines = 0
+    try:
+        for row in records:
+            if not row:
+                continue
+            lines += 1
+            if header is None:
+                header = row
+            if lines > 50:
+                break
+    except csv.Error as exc:  # pragma: no cover - strict=False accepts almost anything
+        raise TableError(f"{path} is not valid CSV: {exc}") from None
+    if header is None:
+        raise TableError(f"{path} is empty; give a CSV file with a header row and data rows")
+    if not whole and lines <= 1:
+        raise TableError(
+            f"{path}: the header row is longer than {SNIFF_BYTES >> 20} MB; is the delimiter right?"
+        )
+    columns = [name.strip() for name in header]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(columns, start=1):
+        if not name:
+            if len(columns) == 1:
+                raise TableError(
+                    f"{path}: the header row is blank; the first row must name the columns"
+                )
+            columns[i - 1] = name = f"unnamed_{i}"
+        if name in seen:
+            raise TableError(
+                f"{path}: column {name!r} appears twice in the header (columns {seen[name]} "
+                f"and {i}); rename one of them"
+            )
+        seen[name] = i
+    avg = len(head) / max(1, head.count(b"\n"))
+    return CsvHeader(columns=columns, avg_record_bytes=avg)
+
+
+def not_utf8(path: Path, offset: int, byte: int) -> TableError:
+    line = _line_of(path, offset)
+    return TableError(
+        f"{path} is not UTF-8 text (byte 0x{byte:02x} on line {line}); "
+        "re-save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
+    )
+
+
+class CsvScanner:
+    """Fed every block of a CSV file in order (see ``core.hashing.stage_file``).
+
+    Counts records (rows that are not blank; the first is the header), delimiters outside
+    quotes, and keeps the start offset of every ``every``-th data row. Quotes follow
+    RFC 4180 (a doubled quote counts twice, so parity says whether a byte is inside a
+    quoted field). A quote in the middle of an unquoted field breaks that rule; then the
+    counts disagree with the parser's and the index is dropped (see ``consistent``).
+    """
+
+    def __init__(self, path: Path, delimiter: str, every: int = INDEX_EVERY) -> None:
+        self.path = path
+        self.delim = ord(delimiter)
+        self.every = every
+        self.records = 0
+        self.delimiters = 0
+        self.consistent = True  # False: the counts cannot be trusted, keep no row index
+        self.size = 0
+        self._quoted = False
+        self._parity = 0
+        self._line_start = 0
+        self._last_byte = -1
+        self._starts: list[npt.NDArray[np.int64]] = []
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._tail = b""
+
+    @property
+    def data_rows(self) -> int:
+        return max(0, self.records - 1)
+
+    def feed(self, block: bytes, offset: int) -> None:
+        self._check_utf8(block, offset)
+        arr = np.frombuffer(block, dtype=np.uint8)
+        newlines = np.flatnonzero(arr == 10)
+        if not self._quoted and block.find(b'"') != -1:
+            self._quoted = True
+        if self._quoted:
+            quotes = np.flatnonzero(arr == 34)
+            if len(quotes):
+                inside = (np.searchsorted(quotes, newlines) + self._parity) & 1
+                newlines = newlines[inside == 0]
+                delims = np.flatnonzero(arr == self.delim)
+                outside = ((np.searchsorted(quotes, delims) + self._parity) & 1) == 0
+                self.delimiters += int(np.count_nonzero(outside))
+            elif self._parity:
+                newlines = newlines[:0]  # the whole block is inside one quoted field
+            else:
+                self.delimiters += int(np.count_nonzero(arr == self.delim))
+            self._parity = (self._parity + len(quotes)) & 1
+        else:
+            self.delimiters += int(np.count_nonzero(arr == self.delim))
+        if len(newlines):
+            ends = newlines.astype(np.int64) + offset
+            starts = np.empty_like(ends)
+            starts[0] = self._line_start
+            starts[1:] = ends[:-1] + 1
+            lengths = ends - starts
+            blank = lengths == 0
+            ones = np.flatnonzero(lengths == 1)
+            if len(ones):
+                before = ends[ones] - 1 - offset
+                chars = np.where(before >= 0, arr[np.maximum(before, 0)], self._last_byte)
+                blank[ones[chars == 13]] = True
+            kept = starts[~blank]
+            self._keep_starts(kept)
+            self._line_start = int(ends[-1]) + 1
+        self._last_byte = int(block[-1]) if block else self._last_byte
+        self.size = offset + len(block)
+        self._tail = block[max(0, self._line_start - offset) :] if block else self._tail
+
+    def _keep_starts(self, starts: npt.NDArray[np.int64]) -> None:
+        first = self.records  # record number of starts[0]; record 0 is the header
+        self.records += len(starts)
+        # data row r = record r + 1; keep rows 0, every, 2*every, ...
+        rows = np.arange(first, first + len(starts)) - 1
+        keep = (rows >= 0) & (rows % self.every == 0)
+        if keep.any():
+            self._starts.append(starts[keep])
+
+    def finish(self) -> None:
+        tail = self._tail if self._line_start < self.size else b""
+        if tail.strip(b"\r"):
+            self._keep_starts(np.array([self._line_start], dtype=np.int64))
+        try:
+            self._decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise not_utf8(self.path, max(0, self.size - 1), tail[-1] if tail else 0) from None
+
+    def _check_utf8(self, block: bytes, offset: int) -> None:
+        pending = self._decoder.getstate()[0]
+        if not pending and block.isascii():
+            return
+        try:
+            self._decoder.decode(block)
+        except UnicodeDecodeError as exc:
+            at = offset - len(pending) + exc.start
+            bad = block[exc.start - len(pending)] if exc.start >= len(pending) else pending[0]
+            raise not_utf8(self.path, at, bad) from None
+
+    def short_rows_possible(self, n_columns: int) -> bool:
+        """True unless the delimiter count proves every row has ``n_columns`` fields.
+
+        The parser already refuses a row with too many fields; if the total is exactly
+        ``(n_columns - 1) * records``, no row can then have too few.
+        """
+        return self.delimiters != (n_columns - 1) * self.records
+
+    def row_index(self) -> npt.NDArray[np.int64]:
+        if not self._starts:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate(self._starts)
+
+
+def find_ragged_row(path: Path, delimiter: str, n_columns: int) -> tuple[int, int] | None:
+    """(line, fields) of the first row whose field count differs from the header's."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter, strict=False)
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != n_columns:
+                return reader.line_num, len(row)
+    return None
+
+
+def ragged_error(path: Path, line: int, fields: int, n_columns: int) -> TableError:
+    return TableError(
+        f"{path}: line {line} has {fields} field{'s' if fields != 1 else ''} but the header "
+        f"has {n_columns}; fix or remove that row (or quote values that contain the delimiter)"
+    )
+
+
+# ------------------------------------------------------------------------- accumulators
+
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def mix64(values: UIntArray) -> UIntArray:
+    """A well-spread 64-bit hash of 64-bit keys (the splitmix64 finaliser)."""
+    z = values.copy()
+    z ^= z >> np.uint64(30)
+    z *= _M1
+    z ^= z >> np.uint64(27)
+    z *= _M2
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def hash_numbers(values: FloatArray) -> UIntArray:
+    """Hashes of finite numbers in which 3 and 3.0 are the same value."""
+    integral = np.abs(values) < 2.0**53
+    integral &= values == np.trunc(values)
+    if integral.all():
+        keys = values.astype(np.int64).view(np.uint64)
+    else:
+        keys = (values + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
+        if integral.any():
+            keys = keys.copy()
+            keys[integral] = values[integral].astype(np.int64).view(np.uint64)
+    return mix64(keys)
+
+
+def hash_strings(values: Sequence[Any] | npt.NDArray[Any]) -> UIntArray:
+    import pandas as pd
+
+    arr = np.asarray(values, dtype=object)
+    hashed: UIntArray = pd.util.hash_array(arr, categorize=False)
+    return hashed
+
+
+class DistinctCounter:
+    """Distinct values: exact up to ``cap``, then a K-minimum-values estimate.
+
+    It keeps the ``cap`` smallest distinct 64-bit hashes. While fewer were ever seen the
+    count is exact (up to 64-bit hash collisions); after, ``(cap - 1) / (h_max / 2^64)``
+    estimates it with a relative standard error of about ``1 / sqrt(cap)`` (0.8%).
+    """
+
+    def __init__(self, cap: int = DISTINCT_EXACT_CAP) -> None:
+        self.cap = cap
+        self.hashes: UIntArray = np.zeros(0, dtype=np.uint64)
+        self.saturated = False
+        self.limit = np.uint64(0)
+
+    def add(self, hashes: UIntArray) -> None:
+        import pandas as pd
+
+        if self.saturated:
+            hashes = hashes[hashes < self.limit]
+        if not len(hashes):
+            return
+        # pandas' hash-table unique is linear; numpy's sorts
+        merged = np.asarray(pd.unique(np.concatenate([self.hashes, hashes])), dtype=np.uint64)
+        if len(merged) > self.cap:
+            merged = np.partition(merged, self.cap - 1)[: self.cap]
+            self.saturated = True
+            self.limit = merged.max()
+        self.hashes = merged
+
+    def result(self) -> tuple[int, bool]:
+        if not self.saturated:
+            return len(self.hashes), True
+        fraction = float(self.limit) / 2.0**64
+        return round((self.cap - 1) / fraction), False
+
+
+class BottomKSample:
+    """A uniform random sample of at most ``k`` values: each value draws a random key and
+    the ``k`` smallest keys win. Memory stays below ``2k`` values."""
+
+    def __init__(self, rng: np.random.Generator, k: int = SAMPLE_SIZE) -> None:
+        self.rng = rng
+        self.k = k
+        self.threshold = 1.0
+        self.keys: list[FloatArray] = []
+        self.values: list[FloatArray] = []
+        self.held = 0
+        self.seen = 0
+
+    def add(self, values: FloatArray) -> None:
+        self.seen += len(values)
+        keys = self.rng.random(len(values))
+        if self.threshold < 1.0:
+            chosen = keys < self.threshold
+            keys, values = keys[chosen], values[chosen]
+        self.keys.append(keys)
+        self.values.append(values)
+        self.held += len(keys)
+        if self.held > 2 * self.k:
+            self._compact()
+
+    def _compact(self) -> None:
+        keys = np.concatenate(self.keys)
+        values = np.concatenate(self.values)
+        if len(keys) > self.k:
+            part = np.argpartition(keys, self.k)
+            keep = part[: self.k]
+            self.threshold = float(keys[part[self.k]])
+            keys, values = keys[keep], values[keep]
+        self.keys, self.values, self.held = [keys], [values], len(keys)
+
+    def sample(self) -> FloatArray:
+        self._compact()
+        return self.values[0] if self.values else np.zeros(0)
+
+    @property
+    def exact(self) -> bool:
+        return self.seen <= self.k
+
+
+class Histogram:
+    """Fixed number of bins over a range that doubles when values fall outside it.
+
+    Counts stay exact: doubling merges neighbouring bins. For integer columns the edges
+    sit on half-integers, so each bin holds whole values.
+    """
+
+    def __init__(self, bins: int = HIST_BINS) -> None:
+        self.bins = bins
+        self.lo = 0.0
+        self.width = 0.0
+        self.counts = np.zeros(bins, dtype=np.int64)
+
+    def add(self, values: FloatArray, low: float, high: float, integral: bool) -> None:
+        if self.width == 0.0:
+            self._start(low, high, integral)
+        while low < self.lo:
+            pairs = self.counts.reshape(-1, 2).sum(axis=1)
+            self.counts = np.concatenate([np.zeros(len(pairs), dtype=np.int64), pairs])
+            self.lo -= self.width * self.bins
+            self.width *= 2
+        while high >= self.lo + self.width * self.bins:
+            pairs = self.counts.reshape(-1, 2).sum(axis=1)
+            self.counts = np.concatenate([pairs, np.zeros(len(pairs), dtype=np.int64)])
+            self.width *= 2
+        idx = ((values - self.lo) / self.width).astype(np.int64)
+        np.clip(idx, 0, self.bins - 1, out=idx)
+        self.counts += np.bincount(idx, minlength=self.bins)
+
+    def _start(self, low: float, high: float, integral: bool) -> None:
+        if integral:
+            self.width = float(max(1, math.ceil((high - low + 1) / self.bins)))
+            self.lo = low - 0.5
+            return
+        span = high - low
+        if span <= 0 or not math.isfinite(span):
+            self.width = max(abs(low), 1.0) / self.bins
+            self.lo = low - self.width * self.bins / 2
+            return
+        self.width = span / self.bins * (1 + 1e-9)
+        self.lo = low
+
+    def result(self) -> dict[str, list[float] | list[int]]:
+        nonzero = np.flatnonzero(self.counts)
+        if not len(nonzero):
+            return {"edges": [], "counts": []}
+        first, last = int(nonzero[0]), int(nonzero[-1]) + 1
+        edges = self.lo + self.width * np.arange(first, last + 1)
+        return {
+            "edges": [float(e) for e in edges],
+            "counts": [int(c) for c in self.counts[first:last]],
+        }
+
+
+class NumericStats:
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.count = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.low = math.inf
+        self.high = -math.inf
+        self.infinite = 0
+        self.integral = True
+        self.histogram = Histogram()
+        self.sample = BottomKSample(rng)
+        self.distinct = DistinctCounter()
+
+    def add(self, values: FloatArray, integral: bool) -> None:
+        finite = np.isfinite(values)
+        if not finite.all():
+            self.infinite += int(len(values) - np.count_nonzero(finite))
+            self.distinct.add(mix64((values[~finite] + 0.0).view(np.uint64)))
+            values = values[finite]
+        if not len(values):
+            return
+        self.integral = self.integral and integral
+        n = len(values)
+        low, high = float(values.min()), float(values.max())
+        mean = float(values.mean())
+        m2 = float(np.square(values - mean).sum())
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta * delta * self.count * n / total
+        self.count = total
+        self.low, self.high = min(self.low, low), max(self.high, high)
+        self.histogram.add(values, low, high, integral and self.histogram.width == 0.0)
+        self.sample.add(values)
+        self.distinct.add(hash_numbers(values))
+
+    def result(self) -> dict[str, Any]:
+        distinct, exact = self.distinct.result()
+        out: dict[str, Any] = {"distinct": distinct, "distinct_exact": exact}
+        if self.infinite:
+            out["infinite"] = self.infinite
+        if not self.count:
+            return out
+        quantiles = sorted_quantiles(np.sort(self.sample.sample()), QUANTILE_POINTS)
+        quantiles[0], quantiles[-1] = self.low, self.high
+        std = math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+        out.update(
+            min=_num(self.low),
+            max=_num(self.high),
+            mean=self.mean,
+            std=std,
+            quantiles=[_num(float(q)) for q in quantiles],
+            quantiles_exact=self.sample.exact,
+            histogram=self.histogram.result(),
+        )
+        return out
+
+
+def sorted_quantiles(values: FloatArray, points: int) -> FloatArray:
+    """Quantiles at ``points`` evenly spaced probabilities of sorted ``values`` (linear
+    interpolation, as numpy's default)."""
+    position = np.linspace(0, 1, points) * (len(values) - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, len(values) - 1)
+    frac = position - low
+    out: FloatArray = values[low] + (values[high] - values[low]) * frac
+    return out
+
+
+def _num(value: float) -> float | int:
+    """Whole numbers as int in JSON (``3`` not ``3.0``) so integer columns read naturally."""
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+class CategoryStats:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.exact = True
+        self.distinct = DistinctCounter()
+
+    def add(self, values: Any) -> None:
+        """``values``: a pandas Series without missing values."""
+        counts = values.value_counts(sort=False)
+        uniques = counts.index.to_numpy(dtype=object)
+        if counts.index.dtype.kind == "b":
+            uniques = np.array([str(v) for v in uniques], dtype=object)
+        self.distinct.add(hash_strings(uniques))
+        if len(counts) > TOP_TRACK:
+            self.exact = False
+            counts = counts.nlargest(TOP_TRACK)
+        labels = [str(v) for v in counts.index.tolist()]
+        numbers = counts.to_numpy().tolist()
+        merged = self.counts
+        for label, number in zip(labels, numbers, strict=True):
+            merged[label] = merged.get(label, 0) + number
+        if len(merged) > TOP_PRUNE_AT:
+            self.exact = False
+            kept = sorted(merged.items(), key=lambda kv: -kv[1])[: TOP_PRUNE_AT // 2]
+            self.counts = dict(kept)
+
+    def result(self, non_missing: int) -> dict[str, Any]:
+        distinct, exact = self.distinct.result()
+        top = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_KEEP]
+        return {
+            "distinct": distinct,
+            "distinct_exact": exact,
+            "top": [[label, count] for label, count in top],
+            "top_exact": self.exact,
+            "other": non_missing - sum(count for _, count in top),
+        }
+
+
+class Retype(Exception):
+    """A column's kind changed between chunks; read it again as text."""
+
+    def __init__(self, column: str) -> None:
+        super().__init__(column)
+        self.column = column
+
+
+def _kind_of(dtype: Any) -> str:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    return "text"
+
+
+def _dtype_label(dtype: Any) -> str:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int64"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float64"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    return "string"
+
+
+@dataclass
+class ColumnProfiler:
+    """Everything known about one column so far."""
+
+    name: str
+    rng: np.random.Generator
+    label: str = ""
+    source_type: str = ""
+    kind: str = ""
+    rows: int = 0
+    missing: int = 0
+    numeric: NumericStats | None = None
+    category: CategoryStats | None = None
+    time_low: Any = None
+    time_high: Any = None
+    time_distinct: DistinctCounter = field(default_factory=DistinctCounter)
+
+    def add(self, series: Any) -> None:
+        self.rows += len(series)
+        mask = series.isna().to_numpy()
+        n_missing = int(mask.sum())
+        self.missing += n_missing
+        if n_missing == len(series):
+            return  # an all-missing chunk says nothing about the kind
+        kind = _kind_of(series.dtype)
+        label = _dtype_label(series.dtype)
+        if self.kind and kind != self.kind:
+            raise Retype(self.name)
+        if {label, self.label} == {"int64", "float64"}:
+            label = "float64"
+        self.kind, self.label = kind, label
+        values = series[~mask] if n_missing else series
+        if kind == "numeric":
+            if self.numeric is None:
+                self.numeric = NumericStats(self.rng)
+            integral = label == "int64"
+            array = values.to_numpy(dtype=np.float64, copy=False)
+            self.numeric.add(array, integral)
+        elif kind == "datetime":
+            low, high = values.min(), values.max()
+            self.time_low = low if self.time_low is None else min(self.time_low, low)
+            self.time_high = high if self.time_high is None else max(self.time_high, high)
+            self.time_distinct.add(hash_strings([str(v) for v in values.unique()]))
+        else:
+            if self.category is None:
+                self.category = CategoryStats()
+            self.category.add(values)
+
+    def result(self) -> dict[str, Any]:
+        present = self.rows - self.missing
+        out: dict[str, Any] = {
+            "name": self.name,
+            "dtype": self.label or "string",
+            "kind": self.kind or "empty",
+            "count": present,
+            "missing": self.missing,
+            "missing_share": self.missing / self.rows if self.rows else 0.0,
+        }
+        if self.source_type:
+            out["source_type"] = self.source_type
+        if self.kind == "numeric" and self.numeric is not None:
+            out.update(self.numeric.result())
+        elif self.kind == "datetime":
+            distinct, exact = self.time_distinct.result()
+            out.update(
+                distinct=distinct,
+                distinct_exact=exact,
+                min=_iso(self.time_low),
+                max=_iso(self.time_high),
+            )
+        elif self.category is not None:
+            out.update(self.category.result(present))
+        else:
+            out.update(distinct=0, distinct_exact=True)
+        return out
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat())
+
+
+# ------------------------------------------------------------------------------ readers
+
+
+def rows_per_chunk(avg_record_bytes: float, n_columns: int) -> int:
+    by_bytes = CHUNK_TARGET_BYTES / max(avg_record_bytes, 8.0 * n_columns, 1.0)
+    return int(min(200_000, max(1_000, by_bytes)))
+
+
+def iter_csv_chunks(
+    path: Path,
+    delimiter: str,
+    chunk_rows: int,
+    as_text: set[str],
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Any]:
+    """pandas DataFrames of ``chunk_rows`` rows; ``as_text`` columns are read as strings."""
+    import pandas as pd
+
+    with open(path, "rb") as f:
+        reader = pd.read_csv(
+            f,
+            sep=delimiter,
+            chunksize=chunk_rows,
+            dtype=dict.fromkeys(as_text, str) or None,
+            encoding="utf-8",
+            engine="c",
+            skip_blank_lines=True,
+        )
+        with reader:
+            while True:
+                try:
+                    chunk = next(reader)
+                except StopIteration:
+                    return
+                except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
+                    raise CsvParseError(str(exc).strip().splitlines()[-1]) from None
+                if progress is not None:
+                    progress(f.tell())
+                yield chunk
+
+
+class CsvParseError(Exception):
+    """pandas refused the text; the caller turns this into a message with a line number."""
+
+
+def parquet_schema(path: Path) -> list[tuple[str, str]]:
+    """(name, Arrow type) of each column of a Parquet file."""
+    pq = import_parquet(path)
+    try:
+        schema = pq.ParquetFile(path).schema_arrow
+    except Exception as exc:
+        raise TableError(f"{path} is not a readable Parquet file: {_first_line(exc)}") from None
+    return [(f.name, str(f.type)) for f in schema]
+
+
+def import_parquet(path: Path) -> Any:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise TableError(
+            f"{path}: reading Parquet needs pyarrow, which is not installed; "
+            "run `pip install pyarrow` or convert the file to CSV"
+        ) from None
+    return pq
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def iter_parquet_chunks(
+    path: Path, chunk_rows: int, progress: Callable[[int], None] | None = None
+) -> Iterator[Any]:
+    pq = import_parquet(path)
+    try:
+        parquet = pq.ParquetFile(path)
+        total_rows = max(1, parquet.metadata.num_rows)
+        size = path.stat().st_size
+        done = 0
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            done += batch.num_rows
+            if progress is not None:
+                progress(int(size * done / total_rows))
+            yield batch.to_pandas()
+    except TableError:
+        raise
+    except Exception as exc:
+        raise TableError(f"{path} is not a readable Parquet file: {_first_line(exc)}") from None
+
+
+# ----------------------------------------------------------------------------- profiling
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """One file of a table, as stored: where it is and how to read it."""
+
+    path: Path
+    display: str  # the user's name for it, for error messages
+    file_format: str  # csv | tsv | parquet
+    columns: list[str]
+    chunk_rows: int
+    source_types: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def delimiter(self) -> str:
+        return "\t" if self.file_format == "tsv" else ","
+
+
+@dataclass(frozen=True)
+class TableProfile:
+    rows: int
+    columns: list[dict[str, Any]]
+    rows_per_file: list[int]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "format": PROFILE_FORMAT,
+            "rows": self.rows,
+            "cols": len(self.columns),
+            "sample_size": SAMPLE_SIZE,
+            "distinct_exact_cap": DISTINCT_EXACT_CAP,
+            "columns": self.columns,
+        }
+
+
+def profile_table(
+    sources: Sequence[TableSource],
+    seed: int,
+    progress: ChunkProgress | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> TableProfile:
+    """Profile the concatenation of ``sources`` (same columns) in one streaming pass.
+
+    If a column turns out to hold text after starting as numbers (or the other way), the
+    pass starts again with that column read as text; this happens at most once per column.
+    """
+    as_text: set[str] = set()
+    while True:
+        try:
+            return _profile_pass(sources, seed, as_text, progress, cancel)
+        except Retype as retype:
+            as_text.add(retype.column)
+
+
+def _profile_pass(
+    sources: Sequence[TableSource],
+    seed: int,
+    as_text: set[str],
+    progress: ChunkProgress | None,
+    cancel: Callable[[], bool] | None,
+) -> TableProfile:
+    from core.hashing import HashingCancelled
+
+    rng = np.random.default_rng(seed)
+    columns = sources[0].columns
+    profilers = [ColumnProfiler(name, rng) for name in columns]
+    for profiler in profilers:
+        profiler.source_type = sources[0].source_types.get(profiler.name, "")
+    tally = _Tally(progress)
+    for source in sources:
+        tally.start_file()
+        if source.file_format == "parquet":
+            chunks: Iterable[Any] = iter_parquet_chunks(source.path, source.chunk_rows, tally.at)
+        else:
+            chunks = _csv_chunks_checked(source, as_text, tally.at)
+        for chunk in chunks:
+            if cancel is not None and cancel():
+                raise HashingCancelled("registration was cancelled; nothing was stored")
+            if list(chunk.columns) != columns:
+                raise TableError(
+                    f"{source.display} has columns {', '.join(map(str, chunk.columns))}; "
+                    f"expected {', '.join(columns)} like the first file"
+                )
+            for profiler, name in zip(profilers, columns, strict=True):
+                profiler.add(chunk[name])
+            tally.add_rows(len(chunk))
+        tally.end_file(source.path.stat().st_size)
+    rows = sum(tally.rows_per_file)
+    rows_per_file = tally.rows_per_file
+    return TableProfile(
+        rows=rows, columns=[p.result() for p in profilers], rows_per_file=rows_per_file
+    )
+
+
+class _Tally:
+    """Rows and bytes parsed so far, over several files, for the progress callback."""
+
+    def __init__(self, progress: ChunkProgress | None) -> None:
+        self.progress = progress
+        self.rows_per_file: list[int] = []
+        self.bytes_before = 0
+        self.file_rows = 0
+
+    def start_file(self) -> None:
+        self.file_rows = 0
+
+    def at(self, position: int) -> None:
+        if self.progress is not None:
+            rows = sum(self.rows_per_file) + self.file_rows
+            self.progress(self.bytes_before + position, rows)
+
+    def add_rows(self, n: int) -> None:
+        self.file_rows += n
+
+    def end_file(self, size: int) -> None:
+        self.rows_per_file.append(self.file_rows)
+        self.bytes_before += size
+
+
+def _csv_chunks_checked(
+    source: TableSource, as_text: set[str], report: Callable[[int], None]
+) -> Iterator[Any]:
+    try:
+        yield from iter_csv_chunks(
+            source.path, source.delimiter, source.chunk_rows, as_text, report
+        )
+    except CsvParseError as exc:
+        found = find_ragged_row(source.path, source.delimiter, len(source.columns))
+        if found is not None:
+            raise ragged_error(Path(source.display), *found, len(source.columns)) from None
+        raise TableError(f"{source.display} is not valid CSV: {exc}") from None

@@ -1,0 +1,424 @@
+"""``dockyard data …``: register, browse, preview, export and diff dataset versions."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from tui.clikit import Context, pass_ctx, print_json, print_table
+
+if TYPE_CHECKING:
+    from core.datasets import RegisterProgress, VersionInfo
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+@click.group()
+def data() -> None:
+    """Register datasets and browse their versions, profiles, rows and diffs.
+
+    \b
+    Examples:
+      dockyard data add iris data/iris.csv -m "first cut"
+      dockyard data show iris@1
+      dockyard data diff iris@1 iris@2
+    """
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _when(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _size(value: int | None) -> str:
+    from core.datasets import human_bytes
+
+    return "-" if value is None else human_bytes(value)
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def sparkline(counts: Sequence[int], width: int = 12) -> str:
+    """Counts of a histogram squeezed into ``width`` block characters."""
+    if not counts:
+        return ""
+    n = len(counts)
+    width = min(width, n)
+    buckets = [sum(counts[i * n // width : (i + 1) * n // width]) for i in range(width)]
+    top = max(buckets) or 1
+    return "".join(SPARK[min(len(SPARK) - 1, round(b / top * (len(SPARK) - 1)))] for b in buckets)
+
+
+def _top_text(column: dict[str, Any], limit: int = 3) -> str:
+    top = column.get("top") or []
+    shown = ", ".join(f"{label} ({count:,})" for label, count in top[:limit])
+    return shown + (", …" if len(top) > limit else "")
+
+
+@contextmanager
+def _progress_bar(enabled: bool, label: str) -> Iterator[Any]:
+    """A Rich progress bar on stderr, or a no-op when quiet (``--json``, not a terminal)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[rows]}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(event: RegisterProgress) -> None:
+        if event.phase not in tasks:
+            title = "hashing " if event.phase == "hash" else "profiling"
+            tasks[event.phase] = progress.add_task(f"{title} {label}", total=event.total, rows="")
+        rows = f"{event.rows:,} rows" if event.phase == "profile" else ""
+        progress.update(tasks[event.phase], completed=event.done, rows=rows)
+
+    with progress:
+        yield update
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+@data.command("add")
+@click.argument("name")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("-m", "--message", default="", help="What changed in this version.")
+@click.option("--json", "as_json", is_flag=True, help="Print the version as JSON.")
+@pass_ctx
+def data_add(ctx: Context, name: str, path: Path, message: str, as_json: bool) -> None:
+    """Register PATH (a CSV, TSV or Parquet file, or a folder of them) as dataset NAME.
+
+    The bytes are hashed (BLAKE3) and stored under .dockyard/objects; identical content
+    creates no new version. A progress bar shows on a terminal; ctrl+c leaves nothing.
+
+    \b
+    Examples:
+      dockyard data add iris data/iris.csv -m "first cut"
+      dockyard data add events exports/2026-11/ --json
+    """
+    from core.datasets import register_dataset
+
+    workspace = ctx.workspace()
+    show = not as_json and sys.stderr.isatty()
+    with _progress_bar(show, path.name) as update:
+        result = register_dataset(workspace, name, path, message, progress=update)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        click.echo(result.summary())
+
+
+@data.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of datasets.")
+@pass_ctx
+def data_list(ctx: Context, as_json: bool) -> None:
+    """List datasets with their latest version, most recently changed first.
+
+    \b
+    Example:
+      dockyard data list --json
+    """
+    from core.datasets import list_datasets
+
+    datasets = list_datasets(ctx.workspace())
+    if as_json:
+        print_json([d.to_dict() for d in datasets])
+        return
+    if not datasets:
+        click.echo("No datasets yet; add one with `dockyard data add NAME PATH`.")
+        return
+    print_table(
+        ["name", "latest", "versions", "rows", "cols", "size", "updated"],
+        (
+            [
+                d.name,
+                f"v{d.latest.version}" if d.latest else "-",
+                d.n_versions,
+                _number(d.latest.n_rows) if d.latest else "-",
+                d.latest.n_cols if d.latest else "-",
+                _size(d.latest.size_bytes if d.latest else None),
+                _when(d.updated_at),
+            ]
+            for d in datasets
+        ),
+    )
+
+
+@data.command("versions")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of versions.")
+@pass_ctx
+def data_versions(ctx: Context, name: str, as_json: bool) -> None:
+    """List the versions of dataset NAME, newest first.
+
+    \b
+    Example:
+      dockyard data versions iris
+    """
+    from core.datasets import list_versions
+
+    versions = list_versions(ctx.workspace(), name)
+    if as_json:
+        print_json([v.to_dict() for v in versions])
+        return
+    print_table(
+        ["version", "hash", "rows", "cols", "size", "author", "created", "message"],
+        (
+            [
+                v.version,
+                v.content_hash[:12],
+                _number(v.n_rows),
+                v.n_cols,
+                _size(v.size_bytes),
+                v.author,
+                _when(v.created_at),
+                v.message,
+            ]
+            for v in versions
+        ),
+    )
+
+
+@data.command("show")
+@click.argument("ref", metavar="NAME[@VERSION]")
+@click.option("--json", "as_json", is_flag=True, help="Print the version and profile as JSON.")
+@pass_ctx
+def data_show(ctx: Context, ref: str, as_json: bool) -> None:
+    """Show a version (default: the latest) with its schema and stored profile.
+
+    \b
+    Examples:
+      dockyard data show iris
+      dockyard data show iris@2 --json
+    """
+    from core.datasets import get_version
+
+    info = get_version(ctx.workspace(), ref, with_profile=True)
+    if as_json:
+        print_json(info.to_dict(with_profile=True))
+        return
+    _print_version(info)
+
+
+def _print_version(info: VersionInfo) -> None:
+    click.echo(f"{info.ref}  {info.hash_algo} {info.content_hash}")
+    click.echo(
+        f"{_number(info.n_rows)} rows x {info.n_cols} columns, {_size(info.size_bytes)}, "
+        f"{info.file_format}"
+    )
+    click.echo(f"registered {_when(info.created_at)} UTC by {info.author or '-'}")
+    click.echo(f"source: {info.source_path}")
+    click.echo(f"stored: {info.object_path}")
+    if info.message:
+        click.echo(f"message: {info.message}")
+    profile = info.profile or {}
+    columns = profile.get("columns", [])
+    if not columns:
+        return
+    click.echo("")
+    rows = []
+    for c in columns:
+        distinct = _number(c.get("distinct"))
+        if c.get("distinct") is not None and not c.get("distinct_exact", True):
+            distinct = "~" + distinct
+        if c.get("kind") == "numeric":
+            detail = sparkline((c.get("histogram") or {}).get("counts", []))
+        else:
+            detail = _top_text(c)
+        rows.append(
+            [
+                c["name"],
+                c["dtype"],
+                f"{100 * c.get('missing_share', 0):.1f}%",
+                distinct,
+                _number(c.get("min")),
+                _number(c.get("max")),
+                _number(c.get("mean")),
+                _number(c.get("std")),
+                detail,
+            ]
+        )
+    print_table(
+        ["column", "dtype", "missing", "distinct", "min", "max", "mean", "std", "histogram / top"],
+        rows,
+    )
+
+
+@data.command("head")
+@click.argument("ref", metavar="NAME[@VERSION]")
+@click.option("-n", "rows", default=10, show_default=True, type=click.IntRange(0, 100_000))
+@click.option("--offset", default=0, type=click.IntRange(0), help="Start at this row.")
+@click.option("--json", "as_json", is_flag=True, help="Print rows as JSON objects.")
+@pass_ctx
+def data_head(ctx: Context, ref: str, rows: int, offset: int, as_json: bool) -> None:
+    """Print the first N rows of a version (read from the stored copy, not the source).
+
+    \b
+    Examples:
+      dockyard data head iris -n 5
+      dockyard data head iris@1 --offset 1000 -n 20 --json
+    """
+    from core.datasets import get_version, preview_page
+
+    workspace = ctx.workspace()
+    info = get_version(workspace, ref, with_profile=False)
+    columns, page = preview_page(workspace, info.id, offset, rows)
+    if as_json:
+        print_json([dict(zip(columns, row, strict=False)) for row in page])
+        return
+    print_table(columns, ([_cell(v) for v in row] for row in page), upper=False)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+@data.command("export")
+@click.argument("ref", metavar="NAME@VERSION")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@pass_ctx
+def data_export(ctx: Context, ref: str, path: Path, force: bool) -> None:
+    """Copy a version's stored bytes to PATH, checking its hash on the way.
+
+    PATH may be a folder: the file is written inside it as NAME-vVERSION.EXT.
+
+    \b
+    Example:
+      dockyard data export iris@2 /tmp/iris-v2.csv
+    """
+    from core.datasets import export_version
+
+    target = export_version(ctx.workspace(), ref, path, force=force)
+    click.echo(f"Exported {ref} to {target}")
+
+
+@data.command("diff")
+@click.argument("ref_a", metavar="NAME@A")
+@click.argument("ref_b", metavar="NAME@B")
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+@pass_ctx
+def data_diff(ctx: Context, ref_a: str, ref_b: str, as_json: bool) -> None:
+    """Compare two versions: columns added, removed or retyped, rows, and drift.
+
+    Drift per column: PSI (below 0.1 none, up to 0.25 moderate, above major) and KS for
+    numbers, PSI and chi-square for categories; computed from the stored profiles.
+
+    \b
+    Example:
+      dockyard data diff iris@1 iris@2
+    """
+    from core.dataset_diff import diff_versions
+
+    diff = diff_versions(ctx.workspace(), ref_a, ref_b)
+    if as_json:
+        print_json(diff.to_dict())
+        return
+    click.echo(
+        f"{diff.a.ref} -> {diff.b.ref}" + ("  (identical content)" if diff.identical else "")
+    )
+    click.echo(f"rows: {diff.a.n_rows:,} -> {diff.b.n_rows:,} ({diff.rows_change:+,})")
+    for status in ("added", "removed", "retyped"):
+        changed = diff.with_status(status)
+        names = ", ".join(
+            f"{c.name} ({c.dtype_a} -> {c.dtype_b})" if status == "retyped" else c.name
+            for c in changed
+        )
+        click.echo(f"{status}: {names or '-'}")
+    kept = [c for c in diff.columns if c.status in ("kept", "retyped")]
+    if not kept:
+        return
+    click.echo("")
+    print_table(
+        ["column", "dtype", "missing", "psi", "ks", "chi2 p", "drift"],
+        (
+            [
+                c.name,
+                c.dtype_b if c.dtype_a == c.dtype_b else f"{c.dtype_a}->{c.dtype_b}",
+                f"{100 * (c.missing_a or 0):.1f}% -> {100 * (c.missing_b or 0):.1f}%",
+                f"{c.drift.psi:.3f}" if c.drift else "-",
+                f"{c.drift.ks:.3f}" if c.drift and c.drift.ks is not None else "-",
+                f"{c.drift.chi2_pvalue:.3g}"
+                if c.drift and c.drift.chi2_pvalue is not None
+                else "-",
+                c.drift.severity if c.drift else "-",
+            ]
+            for c in kept
+        ),
+    )
+
+
+@data.command("lineage")
+@click.argument("ref", metavar="NAME[@VERSION]")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@pass_ctx
+def data_lineage(ctx: Context, ref: str, as_json: bool) -> None:
+    """List the runs that used a dataset (all versions, or the one given).
+
+    \b
+    Example:
+      dockyard data lineage iris@2
+    """
+    from core.datasets import parse_ref, runs_using
+
+    parsed = parse_ref(ref)
+    version = parsed.version
+    workspace = ctx.workspace()
+    if version is None and "@latest" in ref:
+        from core.datasets import get_version
+
+        version = get_version(workspace, parsed, with_profile=False).version
+    uses = runs_using(workspace, parsed.name, version)
+    if as_json:
+        print_json([u.to_dict() for u in uses])
+        return
+    if not uses:
+        click.echo(f"No runs used {ref} yet.")
+        return
+    print_table(
+        ["run", "project", "status", "version", "created"],
+        ([u.run_id, u.project, u.status, f"v{u.version}", _when(u.created_at)] for u in uses),
+    )
