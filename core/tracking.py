@@ -1107,8 +1107,11 @@ def _sha256_file(path: Path) -> tuple[str, int]:
 def _store_object(source: Path, home: Path) -> tuple[str, int, str]:
     """Copy ``source`` to ``home/objects/<sha256>`` (hashing while copying)."""
     objects = home / "objects"
-    objects.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=objects, prefix=".incoming-")
+    # Written under objects/tmp/ first (where core.hashing stages objects too and sweeps
+    # what a killed process left behind), then renamed into place once complete.
+    staging = objects / "tmp"
+    staging.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=staging, suffix=".part")
     digest = hashlib.sha256()
     size = 0
     try:

@@ -329,7 +329,9 @@ def test_log_artifact_is_content_addressed(
         ("copies/same.json", "file", digest, file.stat().st_size, f"objects/{digest}", ""),
         ("report.json", "file", digest, file.stat().st_size, f"objects/{digest}", ""),
     ]
-    assert [p.name for p in (store.workspace.home / "objects").iterdir()] == [digest]
+    objects = store.workspace.home / "objects"
+    assert [p.name for p in objects.iterdir() if p.is_file()] == [digest]
+    assert list((objects / "tmp").iterdir()) == []
 
 
 def test_log_artifact_refuses_missing_file_and_bad_name(
