@@ -617,3 +617,14 @@ def test_ages_come_from_the_injected_clock(seeded_workspace: Workspace) -> None:
         assert later.rows[0].cells()[-1] == "2026-03-14"
     finally:
         reader.close()
+
+
+def test_the_read_path_imports_neither_textual_nor_sqlalchemy() -> None:
+    code = (
+        "import json, sys; import core.overview, store.queries; "
+        "print(json.dumps([m for m in ('textual', 'sqlalchemy', 'sqlmodel') if m in sys.modules]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(result.stdout) == []

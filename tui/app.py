@@ -32,12 +32,16 @@ def _utcnow() -> datetime:
 
 
 def _pane_binding(pane: Pane) -> Binding:
+    # The footer shows one "1-5 Panes" entry (on the first); help lists all five.
+    first = pane.number == 1
     return Binding(
         str(pane.number),
         f"show_pane('{pane.value}')",
-        pane.heading,
+        "Panes" if first else pane.heading,
+        show=first,
+        key_display="1-5" if first else None,
+        tooltip=f"Focus the {pane.heading} pane",
         id=f"pane-{pane.value}",
-        group=Binding.Group("Panes", compact=True),
     )
 
 
@@ -50,10 +54,23 @@ class DockyardApp(App[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         *(_pane_binding(pane) for pane in Pane),
-        Binding("question_mark", "help", "Help", id="help"),
-        Binding("colon", "command_bar", "Cmd", id="command-bar"),
-        Binding("ctrl+p", "command_palette", "Palette", id="palette", priority=True),
-        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", tooltip="Every key of this screen", id="help"),
+        Binding(
+            "colon",
+            "command_bar",
+            "Cmd",
+            tooltip="Command bar: :runs :data :models :deploy :mon :refresh :help :q",
+            id="command-bar",
+        ),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Palette",
+            tooltip="Command palette: every action by name",
+            id="palette",
+            priority=True,
+        ),
+        Binding("q", "quit", "Quit", tooltip="Quit Dockyard", id="quit"),
     ]
 
     def __init__(
@@ -137,8 +154,8 @@ class DockyardApp(App[None]):
             return
         await self.run_action(command.action)
 
-    def action_filter(self) -> None:
-        self._go_home().action_filter()
+    async def action_filter(self) -> None:
+        await self._go_home().action_filter()
 
     def action_clear_filter(self) -> None:
         self._go_home().action_clear_filter()

@@ -28,7 +28,7 @@ class DetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="detail", classes="box"):
             yield DataTable[Text](id="detail-table", cursor_type="row", show_header=False)
-        yield Footer(show_command_palette=False)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

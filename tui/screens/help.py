@@ -7,7 +7,7 @@ from the same table as the palette.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -54,20 +54,22 @@ def _binding_chain(screen: Screen[object]) -> list[tuple[object, list[Binding]]]
 
 def binding_rows(screen: Screen[object]) -> list[HelpRow]:
     """Every binding on ``screen`` where its focus is: focused widget first, then the
-    screen, then the app; within each, footer keys first, then Dockyard's own."""
+    screen, then the app; within each, Dockyard's own keys before Textual's."""
     app = screen.app
     rows: list[HelpRow] = []
     seen: set[str] = set()
     for node, bindings in _binding_chain(screen):
-        ordered = sorted(bindings, key=lambda binding: (not binding.show, binding.id is None))
+        ordered = sorted(bindings, key=lambda binding: binding.id is None)
         for binding in ordered:
             if binding.system or binding.key in seen:
                 continue
             seen.add(binding.key)
-            description = binding.description or binding.action.replace("_", " ")
+            # The tooltip is the longer wording; the footer's description may be shared
+            # (1-5 show as one "Panes" entry).
+            description = binding.tooltip or binding.description or binding.action.replace("_", " ")
             rows.append(
                 HelpRow(
-                    key=app.get_key_display(binding),
+                    key=app.get_key_display(replace(binding, key_display=None)),
                     description=description,
                     where=_where(node),
                     binding_id=binding.id or "",
@@ -96,24 +98,24 @@ class HelpScreen(Screen[None]):
             )
             yield DataTable[Text](id="help-keys", cursor_type="row")
             yield DataTable[Text](id="help-commands", cursor_type="row")
-        yield Footer(show_command_palette=False)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#help", Vertical).border_title = escape(f"Help: {self.screen_title}")
         keys = self.query_one("#help-keys", DataTable)
-        keys.add_columns("Key", "Action", "Where", "Id")
+        keys.add_columns("Key", "Where", "Action", "Keymap id")
         for row in self.rows:
             keys.add_row(
                 Text(row.key, style="bold"),
-                Text(row.description),
                 Text(row.where),
+                Text(row.description),
                 Text(row.binding_id),
             )
         commands = self.query_one("#help-commands", DataTable)
-        commands.add_columns("Command", "Palette name", "What it does")
+        commands.add_columns("Palette name", "Command bar", "What it does")
         for command in APP_COMMANDS:
             alias = " ".join(f":{alias}" for alias in command.aliases) or "-"
-            commands.add_row(Text(alias, style="bold"), Text(command.title), Text(command.help))
+            commands.add_row(Text(command.title, style="bold"), Text(alias), Text(command.help))
         keys.focus()
 
     def action_back(self) -> None:

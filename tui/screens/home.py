@@ -70,6 +70,7 @@ class HomeScreen(Screen[None]):
     # Wide and tall: a grid with every pane's rows visible. Otherwise the focused pane
     # takes the room and the others shrink to their title line (count and summary).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    AUTO_FOCUS = f"#{START_PANE.value}-table"
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     def __init__(
@@ -95,10 +96,9 @@ class HomeScreen(Screen[None]):
         with Container(id="panes"):
             for pane in Pane:
                 yield OverviewPane(pane)
-        yield Footer(show_command_palette=False)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.pane(START_PANE).table.focus()
         self.refresh_panes()
         self.set_interval(POLL_SECONDS, self._poll, name="home-poll")
 
@@ -138,8 +138,8 @@ class HomeScreen(Screen[None]):
             return not pane.is_filtering
         return True
 
-    def action_filter(self) -> None:
-        self.current.open_filter()
+    async def action_filter(self) -> None:
+        await self.current.open_filter()
 
     def action_back(self) -> None:
         """esc: clear the focused pane's filter; the home screen has nothing behind it."""

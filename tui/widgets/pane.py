@@ -77,7 +77,7 @@ class OverviewPane(Vertical):
     """A focusable area of the home screen for one :class:`~core.overview.Pane`."""
 
     def __init__(self, pane: Pane) -> None:
-        super().__init__(id=f"pane-{pane.value}", classes="pane -loading")
+        super().__init__(id=f"pane-{pane.value}", classes="pane")
         self.pane = pane
         self.filter_text = ""
         self.total: int | None = None
@@ -92,11 +92,7 @@ class OverviewPane(Vertical):
     def compose(self) -> ComposeResult:
         yield PaneTable(self.pane)
         yield Static("", classes="hint")
-        yield Input(
-            placeholder="filter (enter keeps it, esc clears it)",
-            classes="filter",
-            id=f"{self.pane.value}-filter",
-        )
+        # The filter input is mounted on first use: five idle inputs cost startup time.
 
     def on_mount(self) -> None:
         table = self.table
@@ -109,8 +105,10 @@ class OverviewPane(Vertical):
         return self.query_one(PaneTable)
 
     @property
-    def filter_input(self) -> Input:
-        return self.query_one(Input)
+    def filter_input(self) -> Input | None:
+        """The filter input, once ``/`` has been pressed in this pane."""
+        inputs = self.query(Input)
+        return inputs.first() if inputs else None
 
     @property
     def is_filtering(self) -> bool:
@@ -151,14 +149,12 @@ class OverviewPane(Vertical):
                 self._append(page.rows)
         else:
             self._replace_prefix(page)
-        self.remove_class("-loading")
         self._update_title()
         self._update_hint()
 
     def show_error(self, error: str) -> None:
         self._more_pending = False
         self.error = error
-        self.remove_class("-loading")
         self._update_title()
         self._update_hint()
 
@@ -222,15 +218,15 @@ class OverviewPane(Vertical):
             count = f"{self.total:,} matching /{self.filter_text}"
         else:
             count = f"{self.total:,}"
-        title = f"{heading} ({count})"
+        title = escape(f"{heading} ({count})")
         if self.summary:
-            title += f" · {self.summary}"
-        self.border_title = escape(title)
+            # Bold in the title rather than a CSS class: a class change restyles the pane.
+            title += f" · [b]{escape(self.summary)}[/b]"
+        self.border_title = title
         shown = len(self._order)
         self.border_subtitle = (
             f"{shown:,} of {self.total:,} loaded" if self.total and shown < self.total else ""
         )
-        self.set_class(bool(self.summary), "-attention")
 
     def _update_hint(self) -> None:
         hint = self.query_one(".hint", Static)
@@ -247,15 +243,22 @@ class OverviewPane(Vertical):
 
     # --- filtering --------------------------------------------------------------------------
 
-    def open_filter(self) -> None:
+    async def open_filter(self) -> None:
         """Show the filter input (with the current filter) and focus it."""
-        self.add_class("-filtering")
-        self.screen.refresh_bindings()
         field = self.filter_input
+        if field is None:
+            field = Input(
+                placeholder="filter (enter keeps it, esc clears it)",
+                classes="filter",
+                id=f"{self.pane.value}-filter",
+            )
+            await self.mount(field)
+        self.add_class("-filtering")
         with field.prevent(Input.Changed):
             field.value = self.filter_text
         field.cursor_position = len(field.value)
         field.focus()
+        self.screen.refresh_bindings()
 
     def clear_filter(self) -> bool:
         """Drop the filter and go back to the table; False if there was nothing to clear."""
@@ -265,8 +268,10 @@ class OverviewPane(Vertical):
         self.screen.refresh_bindings()
         if not self.filter_text and not was_filtering:
             return False
-        with self.filter_input.prevent(Input.Changed):
-            self.filter_input.value = ""
+        field = self.filter_input
+        if field is not None:
+            with field.prevent(Input.Changed):
+                field.value = ""
         self._set_filter("")
         return True
 
