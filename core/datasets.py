@@ -384,8 +384,9 @@ def register_dataset(
             profile = _profile(staged, source, tracker, hasher.should_stop_profiling)
         except _StopProfiling:
             pass
-        except BaseException:
-            hasher.stop()
+        except Exception:
+            # The scan's error (not UTF-8, a short row) names the line better than the
+            # parser's: let the hash job finish (it is the faster pass) and prefer it.
             hasher.join()
             hasher.raise_error()
             raise
@@ -405,6 +406,8 @@ def register_dataset(
             )
 
         # Everything is known and valid: move objects into place, then write the row.
+        for f in staged:
+            f.staged.check_source()  # refuse a source that changed at any time until now
         for f in staged:
             hashing.fsync_path(f.staged.tmp_path)
             final, created = f.staged.commit()
@@ -516,8 +519,13 @@ class _HashJob(threading.Thread):
             raise self.error
 
     def run(self) -> None:
+        from core.hashing import HashingCancelled
+
         try:
             self._run()
+        except HashingCancelled as exc:
+            if not self.stopping.is_set():  # stopped by us: the caller has its own error
+                self.error = exc
         except BaseException as exc:  # handed to the calling thread
             self.error = exc
         finally:

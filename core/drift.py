@@ -286,7 +286,9 @@ def categorical_drift(reference: Mapping[str, float], current: Mapping[str, floa
 # ----------------------------------------------------------------------- whole columns
 
 
-def sample_drift(reference: Sequence[Any], current: Sequence[Any]) -> ColumnDrift:
+def sample_drift(
+    reference: Sequence[Any] | npt.NDArray[Any], current: Sequence[Any] | npt.NDArray[Any]
+) -> ColumnDrift:
     """Drift of one column from two raw samples; numbers if both sides are numeric."""
     ref = np.asarray(reference)
     cur = np.asarray(current)

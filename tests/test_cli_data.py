@@ -1,0 +1,200 @@
+"""``dockyard data …`` as a real process: output, --json shapes, one-line errors, ctrl+c."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.datasets import RegisterProgress
+
+# Runs the real entry point; adds the data group if tui/cli.py does not register it yet.
+ENTRY = (
+    "from tui.cli import main\n"
+    "from tui.cli_data import data\n"
+    "if 'data' not in main.commands:\n"
+    "    main.add_command(data)\n"
+    "main()\n"
+)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def env() -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+    out["PYTHONPATH"] = str(ROOT)
+    out["DOCKYARD_USER"] = "tester"
+    return out
+
+
+def dockyard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", ENTRY, *args],
+        cwd=cwd,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("dockyard: error: ") and "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    assert dockyard("init", cwd=tmp_path).returncode == 0
+    return tmp_path
+
+
+def stored_files(root: Path) -> list[Path]:
+    return [p for p in (root / ".dockyard" / "objects").rglob("*") if p.is_file()]
+
+
+CSV1 = "x,y,label\n1,2.5,a\n2,3.5,b\n3,,a\n"
+CSV2 = CSV1 + "4,9.5,c\n"
+
+
+def test_add_list_versions_show_head_export_diff(ws: Path) -> None:
+    (ws / "d.csv").write_text(CSV1)
+    added = dockyard("data", "add", "demo", "d.csv", "-m", "first", "--json", cwd=ws)
+    assert added.returncode == 0, added.stderr
+    assert added.stderr == ""  # no progress bar when not a terminal
+    v1 = json.loads(added.stdout)
+    assert v1["created"] is True and v1["version"] == 1 and v1["author"] == "tester"
+    assert set(v1) >= {"content_hash", "hash_algo", "n_rows", "n_cols", "columns", "object_path"}
+
+    same = dockyard("data", "add", "demo", "d.csv", cwd=ws)
+    assert same.returncode == 0 and "identical content is already version 1" in same.stdout
+
+    (ws / "d.csv").write_text(CSV2)
+    plain = dockyard("data", "add", "demo", "d.csv", "-m", "more", cwd=ws)
+    assert plain.returncode == 0 and plain.stdout.startswith("Registered demo@2: 4 rows x 3")
+
+    listed = json.loads(dockyard("data", "list", "--json", cwd=ws).stdout)
+    assert listed[0]["name"] == "demo" and listed[0]["latest_version"] == 2
+    assert listed[0]["versions"] == 2 and listed[0]["n_rows"] == 4
+    assert "demo" in dockyard("data", "list", cwd=ws).stdout
+
+    versions = json.loads(dockyard("data", "versions", "demo", "--json", cwd=ws).stdout)
+    assert [v["version"] for v in versions] == [2, 1]
+    assert "more" in dockyard("data", "versions", "demo", cwd=ws).stdout
+
+    shown = json.loads(dockyard("data", "show", "demo@1", "--json", cwd=ws).stdout)
+    assert shown["profile"]["rows"] == 3
+    label = shown["profile"]["columns"][2]
+    assert label["top"] == [["a", 2], ["b", 1]]
+    text = dockyard("data", "show", "demo", cwd=ws).stdout
+    assert "demo@2" in text and "missing" in text.lower() and "a (2)" in text
+
+    rows = json.loads(dockyard("data", "head", "demo@1", "-n", "2", "--json", cwd=ws).stdout)
+    assert rows == [{"x": 1, "y": 2.5, "label": "a"}, {"x": 2, "y": 3.5, "label": "b"}]
+    assert "label" in dockyard("data", "head", "demo", cwd=ws).stdout
+
+    out = dockyard("data", "export", "demo@1", "v1.csv", cwd=ws)
+    assert out.returncode == 0 and (ws / "v1.csv").read_text() == CSV1
+
+    diff = json.loads(dockyard("data", "diff", "demo@1", "demo@2", "--json", cwd=ws).stdout)
+    assert diff["rows_change"] == 1 and diff["added"] == [] and len(diff["columns"]) == 3
+    assert "rows: 3 -> 4 (+1)" in dockyard("data", "diff", "demo@1", "demo@2", cwd=ws).stdout
+
+    assert json.loads(dockyard("data", "lineage", "demo", "--json", cwd=ws).stdout) == []
+
+
+def test_help_has_examples(ws: Path) -> None:
+    for command in ("add", "list", "show", "versions", "head", "export", "diff", "lineage"):
+        result = dockyard("data", command, "--help", cwd=ws)
+        assert result.returncode == 0 and "dockyard data" in result.stdout, command
+
+
+BAD = [
+    ("missing path", None, None, "no such file"),
+    ("empty file", "e.csv", b"", "is empty"),
+    ("header only", "h.csv", b"a,b\n", "header but no data rows"),
+    ("ragged rows", "r.csv", b"a,b\n1,2\n3\n", "line 3 has 1 field"),
+    ("not utf-8", "l.csv", "a\ncaf\u00e9\n".encode("latin-1"), "not UTF-8"),
+    ("binary garbage", "g.csv", bytes(range(256)) * 4, "binary data"),
+    ("duplicate columns", "d.csv", b"a,a\n1,2\n", "appears twice"),
+    ("unsupported extension", "x.json", b"{}", ".json files are not supported"),
+]
+
+
+@pytest.mark.parametrize(("case", "name", "content", "message"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_exits_2_with_one_line_and_nothing_stored(
+    ws: Path, case: str, name: str | None, content: bytes | None, message: str
+) -> None:
+    path = name or "absent.csv"
+    if content is not None:
+        (ws / path).write_bytes(content)
+    result = dockyard("data", "add", "bad", path, cwd=ws)
+    assert result.returncode == 2
+    assert message in one_line_error(result)
+    assert stored_files(ws) == []
+    assert json.loads(dockyard("data", "list", "--json", cwd=ws).stdout) == []
+
+
+def test_bad_names_and_versions_exit_2(ws: Path) -> None:
+    (ws / "d.csv").write_text(CSV1)
+    bad_name = dockyard("data", "add", "Bad Name", "d.csv", cwd=ws)
+    assert bad_name.returncode == 2 and "not a valid dataset name" in one_line_error(bad_name)
+    assert dockyard("data", "add", "demo", "d.csv", cwd=ws).returncode == 0
+    for args, message in (
+        (("show", "demo@5"), "has no version 5"),
+        (("head", "demo@x"), "is not a version"),
+        (("export", "demo@9", "out.csv"), "has no version 9"),
+        (("diff", "demo@1", "demo@3"), "has no version 3"),
+        (("versions", "nope"), "no dataset named 'nope'"),
+    ):
+        result = dockyard("data", *args, cwd=ws)
+        assert result.returncode == 2, args
+        assert message in one_line_error(result)
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_add_leaves_nothing(ws: Path) -> None:
+    big = ws / "big.csv"
+    with open(big, "w") as f:
+        f.write(",".join(f"c{i}" for i in range(20)) + "\n")
+        row = ",".join(str(i * 1.5) for i in range(20)) + "\n"
+        f.write(row * 400_000)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ENTRY, "data", "add", "big", "big.csv"],
+        cwd=ws,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    tmp = ws / ".dockyard" / "objects" / "tmp"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (tmp.is_dir() and any(tmp.iterdir())):
+        time.sleep(0.002)
+    assert proc.poll() is None, "finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip() == "dockyard: error: interrupted"
+    assert stored_files(ws) == []
+    assert json.loads(dockyard("data", "list", "--json", cwd=ws).stdout) == []
+
+
+def test_progress_bar_draws_both_phases() -> None:
+    from tui.cli_data import _progress_bar, sparkline
+
+    with _progress_bar(True, "file.csv") as update:
+        update(RegisterProgress("hash", 50, 100))
+        update(RegisterProgress("profile", 10, 100, rows=1000))
+        update(RegisterProgress("hash", 100, 100))
+    with _progress_bar(False, "file.csv") as quiet:
+        assert quiet is None
+    assert sparkline([0, 1, 2, 4]) == "▁▃▅█"
+    assert len(sparkline(list(range(100)), width=12)) == 12
