@@ -295,6 +295,25 @@ def machine() -> dict[str, Any]:
     }
 
 
+def code_version() -> dict[str, Any]:
+    """The commit measured, and the app's files that differed from it (work in progress)."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=HERE.parent, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return done.stdout.rstrip() if done.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--", "core", "store", "tui")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
+        "uncommitted": [line[3:] for line in changed.splitlines()],
+    }
+
+
 def dockyard_binary() -> Path:
     return Path(sys.executable).parent / "dockyard"
 
@@ -405,6 +424,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": info,
+        "code": code_version(),
         "runs": args.runs,
         "size": f"{columns}x{lines}",
         "repeat": args.repeat,
