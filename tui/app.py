@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.widgets import Input
 
 from core.overview import Pane
 from core.workspace import Workspace, current_user
@@ -61,6 +62,7 @@ class DockyardApp(App[None]):
             "Cmd",
             tooltip="Command bar: :runs :data :models :deploy :mon :refresh :help :q",
             id="command-bar",
+            priority=True,  # so ":mon" typed in one burst reaches the bar, not the table
         ),
         Binding(
             "ctrl+p",
@@ -139,8 +141,14 @@ class DockyardApp(App[None]):
         title = "home" if screen is self.home else (screen.title or type(screen).__name__)
         self.push_screen(HelpScreen(str(title), binding_rows(screen)))
 
-    def action_command_bar(self) -> None:
-        self.push_screen(CommandBarScreen(), callback=self._run_command)
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # ":" is a priority key: inside an input (a filter, the bar itself) it is just text.
+        return not (action == "command_bar" and isinstance(self.focused, Input))
+
+    async def action_command_bar(self) -> None:
+        bar = CommandBarScreen()
+        await self.push_screen(bar, callback=self._run_command)
+        bar.focus_input()
 
     async def _run_command(self, text: str | None) -> None:
         if not text:

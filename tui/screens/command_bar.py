@@ -27,6 +27,10 @@ class CommandBarScreen(ModalScreen[str | None]):
                 id="command-input",
             )
 
+    def focus_input(self) -> None:
+        """Focus the input at once (keys typed right after ":" are already queued)."""
+        self.set_focus(self.query_one(Input))
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.dismiss(event.value.strip())

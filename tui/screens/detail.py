@@ -37,7 +37,7 @@ class DetailScreen(Screen[None]):
         for name, value in self.fields:
             table.add_row(Text(name, style="bold"), Text(value), key=name)
         self.query_one("#detail", Vertical).border_title = escape(self.title_text)
-        table.focus()
+        self.set_focus(table)
 
     def action_back(self) -> None:
         self.dismiss()

@@ -116,7 +116,7 @@ class HelpScreen(Screen[None]):
         for command in APP_COMMANDS:
             alias = " ".join(f":{alias}" for alias in command.aliases) or "-"
             commands.add_row(Text(command.title, style="bold"), Text(alias), Text(command.help))
-        keys.focus()
+        self.set_focus(keys)
 
     def action_back(self) -> None:
         self.dismiss()

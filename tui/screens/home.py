@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Container
 from textual.events import DescendantFocus
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 from core.errors import DockyardError
@@ -62,7 +62,9 @@ class HomeScreen(Screen[None]):
     """The five panes, the status line and the footer."""
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="filter"),
+        # Priority: the action runs as the key arrives, before the keys typed after it are
+        # routed, so a burst like "/wine" (paste, slow SSH link) lands in the filter.
+        Binding("slash", "filter", "Filter", id="filter", priority=True),
         Binding("escape", "back", "Clear filter", id="back"),
         Binding("r", "refresh", "Refresh", id="refresh"),
     ]
@@ -116,7 +118,8 @@ class HomeScreen(Screen[None]):
 
     def focus_pane(self, pane: Pane | str) -> None:
         self.active_pane = Pane(pane)
-        self.current.table.focus()
+        # set_focus, not focus(): the keys already queued behind this one go to the pane.
+        self.set_focus(self.current.table)
 
     @on(DescendantFocus)
     def _track_active_pane(self, event: DescendantFocus) -> None:
@@ -128,14 +131,14 @@ class HomeScreen(Screen[None]):
     # --- actions ----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Offer esc only when there is a filter to clear, and / only outside the filter."""
+        """Offer esc only when there is a filter to clear, and / only outside an input."""
         if not self.is_mounted or not self.query(OverviewPane):
             return True
         pane = self.current
         if action == "back":
             return pane.filter_text != "" or pane.is_filtering
         if action == "filter":
-            return not pane.is_filtering
+            return not isinstance(self.focused, Input)
         return True
 
     async def action_filter(self) -> None:

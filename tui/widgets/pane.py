@@ -257,14 +257,16 @@ class OverviewPane(Vertical):
         with field.prevent(Input.Changed):
             field.value = self.filter_text
         field.cursor_position = len(field.value)
-        field.focus()
+        # Focus now, not on the next message cycle (what focus() does): keys typed right
+        # after "/" are already queued and must reach the input, not the table.
+        self.screen.set_focus(field)
         self.screen.refresh_bindings()
 
     def clear_filter(self) -> bool:
         """Drop the filter and go back to the table; False if there was nothing to clear."""
         was_filtering = self.is_filtering
         self.remove_class("-filtering")
-        self.table.focus()
+        self.screen.set_focus(self.table)
         self.screen.refresh_bindings()
         if not self.filter_text and not was_filtering:
             return False
@@ -294,7 +296,7 @@ class OverviewPane(Vertical):
         event.stop()
         self._set_filter(event.value.strip())
         self.remove_class("-filtering")
-        self.table.focus()
+        self.screen.set_focus(self.table)
         self.screen.refresh_bindings()
 
     # --- table events -----------------------------------------------------------------------
