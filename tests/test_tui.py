@@ -628,3 +628,28 @@ def test_the_read_path_imports_neither_textual_nor_sqlalchemy() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert json.loads(result.stdout) == []
+
+
+def test_the_sqlalchemy_reader_gives_the_same_overview(seeded_workspace: Workspace) -> None:
+    """The reader used for non-SQLite stores (e.g. PostgreSQL), here over the same file."""
+    from store.db import open_engine
+    from store.queries import SqlAlchemyReader
+
+    fast = open_reader(seeded_workspace.db_url)
+    portable = SqlAlchemyReader(open_engine(seeded_workspace.db_url))
+    try:
+        for pane_ in Pane:
+            expected = load_pane(fast, pane_, now=FROZEN_NOW)
+            actual = load_pane(portable, pane_, now=FROZEN_NOW)
+            assert actual == expected
+        assert load_pane(portable, Pane.RUNS, "wine", now=FROZEN_NOW).total == 2
+    finally:
+        fast.close()
+        portable.close()
+    # any URL that is not a plain sqlite:///FILE goes through SQLAlchemy
+    other = open_reader(seeded_workspace.db_url + "?timeout=5")
+    try:
+        assert isinstance(other, SqlAlchemyReader)
+        assert load_pane(other, Pane.MODELS).total == 2
+    finally:
+        other.close()
