@@ -241,6 +241,17 @@ def _write_project_folder(root: Path, project: ProjectDef) -> Path:
     return folder
 
 
+def _json_scalar(value: Any) -> str:
+    """``json.dumps`` of a parameter value, without its cost (a third of the seeding time).
+
+    The values here are numbers and plain choice words, which need no escaping."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
 def _hex(rng: random.Random, bits: int = 256) -> str:
     return f"{rng.getrandbits(bits):0{bits // 4}x}"
 
@@ -333,7 +344,17 @@ def seed_workspace(
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-262144")
         conn.execute("BEGIN")
+        # Bulk tables load faster without their secondary indexes; they are rebuilt from
+        # their own recorded SQL, so the schema ends exactly as the migrations made it.
+        indexes = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "AND tbl_name IN ('run', 'metric')"
+        ).fetchall()
+        for name, _sql in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
         counts = _fill(conn, rng, now, months, runs, metrics_per_run, workspace)
+        for _name, sql in indexes:
+            conn.execute(sql)
         conn.execute("COMMIT")
         # Leave one self-contained file: the bench must not replay a big WAL on open.
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -532,7 +553,7 @@ def _fill(
                 None if heartbeat is None else ts(heartbeat),
             )
         )
-        param_rows.extend((run_id, k, json.dumps(v)) for k, v in params.items())
+        param_rows.extend((run_id, k, _json_scalar(v)) for k, v in params.items())
         if random() < 0.05:
             tag_rows.append(
                 (run_id, "note", rng.choice(("baseline", "try me", "paper", "bad data")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sqlite3
 import sys
@@ -93,6 +94,11 @@ def test_counts_statuses_and_integrity(seeded: Path) -> None:
         assert rows(db, f"SELECT COUNT(*) FROM {table}")[0][0] > 0, table
     pending = rows(db, "SELECT COUNT(*) FROM deployment_request WHERE status = 'pending'")
     assert pending[0][0] >= 1
+    # params are JSON text, as core.runs writes them
+    assert all(json.loads(str(v)) is not None for (v,) in rows(db, "SELECT value FROM param"))
+    # the indexes dropped for the bulk load are all back
+    indexes = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"ix_run_status_created", "ix_run_created_at", "ix_metric_run_key_step"} <= indexes
 
 
 def test_datetimes_are_written_as_sqlmodel_writes_them(seeded: Path) -> None:
