@@ -1,0 +1,110 @@
+"""Each bench of tracking, load and compare runs end to end at a tiny size and writes its
+JSON: the benches keep working as the code under them changes (numbers are not checked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+TOP_LEVEL = {"bench", "date", "machine", "params", "results", "targets"}
+TARGET_FIELDS = {"name", "value", "target", "unit", "comparison", "met", "note"}
+
+pytestmark = pytest.mark.slow
+
+
+def run_bench(script: str, out: Path, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=BENCH.parent,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    data: dict[str, Any] = json.loads(out.read_text())
+    assert set(data) >= TOP_LEVEL
+    assert data["targets"], "a bench states its targets"
+    for target in data["targets"]:
+        assert set(target) >= TARGET_FIELDS
+    assert "Targets" in done.stdout  # the rich table was printed
+    return data
+
+
+def test_tracking_bench(tmp_path: Path) -> None:
+    data = run_bench(
+        "tracking.py",
+        tmp_path / "tracking.json",
+        "--points",
+        "2000",
+        "--repeat",
+        "1",
+        "--history-steps",
+        "500",
+        "--no-mlflow",
+    )
+    results = data["results"]
+    assert data["bench"] == "tracking"
+    assert {"tracker", "tracker_metrics", "raw"} <= set(results["throughput"])
+    assert results["lost_points"] == 0
+    assert results["throughput"]["tracker"]["samples"][0]["stored"] == 2000
+    assert results["history"]["points"] == 500
+    assert results["mlflow"]["available"] is False  # --no-mlflow never installs it
+    assert results["ratio_to_raw"] > 0
+
+
+def test_load_bench(tmp_path: Path) -> None:
+    data = run_bench(
+        "load.py",
+        tmp_path / "load.json",
+        "--writers",
+        "3",
+        "--seconds",
+        "1",
+        "--writer-points",
+        "4000",
+        "--runs",
+        "300",
+        "--points",
+        "20000",
+        "--history-steps",
+        "1000",
+        "--watch-seconds",
+        "1",
+        "--repeat",
+        "1",
+    )
+    concurrent = data["results"]["concurrent"]
+    assert concurrent["lost_points"] == 0
+    assert concurrent["writer_locked_errors"] == 0
+    assert concurrent["reader"]["locked"] == 0
+    assert concurrent["stored_points"] == concurrent["logged_points"] > 0
+    large = data["results"]["large"]
+    assert large["runs"] == 300
+    assert large["metric_points"] == 20000
+    assert large["history_points"] == 1000
+    assert large["db_bytes"] > 0
+    assert {"project name", "no match"} <= set(large["filters"])
+
+
+def test_compare_bench(tmp_path: Path) -> None:
+    data = run_bench(
+        "compare.py",
+        tmp_path / "compare.json",
+        "--versions",
+        "3",
+        "--points",
+        "2000",
+        "--repeat",
+        "1",
+    )
+    results = data["results"]
+    assert data["params"]["versions"] == 3
+    assert results["curves"] == 4
+    assert 0 < results["max_points_per_curve"] <= 100
+    assert results["compare_seconds"]["n"] == 1
