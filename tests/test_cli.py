@@ -120,3 +120,17 @@ def test_demo_no_tui_is_idempotent(tmp_path: Path) -> None:
     names = sorted(p["name"] for p in projects)
     assert names == sorted({p["name"] for p in projects})  # registered once each
     assert len(names) == len(list((tmp_path / "ws" / "projects").iterdir()))
+
+
+def test_monitor_and_deploy_lists(tmp_path: Path) -> None:
+    dockyard("init", cwd=tmp_path)
+    write_project(tmp_path / "iris", GOOD)
+    dockyard("project", "add", "iris", cwd=tmp_path)
+    monitors = json.loads(dockyard("monitor", "list", "--json", cwd=tmp_path).stdout)
+    assert [(m["name"], m["kind"], m["last_status"]) for m in monitors] == [
+        ("drift", "drift", None),
+        ("nightly-perf", "performance", None),
+    ]
+    assert monitors[0]["config"]["threshold"] == 0.2
+    assert json.loads(dockyard("deploy", "list", "--json", cwd=tmp_path).stdout) == []
+    assert "never run" in dockyard("monitor", "list", cwd=tmp_path).stdout
