@@ -42,6 +42,7 @@ FOLDER_SUFFIX = "-folder"
 INDEX_MAGIC = b"DYROWS1\0"
 INDEX_HEADER = struct.Struct("<8sqq")  # magic, rows between entries, data rows
 OBJECTS_PREFIX = "objects"
+HASH_ALONGSIDE = True  # hash in a thread while the profile pass runs
 
 ProgressCallback = Callable[["RegisterProgress"], None]
 
@@ -313,13 +314,32 @@ def _plan_source(path: Path) -> _Source:
 
 @dataclass
 class _StagedFile:
+    """One file of the source: checked, then copied and hashed by the hash job."""
+
     rel: str
-    display: str
-    staged: Any  # core.hashing.StagedObject
+    source: Path
+    signature: tuple[int, int, int]
     columns: list[str]
     chunk_rows: int
     scanner: Any = None  # core.profiling.CsvScanner for CSV/TSV
     source_types: dict[str, str] = field(default_factory=dict)
+    staged: Any = None  # core.hashing.StagedObject, once the hash job has copied it
+
+    @property
+    def display(self) -> str:
+        return str(self.source)
+
+    @property
+    def size(self) -> int:
+        return self.signature[0]
+
+    @property
+    def digest(self) -> str:
+        return str(self.staged.digest)
+
+    def discard(self) -> None:
+        if self.staged is not None:
+            self.staged.discard()
 
 
 class _Progress:
@@ -374,10 +394,13 @@ def register_dataset(
     hasher: _HashJob | None = None
     try:
         for rel, file in source.files:
-            staged.append(_stage_one(objects, source, rel, file, algo))
+            staged.append(_stage_one(source, rel, file))
         _check_same_columns(source, staged)
         hasher = _HashJob(workspace, name, source, staged, algo, tracker, cancel)
-        hasher.start()
+        if HASH_ALONGSIDE:
+            hasher.start()
+        else:
+            hasher.run()
         profile: dict[str, Any] | None = None
         columns_json: str | None = None
         try:
@@ -387,10 +410,10 @@ def register_dataset(
         except Exception:
             # The scan's error (not UTF-8, a short row) names the line better than the
             # parser's: let the hash job finish (it is the faster pass) and prefer it.
-            hasher.join()
+            hasher.wait()
             hasher.raise_error()
             raise
-        hasher.join()
+        hasher.wait()
         hasher.raise_error()
         digest, hash_algo = hasher.digest, hasher.hash_algo
         if hasher.existing is not None:
@@ -409,16 +432,15 @@ def register_dataset(
         for f in staged:
             f.staged.check_source()  # refuse a source that changed at any time until now
         for f in staged:
-            hashing.fsync_path(f.staged.tmp_path)
             final, created = f.staged.commit()
             if created:
                 created_paths.append(final)
             if f.scanner is not None:
-                index_path = _write_row_index(objects, f.staged.digest, f.scanner)
+                index_path = _write_row_index(objects, f.digest, f.scanner)
                 if index_path is not None:
                     created_paths.append(index_path)
         if source.folder:
-            links = [(f.rel, hashing.object_path(objects, f.staged.digest)) for f in staged]
+            links = [(f.rel, hashing.object_path(objects, f.digest)) for f in staged]
             tree_tmp, _ = hashing.stage_tree(objects, links, algo=algo)
             final_dir, created = hashing.commit_tree(objects, tree_tmp, digest)
             tree_tmp = None
@@ -444,9 +466,9 @@ def register_dataset(
     finally:
         if hasher is not None and hasher.is_alive():
             hasher.stop()
-            hasher.join()
+            hasher.wait()
         for f in staged:
-            f.staged.discard()
+            f.discard()
         if tree_tmp is not None:
             hashing.remove_object(tree_tmp)
         for created_path in created_paths:
@@ -503,6 +525,10 @@ class _HashJob(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
 
+    def wait(self) -> None:
+        if self.ident is not None:  # started as a thread
+            self.join()
+
     def should_stop_profiling(self) -> bool:
         if self.user_cancel is not None and self.user_cancel():
             from core.hashing import HashingCancelled
@@ -540,19 +566,21 @@ class _HashJob(threading.Thread):
             def report(done: int, _total: int, _base: int = base) -> None:
                 self.tracker.hashing(_base + done, self.tracker.total)
 
+            objects = self.workspace.objects
+            f.staged = hashing.stage_copy(objects, f.source, algo=self.algo, expected=f.signature)
             on_block = f.scanner.feed if f.scanner is not None else None
             f.staged.hash(on_block=on_block, progress=report, cancel=self.cancelled)
             f.staged.check_source()
             if f.scanner is not None:
                 _check_scan(f)
+            # flushed to disk here, while the other thread is still profiling
+            hashing.fsync_path(f.staged.tmp_path)
             base += f.staged.size
         if self.source.folder:
-            self.digest = hashing.tree_hash(
-                [(f.rel, f.staged.digest) for f in self.staged], self.algo
-            )
+            self.digest = hashing.tree_hash([(f.rel, f.digest) for f in self.staged], self.algo)
             self.hash_algo = f"{self.algo}-tree"
         else:
-            self.digest = self.staged[0].staged.digest
+            self.digest = self.staged[0].digest
         self.existing = _version_with_hash(self.workspace, self.dataset, self.digest)
         if self.existing is None:
             columns_json, profile = _reuse_profile(self.workspace, self.digest)
@@ -584,48 +612,34 @@ def scanner_delimiter(scanner: Any) -> str:
     return chr(scanner.delim)
 
 
-def _stage_one(
-    objects: Path,
-    source: _Source,
-    rel: str,
-    file: Path,
-    algo: str,
-) -> _StagedFile:
-    """Check the start of ``file`` and copy it into ``objects/tmp/`` (not yet hashed)."""
+def _stage_one(source: _Source, rel: str, file: Path) -> _StagedFile:
+    """Check the start of ``file`` (header, format) and note its signature; the hash job
+    copies and hashes it while the profile pass reads it."""
     from core import hashing, profiling
 
-    display = str(file)
-    if file.stat().st_size == 0:
+    signature = hashing.source_signature(file)
+    if signature[0] == 0:
         raise InputError(f"{file} is empty; give a file with a header row and data rows")
     if source.file_format == "parquet":
         _check_parquet_magic(file)
-        staged = hashing.stage_copy(objects, file, algo=algo)
-        try:
-            schema = profiling.parquet_schema(staged.tmp_path)
-            names = [n for n, _ in schema]
-            _check_duplicates(file, names)
-        except profiling.TableError as exc:
-            staged.discard()
-            raise profiling.TableError(str(exc).replace(str(staged.tmp_path), display)) from None
-        except BaseException:
-            staged.discard()
-            raise
+        schema = profiling.parquet_schema(file)
+        names = [n for n, _ in schema]
+        _check_duplicates(file, names)
         width = max(1, len(names))
         return _StagedFile(
             rel,
-            display,
-            staged,
+            file,
+            signature,
             names,
             profiling.rows_per_chunk(8.0 * width, width),
             source_types=dict(schema),
         )
     delimiter = "\t" if source.file_format == "tsv" else ","
     header = profiling.sniff_csv(file, delimiter)
-    staged = hashing.stage_copy(objects, file, algo=algo)
     return _StagedFile(
         rel,
-        display,
-        staged,
+        file,
+        signature,
         header.columns,
         profiling.rows_per_chunk(header.avg_record_bytes, len(header.columns)),
         scanner=profiling.CsvScanner(file, delimiter),
@@ -671,7 +685,7 @@ def _profile(
 
     sources: list[TableSource] = [
         profiling.TableSource(
-            path=f.staged.tmp_path,
+            path=f.source,
             display=f.display,
             file_format=source.file_format,
             columns=f.columns,
@@ -682,7 +696,7 @@ def _profile(
     ]
     # The seed comes from the first file's size and name, not the digest (not known yet):
     # the same file gives the same sample.
-    seed = sum(f.staged.size for f in staged) * 1_000_003 + len(staged)
+    seed = sum(f.size for f in staged) * 1_000_003 + len(staged)
     table = profiling.profile_table(sources, seed=seed, progress=tracker.profiling, cancel=cancel)
     if table.rows == 0:
         raise InputError(f"{source.path} has no data rows; add rows or check the file")
@@ -700,8 +714,8 @@ def _attach_files(profile: dict[str, Any], staged: list[_StagedFile], source: _S
         rows = int(entry["rows"])
         item: dict[str, Any] = {
             "path": f.rel,
-            "hash": f.staged.digest,
-            "size": f.staged.size,
+            "hash": f.digest,
+            "size": f.size,
             "rows": rows,
         }
         if f.scanner is not None:

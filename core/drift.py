@@ -361,7 +361,7 @@ def profile_column_drift(
         )
     if kind_a in ("text", "boolean") and kind_b in ("text", "boolean"):
         a, b = aligned_counts(reference, current)
-        if not a or not b or sum(a.values()) == 0 or sum(b.values()) == 0:
-            return None
+        if set(a) <= {OTHER} or sum(a.values()) == 0 or sum(b.values()) == 0:
+            return None  # no value is known on both sides (e.g. an id column)
         return categorical_drift(a, b)
     return None

@@ -107,8 +107,16 @@ def tree_hash(entries: Iterable[tuple[str, str]], algo: str | None = None) -> st
     return hasher.hexdigest()
 
 
-def _signature(st: os.stat_result) -> tuple[int, int, int]:
+Signature = tuple[int, int, int]
+
+
+def _signature(st: os.stat_result) -> Signature:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def source_signature(path: Path) -> Signature:
+    """(size, modification time in ns, inode): any write or replacement changes it."""
+    return _signature(os.stat(path))
 
 
 def hash_file(
@@ -188,7 +196,7 @@ class StagedObject:
     algo: str
     size: int
     source: Path | None = None
-    source_signature: tuple[int, int, int] | None = None
+    source_signature: Signature | None = None
     digest: str = ""
     method: str = "copy"
 
@@ -230,7 +238,7 @@ class StagedObject:
         if self.source is None or self.source_signature is None:
             return
         try:
-            now: tuple[int, int, int] | None = _signature(os.stat(self.source))
+            now: Signature | None = _signature(os.stat(self.source))
         except FileNotFoundError:
             now = None
         if now != self.source_signature:
@@ -317,11 +325,19 @@ def _copy_fds(src_fd: int, dst_fd: int) -> tuple[int, str]:
     return copied, "copy"
 
 
-def stage_copy(objects: Path, source: Path, *, algo: str | None = None) -> StagedObject:
+def stage_copy(
+    objects: Path,
+    source: Path,
+    *,
+    algo: str | None = None,
+    expected: Signature | None = None,
+) -> StagedObject:
     """Copy ``source`` to ``objects/tmp/`` (reflink, else an in-kernel copy, else a plain
     one) and remember its size, time and inode to detect later changes.
 
-    On any exception, including KeyboardInterrupt, the temporary copy is removed.
+    ``expected`` is the signature seen when the caller first looked at the file (it may
+    have started reading it already): a different one now means it changed. On any
+    exception, including KeyboardInterrupt, the temporary copy is removed.
     """
     algo = algo or hash_algorithm()
     tmp = tmp_dir(objects) / f"{secrets.token_hex(8)}.part"
@@ -336,15 +352,17 @@ def stage_copy(objects: Path, source: Path, *, algo: str | None = None) -> Stage
             objects,
             tmp,
             algo,
-            before.st_size,
+            copied,
             source=source,
-            source_signature=_signature(before),
+            source_signature=expected or _signature(before),
             method=method,
         )
-        if copied != before.st_size:
-            staged.size = copied
+        if copied != before.st_size or (expected is not None and _signature(before) != expected):
             staged.check_source()
-            raise SourceChangedError(f"{source} changed while it was being copied")
+            raise SourceChangedError(
+                f"{source} changed while it was being read; wait until it is written "
+                "completely and register it again"
+            )
         return staged
     except BaseException:
         with contextlib.suppress(OSError):

@@ -155,11 +155,33 @@ def test_category_stats_prune_but_keep_the_heavy_hitters(monkeypatch: pytest.Mon
     monkeypatch.setattr(profiling, "TOP_TRACK", 50)
     stats = CategoryStats()
     for i in range(10):
-        chunk = [f"id{i}_{j}" for j in range(200)] + ["common"] * 30
+        chunk = [f"id{i}_{j}" for j in range(60)] * 2 + ["common"] * 30
         stats.add(pd.Series(chunk))
-    result = stats.result(10 * 230)
+    result = stats.result(10 * 150)
     assert result["top"][0] == ["common", 300]
-    assert result["top_exact"] is False
+    assert result["top_exact"] is False and "top_skipped" not in result
+    assert result["distinct"] == 601 and result["distinct_exact"]
+
+
+def test_a_column_of_unique_values_keeps_only_its_distinct_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(profiling, "TOP_TRACK", 50)
+    stats = CategoryStats()
+    for i in range(20):
+        stats.add(pd.Series([f"user-{i}-{j}" for j in range(2000)]))
+    result = stats.result(40_000)
+    assert result["top"] == [] and result["top_skipped"] is True
+    assert not result["distinct_exact"]
+    assert abs(result["distinct"] - 40_000) / 40_000 < 0.05
+
+
+def test_string_hashes_depend_on_the_text_only() -> None:
+    a = profiling.hash_strings(pd.Series(["", "a", "ab", "ba", "é", "x" * 3_000_000]))
+    b = profiling.hash_strings(["", "a", "ab", "ba", "é", "x" * 3_000_000])
+    c = profiling.hash_strings(pd.Series(["zz", "ab", "a"]))
+    assert (a == b).all() and len(set(a.tolist())) == 6
+    assert c[1] == a[2] and c[2] == a[1]
 
 
 def test_profile_memory_does_not_grow_with_rows(tmp_path: Path) -> None:
