@@ -94,12 +94,25 @@ def serve_until_idle(ws: Workspace, concurrency: int = 2) -> None:
     Agent(ws, concurrency=concurrency).serve(until_idle=True)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+def wait_for(
+    predicate: Callable[[], bool], timeout: float = 30.0, explain: Callable[[], str] = str
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError("timed out")
+            raise AssertionError(f"timed out: {explain()}")
         time.sleep(0.1)
+
+
+def run_state(ws: Workspace, run_id: int) -> Callable[[], str]:
+    """What a timed-out wait shows: the run's status, error and log tail."""
+
+    def explain() -> str:
+        info = get_run(ws, run_id)
+        log = Path(info.log_path).read_text()[-2000:] if info.log_path else ""
+        return f"status={info.status} error={info.error!r} pid={info.pid} log=...{log}"
+
+    return explain
 
 
 @pytest.fixture
@@ -247,7 +260,9 @@ def test_cancel_a_running_run_terminates_its_process(
     (run,) = queue_runs(ws, "toy", ["n=1000", "sleep=0.05"])
     wait_for(lambda: bool(latest_metrics(ws, run.id)))
     cancel_run(ws, run.id)
-    wait_for(lambda: get_run(ws, run.id).status == "cancelled", timeout=20)
+    wait_for(
+        lambda: get_run(ws, run.id).status == "cancelled", timeout=30, explain=run_state(ws, run.id)
+    )
     pid = get_run(ws, run.id).pid
     assert pid is not None
     wait_for(lambda: not pid_alive(pid))  # the agent reaps its supervisor child
