@@ -180,6 +180,21 @@ class DockyardApp(App[None]):
     def action_last_row(self) -> None:
         self._go_home().action_last_row()
 
+    async def _here_or_home(self, action: str) -> None:
+        """Run ``action`` on the screen on top if it has it (the model screen tags
+        versions), otherwise on the home screen (which tags runs and models)."""
+        screen = self.screen if hasattr(self.screen, f"action_{action}") else self._go_home()
+        await self.run_action(action, screen)
+
+    async def action_toggle_tag(self) -> None:
+        await self._here_or_home("toggle_tag")
+
+    async def action_compare_tagged(self) -> None:
+        await self._here_or_home("compare_tagged")
+
+    async def action_register_run(self) -> None:
+        await self._here_or_home("register_run")
+
     async def action_back(self) -> None:
         """Clear the home screen's filter there; anywhere else close the screen."""
         if self.screen is self.home:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
+from typing import TYPE_CHECKING, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,7 +23,16 @@ from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 from core.errors import DockyardError
-from core.overview import PAGE_SIZE, Pane, agent_status, load_pane, row_fields
+from core.overview import (
+    PAGE_SIZE,
+    ModelRow,
+    Pane,
+    RunRow,
+    agent_status,
+    load_pane,
+    row_fields,
+)
+from core.workspace import Workspace
 from store.queries import Reader
 from tui.messages import (
     AgentStatusLoaded,
@@ -33,7 +43,9 @@ from tui.messages import (
     PaneLoaded,
 )
 from tui.screens.detail import DetailScreen
+from tui.screens.model import ModelScreen, compare_limit_problem
 from tui.widgets.pane import OverviewPane
+from tui.widgets.prompt import PromptField, PromptModal
 from tui.widgets.status_line import StatusLine
 
 #: Seconds between two refreshes of the visible panes.
@@ -44,6 +56,12 @@ MAX_BACKOFF_POLLS = 15
 
 #: The pane focused when the app opens: runs are what people come back to watch.
 START_PANE = Pane.RUNS
+
+#: Panes whose rows ``space`` tags for ``c`` (compare): runs, and models (latest versions).
+TAGGABLE_PANES = (Pane.RUNS, Pane.MODELS)
+
+if TYPE_CHECKING:
+    from tui.app import DockyardApp
 
 
 def describe_error(error: BaseException) -> str:
@@ -67,6 +85,10 @@ class HomeScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="filter", priority=True),
         Binding("escape", "back", "Clear filter", id="back"),
         Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("space", "toggle_tag", "Tag", id="tag"),
+        Binding("c", "compare_tagged", "Compare", id="compare"),
+        # Not in the footer (80 columns are full): help and the palette list it.
+        Binding("M", "register_run", "Register model", show=False, id="register-run"),
     ]
 
     # Wide and tall: a grid with every pane's rows visible. Otherwise the focused pane
@@ -136,17 +158,23 @@ class HomeScreen(Screen[None]):
             return True
         pane = self.current
         if action == "back":
-            return pane.filter_text != "" or pane.is_filtering
+            return pane.filter_text != "" or pane.is_filtering or bool(pane.tagged)
         if action == "filter":
             return not isinstance(self.focused, Input)
+        if action in ("toggle_tag", "compare_tagged"):
+            return self.active_pane in TAGGABLE_PANES and not isinstance(self.focused, Input)
+        if action == "register_run":
+            return self.active_pane is Pane.RUNS and not isinstance(self.focused, Input)
         return True
 
     async def action_filter(self) -> None:
         await self.current.open_filter()
 
     def action_back(self) -> None:
-        """esc: clear the focused pane's filter; the home screen has nothing behind it."""
-        self.current.clear_filter()
+        """esc: clear the focused pane's filter, then its tags; nothing is behind home."""
+        if not self.current.clear_filter():
+            self.current.clear_tags()
+        self.refresh_bindings()
 
     def action_clear_filter(self) -> None:
         self.current.clear_filter()
@@ -271,4 +299,76 @@ class HomeScreen(Screen[None]):
         self._load_page(message.pane, filter_text, offset=message.offset, append=True)
 
     def on_open_requested(self, message: OpenRequested) -> None:
+        if isinstance(message.row, ModelRow):
+            self.app.push_screen(ModelScreen(self.workspace, message.row.name, now=self._now))
+            return
         self.app.push_screen(DetailScreen(message.row.label, row_fields(message.row)))
+
+    # --- models: tag, compare, register (tui.screens.model and .compare do the rest) ---------
+
+    @property
+    def workspace(self) -> Workspace:
+        return cast("DockyardApp", self.app).workspace
+
+    def action_toggle_tag(self) -> None:
+        pane = self.current
+        row = pane.row_at_cursor()
+        if row is None:
+            self.notify(f"Nothing to tag in {self.active_pane.heading}", severity="warning")
+            return
+        pane.toggle_tag(row)
+        pane.table.action_cursor_down()
+        self.refresh_bindings()
+
+    def action_compare_tagged(self) -> None:
+        pane = self.current
+        noun = "runs" if pane.pane is Pane.RUNS else "models"
+        problem = compare_limit_problem(len(pane.tagged), noun)
+        if problem:
+            self.notify(problem, severity="warning")
+            return
+        refs = [
+            f"run:{row.id}" if isinstance(row, RunRow) else getattr(row, "name", row.key)
+            for row in pane.tagged
+        ]
+        from tui.screens.compare import CompareScreen  # plotext loads on first compare only
+
+        self.app.push_screen(CompareScreen(self.workspace, refs))
+
+    def action_register_run(self) -> None:
+        row = self.pane(Pane.RUNS).row_at_cursor()
+        if not isinstance(row, RunRow):
+            self.notify("No run to register", severity="warning")
+            return
+        modal = PromptModal(
+            f"Register run {row.id} as a model version",
+            [
+                PromptField("name", "Model name (new or existing)", value=row.project),
+                PromptField("description", "Description (optional)"),
+            ],
+            hint="enter registers · esc cancels",
+        )
+
+        def done(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            self._register_run(row.id, values["name"], values["description"])
+
+        self.app.push_screen(modal, done)
+
+    @work(thread=True, exit_on_error=False, group="register-run")
+    def _register_run(self, run_id: int, name: str, description: str) -> None:
+        from core.registry import register_version
+
+        try:
+            info = register_version(self.workspace, run_id, name, description)
+        except Exception as error:
+            self.notify(
+                describe_error(error),
+                title=f"Run {run_id} not registered",
+                severity="error",
+                timeout=8,
+            )
+            return
+        self.notify(f"Registered {info.ref} from run {run_id}", title="New model version")
+        self.app.call_from_thread(self.refresh_panes)

@@ -37,8 +37,20 @@ def cell_text(value: str) -> Text:
     return Text(value, style="bold" if attention else "", no_wrap=True, end="")
 
 
-def row_cells(row: PaneRow) -> list[Text]:
-    return [cell_text(value) for value in row.cells()]
+def row_cells(row: PaneRow, *, tagged: bool = False) -> list[Text]:
+    cells = [cell_text(value) for value in row.cells()]
+    if tagged:
+        cells[0] = tagged_text(cells[0].plain)
+    return cells
+
+
+#: The mark in front of a tagged row's first cell (``space`` tags, ``c`` acts on the tags).
+TAG_MARK = "*"
+
+
+def tagged_text(value: str) -> Text:
+    """A tagged row's first cell: the mark and bold, so it shows without colour."""
+    return Text(f"{TAG_MARK}{value}", style="bold magenta", no_wrap=True, end="")
 
 
 class PaneTable(DataTable[Text]):
@@ -86,6 +98,8 @@ class OverviewPane(Vertical):
         self._rows: dict[str, PaneRow] = {}
         self._order: list[str] = []
         self._more_pending = False
+        # Tagged rows in the order they were tagged, kept when paged out or filtered away.
+        self._tagged: dict[str, PaneRow] = {}
 
     # --- composition ----------------------------------------------------------------------
 
@@ -134,6 +148,45 @@ class OverviewPane(Vertical):
         """The rows shown, in order."""
         return [self._rows[key] for key in self._order]
 
+    # --- tags -------------------------------------------------------------------------------
+
+    @property
+    def tagged(self) -> list[PaneRow]:
+        """The tagged rows, first tagged first (the baseline of a comparison)."""
+        return list(self._tagged.values())
+
+    def toggle_tag(self, row: PaneRow) -> bool:
+        """Tag ``row`` or untag it; True if it is tagged now."""
+        now_tagged = row.key not in self._tagged
+        if now_tagged:
+            self._tagged[row.key] = row
+        else:
+            del self._tagged[row.key]
+        if row.key in self._rows:
+            self._render_first_cell(row.key)
+        self._update_title()
+        return now_tagged
+
+    def clear_tags(self) -> bool:
+        """Untag every row; False if none was tagged."""
+        if not self._tagged:
+            return False
+        keys = list(self._tagged)
+        self._tagged.clear()
+        for key in keys:
+            if key in self._rows:
+                self._render_first_cell(key)
+        self._update_title()
+        return True
+
+    def _render_first_cell(self, key: str) -> None:
+        first = self._rows[key].cells()[0]
+        text = tagged_text(first) if key in self._tagged else cell_text(first)
+        self.table.update_cell(key, "c0", text, update_width=True)
+
+    def _cells(self, row: PaneRow) -> list[Text]:
+        return row_cells(row, tagged=row.key in self._tagged)
+
     # --- data -----------------------------------------------------------------------------
 
     def apply_page(self, page: PanePage, *, append: bool = False) -> None:
@@ -165,7 +218,7 @@ class OverviewPane(Vertical):
                 continue  # shifted in by a new row since the previous page
             self._rows[row.key] = row
             self._order.append(row.key)
-            table.add_row(*row_cells(row), key=row.key)
+            table.add_row(*self._cells(row), key=row.key)
 
     def _replace_prefix(self, page: PanePage) -> None:
         keys = [row.key for row in page.rows]
@@ -186,9 +239,12 @@ class OverviewPane(Vertical):
             if old == row:
                 continue
             self._rows[row.key] = row
+            if row.key in self._tagged:
+                self._tagged[row.key] = row
+            cells = self._cells(row)
             for index, (before, after) in enumerate(zip(old.cells(), row.cells(), strict=True)):
                 if before != after:
-                    table.update_cell(row.key, f"c{index}", cell_text(after), update_width=True)
+                    table.update_cell(row.key, f"c{index}", cells[index], update_width=True)
 
     def _rebuild(self, rows: list[PaneRow]) -> None:
         table = self.table
@@ -198,7 +254,7 @@ class OverviewPane(Vertical):
         self._rows = {row.key: row for row in rows}
         self._order = list(self._rows)
         for row in self._rows.values():
-            table.add_row(*row_cells(row), key=row.key)
+            table.add_row(*self._cells(row), key=row.key)
         if not self._order:
             return
         target = (
@@ -224,9 +280,10 @@ class OverviewPane(Vertical):
             title += f" · [b]{escape(self.summary)}[/b]"
         self.border_title = title
         shown = len(self._order)
-        self.border_subtitle = (
-            f"{shown:,} of {self.total:,} loaded" if self.total and shown < self.total else ""
-        )
+        parts = [f"{shown:,} of {self.total:,} loaded"] if self.total and shown < self.total else []
+        if self._tagged:
+            parts.append(f"{len(self._tagged)} tagged · c compares · esc untags")
+        self.border_subtitle = escape(" · ".join(parts))
 
     def _update_hint(self) -> None:
         hint = self.query_one(".hint", Static)

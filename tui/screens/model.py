@@ -1,0 +1,676 @@
+"""The model screen: one model's versions, its aliases and their moves, and the validation
+report of the version under the cursor.
+
+Everything the command line's ``dockyard model …`` does to one model is a key here: ``a``
+points an alias at the version (``A`` removes one), ``e`` edits its description and tags,
+``space`` tags versions and ``c`` compares the tagged ones, ``w`` writes the report as
+Markdown. Every read and write runs in a worker; core errors become notifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Vertical, VerticalScroll
+from textual.markup import escape
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
+
+from core.overview import NO_VALUE, as_utc, format_metric, human_age, human_duration, human_size
+from core.workspace import Workspace
+from tui.widgets.prompt import PromptField, PromptModal
+
+if TYPE_CHECKING:
+    from core.registry import VersionInfo
+
+#: A comparison takes this many items at least and at most (core.comparison checks too).
+COMPARE_MIN, COMPARE_MAX = 2, 10
+
+TAG_MARK = "*"
+
+VERSION_COLUMNS = ("Ver", "Aliases", "Metric", "Run", "Data", "Created", "Description")
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for the user (the home screen's wording)."""
+    from tui.screens.home import describe_error as home_describe_error
+
+    return home_describe_error(error)
+
+
+def compare_limit_problem(count: int, noun: str) -> str | None:
+    """Why ``count`` tagged items cannot be compared, or None if they can."""
+    if count < COMPARE_MIN:
+        return (
+            f"Compare needs {COMPARE_MIN} to {COMPARE_MAX} {noun}; {count} tagged — "
+            f"tag {noun} with space, then press c"
+        )
+    if count > COMPARE_MAX:
+        return f"Compare takes at most {COMPARE_MAX} {noun}; {count} tagged — untag some with space"
+    return None
+
+
+# --- messages from the workers ----------------------------------------------------------------
+
+
+class VersionsLoaded(Message):
+    def __init__(self, versions: list[VersionInfo], history: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.versions = versions
+        self.history = history
+
+
+class ReportLoaded(Message):
+    def __init__(self, version: int, report: dict[str, Any]) -> None:
+        super().__init__()
+        self.version = version
+        self.report = report
+
+
+class ModelLoadFailed(Message):
+    def __init__(self, what: str, error: str) -> None:
+        super().__init__()
+        self.what = what
+        self.error = error
+
+
+class ModelChanged(Message):
+    """An alias move or an edit went through: say so and read the model again."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+# --- widgets ------------------------------------------------------------------------------
+
+
+class VersionsTable(DataTable[Text]):
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Report", id="model-open-report"),
+        Binding("j", "cursor_down", "Down", show=False, id="versions-cursor-down"),
+        Binding("k", "cursor_up", "Up", show=False, id="versions-cursor-up"),
+        Binding("g", "first_row", "First row", show=False, id="versions-first-row"),
+        Binding("G", "last_row", "Last row", show=False, id="versions-last-row"),
+    ]
+
+    help_label = "Versions"
+
+    def action_first_row(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+
+
+class ReportView(VerticalScroll):
+    """The validation report; focused by enter, scrolled with j/k, left with esc."""
+
+    BINDINGS = [
+        Binding("j", "scroll_down", "Down", show=False, id="report-down"),
+        Binding("k", "scroll_up", "Up", show=False, id="report-up"),
+        Binding("g", "scroll_home", "Top", show=False, id="report-top"),
+        Binding("G", "scroll_end", "Bottom", show=False, id="report-bottom"),
+    ]
+
+    help_label = "Report"
+
+
+# --- the report as text -------------------------------------------------------------------
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return NO_VALUE
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _heading(text: Text, title: str) -> None:
+    text.append(f"\n{title}\n", style="bold underline")
+
+
+def _pair(text: Text, label: str, value: str, width: int = 10) -> None:
+    text.append(f"  {label:<{width}} ", style="dim")
+    text.append(f"{value}\n")
+
+
+def report_text(report: dict[str, Any]) -> Text:
+    """The validation report of :func:`core.validation.build_report`, for the terminal.
+
+    Pass and fail read as words (PASS/FAIL, better/worse), colour only repeats them.
+    """
+    text = Text(no_wrap=False, overflow="fold")
+    passed = bool(report["gates_passed"])
+    gates = report["gates"]
+    verdict = "GATES PASSED" if passed else "GATES FAILED"
+    text.append(f" {verdict} ", style="bold reverse green" if passed else "bold reverse red")
+    if gates:
+        count = sum(1 for gate in gates if gate["passed"])
+        text.append(f"  {count} of {len(gates)} gates pass")
+    else:
+        text.append("  the project defines no gates")
+    text.append(f"\n{report['ref']}", style="bold")
+    text.append(f" · run {report['run_id']} · {report['project']}")
+    created = str(report["created_at"])[:16].replace("T", " ")
+    text.append(f" · registered {created} by {report['created_by'] or NO_VALUE}\n")
+    if report["aliases"]:
+        text.append("aliases: ", style="dim")
+        text.append(", ".join(report["aliases"]) + "\n", style="bold")
+    if report["description"]:
+        text.append(f"{report['description']}\n", style="italic")
+
+    if gates:
+        _heading(text, "Gates")
+        width = max(len(gate["metric"]) for gate in gates)
+        for gate in gates:
+            mark, style = ("pass", "green") if gate["passed"] else ("FAIL", "bold red")
+            text.append(f"  {mark} ", style=style)
+            value = "missing" if gate["value"] is None else f"{gate['value']:.4g}"
+            text.append(f"{gate['metric']:<{width}}  {gate['rule']:<12} {value}\n")
+
+    _heading(text, "Held-out metrics")
+    metrics = report["metrics"]
+    if metrics:
+        width = max(len(name) for name in metrics)
+        primary = report["primary_metric"]
+        for name, value in metrics.items():
+            style = "bold" if name == primary else ""
+            text.append(f"  {name:<{width}}  ", style=style)
+            text.append(f"{value:.6g}\n", style=style)
+    else:
+        text.append("  the run logged no metrics\n", style="dim")
+
+    _heading(text, "Against the champion")
+    champion = report["champion"]
+    if champion is None:
+        text.append("  no version holds the champion alias yet (a sets it)\n", style="dim")
+    elif champion["is_this_version"]:
+        text.append("  this version is the champion\n", style="bold")
+    else:
+        delta = champion["delta"]
+        verdict_word = champion["verdict"] or "not comparable"
+        style = {"better": "bold green", "worse": "bold red"}.get(verdict_word, "")
+        text.append(f"  {champion['ref']}: {champion['metric'] or 'primary metric'} ")
+        text.append(f"{_num(champion['champion_value'])} -> {_num(champion['this_value'])} ")
+        shown = "n/a" if delta is None else f"{delta:+.4g}"
+        text.append(f"({shown}, ")
+        text.append(verdict_word, style=style)
+        text.append(")\n")
+        if not champion["gates_passed"]:
+            text.append("  (the champion itself fails the gates)\n", style="dim")
+
+    _heading(text, "Data")
+    data = report["data"]
+    _pair(text, "dataset", data["dataset"] or "unversioned (the project folder's file)")
+
+    _heading(text, "Reproducibility")
+    repro = report["reproducibility"]
+    params = ", ".join(f"{k}={v}" for k, v in sorted(repro["params"].items())) or NO_VALUE
+    git = repro["git_commit"] or "not a git checkout"
+    if repro["git_dirty"]:
+        git += " (dirty)"
+    packages = ", ".join(f"{k} {v}" for k, v in repro["packages"].items()) or NO_VALUE
+    started = str(repro["started_at"] or NO_VALUE)[:16].replace("T", " ")
+    for label, value in (
+        ("command", repro["command"] or NO_VALUE),
+        ("params", params),
+        ("seed", _num(repro["seed"])),
+        ("git", git),
+        ("python", f"{repro['python'] or '?'} on {repro['platform'] or '?'}"),
+        ("packages", packages),
+        ("ran", f"{started} on {repro['host'] or '?'} by {repro['user'] or '?'}"),
+        ("took", human_duration(repro["duration_s"])),
+    ):
+        _pair(text, label, value)
+
+    _heading(text, "Artifact")
+    artifact = report["artifact"]
+    _pair(text, "format", f"{artifact['format'] or '?'}, {human_size(artifact['size_bytes'])}")
+    _pair(text, "sha256", artifact["sha256"])
+    text.append(f"\nw writes this report as Markdown; `dockyard model report {report['ref']}`")
+    return text
+
+
+# --- the screen -----------------------------------------------------------------------------
+
+
+class ModelScreen(Screen[None]):
+    """``ModelScreen(workspace, "wine-clf", now=...)``: opened by enter in the Models pane."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("space", "toggle_tag", "Tag", id="model-tag"),
+        Binding("c", "compare_tagged", "Compare", id="model-compare"),
+        Binding("a", "set_alias", "Alias", id="model-alias"),
+        Binding("A", "remove_alias", "Remove alias", show=False, id="model-unalias"),
+        Binding("e", "edit_version", "Edit", id="model-edit"),
+        Binding("w", "write_report", "Write report", show=False, id="model-write-report"),
+        Binding("r", "reload", "Refresh", show=False, id="model-refresh"),
+    ]
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    AUTO_FOCUS = "#versions"
+
+    DEFAULT_CSS = """
+    ModelScreen #model-body { height: 1fr; layout: vertical; }
+    ModelScreen #model-left { height: auto; }
+    ModelScreen #versions {
+        height: auto;
+        max-height: 9;
+        scrollbar-size-horizontal: 0;
+        scrollbar-size-vertical: 1;
+    }
+    ModelScreen #aliases {
+        height: auto;
+        max-height: 5;
+        border-top: solid $foreground 30%;
+        border-title-color: $text-muted;
+        padding: 0 1;
+    }
+    ModelScreen #report {
+        height: 1fr;
+        border-top: solid $foreground 30%;
+        border-title-color: $foreground;
+        padding: 0 1;
+    }
+    ModelScreen #report:focus { border-top: heavy $border; border-title-style: bold; }
+    ModelScreen.-wide #model-body { layout: horizontal; }
+    ModelScreen.-wide #model-left { width: 2fr; height: 1fr; }
+    ModelScreen.-wide #versions { height: 1fr; max-height: 100%; }
+    ModelScreen.-wide #aliases { max-height: 12; }
+    ModelScreen.-wide #report {
+        width: 3fr;
+        border-top: none;
+        border-left: solid $foreground 30%;
+    }
+    ModelScreen.-wide #report:focus { border-top: none; border-left: heavy $border; }
+    """
+
+    def __init__(self, workspace: Workspace, name: str, *, now: Callable[[], datetime]) -> None:
+        super().__init__(classes="model-screen")
+        self.workspace = workspace
+        self.model_name = name
+        self._now = now
+        self.title = f"model {name}"
+        self.versions: dict[int, VersionInfo] = {}
+        self.history: list[dict[str, Any]] = []
+        self.tagged: list[int] = []
+        self._order: list[int] = []
+        self._reports: dict[int, dict[str, Any]] = {}
+        self._shown_report: int | None = None
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="model", classes="box"), Container(id="model-body"):
+            with Vertical(id="model-left"):
+                yield VersionsTable(id="versions", cursor_type="row")
+                yield Static("", id="aliases")
+            with ReportView(id="report"):
+                yield Static("Loading…", id="report-body")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        box = self.query_one("#model", Vertical)
+        box.border_title = escape(f"Model {self.model_name}")
+        table = self.table
+        for index, heading in enumerate(VERSION_COLUMNS):
+            table.add_column(heading, key=f"c{index}")
+        self.query_one("#aliases", Static).border_title = "Alias moves"
+        self.query_one("#report", ReportView).border_title = "Report"
+        self._load_versions()
+
+    @property
+    def table(self) -> VersionsTable:
+        return self.query_one("#versions", VersionsTable)
+
+    @property
+    def current(self) -> VersionInfo | None:
+        table = self.table
+        if not self._order or not 0 <= table.cursor_row < len(self._order):
+            return None
+        return self.versions.get(self._order[table.cursor_row])
+
+    # --- loading ------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="model-versions")
+    def _load_versions(self) -> None:
+        from core.registry import alias_history, list_versions
+
+        try:
+            versions = list_versions(self.workspace, self.model_name)
+            history = alias_history(self.workspace, self.model_name)
+        except Exception as error:
+            self.post_message(ModelLoadFailed(f"model {self.model_name}", describe_error(error)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(VersionsLoaded(versions, history))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="model-report")
+    def _load_report(self, version: int) -> None:
+        from core.validation import build_report
+
+        try:
+            report = build_report(self.workspace, f"{self.model_name}@{version}")
+        except Exception as error:
+            self.post_message(ModelLoadFailed(f"the report of v{version}", describe_error(error)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(ReportLoaded(version, report))
+
+    def on_versions_loaded(self, message: VersionsLoaded) -> None:
+        table = self.table
+        current = self.current
+        keep = current.version if current is not None else None
+        self.versions = {info.version: info for info in message.versions}
+        self._order = [info.version for info in message.versions]
+        self.history = message.history
+        self._reports.clear()
+        self.tagged = [number for number in self.tagged if number in self.versions]
+        table.clear()
+        for info in message.versions:
+            table.add_row(*self._cells(info), key=str(info.version))
+        if keep in self.versions:
+            table.move_cursor(row=self._order.index(keep), animate=False)
+        self.loaded = True
+        self._show_history()
+        self._update_title()
+        if not self._order:
+            self._set_report_text(Text("This model has no versions."))
+            return
+        self._request_report()
+
+    def on_report_loaded(self, message: ReportLoaded) -> None:
+        self._reports[message.version] = message.report
+        current = self.current
+        if current is not None and current.version == message.version:
+            self._show_report(message.version)
+
+    def on_model_load_failed(self, message: ModelLoadFailed) -> None:
+        self.notify(
+            f"Cannot read {message.what}: {message.error}",
+            title="Load failed",
+            severity="error",
+            timeout=8,
+        )
+        if not self.loaded:
+            self._set_report_text(Text(f"Cannot read {message.what}: {message.error}"))
+
+    def on_model_changed(self, message: ModelChanged) -> None:
+        self.notify(message.text, title=self.model_name)
+        self._load_versions()
+
+    @on(DataTable.RowHighlighted, "#versions")
+    def _version_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._request_report()
+
+    @on(DataTable.RowSelected, "#versions")
+    def _version_selected(self, event: DataTable.RowSelected) -> None:
+        """enter: read the report (focus it for scrolling); esc comes back."""
+        event.stop()
+        self._request_report()
+        self.set_focus(self.query_one("#report", ReportView))
+
+    def _request_report(self) -> None:
+        current = self.current
+        if current is None:
+            return
+        if current.version in self._reports:
+            self._show_report(current.version)
+            return
+        self.query_one("#report", ReportView).border_title = escape(
+            f"Report v{current.version} (loading)"
+        )
+        self._load_report(current.version)
+
+    # --- drawing ------------------------------------------------------------------------------
+
+    def _cells(self, info: VersionInfo) -> list[Text]:
+        tagged = info.version in self.tagged
+        version = Text(
+            f"{TAG_MARK if tagged else ''}v{info.version}",
+            style="bold magenta" if tagged else "",
+            no_wrap=True,
+        )
+        aliases = Text(", ".join(info.aliases) or NO_VALUE, style="bold" if info.aliases else "")
+        created = as_utc(info.created_at)
+        return [
+            version,
+            aliases,
+            Text(format_metric(info.primary_metric, info.primary_value), no_wrap=True),
+            Text(str(info.run_id)),
+            Text(info.dataset or NO_VALUE, no_wrap=True),
+            Text(human_age(created, self._now()), no_wrap=True),
+            Text(info.description or "", no_wrap=True),
+        ]
+
+    def _redraw_version(self, number: int) -> None:
+        info = self.versions[number]
+        cells = self._cells(info)
+        self.table.update_cell(str(number), "c0", cells[0], update_width=True)
+
+    def _update_title(self) -> None:
+        count = len(self._order)
+        title = f"Model {self.model_name} · {count} version{'s' if count != 1 else ''}"
+        self.query_one("#model", Vertical).border_title = escape(title)
+        self.query_one("#model", Vertical).border_subtitle = escape(
+            f"{len(self.tagged)} tagged · c compares" if self.tagged else ""
+        )
+
+    def _show_history(self) -> None:
+        widget = self.query_one("#aliases", Static)
+        now = self._now()
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if not self.history:
+            text.append("No alias has been set yet (a sets one).", style="dim")
+        for move in reversed(self.history):
+            source = NO_VALUE if move.get("from") is None else f"v{move['from']}"
+            target = "removed" if move.get("to") is None else f"v{move['to']}"
+            text.append(f"{move.get('alias', '?')}", style="bold")
+            text.append(f" {source} -> {target}")
+            when = human_age(as_utc(move.get("at")), now)
+            text.append(f"  {move.get('actor', '?')}, {when}\n", style="dim")
+        text.rstrip()
+        widget.update(text)
+        widget.border_title = f"Alias moves ({len(self.history)})"
+
+    def _show_report(self, version: int) -> None:
+        report = self._reports[version]
+        self._shown_report = version
+        view = self.query_one("#report", ReportView)
+        verdict = "pass" if report["gates_passed"] else "FAIL"
+        view.border_title = escape(f"Report v{version} · gates {verdict}")
+        self._set_report_text(report_text(report))
+
+    def _set_report_text(self, text: Text) -> None:
+        self.query_one("#report-body", Static).update(text)
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        """esc: from the report back to the versions; otherwise close the screen."""
+        if isinstance(self.focused, ReportView):
+            self.set_focus(self.table)
+            return
+        self.dismiss()
+
+    def action_reload(self) -> None:
+        self._load_versions()
+
+    def _need_version(self, what: str) -> VersionInfo | None:
+        current = self.current
+        if current is None:
+            self.notify(f"No version to {what}", severity="warning")
+        return current
+
+    def action_toggle_tag(self) -> None:
+        current = self._need_version("tag")
+        if current is None:
+            return
+        if current.version in self.tagged:
+            self.tagged.remove(current.version)
+        else:
+            self.tagged.append(current.version)
+        self._redraw_version(current.version)
+        self._update_title()
+        self.table.action_cursor_down()
+
+    def action_compare_tagged(self) -> None:
+        problem = compare_limit_problem(len(self.tagged), "versions")
+        if problem:
+            self.notify(problem, severity="warning")
+            return
+        from tui.screens.compare import CompareScreen
+
+        refs = [f"{self.model_name}@{number}" for number in self.tagged]
+        self.app.push_screen(CompareScreen(self.workspace, refs))
+
+    def action_set_alias(self) -> None:
+        current = self._need_version("alias")
+        if current is None:
+            return
+        ref = current.ref
+        modal = PromptModal(
+            f"Alias for {ref}",
+            [
+                PromptField(
+                    "alias",
+                    "Alias (moves it here if another version has it)",
+                    placeholder="champion",
+                )
+            ],
+            hint="enter sets it · esc cancels · e.g. champion, challenger",
+        )
+
+        def done(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            if not values["alias"]:
+                self.notify("No alias given; nothing changed", severity="warning")
+                return
+            self._set_alias(ref, values["alias"])
+
+        self.app.push_screen(modal, done)
+
+    @work(thread=True, exit_on_error=False, group="model-write")
+    def _set_alias(self, ref: str, alias: str) -> None:
+        from core.registry import set_alias
+
+        try:
+            info = set_alias(self.workspace, ref, alias)
+        except Exception as error:
+            self.notify(describe_error(error), title="Alias not set", severity="error")
+            return
+        self.post_message(ModelChanged(f"{info.model}@{alias} -> v{info.version}"))
+
+    def action_remove_alias(self) -> None:
+        current = self._need_version("remove an alias from")
+        if current is None:
+            return
+        modal = PromptModal(
+            f"Remove an alias of {self.model_name}",
+            [PromptField("alias", "Alias to remove", value=(current.aliases or [""])[0])],
+            hint="enter removes it (its history stays) · esc cancels",
+        )
+
+        def done(values: dict[str, str] | None) -> None:
+            if values and values["alias"]:
+                self._remove_alias(values["alias"])
+
+        self.app.push_screen(modal, done)
+
+    @work(thread=True, exit_on_error=False, group="model-write")
+    def _remove_alias(self, alias: str) -> None:
+        from core.registry import remove_alias
+
+        try:
+            remove_alias(self.workspace, self.model_name, alias)
+        except Exception as error:
+            self.notify(describe_error(error), title="Alias not removed", severity="error")
+            return
+        self.post_message(ModelChanged(f"Removed alias {alias} from {self.model_name}"))
+
+    def action_edit_version(self) -> None:
+        current = self._need_version("edit")
+        if current is None:
+            return
+        tags = " ".join(f"{key}={value}" for key, value in sorted(current.tags.items()))
+        modal = PromptModal(
+            f"Edit {current.ref} (the model itself never changes)",
+            [
+                PromptField("description", "Description", value=current.description),
+                PromptField(
+                    "tags",
+                    "Tags: KEY=VALUE separated by spaces; KEY= removes one",
+                    value=tags,
+                    placeholder="reviewed=yes",
+                ),
+            ],
+        )
+        ref, old_tags = current.ref, current.tags
+
+        def done(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            parsed = parse_tags(values["tags"])
+            if isinstance(parsed, str):
+                self.notify(parsed, title="Not saved", severity="error")
+                return
+            # Tags left out of the field are removed, as the field showed all of them.
+            changes = {key: "" for key in old_tags if key not in parsed} | parsed
+            self._edit_version(ref, values["description"], changes)
+
+        self.app.push_screen(modal, done)
+
+    @work(thread=True, exit_on_error=False, group="model-write")
+    def _edit_version(self, ref: str, description: str, tags: dict[str, str]) -> None:
+        from core.registry import update_version
+
+        try:
+            info = update_version(self.workspace, ref, description, tags or None)
+        except Exception as error:
+            self.notify(describe_error(error), title="Not saved", severity="error")
+            return
+        self.post_message(ModelChanged(f"Updated {info.ref}"))
+
+    def action_write_report(self) -> None:
+        current = self._need_version("write a report for")
+        if current is None:
+            return
+        self._write_report(current.ref)
+
+    @work(thread=True, exit_on_error=False, group="model-write")
+    def _write_report(self, ref: str) -> None:
+        from core.validation import build_report, render_markdown
+
+        target = self.workspace.root / "reports" / f"{ref.replace('@', '-v')}-report.md"
+        try:
+            markdown = render_markdown(build_report(self.workspace, ref))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(markdown, encoding="utf-8")
+        except Exception as error:
+            self.notify(describe_error(error), title="Report not written", severity="error")
+            return
+        self.notify(f"Wrote {target}", title=f"Report {ref}")
+
+
+def parse_tags(text: str) -> dict[str, str] | str:
+    """``"reviewed=yes owner=bob"`` -> a dict; a one-line problem for bad input."""
+    tags: dict[str, str] = {}
+    for part in text.split():
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            return f"Tag {part!r} is not KEY=VALUE (KEY= removes a tag)"
+        tags[key] = value
+    return tags
