@@ -24,6 +24,7 @@ The target (issue 2): dockyard's median within 2.5x the bare app's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import json
 import os
@@ -180,13 +181,13 @@ class Terminal:
 
     def quit(self) -> int | None:
         """Close the help screen, press ``q``, and reap the process however it goes."""
-        with _suppress_os_error():
+        with contextlib.suppress(OSError):
             self.send(b"\x1b")
             self._drain(0.4)  # a lone escape is resolved by Textual after a short delay
             self.send(b"q")
         for keys in (b"", b"\x11"):  # then ctrl+q, Textual's own quit
             if keys:
-                with _suppress_os_error():
+                with contextlib.suppress(OSError):
                     self.send(keys)
             end = time.perf_counter() + 5
             while time.perf_counter() < end and self.process.poll() is None:
@@ -210,14 +211,6 @@ class Terminal:
         text = screen_text(bytes(self.raw))
         shown = [line.rstrip() for line in text.splitlines() if line.strip()]
         return "\n".join(shown[-lines:])
-
-
-class _suppress_os_error:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, *_: Any) -> bool:
-        return kind is not None and issubclass(kind, OSError)
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -451,7 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="recorded starts of each (7)")
     parser.add_argument("--warmup", type=int, default=1, help="unrecorded starts of each (1)")
     parser.add_argument("--size", default="120x40", help="terminal COLUMNSxLINES (120x40)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per phase (30)")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds from launch before giving up (30)"
+    )
     parser.add_argument(
         "--json-out",
         type=Path,
