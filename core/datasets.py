@@ -569,7 +569,12 @@ class _HashJob(threading.Thread):
             objects = self.workspace.objects
             f.staged = hashing.stage_copy(objects, f.source, algo=self.algo, expected=f.signature)
             on_block = f.scanner.feed if f.scanner is not None else None
-            f.staged.hash(on_block=on_block, progress=report, cancel=self.cancelled)
+            f.staged.hash(
+                on_block=on_block,
+                progress=report,
+                cancel=self.cancelled,
+                all_cores=not HASH_ALONGSIDE,  # one core: the other one profiles
+            )
             f.staged.check_source()
             if f.scanner is not None:
                 _check_scan(f)

@@ -69,14 +69,17 @@ def hash_algorithm() -> str:
     return "blake3"
 
 
-def new_hasher(algo: str | None = None) -> Hasher:
-    """A fresh hasher for ``algo`` (default: :func:`hash_algorithm`)."""
+def new_hasher(algo: str | None = None, *, all_cores: bool = True) -> Hasher:
+    """A fresh hasher for ``algo`` (default: :func:`hash_algorithm`).
+
+    ``all_cores`` lets BLAKE3 spread each large update over every core; pass False when
+    other work runs at the same time (its worker threads would compete with it).
+    """
     algo = algo or hash_algorithm()
     if algo in ("blake3", "blake3-tree"):
         from blake3 import blake3
 
-        # AUTO lets blake3 spread one large update over all cores.
-        hasher: Hasher = blake3(max_threads=blake3.AUTO)
+        hasher: Hasher = blake3(max_threads=blake3.AUTO if all_cores else 1)
         return hasher
     if algo in ("sha256", "sha256-tree"):
         return hashlib.sha256()
@@ -211,9 +214,10 @@ class StagedObject:
         progress: ProgressHook | None = None,
         cancel: Callable[[], bool] | None = None,
         block_size: int = BLOCK_SIZE,
+        all_cores: bool = True,
     ) -> str:
         """Hash the copy in one read, showing each block to ``on_block``."""
-        hasher = new_hasher(self.algo)
+        hasher = new_hasher(self.algo, all_cores=all_cores)
         done = 0
         with open(self.tmp_path, "rb", buffering=0) as f:
             while True:
