@@ -434,7 +434,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Time to interactive of dockyard on a large store vs a bare Textual app.",
         epilog="example: python bench/startup.py --runs 100000 --repeat 7",
@@ -468,6 +468,11 @@ def main(argv: list[str] | None = None) -> int:
         help="dockyard: the last pane has its data",
     )
     parser.add_argument("--help-marker", default="Help: home", help="dockyard: `?` was answered")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")

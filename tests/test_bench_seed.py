@@ -138,3 +138,26 @@ def test_cli_seeds_a_new_folder(seed: ModuleType, tmp_path: Path) -> None:
     db = tmp_path / "w" / ".dockyard" / "dockyard.db"
     assert rows(db, "SELECT COUNT(*) FROM run") == [(40,)]
     assert rows(db, "SELECT COUNT(*) FROM metric") == [(0,)]
+
+
+def load_startup() -> ModuleType:
+    path = SEED_PY.with_name("startup.py")
+    spec = importlib.util.spec_from_file_location("dockyard_bench_startup", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_startup_bench_reaches_every_phase_of_both_programs(seeded: Path) -> None:
+    """The markers bench/startup.py waits for still match what the screens print."""
+    startup = load_startup()
+    args = startup.build_parser().parse_args(["--runs", "500"])
+    for target in startup.make_targets(seeded, args):
+        sample = startup.measure(target, (120, 40), timeout=30)
+        assert not sample.error, f"{target.name}: {sample.error}"
+        assert sample.exit_code == 0
+        assert sample.first_paint <= sample.data_shown <= sample.all_shown < sample.interactive
+        assert sample.cpu_interactive is not None and sample.cpu_interactive > 0
