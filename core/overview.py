@@ -10,8 +10,9 @@ it is on the TUI's startup path.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -26,6 +27,16 @@ PAGE_SIZE = 100
 AGENT_ALIVE_WITHIN = timedelta(seconds=30)
 
 NO_VALUE = "-"
+
+#: Statuses of a run that is not over yet (the same as ``core.runs.ACTIVE``, which this
+#: startup-path module does not import).
+ACTIVE_RUN_STATUSES = ("queued", "running", "cancelling")
+
+#: Statuses whose primary metric does not count when picking the best run of a sweep.
+UNSUCCESSFUL_RUN_STATUSES = ("failed", "cancelled", "lost")
+
+#: The mark after the sweep id of the best run of a finished sweep (readable without colour).
+BEST_MARK = "★"
 
 
 class Pane(StrEnum):
@@ -49,7 +60,7 @@ class Pane(StrEnum):
 #: Column headings of each pane, matching each row's ``cells()``.
 PANE_COLUMNS: dict[Pane, tuple[str, ...]] = {
     Pane.DATASETS: ("Name", "Latest", "Rows", "Cols", "Size", "Updated"),
-    Pane.RUNS: ("Run", "Project", "Status", "Time", "Metric", "Created"),
+    Pane.RUNS: ("Run", "Project", "Status", "Time", "Metric", "Sweep", "Created"),
     Pane.MODELS: ("Name", "Latest", "Aliases", "Metric", "Updated"),
     Pane.DEPLOYMENTS: ("Id", "Model", "Target", "Status", "By", "When"),
     Pane.MONITORING: ("Monitor", "Project", "Status", "Last run", "Message"),
@@ -213,6 +224,9 @@ class RunRow:
     exit_code: int | None
     error: str
     age: str
+    group_id: str | None = None
+    #: The best run (primary metric, project's direction) of a sweep whose runs all ended.
+    best: bool = False
 
     @property
     def key(self) -> str:
@@ -222,9 +236,25 @@ class RunRow:
     def label(self) -> str:
         return f"Run {self.id}"
 
+    @property
+    def sweep(self) -> str:
+        """The sweep's short id ("c193"), marked on its best run ("c193 ★"); "" if none."""
+        if not self.group_id:
+            return ""
+        short = self.group_id[:4]
+        return f"{short} {BEST_MARK}" if self.best else short
+
     def cells(self) -> tuple[str, ...]:
         metric = format_metric(self.primary_metric, self.primary_value)
-        return (str(self.id), self.project, self.status, self.elapsed, metric, self.age)
+        return (
+            str(self.id),
+            self.project,
+            self.status,
+            self.elapsed,
+            metric,
+            self.sweep,
+            self.age,
+        )
 
 
 @dataclass(frozen=True)
@@ -410,7 +440,55 @@ def _run_row(row: Mapping[str, Any], now: datetime) -> RunRow:
         exit_code=_int_or_none(row["exit_code"]),
         error=_text(row["error"]),
         age=human_age(created, now),
+        group_id=row.get("group_id") or None,
     )
+
+
+def _direction(spec_json: str) -> str:
+    try:
+        spec = json.loads(spec_json)
+    except ValueError:
+        return "maximize"
+    direction = spec.get("direction") if isinstance(spec, dict) else None
+    return "minimize" if direction == "minimize" else "maximize"
+
+
+def best_of_groups(reader: Reader, rows: list[PaneRow]) -> list[PaneRow]:
+    """``rows`` with ``best`` set on the best run of each sweep group that has ended.
+
+    A group has ended when none of its runs is queued or running; its best run is the one
+    with the highest (or, for a project that minimizes, lowest) primary value among the
+    runs that did not fail. Two small indexed queries for the page's groups only.
+    """
+    groups = sorted({row.group_id for row in rows if isinstance(row, RunRow) and row.group_id})
+    if not groups:
+        return rows
+    members = queries.run_groups(reader, groups)
+    specs = queries.project_specs(reader, sorted({int(member["project_id"]) for member in members}))
+    by_group: dict[str, list[Mapping[str, Any]]] = {}
+    for member in members:
+        by_group.setdefault(str(member["group_id"]), []).append(member)
+    best: set[int] = set()
+    for runs in by_group.values():
+        if any(str(run["status"]) in ACTIVE_RUN_STATUSES for run in runs):
+            continue
+        scored = [
+            run
+            for run in runs
+            if run["primary_value"] is not None
+            and str(run["status"]) not in UNSUCCESSFUL_RUN_STATUSES
+        ]
+        if not scored:
+            continue
+        sign = (
+            -1.0 if _direction(specs.get(int(scored[0]["project_id"]), "{}")) == "minimize" else 1.0
+        )
+        winner = max(scored, key=lambda run: (sign * float(run["primary_value"]), -int(run["id"])))
+        best.add(int(winner["id"]))
+    return [
+        replace(row, best=True) if isinstance(row, RunRow) and row.id in best else row
+        for row in rows
+    ]
 
 
 def _model_row(row: Mapping[str, Any], now: datetime) -> ModelRow:
@@ -521,9 +599,12 @@ def load_pane(
     moment = now if now is not None else utcnow()
     page = _PAGE_READERS[pane](reader, filter_text, limit=limit, offset=offset)
     make = _ROW_MAKERS[pane]
+    rows = [make(row, moment) for row in page.rows]
+    if pane is Pane.RUNS:
+        rows = best_of_groups(reader, rows)
     return PanePage(
         pane=pane,
-        rows=[make(row, moment) for row in page.rows],
+        rows=rows,
         total=page.total,
         offset=offset,
         filter_text=filter_text,

@@ -461,3 +461,41 @@ def _info(session: Session, run: Run, project_name: str | None = None) -> RunInf
         env=json.loads(run.env_json or "{}"),
         tags=tags,
     )
+
+
+# --- Artifacts of a run (added for the TUI's run screen) ----------------------------------
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """A file a run logged, as its run screen lists it."""
+
+    name: str
+    kind: str
+    size_bytes: int
+    sha256: str
+    file_format: str
+    created_at: datetime
+
+
+def list_artifacts(workspace: Workspace, run_id: int) -> list[ArtifactInfo]:
+    """The artifacts of a run, by name (one indexed query on ``artifact.run_id``)."""
+    from sqlmodel import col, select
+
+    from store.models import Artifact
+
+    with _session(workspace) as session:
+        rows = session.exec(
+            select(Artifact).where(Artifact.run_id == run_id).order_by(col(Artifact.name))
+        ).all()
+        return [
+            ArtifactInfo(
+                name=row.name,
+                kind=row.kind,
+                size_bytes=row.size_bytes,
+                sha256=row.sha256,
+                file_format=row.file_format,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]

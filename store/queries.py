@@ -268,7 +268,8 @@ RUNS_PAGE = """
 SELECT r.id AS id, p.name AS project, r.status AS status, r.user AS user,
        r.created_at AS created_at, r.started_at AS started_at, r.ended_at AS ended_at,
        r.primary_metric AS primary_metric, r.primary_value AS primary_value,
-       r.exit_code AS exit_code, r.error AS error, r.host AS host, r.command AS command
+       r.exit_code AS exit_code, r.error AS error, r.host AS host, r.command AS command,
+       r.group_id AS group_id
 FROM run AS r JOIN project AS p ON p.id = r.project_id
 WHERE r.status {status_op} :live_status AND {where}
 ORDER BY r.created_at DESC, r.id DESC
@@ -290,6 +291,40 @@ def runs_page(reader: Reader, filter_text: str = "", *, limit: int = 100, offset
     ]
     params = {**filter_params(filter_text), "live_status": LIVE_RUN_STATUS}
     return read_segments(reader, segments, params, limit=limit, offset=offset)
+
+
+# Every run of the sweep groups on one page (ix_run_group_id), to mark each group's best.
+RUN_GROUPS = """
+SELECT r.group_id AS group_id, r.id AS id, r.status AS status,
+       r.primary_value AS primary_value, r.project_id AS project_id
+FROM run AS r
+WHERE r.group_id IN ({groups})
+"""
+
+PROJECT_SPECS = "SELECT id, spec_json FROM project WHERE id IN ({ids})"
+
+
+def _in_list(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """``:p0, :p1, ...`` and their parameters, for an ``IN (...)`` of a page's values."""
+    names = [f":{prefix}{index}" for index in range(len(values))]
+    return ", ".join(names), {f"{prefix}{index}": value for index, value in enumerate(values)}
+
+
+def run_groups(reader: Reader, group_ids: Sequence[str]) -> list[Row]:
+    """Every run of the given sweep groups: group, id, status, primary value, project."""
+    if not group_ids:
+        return []
+    names, params = _in_list("g", group_ids)
+    return reader.fetch_all(RUN_GROUPS.format(groups=names), params)
+
+
+def project_specs(reader: Reader, project_ids: Sequence[int]) -> dict[int, str]:
+    """project id -> its ``spec_json``, for the given projects only."""
+    if not project_ids:
+        return {}
+    names, params = _in_list("p", project_ids)
+    rows = reader.fetch_all(PROJECT_SPECS.format(ids=names), params)
+    return {int(row["id"]): str(row["spec_json"] or "{}") for row in rows}
 
 
 # --- Models -------------------------------------------------------------------------------

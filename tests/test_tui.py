@@ -363,7 +363,7 @@ async def test_polling_stops_while_another_screen_is_on_top(seeded_workspace: Wo
     app = make_app(seeded_workspace)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("enter")
+        await pilot.press("4", "enter")  # a deployment: runs open their own live screen
         await pilot.pause()
         assert isinstance(app.screen, DetailScreen)
         started: list[object] = []

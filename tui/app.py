@@ -195,6 +195,31 @@ class DockyardApp(App[None]):
     async def action_register_run(self) -> None:
         await self._here_or_home("register_run")
 
+    # --- runs: open, launch, cancel, retry (their screens load on first use) -----------------
+
+    def open_run(self, run_id: int) -> None:
+        """Push the run screen of ``run_id``: its live log, curves and record."""
+        from tui.screens.run import RunScreen  # plotext loads with the first run opened
+
+        self.push_screen(RunScreen(run_id))
+
+    async def action_new_run(self) -> None:
+        """The launch form, on the project of the run highlighted in the Runs pane."""
+        from tui.screens.launch import LaunchScreen
+
+        row = self.home.pane(Pane.RUNS).row_at_cursor() if self.home.is_mounted else None
+        await self.push_screen(LaunchScreen(project=getattr(row, "project", None)))
+
+    async def action_cancel_run(self) -> None:
+        """Cancel the run on screen, or the one highlighted in the Runs pane (confirmed)."""
+        screen = self.screen if hasattr(self.screen, "action_cancel_run") else self._go_home()
+        await self.run_action("cancel_run", screen)
+
+    async def action_retry_run(self) -> None:
+        """Queue the run on screen (or highlighted in the Runs pane) again, as it was."""
+        screen = self.screen if hasattr(self.screen, "action_retry_run") else self._go_home()
+        await self.run_action("retry_run", screen)
+
     async def action_back(self) -> None:
         """Clear the home screen's filter there; anywhere else close the screen."""
         if self.screen is self.home:

@@ -85,6 +85,9 @@ class HomeScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="filter", priority=True),
         Binding("escape", "back", "Clear filter", id="back"),
         Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("n", "new_run", "New run", id="new-run"),
+        Binding("x", "cancel_run", "Cancel", id="cancel-run"),
+        Binding("R", "retry_run", "Retry", id="retry-run"),
         Binding("space", "toggle_tag", "Tag", id="tag"),
         Binding("c", "compare_tagged", "Compare", id="compare"),
         # Not in the footer (80 columns are full): help and the palette list it.
@@ -161,6 +164,8 @@ class HomeScreen(Screen[None]):
             return pane.filter_text != "" or pane.is_filtering or bool(pane.tagged)
         if action == "filter":
             return not isinstance(self.focused, Input)
+        if action in ("cancel_run", "retry_run"):
+            return self.active_pane is Pane.RUNS and not isinstance(self.focused, Input)
         if action in ("toggle_tag", "compare_tagged"):
             return self.active_pane in TAGGABLE_PANES and not isinstance(self.focused, Input)
         if action == "register_run":
@@ -299,6 +304,9 @@ class HomeScreen(Screen[None]):
         self._load_page(message.pane, filter_text, offset=message.offset, append=True)
 
     def on_open_requested(self, message: OpenRequested) -> None:
+        if message.pane is Pane.RUNS:
+            self._open_run(message.row.id)
+            return
         if isinstance(message.row, ModelRow):
             self.app.push_screen(ModelScreen(self.workspace, message.row.name, now=self._now))
             return
@@ -372,3 +380,49 @@ class HomeScreen(Screen[None]):
             return
         self.notify(f"Registered {info.ref} from run {run_id}", title="New model version")
         self.app.call_from_thread(self.refresh_panes)
+
+    # --- runs: open, n new, x cancel, R retry (tui.run_actions asks and does the work) ----------
+
+    def _open_run(self, run_id: int) -> None:
+        from tui.screens.run import RunScreen  # plotext loads with the first run opened
+
+        self.app.push_screen(RunScreen(run_id))
+
+    def _run_at_cursor(self) -> RunRow | None:
+        from core import overview
+
+        row = self.pane(Pane.RUNS).row_at_cursor()
+        if not isinstance(row, overview.RunRow):
+            self.notify("No run highlighted in the Runs pane", severity="warning")
+            return None
+        return row
+
+    async def action_new_run(self) -> None:
+        await self.app.run_action("app.new_run")
+
+    def action_cancel_run(self) -> None:
+        from tui import run_actions
+
+        row = self._run_at_cursor()
+        if row is not None:
+            run_actions.ask_to_cancel(
+                self,
+                run_actions.workspace_of(self),
+                run_id=row.id,
+                project=row.project,
+                status=row.status,
+                on_done=self.action_refresh,
+            )
+
+    def action_retry_run(self) -> None:
+        from tui import run_actions
+
+        row = self._run_at_cursor()
+        if row is not None:
+            run_actions.retry(
+                self,
+                run_actions.workspace_of(self),
+                run_id=row.id,
+                status=row.status,
+                on_done=lambda _info: self.action_refresh(),
+            )

@@ -1,0 +1,746 @@
+"""The run screen: one run's status, its log tailing live, a live metric curve, its record.
+
+Every :data:`POLL_SECONDS` a thread worker reads what is new, and only that: the run's
+row (status, times), the log bytes past the offset already shown, each metric's newest
+point (one index seek per key) and the points of the charted metric after the last step
+drawn. The first read of a long history is downsampled in SQL (``core.metrics``), the
+first read of a long log starts near its end. Polling pauses while another screen or a
+modal is on top, backs off when the store keeps failing, and stops after the poll that
+finds the run ended (that poll reads the status first, so it has everything).
+
+This module imports plotext (through the chart): the app imports it on first use only.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Log, Static
+from textual.worker import Worker, WorkerState
+
+from core.overview import as_utc, human_age, human_duration, human_size
+from tui import run_actions
+from tui.widgets.metric_chart import MetricChart
+
+if TYPE_CHECKING:
+    from core.runs import ArtifactInfo, RunInfo
+    from core.workspace import Workspace
+    from tui.app import DockyardApp
+
+#: Seconds between two polls of a live run: new lines and points show within 1 s.
+POLL_SECONDS = 0.5
+
+#: After repeated failures, wait at most this many polls before trying again.
+MAX_BACKOFF_POLLS = 16
+
+#: Lines the log view keeps; older ones scroll out (``dockyard run logs ID`` has them all).
+LOG_MAX_LINES = 5000
+
+#: On opening, read at most this much of the end of the log.
+LOG_TAIL_BYTES = 256 * 1024
+
+#: At most this much of the log per poll; a poll that leaves more asks for another at once.
+LOG_CHUNK_BYTES = 1024 * 1024
+
+#: A metric's history is downsampled in SQL to about this many points when first drawn.
+CURVE_POINTS = 1000
+
+#: Artifacts are re-read every this many polls while the run is live (and when it ends).
+ARTIFACT_EVERY_POLLS = 10
+
+ACTIVE_STATUSES = run_actions.ACTIVE_STATUSES
+
+
+# --- reading (worker threads) ---------------------------------------------------------------
+
+
+@dataclass
+class LogChunk:
+    text: str = ""
+    reset: bool = False
+    skipped_bytes: int = 0
+    more: bool = False
+
+
+class LogTail:
+    """What was appended to a log file since the last read, by byte offset.
+
+    Used from one worker at a time (polls never overlap). Bytes are decoded incrementally,
+    so a UTF-8 character split across two reads is not mangled.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def read_new(self, *, final: bool = False) -> LogChunk:
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return LogChunk()
+        chunk = LogChunk()
+        if size < self.offset:  # truncated or replaced: start over
+            self.offset = 0
+            self._decoder.reset()
+            chunk.reset = True
+        if size == self.offset:
+            if final:
+                chunk.text = self._decoder.decode(b"", final=True)
+            return chunk
+        start = self.offset
+        if start == 0 and size > LOG_TAIL_BYTES:
+            start = size - LOG_TAIL_BYTES
+        end = min(size, start + LOG_CHUNK_BYTES)
+        with self.path.open("rb") as file:
+            file.seek(start)
+            data = file.read(end - start)
+        if start > self.offset:
+            # Opened near the end: drop the partial first line.
+            newline = data.find(b"\n")
+            cut = newline + 1 if newline >= 0 else 0
+            chunk.skipped_bytes = start + cut
+            data = data[cut:]
+        self.offset = end
+        chunk.more = end < size
+        chunk.text = self._decoder.decode(data, final=final and not chunk.more)
+        return chunk
+
+
+@dataclass(frozen=True)
+class PollRequest:
+    """What the screen has drawn so far, so the worker reads only what is newer."""
+
+    run_id: int
+    curve_key: str | None
+    curve_after: int  # -1: draw the whole (downsampled) curve
+    with_artifacts: bool
+
+
+@dataclass
+class RunSnapshot:
+    """One poll's findings; ``curve_points`` are after ``request.curve_after``."""
+
+    request: PollRequest
+    info: RunInfo
+    log: LogChunk
+    latest: dict[str, tuple[int, float]]
+    curve_key: str | None = None
+    curve_points: list[tuple[int, float]] = field(default_factory=list)
+    artifacts: list[ArtifactInfo] | None = None
+
+
+def ordered_keys(latest: dict[str, tuple[int, float]], primary: str | None) -> list[str]:
+    """Metric keys in the order ``m`` cycles them: the primary metric, then the curves
+    (keys logged at more than one step), then single values, each by name."""
+    return sorted(latest, key=lambda key: (key != primary, latest[key][0] == 0, key))
+
+
+def read_curve(
+    workspace: Workspace, run_id: int, key: str, after_step: int
+) -> list[tuple[int, float]]:
+    """The points of ``key`` after ``after_step``; the whole curve, downsampled, for -1."""
+    if after_step >= 0:
+        from core.runs import metric_history
+
+        return metric_history(workspace, run_id, key, after_step)
+    from core.metrics import downsample
+    from core.workspace import engine_for
+
+    with engine_for(workspace).connect() as conn:
+        return downsample(conn, run_id, key, CURVE_POINTS)
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+class RunPolled(Message):
+    def __init__(self, snapshot: RunSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
+class RunPollFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+# --- widgets ----------------------------------------------------------------------------------
+
+
+class RunLog(Log):
+    """The run's log, with vi-style moves; it follows new lines while at the end."""
+
+    BINDINGS = [
+        Binding("j", "scroll_down", "Down", show=False, id="log-down"),
+        Binding("k", "scroll_up", "Up", show=False, id="log-up"),
+        Binding("g", "scroll_home", "Top", show=False, id="log-top"),
+        Binding("G", "scroll_end", "End (follow)", show=False, id="log-end"),
+    ]
+
+    help_label = "the log"
+
+
+class DetailsTable(DataTable[Text]):
+    """Params, tags, artifacts, latest metrics and the reproducibility record."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="details-down"),
+        Binding("k", "cursor_up", "Up", show=False, id="details-up"),
+    ]
+
+    help_label = "details"
+
+    def __init__(self) -> None:
+        super().__init__(id="run-details", cursor_type="row", show_header=False)
+        self._keys: list[str] = []
+        self._cells: dict[str, tuple[str, str]] = {}
+
+    def on_mount(self) -> None:
+        self.add_column("Field", key="field")
+        self.add_column("Value", key="value")
+
+    def show_rows(self, rows: list[tuple[str, str, str]]) -> None:
+        """(row key, field, value) rows: cells change in place, the table is rebuilt only
+        when the rows themselves changed (a new tag, a new metric key)."""
+        keys = [key for key, _name, _value in rows]
+        if keys == self._keys:
+            for key, name, value in rows:
+                if self._cells[key] != (name, value):
+                    self._cells[key] = (name, value)
+                    self.update_cell(key, "value", self._value_text(key, value))
+            return
+        cursor = self.cursor_row
+        self.clear()
+        self._keys = keys
+        self._cells = {key: (name, value) for key, name, value in rows}
+        for key, name, value in rows:
+            self.add_row(self._name_text(key, name), self._value_text(key, value), key=key)
+        if rows:
+            self.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
+
+    @staticmethod
+    def _name_text(key: str, name: str) -> Text:
+        if key.startswith("section:"):
+            return Text(name, style="bold underline", no_wrap=True)
+        return Text(f" {name}", style="bold", no_wrap=True)
+
+    @staticmethod
+    def _value_text(key: str, value: str) -> Text:
+        return Text(value, no_wrap=True)
+
+
+# --- the screen -------------------------------------------------------------------------------
+
+
+def _when(value: datetime | None, now: datetime) -> str:
+    return human_age(as_utc(value), now)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    begin, finish = as_utc(start), as_utc(end)
+    if begin is None or finish is None:
+        return None
+    return (finish - begin).total_seconds()
+
+
+def status_lines(info: RunInfo, now: datetime) -> list[str]:
+    """The header under the title: timing and outcome in words, one fact per clause."""
+    status = info.status
+    parts: list[str] = []
+    if status == "queued":
+        parts.append(f"queued {_when(info.created_at, now)}, waiting for the agent")
+    elif status in ("running", "cancelling"):
+        parts.append(f"elapsed {human_duration(_seconds(info.started_at, now))}")
+        parts.append(f"started {_when(info.started_at, now)}")
+        if info.pid:
+            parts.append(f"pid {info.pid} on {info.host or '?'}")
+    else:
+        took = _seconds(info.started_at, info.ended_at)
+        parts.append(f"{status} after {human_duration(took)}" if took is not None else status)
+        if info.exit_code is not None:
+            parts.append(f"exit code {info.exit_code}")
+        parts.append(f"ended {_when(info.ended_at, now)}")
+    lines = [" · ".join(parts)]
+    if info.error and info.error != status and status not in ("finished", "running", "queued"):
+        lines.append(f"error: {info.error}")
+    return lines
+
+
+def _value(number: float) -> str:
+    return f"{number:.6g}"
+
+
+def _point(step: int, value: float) -> str:
+    """A metric's latest value, with its step when it has a history."""
+    return f"{_value(value)} @{step}" if step else _value(value)
+
+
+def detail_rows(
+    info: RunInfo,
+    latest: dict[str, tuple[int, float]],
+    artifacts: list[ArtifactInfo],
+) -> list[tuple[str, str, str]]:
+    """Every section of the details table as (row key, field, value)."""
+    rows: list[tuple[str, str, str]] = []
+
+    def section(name: str, items: Iterable[tuple[str, str]], empty: str) -> None:
+        rows.append((f"section:{name}", name, ""))
+        pairs = list(items)
+        if not pairs:
+            rows.append((f"{name}:-", empty, ""))
+        for key, value in pairs:
+            rows.append((f"{name}:{key}", key, value))
+
+    keys = ordered_keys(latest, info.primary_metric)
+    section(
+        "Metrics",
+        ((key, _point(*latest[key])) for key in keys),
+        "none yet",
+    )
+    section("Params", sorted(info.params.items()), "none")
+    section("Tags", sorted(info.tags.items()), "none")
+    section(
+        "Artifacts",
+        (
+            (item.name, f"{human_size(item.size_bytes)} sha256 {item.sha256[:12]}")
+            for item in artifacts
+        ),
+        "none yet" if info.status in ACTIVE_STATUSES else "none",
+    )
+    env = info.env
+    git = "-"
+    if info.git_commit:
+        git = info.git_commit[:12] + (" (dirty)" if info.git_dirty else "")
+    argv = env.get("argv")
+    system = [
+        ("command", info.command or "-"),
+        ("argv", " ".join(str(arg) for arg in argv) if isinstance(argv, list) else "-"),
+        ("dataset", info.dataset or "-"),
+        ("seed", "-" if info.seed is None else str(info.seed)),
+        ("git", git),
+        ("python", str(env.get("python", "-"))),
+        ("platform", str(env.get("platform", "-"))),
+        ("packages", f"{len(env['packages'])} recorded" if env.get("packages") else "-"),
+        ("host", info.host or "-"),
+        ("user", info.user or "-"),
+        ("folder", str(env.get("cwd", "-"))),
+        ("parent run", "-" if info.parent_run_id is None else str(info.parent_run_id)),
+        ("sweep", info.group_id or "-"),
+    ]
+    section("System", system, "")
+    return rows
+
+
+class RunScreen(Screen[None]):
+    """``RunScreen(run_id)``: the run's header, curve, details and log, kept live."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("x", "cancel_run", "Cancel run", id="cancel-run"),
+        Binding("R", "retry_run", "Retry", id="retry-run"),
+        Binding("e", "clone_run", "Clone+edit", id="clone-run"),
+        Binding("l", "focus_log", "Log", id="focus-log"),
+        Binding("m", "next_metric", "Next metric", id="next-metric"),
+        Binding("d", "focus_details", "Details", show=False, id="focus-details"),
+    ]
+
+    CSS = """
+    RunScreen #run-header {
+        height: auto;
+        max-height: 3;
+        padding: 0 1;
+        background: $panel;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    RunScreen #run-top {
+        height: 4fr;
+        min-height: 7;
+    }
+    RunScreen .run-panel {
+        border: round $foreground 30%;
+        border-title-color: $foreground;
+        padding: 0;
+    }
+    RunScreen .run-panel:focus, RunScreen .run-panel:focus-within {
+        border: heavy $border;
+        border-title-style: bold;
+    }
+    RunScreen #run-chart-box {
+        width: 1fr;
+    }
+    RunScreen #run-details {
+        width: 36;
+        background: transparent;
+        scrollbar-size-horizontal: 0;
+        scrollbar-size-vertical: 1;
+    }
+    RunScreen.-wide #run-details {
+        width: 52;
+    }
+    RunScreen #run-log {
+        height: 5fr;
+        padding: 0 1;
+        background: transparent;
+        scrollbar-size-vertical: 1;
+    }
+    """
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    AUTO_FOCUS = "#run-log"
+
+    def __init__(self, run_id: int, *, poll_seconds: float | None = None) -> None:
+        super().__init__(classes="run-screen")
+        self.run_id = run_id
+        self.title = f"run {run_id}"
+        self.poll_seconds = POLL_SECONDS if poll_seconds is None else poll_seconds
+        self.info: RunInfo | None = None
+        self.latest: dict[str, tuple[int, float]] = {}
+        self.artifacts: list[ArtifactInfo] = []
+        self.final = False
+        self.polls = 0
+        self._curve_key: str | None = None
+        self._curve_loaded = False
+        self._key_chosen = False  # m pressed: stop preferring the primary metric
+        self._tail: LogTail | None = None
+        self._timer: Timer | None = None
+        self._worker: Worker[None] | None = None
+        self._poll_again = False
+        self._failed_polls = 0
+        self._skip_polls = 0
+        self._failing = False
+
+    # --- the app's services -------------------------------------------------------------------
+
+    @property
+    def dockyard(self) -> DockyardApp:
+        return cast("DockyardApp", self.app)
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.dockyard.workspace
+
+    def now(self) -> datetime:
+        return self.dockyard.now()
+
+    # --- composition --------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"[b]Run {self.run_id}[/b] · loading…", id="run-header")
+        with Horizontal(id="run-top"):
+            with Vertical(id="run-chart-box", classes="run-panel"):
+                yield MetricChart(
+                    id="run-chart",
+                    empty_text="No metrics yet: the run reports them with the tracking client",
+                )
+            yield DetailsTable()
+        yield RunLog(max_lines=LOG_MAX_LINES, highlight=False, id="run-log")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#run-chart-box").border_title = "Metrics"
+        details = self.query_one(DetailsTable)
+        details.add_class("run-panel")
+        details.border_title = "Details"
+        log = self.query_one(RunLog)
+        log.add_class("run-panel")
+        log.border_title = "Log"
+        self._timer = self.set_interval(self.poll_seconds, self._tick, name="run-poll")
+        self.poll_now()
+
+    @property
+    def chart(self) -> MetricChart:
+        return self.query_one(MetricChart)
+
+    @property
+    def log_view(self) -> RunLog:
+        return self.query_one(RunLog)
+
+    # --- polling ------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if not self.is_active or self.final:
+            return  # covered by help, a modal or another screen; or nothing more to read
+        if self._skip_polls > 0:
+            self._skip_polls -= 1
+            return
+        self.poll_now()
+
+    def poll_now(self) -> None:
+        """Start a poll, or ask for one right after the poll under way."""
+        if self._worker is not None and self._worker.state in (
+            WorkerState.PENDING,
+            WorkerState.RUNNING,
+        ):
+            self._poll_again = True  # on_worker_state_changed starts it
+            return
+        self._poll_again = False
+        request = PollRequest(
+            run_id=self.run_id,
+            curve_key=self._curve_key,
+            curve_after=self.chart.last_step if self._curve_loaded else -1,
+            with_artifacts=self.polls % ARTIFACT_EVERY_POLLS == 0 or self.final,
+        )
+        self._worker = self.run_worker(
+            lambda: self._poll(request),
+            thread=True,
+            exit_on_error=False,
+            group="run-poll",
+            name=f"poll run {self.run_id}",
+        )
+
+    def _poll(self, request: PollRequest) -> None:
+        """Worker thread: read what is new since ``request``; post one message."""
+        from core.runs import get_run, latest_metrics, list_artifacts, log_path
+
+        workspace = self.workspace
+        try:
+            # Status first: if the run has ended, everything after it is complete.
+            info = get_run(workspace, request.run_id)
+            path = Path(info.log_path) if info.log_path else log_path(workspace, info.id)
+            reset = False
+            if self._tail is None or self._tail.path != path:
+                reset = self._tail is not None
+                self._tail = LogTail(path)
+            ended = info.status not in ACTIVE_STATUSES
+            chunk = self._tail.read_new(final=ended)
+            chunk.reset = chunk.reset or reset
+            latest = latest_metrics(workspace, request.run_id)
+            key = request.curve_key
+            if key is None or key not in latest:
+                keys = ordered_keys(latest, info.primary_metric)
+                key = keys[0] if keys else None
+                request = PollRequest(request.run_id, key, -1, request.with_artifacts)
+            points: list[tuple[int, float]] = []
+            if key is not None and latest[key][0] > request.curve_after:
+                points = read_curve(workspace, request.run_id, key, request.curve_after)
+            artifacts = None
+            if request.with_artifacts or ended:
+                artifacts = list_artifacts(workspace, request.run_id)
+        except Exception as error:
+            self.post_message(RunPollFailed(run_actions.one_line(error)))
+            return
+        self.post_message(
+            RunPolled(
+                RunSnapshot(
+                    request=request,
+                    info=info,
+                    log=chunk,
+                    latest=latest,
+                    curve_key=key,
+                    curve_points=points,
+                    artifacts=artifacts,
+                )
+            )
+        )
+
+    def on_run_polled(self, message: RunPolled) -> None:
+        snap = message.snapshot
+        self.polls += 1
+        self._failed_polls = 0
+        self._failing = False
+        self.info = snap.info
+        self.latest = snap.latest
+        if snap.artifacts is not None:
+            self.artifacts = snap.artifacts
+        self._apply_log(snap.log)
+        self._apply_curve(snap)
+        self._show_header()
+        self.query_one(DetailsTable).show_rows(detail_rows(snap.info, self.latest, self.artifacts))
+        was_final = self.final
+        self.final = snap.info.status not in ACTIVE_STATUSES
+        if self.final != was_final:
+            self.refresh_bindings()
+        if self.final and self._timer is not None:
+            self._timer.pause()
+        if snap.log.more or self._poll_again:
+            self.poll_now()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self._worker and event.worker.is_finished and self._poll_again:
+            self.poll_now()
+
+    def on_run_poll_failed(self, message: RunPollFailed) -> None:
+        if not self._failing:
+            self._failing = True
+            self.notify(
+                f"Cannot read run {self.run_id}: {message.error}",
+                title="Load failed",
+                severity="error",
+                timeout=8,
+                markup=False,
+            )
+        self._failed_polls += 1
+        self._skip_polls = min(2 ** (self._failed_polls - 1), MAX_BACKOFF_POLLS)
+
+    def on_screen_suspend(self) -> None:
+        if self._timer is not None:
+            self._timer.pause()
+
+    def on_screen_resume(self) -> None:
+        if self._timer is not None and not self.final:
+            self._timer.resume()
+            self.poll_now()
+
+    # --- drawing ------------------------------------------------------------------------------
+
+    def _apply_log(self, chunk: LogChunk) -> None:
+        log = self.log_view
+        if chunk.reset:
+            log.clear()
+        if chunk.skipped_bytes:
+            log.write_line(
+                f"… {human_size(chunk.skipped_bytes)} earlier "
+                f"(all of it: dockyard run logs {self.run_id})"
+            )
+        if chunk.text:
+            # Follow the end only if the user has not scrolled up to read.
+            log.write(chunk.text, scroll_end=log.is_vertical_scroll_end)
+        log.border_subtitle = "" if log.is_vertical_scroll_end else "G follows"
+
+    def _apply_curve(self, snap: RunSnapshot) -> None:
+        chart = self.chart
+        primary = snap.info.primary_metric
+        if (
+            not self._key_chosen
+            and primary in snap.latest
+            and self._curve_key not in (None, primary)
+        ):
+            # The primary metric showed up after another: chart it from the next poll.
+            self._curve_key = primary
+            self._curve_loaded = False
+            chart.clear_curve(primary)
+            self._poll_again = True
+            self._show_chart_title()
+            return
+        if self._curve_key is None and snap.curve_key is not None:
+            self._curve_key = snap.curve_key
+        if snap.curve_key is None or snap.curve_key != self._curve_key:
+            self._show_chart_title()
+            return  # drawn for a metric the user has moved away from
+        if snap.request.curve_after < 0:
+            chart.show_curve(snap.curve_key, snap.curve_points)
+            self._curve_loaded = True
+        elif self._curve_loaded:
+            chart.extend(snap.curve_points)
+        self._show_chart_title()
+
+    def _show_chart_title(self) -> None:
+        box = self.query_one("#run-chart-box")
+        keys = ordered_keys(self.latest, self.info.primary_metric if self.info else None)
+        key = self._curve_key
+        if key is None or key not in self.latest:
+            box.border_title = "Metrics"
+            box.border_subtitle = ""
+            return
+        step, value = self.latest[key]
+        box.border_title = escape(f"{key} {_point(step, value)}")
+        position = keys.index(key) + 1
+        box.border_subtitle = escape(f"{position}/{len(keys)} · m next")
+
+    def _show_header(self) -> None:
+        info = self.info
+        if info is None:
+            return
+        title = [f"[b]Run {info.id}[/b]", escape(info.project), f"[b]{escape(info.status)}[/b]"]
+        if info.group_id:
+            title.append(f"sweep {escape(info.group_id)}")
+        if info.parent_run_id is not None:
+            title.append(f"from run {info.parent_run_id}")
+        if info.dataset:
+            title.append(escape(info.dataset))
+        lines = [" · ".join(title), *(escape(line) for line in status_lines(info, self.now()))]
+        self.query_one("#run-header", Static).update("\n".join(lines))
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer x while the run is live and R once it has ended."""
+        if action == "cancel_run":
+            return self.info is None or self.info.status in ACTIVE_STATUSES
+        if action == "retry_run":
+            return self.info is not None and self.info.status not in ACTIVE_STATUSES
+        return True
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_focus_log(self) -> None:
+        self.set_focus(self.log_view)
+
+    def action_focus_details(self) -> None:
+        self.set_focus(self.query_one(DetailsTable))
+
+    def action_next_metric(self) -> None:
+        keys = ordered_keys(self.latest, self.info.primary_metric if self.info else None)
+        if not keys:
+            self.notify(f"Run {self.run_id} has no metrics yet", severity="warning")
+            return
+        index = keys.index(self._curve_key) + 1 if self._curve_key in keys else 0
+        self._key_chosen = True
+        self._curve_key = keys[index % len(keys)]
+        self._curve_loaded = False
+        self.chart.clear_curve(self._curve_key)
+        self._show_chart_title()
+        self.poll_now()
+
+    def action_cancel_run(self) -> None:
+        info = self.info
+        if info is None:
+            return
+        run_actions.ask_to_cancel(
+            self,
+            self.workspace,
+            run_id=info.id,
+            project=info.project,
+            status=info.status,
+            on_done=self._after_cancel,
+        )
+
+    def _after_cancel(self) -> None:
+        if self._timer is not None and not self.final:
+            self._timer.resume()
+        self.poll_now()
+
+    def action_retry_run(self) -> None:
+        info = self.info
+        if info is None:
+            return
+        run_actions.retry(
+            self, self.workspace, run_id=info.id, status=info.status, on_done=self._show_retry
+        )
+
+    def _show_retry(self, retried: RunInfo) -> None:
+        """Watch the new run in place of this one."""
+        if self.is_current:
+            self.app.switch_screen(RunScreen(retried.id, poll_seconds=self.poll_seconds))
+
+    def action_clone_run(self) -> None:
+        info = self.info
+        if info is None:
+            return
+        from tui.screens.launch import LaunchScreen
+
+        self.app.push_screen(
+            LaunchScreen(
+                project=info.project,
+                values=info.params,
+                from_run=info.id,
+                dataset=info.dataset,
+            )
+        )
