@@ -397,13 +397,16 @@ def register_dataset(
             staged.append(_stage_one(source, rel, file))
         _check_same_columns(source, staged)
         hasher = _HashJob(workspace, name, source, staged, algo, tracker, cancel)
-        if HASH_ALONGSIDE:
+        # A version of the same size is probably the same bytes again: hash first (fast)
+        # rather than profile a file that will turn out to be registered already.
+        if HASH_ALONGSIDE and not _has_version_of_size(workspace, name, tracker.total):
             hasher.start()
         else:
             hasher.run()
         profile: dict[str, Any] | None = None
         columns_json: str | None = None
         try:
+            hasher.should_stop_profiling()  # already known: same bytes, or an error
             profile = _profile(staged, source, tracker, hasher.should_stop_profiling)
         except _StopProfiling:
             pass
@@ -529,6 +532,11 @@ class _HashJob(threading.Thread):
         if self.ident is not None:  # started as a thread
             self.join()
 
+    def run(self) -> None:
+        """In this thread, or in a new one with ``start()``; errors are kept for
+        :meth:`raise_error`."""
+        self._run_guarded()
+
     def should_stop_profiling(self) -> bool:
         if self.user_cancel is not None and self.user_cancel():
             from core.hashing import HashingCancelled
@@ -544,7 +552,7 @@ class _HashJob(threading.Thread):
         if self.error is not None:
             raise self.error
 
-    def run(self) -> None:
+    def _run_guarded(self) -> None:
         from core.hashing import HashingCancelled
 
         try:
@@ -744,6 +752,17 @@ def _write_row_index(objects: Path, digest: str, scanner: Any) -> Path | None:
         f.write(offsets.astype("<i8").tobytes())
     os.replace(tmp, final)
     return final
+
+
+def _has_version_of_size(workspace: Workspace, name: str, size: int) -> bool:
+    from sqlalchemy import text
+
+    query = text(
+        "SELECT 1 FROM dataset_version v JOIN dataset d ON d.id = v.dataset_id "
+        "WHERE d.name = :name AND v.size_bytes = :size LIMIT 1"
+    )
+    with _engine(workspace).connect() as conn:
+        return conn.execute(query, {"name": name, "size": size}).first() is not None
 
 
 def _version_with_hash(workspace: Workspace, name: str, digest: str) -> VersionInfo | None:
@@ -1141,15 +1160,30 @@ def _layout(workspace: Workspace, version_id: int) -> _Layout:
     if cached is not None:
         _LAYOUTS.move_to_end(key)
         return cached
-    info = get_version_by_id(workspace, version_id, with_profile=True)
-    profile = info.profile or {}
+    # a plain query, not the ORM: the first page must not wait for mapper set-up
+    from sqlalchemy import text
+
+    query = text(
+        "SELECT object_path, file_format, columns_json, profile_json "
+        "FROM dataset_version WHERE id = :id"
+    )
+    with _engine(workspace).connect() as conn:
+        row = conn.execute(query, {"id": version_id}).first()
+    if row is None:
+        raise NotFoundError(f"no dataset version with id {version_id}")
+    object_path, file_format, columns_json, profile_json = row
+    columns = json.loads(columns_json)
+    profile = json.loads(profile_json)
+    stored = Path(object_path)
+    if not stored.is_absolute():
+        stored = workspace.home / stored
     layout = _Layout(
-        file_format=info.file_format.removesuffix(FOLDER_SUFFIX),
-        columns=[c.name for c in info.columns],
-        dtypes=[c.dtype for c in info.columns],
+        file_format=str(file_format).removesuffix(FOLDER_SUFFIX),
+        columns=[c["name"] for c in columns],
+        dtypes=[c["dtype"] for c in columns],
         delimiter=str(profile.get("delimiter", ",")),
         files=list(profile.get("files", [])),
-        objects=info.object_path.parent,
+        objects=stored.parent,
     )
     _LAYOUTS[key] = layout
     while len(_LAYOUTS) > _LAYOUT_CACHE:

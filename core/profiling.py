@@ -200,7 +200,6 @@ class CsvScanner:
         self.delimiters = 0
         self.consistent = True  # False: the counts cannot be trusted, keep no row index
         self.size = 0
-        self._quoted = False
         self._parity = 0
         self._line_start = 0
         self._last_byte = -1
@@ -216,9 +215,8 @@ class CsvScanner:
         self._check_utf8(block, offset)
         arr = np.frombuffer(block, dtype=np.uint8)
         newlines = np.flatnonzero(arr == 10)
-        if not self._quoted and block.find(b'"') != -1:
-            self._quoted = True
-        if self._quoted:
+        # memchr first: most blocks of most files hold no quote at all
+        if self._parity or block.find(b'"') != -1:
             quotes = np.flatnonzero(arr == 34)
             if len(quotes):
                 inside = (np.searchsorted(quotes, newlines) + self._parity) & 1
