@@ -399,26 +399,28 @@ def hash_strings(values: Any) -> UIntArray:
         else np.zeros(0, dtype=np.uint8)
     )
     powers, inverse = _powers(_POLY), _powers(_POLY_INVERSE)
-    out = np.empty(n, dtype=np.uint64)
+    out = np.zeros(n, dtype=np.uint64)
+    sizes = np.diff(offsets)
     i = 0
     while i < n:
         # the strings i..j-1 whose bytes fit in one span (at least one string per step)
         j = int(np.searchsorted(offsets, offsets[i] + _POLY_SPAN, side="right")) - 1
         j = max(j, i + 1)
-        lo = int(offsets[i])
-        if int(offsets[j]) - lo > _POLY_SPAN:  # one string longer than a span
-            out[i] = np.uint64(hash(bytes(data[lo : int(offsets[j])])) & (2**64 - 1))
-            i = j
-            continue
-        chunk = data[lo : int(offsets[j])].astype(np.uint64)
-        prefix = np.zeros(len(chunk) + 1, dtype=np.uint64)
-        np.cumsum(chunk * powers[: len(chunk)], out=prefix[1:])
-        starts = offsets[i:j] - lo
-        ends = offsets[i + 1 : j + 1] - lo
-        out[i:j] = (prefix[ends] - prefix[starts]) * inverse[starts]
+        lo, hi = int(offsets[i]), int(offsets[j])
+        if hi - lo > _POLY_SPAN:  # one string longer than a span
+            out[i] = np.uint64(hash(bytes(data[lo:hi])) & (2**64 - 1))
+        elif hi > lo:
+            # sum of byte * P^(position in the span) per string, then * P^-start
+            weighted = data[lo:hi].astype(np.uint64)
+            weighted *= powers[: hi - lo]
+            starts = offsets[i:j] - lo
+            filled = sizes[i:j] > 0  # reduceat cannot express an empty segment
+            sums = np.add.reduceat(weighted, starts[filled])
+            part = np.zeros(j - i, dtype=np.uint64)
+            part[filled] = sums * inverse[starts[filled]]
+            out[i:j] = part
         i = j
-    lengths = np.diff(offsets).astype(np.uint64)
-    return mix64(out ^ (lengths * np.uint64(0x9E3779B97F4A7C15)))
+    return mix64(out ^ (sizes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
 
 
 class DistinctCounter:
@@ -440,14 +442,27 @@ class DistinctCounter:
 
         if self.saturated:
             hashes = hashes[hashes < self.limit]
-        if not len(hashes):
-            return
+            if not len(hashes):
+                return
         # pandas' hash-table unique is linear; numpy's sorts
-        merged = np.asarray(pd.unique(np.concatenate([self.hashes, hashes])), dtype=np.uint64)
-        if len(merged) > self.cap:
-            merged = np.partition(merged, self.cap - 1)[: self.cap]
+        fresh = np.asarray(pd.unique(hashes), dtype=np.uint64)
+        kept = self.hashes  # sorted
+        if len(kept):
+            at = np.searchsorted(kept, fresh)
+            at[at == len(kept)] = 0
+            fresh = fresh[kept[at] != fresh]
+            if not len(fresh):
+                return
+        if len(fresh) > self.cap:  # only the cap smallest can stay
+            fresh = np.partition(fresh, self.cap - 1)[: self.cap]
             self.saturated = True
-            self.limit = merged.max()
+        fresh.sort()
+        merged = np.concatenate([kept, fresh])
+        merged.sort(kind="stable")  # two sorted runs: a linear merge
+        if self.saturated or len(merged) > self.cap:
+            merged = merged[: self.cap]
+            self.saturated = True
+            self.limit = merged[-1]
         self.hashes = merged
 
     def result(self) -> tuple[int, bool]:
