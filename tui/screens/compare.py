@@ -93,7 +93,8 @@ def metric_cell(row: Row, index: int) -> Text:
     if delta is None or verdict is None:
         return text
     mark = VERDICT_MARKS.get(verdict, "?")
-    text.append(f" ({delta:+.3g} {mark})", style=VERDICT_STYLES.get(verdict, ""))
+    change = f" ({mark})" if verdict == "same" else f" ({delta:+.3g} {mark})"
+    text.append(change, style=VERDICT_STYLES.get(verdict, ""))
     if verdict != "same":
         text.stylize("bold")
     return text
@@ -117,23 +118,25 @@ def visible_rows(comparison: Comparison, differences_only: bool) -> list[Row]:
 
 
 def confusion_text(confusion: dict[str, Any]) -> Text:
-    """A confusion matrix as a grid, rows = true class, the diagonal in bold."""
+    """A confusion matrix as a grid: rows are the true classes (numbered and named),
+    columns the predicted ones (by number, so long class names do not widen every
+    column); the diagonal, the correct predictions, in bold."""
     matrix = confusion.get("matrix") or []
-    names = confusion.get("names") or confusion.get("labels") or list(range(len(matrix)))
-    names = [str(name) for name in names]
     cells = [[str(value) for value in row] for row in matrix]
-    width = max([len(name) for name in names] + [len(c) for row in cells for c in row] + [1])
-    label_width = max(len(name) for name in names) if names else 1
+    size = max([len(cells), *(len(row) for row in cells)])
+    names = [str(name) for name in (confusion.get("names") or confusion.get("labels") or [])]
+    names += [""] * (size - len(names))
+    width = max([len(str(size - 1)), *(len(c) for row in cells for c in row)])
+    labels = [f"{index} {name}".rstrip() for index, name in enumerate(names[:size])]
+    label_width = max([len(label) for label in labels] + [1])
     text = Text(no_wrap=True)
     text.append(" " * (label_width + 1) + "predicted\n", style="dim")
     text.append(" " * (label_width + 1))
-    text.append(" ".join(f"{name:>{width}}" for name in names[: len(cells)]) + "\n", style="dim")
+    text.append(" ".join(f"{index:>{width}}" for index in range(size)) + "\n", style="dim")
     for index, row in enumerate(cells):
-        name = names[index] if index < len(names) else str(index)
-        text.append(f"{name:>{label_width}} ", style="dim")
+        text.append(f"{labels[index]:<{label_width}} ", style="dim")
         for column, value in enumerate(row):
-            style = "bold" if column == index else ""
-            text.append(f"{value:>{width}}", style=style)
+            text.append(f"{value:>{width}}", style="bold" if column == index else "")
             if column < len(row) - 1:
                 text.append(" ")
         text.append("\n")
@@ -394,9 +397,7 @@ class CompareScreen(Screen[None]):
 
     def action_toggle_differences(self) -> None:
         self.differences_only = not self.differences_only
-        self._draw_table()
-        state = "identical rows folded" if self.differences_only else "all rows shown"
-        self.notify(state, timeout=2)
+        self._draw_table()  # the legend says which it is now
 
     def action_next_metric(self) -> None:
         self._step_metric(1)

@@ -37,6 +37,7 @@ COMPARE_MIN, COMPARE_MAX = 2, 10
 TAG_MARK = "*"
 
 VERSION_COLUMNS = ("Ver", "Aliases", "Metric", "Run", "Data", "Created", "Description")
+METRIC_COLUMN = 2
 
 
 def describe_error(error: BaseException) -> str:
@@ -286,11 +287,11 @@ class ModelScreen(Screen[None]):
     }
     ModelScreen #report:focus { border-top: heavy $border; border-title-style: bold; }
     ModelScreen.-wide #model-body { layout: horizontal; }
-    ModelScreen.-wide #model-left { width: 2fr; height: 1fr; }
+    ModelScreen.-wide #model-left { width: 1fr; height: 1fr; }
     ModelScreen.-wide #versions { height: 1fr; max-height: 100%; }
     ModelScreen.-wide #aliases { max-height: 12; }
     ModelScreen.-wide #report {
-        width: 3fr;
+        width: 1fr;
         border-top: none;
         border-left: solid $foreground 30%;
     }
@@ -309,6 +310,7 @@ class ModelScreen(Screen[None]):
         self._order: list[int] = []
         self._reports: dict[int, dict[str, Any]] = {}
         self._shown_report: int | None = None
+        self._metric_heading: str | None = None
         self.loaded = False
 
     def compose(self) -> ComposeResult:
@@ -323,9 +325,6 @@ class ModelScreen(Screen[None]):
     def on_mount(self) -> None:
         box = self.query_one("#model", Vertical)
         box.border_title = escape(f"Model {self.model_name}")
-        table = self.table
-        for index, heading in enumerate(VERSION_COLUMNS):
-            table.add_column(heading, key=f"c{index}")
         self.query_one("#aliases", Static).border_title = "Alias moves"
         self.query_one("#report", ReportView).border_title = "Report"
         self._load_versions()
@@ -377,7 +376,14 @@ class ModelScreen(Screen[None]):
         self.history = message.history
         self._reports.clear()
         self.tagged = [number for number in self.tagged if number in self.versions]
-        table.clear()
+        metrics = {info.primary_metric for info in message.versions}
+        # One primary metric for every version (the usual case): it names the column.
+        self._metric_heading = metrics.pop() if len(metrics) == 1 else None
+        table.clear(columns=True)
+        for index, heading in enumerate(VERSION_COLUMNS):
+            if index == METRIC_COLUMN and self._metric_heading:
+                heading = self._metric_heading
+            table.add_column(heading, key=f"c{index}")
         for info in message.versions:
             table.add_row(*self._cells(info), key=str(info.version))
         if keep in self.versions:
@@ -445,10 +451,15 @@ class ModelScreen(Screen[None]):
         )
         aliases = Text(", ".join(info.aliases) or NO_VALUE, style="bold" if info.aliases else "")
         created = as_utc(info.created_at)
+        metric = (
+            format_metric(None, info.primary_value)
+            if self._metric_heading
+            else format_metric(info.primary_metric, info.primary_value)
+        )
         return [
             version,
             aliases,
-            Text(format_metric(info.primary_metric, info.primary_value), no_wrap=True),
+            Text(metric, no_wrap=True),
             Text(str(info.run_id)),
             Text(info.dataset or NO_VALUE, no_wrap=True),
             Text(human_age(created, self._now()), no_wrap=True),
@@ -475,10 +486,15 @@ class ModelScreen(Screen[None]):
         if not self.history:
             text.append("No alias has been set yet (a sets one).", style="dim")
         for move in reversed(self.history):
-            source = NO_VALUE if move.get("from") is None else f"v{move['from']}"
-            target = "removed" if move.get("to") is None else f"v{move['to']}"
+            source, target = move.get("from"), move.get("to")
+            if target is None:
+                change = f" removed from v{source}"
+            elif source is None:
+                change = f" set on v{target}"
+            else:
+                change = f" v{source} -> v{target}"
             text.append(f"{move.get('alias', '?')}", style="bold")
-            text.append(f" {source} -> {target}")
+            text.append(change)
             when = human_age(as_utc(move.get("at")), now)
             text.append(f"  {move.get('actor', '?')}, {when}\n", style="dim")
         text.rstrip()
