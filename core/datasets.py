@@ -44,6 +44,31 @@ INDEX_HEADER = struct.Struct("<8sqq")  # magic, rows between entries, data rows
 OBJECTS_PREFIX = "objects"
 HASH_ALONGSIDE = True  # hash in a thread while the profile pass runs
 
+# pandas' default missing-value tokens, so a preview agrees with the profile.
+NA_TOKENS = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
+
 ProgressCallback = Callable[["RegisterProgress"], None]
 
 
@@ -1140,6 +1165,7 @@ def runs_using(
 
 _LAYOUTS: OrderedDict[tuple[str, int], _Layout] = OrderedDict()
 _LAYOUT_CACHE = 64
+_LAYOUTS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -1156,10 +1182,11 @@ class _Layout:
 
 def _layout(workspace: Workspace, version_id: int) -> _Layout:
     key = (workspace.db_url, version_id)
-    cached = _LAYOUTS.get(key)
-    if cached is not None:
-        _LAYOUTS.move_to_end(key)
-        return cached
+    with _LAYOUTS_LOCK:  # TUI workers page from several threads
+        cached = _LAYOUTS.get(key)
+        if cached is not None:
+            _LAYOUTS.move_to_end(key)
+            return cached
     # a plain query, not the ORM: the first page must not wait for mapper set-up
     from sqlalchemy import text
 
@@ -1185,9 +1212,10 @@ def _layout(workspace: Workspace, version_id: int) -> _Layout:
         files=list(profile.get("files", [])),
         objects=stored.parent,
     )
-    _LAYOUTS[key] = layout
-    while len(_LAYOUTS) > _LAYOUT_CACHE:
-        _LAYOUTS.popitem(last=False)
+    with _LAYOUTS_LOCK:
+        _LAYOUTS[key] = layout
+        while len(_LAYOUTS) > _LAYOUT_CACHE:
+            _LAYOUTS.popitem(last=False)
     return layout
 
 
@@ -1321,16 +1349,8 @@ def _parquet_rows(path: Path, offset: int, count: int) -> list[tuple[Any, ...]]:
     return out
 
 
-_NA: frozenset[str] | None = None
-
-
 def _typed(row: list[str], dtypes: list[str]) -> tuple[Any, ...]:
-    global _NA
-    if _NA is None:
-        from core.profiling import NA_TOKENS
-
-        _NA = NA_TOKENS
-    na = _NA
+    na = NA_TOKENS
     out: list[Any] = []
     for value, dtype in zip(row, dtypes, strict=False):
         if value in na:

@@ -57,31 +57,6 @@ SNIFF_BYTES = 1 << 20
 CHUNK_TARGET_BYTES = 24 << 20
 PARSE_AHEAD = True  # parse the next chunk in a thread while profiling this one
 
-# pandas' default missing-value tokens, so a preview agrees with the profile.
-NA_TOKENS = frozenset(
-    {
-        "",
-        "#N/A",
-        "#N/A N/A",
-        "#NA",
-        "-1.#IND",
-        "-1.#QNAN",
-        "-NaN",
-        "-nan",
-        "1.#IND",
-        "1.#QNAN",
-        "<NA>",
-        "N/A",
-        "NA",
-        "NULL",
-        "NaN",
-        "None",
-        "n/a",
-        "nan",
-        "null",
-    }
-)
-
 FloatArray = npt.NDArray[np.float64]
 UIntArray = npt.NDArray[np.uint64]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -358,6 +359,27 @@ def test_preview_pages_through_a_csv_with_quotes_and_newlines(
         want = expected_rows(frame, offset, limit)
         got = [(r[0], r[1], r[2], None if r[3] is None else int(r[3])) for r in rows]
         assert got == [(a, b, c, None if d is None else int(d)) for a, b, c, d in want]
+
+
+def test_a_csv_preview_loads_neither_pandas_nor_numpy(ws: Workspace, tmp_path: Path) -> None:
+    v = register_dataset(ws, "iris", write(tmp_path / "iris.csv", IRIS)).version
+    code = (
+        "import json, sys, time\n"
+        "from core.workspace import engine_for, find_workspace\n"
+        "from core.datasets import preview_page\n"
+        f"ws = find_workspace(home={str(ws.home)!r})\n"
+        "engine_for(ws)  # the TUI has its store open\n"
+        "start = time.perf_counter()\n"
+        f"columns, rows = preview_page(ws, {v.id}, 1, 2)\n"
+        "elapsed = time.perf_counter() - start\n"
+        "heavy = sorted({'pandas', 'numpy', 'pyarrow'} & set(sys.modules))\n"
+        "print(json.dumps({'rows': rows, 'heavy': heavy, 'seconds': elapsed}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result["rows"] == [[4.9, 1.4, "setosa"], [6.3, 6.0, "virginica"]]
+    assert result["heavy"] == []
+    assert result["seconds"] < 0.2
 
 
 def test_preview_without_a_usable_index_still_reads_the_right_rows(
