@@ -368,16 +368,16 @@ class _StagedFile:
 
 
 class _Progress:
-    """Turns per-file callbacks into ``RegisterProgress`` over all files, throttled."""
+    """Turns per-file callbacks into ``RegisterProgress`` over all files (about one call
+    per 8 MB hashed and one per chunk profiled)."""
 
     def __init__(self, callback: ProgressCallback | None, total: int) -> None:
         self.callback = callback
         self.total = total
-        self.base = 0
 
     def hashing(self, done: int, _total: int) -> None:
         if self.callback is not None:
-            self.callback(RegisterProgress("hash", self.base + done, self.total))
+            self.callback(RegisterProgress("hash", done, self.total))
 
     def profiling(self, done: int, rows: int) -> None:
         if self.callback is not None:
@@ -401,8 +401,11 @@ def register_dataset(
     ``N + 1``. Bad input raises :class:`InputError` with nothing written; ``cancel``
     (polled between blocks) and KeyboardInterrupt leave nothing behind either.
 
-    The source is first copied into ``objects/tmp/`` (reflink or in-kernel copy); then
-    one thread hashes and scans the copy while this one parses and profiles it.
+    While this thread parses and profiles the source, a second one copies it into
+    ``objects/tmp/`` (reflink or in-kernel copy), hashes and scans the copy, and looks the
+    digest up; the source's size, time and inode must not change meanwhile. When a
+    version of the same size exists (probably the same bytes again) the hash comes first,
+    so an unchanged file is not profiled at all.
     """
     from core import hashing
 
@@ -425,6 +428,7 @@ def register_dataset(
         # A version of the same size is probably the same bytes again: hash first (fast)
         # rather than profile a file that will turn out to be registered already.
         if HASH_ALONGSIDE and not _has_version_of_size(workspace, name, tracker.total):
+            hasher.alongside = True
             hasher.start()
         else:
             hasher.run()
@@ -546,6 +550,7 @@ class _HashJob(threading.Thread):
         self.hash_algo = algo
         self.existing: VersionInfo | None = None
         self.reused: tuple[str, dict[str, Any]] | None = None
+        self.alongside = False  # True: the profile pass runs at the same time
 
     def cancelled(self) -> bool:
         return self.stopping.is_set() or (self.user_cancel is not None and self.user_cancel())
@@ -606,7 +611,7 @@ class _HashJob(threading.Thread):
                 on_block=on_block,
                 progress=report,
                 cancel=self.cancelled,
-                all_cores=not HASH_ALONGSIDE,  # one core: the other one profiles
+                all_cores=not self.alongside,  # one core: the other one profiles
             )
             f.staged.check_source()
             if f.scanner is not None:
