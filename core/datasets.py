@@ -967,9 +967,17 @@ def _dataset_row(session: Any, name: str) -> Any:
     return row
 
 
-def list_datasets(workspace: Workspace) -> list[DatasetInfo]:
-    """Every dataset with its latest version, most recently changed first (one query)."""
+def list_datasets(
+    workspace: Workspace,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    name: str | None = None,
+) -> list[DatasetInfo]:
+    """Datasets with their latest version, most recently changed first, in one query
+    (``limit``/``offset`` page it; profiles are not loaded)."""
     from sqlalchemy import and_, func
+    from sqlalchemy.orm import defer
     from sqlmodel import Session, col, select
 
     from store.models import Dataset, DatasetVersion
@@ -995,8 +1003,14 @@ def list_datasets(workspace: Workspace) -> list[DatasetInfo]:
                 ),
                 isouter=True,
             )
-            .order_by(Dataset.updated_at.desc(), Dataset.name)  # type: ignore[attr-defined]
+            .options(defer(DatasetVersion.profile_json))  # type: ignore[arg-type]
+            .order_by(col(Dataset.updated_at).desc(), col(Dataset.name))
+            .offset(offset)
         )
+        if name is not None:
+            query = query.where(Dataset.name == name)
+        if limit is not None:
+            query = query.limit(limit)
         out = []
         for dataset, version, n in session.exec(query).all():
             out.append(
@@ -1019,19 +1033,20 @@ def list_datasets(workspace: Workspace) -> list[DatasetInfo]:
 
 def get_dataset(workspace: Workspace, name: str) -> DatasetInfo:
     """One dataset with its latest version; NotFoundError names the known ones."""
-    check_name(name)
-    for info in list_datasets(workspace):
-        if info.name == name:
-            return info
     from sqlmodel import Session
 
+    check_name(name)
+    found = list_datasets(workspace, name=name)
+    if found:
+        return found[0]
     with Session(_engine(workspace)) as session:
-        _dataset_row(session, name)  # raises with the list of known names
+        _dataset_row(session, name)  # raises, listing the known names
     raise NotFoundError(f"no dataset named {name!r}")  # pragma: no cover
 
 
 def list_versions(workspace: Workspace, name: str) -> list[VersionInfo]:
     """The versions of ``name``, newest first (without profiles)."""
+    from sqlalchemy.orm import defer
     from sqlmodel import Session, select
 
     from store.models import DatasetVersion
@@ -1041,6 +1056,7 @@ def list_versions(workspace: Workspace, name: str) -> list[VersionInfo]:
         dataset = _dataset_row(session, name)
         rows = session.exec(
             select(DatasetVersion)
+            .options(defer(DatasetVersion.profile_json))  # type: ignore[arg-type]
             .where(DatasetVersion.dataset_id == dataset.id)
             .order_by(DatasetVersion.version.desc())  # type: ignore[attr-defined]
         ).all()

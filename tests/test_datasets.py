@@ -548,3 +548,16 @@ def test_diff_reports_columns_rows_and_drift(ws: Workspace, tmp_path: Path) -> N
     assert same.identical and all(
         c.drift is None or c.drift.severity == "none" for c in same.columns
     )
+
+
+def test_list_pages_and_get_dataset(ws: Workspace, tmp_path: Path) -> None:
+    for i in range(5):
+        register_dataset(ws, f"d{i}", write(tmp_path / f"d{i}.csv", f"a\n{i}\n"))
+    names = [d.name for d in list_datasets(ws)]
+    assert names == ["d4", "d3", "d2", "d1", "d0"]  # most recently changed first
+    assert [d.name for d in list_datasets(ws, limit=2, offset=1)] == ["d3", "d2"]
+    info = datasets.get_dataset(ws, "d2")
+    assert info.latest is not None and info.latest.n_rows == 1 and info.n_versions == 1
+    assert info.to_dict()["latest_version"] == 1
+    with pytest.raises(NotFoundError, match=r"no dataset named 'zz' \(registered: d0, d1"):
+        datasets.get_dataset(ws, "zz")
