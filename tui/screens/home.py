@@ -88,9 +88,10 @@ class HomeScreen(Screen[None]):
         Binding("n", "new_run", "New run", id="new-run"),
         Binding("x", "cancel_run", "Cancel", id="cancel-run"),
         Binding("R", "retry_run", "Retry", id="retry-run"),
-        Binding("space", "toggle_tag", "Tag", id="tag"),
+        # space and M stay out of the footer (80 columns are full): help and the palette
+        # list them, and c with nothing tagged says to tag with space.
+        Binding("space", "toggle_tag", "Tag", show=False, id="tag"),
         Binding("c", "compare_tagged", "Compare", id="compare"),
-        # Not in the footer (80 columns are full): help and the palette list it.
         Binding("M", "register_run", "Register model", show=False, id="register-run"),
     ]
 
