@@ -64,12 +64,16 @@ def sparkline(counts: Sequence[int], width: int = 12) -> str:
         return ""
     n = len(counts)
     width = min(width, n)
-    buckets = [sum(counts[i * n // width : (i + 1) * n // width]) for i in range(width)]
+    # the mean per bin, not the sum: buckets may hold different numbers of bins
+    spans = [counts[i * n // width : (i + 1) * n // width] for i in range(width)]
+    buckets = [sum(span) / len(span) for span in spans]
     top = max(buckets) or 1
     return "".join(SPARK[min(len(SPARK) - 1, round(b / top * (len(SPARK) - 1)))] for b in buckets)
 
 
 def _top_text(column: dict[str, Any], limit: int = 3) -> str:
+    if column.get("top_skipped"):
+        return "(mostly unique values)"
     top = column.get("top") or []
     shown = ", ".join(f"{label} ({count:,})" for label, count in top[:limit])
     return shown + (", …" if len(top) > limit else "")
