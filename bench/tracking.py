@@ -293,6 +293,8 @@ def measure_throughput(
                 lost += max(0, result["points"] - stored)
                 template.discard(workspace)
             result["points_per_s"] = result["points"] / result["seconds"]
+            # Load-independent: points per CPU-second of the process (all its threads).
+            result["points_per_cpu_s"] = result["points"] / max(1e-9, result["cpu_seconds"])
             samples[method].append(result)
     return samples, lost
 
@@ -392,6 +394,11 @@ def main(argv: list[str] | None = None) -> int:
             template.discard(workspace)
 
     rates = {method: _rates(s) for method, s in samples.items() if s}
+    cpu_rates = {
+        method: kit.summary([x["points_per_cpu_s"] for x in s])
+        for method, s in samples.items()
+        if s
+    }
     tracker = rates["tracker"]["median"]
     raw = rates["raw"]["median"]
     batch = rates.get("mlflow_batch", {}).get("median")
@@ -400,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     write_us = kit.summary([(s["seconds"] - s["log_seconds"]) / s["points"] * 1e6 for s in split])
     dockyard_history = history["dockyard"]
     history_s = kit.summary(dockyard_history["seconds"])
+    history_cpu = kit.summary(dockyard_history["cpu_seconds"])
     mlflow_history = history.get("mlflow")
     mlflow_history_s = kit.summary(mlflow_history["seconds"]) if mlflow_history else None
 
@@ -414,15 +422,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"{samples[method][0]['points']:,}",
                 kit.fmt_rate(r["median"]),
                 f"{kit.fmt_rate(r['min'])} - {kit.fmt_rate(r['max'])}",
+                kit.fmt_rate(cpu_rates[method]["median"]),
                 f"{kit.fmt_number(r['median'] / raw)}x",
                 f"{kit.fmt_number(r['median'] / batch)}x" if batch else "-",
             )
         )
     if not mlflow.available:
-        rows.append(("mlflow", "-", "-", "-", "-", f"not measured: {mlflow.reason}"))
+        rows.append(("mlflow", "-", "-", "-", "-", "-", f"not measured: {mlflow.reason}"))
     kit.print_table(
         f"Metric points per second, one process, median of {repeat}",
-        ("method", "points", "points/s", "min - max", "vs raw", "vs log_batch"),
+        ("method", "points", "points/s", "min - max", "per CPU-s", "vs raw", "vs log_batch"),
         rows,
     )
     kit.print_table(
@@ -447,6 +456,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{dockyard_history['points']:,}",
             kit.fmt_ms(history_s["median"]),
             f"{kit.fmt_ms(history_s['min'])} - {kit.fmt_ms(history_s['max'])}",
+        ),
+        (
+            "  CPU of it",
+            "",
+            kit.fmt_ms(history_cpu["median"]),
+            f"{kit.fmt_ms(history_cpu['min'])} - {kit.fmt_ms(history_cpu['max'])}",
         ),
         (
             "dockyard metric_history (first call)",
@@ -523,11 +538,16 @@ def main(argv: list[str] | None = None) -> int:
     kit.print_targets(targets)
     results = {
         "throughput": {
-            method: {"points_per_s": rates[method], "samples": s}
+            method: {
+                "points_per_s": rates[method],
+                "points_per_cpu_s": cpu_rates[method],
+                "samples": s,
+            }
             for method, s in samples.items()
             if s
         },
         "ratio_to_raw": tracker / raw,
+        "ratio_to_raw_cpu": cpu_rates["tracker"]["median"] / cpu_rates["raw"]["median"],
         "ratio_to_mlflow_batch": tracker / batch if batch else None,
         "ratio_to_mlflow_metric": (
             tracker / rates["mlflow_metric"]["median"] if "mlflow_metric" in rates else None
@@ -537,6 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         "history": {
             "points": dockyard_history["points"],
             "dockyard_seconds": history_s,
+            "dockyard_cpu_seconds": history_cpu,
             "dockyard_first_call_seconds": dockyard_history["first_seconds"],
             "raw_sqlite3_seconds": kit.summary(dockyard_history["raw_sqlite3_seconds"]),
             "poll_nothing_new_seconds": kit.summary(dockyard_history["poll_nothing_new_seconds"]),
@@ -544,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
             "latest_metrics_seconds": kit.summary(dockyard_history["latest_metrics_seconds"]),
             "query_plan": dockyard_history["query_plan"],
             "mlflow_seconds": mlflow_history_s,
+            "mlflow_cpu_seconds": kit.summary(mlflow_history["cpu"]) if mlflow_history else None,
         },
         "mlflow": {
             "available": mlflow.available,
