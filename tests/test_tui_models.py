@@ -27,6 +27,7 @@ from tui.app import DockyardApp
 from tui.screens.compare import CompareScreen, metric_cell, visible_rows
 from tui.screens.home import HomeScreen
 from tui.screens.model import ModelScreen, ReportView, parse_tags, report_text
+from tui.widgets.confirm import ConfirmModal
 from tui.widgets.prompt import PromptModal
 
 MODEL = "iris-clf"
@@ -283,6 +284,11 @@ async def test_A_removes_an_alias(models_workspace: Workspace) -> None:
         assert isinstance(modal, PromptModal)
         assert modal.query(Input).first().value == "staging"
         await pilot.press("enter")
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("enter")  # the focused button is Cancel
+        await settle(pilot)
+        assert get_version(models_workspace, f"{MODEL}@staging").version == 1
+        await pilot.press("A", "enter", "y")
         await settle(pilot)
         assert str(screen.table.get_cell("1", "c1")) == "-"
         assert alias_history(models_workspace, MODEL)[-1] | {"at": None} == {

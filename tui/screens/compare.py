@@ -57,7 +57,9 @@ def info_cell(row: Row, index: int) -> Text:
     """A cell of the project/dataset/run/time/size rows."""
     value = row.values[index]
     if row.name == "training time (s)":
-        return Text(human_duration(value), no_wrap=True)
+        # Tenths under a minute, so two runs of "11s" that differ do not look equal.
+        shown = f"{value:.1f}s" if value is not None and value < 60 else human_duration(value)
+        return Text(shown, no_wrap=True)
     if row.name == "model size (bytes)":
         return Text(human_size(value) if value is not None else "- (a run)", no_wrap=True)
     if row.name == "dataset":

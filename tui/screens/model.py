@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 
 from core.overview import NO_VALUE, as_utc, format_metric, human_age, human_duration, human_size
 from core.workspace import Workspace
+from tui.widgets.confirm import ConfirmModal
 from tui.widgets.prompt import PromptField, PromptModal
 
 if TYPE_CHECKING:
@@ -180,18 +181,6 @@ def report_text(report: dict[str, Any]) -> Text:
             value = "missing" if gate["value"] is None else f"{gate['value']:.4g}"
             text.append(f"{gate['metric']:<{width}}  {gate['rule']:<12} {value}\n")
 
-    _heading(text, "Held-out metrics")
-    metrics = report["metrics"]
-    if metrics:
-        width = max(len(name) for name in metrics)
-        primary = report["primary_metric"]
-        for name, value in metrics.items():
-            style = "bold" if name == primary else ""
-            text.append(f"  {name:<{width}}  ", style=style)
-            text.append(f"{value:.6g}\n", style=style)
-    else:
-        text.append("  the run logged no metrics\n", style="dim")
-
     _heading(text, "Against the champion")
     champion = report["champion"]
     if champion is None:
@@ -210,6 +199,18 @@ def report_text(report: dict[str, Any]) -> Text:
         text.append(")\n")
         if not champion["gates_passed"]:
             text.append("  (the champion itself fails the gates)\n", style="dim")
+
+    _heading(text, "Held-out metrics")
+    metrics = report["metrics"]
+    if metrics:
+        width = max(len(name) for name in metrics)
+        primary = report["primary_metric"]
+        for name, value in metrics.items():
+            style = "bold" if name == primary else ""
+            text.append(f"  {name:<{width}}  ", style=style)
+            text.append(f"{value:.6g}\n", style=style)
+    else:
+        text.append("  the run logged no metrics\n", style="dim")
 
     _heading(text, "Data")
     data = report["data"]
@@ -600,11 +601,25 @@ class ModelScreen(Screen[None]):
             hint="enter removes it (its history stays) · esc cancels",
         )
 
-        def done(values: dict[str, str] | None) -> None:
-            if values and values["alias"]:
-                self._remove_alias(values["alias"])
+        def confirm(values: dict[str, str] | None) -> None:
+            if not values or not values["alias"]:
+                return
+            alias = values["alias"]
+            question = ConfirmModal(
+                f"Remove {self.model_name}@{alias}?",
+                f"The alias {alias} will point at no version of {self.model_name} "
+                "(its history stays). Anything that loads the model by this alias stops "
+                "finding it until the alias is set again.",
+                confirm_label="Remove alias",
+            )
 
-        self.app.push_screen(modal, done)
+            def remove(yes: bool | None) -> None:
+                if yes:
+                    self._remove_alias(alias)
+
+            self.app.push_screen(question, remove)
+
+        self.app.push_screen(modal, confirm)
 
     @work(thread=True, exit_on_error=False, group="model-write")
     def _remove_alias(self, alias: str) -> None:
