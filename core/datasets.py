@@ -427,7 +427,8 @@ def register_dataset(
         hasher = _HashJob(workspace, name, source, staged, algo, tracker, cancel)
         # A version of the same size is probably the same bytes again: hash first (fast)
         # rather than profile a file that will turn out to be registered already.
-        if HASH_ALONGSIDE and not _has_version_of_size(workspace, name, tracker.total):
+        hasher.probe_first = _has_version_of_size(workspace, name, tracker.total)
+        if HASH_ALONGSIDE and not hasher.probe_first:
             hasher.alongside = True
             hasher.start()
         else:
@@ -551,6 +552,7 @@ class _HashJob(threading.Thread):
         self.existing: VersionInfo | None = None
         self.reused: tuple[str, dict[str, Any]] | None = None
         self.alongside = False  # True: the profile pass runs at the same time
+        self.probe_first = False  # True: hash the source before copying it
 
     def cancelled(self) -> bool:
         return self.stopping.is_set() or (self.user_cancel is not None and self.user_cancel())
@@ -598,6 +600,8 @@ class _HashJob(threading.Thread):
     def _run(self) -> None:
         from core import hashing
 
+        if self.probe_first and self._probe():
+            return
         base = 0
         for f in self.staged:
 
@@ -629,6 +633,35 @@ class _HashJob(threading.Thread):
             columns_json, profile = _reuse_profile(self.workspace, self.digest)
             if columns_json is not None and profile is not None:
                 self.reused = (columns_json, profile)
+
+    def _probe(self) -> bool:
+        """Hash the source as it is, without copying it: True if those bytes are a
+        version of this dataset already (then nothing else is needed)."""
+        from core import hashing
+
+        digests = []
+        done = 0
+        for f in self.staged:
+
+            def report(now: int, _total: int, _base: int = done) -> None:
+                self.tracker.hashing(_base + now, self.tracker.total)
+
+            digests.append(
+                hashing.hash_file(f.source, self.algo, progress=report, cancel=self.cancelled)
+            )
+            if hashing.source_signature(f.source) != f.signature:
+                return False  # changing: the full path below will refuse it
+            done += f.size
+        if self.source.folder:
+            entries = [(f.rel, d) for f, d in zip(self.staged, digests, strict=True)]
+            digest, algo = hashing.tree_hash(entries, self.algo), f"{self.algo}-tree"
+        else:
+            digest, algo = digests[0], self.algo
+        existing = _version_with_hash(self.workspace, self.dataset, digest)
+        if existing is None:
+            return False
+        self.digest, self.hash_algo, self.existing = digest, algo, existing
+        return True
 
 
 def _check_scan(f: _StagedFile) -> None:
