@@ -561,3 +561,16 @@ def test_list_pages_and_get_dataset(ws: Workspace, tmp_path: Path) -> None:
     assert info.to_dict()["latest_version"] == 1
     with pytest.raises(NotFoundError, match=r"no dataset named 'zz' \(registered: d0, d1"):
         datasets.get_dataset(ws, "zz")
+
+
+def test_same_size_new_bytes_is_a_new_version(ws: Workspace, tmp_path: Path) -> None:
+    src = write(tmp_path / "iris.csv", IRIS)
+    v1 = register_dataset(ws, "iris", src).version
+    stored = leftovers(ws)
+    assert register_dataset(ws, "iris", src).created is False
+    assert leftovers(ws) == stored  # identical bytes: nothing copied, nothing added
+    write(src, IRIS.replace("5.1", "5.2"))  # same size, other bytes
+    v2 = register_dataset(ws, "iris", src).version
+    assert v2.version == 2 and v2.content_hash != v1.content_hash
+    assert v2.size_bytes == v1.size_bytes
+    assert head(ws, "iris@2", 1)[2] == [(5.2, 1.4, "setosa")]
