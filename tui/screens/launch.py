@@ -155,7 +155,13 @@ class ParamRow(Horizontal):
             options = [(value, value) for value in values]
             sweep = "both (sweep)" if spec.type == "bool" else f"all {len(values)} (sweep)"
             options.append((sweep, ",".join(values)))
-            initial = self.initial if self.initial in {v for _l, v in options} else values[0]
+            initial = self.initial
+            if initial not in {value for _label, value in options}:
+                # "False" from a cloned run's record, or a choice no longer offered
+                try:
+                    initial = as_text(coerce_param(spec, initial))
+                except InputError:
+                    initial = as_text(spec.default)
             return Select(options, value=initial, allow_blank=False, compact=True, id=editor_id)
         # An empty field keeps the default: the placeholder says so, so it never looks set.
         return Input(
@@ -265,6 +271,7 @@ class LaunchScreen(Screen[None]):
     }
     LaunchScreen #dataset-row Select, LaunchScreen #dataset-row Input {
         width: 1fr;
+        max-width: 48;
     }
     LaunchScreen .param-hint {
         width: 1fr;

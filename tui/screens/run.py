@@ -194,6 +194,11 @@ class RunLog(Log):
 
     help_label = "the log"
 
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # Scrolled up to read: new lines no longer pull the view down; say how to resume.
+        self.border_subtitle = "" if self.is_vertical_scroll_end else "G follows"
+
 
 class DetailsTable(DataTable[Text]):
     """Params, tags, artifacts, latest metrics and the reproducibility record."""
@@ -206,13 +211,19 @@ class DetailsTable(DataTable[Text]):
     help_label = "details"
 
     def __init__(self) -> None:
-        super().__init__(id="run-details", cursor_type="row", show_header=False)
+        super().__init__(id="run-details", cursor_type="row", show_header=False, show_cursor=False)
         self._keys: list[str] = []
         self._cells: dict[str, tuple[str, str]] = {}
 
     def on_mount(self) -> None:
         self.add_column("Field", key="field")
         self.add_column("Value", key="value")
+
+    def on_focus(self) -> None:
+        self.show_cursor = True  # a cursor only where the keys go
+
+    def on_blur(self) -> None:
+        self.show_cursor = False
 
     def show_rows(self, rows: list[tuple[str, str, str]]) -> None:
         """(row key, field, value) rows: cells change in place, the table is rebuilt only
@@ -310,7 +321,7 @@ def detail_rows(
     section(
         "Metrics",
         ((key, _point(*latest[key])) for key in keys),
-        "none yet",
+        "none yet" if info.status in ACTIVE_STATUSES else "none reported",
     )
     section("Params", sorted(info.params.items()), "none")
     section("Tags", sorted(info.tags.items()), "none")
@@ -396,6 +407,7 @@ class RunScreen(Screen[None]):
     RunScreen #run-log {
         height: 5fr;
         padding: 0 1;
+        overflow-x: auto;
         background: transparent;
         scrollbar-size-vertical: 1;
     }
@@ -564,6 +576,9 @@ class RunScreen(Screen[None]):
         self.query_one(DetailsTable).show_rows(detail_rows(snap.info, self.latest, self.artifacts))
         was_final = self.final
         self.final = snap.info.status not in ACTIVE_STATUSES
+        if self.final and not snap.latest:
+            self.chart.empty_text = f"Run {self.run_id} reported no metrics"
+            self.chart.refresh()
         if self.final != was_final:
             self.refresh_bindings()
         if self.final and self._timer is not None:
@@ -610,8 +625,10 @@ class RunScreen(Screen[None]):
             )
         if chunk.text:
             # Follow the end only if the user has not scrolled up to read.
-            log.write(chunk.text, scroll_end=log.is_vertical_scroll_end)
-        log.border_subtitle = "" if log.is_vertical_scroll_end else "G follows"
+            follow = log.is_vertical_scroll_end
+            log.write(chunk.text, scroll_end=follow)
+            if follow:  # again once laid out: the first lines can change the log's size
+                self.call_after_refresh(log.scroll_end, animate=False, x_axis=False)
 
     def _apply_curve(self, snap: RunSnapshot) -> None:
         chart = self.chart

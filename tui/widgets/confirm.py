@@ -20,12 +20,41 @@ from textual.widgets import Button, Static
 class ConfirmModal(ModalScreen[bool]):
     """``title``, a one-paragraph ``message``, and two buttons: safe (focused) and confirm."""
 
+    DEFAULT_CSS = """
+    ConfirmModal {
+        align: center middle;
+        background: $background 50%;
+    }
+    ConfirmModal #confirm {
+        width: 64;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: heavy $error;
+        border-title-style: bold;
+        padding: 1 2 0 2;
+        background: $surface;
+    }
+    ConfirmModal #confirm-buttons {
+        height: auto;
+        align: right middle;
+        margin-top: 1;
+    }
+    ConfirmModal Button {
+        margin-left: 2;
+        min-width: 14;
+    }
+    ConfirmModal Button:focus {
+        text-style: bold reverse;
+    }
+    """
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="confirm-cancel"),
         Binding("n", "cancel", "No", show=False, id="confirm-no"),
         Binding("y", "confirm", "Yes", id="confirm-yes"),
-        Binding("left,h", "focus_previous", "Previous button", show=False, id="confirm-left"),
-        Binding("right,l", "focus_next", "Next button", show=False, id="confirm-right"),
+        Binding("left,h", "focus_other", "Other button", show=False, id="confirm-left"),
+        Binding("right,l", "focus_other", "Other button", show=False, id="confirm-right"),
     ]
 
     def __init__(
@@ -66,6 +95,10 @@ class ConfirmModal(ModalScreen[bool]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.dismiss(event.button.id == "confirm-button")
+
+    def action_focus_other(self) -> None:
+        other = self.confirm_button if self.focused is self.cancel_button else self.cancel_button
+        self.set_focus(other)
 
     def action_cancel(self) -> None:
         self.dismiss(False)
