@@ -83,7 +83,7 @@ class HomeScreen(Screen[None]):
         # Priority: the action runs as the key arrives, before the keys typed after it are
         # routed, so a burst like "/wine" (paste, slow SSH link) lands in the filter.
         Binding("slash", "filter", "Filter", id="filter", priority=True),
-        Binding("escape", "back", "Clear filter", id="back"),
+        Binding("escape", "back", "Clear", tooltip="Clear the filter, then the tags", id="back"),
         Binding("r", "refresh", "Refresh", id="refresh"),
         Binding("n", "new_run", "New run", id="new-run"),
         Binding("x", "cancel_run", "Cancel", id="cancel-run"),
