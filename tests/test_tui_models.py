@@ -648,3 +648,17 @@ def test_report_text_names_pass_and_fail_in_words(models_workspace: Workspace) -
     assert "GATES FAILED" in text and "1 of 2 gates pass" in text
     assert "FAIL accuracy" in text and "pass loss" in text
     assert "(-0.0933, worse)" in text
+
+
+async def test_a_report_that_cannot_be_built_says_so(models_workspace: Workspace) -> None:
+    path = sqlite_file(models_workspace.db_url)
+    assert path is not None
+    with sqlite3.connect(path) as conn:  # a project record this Dockyard cannot read
+        conn.execute("UPDATE project SET spec_json = '{}'")
+    app = make_app(models_workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_model(pilot)
+        assert screen.table.row_count == 3, "the versions still show"
+        body = str(screen.query_one("#report-body").render())
+        assert body.startswith("Cannot read the report of v3: KeyError")
+        assert any("Cannot read the report of v3" in text for text in notifications(app))

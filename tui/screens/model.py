@@ -78,10 +78,13 @@ class ReportLoaded(Message):
 
 
 class ModelLoadFailed(Message):
-    def __init__(self, what: str, error: str) -> None:
+    """Reading failed; ``version`` is set when it was that version's report."""
+
+    def __init__(self, what: str, error: str, *, version: int | None = None) -> None:
         super().__init__()
         self.what = what
         self.error = error
+        self.version = version
 
 
 class ModelChanged(Message):
@@ -363,7 +366,9 @@ class ModelScreen(Screen[None]):
         try:
             report = build_report(self.workspace, f"{self.model_name}@{version}")
         except Exception as error:
-            self.post_message(ModelLoadFailed(f"the report of v{version}", describe_error(error)))
+            self.post_message(
+                ModelLoadFailed(f"the report of v{version}", describe_error(error), version=version)
+            )
             return
         if not get_current_worker().is_cancelled:
             self.post_message(ReportLoaded(version, report))
@@ -410,8 +415,10 @@ class ModelScreen(Screen[None]):
             severity="error",
             timeout=8,
         )
-        if not self.loaded:
-            self._set_report_text(Text(f"Cannot read {message.what}: {message.error}"))
+        current = self.current
+        if not self.loaded or (current is not None and current.version == message.version):
+            self.query_one("#report", ReportView).border_title = "Report unavailable"
+            self._set_report_text(Text(f"Cannot read {message.what}: {message.error} (r retries)"))
 
     def on_model_changed(self, message: ModelChanged) -> None:
         self.notify(message.text, title=self.model_name)
