@@ -43,9 +43,7 @@ from tui.messages import (
     PaneLoaded,
 )
 from tui.screens.detail import DetailScreen
-from tui.screens.model import ModelScreen, compare_limit_problem
 from tui.widgets.pane import OverviewPane
-from tui.widgets.prompt import PromptField, PromptModal
 from tui.widgets.status_line import StatusLine
 
 #: Seconds between two refreshes of the visible panes.
@@ -277,6 +275,8 @@ class HomeScreen(Screen[None]):
         if not self._failing:
             self._failed_polls = 0
         self.pane(message.page.pane).apply_page(message.page, append=message.append)
+        if message.page.pane is Pane.RUNS and self._show_run_key is not None:
+            self._put_cursor_on_run()
 
     def on_agent_status_loaded(self, message: AgentStatusLoaded) -> None:
         self.query_one(StatusLine).agent = message.status
@@ -309,6 +309,9 @@ class HomeScreen(Screen[None]):
             self._open_run(message.row.id)
             return
         if isinstance(message.row, ModelRow):
+            # Imported on first use, like every screen the home screen does not need to start.
+            from tui.screens.model import ModelScreen
+
             self.app.push_screen(ModelScreen(self.workspace, message.row.name, now=self._now))
             return
         self.app.push_screen(DetailScreen(message.row.label, row_fields(message.row)))
@@ -330,6 +333,8 @@ class HomeScreen(Screen[None]):
         self.refresh_bindings()
 
     def action_compare_tagged(self) -> None:
+        from tui.screens.model import compare_limit_problem
+
         pane = self.current
         noun = "runs" if pane.pane is Pane.RUNS else "models"
         problem = compare_limit_problem(len(pane.tagged), noun)
@@ -345,6 +350,8 @@ class HomeScreen(Screen[None]):
         self.app.push_screen(CompareScreen(self.workspace, refs))
 
     def action_register_run(self) -> None:
+        from tui.widgets.prompt import PromptField, PromptModal
+
         row = self.pane(Pane.RUNS).row_at_cursor()
         if not isinstance(row, RunRow):
             self.notify("No run to register", severity="warning")
@@ -427,3 +434,19 @@ class HomeScreen(Screen[None]):
                 status=row.status,
                 on_done=lambda _info: self.action_refresh(),
             )
+
+    #: A run to put the Runs pane's cursor on once a refresh shows it (a run just queued).
+    _show_run_key: str | None = None
+
+    def show_run(self, run_id: int) -> None:
+        """Focus the Runs pane, refresh it, and move its cursor to ``run_id`` when shown."""
+        self._show_run_key = f"run:{run_id}"
+        self.focus_pane(Pane.RUNS)
+        self.action_refresh()
+
+    def _put_cursor_on_run(self) -> None:
+        runs = self.pane(Pane.RUNS)
+        keys = [row.key for row in runs.rows()]
+        if self._show_run_key in keys:
+            runs.table.move_cursor(row=keys.index(self._show_run_key), animate=False)
+            self._show_run_key = None
