@@ -28,7 +28,12 @@ LAST_SQL = (
     "ORDER BY step DESC, id DESC LIMIT 1"
 )
 
-BOUNDS_SQL = "SELECT min(step), max(step) FROM metric WHERE run_id = :r AND key = :k"
+# Two scalar subqueries, not min() and max() in one SELECT: SQLite answers a lone min()
+# or max() with one index seek, but computes the pair by scanning the key's whole range.
+BOUNDS_SQL = (
+    "SELECT (SELECT min(step) FROM metric WHERE run_id = :r AND key = :k), "
+    "(SELECT max(step) FROM metric WHERE run_id = :r AND key = :k)"
+)
 
 HISTORY_SQL = (
     "SELECT step, value FROM metric WHERE run_id = :r AND key = :k AND step > :after ORDER BY step"
@@ -69,8 +74,15 @@ def history(
     """(step, value) points of one metric after ``after_step``, in step order."""
     from sqlalchemy import text
 
-    rows = conn.execute(text(HISTORY_SQL), {"r": run_id, "k": key, "after": after_step})
-    return [(int(s), float(v)) for s, v in rows]
+    # Tens of thousands of rows: read them from the DBAPI cursor as plain tuples; building
+    # SQLAlchemy Row objects cost as much as the query. The columns are INTEGER and FLOAT
+    # NOT NULL, so the driver already returns int and float.
+    result = conn.execute(text(HISTORY_SQL), {"r": run_id, "k": key, "after": after_step})
+    try:
+        rows: list[tuple[int, float]] = list(result.cursor.fetchall())
+    finally:
+        result.close()
+    return rows
 
 
 def step_bounds(conn: Connection, run_id: int, key: str) -> tuple[int, int] | None:

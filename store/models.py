@@ -77,6 +77,9 @@ class Run(SQLModel, table=True):
     __table_args__ = (
         Index("ix_run_status_created", "status", "created_at"),
         Index("ix_run_project_created", "project_id", "created_at"),
+        # Newest-first paging, and the Runs pane's text filter evaluated on the index
+        # alone (status, user, project) instead of 100,000 wide rows (migration 0002).
+        Index("ix_run_created_filter", "created_at", "status", "user", "project_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -100,7 +103,7 @@ class Run(SQLModel, table=True):
     env_json: str = "{}"
     primary_metric: str | None = None
     primary_value: float | None = None
-    created_at: datetime = Field(default_factory=utcnow, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     ended_at: datetime | None = None
     heartbeat_at: datetime | None = None
@@ -123,7 +126,9 @@ class RunTag(SQLModel, table=True):
 class Metric(SQLModel, table=True):
     """One point of one metric's history; ``(run_id, key, step)`` is the read path."""
 
-    __table_args__ = (Index("ix_metric_run_key_step", "run_id", "key", "step"),)
+    # Covering: a history read (step, value) and downsampled curves never touch the table
+    # rows (migration 0002).
+    __table_args__ = (Index("ix_metric_run_key_step_value", "run_id", "key", "step", "value"),)
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="run.id")

@@ -98,7 +98,8 @@ def test_counts_statuses_and_integrity(seeded: Path) -> None:
     assert all(json.loads(str(v)) is not None for (v,) in rows(db, "SELECT value FROM param"))
     # the indexes dropped for the bulk load are all back
     indexes = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"ix_run_status_created", "ix_run_created_at", "ix_metric_run_key_step"} <= indexes
+    wanted = {"ix_run_status_created", "ix_run_created_filter", "ix_metric_run_key_step_value"}
+    assert wanted <= indexes
 
 
 def test_datetimes_are_written_as_sqlmodel_writes_them(seeded: Path) -> None:

@@ -79,3 +79,27 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="cannot open the store"):
         open_engine(sqlite_url(path))
+
+
+def test_an_older_store_is_migrated_to_head_on_open(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from store.db import MIGRATIONS_DIR
+
+    path = tmp_path / "old.db"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with create_engine(sqlite_url(path)).begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+    engine = open_engine(sqlite_url(path))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == (
+            HEAD_REVISION
+        )
+        indexes = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
+    assert "ix_metric_run_key_step_value" in indexes and "ix_metric_run_key_step" not in indexes
