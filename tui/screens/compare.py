@@ -418,3 +418,5 @@ class CompareScreen(Screen[None]):
             return
         self.metric_index = (self.metric_index + step) % len(names)
         self._draw_chart()
+        # At 80x24 the chart is below the table: bring it into view to show the change.
+        self.query_one("#compare-chart", PlotextPlot).scroll_visible(animate=False)
