@@ -602,6 +602,7 @@ async def test_a_bad_value_is_flagged_as_you_type_and_queues_nothing(toy: Worksp
 async def test_a_good_value_queues_one_run_and_goes_home(
     toy: Workspace, agent_starts: list[Workspace]
 ) -> None:
+    running = insert_run(toy)  # listed first, above the run about to be queued
     app = make_app(toy)
     async with app.run_test(size=(100, 30)) as pilot:
         form = await open_form(pilot)
@@ -611,7 +612,7 @@ async def test_a_good_value_queues_one_run_and_goes_home(
         assert str(form.query_one("#launch-summary").render()) == "1 run will be queued"
         await pilot.press("enter")
         await settle(pilot)
-        runs = list_runs(toy)
+        runs = [run for run in list_runs(toy) if run.id != running]
         assert len(runs) == 1
         assert runs[0].status == "queued" and runs[0].params["C"] == "0.25"
         assert runs[0].params["scale"] == "True" and runs[0].params["note"] == "baseline"
@@ -620,7 +621,10 @@ async def test_a_good_value_queues_one_run_and_goes_home(
         assert isinstance(app.screen, HomeScreen)
         assert isinstance(app.focused, PaneTable) and app.focused.pane is Pane.RUNS
         await settle(pilot)
-        assert [r.key for r in app.home.pane(Pane.RUNS).rows()] == [f"run:{runs[0].id}"]
+        pane = app.home.pane(Pane.RUNS)
+        assert [r.key for r in pane.rows()] == [f"run:{running}", f"run:{runs[0].id}"]
+        cursor = pane.row_at_cursor()
+        assert cursor is not None and cursor.key == f"run:{runs[0].id}"
 
 
 async def test_lists_and_all_choices_make_a_sweep(toy: Workspace) -> None:

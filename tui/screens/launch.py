@@ -461,6 +461,10 @@ class LaunchScreen(Screen[None]):
                 widgets.append(Static("This project has no parameters.", classes="param-hint"))
             widgets.append(self._dataset_row(project))
             await fields.mount_all(widgets)
+            # Names as wide as the longest (within reason), so none is cut at 80 columns.
+            longest = max((len(spec.name) for spec in project.spec.params), default=7)
+            for label in fields.query(".param-name"):
+                label.styles.width = min(max(longest, 7) + 2, 24)
         finally:
             self._building -= 1
         for row in self.rows():
@@ -645,4 +649,4 @@ class LaunchScreen(Screen[None]):
         self.notify(text, title="Run queued", markup=False)
         app = cast("DockyardApp", self.app)
         app.action_show_pane("runs")
-        app.home.action_refresh()
+        app.home.show_run(runs[-1].id)  # the newest: the first of them in the Runs pane

@@ -173,6 +173,14 @@ class RunPolled(Message):
         self.snapshot = snapshot
 
 
+class RunLogRead(Message):
+    """The first lines of the log, read before the store answered."""
+
+    def __init__(self, chunk: LogChunk) -> None:
+        super().__init__()
+        self.chunk = chunk
+
+
 class RunPollFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
@@ -521,6 +529,13 @@ class RunScreen(Screen[None]):
         from core.runs import get_run, latest_metrics, list_artifacts, log_path
 
         workspace = self.workspace
+        if self._tail is None:
+            # The log first, at its usual path: that needs no database (whose first use in
+            # this process imports SQLAlchemy, a second on a busy machine), so it shows now.
+            self._tail = LogTail(log_path(workspace, request.run_id))
+            early = self._tail.read_new()
+            if early.text or early.skipped_bytes:
+                self.post_message(RunLogRead(early))
         try:
             # Status first: if the run has ended, everything after it is complete.
             info = get_run(workspace, request.run_id)
@@ -589,6 +604,9 @@ class RunScreen(Screen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self._worker and event.worker.is_finished and self._poll_again:
             self.poll_now()
+
+    def on_run_log_read(self, message: RunLogRead) -> None:
+        self._apply_log(message.chunk)
 
     def on_run_poll_failed(self, message: RunPollFailed) -> None:
         if not self._failing:
