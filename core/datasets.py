@@ -17,6 +17,7 @@ functions that need them, so the TUI's first paint does not pay for them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -828,39 +829,87 @@ def _has_version_of_size(workspace: Workspace, name: str, size: int) -> bool:
         return conn.execute(query, {"name": name, "size": size}).first() is not None
 
 
+@functools.cache
+def _tables() -> tuple[Any, Any]:
+    """SQLAlchemy Core handles on ``dataset`` and ``dataset_version``.
+
+    ``store.models`` defines the tables (and the migrations follow it); registration uses
+    these light handles instead, so that ``data add`` does not pay for importing the ORM
+    (about 0.2 s). ``tests/test_datasets.py`` checks they name real columns.
+    """
+    from sqlalchemy import DateTime, Integer, String, column, table
+
+    dataset = table(
+        "dataset",
+        column("id", Integer),
+        column("name", String),
+        column("description", String),
+        column("created_at", DateTime),
+        column("updated_at", DateTime),
+    )
+    version = table(
+        "dataset_version",
+        column("id", Integer),
+        column("dataset_id", Integer),
+        column("version", Integer),
+        column("content_hash", String),
+        column("hash_algo", String),
+        column("sha256", String),
+        column("object_path", String),
+        column("source_path", String),
+        column("file_format", String),
+        column("size_bytes", Integer),
+        column("n_rows", Integer),
+        column("n_cols", Integer),
+        column("columns_json", String),
+        column("profile_json", String),
+        column("message", String),
+        column("author", String),
+        column("created_at", DateTime),
+    )
+    return dataset, version
+
+
+def _version_columns(version: Any) -> list[Any]:
+    return [c for c in version.c if c.name != "profile_json"]
+
+
 def _version_with_hash(workspace: Workspace, name: str, digest: str) -> VersionInfo | None:
-    from sqlmodel import Session, select
+    from sqlalchemy import select
 
-    from store.models import Dataset, DatasetVersion
-
-    with Session(_engine(workspace)) as session:
-        row = session.exec(
-            select(DatasetVersion)
-            .join(Dataset, Dataset.id == DatasetVersion.dataset_id)  # type: ignore[arg-type]
-            .where(Dataset.name == name, DatasetVersion.content_hash == digest)
-        ).first()
-        return None if row is None else _version_info(row, name, workspace)
+    dataset, version = _tables()
+    query = (
+        select(*_version_columns(version))
+        .select_from(version.join(dataset, dataset.c.id == version.c.dataset_id))
+        .where(dataset.c.name == name, version.c.content_hash == digest)
+    )
+    with _engine(workspace).connect() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else _version_info(row, name, workspace)
 
 
 def _reuse_profile(workspace: Workspace, digest: str) -> tuple[str | None, dict[str, Any] | None]:
     """The same bytes were profiled before (maybe under another name): reuse that profile."""
-    from sqlmodel import Session, select
+    from sqlalchemy import select
 
     from core.profiling import PROFILE_FORMAT
-    from store.models import DatasetVersion
 
-    with Session(_engine(workspace)) as session:
-        row = session.exec(
-            select(DatasetVersion).where(DatasetVersion.content_hash == digest).limit(1)
-        ).first()
-        if row is None:
-            return None, None
-        profile = json.loads(row.profile_json)
-        if profile.get("format") != PROFILE_FORMAT:
-            return None, None
-        if not all((workspace.objects / f["hash"]).exists() for f in profile.get("files", [])):
-            return None, None
-        return row.columns_json, profile
+    _, version = _tables()
+    query = (
+        select(version.c.columns_json, version.c.profile_json)
+        .where(version.c.content_hash == digest)
+        .limit(1)
+    )
+    with _engine(workspace).connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None, None
+    profile = json.loads(row.profile_json)
+    if profile.get("format") != PROFILE_FORMAT:
+        return None, None
+    if not all((workspace.objects / f["hash"]).exists() for f in profile.get("files", [])):
+        return None, None
+    return str(row.columns_json), profile
 
 
 def _insert_version(
@@ -877,60 +926,71 @@ def _insert_version(
     message: str,
     author: str,
 ) -> Registration:
-    """Insert the version in one transaction; a concurrent writer makes us retry."""
-    from sqlalchemy import func
+    """Insert the version (and the dataset, the first time) in one transaction; a
+    concurrent writer taking the same number makes us retry."""
+    from datetime import UTC
+
+    from sqlalchemy import func, insert, select, update
     from sqlalchemy.exc import IntegrityError
-    from sqlmodel import Session, select
 
-    from store.models import Dataset, DatasetVersion, utcnow
-
+    dataset, version = _tables()
+    profile_json = json.dumps(profile, allow_nan=False, default=_json_default)
+    engine = _engine(workspace)
     for _attempt in range(5):
-        with Session(_engine(workspace)) as session:
-            dataset = session.exec(select(Dataset).where(Dataset.name == name)).first()
-            if dataset is None:
-                dataset = Dataset(name=name)
-                session.add(dataset)
-                session.flush()
-            assert dataset.id is not None
-            same = session.exec(
-                select(DatasetVersion).where(
-                    DatasetVersion.dataset_id == dataset.id,
-                    DatasetVersion.content_hash == digest,
+        now = datetime.now(UTC)
+        try:
+            with engine.begin() as conn:
+                by_name = select(dataset.c.id).where(dataset.c.name == name)
+                dataset_id = conn.execute(by_name).scalar()
+                if dataset_id is None:
+                    conn.execute(
+                        insert(dataset).values(
+                            name=name, description="", created_at=now, updated_at=now
+                        )
+                    )
+                    dataset_id = conn.execute(by_name).scalar_one()
+                same = conn.execute(
+                    select(*_version_columns(version)).where(
+                        version.c.dataset_id == dataset_id, version.c.content_hash == digest
+                    )
+                ).first()
+                if same is not None:  # registered meanwhile by another process
+                    return Registration(_version_info(same, name, workspace), created=False)
+                latest = conn.execute(
+                    select(func.max(version.c.version)).where(version.c.dataset_id == dataset_id)
+                ).scalar()
+                number = int(latest or 0) + 1
+                conn.execute(
+                    insert(version).values(
+                        dataset_id=dataset_id,
+                        version=number,
+                        content_hash=digest,
+                        hash_algo=hash_algo,
+                        sha256=None,
+                        object_path=f"{OBJECTS_PREFIX}/{digest}",
+                        source_path=str(source.path.resolve()),
+                        file_format=file_format,
+                        size_bytes=size,
+                        n_rows=int(profile["rows"]),
+                        n_cols=len(profile["columns"]),
+                        columns_json=columns_json,
+                        profile_json=profile_json,
+                        message=message,
+                        author=author,
+                        created_at=now,
+                    )
                 )
-            ).first()
-            if same is not None:  # registered meanwhile by another process
-                return Registration(_version_info(same, name), created=False)
-            latest = session.exec(
-                select(func.max(DatasetVersion.version)).where(
-                    DatasetVersion.dataset_id == dataset.id
+                conn.execute(
+                    update(dataset).where(dataset.c.id == dataset_id).values(updated_at=now)
                 )
-            ).one()
-            row = DatasetVersion(
-                dataset_id=dataset.id,
-                version=(latest or 0) + 1,
-                content_hash=digest,
-                hash_algo=hash_algo,
-                object_path=f"{OBJECTS_PREFIX}/{digest}",
-                source_path=str(source.path.resolve()),
-                file_format=file_format,
-                size_bytes=size,
-                n_rows=int(profile["rows"]),
-                n_cols=len(profile["columns"]),
-                columns_json=columns_json,
-                profile_json=json.dumps(profile, allow_nan=False, default=_json_default),
-                message=message,
-                author=author,
-            )
-            dataset.updated_at = utcnow()
-            session.add(row)
-            session.add(dataset)
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                continue
-            session.refresh(row)
-            return Registration(_version_info(row, name, workspace), created=True)
+                row = conn.execute(
+                    select(*_version_columns(version)).where(
+                        version.c.dataset_id == dataset_id, version.c.version == number
+                    )
+                ).one()
+                return Registration(_version_info(row, name, workspace), created=True)
+        except IntegrityError:
+            continue
     raise ConflictError(
         f"dataset {name!r} is being changed by another process; try `dockyard data add` again"
     )

@@ -574,3 +574,24 @@ def test_same_size_new_bytes_is_a_new_version(ws: Workspace, tmp_path: Path) -> 
     assert v2.version == 2 and v2.content_hash != v1.content_hash
     assert v2.size_bytes == v1.size_bytes
     assert head(ws, "iris@2", 1)[2] == [(5.2, 1.4, "setosa")]
+
+
+def test_core_handles_match_the_store_tables() -> None:
+    dataset, version = datasets._tables()
+    assert {c.name for c in dataset.c} <= set(Dataset.__table__.columns.keys())  # type: ignore[attr-defined]
+    assert {c.name for c in version.c} == set(DatasetVersion.__table__.columns.keys())  # type: ignore[attr-defined]
+
+
+def test_registering_imports_no_orm(ws: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    code = (
+        "import sys, pathlib\n"
+        "from core.workspace import find_workspace\n"
+        "from core.datasets import register_dataset\n"
+        f"ws = find_workspace(home={str(ws.home)!r})\n"
+        f"result = register_dataset(ws, 'd', pathlib.Path({str(tmp_path / 'd.csv')!r}))\n"
+        "assert result.created and result.version.version == 1\n"
+        "print(sorted({'sqlmodel', 'store.models', 'textual'} & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
