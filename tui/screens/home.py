@@ -128,6 +128,17 @@ class HomeScreen(Screen[None]):
         self.refresh_panes()
         self.set_interval(POLL_SECONDS, self._poll, name="home-poll")
 
+    #: False until the first resume (which comes with the first paint, right after mount).
+    _resumed_before = False
+
+    def on_screen_resume(self) -> None:
+        """Back from a run, a form or a modal: read the panes now, not at the next poll,
+        so a key pressed at once (x on the top run) acts on what is true."""
+        if self._resumed_before:
+            self._skip_polls = 0
+            self.refresh_panes()
+        self._resumed_before = True
+
     # --- panes ------------------------------------------------------------------------------
 
     def pane(self, pane: Pane | str) -> OverviewPane:
