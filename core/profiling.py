@@ -419,8 +419,16 @@ class DistinctCounter:
             hashes = hashes[hashes < self.limit]
             if not len(hashes):
                 return
-        # pandas' hash-table unique is linear; numpy's sorts
-        fresh = np.asarray(pd.unique(hashes), dtype=np.uint64)
+        if not self.saturated and len(hashes) > 4 * self.cap:
+            # Only the cap smallest distinct hashes can stay. The 2*cap smallest values
+            # hold them unless duplicates crowd them out, which the count below tells.
+            smallest = np.partition(hashes, 2 * self.cap)[: 2 * self.cap + 1]
+            fresh = np.asarray(pd.unique(smallest), dtype=np.uint64)
+            if len(fresh) < self.cap:
+                fresh = np.asarray(pd.unique(hashes), dtype=np.uint64)
+        else:
+            # pandas' hash-table unique is linear; numpy's sorts
+            fresh = np.asarray(pd.unique(hashes), dtype=np.uint64)
         kept = self.hashes  # sorted
         if len(kept):
             at = np.searchsorted(kept, fresh)
@@ -762,6 +770,10 @@ class CategoryStats:
 
     def add(self, values: Any) -> None:
         """``values``: a pandas Series without missing values."""
+        if not self.skipped and not self.counts and len(values) > 4 * TOP_TRACK:
+            # an id column shows itself in its first rows: do not count 100k values once
+            self.skipped = values.iloc[:2000].nunique() > 1900
+            self.exact = not self.skipped
         if self.skipped:
             self.distinct.add(hash_strings(values))
             return
