@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Log, Static
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Log
 from textual.worker import Worker, WorkerState
 
 from core.overview import as_utc, human_age, human_duration, human_size
@@ -208,6 +210,36 @@ class RunLog(Log):
         self.border_subtitle = "" if self.is_vertical_scroll_end else "G follows"
 
 
+class RunHeader(Widget):
+    """Two lines (three with an error) redrawn in place: updating it every poll for the
+    elapsed time must not lay the screen out again, which a ``Static`` of auto height does."""
+
+    DEFAULT_CSS = """
+    RunHeader {
+        height: 2;
+    }
+    RunHeader.-three {
+        height: 3;
+    }
+    """
+
+    def __init__(self, markup: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.markup = markup
+
+    def show(self, lines: list[str]) -> None:
+        """``lines`` of Textual markup; the widget grows to three lines for an error."""
+        markup = "\n".join(lines)
+        if markup == self.markup:
+            return
+        self.markup = markup
+        self.set_class(len(lines) > 2, "-three")
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        return Content.from_markup(self.markup)
+
+
 class DetailsTable(DataTable[Text]):
     """Params, tags, artifacts, latest metrics and the reproducibility record."""
 
@@ -380,8 +412,6 @@ class RunScreen(Screen[None]):
 
     CSS = """
     RunScreen #run-header {
-        height: auto;
-        max-height: 3;
         padding: 0 1;
         background: $panel;
         text-wrap: nowrap;
@@ -461,7 +491,7 @@ class RunScreen(Screen[None]):
     # --- composition --------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]Run {self.run_id}[/b] · loading…", id="run-header")
+        yield RunHeader(f"[b]Run {self.run_id}[/b] · loading…", id="run-header")
         with Horizontal(id="run-top"):
             with Vertical(id="run-chart-box", classes="run-panel"):
                 yield MetricChart(
@@ -700,7 +730,7 @@ class RunScreen(Screen[None]):
         if info.dataset:
             title.append(escape(info.dataset))
         lines = [" · ".join(title), *(escape(line) for line in status_lines(info, self.now()))]
-        self.query_one("#run-header", Static).update("\n".join(lines))
+        self.query_one(RunHeader).show(lines)
 
     # --- actions ------------------------------------------------------------------------------
 
