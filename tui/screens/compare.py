@@ -222,6 +222,8 @@ class CompareScreen(Screen[None]):
         self.shown_after: float | None = None
         #: Seconds the worker spent in core.comparison.compare.
         self.load_seconds: float | None = None
+        #: Seconds from opening the screen to the first screen update that shows them.
+        self.painted_after: float | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="compare", classes="box"):
@@ -268,6 +270,10 @@ class CompareScreen(Screen[None]):
         self._draw_chart()
         self._draw_confusions()
         self.shown_after = time.perf_counter() - self.started
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        self.painted_after = time.perf_counter() - self.started
 
     def on_compare_failed(self, message: CompareFailed) -> None:
         self.notify(message.error, title="Cannot compare", severity="error", timeout=8)
