@@ -815,6 +815,17 @@ def test_log_tail_reads_only_what_was_appended(tmp_path: Path) -> None:
     assert LogTail(tmp_path / "missing.log").read_new().text == ""
 
 
+async def test_a_long_log_opens_at_its_end_with_a_note(toy: Workspace) -> None:
+    run_id = insert_run(toy, log="".join(f"line {index:06d}\n" for index in range(100_000)))
+    app = make_app(toy)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(pilot, run_id)
+        lines = log_lines(screen)
+        assert lines[0].startswith("… ") and lines[0].endswith(f"dockyard run logs {run_id})")
+        assert lines[1].startswith("line ") and lines[-1] == "line 099999"
+        assert len(lines) <= 5000
+
+
 def test_log_tail_opens_a_long_log_near_its_end(tmp_path: Path) -> None:
     from tui.screens import run as run_module
 

@@ -111,9 +111,14 @@ class LogTail:
             file.seek(start)
             data = file.read(end - start)
         if start > self.offset:
-            # Opened near the end: drop the partial first line.
-            newline = data.find(b"\n")
-            cut = newline + 1 if newline >= 0 else 0
+            # Opened near the end: keep whole lines, no more than the view holds (with
+            # the note about what was skipped), so the note is never pruned away.
+            cut = len(data)
+            for _ in range(LOG_MAX_LINES - 1):  # the Log counts a last, empty line
+                cut = data.rfind(b"\n", 0, cut)
+                if cut < 0:
+                    break
+            cut = cut + 1 if cut >= 0 else max(0, data.find(b"\n") + 1)
             chunk.skipped_bytes = start + cut
             data = data[cut:]
         self.offset = end
@@ -667,9 +672,9 @@ class RunScreen(Screen[None]):
         if chunk.reset:
             log.clear()
         if chunk.skipped_bytes:
-            log.write_line(
+            log.write(
                 f"… {human_size(chunk.skipped_bytes)} earlier "
-                f"(all of it: dockyard run logs {self.run_id})"
+                f"(all of it: dockyard run logs {self.run_id})\n"
             )
         if chunk.text:
             # Follow the end only if the user has not scrolled up to read.
