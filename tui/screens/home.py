@@ -83,9 +83,21 @@ class HomeScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="filter", priority=True),
         Binding("escape", "back", "Clear", tooltip="Clear the filter, then the tags", id="back"),
         Binding("r", "refresh", "Refresh", id="refresh"),
-        Binding("n", "new_run", "New run", id="new-run"),
-        Binding("x", "cancel_run", "Cancel", id="cancel-run"),
-        Binding("R", "retry_run", "Retry", id="retry-run"),
+        Binding("n", "new_run", "New run", tooltip="Launch a run (the launch form)", id="new-run"),
+        Binding(
+            "x",
+            "cancel_run",
+            "Cancel",
+            tooltip="Cancel the highlighted run (asks first)",
+            id="cancel-run",
+        ),
+        Binding(
+            "R",
+            "retry_run",
+            "Retry",
+            tooltip="Queue the highlighted run again (once it has ended)",
+            id="retry-run",
+        ),
         # space and M stay out of the footer (80 columns are full): help and the palette
         # list them, and c with nothing tagged says to tag with space.
         Binding("space", "toggle_tag", "Tag", show=False, id="tag"),

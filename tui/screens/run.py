@@ -407,12 +407,29 @@ class RunScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
-        Binding("x", "cancel_run", "Cancel run", id="cancel-run"),
-        Binding("R", "retry_run", "Retry", id="retry-run"),
-        Binding("e", "clone_run", "Clone+edit", id="clone-run"),
-        Binding("l", "focus_log", "Log", id="focus-log"),
-        Binding("m", "next_metric", "Next metric", id="next-metric"),
+        Binding(
+            "x", "cancel_run", "Cancel run", tooltip="Cancel this run (asks first)", id="cancel-run"
+        ),
+        Binding(
+            "R",
+            "retry_run",
+            "Retry",
+            tooltip="Queue this run again as it was, and watch it (once it has ended)",
+            id="retry-run",
+        ),
+        Binding(
+            "e",
+            "clone_run",
+            "Clone+edit",
+            tooltip="Clone with edits: the launch form with this run's values",
+            id="clone-run",
+        ),
+        Binding("l", "focus_log", "Log", tooltip="Focus the log (j/k, g/G)", id="focus-log"),
+        Binding(
+            "m", "next_metric", "Next metric", tooltip="Chart the next metric", id="next-metric"
+        ),
         Binding("d", "focus_details", "Details", show=False, id="focus-details"),
+        Binding("r", "refresh_run", "Read again", show=False, id="refresh-run"),
     ]
 
     CSS = """
@@ -749,6 +766,11 @@ class RunScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_refresh_run(self) -> None:
+        """Read the run now (also once it has ended, when the timer has stopped)."""
+        self._skip_polls = 0
+        self.poll_now()
 
     def action_focus_log(self) -> None:
         self.set_focus(self.log_view)
