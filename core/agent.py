@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from core.errors import DockyardError
+from core.runs import claim_status
 from core.workspace import Workspace, engine_for
 
 if TYPE_CHECKING:
@@ -195,11 +196,10 @@ class Agent:
                 else:
                     beat = run.heartbeat_at or run.started_at or run.created_at
                     gone = now - beat > timedelta(seconds=SUPERVISOR_STALE_SECONDS)
-                if gone:
-                    run.status, run.ended_at = "lost", now
-                    run.error = "its process vanished (agent or machine stopped); retry it"
-                    session.add(run)
-                    assert run.id is not None
+                if gone and run.id is not None and claim_status(
+                    session, run.id, run.status, "lost", ended_at=now,
+                    error="its process vanished (agent or machine stopped); retry it",
+                ):  # fmt: skip
                     lost.append(run.id)
             session.commit()
         return lost
@@ -219,6 +219,7 @@ class Agent:
 
     def start_queued(self) -> list[int]:
         """Start queued runs, oldest first, up to the concurrency limit."""
+        from sqlalchemy import update
         from sqlmodel import Session, col, select
 
         from store.models import Run
@@ -233,12 +234,15 @@ class Agent:
             ).all()
             for run in queued:
                 assert run.id is not None
-                run.status, run.started_at, run.host = "running", _now(), self.host
-                session.add(run)
+                # cancelled in the meantime? then it is not ours to start
+                if not claim_status(
+                    session, run.id, "queued", "running", started_at=_now(), host=self.host
+                ):
+                    session.rollback()
+                    continue
                 session.commit()
                 process = self.spawn(run.id)
-                run.pid = process.pid
-                session.add(run)
+                session.execute(update(Run).where(col(Run.id) == run.id).values(pid=process.pid))
                 session.commit()
                 started.append(run.id)
         return started
@@ -267,8 +271,13 @@ class Agent:
 
     def reap(self) -> None:
         for run_id, process in list(self.children.items()):
-            if process.poll() is not None:
+            code = process.poll()
+            if code is not None:
                 del self.children[run_id]
+                if code != 0:
+                    # the supervisor itself failed (not the run: its exit code is recorded
+                    # by the supervisor); mark_lost will settle the run's status
+                    print(f"supervisor of run {run_id} exited with {code}", file=sys.stderr)
 
     # -- loop -------------------------------------------------------------------------
 

@@ -272,6 +272,25 @@ def retry_run(workspace: Workspace, run_id: int) -> RunInfo:
     return queue_runs(workspace, from_run=run_id)[0]
 
 
+def claim_status(session: Any, run_id: int, expected: str, new: str, **values: Any) -> bool:
+    """Set a run's status only if it still is ``expected`` (compare-and-set).
+
+    A supervisor may finish, or a user cancel, between our read and our write; a plain
+    ORM update would then overwrite their newer status with ours.
+    """
+    from sqlalchemy import update
+    from sqlmodel import col
+
+    from store.models import Run
+
+    result = session.execute(
+        update(Run)
+        .where(col(Run.id) == run_id, col(Run.status) == expected)
+        .values(status=new, **values)
+    )
+    return bool(result.rowcount == 1)
+
+
 def cancel_run(workspace: Workspace, run_id: int) -> RunInfo:
     """Cancel a queued run at once; ask a running one to stop (SIGTERM, then SIGKILL).
 
@@ -281,17 +300,29 @@ def cancel_run(workspace: Workspace, run_id: int) -> RunInfo:
 
     with _session(workspace) as session:
         run = _get_run_row(session, run_id)
-        if run.status in FINAL:
-            raise ConflictError(f"run {run_id} has already {run.status}; nothing to cancel")
-        if run.status == "queued":
-            run.status, run.ended_at = "cancelled", utcnow()
-            run.error = f"cancelled by {current_user()} before it started"
+        seen = run.status
+        if seen in FINAL:
+            raise ConflictError(f"run {run_id} has already {seen}; nothing to cancel")
+        if seen == "queued":
+            claimed = claim_status(
+                session, run_id, seen, "cancelled", ended_at=utcnow(),
+                error=f"cancelled by {current_user()} before it started",
+            )  # fmt: skip
         else:
-            run.status = "cancelling"
-            if run.pid and run.host == _hostname():
-                _signal_group(run.pid, signal.SIGTERM)
-        session.add(run)
+            claimed = claim_status(session, run_id, seen, "cancelling")
+        if not claimed:  # the agent started it, or its process ended, just now
+            session.rollback()
+            session.expire_all()
+            now_status = _get_run_row(session, run_id).status
+            if now_status in FINAL:
+                raise ConflictError(f"run {run_id} has just {now_status}; nothing to cancel")
+            session.close()
+            return cancel_run(workspace, run_id)
         session.commit()
+        session.expire_all()
+        run = _get_run_row(session, run_id)
+        if run.status == "cancelling" and run.pid and run.host == _hostname():
+            _signal_group(run.pid, signal.SIGTERM)
         return _info(session, run)
 
 

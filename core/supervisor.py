@@ -81,6 +81,10 @@ class Supervisor:
         self.cancelled = threading.Event()
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.protocol_errors = 0
+        # installed first thing: a cancel that arrives while we start must not kill us
+        # before we can record it
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.signal(signal.SIGINT, self._on_sigterm)
 
     # -- store ------------------------------------------------------------------------
 
@@ -148,7 +152,6 @@ class Supervisor:
         if run.seed is not None:
             child_env["DOCKYARD_SEED"] = str(run.seed)
         self._update(
-            status="cancelling" if run.status == "cancelling" else "running",
             pid=os.getpid(),
             host=socket.gethostname(),
             log_path=str(log_path),
@@ -158,8 +161,9 @@ class Supervisor:
             heartbeat_at=_now(),
             user=run.user or current_user(),
         )
-        signal.signal(signal.SIGTERM, self._on_sigterm)
-        signal.signal(signal.SIGINT, self._on_sigterm)
+        if self.cancelled.is_set():
+            self._finish("cancelled", None, "cancelled before it started")
+            return 0
         with log_path.open("ab", buffering=0) as log:
             try:
                 self.child = subprocess.Popen(
