@@ -14,14 +14,6 @@ import pytest
 
 from core.datasets import RegisterProgress
 
-# Runs the real entry point; adds the data group if tui/cli.py does not register it yet.
-ENTRY = (
-    "from tui.cli import main\n"
-    "from tui.cli_data import data\n"
-    "if 'data' not in main.commands:\n"
-    "    main.add_command(data)\n"
-    "main()\n"
-)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,7 +26,7 @@ def env() -> dict[str, str]:
 
 def dockyard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", ENTRY, *args],
+        [sys.executable, "-m", "tui", *args],
         cwd=cwd,
         env=env(),
         capture_output=True,
@@ -167,7 +159,7 @@ def test_ctrl_c_during_add_leaves_nothing(ws: Path) -> None:
         row = ",".join(str(i * 1.5) for i in range(20)) + "\n"
         f.write(row * 400_000)
     proc = subprocess.Popen(
-        [sys.executable, "-c", ENTRY, "data", "add", "big", "big.csv"],
+        [sys.executable, "-m", "tui", "data", "add", "big", "big.csv"],
         cwd=ws,
         env=env(),
         stdout=subprocess.PIPE,

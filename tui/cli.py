@@ -208,10 +208,12 @@ def project_show(ctx: Context, name: str, as_json: bool) -> None:
 
 def _register_commands() -> None:
     # imported here, not at the top: each module imports the shared helpers from clikit
+    from tui.cli_data import data
     from tui.cli_models import model
     from tui.cli_ops import deploy, monitor
     from tui.cli_runs import agent, run
 
+    main.add_command(data)
     main.add_command(run)
     main.add_command(agent)
     main.add_command(model)
