@@ -1,10 +1,12 @@
-"""The demo workspace: the bundled sample projects, copied and registered."""
+"""The demo workspace: the bundled sample projects copied and registered, with their
+training data registered as the first version of each dataset."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+from core.datasets import register_dataset
 from core.projects import PROJECT_FILE, ProjectInfo, add_project
 from core.workspace import Workspace, init_workspace
 
@@ -29,5 +31,11 @@ def prepare_demo(directory: Path) -> tuple[Workspace, list[ProjectInfo]]:
         target = projects_dir / sample.name
         if not target.exists():
             shutil.copytree(sample, target, ignore=shutil.ignore_patterns("__pycache__", "outputs"))
-        registered.append(add_project(workspace, target))
+        project = add_project(workspace, target)
+        for dataset in project.spec.datasets:
+            # idempotent: identical bytes make no new version
+            register_dataset(
+                workspace, dataset.name, target / dataset.path, "sample data", author="demo"
+            )
+        registered.append(project)
     return workspace, registered

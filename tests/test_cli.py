@@ -120,6 +120,9 @@ def test_demo_no_tui_is_idempotent(tmp_path: Path) -> None:
     names = sorted(p["name"] for p in projects)
     assert names == sorted({p["name"] for p in projects})  # registered once each
     assert len(names) == len(list((tmp_path / "ws" / "projects").iterdir()))
+    datasets = json.loads(dockyard("data", "list", "--json", cwd=tmp_path / "ws").stdout)
+    assert sorted(d["name"] for d in datasets) == ["breast-cancer", "diabetes", "wine"]
+    assert all(d["latest_version"] == 1 for d in datasets)  # identical bytes: no v2
 
 
 def test_monitor_and_deploy_lists(tmp_path: Path) -> None:

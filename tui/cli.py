@@ -8,6 +8,8 @@ on stderr; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -30,6 +32,11 @@ class DockyardGroup(click.Group):
             raise
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except BrokenPipeError:
+            # `dockyard run list | head`: the reader has gone; that is not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
         except Exception as exc:
             from store.db import SchemaTooNewError, StoreError
 
