@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tui.clikit import Context, pass_ctx, print_json, print_table
+from tui.sparkline import sparkline
 
 if TYPE_CHECKING:
     from core.datasets import RegisterProgress, VersionInfo
-
-SPARK = "▁▂▃▄▅▆▇█"
 
 
 @click.group()
@@ -56,19 +55,6 @@ def _number(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
-
-
-def sparkline(counts: Sequence[int], width: int = 12) -> str:
-    """Counts of a histogram squeezed into ``width`` block characters."""
-    if not counts:
-        return ""
-    n = len(counts)
-    width = min(width, n)
-    # the mean per bin, not the sum: buckets may hold different numbers of bins
-    spans = [counts[i * n // width : (i + 1) * n // width] for i in range(width)]
-    buckets = [sum(span) / len(span) for span in spans]
-    top = max(buckets) or 1
-    return "".join(SPARK[min(len(SPARK) - 1, round(b / top * (len(SPARK) - 1)))] for b in buckets)
 
 
 def _top_text(column: dict[str, Any], limit: int = 3) -> str:
