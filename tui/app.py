@@ -210,6 +210,23 @@ class DockyardApp(App[None]):
         row = self.home.pane(Pane.RUNS).row_at_cursor() if self.home.is_mounted else None
         await self.push_screen(LaunchScreen(project=getattr(row, "project", None)))
 
+    async def action_add_dataset(self) -> None:
+        """The add-dataset form, on the dataset highlighted in the Datasets pane."""
+        from tui.screens.add_dataset import AddDatasetScreen
+
+        row = self.home.pane(Pane.DATASETS).row_at_cursor() if self.home.is_mounted else None
+
+        def done(outcome: str | None) -> None:
+            if outcome is not None:
+                self.home.refresh_panes()
+                # the dataset screen under the form shows the new version too
+                if getattr(self.screen, "dataset_name", None) is not None:
+                    self.screen.action_reload()  # type: ignore[attr-defined]
+
+        await self.push_screen(
+            AddDatasetScreen(self.workspace, name=getattr(row, "name", "")), done
+        )
+
     async def action_cancel_run(self) -> None:
         """Cancel the run on screen, or the one highlighted in the Runs pane (confirmed)."""
         screen = self.screen if hasattr(self.screen, "action_cancel_run") else self._go_home()

@@ -103,6 +103,14 @@ class HomeScreen(Screen[None]):
         Binding("space", "toggle_tag", "Tag", show=False, id="tag"),
         Binding("c", "compare_tagged", "Compare", id="compare"),
         Binding("M", "register_run", "Register model", show=False, id="register-run"),
+        Binding(
+            "a",
+            "add_dataset",
+            "Add data",
+            show=False,
+            tooltip="Register a file as a dataset version (Datasets pane)",
+            id="add-dataset",
+        ),
     ]
 
     # Wide and tall: a grid with every pane's rows visible. Otherwise the focused pane
@@ -192,6 +200,8 @@ class HomeScreen(Screen[None]):
             return self.active_pane in TAGGABLE_PANES and not isinstance(self.focused, Input)
         if action == "register_run":
             return self.active_pane is Pane.RUNS and not isinstance(self.focused, Input)
+        if action == "add_dataset":
+            return self.active_pane is Pane.DATASETS and not isinstance(self.focused, Input)
         return True
 
     async def action_filter(self) -> None:
@@ -337,6 +347,12 @@ class HomeScreen(Screen[None]):
 
             self.app.push_screen(ModelScreen(self.workspace, message.row.name, now=self._now))
             return
+        if message.pane is Pane.DATASETS:
+            from tui.screens.dataset import DatasetScreen
+
+            name = getattr(message.row, "name", "")
+            self.app.push_screen(DatasetScreen(self.workspace, name, now=self._now))
+            return
         self.app.push_screen(DetailScreen(message.row.label, row_fields(message.row)))
 
     # --- models: tag, compare, register (tui.screens.model and .compare do the rest) ---------
@@ -430,6 +446,9 @@ class HomeScreen(Screen[None]):
 
     async def action_new_run(self) -> None:
         await self.app.run_action("app.new_run")
+
+    async def action_add_dataset(self) -> None:
+        await self.app.run_action("app.add_dataset")
 
     def action_cancel_run(self) -> None:
         from tui import run_actions

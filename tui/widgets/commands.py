@@ -71,6 +71,12 @@ APP_COMMANDS: tuple[AppCommand, ...] = (
         ("new", "launch"),
     ),
     AppCommand(
+        "Add dataset",
+        "Register a CSV/TSV/Parquet file or folder as a dataset version (a)",
+        "add_dataset",
+        ("add", "data-add"),
+    ),
+    AppCommand(
         "Cancel run",
         "Cancel the run on screen or highlighted in the Runs pane, after confirming (x)",
         "cancel_run",

@@ -1,0 +1,625 @@
+"""The dataset screen: one dataset's versions and, for the version under the cursor, its
+profile, a preview of its rows and the runs that used it (lineage).
+
+``p`` / ``s`` / ``l`` (or ``tab`` on the section bar's order) switch the lower section.
+The preview never holds the file: the table keeps a window of :data:`PREVIEW_WINDOW`
+rows read by ``core.datasets.preview_page`` in a worker, and the window slides as the
+cursor nears its edge, so paging costs the same on row 10 and on row 10 million.
+``space`` tags versions and ``d`` diffs the two tagged (or the selected against the one
+before it). Every read runs in a thread worker; errors become notifications.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.markup import escape
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, DataTable, Footer, Static
+from textual.worker import get_current_worker
+
+from core.overview import NO_VALUE, human_age, human_size
+from core.workspace import Workspace
+from tui.sparkline import sparkline
+
+if TYPE_CHECKING:
+    from core.datasets import RunUse, VersionInfo
+
+#: Rows held by the preview table at most (three pages of :data:`PREVIEW_STEP`).
+PREVIEW_WINDOW = 300
+PREVIEW_STEP = 100
+#: Slide the window when the cursor comes this close to its edge.
+PREVIEW_MARGIN = 20
+
+SECTIONS = ("profile", "preview", "lineage")
+SECTION_KEYS = {"profile": "p", "preview": "s", "lineage": "l"}
+TAG_MARK = "*"
+
+VERSION_COLUMNS = ("Ver", "Rows", "Cols", "Size", "Hash", "Message", "Author", "Age")
+PROFILE_COLUMNS = ("Column", "Dtype", "Missing", "Distinct", "Min", "Max", "Mean", "Histogram/top")
+LINEAGE_COLUMNS = ("Run", "Project", "Status", "Data", "Created")
+
+
+def describe_error(error: BaseException) -> str:
+    from tui.screens.home import describe_error as home_describe_error
+
+    return home_describe_error(error)
+
+
+def number(value: Any) -> str:
+    if value is None:
+        return NO_VALUE
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def cell(value: Any, width: int = 30) -> str:
+    if value is None:
+        return ""
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def top_values(column: dict[str, Any], limit: int = 3) -> str:
+    if column.get("top_skipped"):
+        return "(mostly unique)"
+    top = column.get("top") or []
+    shown = ", ".join(f"{label} ({count:,})" for label, count in top[:limit])
+    return shown + (", …" if len(top) > limit else "")
+
+
+def profile_rows(profile: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per column of a stored profile: the profile table's cells as text."""
+    rows: list[tuple[str, ...]] = []
+    for column in profile.get("columns", []):
+        distinct = number(column.get("distinct"))
+        if column.get("distinct") is not None and not column.get("distinct_exact", True):
+            distinct = "~" + distinct
+        if column.get("kind") == "numeric":
+            detail = sparkline((column.get("histogram") or {}).get("counts", []))
+        else:
+            detail = top_values(column)
+        rows.append(
+            (
+                str(column["name"]),
+                str(column["dtype"]),
+                f"{100 * (column.get('missing_share') or 0):.1f}%",
+                distinct,
+                number(column.get("min")),
+                number(column.get("max")),
+                number(column.get("mean")),
+                detail,
+            )
+        )
+    return rows
+
+
+# --- messages from the workers ----------------------------------------------------------------
+
+
+class VersionsLoaded(Message):
+    def __init__(self, versions: list[VersionInfo]) -> None:
+        super().__init__()
+        self.versions = versions
+
+
+class ProfileLoaded(Message):
+    def __init__(self, version: VersionInfo) -> None:
+        super().__init__()
+        self.version = version
+
+
+class PreviewLoaded(Message):
+    def __init__(
+        self,
+        version_id: int,
+        start: int,
+        columns: list[str],
+        rows: list[tuple[Any, ...]],
+        cursor: int,
+        seconds: float,
+    ) -> None:
+        super().__init__()
+        self.version_id = version_id
+        self.start = start
+        self.columns = columns
+        self.rows = rows
+        self.cursor = cursor
+        self.seconds = seconds
+
+
+class LineageLoaded(Message):
+    def __init__(self, version: int, uses: list[RunUse]) -> None:
+        super().__init__()
+        self.version = version
+        self.uses = uses
+
+
+class DatasetLoadFailed(Message):
+    def __init__(self, what: str, error: str) -> None:
+        super().__init__()
+        self.what = what
+        self.error = error
+
+
+# --- widgets ------------------------------------------------------------------------------
+
+
+class _Table(DataTable[Any]):
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+
+class DatasetVersionsTable(_Table):
+    help_label = "Versions"
+
+
+class ProfileTable(_Table):
+    help_label = "Profile"
+
+
+class PreviewTable(_Table):
+    """The preview window; g/G go to the first and last row of the whole file."""
+
+    help_label = "Preview"
+
+    BINDINGS = [
+        Binding("g", "first_row", "First row", show=False, id="preview-first-row"),
+        Binding("G", "last_row", "Last row", show=False, id="preview-last-row"),
+    ]
+
+    def action_first_row(self) -> None:
+        screen = self.screen
+        if isinstance(screen, DatasetScreen):
+            screen.preview_jump(0)
+
+    def action_last_row(self) -> None:
+        screen = self.screen
+        if isinstance(screen, DatasetScreen):
+            screen.preview_jump(-1)
+
+
+class LineageTable(_Table):
+    help_label = "Lineage"
+
+    BINDINGS = [Binding("enter", "select_cursor", "Open run", id="lineage-open-run")]
+
+
+# --- the screen ---------------------------------------------------------------------------
+
+
+class DatasetScreen(Screen[None]):
+    """``DatasetScreen(workspace, "wine", now=...)``: opened by enter in the Datasets pane."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("p", "section('profile')", "Profile", id="dataset-profile"),
+        Binding("s", "section('preview')", "Preview", id="dataset-preview"),
+        Binding("l", "section('lineage')", "Lineage", id="dataset-lineage"),
+        Binding("tab", "next_section", "Next section", show=False, id="dataset-next-section"),
+        Binding("space", "toggle_tag", "Tag", show=False, id="dataset-tag"),
+        Binding("d", "diff", "Diff", id="dataset-diff"),
+        Binding("r", "reload", "Refresh", show=False, id="dataset-refresh"),
+    ]
+
+    AUTO_FOCUS = "#ds-versions"
+
+    DEFAULT_CSS = """
+    DatasetScreen #ds-head { height: 1; padding: 0 1; background: $panel; }
+    DatasetScreen #ds-versions {
+        height: auto;
+        max-height: 7;
+        scrollbar-size-horizontal: 0;
+        scrollbar-size-vertical: 1;
+    }
+    DatasetScreen #ds-sections { height: 1; padding: 0 1; border-top: solid $foreground 30%; }
+    DatasetScreen #ds-switcher { height: 1fr; }
+    DatasetScreen #ds-switcher > * { height: 1fr; }
+    DatasetScreen #ds-preview-box { height: 1fr; }
+    DatasetScreen #ds-preview { height: 1fr; }
+    DatasetScreen #ds-preview-status { height: 1; padding: 0 1; color: $text-muted; }
+    DatasetScreen #ds-lineage-empty { height: auto; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, workspace: Workspace, name: str, *, now: Callable[[], datetime]) -> None:
+        super().__init__(classes="dataset-screen")
+        self.workspace = workspace
+        self.dataset_name = name
+        self._now = now
+        self.title = f"dataset {name}"
+        self.versions: dict[int, VersionInfo] = {}
+        self._order: list[int] = []
+        self.tagged: list[int] = []
+        self.section = "profile"
+        self.selected: int | None = None
+        self._profiles: dict[int, VersionInfo] = {}
+        self._preview_start = 0
+        self._preview_count = 0
+        self._preview_columns: list[str] = []
+        self._preview_pending = False
+        self._lineage: list[RunUse] = []
+        self.last_page_seconds: float | None = None
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(escape(f"dataset {self.dataset_name}"), id="ds-head")
+        yield DatasetVersionsTable(id="ds-versions", cursor_type="row", zebra_stripes=False)
+        yield Static(id="ds-sections")
+        with ContentSwitcher(initial="ds-profile", id="ds-switcher"):
+            yield ProfileTable(id="ds-profile", cursor_type="row")
+            with Vertical(id="ds-preview-box"):
+                yield PreviewTable(id="ds-preview", cursor_type="row")
+                yield Static("", id="ds-preview-status")
+            with Vertical(id="ds-lineage-box"):
+                yield LineageTable(id="ds-lineage", cursor_type="row")
+                yield Static("", id="ds-lineage-empty")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.table.add_columns(*VERSION_COLUMNS)
+        self.query_one(ProfileTable).add_columns(*PROFILE_COLUMNS)
+        self.query_one(LineageTable).add_columns(*LINEAGE_COLUMNS)
+        self._show_sections()
+        self._load_versions()
+
+    @property
+    def table(self) -> DatasetVersionsTable:
+        return self.query_one(DatasetVersionsTable)
+
+    @property
+    def preview(self) -> PreviewTable:
+        return self.query_one(PreviewTable)
+
+    @property
+    def current(self) -> VersionInfo | None:
+        return None if self.selected is None else self.versions.get(self.selected)
+
+    # --- sections ---------------------------------------------------------------------------
+
+    def _show_sections(self) -> None:
+        text = Text()
+        for name in SECTIONS:
+            key = SECTION_KEYS[name]
+            label = f" {key} {name.capitalize()} "
+            if name == self.section:
+                text.append(f"[{label.strip()}]", style="bold reverse")
+            else:
+                text.append(label, style="dim")
+            text.append(" ")
+        current = self.current
+        if current is not None:
+            text.append(f"  {current.ref}", style="bold")
+        self.query_one("#ds-sections", Static).update(text)
+
+    def action_section(self, name: str) -> None:
+        self.section = name
+        self.query_one(ContentSwitcher).current = (
+            f"ds-{name}" if name == "profile" else (f"ds-{name}-box")
+        )
+        self._show_sections()
+        target: DataTable[Any] = {
+            "profile": self.query_one(ProfileTable),
+            "preview": self.preview,
+            "lineage": self.query_one(LineageTable),
+        }[name]
+        self.set_focus(target)
+        self._fill_section()
+
+    def action_next_section(self) -> None:
+        if self.focused is self.table:
+            self.action_section(self.section)
+            return
+        following = SECTIONS[(SECTIONS.index(self.section) + 1) % len(SECTIONS)]
+        self.action_section(following)
+
+    def _fill_section(self) -> None:
+        """Read what the visible section needs for the selected version, if not done."""
+        current = self.current
+        if current is None:
+            return
+        if self.section == "preview" and self._preview_columns == [] and not self._preview_pending:
+            self._request_preview(0, 0)
+        if self.section == "lineage":
+            self._load_lineage(current.version)
+
+    # --- loading ----------------------------------------------------------------------------
+
+    def action_reload(self) -> None:
+        self._load_versions()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ds-versions")
+    def _load_versions(self) -> None:
+        from core.datasets import list_versions
+
+        try:
+            versions = list_versions(self.workspace, self.dataset_name)
+        except Exception as error:
+            self.post_message(DatasetLoadFailed(self.dataset_name, describe_error(error)))
+            return
+        self.post_message(VersionsLoaded(versions))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ds-profile")
+    def _load_profile(self, ref: str) -> None:
+        from core.datasets import get_version
+
+        try:
+            version = get_version(self.workspace, ref, with_profile=True)
+        except Exception as error:
+            self.post_message(DatasetLoadFailed(f"the profile of {ref}", describe_error(error)))
+            return
+        self.post_message(ProfileLoaded(version))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ds-preview")
+    def _load_preview(self, version_id: int, start: int, cursor: int) -> None:
+        from core.datasets import preview_page
+
+        began = time.perf_counter()
+        try:
+            columns, rows = preview_page(self.workspace, version_id, start, PREVIEW_WINDOW)
+        except Exception as error:
+            self.post_message(DatasetLoadFailed("the preview", describe_error(error)))
+            return
+        if not get_current_worker().is_cancelled:
+            seconds = time.perf_counter() - began
+            self.post_message(PreviewLoaded(version_id, start, columns, rows, cursor, seconds))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ds-lineage")
+    def _load_lineage(self, version: int) -> None:
+        from core.datasets import runs_using
+
+        try:
+            uses = runs_using(self.workspace, self.dataset_name, version)
+        except Exception as error:
+            self.post_message(DatasetLoadFailed("the lineage", describe_error(error)))
+            return
+        self.post_message(LineageLoaded(version, uses))
+
+    # --- results ----------------------------------------------------------------------------
+
+    def on_versions_loaded(self, message: VersionsLoaded) -> None:
+        self.versions = {v.version: v for v in message.versions}
+        self._order = [v.version for v in message.versions]
+        self.tagged = [t for t in self.tagged if t in self.versions]
+        keep = self.selected if self.selected in self.versions else None
+        self._fill_versions()
+        self.loaded = True
+        if not self._order:
+            self.query_one(ProfileTable).clear()
+            return
+        target = keep if keep is not None else self._order[0]
+        self.table.move_cursor(row=self._order.index(target), animate=False)
+        self._select(target)
+
+    def _fill_versions(self) -> None:
+        table = self.table
+        table.clear()
+        now = self._now()
+        for number_ in self._order:
+            v = self.versions[number_]
+            mark = TAG_MARK if number_ in self.tagged else " "
+            table.add_row(
+                Text(f"{mark}v{v.version}", style="bold" if mark == TAG_MARK else ""),
+                f"{v.n_rows:,}",
+                str(v.n_cols),
+                human_size(v.size_bytes),
+                v.content_hash[:10],
+                cell(v.message, 36),
+                cell(v.author, 12),
+                human_age(v.created_at, now),
+                key=str(number_),
+            )
+
+    @on(DataTable.RowHighlighted, "#ds-versions")
+    def _version_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is None:
+            return
+        number_ = int(event.row_key.value)
+        if number_ != self.selected:
+            self._select(number_)
+
+    def _select(self, number_: int) -> None:
+        self.selected = number_
+        version = self.versions[number_]
+        self._preview_columns = []
+        self._preview_start = 0
+        self._preview_count = 0
+        self._preview_pending = False
+        self.preview.clear(columns=True)
+        self.query_one("#ds-preview-status", Static).update("")
+        self.query_one(LineageTable).clear()
+        self.query_one("#ds-lineage-empty", Static).update("")
+        self._show_sections()
+        if number_ in self._profiles:
+            self._show_profile(self._profiles[number_])
+        else:
+            self.query_one(ProfileTable).clear()
+            self._load_profile(version.ref)
+        self._fill_section()
+
+    def on_profile_loaded(self, message: ProfileLoaded) -> None:
+        self._profiles[message.version.version] = message.version
+        if message.version.version == self.selected:
+            self._show_profile(message.version)
+
+    def _show_profile(self, version: VersionInfo) -> None:
+        table = self.query_one(ProfileTable)
+        table.clear()
+        for index, row in enumerate(profile_rows(version.profile or {})):
+            table.add_row(*row, key=str(index))
+
+    def on_dataset_load_failed(self, message: DatasetLoadFailed) -> None:
+        self._preview_pending = False
+        self.notify(
+            f"Cannot read {message.what}: {message.error}",
+            title="Load failed",
+            severity="error",
+            timeout=8,
+        )
+
+    # --- preview ----------------------------------------------------------------------------
+
+    def _request_preview(self, start: int, cursor: int) -> None:
+        current = self.current
+        if current is None:
+            return
+        self._preview_pending = True
+        self._load_preview(current.id, start, cursor)
+
+    def _window_start(self, row: int) -> int:
+        total = self.current.n_rows if self.current else 0
+        start = max(0, row - PREVIEW_WINDOW // 2)
+        start -= start % PREVIEW_STEP  # pages, so a window is read from a page boundary
+        return max(0, min(start, max(0, total - PREVIEW_WINDOW + PREVIEW_STEP - 1)))
+
+    def preview_jump(self, row: int) -> None:
+        """Put the preview's cursor on absolute ``row`` (-1: the last), reading as needed."""
+        total = self.current.n_rows if self.current else 0
+        if total == 0:
+            return
+        row = total - 1 if row < 0 else min(row, total - 1)
+        if self._preview_start <= row < self._preview_start + self._preview_count:
+            self.preview.move_cursor(row=row - self._preview_start, animate=False)
+            return
+        self._request_preview(self._window_start(row), row)
+
+    @on(DataTable.RowHighlighted, "#ds-preview")
+    def _preview_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self._preview_pending or not self._preview_count:
+            return
+        row = self._preview_start + event.cursor_row
+        total = self.current.n_rows if self.current else 0
+        end = self._preview_start + self._preview_count
+        near_end = row >= end - PREVIEW_MARGIN and end < total
+        near_start = row < self._preview_start + PREVIEW_MARGIN and self._preview_start > 0
+        self._show_preview_status(row)
+        if near_end or near_start:
+            start = self._window_start(row)
+            if start != self._preview_start:
+                self._request_preview(start, row)
+
+    def on_preview_loaded(self, message: PreviewLoaded) -> None:
+        current = self.current
+        if current is None or message.version_id != current.id:
+            return
+        self._preview_pending = False
+        self.last_page_seconds = message.seconds
+        table = self.preview
+        if message.columns != self._preview_columns:
+            table.clear(columns=True)
+            table.add_column("#", key="#")
+            for index, name in enumerate(message.columns):
+                table.add_column(cell(name, 24), key=f"c{index}")
+            self._preview_columns = list(message.columns)
+        else:
+            table.clear()
+        self._preview_start = message.start
+        self._preview_count = len(message.rows)
+        table.add_rows(
+            [
+                (Text(f"{message.start + i + 1:,}", style="dim"), *(cell(v) for v in row))
+                for i, row in enumerate(message.rows)
+            ]
+        )
+        if message.rows:
+            at = min(max(message.cursor - message.start, 0), len(message.rows) - 1)
+            table.move_cursor(row=at, animate=False, scroll=True)
+        self._show_preview_status(message.cursor)
+
+    def _show_preview_status(self, row: int) -> None:
+        total = self.current.n_rows if self.current else 0
+        if not self._preview_count:
+            text = "no rows" if total == 0 else "reading…"
+        else:
+            first = self._preview_start + 1
+            last = self._preview_start + self._preview_count
+            text = f"rows {first:,}-{last:,} of {total:,} · row {row + 1:,} · g/G first/last row"
+        self.query_one("#ds-preview-status", Static).update(text)
+
+    # --- lineage ----------------------------------------------------------------------------
+
+    def on_lineage_loaded(self, message: LineageLoaded) -> None:
+        if message.version != self.selected:
+            return
+        self._lineage = message.uses
+        table = self.query_one(LineageTable)
+        table.clear()
+        now = self._now()
+        for use in message.uses:
+            table.add_row(
+                str(use.run_id),
+                use.project,
+                use.status,
+                f"{use.dataset}@{use.version}",
+                human_age(use.created_at, now),
+                key=str(use.run_id),
+            )
+        empty = "" if message.uses else f"No runs used {self.dataset_name}@{message.version} yet."
+        self.query_one("#ds-lineage-empty", Static).update(empty)
+
+    @on(DataTable.RowSelected, "#ds-lineage")
+    def _open_run(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is None:
+            return
+        from tui.screens.run import RunScreen  # plotext loads with the first run opened
+
+        self.app.push_screen(RunScreen(int(event.row_key.value)))
+
+    # --- tags and diff ----------------------------------------------------------------------
+
+    def action_toggle_tag(self) -> None:
+        if self.selected is None:
+            return
+        if self.selected in self.tagged:
+            self.tagged.remove(self.selected)
+        else:
+            self.tagged.append(self.selected)
+        row = self.table.cursor_row
+        self._fill_versions()
+        self.table.move_cursor(row=min(row + 1, self.table.row_count - 1), animate=False)
+
+    def action_diff(self) -> None:
+        if len(self.tagged) == 2:
+            a, b = sorted(self.tagged)
+        elif len(self.tagged) > 2:
+            self.notify("Diff takes two versions; untag some with space", severity="warning")
+            return
+        else:
+            current = self.selected
+            older = [n for n in self._order if current is not None and n < current]
+            if current is None or not older:
+                self.notify(
+                    "No earlier version to diff against — tag two versions with space, then d",
+                    severity="warning",
+                )
+                return
+            a, b = older[0], current
+        from tui.screens.dataset_diff import DatasetDiffScreen
+
+        self.app.push_screen(
+            DatasetDiffScreen(
+                self.workspace, f"{self.dataset_name}@{a}", f"{self.dataset_name}@{b}"
+            )
+        )
+
+    def action_back(self) -> None:
+        """esc: from a section back to the versions; otherwise close the screen."""
+        if self.focused is not self.table:
+            self.set_focus(self.table)
+            return
+        self.dismiss()
