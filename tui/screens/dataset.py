@@ -502,6 +502,8 @@ class DatasetScreen(Screen[None]):
     def _preview_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if self._preview_pending or not self._preview_count:
             return
+        if event.cursor_row != self.preview.cursor_row:
+            return  # stale: posted while the window was refilled (clear moves the cursor)
         row = self._preview_start + event.cursor_row
         total = self.current.n_rows if self.current else 0
         end = self._preview_start + self._preview_count

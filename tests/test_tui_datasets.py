@@ -1,0 +1,262 @@
+"""The dataset screen, the diff view and the add-dataset form, with Pilot on real stores.
+
+Datasets are registered through ``core.datasets.register_dataset`` from small CSVs written
+in ``tmp_path``; times are then pinned relative to ``FROZEN_NOW`` so snapshots hold.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input
+
+from core.datasets import list_versions, register_dataset
+from core.workspace import Workspace
+from store.queries import sqlite_file
+from tests.conftest import FROZEN_NOW, ago
+from tui.app import DockyardApp
+from tui.screens.add_dataset import AddDatasetScreen
+from tui.screens.dataset import DatasetScreen, PreviewTable, ProfileTable
+from tui.screens.dataset_diff import DatasetDiffScreen
+from tui.screens.home import HomeScreen
+from tui.sparkline import SPARK
+
+KINDS = ("red", "white", "rose")
+
+
+def write_csv(path: Path, rows: int, *, extra: bool = False) -> Path:
+    header = "id,alcohol,kind" + (",extra" if extra else "")
+    lines = [header]
+    for i in range(rows):
+        line = f"{i},{(i * 7) % 100 / 10:.1f},{KINDS[i % 3]}"
+        lines.append(line + (f",{i % 5}" if extra else ""))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _time(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def build_datasets_store(workspace: Workspace, data: Path) -> dict[str, Any]:
+    """wine@1 (3,000 rows, 3 columns) and wine@2 (3,100 rows, a column more), registered
+    by alice 2 days and 3 hours before ``FROZEN_NOW``; a finished run used wine@1."""
+    data.mkdir(parents=True, exist_ok=True)
+    v1 = register_dataset(
+        workspace, "wine", write_csv(data / "wine1.csv", 3000), "first cut", author="alice"
+    )
+    v2 = register_dataset(
+        workspace,
+        "wine",
+        write_csv(data / "wine2.csv", 3100, extra=True),
+        "adds extra",
+        author="alice",
+    )
+    db = sqlite3.connect(sqlite_file(workspace.db_url))
+    with db:
+        db.execute(
+            "UPDATE dataset_version SET created_at = ? WHERE id = ?",
+            (_time(ago(days=2)), v1.version.id),
+        )
+        db.execute(
+            "UPDATE dataset_version SET created_at = ? WHERE id = ?",
+            (_time(ago(hours=3)), v2.version.id),
+        )
+        db.execute(
+            "UPDATE dataset SET created_at = ?, updated_at = ?",
+            (_time(ago(days=2)), _time(ago(hours=3))),
+        )
+        db.execute(
+            "INSERT INTO project (name, path, description, entry, spec_json, spec_hash, "
+            "created_at, updated_at) VALUES ('wine', '/samples/wine', '', 'python train.py', "
+            "'{}', 'h', ?, ?)",
+            (_time(ago(days=2)), _time(ago(days=2))),
+        )
+        cursor = db.execute(
+            "INSERT INTO run (project_id, dataset_version_id, status, command, error, host, "
+            "user, log_path, env_json, created_at) VALUES "
+            "(1, ?, 'finished', 'python train.py', '', 'h', 'alice', '', '{}', ?)",
+            (v1.version.id, _time(ago(days=1))),
+        )
+    db.close()
+    return {"v1": v1.version, "v2": v2.version, "run_id": cursor.lastrowid}
+
+
+def make_app(workspace: Workspace) -> DockyardApp:
+    return DockyardApp(workspace, user="alice", now=lambda: FROZEN_NOW)
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def open_dataset(pilot: Pilot[Any]) -> DatasetScreen:
+    await settle(pilot)
+    await pilot.press("1", "enter")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, DatasetScreen)
+    return screen
+
+
+def column_text(table: DataTable[Any], column: int) -> list[str]:
+    return [str(table.get_row_at(i)[column]) for i in range(table.row_count)]
+
+
+async def test_enter_opens_the_dataset_screen_with_profile(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    build_datasets_store(workspace, tmp_path / "data")
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_dataset(pilot)
+        assert screen.dataset_name == "wine"
+        assert column_text(screen.table, 0) == [" v2", " v1"]
+        assert column_text(screen.table, 1) == ["3,100", "3,000"]
+        profile = screen.query_one(ProfileTable)
+        assert column_text(profile, 0) == ["id", "alcohol", "kind", "extra"]
+        sparks = column_text(profile, 7)
+        assert all(ch in SPARK for ch in sparks[1]) and len(sparks[1]) > 3
+        assert "red" in sparks[2]
+        # the cursor on v1 shows v1's profile
+        await pilot.press("j")
+        await settle(pilot)
+        assert column_text(profile, 0) == ["id", "alcohol", "kind"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+
+
+async def test_the_preview_pages_forward_and_jumps_to_the_end(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    build_datasets_store(workspace, tmp_path / "data")
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_dataset(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        preview = screen.query_one(PreviewTable)
+        assert app.focused is preview
+        assert preview.row_count <= 300
+        assert column_text(preview, 0)[0] == "1"
+        assert column_text(preview, 1)[0] == "0"  # the id column of the first data row
+        for _ in range(20):
+            await pilot.press("pagedown")
+            await settle(pilot)
+        ids = [int(v) for v in column_text(preview, 1)]
+        assert max(ids) > 400 and min(ids) > 0  # a later page, earlier ones dropped
+        assert preview.row_count <= 300
+        status = str(screen.query_one("#ds-preview-status").render())
+        assert "of 3,100" in status
+        await pilot.press("G")
+        await settle(pilot)
+        assert column_text(preview, 1)[-1] == "3099"
+        assert preview.cursor_row == preview.row_count - 1
+        await pilot.press("g")
+        await settle(pilot)
+        assert column_text(preview, 1)[0] == "0"
+        assert screen.last_page_seconds is not None
+
+
+async def test_lineage_lists_the_run_and_enter_opens_it(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    ids = build_datasets_store(workspace, tmp_path / "data")
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_dataset(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        lineage = screen.query_one("#ds-lineage", DataTable)
+        assert lineage.row_count == 0
+        assert "No runs used wine@2" in str(screen.query_one("#ds-lineage-empty").render())
+        await pilot.press("escape", "j", "l")
+        await settle(pilot)
+        assert column_text(lineage, 0) == [str(ids["run_id"])]
+        assert column_text(lineage, 3) == ["wine@1"]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "RunScreen"
+
+
+async def test_d_diffs_against_the_previous_version(workspace: Workspace, tmp_path: Path) -> None:
+    build_datasets_store(workspace, tmp_path / "data")
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_dataset(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        diff = app.screen
+        assert isinstance(diff, DatasetDiffScreen)
+        assert (diff.ref_a, diff.ref_b) == ("wine@1", "wine@2")
+        summary = str(diff.query_one("#diff-summary").render())
+        assert "+ added: extra" in summary and "(+100)" in summary
+        table = diff.query_one(DataTable)
+        names = column_text(table, 1)
+        changes = column_text(table, 2)
+        assert changes[names.index("extra")] == "added"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DatasetScreen)
+        # tagging two versions diffs those; on v1 alone there is nothing before it
+        await pilot.press("j", "d")
+        await pilot.pause()
+        assert isinstance(app.screen, DatasetScreen)
+
+
+async def test_add_dataset_registers_and_reports_bad_input(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    build_datasets_store(workspace, tmp_path / "data")
+    fresh = write_csv(tmp_path / "data" / "wine3.csv", 50)
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("1", "a")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, AddDatasetScreen)
+        assert form.query_one("#add-name", Input).value == "wine"
+        form.query_one("#add-path", Input).value = str(tmp_path / "nope.csv")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is form
+        assert form.error is not None and "nope.csv" in form.error
+        assert len(list_versions(workspace, "wine")) == 2
+        form.query_one("#add-path", Input).value = str(fresh)
+        form.query_one("#add-message", Input).value = "fifty rows"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert form.outcome == "wine@3 registered"
+        assert isinstance(app.screen, HomeScreen)
+        assert list_versions(workspace, "wine")[0].message == "fifty rows"
+        # the same bytes again: no new version
+        await pilot.press("a")
+        await pilot.pause()
+        again = app.screen
+        assert isinstance(again, AddDatasetScreen)
+        again.query_one("#add-path", Input).value = str(fresh)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert again.outcome == "identical to wine@3; no new version"
+
+
+async def test_add_dataset_esc_closes_and_palette_alias_opens(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    build_datasets_store(workspace, tmp_path / "data")
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"add", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AddDatasetScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
