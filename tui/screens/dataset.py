@@ -228,7 +228,7 @@ class DatasetScreen(Screen[None]):
         scrollbar-size-horizontal: 0;
         scrollbar-size-vertical: 1;
     }
-    DatasetScreen #ds-sections { height: 1; padding: 0 1; border-top: solid $foreground 30%; }
+    DatasetScreen #ds-sections { height: 2; padding: 0 1; border-top: solid $foreground 30%; }
     DatasetScreen #ds-switcher { height: 1fr; }
     DatasetScreen #ds-switcher > * { height: 1fr; }
     DatasetScreen #ds-preview-box { height: 1fr; }

@@ -137,7 +137,7 @@ class DatasetDiffScreen(Screen[None]):
         yield Static(escape(f"{self.ref_a} -> {self.ref_b}: reading…"), id="diff-summary")
         yield DiffTable(id="diff-columns", cursor_type="row")
         yield Static(
-            "PSI < 0.1 none · 0.1-0.25 moderate · > 0.25 major   + added  - removed  ~ retyped",
+            "drift by PSI: < 0.1 none · 0.1-0.25 moderate · > 0.25 major",
             id="diff-legend",
         )
         yield Footer(compact=True, show_command_palette=False)
