@@ -159,3 +159,59 @@ def test_outside_a_workspace_is_one_line_naming_init_and_demo(tmp_path: Path) ->
     assert "dockyard init" in lines[0] and "dockyard demo" in lines[0]
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def dockyard_json(workspace: Path, *args: str) -> object:
+    import json
+
+    result = subprocess.run(
+        [str(DOCKYARD), *args, "--json"],
+        cwd=workspace,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_a_run_launched_from_the_tui_survives_the_terminal_dying(
+    tmux: Tmux, demo_workspace: Path
+) -> None:
+    """Launch from the form, then kill the terminal (as a dropped SSH link does)."""
+    tmux.start(f"{DOCKYARD}", cwd=demo_workspace)
+    tmux.wait_for(home_drawn, START_TIMEOUT, "the home screen's five panes")
+    tmux.press("n")
+    tmux.wait_for(
+        lambda text: "New run" in text and "Binary classifier" in text,
+        STEP_TIMEOUT,
+        "the launch form with the first project's parameters",
+    )
+    tmux.press("Down", "Down")  # breast-cancer, diabetes, wine
+    tmux.wait_for(lambda text: "cultivar" in text, STEP_TIMEOUT, "wine's parameters")
+    tmux.press("C-s")
+    tmux.wait_for(lambda text: "wine" in text and "Runs (1)" in text, STEP_TIMEOUT, "run 1")
+    tmux.kill()  # SIGHUP to dockyard, like an SSH disconnect
+    try:
+        deadline = time.monotonic() + 60
+        status = ""
+        while time.monotonic() < deadline:
+            run = dockyard_json(demo_workspace, "run", "show", "1")
+            assert isinstance(run, dict)
+            status = str(run["status"])
+            if status in ("finished", "failed", "cancelled", "lost"):
+                break
+            time.sleep(0.5)
+        assert status == "finished", run
+        assert run["project"] == "wine" and run["dataset"] == "wine@1"
+    finally:
+        subprocess.run(
+            [str(DOCKYARD), "agent", "stop"],
+            cwd=demo_workspace,
+            env=clean_env(),
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
