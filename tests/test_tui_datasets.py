@@ -120,7 +120,7 @@ async def test_enter_opens_the_dataset_screen_with_profile(
         assert column_text(screen.table, 1) == ["3,100", "3,000"]
         profile = screen.query_one(ProfileTable)
         assert column_text(profile, 0) == ["id", "alcohol", "kind", "extra"]
-        sparks = column_text(profile, 7)
+        sparks = column_text(profile, 2)
         assert all(ch in SPARK for ch in sparks[1]) and len(sparks[1]) > 3
         assert "red" in sparks[2]
         # the cursor on v1 shows v1's profile

@@ -65,6 +65,7 @@ class AddDatasetScreen(ModalScreen[str | None]):
     AddDatasetScreen .add-label { margin-top: 1; }
     AddDatasetScreen #add-progress { margin-top: 1; width: 100%; }
     AddDatasetScreen #add-status { height: auto; margin-top: 1; }
+    AddDatasetScreen Input { background: $boost; }
     AddDatasetScreen #add-hint { color: $text-muted; margin-top: 1; }
     """
 
@@ -87,11 +88,18 @@ class AddDatasetScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="add-dataset"):
             yield Label("Name (lowercase letters, digits, - and _)", classes="add-label")
-            yield Input(value=self._initial["name"], id="add-name", placeholder="wine")
+            yield Input(
+                value=self._initial["name"], id="add-name", placeholder="wine", compact=True
+            )
             yield Label("Path (a CSV, TSV or Parquet file, or a folder)", classes="add-label")
-            yield Input(value=self._initial["path"], id="add-path", placeholder="data/wine.csv")
+            yield Input(
+                value=self._initial["path"],
+                id="add-path",
+                placeholder="data/wine.csv",
+                compact=True,
+            )
             yield Label("Message (optional)", classes="add-label")
-            yield Input(id="add-message", placeholder="what changed")
+            yield Input(id="add-message", placeholder="what changed", compact=True)
             yield ProgressBar(id="add-progress", show_eta=False)
             yield Static("", id="add-status")
             yield Static(
@@ -172,9 +180,11 @@ class AddDatasetScreen(ModalScreen[str | None]):
         bar.update(total=200, progress=100 * (self._hash_share + self._profile_share))
         from core.overview import human_size
 
-        read = human_size(int(max(self._hash_share, self._profile_share) * total))
+        hashed = human_size(int(self._hash_share * total))
+        profiled = human_size(int(self._profile_share * total))
         self._status(
-            f"{read} of {human_size(event.total)} · {self._rows:,} rows  esc or ctrl+c stops"
+            f"of {human_size(event.total)}: hashed {hashed} · profiled {profiled}, "
+            f"{self._rows:,} rows\nesc or ctrl+c stops"
         )
 
     _hash_share = 0.0

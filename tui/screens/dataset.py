@@ -45,7 +45,17 @@ SECTION_KEYS = {"profile": "p", "preview": "s", "lineage": "l"}
 TAG_MARK = "*"
 
 VERSION_COLUMNS = ("Ver", "Rows", "Cols", "Size", "Hash", "Message", "Author", "Age")
-PROFILE_COLUMNS = ("Column", "Dtype", "Missing", "Distinct", "Min", "Max", "Mean", "Histogram/top")
+#: The histogram comes early: at 80 columns it is what must not be scrolled off screen.
+PROFILE_COLUMNS = (
+    "Column",
+    "Dtype",
+    "Histogram / top",
+    "Missing",
+    "Distinct",
+    "Min",
+    "Max",
+    "Mean",
+)
 LINEAGE_COLUMNS = ("Run", "Project", "Status", "Data", "Created")
 
 
@@ -95,14 +105,14 @@ def profile_rows(profile: dict[str, Any]) -> list[tuple[str, ...]]:
             detail = top_values(column)
         rows.append(
             (
-                str(column["name"]),
+                cell(column["name"], 22),
                 str(column["dtype"]),
+                cell(detail, 30),
                 f"{100 * (column.get('missing_share') or 0):.1f}%",
                 distinct,
                 number(column.get("min")),
                 number(column.get("max")),
                 number(column.get("mean")),
-                detail,
             )
         )
     return rows
