@@ -123,6 +123,14 @@ async def test_enter_opens_the_dataset_screen_with_profile(
         sparks = column_text(profile, 2)
         assert all(ch in SPARK for ch in sparks[1]) and len(sparks[1]) > 3
         assert "red" in sparks[2]
+        # tab goes into the section, then on to the next one; esc comes back
+        await pilot.press("tab")
+        assert app.focused is profile
+        await pilot.press("tab")
+        await settle(pilot)
+        assert app.focused is screen.query_one(PreviewTable)
+        await pilot.press("escape", "p", "escape")
+        assert app.focused is screen.table
         # the cursor on v1 shows v1's profile
         await pilot.press("j")
         await settle(pilot)
