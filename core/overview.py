@@ -225,6 +225,8 @@ class RunRow:
     error: str
     age: str
     group_id: str | None = None
+    #: The last few values of the primary metric, drawn for live runs ("▁▃▅▇").
+    sparkline: str = ""
     #: The best run (primary metric, project's direction) of a sweep whose runs all ended.
     best: bool = False
 
@@ -246,6 +248,8 @@ class RunRow:
 
     def cells(self) -> tuple[str, ...]:
         metric = format_metric(self.primary_metric, self.primary_value)
+        if self.sparkline:
+            metric = f"{metric} {self.sparkline}"
         return (
             str(self.id),
             self.project,
@@ -453,6 +457,32 @@ def _direction(spec_json: str) -> str:
     return "minimize" if direction == "minimize" else "maximize"
 
 
+SPARK_BARS = "▁▂▃▄▅▆▇█"
+SPARK_POINTS = 12
+
+
+def sparkline(values: list[float]) -> str:
+    """``values`` as block characters scaled between their min and max."""
+    if len(values) < 2:
+        return ""
+    low, high = min(values), max(values)
+    span = high - low
+    top = len(SPARK_BARS) - 1
+    return "".join(SPARK_BARS[0 if span == 0 else round((v - low) / span * top)] for v in values)
+
+
+def with_sparklines(reader: Reader, rows: list[PaneRow]) -> list[PaneRow]:
+    """Live runs with a sparkline of their primary metric's last points (one index seek
+    range per live run on the page; finished runs get none)."""
+    result = []
+    for row in rows:
+        if isinstance(row, RunRow) and row.status in ACTIVE_RUN_STATUSES and row.primary_metric:
+            values = queries.recent_metric_values(reader, row.id, row.primary_metric, SPARK_POINTS)
+            row = replace(row, sparkline=sparkline(values))
+        result.append(row)
+    return result
+
+
 def best_of_groups(reader: Reader, rows: list[PaneRow]) -> list[PaneRow]:
     """``rows`` with ``best`` set on the best run of each sweep group that has ended.
 
@@ -601,7 +631,7 @@ def load_pane(
     make = _ROW_MAKERS[pane]
     rows = [make(row, moment) for row in page.rows]
     if pane is Pane.RUNS:
-        rows = best_of_groups(reader, rows)
+        rows = with_sparklines(reader, best_of_groups(reader, rows))
     return PanePage(
         pane=pane,
         rows=rows,

@@ -311,6 +311,18 @@ def runs_page(reader: Reader, filter_text: str = "", *, limit: int = 100, offset
     return read_segments(reader, segments, params, limit=limit, offset=offset)
 
 
+# The newest points of one metric, by the covering index (run_id, key, step, value).
+RECENT_METRIC_VALUES = """
+SELECT value FROM metric WHERE run_id = :run_id AND key = :key ORDER BY step DESC LIMIT :n
+"""
+
+
+def recent_metric_values(reader: Reader, run_id: int, key: str, n: int) -> list[float]:
+    """The last ``n`` values of a run's metric, oldest first."""
+    rows = reader.fetch_all(RECENT_METRIC_VALUES, {"run_id": run_id, "key": key, "n": n})
+    return [float(r["value"]) for r in reversed(rows)]
+
+
 # Every run of the sweep groups on one page (ix_run_group_id), to mark each group's best.
 RUN_GROUPS = """
 SELECT r.group_id AS group_id, r.id AS id, r.status AS status,
