@@ -137,3 +137,22 @@ def test_monitor_and_deploy_lists(tmp_path: Path) -> None:
     assert monitors[0]["config"]["threshold"] == 0.2
     assert json.loads(dockyard("deploy", "list", "--json", cwd=tmp_path).stdout) == []
     assert "never run" in dockyard("monitor", "list", cwd=tmp_path).stdout
+
+
+def test_every_leaf_command_documents_an_example() -> None:
+    import click
+
+    from tui.cli import main
+
+    missing = []
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+        elif "Example" not in (command.help or ""):
+            missing.append(" ".join(path))
+
+    walk(main, ["dockyard"])
+    assert missing == []
+    assert {"project", "data", "run", "model", "deploy", "monitor", "agent"} <= set(main.commands)
