@@ -207,7 +207,7 @@ async def test_d_diffs_against_the_previous_version(workspace: Workspace, tmp_pa
         assert "+ added: extra" in summary and "(+100)" in summary
         table = diff.query_one(DataTable)
         names = column_text(table, 1)
-        changes = column_text(table, 2)
+        changes = column_text(table, 4)
         assert changes[names.index("extra")] == "added"
         await pilot.press("escape")
         await pilot.pause()

@@ -23,7 +23,8 @@ from core.workspace import Workspace
 if TYPE_CHECKING:
     from core.dataset_diff import ColumnChange, DatasetDiff
 
-DIFF_COLUMNS = ("", "Column", "Change", "Dtype", "Missing", "PSI", "KS / chi2 p", "Drift")
+#: Drift and PSI come right after the name: at 80 columns they must not scroll off screen.
+DIFF_COLUMNS = ("", "Column", "Drift", "PSI", "Change", "Dtype", "Missing", "KS / chi2 p")
 
 STATUS_MARK = {"added": "+", "removed": "-", "retyped": "~", "kept": " "}
 STATUS_STYLE = {"added": "green", "removed": "red", "retyped": "yellow", "kept": ""}
@@ -61,7 +62,11 @@ def summary_text(diff: DatasetDiff) -> Text:
         text.append(f"{STATUS_MARK[status]} {status}: ", style=STATUS_STYLE[status] or "")
         text.append(f"{names or '-'}\n")
     moved = [c for c in diff.columns if c.drift and c.drift.severity != "none"]
-    text.append(f"drift: {len(moved)} column(s) moved", style="bold" if moved else "dim")
+    if moved:
+        text.append("drift: ", style="bold")
+        text.append(", ".join(f"{c.name} ({c.drift.severity})" for c in moved if c.drift))
+    else:
+        text.append("drift: no column moved", style="dim")
     return text
 
 
@@ -91,15 +96,16 @@ def diff_row(change: ColumnChange) -> tuple[Any, ...]:
     else:
         second = "-"
     severity = drift.severity if drift else "-"
+    name = change.name if len(change.name) <= 22 else change.name[:21] + "…"
     return (
         Text(STATUS_MARK[status], style=style),
-        Text(change.name, style="bold" if status != "kept" else ""),
+        Text(name, style="bold" if status != "kept" else ""),
+        Text(severity, style=SEVERITY_STYLE.get(severity, "")),
+        psi,
         Text(status if status != "kept" else "", style=style),
         dtype,
         missing,
-        psi,
         second,
-        Text(severity, style=SEVERITY_STYLE.get(severity, "")),
     )
 
 
