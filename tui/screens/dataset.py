@@ -262,6 +262,7 @@ class DatasetScreen(Screen[None]):
         self._preview_start = 0
         self._preview_count = 0
         self._preview_columns: list[str] = []
+        self._preview_widths: list[int] = []
         self._preview_pending = False
         self._lineage: list[RunUse] = []
         self.last_page_seconds: float | None = None
@@ -447,6 +448,7 @@ class DatasetScreen(Screen[None]):
         self.selected = number_
         version = self.versions[number_]
         self._preview_columns = []
+        self._preview_widths = []
         self._preview_start = 0
         self._preview_count = 0
         self._preview_pending = False
@@ -532,22 +534,30 @@ class DatasetScreen(Screen[None]):
         self._preview_pending = False
         self.last_page_seconds = message.seconds
         table = self.preview
-        if message.columns != self._preview_columns:
+        total = self.current.n_rows if self.current else 0
+        cells = [
+            [f"{message.start + i + 1:,}", *(cell(v) for v in row)]
+            for i, row in enumerate(message.rows)
+        ]
+        headers = ["#", *(cell(name, 24) for name in message.columns)]
+        # Widths set here, not measured by the table when idle: the window is drawn at its
+        # final widths at once, and they only grow (a later window with longer values).
+        needed = [len(f"{total:,}"), *(len(h) for h in headers[1:])]
+        for values in cells:
+            needed = [max(w, len(v)) for w, v in zip(needed, values, strict=True)]
+        widths = [max(w, old) for w, old in zip(needed, self._preview_widths, strict=False)]
+        widths += needed[len(widths) :]
+        if message.columns != self._preview_columns or widths != self._preview_widths:
             table.clear(columns=True)
-            table.add_column("#", key="#")
-            for index, name in enumerate(message.columns):
-                table.add_column(cell(name, 24), key=f"c{index}")
+            for index, (header, width) in enumerate(zip(headers, widths, strict=True)):
+                table.add_column(header, key=f"c{index}", width=width)
             self._preview_columns = list(message.columns)
+            self._preview_widths = widths
         else:
             table.clear()
         self._preview_start = message.start
         self._preview_count = len(message.rows)
-        table.add_rows(
-            [
-                (Text(f"{message.start + i + 1:,}", style="dim"), *(cell(v) for v in row))
-                for i, row in enumerate(message.rows)
-            ]
-        )
+        table.add_rows([(Text(values[0], style="dim"), *values[1:]) for values in cells])
         if message.rows:
             at = min(max(message.cursor - message.start, 0), len(message.rows) - 1)
             table.move_cursor(row=at, animate=False, scroll=True)
