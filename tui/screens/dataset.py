@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -116,6 +117,27 @@ def profile_rows(profile: dict[str, Any]) -> list[tuple[str, ...]]:
             )
         )
     return rows
+
+
+def fill_table(
+    table: DataTable[Any], headers: tuple[str, ...], rows: list[tuple[Any, ...]], keys: list[str]
+) -> None:
+    """Replace a table's rows, with column widths measured here from the cells.
+
+    The table would measure new rows itself when idle; measuring here draws the rows at
+    their final widths at once (and keeps snapshots independent of when idle comes).
+    """
+    widths = [cell_len(h) for h in headers]
+    for row in rows:
+        widths = [
+            max(w, v.cell_len if isinstance(v, Text) else cell_len(str(v)))
+            for w, v in zip(widths, row, strict=True)
+        ]
+    table.clear(columns=True)
+    for index, (header, width) in enumerate(zip(headers, widths, strict=True)):
+        table.add_column(header, key=f"c{index}", width=width)
+    for key, row in zip(keys, rows, strict=True):
+        table.add_row(*row, key=key)
 
 
 # --- messages from the workers ----------------------------------------------------------------
@@ -283,9 +305,9 @@ class DatasetScreen(Screen[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.table.add_columns(*VERSION_COLUMNS)
-        self.query_one(ProfileTable).add_columns(*PROFILE_COLUMNS)
-        self.query_one(LineageTable).add_columns(*LINEAGE_COLUMNS)
+        fill_table(self.table, VERSION_COLUMNS, [], [])
+        fill_table(self.query_one(ProfileTable), PROFILE_COLUMNS, [], [])
+        fill_table(self.query_one(LineageTable), LINEAGE_COLUMNS, [], [])
         self._show_sections()
         self._load_versions()
 
@@ -418,23 +440,24 @@ class DatasetScreen(Screen[None]):
         self._select(target)
 
     def _fill_versions(self) -> None:
-        table = self.table
-        table.clear()
         now = self._now()
+        rows: list[tuple[Any, ...]] = []
         for number_ in self._order:
             v = self.versions[number_]
             mark = TAG_MARK if number_ in self.tagged else " "
-            table.add_row(
-                Text(f"{mark}v{v.version}", style="bold" if mark == TAG_MARK else ""),
-                f"{v.n_rows:,}",
-                str(v.n_cols),
-                human_size(v.size_bytes),
-                v.content_hash[:10],
-                cell(v.message, 36),
-                cell(v.author, 12),
-                human_age(v.created_at, now),
-                key=str(number_),
+            rows.append(
+                (
+                    Text(f"{mark}v{v.version}", style="bold" if mark == TAG_MARK else ""),
+                    f"{v.n_rows:,}",
+                    str(v.n_cols),
+                    human_size(v.size_bytes),
+                    v.content_hash[:10],
+                    cell(v.message, 36),
+                    cell(v.author, 12),
+                    human_age(v.created_at, now),
+                )
             )
+        fill_table(self.table, VERSION_COLUMNS, rows, [str(n) for n in self._order])
 
     @on(DataTable.RowHighlighted, "#ds-versions")
     def _version_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -470,10 +493,9 @@ class DatasetScreen(Screen[None]):
             self._show_profile(message.version)
 
     def _show_profile(self, version: VersionInfo) -> None:
-        table = self.query_one(ProfileTable)
-        table.clear()
-        for index, row in enumerate(profile_rows(version.profile or {})):
-            table.add_row(*row, key=str(index))
+        rows: list[tuple[Any, ...]] = list(profile_rows(version.profile or {}))
+        keys = [str(index) for index in range(len(rows))]
+        fill_table(self.query_one(ProfileTable), PROFILE_COLUMNS, rows, keys)
 
     def on_dataset_load_failed(self, message: DatasetLoadFailed) -> None:
         self._preview_pending = False
@@ -579,18 +601,19 @@ class DatasetScreen(Screen[None]):
         if message.version != self.selected:
             return
         self._lineage = message.uses
-        table = self.query_one(LineageTable)
-        table.clear()
         now = self._now()
-        for use in message.uses:
-            table.add_row(
+        rows: list[tuple[Any, ...]] = [
+            (
                 str(use.run_id),
                 use.project,
                 use.status,
                 f"{use.dataset}@{use.version}",
                 human_age(use.created_at, now),
-                key=str(use.run_id),
             )
+            for use in message.uses
+        ]
+        keys = [str(use.run_id) for use in message.uses]
+        fill_table(self.query_one(LineageTable), LINEAGE_COLUMNS, rows, keys)
         empty = "" if message.uses else f"No runs used {self.dataset_name}@{message.version} yet."
         self.query_one("#ds-lineage-empty", Static).update(empty)
 

@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from core.workspace import Workspace
+from tui.screens.dataset import fill_table
 
 if TYPE_CHECKING:
     from core.dataset_diff import ColumnChange, DatasetDiff
@@ -149,7 +150,7 @@ class DatasetDiffScreen(Screen[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one(DiffTable).add_columns(*DIFF_COLUMNS)
+        fill_table(self.query_one(DiffTable), DIFF_COLUMNS, [], [])
         self._load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ds-diff")
@@ -167,10 +168,10 @@ class DatasetDiffScreen(Screen[None]):
     def on_diff_loaded(self, message: DiffLoaded) -> None:
         self.diff = message.diff
         self.query_one("#diff-summary", Static).update(summary_text(message.diff))
-        table = self.query_one(DiffTable)
-        table.clear()
-        for index, change in enumerate(message.diff.columns):
-            table.add_row(*diff_row(change), key=str(index))
+        rows = [diff_row(change) for change in message.diff.columns]
+        fill_table(
+            self.query_one(DiffTable), DIFF_COLUMNS, rows, [str(i) for i in range(len(rows))]
+        )
 
     def on_diff_failed(self, message: DiffFailed) -> None:
         self.query_one("#diff-summary", Static).update(
