@@ -268,3 +268,21 @@ async def test_add_dataset_esc_closes_and_palette_alias_opens(
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
+
+
+async def test_a_on_the_dataset_screen_adds_a_version(workspace: Workspace, tmp_path: Path) -> None:
+    build_datasets_store(workspace, tmp_path / "data")
+    fresh = write_csv(tmp_path / "data" / "wine3.csv", 40)
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_dataset(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, AddDatasetScreen)
+        assert form.query_one("#add-name", Input).value == "wine"
+        form.query_one("#add-path", Input).value = str(fresh)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is screen
+        assert column_text(screen.table, 0) == [" v3", " v2", " v1"]

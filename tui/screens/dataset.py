@@ -247,6 +247,7 @@ class DatasetScreen(Screen[None]):
         Binding("tab", "next_section", "Next section", show=False, id="dataset-next-section"),
         Binding("space", "toggle_tag", "Tag", show=False, id="dataset-tag"),
         Binding("d", "diff", "Diff", id="dataset-diff"),
+        Binding("a", "add_version", "Add version", show=False, id="dataset-add-version"),
         Binding("r", "reload", "Refresh", show=False, id="dataset-refresh"),
     ]
 
@@ -661,6 +662,16 @@ class DatasetScreen(Screen[None]):
                 self.workspace, f"{self.dataset_name}@{a}", f"{self.dataset_name}@{b}"
             )
         )
+
+    def action_add_version(self) -> None:
+        """The add-dataset form on this dataset: a new file becomes the next version."""
+        from tui.screens.add_dataset import AddDatasetScreen
+
+        def done(outcome: str | None) -> None:
+            if outcome is not None:
+                self.action_reload()
+
+        self.app.push_screen(AddDatasetScreen(self.workspace, name=self.dataset_name), done)
 
     def action_back(self) -> None:
         """esc: from a section back to the versions; otherwise close the screen."""
