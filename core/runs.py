@@ -61,6 +61,8 @@ class RunInfo:
     seed: int | None = None
     env: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    #: "<algorithm>:<digest>" of the dataset version the run trained on
+    dataset_hash: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -85,6 +87,7 @@ class RunInfo:
             "group_id": self.group_id,
             "parent_run_id": self.parent_run_id,
             "dataset": self.dataset,
+            "dataset_hash": self.dataset_hash,
             "exit_code": self.exit_code,
             "error": self.error,
             "created_at": iso(self.created_at),
@@ -459,11 +462,12 @@ def _info(session: Session, run: Run, project_name: str | None = None) -> RunInf
     if project_name is None:
         project = session.get(Project, run.project_id)
         project_name = project.name if project else "?"
-    dataset = None
+    dataset = dataset_hash = None
     if run.dataset_version_id is not None:
         dv = session.get(DatasetVersion, run.dataset_version_id)
         ds = session.get(Dataset, dv.dataset_id) if dv else None
         dataset = f"{ds.name}@{dv.version}" if dv and ds else None
+        dataset_hash = f"{dv.hash_algo}:{dv.content_hash}" if dv else None
     params = {k: str(v) for k, v in _run_params(session, run.id).items()}
     tags = {t.key: t.value for t in session.exec(select(RunTag).where(RunTag.run_id == run.id))}
     return RunInfo(
@@ -491,6 +495,7 @@ def _info(session: Session, run: Run, project_name: str | None = None) -> RunInf
         seed=run.seed,
         env=json.loads(run.env_json or "{}"),
         tags=tags,
+        dataset_hash=dataset_hash,
     )
 
 

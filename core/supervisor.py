@@ -164,6 +164,13 @@ class Supervisor:
         if self.cancelled.is_set():
             self._finish("cancelled", None, "cancelled before it started")
             return 0
+        if run.dataset_version_id is not None:
+            problem = self._check_dataset(run.dataset_version_id)
+            if problem:
+                with log_path.open("a", encoding="utf-8") as handle:
+                    handle.write(f"dockyard: {problem}\n")
+                self._finish("failed", None, problem)
+                return 1
         with log_path.open("ab", buffering=0) as log:
             try:
                 self.child = subprocess.Popen(
@@ -199,6 +206,18 @@ class Supervisor:
             last = next((line for line in reversed(self.tail) if line.strip()), "")
             self._finish("failed", code, f"exit code {code}" + (f": {last}" if last else ""))
         return 0
+
+    def _check_dataset(self, version_id: int) -> str | None:
+        """Re-hash the immutable dataset file before the script reads it; a file that no
+        longer matches its recorded hash must not train a model."""
+        from core.datasets import version_path
+        from core.errors import DockyardError
+
+        try:
+            version_path(self.workspace, version_id, verify=True)
+        except DockyardError as exc:
+            return f"the run's dataset cannot be used: {exc}"
+        return None
 
     def _pump(self, child: subprocess.Popen[bytes], log: Any, tracker: Tracker) -> None:
         assert child.stdout is not None

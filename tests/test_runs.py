@@ -332,3 +332,30 @@ def test_the_launching_process_dying_does_not_stop_the_run(ws: Workspace, tmp_pa
     status = agent_status(ws)
     assert status.alive and status.pid is not None
     os.kill(status.pid, signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_a_run_trains_on_the_verified_immutable_dataset_version(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    from core.datasets import get_version, register_dataset
+
+    source = tmp_path / "data.csv"
+    source.write_text("x,y\n1,2\n3,4\n")
+    register_dataset(ws, "toy-data", source, "v1")
+    source.write_text("x,y\n5,6\n")  # editing the source changes nothing registered
+    (good,) = queue_runs(ws, "toy", data="toy-data@1")
+    assert good.dataset == "toy-data@1"
+    assert good.dataset_hash is not None and good.dataset_hash.startswith("blake3:")
+    stored = get_version(ws, "toy-data@1").object_path
+    assert good.env["data_paths"] == {"toy-data": str(stored)}
+    serve_until_idle(ws)
+    assert get_run(ws, good.id).status == "finished"
+
+    os.chmod(stored, 0o644)
+    stored.write_text("x,y\n9,9\n")  # someone tampers with the object store
+    (bad,) = queue_runs(ws, "toy", data="toy-data@1")
+    serve_until_idle(ws)
+    failed = get_run(ws, bad.id)
+    assert failed.status == "failed"
+    assert failed.error.startswith("the run's dataset cannot be used:"), failed.error
