@@ -509,11 +509,18 @@ class DatasetScreen(Screen[None]):
 
     # --- preview ----------------------------------------------------------------------------
 
-    def _request_preview(self, start: int, cursor: int) -> None:
+    #: Where the preview's cursor goes when the window being read arrives (absolute row),
+    #: and whether the read slides the window (cursor keys) rather than jumps (g/G).
+    _preview_target = 0
+    _preview_slide = False
+
+    def _request_preview(self, start: int, cursor: int, *, slide: bool = False) -> None:
         current = self.current
         if current is None:
             return
         self._preview_pending = True
+        self._preview_target = cursor
+        self._preview_slide = slide
         self._load_preview(current.id, start, cursor)
 
     def _window_start(self, row: int) -> int:
@@ -535,11 +542,14 @@ class DatasetScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted, "#ds-preview")
     def _preview_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if self._preview_pending or not self._preview_count:
-            return
-        if event.cursor_row != self.preview.cursor_row:
+        if not self._preview_count or event.cursor_row != self.preview.cursor_row:
             return  # stale: posted while the window was refilled (clear moves the cursor)
         row = self._preview_start + event.cursor_row
+        if self._preview_pending:
+            if self._preview_slide:  # keys typed while the next window is read still count
+                self._preview_target = row
+                self._show_preview_status(row)
+            return
         total = self.current.n_rows if self.current else 0
         end = self._preview_start + self._preview_count
         near_end = row >= end - PREVIEW_MARGIN and end < total
@@ -548,7 +558,7 @@ class DatasetScreen(Screen[None]):
         if near_end or near_start:
             start = self._window_start(row)
             if start != self._preview_start:
-                self._request_preview(start, row)
+                self._request_preview(start, row, slide=True)
 
     def on_preview_loaded(self, message: PreviewLoaded) -> None:
         current = self.current
@@ -581,10 +591,12 @@ class DatasetScreen(Screen[None]):
         self._preview_start = message.start
         self._preview_count = len(message.rows)
         table.add_rows([(Text(values[0], style="dim"), *values[1:]) for values in cells])
+        target = self._preview_target
         if message.rows:
-            at = min(max(message.cursor - message.start, 0), len(message.rows) - 1)
+            at = min(max(target - message.start, 0), len(message.rows) - 1)
+            target = message.start + at
             table.move_cursor(row=at, animate=False, scroll=True)
-        self._show_preview_status(message.cursor)
+        self._show_preview_status(target)
 
     def _show_preview_status(self, row: int) -> None:
         total = self.current.n_rows if self.current else 0
