@@ -157,7 +157,7 @@ def test_ctrl_c_during_add_leaves_nothing(ws: Path) -> None:
     with open(big, "w") as f:
         f.write(",".join(f"c{i}" for i in range(20)) + "\n")
         row = ",".join(str(i * 1.5) for i in range(20)) + "\n"
-        f.write(row * 400_000)
+        f.write(row * 2_000_000)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui", "data", "add", "big", "big.csv"],
         cwd=ws,
@@ -170,10 +170,11 @@ def test_ctrl_c_during_add_leaves_nothing(ws: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (tmp.is_dir() and any(tmp.iterdir())):
         time.sleep(0.002)
+    time.sleep(0.2)  # well inside the registration (about 1 s for this file)
     assert proc.poll() is None, "finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, out, err)
     assert err.strip() == "dockyard: error: interrupted"
     assert stored_files(ws) == []
     assert json.loads(dockyard("data", "list", "--json", cwd=ws).stdout) == []

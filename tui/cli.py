@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -24,6 +25,11 @@ class DockyardGroup(click.Group):
     """Turns Dockyard's errors into one line and the right exit status."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # A shell starts background jobs with SIGINT ignored, and children inherit it; a
+        # `dockyard data add` started that way (or from such a script) must still stop
+        # cleanly on ctrl+c or `kill -INT`, leaving nothing half-written.
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return super().invoke(ctx)
         except DockyardError as exc:
