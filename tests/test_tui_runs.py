@@ -148,7 +148,7 @@ def insert_run(
             "ended_at": ended,
             "exit_code": None if ended is None else (1 if status == "failed" else 0),
             "seed": 7,
-            "env_json": json.dumps({"python": "3.11.7", "cwd": "/work/toy"}),
+            "env_json": json.dumps({"python": "3.11.7", "cwd": "/srv/projects/toy"}),
         }
         values.update(fields)
         run = Run(**values)
