@@ -248,24 +248,9 @@ class Agent:
         return started
 
     def spawn(self, run_id: int) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "DOCKYARD_HOME": str(self.workspace.home),
-            "DOCKYARD_DB": self.workspace.db_url,
-        }
-        log = (self.workspace.logs / f"run-{run_id}.log").open("ab")
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "core.supervisor", str(run_id)],
-                env=env,
-                cwd=self.workspace.root,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
+        process = spawn_detached(
+            self.workspace, ["core.supervisor", str(run_id)], f"run-{run_id}.log"
+        )
         self.children[run_id] = process
         return process
 
@@ -318,14 +303,16 @@ class Agent:
         self.stopping = True
 
 
-def start_detached(workspace: Workspace) -> int:
-    """Start ``dockyard agent`` in the background, detached from this terminal."""
+def spawn_detached(
+    workspace: Workspace, module_args: list[str], log_name: str
+) -> subprocess.Popen[bytes]:
+    """``python -m MODULE ARGS`` in a session of its own (no terminal, so no hang-up
+    reaches it), output appended to ``logs/LOG_NAME``, with the workspace in its env."""
     workspace.logs.mkdir(parents=True, exist_ok=True)
-    log = (workspace.logs / "agent.log").open("ab")
     env = {**os.environ, "DOCKYARD_HOME": str(workspace.home), "DOCKYARD_DB": workspace.db_url}
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "core.agent"],
+    with (workspace.logs / log_name).open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", *module_args],
             env=env,
             cwd=workspace.root,
             stdin=subprocess.DEVNULL,
@@ -333,8 +320,11 @@ def start_detached(workspace: Workspace) -> int:
             stderr=log,
             start_new_session=True,
         )
-    finally:
-        log.close()
+
+
+def start_detached(workspace: Workspace) -> int:
+    """Start ``dockyard agent`` in the background, detached from this terminal."""
+    process = spawn_detached(workspace, ["core.agent"], "agent.log")
     return process.pid
 
 

@@ -144,56 +144,29 @@ def _defaults(project: ProjectInfo) -> dict[str, Any]:
 
 
 def _resolve_data(
-    session: Session, workspace: Workspace, project: ProjectInfo, data: str | None
-) -> tuple[int | None, dict[str, str], str | None]:
-    """(dataset_version_id, name -> immutable file path, label) for a run."""
-    from sqlmodel import col, select
-
-    from store.models import Dataset, DatasetVersion
+    workspace: Workspace, project: ProjectInfo, data: str | None
+) -> tuple[int | None, dict[str, str]]:
+    """(dataset_version_id, name -> immutable file path) for a run: ``data``
+    (``NAME[@VERSION]``) or else the latest version of each dataset the project declares."""
+    from core.datasets import get_version
 
     paths: dict[str, str] = {}
-    chosen: tuple[int | None, str | None] = (None, None)
-    wanted: list[tuple[str, str]] = []
-    if data:
-        name, _, version = data.partition("@")
-        wanted.append((name, version or "latest"))
-    else:
-        wanted.extend((d.name, "latest") for d in project.spec.datasets)
-    for name, version in wanted:
-        query = (
-            select(DatasetVersion, Dataset)
-            .join(Dataset, col(Dataset.id) == col(DatasetVersion.dataset_id))
-            .where(Dataset.name == name)
-        )
-        if version == "latest":
-            query = query.order_by(col(DatasetVersion.version).desc())
-        else:
-            try:
-                number = int(version)
-            except ValueError:
-                raise InputError(
-                    f"dataset version {name}@{version} is not a number or 'latest'"
-                ) from None
-            query = query.where(DatasetVersion.version == number)
-        row = session.exec(query).first()
-        if row is None:
+    chosen: int | None = None
+    for ref in [data] if data else [d.name for d in project.spec.datasets]:
+        try:
+            info = get_version(workspace, ref, with_profile=False)
+        except NotFoundError:
             if data:
-                raise NotFoundError(
-                    f"no dataset version {name}@{version}; see `dockyard data versions {name}`"
-                )
+                raise
             continue  # a declared dataset not registered yet: the script uses its own file
-        dv, _ds = row
-        object_path = Path(dv.object_path)
-        if not object_path.is_absolute():
-            object_path = workspace.home / object_path
-        paths[name] = str(object_path)
-        if chosen[0] is None:
-            chosen = (dv.id, f"{name}@{dv.version}")
+        paths[info.dataset] = str(info.object_path)
+        if chosen is None:
+            chosen = info.id
     if data and len(project.spec.datasets) == 1:
         # the project's one dataset is fed from the chosen version, whatever its name
         declared = project.spec.datasets[0].name
         paths.setdefault(declared, next(iter(paths.values())))
-    return chosen[0], paths, chosen[1]
+    return chosen, paths
 
 
 def queue_runs(
@@ -234,10 +207,14 @@ def queue_runs(
         else:
             raise InputError("name a project (dockyard run start PROJECT) or --from RUN_ID")
         grid = expand_grid(project.spec.params, base, parse_param_args(params))
+        version_id: int | None
         if data is None and base_data_id is not None:
-            version_id, paths, _label = _data_by_version_id(session, workspace, base_data_id)
+            from core.datasets import get_version_by_id
+
+            source = get_version_by_id(workspace, base_data_id)
+            version_id, paths = source.id, {source.dataset: str(source.object_path)}
         else:
-            version_id, paths, _label = _resolve_data(session, workspace, project, data)
+            version_id, paths = _resolve_data(workspace, project, data)
         group = uuid.uuid4().hex[:8] if len(grid) > 1 else None
         user = current_user()
         env = {"data_paths": paths}
@@ -435,22 +412,6 @@ def _decode(value: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError:
         return value
-
-
-def _data_by_version_id(
-    session: Session, workspace: Workspace, version_id: int
-) -> tuple[int | None, dict[str, str], str | None]:
-    from store.models import Dataset, DatasetVersion
-
-    dv = session.get(DatasetVersion, version_id)
-    if dv is None:
-        return None, {}, None
-    ds = session.get(Dataset, dv.dataset_id)
-    name = ds.name if ds else "data"
-    path = Path(dv.object_path)
-    if not path.is_absolute():
-        path = workspace.home / path
-    return dv.id, {name: str(path)}, f"{name}@{dv.version}"
 
 
 def _info(session: Session, run: Run, project_name: str | None = None) -> RunInfo:

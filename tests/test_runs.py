@@ -188,7 +188,14 @@ def test_bad_launches_are_refused_and_queue_nothing(
 
 
 def test_unknown_dataset_version_is_refused(ws: Workspace) -> None:
-    with pytest.raises(NotFoundError, match="no dataset version iris@3"):
+    with pytest.raises(NotFoundError, match="no dataset named 'iris'"):
+        queue_runs(ws, "toy", data="iris@3")
+    from core.datasets import register_dataset
+
+    source = ws.root / "iris.csv"
+    source.write_text("a,b\n1,2\n")
+    register_dataset(ws, "iris", source)
+    with pytest.raises(NotFoundError, match="dataset 'iris' has no version 3"):
         queue_runs(ws, "toy", data="iris@3")
     assert list_runs(ws) == []
 

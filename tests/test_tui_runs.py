@@ -684,7 +684,7 @@ async def test_an_unknown_dataset_version_is_a_notification(toy: Workspace) -> N
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert run_count(toy) == 0
-        assert any("no dataset version nope@9" in text for text in notifications(app))
+        assert any("no dataset named 'nope'" in text for text in notifications(app))
         assert isinstance(app.screen, LaunchScreen) and not form.queueing
 
 
