@@ -87,7 +87,7 @@ class Comparison:
 
 def _item_for_ref(workspace: Workspace, ref: str) -> Item:
     from core.projects import get_project
-    from core.registry import get_version
+    from core.registry import verify_version_files
     from core.runs import get_run
 
     text = ref.strip()
@@ -99,7 +99,9 @@ def _item_for_ref(workspace: Workspace, ref: str) -> Item:
             raise InputError(f"{ref!r} is not a run id; write run:ID or NAME@VERSION")
         label = f"run {run_id}"
     else:
-        version = get_version(workspace, text)
+        # A comparison vouches for what it shows: a version whose file is gone or altered
+        # is refused, not compared on the strength of its stored metrics.
+        version = verify_version_files(workspace, text)
         run_id, label, size = version.run_id, version.ref, version.size_bytes
     run = get_run(workspace, run_id)
     project = get_project(workspace, run.project)

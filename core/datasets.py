@@ -1240,6 +1240,29 @@ def verify_version(info: VersionInfo) -> None:
         )
 
 
+def object_problem(info: VersionInfo) -> str | None:
+    """Why the version's stored object is not the registered data, or None if it is.
+
+    Previews and profiles call this beside reading, so what they show never silently
+    comes from bytes that were altered after registration. A file is re-hashed unless
+    this user verified the same file state before (``core.hashing.verified_before``), so
+    repeated previews of a large version cost one hash.
+    """
+    from core import hashing
+
+    try:
+        if info.is_folder:
+            hashing.verify_tree(info.object_path, info.content_hash, info.hash_algo)
+        else:
+            hashing.verify_file(
+                info.object_path, info.content_hash, info.hash_algo, size=info.size_bytes,
+                cached=True,
+            )  # fmt: skip
+    except hashing.ObjectCorruptError as exc:
+        return f"{info.ref}: {exc}"
+    return None
+
+
 def runs_using(
     workspace: Workspace, dataset_name: str, version: int | None = None, *, limit: int = 1000
 ) -> list[RunUse]:

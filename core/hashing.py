@@ -455,8 +455,15 @@ def remove_object(path: Path) -> None:
         _remove(path)
 
 
-def verify_file(path: Path, digest: str, algo: str, *, size: int | None = None) -> None:
-    """Raise :class:`ObjectCorruptError` unless ``path`` hashes to ``digest``."""
+def verify_file(
+    path: Path, digest: str, algo: str, *, size: int | None = None, cached: bool = False
+) -> None:
+    """Raise :class:`ObjectCorruptError` unless ``path`` hashes to ``digest``.
+
+    With ``cached``, a verification this user recorded for the very same file state
+    (see :func:`verified_before`) stands in for re-reading the bytes, and a successful
+    re-hash is recorded for the next caller.
+    """
     if not path.is_file():
         raise ObjectCorruptError(
             f"object {path} is missing; the store was damaged (restore .dockyard/objects)"
@@ -466,12 +473,61 @@ def verify_file(path: Path, digest: str, algo: str, *, size: int | None = None) 
             f"object {path} has {path.stat().st_size:,} bytes, {size:,} were stored; "
             "it was modified outside Dockyard (restore it from a backup)"
         )
+    if cached and verified_before(path, digest, algo):
+        return
+    before = _verify_signature(path)
     actual = hash_file(path, algo)
     if actual != digest:
         raise ObjectCorruptError(
             f"object {path} no longer matches its {algo} digest {digest[:12]}; "
             "it was modified outside Dockyard (restore it from a backup)"
         )
+    if cached and _verify_signature(path) == before:
+        _remember_verified(path, digest, algo, before)
+
+
+# A verification is remembered per user, outside the workspace: a teammate who can write
+# the workspace cannot write this folder, so cannot forge "already verified" for a file
+# they altered. The key is the file's state including its ctime, which any write, chmod
+# or replacement moves forward and which only root can set back.
+VerifySignature = tuple[int, int, int, int, int]
+
+
+def verify_cache_dir() -> Path:
+    """This user's folder of remembered verifications (``$XDG_CACHE_HOME/dockyard``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dockyard" / "verified"
+
+
+def _verify_signature(path: Path) -> VerifySignature:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _verify_key(path: Path, digest: str, algo: str) -> Path:
+    name = hashlib.sha256(f"{algo}\0{digest}\0{path.resolve()}".encode()).hexdigest()[:40]
+    return verify_cache_dir() / name
+
+
+def verified_before(path: Path, digest: str, algo: str) -> bool:
+    """True if this user re-hashed ``path`` to ``digest`` and it has not changed since."""
+    key = _verify_key(path, digest, algo)
+    try:
+        if key.stat().st_uid != os.getuid() or key.parent.stat().st_mode & 0o022:
+            return False  # not ours, or others could have written it: ignore it
+        recorded = key.read_text(encoding="ascii").split()
+        return tuple(int(v) for v in recorded) == _verify_signature(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _remember_verified(path: Path, digest: str, algo: str, sig: VerifySignature) -> None:
+    key = _verify_key(path, digest, algo)
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = key.with_name(f".{key.name}.{secrets.token_hex(4)}")
+        tmp.write_text(" ".join(str(v) for v in sig), encoding="ascii")
+        os.replace(tmp, key)
 
 
 def verify_tree(folder: Path, digest: str, algo: str) -> None:

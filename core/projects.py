@@ -87,6 +87,7 @@ class ProjectSpec:
     gates: tuple[GateSpec, ...] = ()
     monitors: tuple[MonitorSpec, ...] = ()
     register_candidates: bool = False
+    trusted_modules: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -108,6 +109,7 @@ class ProjectSpec:
             gates=tuple(GateSpec(**g) for g in data.get("gates", [])),
             monitors=tuple(MonitorSpec(**m) for m in data.get("monitors", [])),
             register_candidates=data.get("register_candidates", False),
+            trusted_modules=tuple(data.get("trusted_modules", ())),
         )
 
 
@@ -361,7 +363,9 @@ def parse_project_file(file: Path) -> ProjectSpec:
     except tomllib.TOMLDecodeError as exc:
         raise ProjectFileError(f"{file}: not valid TOML: {exc}") from None
     c = _Checker(file)
-    c.unknown_keys(data, {"project", "datasets", "params", "metrics", "gates", "monitors"}, "")
+    c.unknown_keys(
+        data, {"project", "datasets", "params", "metrics", "gates", "monitors", "models"}, ""
+    )
     project = c.table(data, "project", required=True)
     c.unknown_keys(project, {"name", "description", "entry", "register_candidates"}, "project")
     name = c.name(project, "name", "project")
@@ -412,6 +416,7 @@ def parse_project_file(file: Path) -> ProjectSpec:
 
     monitors = [_check_monitor(c, raw, i) for i, raw in enumerate(c.tables(data, "monitors"))]
     _no_duplicates(c, "monitors", [m.name for m in monitors])
+    trusted_modules = _check_trusted_modules(c, c.table(data, "models", required=False))
 
     return ProjectSpec(
         name=name,
@@ -424,7 +429,25 @@ def parse_project_file(file: Path) -> ProjectSpec:
         gates=tuple(gates),
         monitors=tuple(monitors),
         register_candidates=register,
+        trusted_modules=trusted_modules,
     )
+
+
+def _check_trusted_modules(c: _Checker, models: dict[str, Any]) -> tuple[str, ...]:
+    """``[models] trusted_modules``: the project's own modules its model files may name."""
+    from core.model_policy import trusted_module_problem
+
+    c.unknown_keys(models, {"trusted_modules"}, "models")
+    raw = models.get("trusted_modules", [])
+    if not isinstance(raw, list):
+        raise c.fail("models.trusted_modules", f"must be an array of module names, not "
+                     f"{_type_name(raw)}")  # fmt: skip
+    for index, name in enumerate(raw):
+        problem = trusted_module_problem(name)
+        if problem is not None:
+            raise c.fail(f"models.trusted_modules[{index}]", problem)
+    _no_duplicates(c, "models.trusted_modules", raw)
+    return tuple(raw)
 
 
 def _no_duplicates(c: _Checker, key: str, names: list[str]) -> None:

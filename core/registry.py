@@ -122,23 +122,48 @@ def object_file(workspace: Workspace, object_path: str) -> Path:
     return path if path.is_absolute() else workspace.home / path
 
 
-def verify_artifact(workspace: Workspace, object_path: str, sha256: str, label: str) -> Path:
-    """The artifact's file after checking it exists and hashes to ``sha256``."""
+def verify_artifact(
+    workspace: Workspace, object_path: str, sha256: str, label: str, *, size: int | None = None
+) -> Path:
+    """The artifact's file after checking it exists, has ``size`` bytes and hashes to
+    ``sha256`` (re-hashed, unless this user verified the very same file state before:
+    see ``core.hashing.verified_before``)."""
+    from core.hashing import ObjectCorruptError, verify_file
+
     path = object_file(workspace, object_path)
     if not path.is_file():
-        raise ArtifactIntegrityError(
-            f"{label}: its file {path} is missing; the artifact cannot be used"
-        )
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    if digest.hexdigest() != sha256:
-        raise ArtifactIntegrityError(
-            f"{label}: {path} has been tampered with (its SHA-256 no longer matches the "
-            "recorded one); it will not be used"
-        )
+        raise ArtifactIntegrityError(_missing(label, path))
+    try:
+        verify_file(path, sha256, "sha256", size=size, cached=True)
+    except ObjectCorruptError:
+        raise ArtifactIntegrityError(_altered(label, path)) from None
     return path
+
+
+def _missing(label: str, path: Path) -> str:
+    return f"{label} {path} is missing; it cannot be used (restore .dockyard/objects from a backup)"
+
+
+def _altered(label: str, path: Path) -> str:
+    return (
+        f"{label} {path} has been tampered with (its SHA-256 no longer matches the "
+        "recorded one); it will not be used"
+    )
+
+
+def verify_version_files(workspace: Workspace, ref: str | VersionInfo) -> VersionInfo:
+    """Re-verify the files version ``ref`` stands for before anything vouches for it.
+
+    Compare, report, alias moves, deployment requests and approvals, and prediction call
+    this: a model file that is missing or whose bytes changed raises
+    :class:`ArtifactIntegrityError` naming the version and the file.
+    """
+    info = ref if isinstance(ref, VersionInfo) else get_version(workspace, ref)
+    verify_artifact(
+        workspace, info.artifact_path, info.artifact_sha256, f"{info.ref}: model file",
+        size=info.size_bytes,
+    )  # fmt: skip
+    return info
 
 
 def _model_artifact(session: Session, run_id: int) -> Artifact | None:
@@ -183,7 +208,10 @@ def register_version(
             raise InputError(
                 f"run {run_id} logged no model; call tracker.log_model(...) in the script"
             )
-        verify_artifact(workspace, artifact.object_path, artifact.sha256, f"run {run_id}'s model")
+        verify_artifact(
+            workspace, artifact.object_path, artifact.sha256, f"run {run_id}: model file",
+            size=artifact.size_bytes,
+        )  # fmt: skip
         model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
         if model is None:
             model = RegisteredModel(name=name)
@@ -348,6 +376,8 @@ def set_alias(workspace: Workspace, ref: str, alias: str) -> VersionInfo:
     with Session(engine_for(workspace)) as session:
         model, version = _resolve(session, ref)
         assert model.id is not None and version.id is not None
+        # An alias vouches for the version: never point one at a file that is not intact.
+        verify_version_files(workspace, _version_info(session, version))
         row = session.get(ModelAlias, (model.id, alias))
         previous = None
         if row is None:
@@ -432,22 +462,47 @@ def update_version(
 
 
 def load_model(workspace: Workspace, ref: str) -> Any:
-    """The fitted estimator of a version, verified against its hash before loading.
+    """The fitted estimator of a version, verified against its hash, loaded by a policy.
 
-    skops files are loaded with only the types skops trusts by default plus those it
-    reports as untrusted in this file *after* the hash check proved it is ours.
+    The bytes are read once, checked against the recorded size and SHA-256, and handed
+    to ``core.model_policy.load_skops``: only types the policy in the code accepts
+    (scikit-learn, NumPy, SciPy and the project's ``[models] trusted_modules``) are
+    constructed. The hash only proves the file is the one the store names; whoever can
+    plant a file can write its hash too, so it never decides which types are trusted.
+    joblib (pickle) files are refused: unpickling runs whatever the file says.
     """
+    from core.model_policy import UntrustedModelError, load_skops
+
     info = get_version(workspace, ref)
-    path = verify_artifact(workspace, info.artifact_path, info.artifact_sha256, info.ref)
-    if info.artifact_format == "skops":
-        from skops.io import get_untrusted_types, load
-
-        return load(path, trusted=get_untrusted_types(file=path))
+    label = f"{info.ref}: model file"
+    path = object_file(workspace, info.artifact_path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactIntegrityError(_missing(label, path)) from None
+    if len(data) != info.size_bytes or hashlib.sha256(data).hexdigest() != info.artifact_sha256:
+        raise ArtifactIntegrityError(_altered(label, path))
     if info.artifact_format == "joblib":
-        import joblib
+        raise UntrustedModelError(
+            f"{info.ref} is a joblib (pickle) file, and unpickling runs any code planted in "
+            "it; Dockyard loads skops files only (log the model with format='skops')"
+        )
+    if info.artifact_format != "skops":
+        raise DockyardError(f"{info.ref}: unknown model format {info.artifact_format!r}")
+    try:
+        return load_skops(data, _trusted_modules(workspace, info.project))
+    except UntrustedModelError as exc:
+        raise UntrustedModelError(f"{info.ref}: {exc}") from None
 
-        return joblib.load(path)
-    raise DockyardError(f"{info.ref}: unknown model format {info.artifact_format!r}")
+
+def _trusted_modules(workspace: Workspace, project: str) -> tuple[str, ...]:
+    """The project's declared extra modules (re-checked by the policy when loading)."""
+    from core.projects import get_project
+
+    try:
+        return get_project(workspace, project).spec.trusted_modules
+    except NotFoundError:
+        return ()
 
 
 def _version_info(session: Session, version: ModelVersion) -> VersionInfo:

@@ -61,10 +61,11 @@ def evaluate_gates(gates: tuple[GateSpec, ...], metrics: dict[str, float]) -> li
 def build_report(workspace: Workspace, ref: str) -> dict[str, Any]:
     """The validation report of the version ``ref`` names, as a JSON-ready dict."""
     from core.comparison import metric_direction
-    from core.registry import get_version
+    from core.registry import ArtifactIntegrityError, get_version, verify_version_files
     from core.runs import get_run
 
-    version = get_version(workspace, ref)
+    # The report vouches for the version ("Gates: PASSED"): its file is checked first.
+    version = verify_version_files(workspace, ref)
     run = get_run(workspace, version.run_id)
     project = get_project(workspace, version.project)
     gates = evaluate_gates(project.spec.gates, version.metrics)
@@ -75,6 +76,12 @@ def build_report(workspace: Workspace, ref: str) -> dict[str, Any]:
     except NotFoundError:
         holder = None
     if holder is not None:
+        holder_problem = None
+        if holder.id != version.id:
+            try:
+                verify_version_files(workspace, holder)
+            except ArtifactIntegrityError as exc:
+                holder_problem = str(exc)
         primary = project.spec.primary_metric
         mine = version.metrics.get(primary) if primary else None
         theirs = holder.metrics.get(primary) if primary else None
@@ -96,6 +103,7 @@ def build_report(workspace: Workspace, ref: str) -> dict[str, Any]:
             "gates_passed": all(
                 g.passed for g in evaluate_gates(project.spec.gates, holder.metrics)
             ),
+            "file_problem": holder_problem,
         }
     return {
         "ref": version.ref,
@@ -117,6 +125,7 @@ def build_report(workspace: Workspace, ref: str) -> dict[str, Any]:
             "paths": run.env.get("data_paths", {}),
         },
         "artifact": {
+            "verified": True,
             "sha256": version.artifact_sha256,
             "format": version.artifact_format,
             "size_bytes": version.size_bytes,
@@ -176,6 +185,11 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{champion['ref']}: {champion['metric']} {_num(champion['champion_value'])} -> "
             f"{_num(champion['this_value'])} ({shown}, {champion['verdict'] or 'not comparable'})"
         )
+        if champion.get("file_problem"):
+            lines += [
+                "",
+                f"**Warning:** the champion cannot be vouched for: {champion['file_problem']}",
+            ]
     data = report["data"]
     repro = report["reproducibility"]
     lines += [

@@ -33,10 +33,14 @@ def frozen_now() -> datetime:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's own workspace or database through the environment."""
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No test sees the developer's own workspace or database through the environment,
+    nor writes into their remembered verifications (``core.hashing.verify_cache_dir``)."""
     for name in ("DOCKYARD_HOME", "DOCKYARD_DB"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
 
 
 @pytest.fixture

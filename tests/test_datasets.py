@@ -479,6 +479,12 @@ def test_export_verifies_and_never_overwrites_silently(ws: Workspace, tmp_path: 
         export_version(ws, "iris@1", out)
     assert export_version(ws, "iris@1", out, force=True) == out
     v.object_path.chmod(0o644)
+    data = IRIS.encode()
+    middle = len(data) // 2  # one byte flipped, same size: caught by the hash alone
+    v.object_path.write_bytes(data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :])
+    with pytest.raises(ObjectCorruptError, match="no longer matches"):
+        export_version(ws, "iris@1", tmp_path / "fresh.csv")
+    assert not (tmp_path / "fresh.csv").exists()
     v.object_path.write_text(IRIS.replace("5.1", "9.9"))
     with pytest.raises(ObjectCorruptError):
         export_version(ws, "iris@1", tmp_path / "fresh.csv")

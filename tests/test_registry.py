@@ -47,6 +47,10 @@ default = true
 type = "bool"
 default = false
 
+[params.fail_late]
+type = "bool"
+default = false
+
 [metrics]
 primary = "accuracy"
 direction = "maximize"
@@ -85,12 +89,15 @@ with Tracker.from_env() as t:
         t.log_artifact(path)
     if p["log_model"]:
         t.log_model(model, name="model")
+    if p["fail_late"]:
+        sys.exit(3)  # fails after its model file was logged
 """
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """One workspace with four real runs: C=1, C=0.01, no model, failed."""
+    """One workspace with five real runs: C=1, C=0.01, no model, failed, failed after
+    logging its model."""
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("DOCKYARD_")}
     root = tmp_path_factory.mktemp("registry")
     ws = init_workspace(root / "ws")
@@ -102,6 +109,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     queue_runs(ws, "tiny", ["C=1,0.01"])
     queue_runs(ws, "tiny", ["log_model=false"])
     queue_runs(ws, "tiny", ["fail=true"])
+    queue_runs(ws, "tiny", ["fail_late=true"])
     Agent(ws, concurrency=2).serve(until_idle=True)
     os.environ.update(saved)
     return ws
@@ -131,6 +139,7 @@ def test_register_makes_numbered_immutable_versions(ws: Workspace) -> None:
     ("run_id", "name", "error", "message"),
     [
         (4, "iris", InputError, "run 4 is failed; only a finished run"),
+        (5, "iris", InputError, "run 5 is failed; only a finished run"),
         (3, "iris", InputError, "run 3 logged no model"),
         (404, "iris", NotFoundError, "no run with id 404"),
         (1, "Iris Model", InputError, "not a valid model name"),
@@ -143,13 +152,31 @@ def test_register_refuses(
         register_version(ws, run_id, name)
 
 
+def test_a_failed_run_that_logged_a_model_file_is_refused(ws: Workspace) -> None:
+    from sqlmodel import Session, select
+
+    from core.workspace import engine_for
+    from store.models import Artifact
+
+    with Session(engine_for(ws)) as session:
+        logged = session.exec(
+            select(Artifact).where(Artifact.run_id == 5, Artifact.kind == "model")
+        ).all()
+    assert len(logged) == 1 and (ws.home / logged[0].object_path).is_file()
+    with pytest.raises(InputError, match="run 5 is failed"):
+        register_version(ws, 5, "late-failure")
+    assert not [m for m in list_models(ws) if m.name == "late-failure"]
+
+
 def test_tampered_and_missing_artifacts_are_refused(ws: Workspace) -> None:
     info = register_version(ws, 1, "tamper")
     path = ws.home / info.artifact_path
     original = path.read_bytes()
     os.chmod(path, stat.S_IWUSR | stat.S_IRUSR)
     try:
-        path.write_bytes(original[:-1] + b"x")
+        middle = len(original) // 2  # one byte flipped, same size: only the hash sees it
+        path.write_bytes(original[:middle] + bytes([original[middle] ^ 1]) + original[middle + 1 :])
+        assert path.stat().st_size == len(original)
         with pytest.raises(ArtifactIntegrityError, match="tampered with"):
             register_version(ws, 1, "tamper")
         with pytest.raises(ArtifactIntegrityError, match="tampered with"):

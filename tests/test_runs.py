@@ -360,6 +360,17 @@ def test_a_run_trains_on_the_verified_immutable_dataset_version(
     assert get_run(ws, good.id).status == "finished"
 
     os.chmod(stored, 0o644)
+    original = stored.read_bytes()
+    # One byte flipped, same size: only the hash can tell, and it must, before the run.
+    stored.write_bytes(original.replace(b"3,4", b"3,5"))
+    assert stored.stat().st_size == len(original)
+    (flipped,) = queue_runs(ws, "toy", data="toy-data@1")
+    serve_until_idle(ws)
+    failed = get_run(ws, flipped.id)
+    assert failed.status == "failed" and failed.exit_code is None  # the script never ran
+    assert failed.error.startswith("the run's dataset cannot be used:"), failed.error
+    assert "no longer matches" in failed.error
+
     stored.write_text("x,y\n9,9\n")  # someone tampers with the object store
     (bad,) = queue_runs(ws, "toy", data="toy-data@1")
     serve_until_idle(ws)

@@ -286,3 +286,24 @@ async def test_a_on_the_dataset_screen_adds_a_version(workspace: Workspace, tmp_
         await settle(pilot)
         assert app.screen is screen
         assert column_text(screen.table, 0) == [" v3", " v2", " v1"]
+
+
+async def test_an_altered_object_is_flagged_on_the_dataset_screen(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    build_datasets_store(workspace, tmp_path / "data")
+    stored = list_versions(workspace, "wine")[0].object_path  # wine@2, opened first
+    data = stored.read_bytes()
+    stored.chmod(0o644)
+    stored.write_bytes(data[:100] + bytes([data[100] ^ 1]) + data[101:])  # same size
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_dataset(pilot)
+        sections = str(screen.query_one("#ds-sections").render())
+        assert "wine@2" in sections and "stored object altered or missing" in sections
+        notes = [n for n in app._notifications if n.title == "Stored object altered"]
+        assert len(notes) == 1 and "wine@2: object" in notes[0].message
+        assert "no longer matches" in notes[0].message
+        await pilot.press("j")  # wine@1 is intact: no warning on its line
+        await settle(pilot)
+        assert "altered" not in str(screen.query_one("#ds-sections").render())

@@ -222,10 +222,20 @@ def data_show(ctx: Context, ref: str, as_json: bool) -> None:
     from core.datasets import get_version
 
     info = get_version(ctx.workspace(), ref, with_profile=True)
+    _warn_if_altered(info, "the profile describes the registered bytes, not the stored ones")
     if as_json:
         print_json(info.to_dict(with_profile=True))
         return
     _print_version(info)
+
+
+def _warn_if_altered(info: VersionInfo, consequence: str) -> None:
+    """One warning line on stderr when the stored object is not the registered data."""
+    from core.datasets import object_problem
+
+    problem = object_problem(info)
+    if problem is not None:
+        click.echo(f"warning: {problem}; {consequence}", err=True)
 
 
 def _print_version(info: VersionInfo) -> None:
@@ -290,6 +300,7 @@ def data_head(ctx: Context, ref: str, rows: int, offset: int, as_json: bool) -> 
 
     workspace = ctx.workspace()
     info = get_version(workspace, ref, with_profile=False)
+    _warn_if_altered(info, "these rows are not the registered data")
     columns, page = preview_page(workspace, info.id, offset, rows)
     if as_json:
         print_json([dict(zip(columns, row, strict=False)) for row in page])

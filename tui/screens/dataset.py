@@ -181,6 +181,15 @@ class LineageLoaded(Message):
         self.uses = uses
 
 
+class ObjectChecked(Message):
+    """The stored object of ``version`` was re-verified; ``problem`` says what is wrong."""
+
+    def __init__(self, version: int, problem: str | None) -> None:
+        super().__init__()
+        self.version = version
+        self.problem = problem
+
+
 class DatasetLoadFailed(Message):
     def __init__(self, what: str, error: str) -> None:
         super().__init__()
@@ -288,6 +297,8 @@ class DatasetScreen(Screen[None]):
         self._preview_widths: list[int] = []
         self._preview_pending = False
         self._lineage: list[RunUse] = []
+        #: Per version: None when its object matched its digest, else the problem.
+        self._problems: dict[int, str | None] = {}
         self.last_page_seconds: float | None = None
         self.loaded = False
 
@@ -339,6 +350,8 @@ class DatasetScreen(Screen[None]):
         current = self.current
         if current is not None:
             text.append(f"  {current.ref}", style="bold")
+            if self._problems.get(current.version):
+                text.append("  ! stored object altered or missing", style="bold red")
         self.query_one("#ds-sections", Static).update(text)
 
     def action_section(self, name: str) -> None:
@@ -375,6 +388,7 @@ class DatasetScreen(Screen[None]):
     # --- loading ----------------------------------------------------------------------------
 
     def action_reload(self) -> None:
+        self._problems.clear()
         self._load_versions()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ds-versions")
@@ -398,6 +412,18 @@ class DatasetScreen(Screen[None]):
             self.post_message(DatasetLoadFailed(f"the profile of {ref}", describe_error(error)))
             return
         self.post_message(ProfileLoaded(version))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ds-verify")
+    def _check_object(self, version: VersionInfo) -> None:
+        # Beside the profile and the preview, never before them: a large object takes a
+        # while to hash, and the warning is added when the answer comes.
+        from core.datasets import object_problem
+
+        try:
+            problem = object_problem(version)
+        except Exception as error:
+            problem = describe_error(error)
+        self.post_message(ObjectChecked(version.version, problem))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ds-preview")
     def _load_preview(self, version_id: int, start: int, cursor: int) -> None:
@@ -481,6 +507,8 @@ class DatasetScreen(Screen[None]):
         self.query_one(LineageTable).clear()
         self.query_one("#ds-lineage-empty", Static).update("")
         self._show_sections()
+        if number_ not in self._problems:
+            self._check_object(version)
         if number_ in self._profiles:
             self._show_profile(self._profiles[number_])
         else:
@@ -497,6 +525,19 @@ class DatasetScreen(Screen[None]):
         rows: list[tuple[Any, ...]] = list(profile_rows(version.profile or {}))
         keys = [str(index) for index in range(len(rows))]
         fill_table(self.query_one(ProfileTable), PROFILE_COLUMNS, rows, keys)
+
+    def on_object_checked(self, message: ObjectChecked) -> None:
+        self._problems[message.version] = message.problem
+        if message.problem is None:
+            return
+        if message.version == self.selected:
+            self._show_sections()
+        self.notify(
+            escape(f"{message.problem}. Its profile and preview are not the registered data."),
+            title="Stored object altered",
+            severity="error",
+            timeout=12,
+        )
 
     def on_dataset_load_failed(self, message: DatasetLoadFailed) -> None:
         self._preview_pending = False
