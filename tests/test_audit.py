@@ -336,3 +336,65 @@ def test_audit_verify_outside_a_workspace_is_a_usage_error(tmp_path: Path) -> No
 def test_audit_verify_help_has_an_example(tmp_path: Path) -> None:
     result = dockyard("audit", "verify", "--help", cwd=tmp_path)
     assert result.returncode == 0 and "dockyard audit verify --json" in result.stdout
+
+
+# --- the registry's events and the faces that show history ------------------------------------
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    from tests.test_tui_models import build_models_store
+
+    monkeypatch.setenv("DOCKYARD_USER", "alice")
+    workspace = init_workspace(tmp_path)
+    build_models_store(workspace)
+    return workspace
+
+
+def test_model_edit_writes_an_audit_event_with_old_and_new_values(models: Workspace) -> None:
+    from core.registry import update_version
+
+    update_version(models, "iris-clf@2", description="retrained", tags={"reviewed": "yes"})
+    update_version(models, "iris-clf@2", tags={"reviewed": ""})
+    update_version(models, "iris-clf@2", description="retrained")  # changes nothing
+    edits = [e for e in list_events(models) if e.action == "model.edit"]
+    assert [(e.actor, e.entity_type, e.details) for e in edits] == [
+        ("alice", "model_version", {"model": "iris-clf", "version": 2, "changes": {
+            "description": {"from": "C=0.1", "to": "retrained"},
+            "tags": {"reviewed": {"from": None, "to": "yes"}}}}),
+        ("alice", "model_version", {"model": "iris-clf", "version": 2, "changes": {
+            "tags": {"reviewed": {"from": "yes", "to": None}}}}),
+    ]  # fmt: skip
+    assert check_chain(models).ok
+
+
+def test_model_edit_from_the_command_line_is_audited(models: Workspace) -> None:
+    result = dockyard("model", "edit", "iris-clf@1", "-m", "baseline", cwd=models.root,
+                      env={"DOCKYARD_USER": "carol"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    last = list_events(models)[-1]
+    assert (last.action, last.actor, last.details["version"]) == ("model.edit", "carol", 1)
+    assert dockyard("audit", "verify", cwd=models.root).returncode == 0
+
+
+def test_model_show_warns_when_the_history_was_forged(models: Workspace) -> None:
+    intact = dockyard("model", "show", "iris-clf", cwd=models.root)
+    assert intact.returncode == 0 and "warning" not in intact.stdout
+    assert json.loads(dockyard("model", "show", "iris-clf", "--json",
+                               cwd=models.root).stdout)["audit_warning"] is None  # fmt: skip
+    sql(models, "UPDATE audit_event SET details_json = replace(details_json, '\"to\": 2', "
+        "'\"to\": 3') WHERE action = 'model.alias'")  # fmt: skip
+    forged = dockyard("model", "show", "iris-clf", cwd=models.root)
+    assert forged.returncode == 0
+    lines = forged.stdout.splitlines()
+    warning = lines.index(next(line for line in lines if line.startswith("warning:")))
+    assert lines[warning + 1] == "alias moves:"  # right above the history it casts doubt on
+    assert "the audit log is broken" in lines[warning] and "audit event 6" in lines[warning]
+    shown = json.loads(dockyard("model", "show", "iris-clf", "--json", cwd=models.root).stdout)
+    assert "audit event 6" in shown["audit_warning"]
+
+
+def test_model_show_warns_when_the_newest_moves_were_deleted(models: Workspace) -> None:
+    sql(models, "DELETE FROM audit_event WHERE id = (SELECT MAX(id) FROM audit_event)")
+    result = dockyard("model", "show", "iris-clf", cwd=models.root)
+    assert "newest events were deleted" in result.stdout

@@ -302,6 +302,32 @@ async def test_A_removes_an_alias(models_workspace: Workspace) -> None:
         }
 
 
+async def test_a_forged_alias_history_shows_a_warning(models_workspace: Workspace) -> None:
+    path = sqlite_file(models_workspace.db_url)
+    assert path is not None
+    with sqlite3.connect(path) as conn:  # claim that bob moved champion, without rehashing
+        conn.execute(
+            "UPDATE audit_event SET actor = 'bob' WHERE id = "
+            "(SELECT MAX(id) FROM audit_event WHERE action = 'model.alias')"
+        )
+    app = make_app(models_workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_model(pilot)
+        history = str(screen.query_one("#aliases").render())
+        assert history.startswith("⚠ audit log broken at event 6: these moves may be forged")
+        assert "dockyard audit verify" in history
+
+
+async def test_the_history_of_an_intact_log_shows_no_warning(
+    models_workspace: Workspace,
+) -> None:
+    app = make_app(models_workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_model(pilot)
+        assert screen.audit_warning is None
+        assert "audit log" not in str(screen.query_one("#aliases").render())
+
+
 async def test_e_edits_the_description_and_tags(models_workspace: Workspace) -> None:
     app = make_app(models_workspace)
     async with app.run_test(size=(120, 36)) as pilot:
