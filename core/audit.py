@@ -527,8 +527,9 @@ def _check(
             return report(
                 expected[1],
                 f"audit event {expected[1]} is missing: the witness recorded it (position "
-                f"{expected[0]}) but the log goes from event {prev_id or 'none'} to {event_id}; "
-                "it was deleted",
+                f"{expected[0]}) but the log goes from "
+                f"{f'event {prev_id}' if prev_id is not None else 'its start'} to event "
+                f"{event_id}; it was deleted",
             )
         if hashlib.sha256(canonical.encode()).hexdigest() != hash_:
             return report(
@@ -567,7 +568,8 @@ def _check(
         return report(
             expected[1],
             f"audit event {expected[1]} is missing: the witness recorded {last[0]} events up "
-            f"to event {last[1]}, the log has {count} ending at event {prev_id or 'none'}; "
+            f"to event {last[1]}, the log has {count}"
+            f"{f' ending at event {prev_id}' if prev_id is not None else ''}; "
             "the newest events were deleted",
         )
     if witness_size < 0 and count:
