@@ -141,7 +141,7 @@ def engine_for(workspace: Workspace) -> Engine:
 
 def home_of_engine(engine: Engine) -> Path | None:
     """The workspace folder ``engine`` serves: the one ``engine_for`` opened it for, else
-    the folder of its SQLite file (which is the workspace folder by construction)."""
+    the folder of its SQLite file (the workspace folder unless ``DOCKYARD_DB`` moved it)."""
     home = _HOMES.get(engine)
     if home is None and engine.dialect.name == "sqlite" and engine.url.database:
         database = engine.url.database
