@@ -1,23 +1,53 @@
 """The audit log: append-only and hash-chained, so an edited or deleted entry is detectable.
 
 Each event's ``hash`` is SHA-256 over the previous event's hash and the event's canonical
-JSON (time, actor, action, entity, details). ``verify_chain`` recomputes the chain.
+JSON (time, actor, action, entity, details). The chain alone cannot show that its newest
+events were deleted, nor that someone rewrote an event and recomputed every hash after it:
+both leave a chain that is valid on its own. So every committed append is also recorded
+in the *witness*, ``audit-witness`` in the workspace folder: append-only lines
+``COUNT ID HASH`` (the event's position in the chain, its id and its hash). An edit of the
+table alone then disagrees with the witness. ``check_chain`` streams both and names the
+first event that is wrong.
+
+Ordering, and why a crash never looks like tampering: an append commits the event, makes
+the commit durable (SQLite: an fsync of the WAL), and only then writes its witness line.
+The witness is therefore never ahead of the store; the store may be ahead of it (a crash
+between the commit and the witness write, or a shared PostgreSQL store written from
+another workspace folder). Such unwitnessed newest events are reported, not treated as
+tampering, and the next append writes their lines (they are in the chain it extends).
+A witness record the store does not have, or has with another hash, is tampering.
+
+Appends are serialised: on SQLite the appending transaction takes the write lock
+(``BEGIN IMMEDIATE``) before it reads the chain's head, on PostgreSQL the table is locked,
+so two processes appending at the same instant extend one chain instead of forking it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.errors import DockyardError
+
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlmodel import Session
 
     from core.workspace import Workspace
 
 GENESIS = "0" * 64
+WITNESS_FILENAME = "audit-witness"
+WITNESS_HEADER = b"# dockyard audit witness: COUNT ID SHA256 of each event, after its commit\n"
+
+_PENDING = "dockyard.audit.pending"
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,13 +74,95 @@ class AuditEntry:
         }
 
 
+@dataclass(frozen=True)
+class ChainReport:
+    """What ``check_chain`` found: the chain's size and head, and the first problem if any.
+
+    ``broken_id`` is the id of the first event that is wrong (or missing); ``problem``
+    says what is wrong with it. ``unwitnessed`` counts the newest events that the witness
+    does not record yet, which is not tampering (see the module docstring).
+    """
+
+    events: int
+    head_id: int | None
+    head_hash: str
+    witnessed: int
+    unwitnessed: int
+    witness_found: bool
+    broken_id: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def describe(self) -> str:
+        """One line for the user: the first problem, or what was checked."""
+        if self.problem is not None:
+            return self.problem
+        if not self.events:
+            return "audit log intact: no events yet"
+        text = f"audit log intact: {self.events} events, head {self.head_hash[:12]}"
+        if self.unwitnessed:
+            text += (
+                f"; the newest {self.unwitnessed} are not in the witness yet (an append "
+                "interrupted after its commit, or written from another workspace folder); "
+                "the chain covers them and the next audited change records them"
+            )
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head_id": self.head_id,
+            "head_hash": self.head_hash,
+            "witnessed": self.witnessed,
+            "unwitnessed": self.unwitnessed,
+            "witness_found": self.witness_found,
+            "broken_event": self.broken_id,
+            "problem": self.problem,
+        }
+
+
+class AuditChainError(DockyardError):
+    """The audit log has been tampered with; the message names the first broken event."""
+
+    def __init__(self, report: ChainReport) -> None:
+        super().__init__(report.describe())
+        self.report = report
+
+
 def _digest(prev_hash: str, at: datetime, actor: str, action: str, entity_type: str,
             entity_id: str, details_json: str) -> str:  # fmt: skip
-    canonical = json.dumps(
-        [prev_hash, at.isoformat(), actor, action, entity_type, entity_id, details_json],
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return _digest_text(prev_hash, at.isoformat(), actor, action, entity_type, entity_id,
+                        details_json)  # fmt: skip
+
+
+# One encoder built once: json.dumps with custom separators builds a new one per call,
+# which is a third of the time of verifying a large chain.
+_CANONICAL = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _digest_text(*fields: str) -> str:
+    return hashlib.sha256(_CANONICAL(list(fields)).encode()).hexdigest()
+
+
+def _iso(at: Any) -> str:
+    """The ``isoformat`` of the aware UTC time the event was hashed with."""
+    if isinstance(at, str):  # SQLite keeps ``YYYY-MM-DD HH:MM:SS.ffffff``, naive UTC
+        at = datetime.fromisoformat(at)
+    if at.tzinfo is None:
+        return str(at.replace(tzinfo=UTC).isoformat())
+    return str(at.astimezone(UTC).isoformat())
+
+
+def witness_path(workspace: Workspace) -> Path:
+    """The witness file of ``workspace``: always in the workspace folder, whatever the store."""
+    return workspace.home / WITNESS_FILENAME
+
+
+# --- appending --------------------------------------------------------------------------------
 
 
 def append_event(
@@ -63,33 +175,194 @@ def append_event(
 ) -> None:
     """Add an event to ``session``'s transaction, chained to the newest one.
 
-    The caller commits: the event lands with the change it records, or neither does.
+    The caller commits: the event lands with the change it records, or neither does. The
+    transaction holds the store's write lock from here to its commit, so concurrent
+    appenders queue instead of forking the chain; after the commit the event's witness line
+    is written.
     """
     from sqlmodel import col, select
 
     from store.models import AuditEvent, utcnow
 
+    _lock_chain(session)
     last = session.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(1)).first()
     prev = last.hash if last else GENESIS
     at = utcnow()
     details_json = json.dumps(details or {}, sort_keys=True, default=str)
-    session.add(
-        AuditEvent(
-            at=at,
-            actor=actor,
-            action=action,
-            entity_type=entity_type,
-            entity_id=str(entity_id),
-            details_json=details_json,
-            prev_hash=prev,
-            hash=_digest(prev, at, actor, action, entity_type, str(entity_id), details_json),
-        )
+    event = AuditEvent(
+        at=at,
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        details_json=details_json,
+        prev_hash=prev,
+        hash=_digest(prev, at, actor, action, entity_type, str(entity_id), details_json),
     )
+    session.add(event)
+    session.flush()  # the id is needed for the witness, which is written after the commit
+    assert event.id is not None
+    _pending(session).append(((last.id or 0) if last else 0, event.id, event.hash))
+
+
+def _lock_chain(session: Session) -> None:
+    """Take the store's write lock now, before the head is read, until the commit."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        raw = connection.connection.driver_connection
+        # Python's sqlite3 opens a transaction only before a write; a transaction already
+        # open here has written, so it holds the write lock. Otherwise take it now: a
+        # deferred transaction would read the head unlocked and race another appender.
+        if raw is not None and not raw.in_transaction:
+            raw.execute("BEGIN IMMEDIATE")
+    elif dialect == "postgresql":
+        from sqlalchemy import text
+
+        # conflicts with itself, not with readers
+        connection.execute(text("LOCK TABLE audit_event IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def _pending(session: Session) -> list[tuple[int, int, str]]:
+    pending: list[tuple[int, int, str]] | None = session.info.get(_PENDING)
+    if pending is None:
+        from sqlalchemy import event
+
+        pending = session.info[_PENDING] = []
+        event.listen(session, "after_commit", _after_commit)
+        event.listen(session, "after_rollback", _after_rollback)
+    return pending
+
+
+def _after_rollback(session: Session) -> None:
+    session.info[_PENDING] = []
+
+
+def _after_commit(session: Session) -> None:
+    pending: list[tuple[int, int, str]] = session.info.get(_PENDING) or []
+    session.info[_PENDING] = []
+    if not pending:
+        return
+    from sqlalchemy import Engine
+
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    try:
+        _sync_store(engine)
+        _write_witness(_witness_for_engine(engine), engine, pending)
+    except (OSError, DockyardError) as exc:
+        # The change is committed and stays so; a missing witness line is reported by
+        # `dockyard audit verify` as unwitnessed and written by the next append.
+        _log.warning("could not write the audit witness: %s", exc)
+
+
+def _witness_for_engine(engine: Any) -> Path:
+    from core.workspace import home_of_engine
+
+    home = home_of_engine(engine)
+    if home is None:
+        raise DockyardError(f"the workspace folder of the store {engine.url!r} is unknown")
+    return home / WITNESS_FILENAME
+
+
+def _sync_store(engine: Any) -> None:
+    """Make the commit durable before the witness names it (WAL with synchronous=NORMAL
+    may lose the newest commits on power loss, and a witness line for a lost commit would
+    look like truncation)."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return
+    for suffix in ("-wal", ""):
+        try:
+            fd = os.open(engine.url.database + suffix, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return
+
+
+def _write_witness(path: Path, engine: Engine, pending: list[tuple[int, int, str]]) -> None:
+    """Append the witness lines of ``pending`` (prev id, id, hash), catching up first on
+    committed events the witness lacks, under an exclusive lock so lines stay in order."""
+    with path.open("a+b") as handle:
+        _lock_file(handle.fileno())
+        count, last_id = _read_witness_tail(handle)
+        lines: list[bytes] = []
+        for prev_id, event_id, event_hash in sorted(pending, key=lambda p: p[1]):
+            if event_id <= last_id:
+                # a later appender's catch-up wrote it already (or the table was cut back
+                # under the witness, which `dockyard audit verify` reports)
+                continue
+            if prev_id != last_id:
+                for missed_id, missed_hash in _events_between(engine, last_id, prev_id):
+                    count += 1
+                    lines.append(b"%d %d %s\n" % (count, missed_id, missed_hash.encode()))
+            count += 1
+            lines.append(b"%d %d %s\n" % (count, event_id, event_hash.encode()))
+            last_id = event_id
+        if lines:
+            handle.write(b"".join(lines))
+            handle.flush()
+
+
+def _lock_file(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: appends are serialised by the store
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)  # released when the file is closed
+
+
+def _read_witness_tail(handle: Any) -> tuple[int, int]:
+    """(count, id) of the witness's last complete record; writes the header into a new
+    file and cuts a line a crash left half-written."""
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    if size == 0:
+        handle.write(WITNESS_HEADER)
+        return 0, 0
+    handle.seek(max(0, size - 4096))
+    tail = handle.read()
+    if not tail.endswith(b"\n"):
+        cut = tail.rfind(b"\n") + 1
+        handle.truncate(size - len(tail) + cut)
+        tail = tail[:cut]
+    for line in reversed(tail.splitlines()):
+        record = _parse_record(line)
+        if record is not None:
+            return record[0], record[1]
+        if not line.startswith(b"#"):
+            break
+    return 0, 0
+
+
+def _parse_record(line: bytes) -> tuple[int, int, str] | None:
+    parts = line.split()
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    return int(parts[0]), int(parts[1]), parts[2].decode("ascii", "replace")
+
+
+def _events_between(engine: Engine, after_id: int, up_to_id: int) -> list[tuple[int, str]]:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, hash FROM audit_event WHERE id > :a AND id <= :b ORDER BY id"),
+            {"a": after_id, "b": up_to_id},
+        )
+        return [(int(row[0]), str(row[1])) for row in rows]
+
+
+# --- reading ----------------------------------------------------------------------------------
 
 
 def list_events(
     workspace: Workspace, entity_type: str | None = None, entity_id: str | int | None = None
 ) -> list[AuditEntry]:
+    """Events of one entity (or all), oldest first."""
     from sqlmodel import Session, col, select
 
     from core.workspace import engine_for
@@ -116,21 +389,229 @@ def list_events(
         ]
 
 
-def verify_chain(workspace: Workspace) -> int | None:
-    """The id of the first event whose hash does not match, or None when intact."""
-    from sqlmodel import Session, col, select
+# --- verifying --------------------------------------------------------------------------------
 
-    from core.workspace import engine_for
-    from store.models import AuditEvent
 
+def _witness_records(path: Path, size: int) -> Iterator[tuple[int, int, str] | str]:
+    """The witness's records within its first ``size`` bytes, or a problem string."""
+    with path.open("rb") as handle:
+        remaining = size
+        number = 0
+        for line in handle:
+            if remaining <= 0:
+                return
+            remaining -= len(line)
+            number += 1
+            if not line.endswith(b"\n"):
+                return  # written as we looked, or cut by a crash: not a record yet
+            if line.startswith(b"#"):
+                continue
+            record = _parse_record(line)
+            if record is None or len(record[2]) != 64:
+                yield f"line {number} of the witness {path} is not COUNT ID HASH: it was edited"
+                return
+            yield record
+
+
+def check_chain(
+    workspace: Workspace, progress: Callable[[int, int], None] | None = None
+) -> ChainReport:
+    """Recompute the whole chain, in id order, and compare it with the witness.
+
+    Streams the events (memory does not grow with the log). ``progress(done, about)`` is
+    called every 50,000 events, ``about`` being the newest id (an upper bound of the count).
+    """
+    from store.queries import open_reader
+
+    witness = witness_path(workspace)
+    # The witness is measured before the store's snapshot starts: every line within that
+    # size was written after its event's commit, so it is in the snapshot too.
+    witness_size = witness.stat().st_size if witness.is_file() else -1
+    reader = open_reader(workspace.db_url)
+    try:
+        return _check(reader, witness, witness_size, progress)
+    finally:
+        reader.close()
+
+
+_COLUMNS = "id, prev_hash, hash, at, actor, action, entity_type, entity_id, details_json"
+
+# The canonical text built by SQLite itself: a third of the time of building it in Python.
+# It equals the Python encoder's output for ASCII text without DEL (Python escapes those,
+# SQLite does not), so any other row is rebuilt in Python. ``at`` is rebuilt only in the
+# shape SQLAlchemy stores (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC); any other shape -> NULL.
+_CANONICAL_SQL = """
+SELECT id, prev_hash, hash, CASE WHEN length(at) = 26 AND substr(at, 11, 1) = ' ' THEN
+  json_array(prev_hash,
+             replace(CASE WHEN substr(at, 21) = '000000' THEN substr(at, 1, 19) ELSE at END,
+                     ' ', 'T') || '+00:00',
+             actor, action, entity_type, entity_id, details_json)
+END
+FROM audit_event ORDER BY id
+"""
+
+
+def _canonical_events(reader: Any) -> Iterator[tuple[int, str, str, str]]:
+    """(id, prev_hash, hash, canonical text) of every event in id order, streamed."""
+    from store.queries import SqliteReader
+
+    if isinstance(reader, SqliteReader):
+        import sqlite3
+
+        rows = reader.iter_rows(_CANONICAL_SQL)
+        try:
+            first = next(rows, None)
+        except sqlite3.OperationalError:  # a SQLite built without JSON functions
+            pass
+        else:
+            if first is not None:
+                yield _canonical_row(reader, first)
+                for row in rows:
+                    yield _canonical_row(reader, row)
+            return
+    for event_id, prev_hash, hash_, *fields in reader.iter_rows(
+        f"SELECT {_COLUMNS} FROM audit_event ORDER BY id"
+    ):
+        yield event_id, prev_hash, hash_, _canonical_text(prev_hash, *fields)
+
+
+def _canonical_row(reader: Any, row: tuple[Any, ...]) -> tuple[int, str, str, str]:
+    event_id, prev_hash, hash_, canonical = row
+    if canonical is None or not canonical.isascii() or "\x7f" in canonical:
+        found = reader.fetch_one(f"SELECT {_COLUMNS} FROM audit_event WHERE id = :id",
+                                 {"id": event_id})  # fmt: skip
+        assert found is not None
+        fields = [found[key] for key in _COLUMNS.split(", ")[3:]]
+        canonical = _canonical_text(prev_hash, *fields)
+    return event_id, prev_hash, hash_, canonical
+
+
+def _canonical_text(prev_hash: str, at: Any, *fields: str) -> str:
+    return _CANONICAL([prev_hash, _iso(at), *fields])
+
+
+def _label(reader: Any, event_id: int) -> str:
+    row = reader.fetch_one("SELECT action, actor FROM audit_event WHERE id = :id", {"id": event_id})
+    return f"{row['action']!r} by {row['actor']!r}" if row else "?"
+
+
+def _check(
+    reader: Any,
+    witness: Path,
+    witness_size: int,
+    progress: Callable[[int, int], None] | None,
+) -> ChainReport:
+    about = 0
+    if progress is not None:
+        row = reader.fetch_one("SELECT MAX(id) AS n FROM audit_event")
+        about = int(row["n"] or 0) if row else 0
+    records = _witness_records(witness, witness_size) if witness_size >= 0 else iter(())
+    expected = next(records, None)
     prev = GENESIS
-    with Session(engine_for(workspace)) as session:
-        for event in session.exec(select(AuditEvent).order_by(col(AuditEvent.id))):
-            expected = _digest(
-                prev, event.at, event.actor, event.action, event.entity_type,
-                event.entity_id, event.details_json,
-            )  # fmt: skip
-            if event.prev_hash != prev or event.hash != expected:
-                return event.id
-            prev = event.hash
-    return None
+    prev_id: int | None = None
+    count = 0
+    witnessed = 0
+
+    def report(broken_id: int | None = None, problem: str | None = None) -> ChainReport:
+        return ChainReport(
+            events=count, head_id=prev_id, head_hash=prev, witnessed=witnessed,
+            unwitnessed=count - witnessed, witness_found=witness_size >= 0,
+            broken_id=broken_id, problem=problem,
+        )  # fmt: skip
+
+    for event_id, prev_hash, hash_, canonical in _canonical_events(reader):
+        if isinstance(expected, str):
+            return report(None, expected)
+        count += 1
+        if expected is not None and expected[1] < event_id:
+            return report(
+                expected[1],
+                f"audit event {expected[1]} is missing: the witness recorded it (position "
+                f"{expected[0]}) but the log goes from "
+                f"{f'event {prev_id}' if prev_id is not None else 'its start'} to event "
+                f"{event_id}; it was deleted",
+            )
+        if hashlib.sha256(canonical.encode()).hexdigest() != hash_:
+            return report(
+                event_id,
+                f"audit event {event_id} ({_label(reader, event_id)}) does not match its "
+                "hash: its contents were edited after it was written",
+            )
+        if prev_hash != prev:
+            after = f"event {prev_id}" if prev_id is not None else "the start of the log"
+            return report(
+                event_id,
+                f"audit event {event_id} does not follow {after} (its previous-hash differs): "
+                "events before it were deleted, inserted or reordered",
+            )
+        if expected is not None and expected[1] == event_id:
+            if expected[2] != hash_ or expected[0] != count:
+                return report(
+                    event_id,
+                    f"audit event {event_id} differs from the witness (recorded as position "
+                    f"{expected[0]} with hash {expected[2][:12]}, found position {count} with "
+                    f"{hash_[:12]}): the log was rewritten and its hashes recomputed",
+                )
+            witnessed = count
+            expected = next(records, None)
+        prev, prev_id = hash_, event_id
+        if progress is not None and count % 50_000 == 0:
+            progress(count, about)
+    if isinstance(expected, str):
+        return report(None, expected)
+    if expected is not None:
+        last = expected
+        for record in records:
+            if isinstance(record, str):
+                return report(None, record)
+            last = record
+        return report(
+            expected[1],
+            f"audit event {expected[1]} is missing: the witness recorded {last[0]} events up "
+            f"to event {last[1]}, the log has {count}"
+            f"{f' ending at event {prev_id}' if prev_id is not None else ''}; "
+            "the newest events were deleted",
+        )
+    if witness_size < 0 and count:
+        return report(
+            None,
+            f"the audit witness {witness} is missing, so deleted newest events cannot be "
+            "detected; the next audited change starts a new one",
+        )
+    if progress is not None:
+        progress(count, count)
+    return report()
+
+
+def verify_chain(workspace: Workspace) -> int | None:
+    """The id of the first broken event, or None when the log is intact.
+
+    A problem that names no single event (a missing or edited witness) gives 0.
+    """
+    report = check_chain(workspace)
+    if report.ok:
+        return None
+    return report.broken_id if report.broken_id is not None else 0
+
+
+def history_warning(workspace: Workspace) -> str | None:
+    """The warning line a face shows above a history read from the audit log, or None.
+
+    Runs the full check (the chain and the witness), so that a history whose events were
+    edited, deleted or reordered is never shown as if it were intact.
+    """
+    report = check_chain(workspace)
+    if report.ok:
+        return None
+    return (
+        f"warning: the audit log is broken, this history may be forged or incomplete: "
+        f"{report.problem} (see `dockyard audit verify`)"
+    )
+
+
+def require_intact(workspace: Workspace) -> ChainReport:
+    """``check_chain``, raising :class:`AuditChainError` when the log was tampered with."""
+    report = check_chain(workspace)
+    if not report.ok:
+        raise AuditChainError(report)
+    return report

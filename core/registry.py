@@ -421,7 +421,11 @@ def remove_alias(workspace: Workspace, name: str, alias: str) -> None:
 
 
 def alias_history(workspace: Workspace, name: str) -> list[dict[str, Any]]:
-    """Every move of every alias of ``name``, oldest first."""
+    """Every move of every alias of ``name``, oldest first.
+
+    This is read from the audit log as it stands; a face showing it also shows
+    ``core.audit.history_warning`` so that a forged history does not pass unnoticed.
+    """
     from sqlmodel import Session, select
 
     from store.models import RegisteredModel
@@ -444,19 +448,38 @@ def update_version(
     description: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> VersionInfo:
-    """Edit a version's description and tags (the model itself never changes)."""
+    """Edit a version's description and tags (the model itself never changes).
+
+    The edit is an audit event (``model.edit``) holding each changed field's old and new
+    value; an edit that changes nothing writes nothing.
+    """
     from sqlmodel import Session
 
     with Session(engine_for(workspace)) as session:
-        _model, version = _resolve(session, ref)
-        if description is not None:
+        model, version = _resolve(session, ref)
+        changes: dict[str, Any] = {}
+        if description is not None and description != version.description:
+            changes["description"] = {"from": version.description, "to": description}
             version.description = description
         if tags is not None:
-            merged = {**json.loads(version.tags_json), **tags}
-            version.tags_json = json.dumps(
-                {k: v for k, v in merged.items() if v != ""}, sort_keys=True
-            )
+            old_tags = json.loads(version.tags_json)
+            merged = {**old_tags, **tags}
+            new_tags = {k: v for k, v in merged.items() if v != ""}
+            changed = {
+                key: {"from": old_tags.get(key), "to": new_tags.get(key)}
+                for key in sorted(set(old_tags) | set(new_tags))
+                if old_tags.get(key) != new_tags.get(key)
+            }
+            if changed:
+                changes["tags"] = changed
+            version.tags_json = json.dumps(new_tags, sort_keys=True)
+        if not changes:
+            return _version_info(session, version)
         session.add(version)
+        append_event(
+            session, current_user(), "model.edit", "model_version", version.id or 0,
+            {"model": model.name, "version": version.version, "changes": changes},
+        )  # fmt: skip
         session.commit()
         return _version_info(session, version)
 

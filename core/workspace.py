@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from core.errors import InputError, WorkspaceNotFoundError
 
@@ -23,6 +24,9 @@ DIRNAME = ".dockyard"
 DB_FILENAME = "dockyard.db"
 
 _ENGINES: dict[str, Engine] = {}
+#: The workspace folder of each engine opened by ``engine_for``, for code that holds only a
+#: session (the audit log writes its witness there, whatever the store's URL).
+_HOMES: WeakKeyDictionary[Engine, Path] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,19 @@ def engine_for(workspace: Workspace) -> Engine:
         from store.db import open_engine
 
         engine = _ENGINES[workspace.db_url] = open_engine(workspace.db_url)
+    _HOMES.setdefault(engine, workspace.home)
     return engine
+
+
+def home_of_engine(engine: Engine) -> Path | None:
+    """The workspace folder ``engine`` serves: the one ``engine_for`` opened it for, else
+    the folder of its SQLite file (the workspace folder unless ``DOCKYARD_DB`` moved it)."""
+    home = _HOMES.get(engine)
+    if home is None and engine.dialect.name == "sqlite" and engine.url.database:
+        database = engine.url.database
+        if database != ":memory:" and not database.startswith("file:"):
+            home = Path(database).resolve().parent
+    return home
 
 
 def open_store(workspace: Workspace) -> Engine:

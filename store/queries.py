@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -39,6 +39,10 @@ class Reader(Protocol):
     def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]: ...
 
     def fetch_one(self, sql: str, params: Params | None = None) -> Row | None: ...
+
+    def iter_rows(self, sql: str, params: Params | None = None) -> Iterator[tuple[Any, ...]]:
+        """Rows as tuples, streamed: memory does not grow with the result."""
+        ...
 
     def close(self) -> None: ...
 
@@ -69,6 +73,18 @@ class SqliteReader:
         rows = self.fetch_all(sql, params)
         return rows[0] if rows else None
 
+    def iter_rows(self, sql: str, params: Params | None = None) -> Iterator[tuple[Any, ...]]:
+        # A cursor of its own, so a long stream does not hold the lock the lists share.
+        cursor = self._conn.cursor()
+        try:
+            cursor.arraysize = 1000
+            with self._lock:
+                cursor.execute(sql, dict(params or {}))
+            while rows := cursor.fetchmany():
+                yield from rows
+        finally:
+            cursor.close()
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -90,6 +106,16 @@ class SqlAlchemyReader:
     def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
         rows = self.fetch_all(sql, params)
         return rows[0] if rows else None
+
+    def iter_rows(self, sql: str, params: Params | None = None) -> Iterator[tuple[Any, ...]]:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=1000).execute(
+                text(sql), dict(params or {})
+            )
+            for row in result:
+                yield tuple(row)
 
     def close(self) -> None:
         self.engine.dispose()

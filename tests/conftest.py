@@ -354,6 +354,35 @@ def seed_store(workspace: Workspace) -> dict[str, Any]:
     return ids
 
 
+def rechain_audit(workspace: Workspace) -> None:
+    """Recompute every audit hash and rewrite the witness to match.
+
+    What an attacker who controls both the store and the witness can do (out of scope, see
+    docs/security.md); fixtures use it after fixing event times so that screens drawn from
+    them show an intact log.
+    """
+    import sqlite3
+
+    from core.audit import GENESIS, WITNESS_HEADER, _digest_text, _iso, witness_path
+
+    assert workspace.db_path is not None
+    prev, lines = GENESIS, [WITNESS_HEADER]
+    with sqlite3.connect(workspace.db_path) as conn:
+        rows = conn.execute(
+            "SELECT id, at, actor, action, entity_type, entity_id, details_json "
+            "FROM audit_event ORDER BY id"
+        ).fetchall()
+        for count, (event_id, at, *fields) in enumerate(rows, start=1):
+            digest = _digest_text(prev, _iso(at), *fields)
+            conn.execute(
+                "UPDATE audit_event SET prev_hash = ?, hash = ? WHERE id = ?",
+                (prev, digest, event_id),
+            )
+            lines.append(b"%d %d %s\n" % (count, event_id, digest.encode()))
+            prev = digest
+    witness_path(workspace).write_bytes(b"".join(lines))
+
+
 @pytest.fixture
 def seeded_workspace(workspace: Workspace) -> Workspace:
     """``workspace`` holding the fixed history of :func:`seed_store`."""

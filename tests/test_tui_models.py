@@ -22,7 +22,7 @@ from core.overview import Pane
 from core.registry import alias_history, get_version
 from core.workspace import Workspace
 from store.queries import sqlite_file
-from tests.conftest import FROZEN_NOW, ago
+from tests.conftest import FROZEN_NOW, ago, rechain_audit
 from tui.app import DockyardApp
 from tui.screens.compare import CompareScreen, metric_cell, visible_rows
 from tui.screens.home import HomeScreen
@@ -149,14 +149,15 @@ def build_models_store(workspace: Workspace, *, register: int = 3) -> dict[str, 
             )
         conn.execute("UPDATE registered_model SET created_at = ?, updated_at = ?",
                      (_time(ago(days=3)), _time(ago(days=1))))  # fmt: skip
-        # Fixed times for the alias moves (this breaks the audit hash chain, which no test
-        # of this module verifies; tests/test_registry.py checks the chain on its own store).
+        # Fixed times for the alias moves; the chain is recomputed below so that the screen
+        # shows an intact log.
         events = [row[0] for row in conn.execute("SELECT id FROM audit_event ORDER BY id")]
         for index, event_id in enumerate(events):
             conn.execute(
                 "UPDATE audit_event SET at = ?, actor = 'alice' WHERE id = ?",
                 (_time(ago(hours=len(events) - index)), event_id),
             )
+    rechain_audit(workspace)
     return {"model": MODEL}
 
 
@@ -299,6 +300,32 @@ async def test_A_removes_an_alias(models_workspace: Workspace) -> None:
             "from": 1,
             "to": None,
         }
+
+
+async def test_a_forged_alias_history_shows_a_warning(models_workspace: Workspace) -> None:
+    path = sqlite_file(models_workspace.db_url)
+    assert path is not None
+    with sqlite3.connect(path) as conn:  # claim that bob moved champion, without rehashing
+        conn.execute(
+            "UPDATE audit_event SET actor = 'bob' WHERE id = "
+            "(SELECT MAX(id) FROM audit_event WHERE action = 'model.alias')"
+        )
+    app = make_app(models_workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_model(pilot)
+        history = str(screen.query_one("#aliases").render())
+        assert history.startswith("⚠ audit log broken at event 6: these moves may be forged")
+        assert "dockyard audit verify" in history
+
+
+async def test_the_history_of_an_intact_log_shows_no_warning(
+    models_workspace: Workspace,
+) -> None:
+    app = make_app(models_workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_model(pilot)
+        assert screen.audit_warning is None
+        assert "audit log" not in str(screen.query_one("#aliases").render())
 
 
 async def test_e_edits_the_description_and_tags(models_workspace: Workspace) -> None:

@@ -221,6 +221,7 @@ def project_show(ctx: Context, name: str, as_json: bool) -> None:
 
 def _register_commands() -> None:
     # imported here, not at the top: each module imports the shared helpers from clikit
+    from tui.cli_audit import audit
     from tui.cli_data import data
     from tui.cli_models import model
     from tui.cli_ops import deploy, monitor
@@ -232,6 +233,7 @@ def _register_commands() -> None:
     main.add_command(model)
     main.add_command(deploy)
     main.add_command(monitor)
+    main.add_command(audit)
 
 
 _register_commands()

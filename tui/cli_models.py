@@ -93,6 +93,7 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
       dockyard model show wine-classifier
       dockyard model show wine-classifier@champion --json
     """
+    from core.audit import history_warning
     from core.registry import alias_history, get_version, list_versions, parse_ref
 
     workspace = ctx.workspace()
@@ -119,9 +120,15 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
     name, _ = parse_ref(ref)
     versions = list_versions(workspace, name)
     history = alias_history(workspace, name)
+    warning = history_warning(workspace)
     if as_json:
         print_json(
-            {"name": name, "versions": [v.to_dict() for v in versions], "alias_history": history}
+            {
+                "name": name,
+                "versions": [v.to_dict() for v in versions],
+                "alias_history": history,
+                "audit_warning": warning,
+            }
         )
         return
     print_table(
@@ -137,6 +144,8 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
             for v in versions
         ),
     )
+    if warning:
+        click.echo(warning)
     if history:
         click.echo("alias moves:")
         for move in history:

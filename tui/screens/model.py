@@ -60,14 +60,24 @@ def compare_limit_problem(count: int, noun: str) -> str | None:
     return None
 
 
+def _at_event(event_id: int | None) -> str:
+    return "" if event_id is None else f" at event {event_id}"
+
+
 # --- messages from the workers ----------------------------------------------------------------
 
 
 class VersionsLoaded(Message):
-    def __init__(self, versions: list[VersionInfo], history: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        versions: list[VersionInfo],
+        history: list[dict[str, Any]],
+        audit_warning: str | None = None,
+    ) -> None:
         super().__init__()
         self.versions = versions
         self.history = history
+        self.audit_warning = audit_warning
 
 
 class ReportLoaded(Message):
@@ -310,6 +320,7 @@ class ModelScreen(Screen[None]):
         self.title = f"model {name}"
         self.versions: dict[int, VersionInfo] = {}
         self.history: list[dict[str, Any]] = []
+        self.audit_warning: str | None = None
         self.tagged: list[int] = []
         self._order: list[int] = []
         self._reports: dict[int, dict[str, Any]] = {}
@@ -348,16 +359,23 @@ class ModelScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-versions")
     def _load_versions(self) -> None:
+        from core.audit import check_chain
         from core.registry import alias_history, list_versions
 
         try:
             versions = list_versions(self.workspace, self.model_name)
             history = alias_history(self.workspace, self.model_name)
+            audit = check_chain(self.workspace)
+            # short: the pane is five lines high at 80x24; the command names the problem
+            warning = None if audit.ok else (
+                f"⚠ audit log broken{_at_event(audit.broken_id)}: these moves may be "
+                "forged or incomplete (dockyard audit verify)"
+            )  # fmt: skip
         except Exception as error:
             self.post_message(ModelLoadFailed(f"model {self.model_name}", describe_error(error)))
             return
         if not get_current_worker().is_cancelled:
-            self.post_message(VersionsLoaded(versions, history))
+            self.post_message(VersionsLoaded(versions, history, warning))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-report")
     def _load_report(self, version: int) -> None:
@@ -380,6 +398,7 @@ class ModelScreen(Screen[None]):
         self.versions = {info.version: info for info in message.versions}
         self._order = [info.version for info in message.versions]
         self.history = message.history
+        self.audit_warning = message.audit_warning
         self._reports.clear()
         self.tagged = [number for number in self.tagged if number in self.versions]
         metrics = {info.primary_metric for info in message.versions}
@@ -491,6 +510,9 @@ class ModelScreen(Screen[None]):
         widget = self.query_one("#aliases", Static)
         now = self._now()
         text = Text(no_wrap=True, overflow="ellipsis")
+        if self.audit_warning:
+            # wraps, unlike the moves: the whole warning must be readable at 80 columns
+            text = Text(self.audit_warning + "\n", style="bold red", overflow="fold")
         if not self.history:
             text.append("No alias has been set yet (a sets one).", style="dim")
         for move in reversed(self.history):

@@ -1,0 +1,400 @@
+"""The audit log: hash chain, witness, serialised appends, and `dockyard audit verify`.
+
+Every store is a real SQLite file; tampering is done the way an attacker with write access
+to the store would do it, with plain SQL on the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from core.audit import (
+    GENESIS,
+    _digest_text,
+    _iso,
+    append_event,
+    check_chain,
+    list_events,
+    verify_chain,
+    witness_path,
+)
+from core.workspace import Workspace, engine_for, find_workspace, init_workspace
+from tests.test_cli import dockyard, one_line_error
+
+
+def append(workspace: Workspace, count: int, action: str = "test.event") -> None:
+    from sqlmodel import Session
+
+    for number in range(count):
+        with Session(engine_for(workspace)) as session:
+            append_event(session, "alice", action, "thing", number, {"n": number})
+            session.commit()
+
+
+def sql(workspace: Workspace, statement: str, *params: object) -> None:
+    assert workspace.db_path is not None
+    conn = sqlite3.connect(workspace.db_path)
+    with conn:
+        conn.execute(statement, params)
+    conn.close()
+
+
+def witness_records(workspace: Workspace) -> list[list[str]]:
+    lines = witness_path(workspace).read_text().splitlines()
+    return [line.split() for line in lines if not line.startswith("#")]
+
+
+def rehash_from(workspace: Workspace, first_id: int) -> None:
+    """Recompute the chain from ``first_id`` on, as an attacker who edited event
+    ``first_id`` would to make the chain valid again (the witness is left alone)."""
+    assert workspace.db_path is not None
+    conn = sqlite3.connect(workspace.db_path)
+    with conn:
+        rows = conn.execute(
+            "SELECT id, at, actor, action, entity_type, entity_id, details_json, prev_hash "
+            "FROM audit_event WHERE id >= ? ORDER BY id",
+            (first_id,),
+        ).fetchall()
+        prev = rows[0][-1]
+        for event_id, at, *fields, _old_prev in rows:
+            digest = _digest_text(prev, _iso(at), *fields)
+            conn.execute(
+                "UPDATE audit_event SET prev_hash = ?, hash = ? WHERE id = ?",
+                (prev, digest, event_id),
+            )
+            prev = digest
+    conn.close()
+
+
+@pytest.fixture
+def five(workspace: Workspace) -> Workspace:
+    append(workspace, 5)
+    return workspace
+
+
+# --- the chain and the witness ----------------------------------------------------------------
+
+
+def test_an_intact_log_verifies_and_every_append_is_witnessed(five: Workspace) -> None:
+    report = check_chain(five)
+    assert report.ok and verify_chain(five) is None
+    assert (report.events, report.witnessed, report.unwitnessed, report.head_id) == (5, 5, 0, 5)
+    events = list_events(five)
+    assert witness_records(five) == [[str(n), str(e.id), e.hash] for n, e in enumerate(events, 1)]
+    assert report.head_hash == events[-1].hash
+    assert "intact: 5 events" in report.describe()
+
+
+def test_an_empty_log_verifies(workspace: Workspace) -> None:
+    report = check_chain(workspace)
+    assert report.ok and report.events == 0 and not report.witness_found
+
+
+def test_forged_details_name_the_event(five: Workspace) -> None:
+    sql(five, "UPDATE audit_event SET details_json = '{\"n\": 99}' WHERE id = 3")
+    report = check_chain(five)
+    assert verify_chain(five) == 3
+    assert report.broken_id == 3 and report.problem is not None
+    assert "audit event 3 ('test.event' by 'alice') does not match its hash" in report.problem
+    assert "edited" in report.problem
+
+
+def test_a_forged_event_with_the_chain_recomputed_is_caught_by_the_witness(
+    five: Workspace,
+) -> None:
+    sql(five, "UPDATE audit_event SET details_json = '{\"n\": 99}' WHERE id = 3")
+    rehash_from(five, 3)
+    report = check_chain(five)
+    assert verify_chain(five) == 3
+    assert report.problem is not None and "differs from the witness" in report.problem
+    assert "hashes recomputed" in report.problem
+
+
+def test_deleting_the_newest_events_is_detected_by_the_witness(five: Workspace) -> None:
+    sql(five, "DELETE FROM audit_event WHERE id > 3")
+    report = check_chain(five)
+    assert verify_chain(five) == 4  # the chain alone (events 1-3) is valid
+    assert report.problem is not None
+    assert "audit event 4 is missing" in report.problem
+    assert "the witness recorded 5 events up to event 5, the log has 3" in report.problem
+    assert "newest events were deleted" in report.problem
+
+
+def test_truncation_then_a_new_append_is_still_detected(five: Workspace) -> None:
+    sql(five, "DELETE FROM audit_event WHERE id > 3")
+    append(five, 1)  # SQLite gives the new event id 4 again
+    report = check_chain(five)
+    assert report.broken_id == 4 and report.problem is not None
+    assert "differs from the witness" in report.problem
+
+
+def test_deleting_a_middle_event_names_it(five: Workspace) -> None:
+    sql(five, "DELETE FROM audit_event WHERE id = 3")
+    report = check_chain(five)
+    assert verify_chain(five) == 3
+    assert report.problem is not None
+    assert "audit event 3 is missing" in report.problem and "deleted" in report.problem
+
+
+def test_deleting_a_middle_event_breaks_the_chain_without_the_witness(five: Workspace) -> None:
+    sql(five, "DELETE FROM audit_event WHERE id = 3")
+    witness_path(five).write_text("")  # what the chain alone says
+    report = check_chain(five)
+    assert report.broken_id == 4 and report.problem is not None
+    assert "does not follow event 2" in report.problem
+
+
+def test_reordered_events_are_detected(five: Workspace) -> None:
+    assert five.db_path is not None
+    conn = sqlite3.connect(five.db_path)
+    with conn:  # swap events 2 and 3, hashes and all: each stays valid on its own
+        conn.execute("UPDATE audit_event SET id = -2 WHERE id = 2")
+        conn.execute("UPDATE audit_event SET id = 2 WHERE id = 3")
+        conn.execute("UPDATE audit_event SET id = 3 WHERE id = -2")
+    conn.close()
+    report = check_chain(five)
+    assert verify_chain(five) == 2
+    assert report.problem is not None and "does not follow event 1" in report.problem
+    assert "reordered" in report.problem
+
+
+def test_a_store_ahead_of_its_witness_is_reported_not_tampering(five: Workspace) -> None:
+    # a crash between an append's commit and its witness line
+    path = witness_path(five)
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+    report = check_chain(five)
+    assert report.ok and (report.witnessed, report.unwitnessed) == (4, 1)
+    assert "the newest 1 are not in the witness yet" in report.describe()
+    append(five, 1)  # the next append writes the missing line first
+    assert [r[:2] for r in witness_records(five)][-2:] == [["5", "5"], ["6", "6"]]
+    assert check_chain(five).unwitnessed == 0
+
+
+def test_a_half_written_witness_line_is_ignored_and_cut(five: Workspace) -> None:
+    path = witness_path(five)
+    with path.open("a") as handle:
+        handle.write("6 6 abc")  # a crash in the middle of a write
+    assert check_chain(five).ok
+    append(five, 1)
+    assert witness_records(five)[-1][:2] == ["6", "6"] and check_chain(five).ok
+
+
+def test_a_missing_witness_fails_until_the_next_append_restarts_it(five: Workspace) -> None:
+    witness_path(five).unlink()
+    report = check_chain(five)
+    assert not report.ok and report.problem is not None
+    assert "audit witness" in report.problem and "is missing" in report.problem
+    append(five, 1)
+    assert check_chain(five).ok and len(witness_records(five)) == 6
+
+
+def test_an_edited_witness_line_is_reported(five: Workspace) -> None:
+    path = witness_path(five)
+    path.write_text(path.read_text().replace("\n3 3 ", "\n3 3 x"))
+    report = check_chain(five)
+    assert not report.ok and report.problem is not None
+    assert "is not COUNT ID HASH" in report.problem
+
+
+def test_a_rolled_back_append_leaves_no_witness_line(five: Workspace) -> None:
+    from sqlmodel import Session
+
+    with Session(engine_for(five)) as session:
+        append_event(session, "alice", "test.event", "thing", 9)
+        session.rollback()
+    append(five, 1)
+    assert len(witness_records(five)) == 6 and check_chain(five).ok
+
+
+def test_the_witness_lives_in_the_workspace_folder_whatever_the_store_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "db-elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setenv("DOCKYARD_DB", f"sqlite:///{elsewhere / 'store.db'}")
+    workspace = init_workspace(tmp_path / "ws")
+    append(workspace, 2)
+    assert witness_path(workspace) == workspace.home / "audit-witness"
+    assert len(witness_records(workspace)) == 2
+    assert not (elsewhere / "audit-witness").exists()
+    assert check_chain(find_workspace(tmp_path / "ws")).ok
+
+
+def test_the_first_event_chains_to_genesis(five: Workspace) -> None:
+    assert five.db_path is not None
+    conn = sqlite3.connect(five.db_path)
+    assert conn.execute("SELECT prev_hash FROM audit_event WHERE id = 1").fetchone()[0] == GENESIS
+    conn.close()
+
+
+def test_non_ascii_and_control_characters_verify(workspace: Workspace) -> None:
+    from sqlmodel import Session
+
+    with Session(engine_for(workspace)) as session:  # rows SQLite cannot rebuild itself
+        append_event(session, "zoë\x7f", "test.event", "thing", "é\n\t\x01", {"k": "ü\x1b"})
+        session.commit()
+    append(workspace, 1)
+    assert check_chain(workspace).ok
+    sql(workspace, "UPDATE audit_event SET actor = 'zoe' WHERE id = 1")
+    assert verify_chain(workspace) == 1
+
+
+# --- serialised appends -----------------------------------------------------------------------
+
+APPENDER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from sqlmodel import Session
+    from core.audit import append_event
+    from core.workspace import engine_for, find_workspace
+
+    workspace = find_workspace(home=sys.argv[1])
+    engine = engine_for(workspace)
+    start = float(sys.argv[3])
+    while time.time() < start:
+        time.sleep(0.001)
+    for number in range(int(sys.argv[4])):
+        with Session(engine) as session:
+            append_event(session, sys.argv[2], "test.concurrent", "thing", number)
+            session.commit()
+    """
+)
+
+
+def test_concurrent_appenders_in_four_processes_make_one_valid_chain(
+    workspace: Workspace,
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    start = time.time() + 3  # every process imported and connected before the first append
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", APPENDER, str(workspace.home), f"writer{n}", str(start), "50"],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    report = check_chain(workspace)
+    assert report.ok, report.problem
+    assert (report.events, report.witnessed) == (200, 200)
+    records = witness_records(workspace)
+    assert [int(r[0]) for r in records] == list(range(1, 201))
+    assert [int(r[1]) for r in records] == sorted(int(r[1]) for r in records)
+    actors = {e.actor for e in list_events(workspace)}
+    assert actors == {f"writer{n}" for n in range(4)}
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def test_audit_verify_exit_codes_and_messages(tmp_path: Path) -> None:
+    workspace = init_workspace(tmp_path)
+    append(workspace, 4)
+    intact = dockyard("audit", "verify", cwd=tmp_path)
+    assert intact.returncode == 0, intact.stderr
+    assert intact.stdout.startswith("audit log intact: 4 events, head ")
+    as_json = json.loads(dockyard("audit", "verify", "--json", cwd=tmp_path).stdout)
+    assert as_json["ok"] is True and as_json["events"] == 4 and as_json["broken_event"] is None
+
+    sql(workspace, "UPDATE audit_event SET details_json = '{}' WHERE id = 2")
+    broken = dockyard("audit", "verify", cwd=tmp_path)
+    assert broken.returncode == 1 and broken.stdout == ""
+    line = one_line_error(broken)
+    assert "audit event 2 ('test.event' by 'alice') does not match its hash" in line
+    broken_json = dockyard("audit", "verify", "--json", cwd=tmp_path)
+    assert broken_json.returncode == 1
+    document = json.loads(broken_json.stdout)
+    assert document["ok"] is False and document["broken_event"] == 2
+
+    sql(workspace, "UPDATE audit_event SET details_json = '{\"n\": 1}' WHERE id = 2")
+    sql(workspace, "DELETE FROM audit_event WHERE id = 4")
+    truncated = dockyard("audit", "verify", cwd=tmp_path)
+    assert truncated.returncode == 1
+    assert "audit event 4 is missing" in one_line_error(truncated)
+
+
+def test_audit_verify_outside_a_workspace_is_a_usage_error(tmp_path: Path) -> None:
+    result = dockyard("audit", "verify", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "dockyard init" in one_line_error(result)
+
+
+def test_audit_verify_help_has_an_example(tmp_path: Path) -> None:
+    result = dockyard("audit", "verify", "--help", cwd=tmp_path)
+    assert result.returncode == 0 and "dockyard audit verify --json" in result.stdout
+
+
+# --- the registry's events and the faces that show history ------------------------------------
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    from tests.test_tui_models import build_models_store
+
+    monkeypatch.setenv("DOCKYARD_USER", "alice")
+    workspace = init_workspace(tmp_path)
+    build_models_store(workspace)
+    return workspace
+
+
+def test_model_edit_writes_an_audit_event_with_old_and_new_values(models: Workspace) -> None:
+    from core.registry import update_version
+
+    update_version(models, "iris-clf@2", description="retrained", tags={"reviewed": "yes"})
+    update_version(models, "iris-clf@2", tags={"reviewed": ""})
+    update_version(models, "iris-clf@2", description="retrained")  # changes nothing
+    edits = [e for e in list_events(models) if e.action == "model.edit"]
+    assert [(e.actor, e.entity_type, e.details) for e in edits] == [
+        ("alice", "model_version", {"model": "iris-clf", "version": 2, "changes": {
+            "description": {"from": "C=0.1", "to": "retrained"},
+            "tags": {"reviewed": {"from": None, "to": "yes"}}}}),
+        ("alice", "model_version", {"model": "iris-clf", "version": 2, "changes": {
+            "tags": {"reviewed": {"from": "yes", "to": None}}}}),
+    ]  # fmt: skip
+    assert check_chain(models).ok
+
+
+def test_model_edit_from_the_command_line_is_audited(models: Workspace) -> None:
+    result = dockyard("model", "edit", "iris-clf@1", "-m", "baseline", cwd=models.root,
+                      env={"DOCKYARD_USER": "carol"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    last = list_events(models)[-1]
+    assert (last.action, last.actor, last.details["version"]) == ("model.edit", "carol", 1)
+    assert dockyard("audit", "verify", cwd=models.root).returncode == 0
+
+
+def test_model_show_warns_when_the_history_was_forged(models: Workspace) -> None:
+    intact = dockyard("model", "show", "iris-clf", cwd=models.root)
+    assert intact.returncode == 0 and "warning" not in intact.stdout
+    assert json.loads(dockyard("model", "show", "iris-clf", "--json",
+                               cwd=models.root).stdout)["audit_warning"] is None  # fmt: skip
+    sql(models, "UPDATE audit_event SET details_json = replace(details_json, '\"to\": 2', "
+        "'\"to\": 3') WHERE action = 'model.alias'")  # fmt: skip
+    forged = dockyard("model", "show", "iris-clf", cwd=models.root)
+    assert forged.returncode == 0
+    lines = forged.stdout.splitlines()
+    warning = lines.index(next(line for line in lines if line.startswith("warning:")))
+    assert lines[warning + 1] == "alias moves:"  # right above the history it casts doubt on
+    assert "the audit log is broken" in lines[warning] and "audit event 6" in lines[warning]
+    shown = json.loads(dockyard("model", "show", "iris-clf", "--json", cwd=models.root).stdout)
+    assert "audit event 6" in shown["audit_warning"]
+
+
+def test_model_show_warns_when_the_newest_moves_were_deleted(models: Workspace) -> None:
+    sql(models, "DELETE FROM audit_event WHERE id = (SELECT MAX(id) FROM audit_event)")
+    result = dockyard("model", "show", "iris-clf", cwd=models.root)
+    assert "newest events were deleted" in result.stdout
