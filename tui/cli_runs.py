@@ -304,6 +304,10 @@ def agent(ctx: click.Context, detach: bool, concurrency: int | None, wait_lease:
         click.echo(f"Started the agent in the background (pid {pid}).")
         return
     worker = Agent(workspace, concurrency=concurrency)
+    if wait_lease and not worker.try_acquire():
+        click.echo("Another agent serves this store; waiting for its lease.", err=True)
+    # the lease first: an agent that is refused must not have announced itself
+    worker.acquire(wait=wait_lease)
     click.echo(f"Agent serving {workspace.root} with {worker.concurrency} slots; ctrl+c stops it.")
     worker.serve(wait=wait_lease)
 
