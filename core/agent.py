@@ -62,13 +62,20 @@ def _now() -> datetime:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (dead, waiting to be reaped:
+    an init that reaps late must not keep a dead agent or supervisor "alive")."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        return True  # no /proc (not Linux): the signal check is all we have
+    return state not in ([b"Z"], [b"X"])
 
 
 def process_started_at(pid: int) -> datetime | None:
