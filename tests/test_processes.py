@@ -264,6 +264,10 @@ def test_progress_without_newlines_streams_to_the_log_in_flat_memory(
         handle.seek(-200, os.SEEK_END)
         assert handle.read().endswith(b"\ntraining    9999/500000 |" + b"#" * 70)
 
+    shown = cli(ws, "run", "logs", str(run.id))  # what a reader sees before the end
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("\ntraining ") == 50 * 10_000
+
     (project / "go").write_text("")
     wait_for(lambda: get_run(ws, run.id).status == "finished", what="the run finishes")
     print(f"supervisor peak RSS {before} KiB before, {peak} KiB after 45 MB of progress")
