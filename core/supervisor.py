@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from core.projects import ProjectSpec
-from core.tracking import ProtocolError, Tracker, parse_protocol_line
+from core.tracking import ProtocolError, RunEndedError, Tracker, parse_protocol_line
 from core.workspace import Workspace, current_user, engine_for, find_workspace
 
 HEARTBEAT_SECONDS = 2.0
@@ -177,6 +177,7 @@ class Supervisor:
         self.cancelled = threading.Event()
         self.tail: deque[bytes] = deque(maxlen=TAIL_LINES)
         self.protocol_errors = 0
+        self.run_ended = False
         # installed first thing: a cancel that arrives while we start must not kill us
         # before we can record it
         signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -293,7 +294,11 @@ class Supervisor:
             try:
                 self._pump(self.child, log, tracker)
             finally:
-                tracker.close()
+                try:
+                    tracker.close()
+                except RunEndedError as exc:
+                    if not self.run_ended:  # found by the tracker's background writer
+                        log.write(f"dockyard: {exc} (@dockyard lines not recorded)\n".encode())
             code = self.child.wait()
         if self.cancelled.is_set():
             self._finish("cancelled", code, "cancelled")
@@ -356,8 +361,13 @@ class Supervisor:
         except ProtocolError as exc:
             self.protocol_errors += 1
             return [f"dockyard: ignored a malformed @dockyard line: {exc}\n".encode()]
-        if event is not None and tracker.mode == "store":
-            self._record(tracker, event)
+        if event is not None and tracker.mode == "store" and not self.run_ended:
+            try:
+                self._record(tracker, event)
+            except RunEndedError as exc:
+                # an agent elsewhere gave the run up (lost); keep logging, stop recording
+                self.run_ended = True
+                return [f"dockyard: {exc} (@dockyard lines not recorded)\n".encode()]
         return []
 
     def _record(self, tracker: Tracker, event: dict[str, Any]) -> None:

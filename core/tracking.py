@@ -547,6 +547,8 @@ class _StoreSink:
         self._seed_written: int | None = None
         self._closed = False
         self._ended: RunEndedError | None = None
+        # refused by the background writer and not yet raised to the script
+        self._unreported: RunEndedError | None = None
         self.last_error: BaseException | None = None
         # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE, which
         # takes the write lock up front and so waits (busy_timeout) instead of failing.
@@ -593,6 +595,7 @@ class _StoreSink:
                 # Checked only once a batch is due, off the per-point path: the writer
                 # found the run over, so the script hears it here instead of piling up.
                 metrics.clear()
+                self._unreported = None
                 raise self._ended
             if self._thread is None or pending >= self._max_pending:
                 self.flush()
@@ -662,6 +665,8 @@ class _StoreSink:
             self._write(metrics, dict(params), dict(tags), artifacts, updates)
         except RunEndedError as exc:
             self._ended = exc  # dropped, not kept for a retry that can never succeed
+            if threading.current_thread() is not self._thread:
+                self._unreported = None  # the caller hears it now
             raise
         except BaseException:
             # Put everything back in front of what arrived meanwhile; retried next time.
@@ -717,6 +722,8 @@ class _StoreSink:
             try:
                 self.flush()
                 self.last_error = None
+            except RunEndedError as exc:  # dropped; the script hears it when it closes
+                self.last_error = self._unreported = exc
             except Exception as exc:  # kept in the buffer; retried on the next tick
                 self.last_error = exc
 
@@ -727,7 +734,10 @@ class _StoreSink:
             self._thread.join(timeout=15)
         try:
             self.flush()
+            if self._unreported is not None:
+                raise self._unreported
         finally:
+            self._unreported = None
             with self._write_lock:
                 self._closed = True
                 if os.getpid() == self._pid:

@@ -33,7 +33,7 @@ entry = "python train.py"
 
 [params.mode]
 type = "choice"
-choices = ["ok", "fail", "killed", "hang", "progress"]
+choices = ["ok", "fail", "killed", "hang", "progress", "lines"]
 default = "ok"
 """
 
@@ -72,6 +72,10 @@ if mode == "progress":
     Path("flooded").write_text("")
     wait_file("go")
     os.write(1, b"\rdone\n")
+if mode == "lines":
+    print('@dockyard {"metric": "m", "value": 1.0, "step": 0}', flush=True)
+    wait_file("go")
+    print('@dockyard {"metric": "m", "value": 2.0, "step": 1}', flush=True)
 """
 
 
@@ -217,10 +221,57 @@ def test_tracking_points_are_refused_once_a_run_has_ended(ws: Workspace, tmp_pat
     assert [p for p in _points(ws, run.id)] == [(0, 1.0)]
 
 
+def test_a_refusal_found_by_the_background_writer_is_raised_at_close(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    from sqlmodel import Session
+
+    (run,) = queue_runs(ws, "procs")
+    with Session(engine_for(ws)) as session:
+        assert claim_status(session, run.id, "queued", "lost")
+        session.commit()
+    env = {"DOCKYARD_RUN_ID": str(run.id), "DOCKYARD_DB": ws.db_url}
+    tracker = Tracker.from_env(env, project_dir=tmp_path / "procs", flush_seconds=0.05)
+    tracker.log_metric("loss", 1.0)
+    wait_for(lambda: tracker._sink.last_error is not None, what="the background write")  # type: ignore[attr-defined]
+    with pytest.raises(RunEndedError, match="is lost"):
+        tracker.close()
+    assert _points(ws, run.id) == []
+
+
 def _points(ws: Workspace, run_id: int) -> list[tuple[int, float]]:
     from core.runs import metric_history
 
     return metric_history(ws, run_id, "loss")
+
+
+@pytest.mark.slow
+def test_a_supervisor_that_outlives_its_lost_verdict_neither_records_nor_overwrites_it(
+    ws: Workspace, agent_process: Callable[[], subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """An agent on another host presumed the supervisor gone and marked the run lost
+    (stale heartbeat); the supervisor keeps logging but records nothing more, and its
+    final write does not turn the run back into "finished"."""
+    from sqlmodel import Session
+
+    from core.agent import pid_alive
+    from core.runs import metric_history
+
+    agent_process()
+    (run,) = queue_runs(ws, "procs", ["mode=lines"])
+    wait_for(lambda: bool(metric_history(ws, run.id, "m")), what="the first point")
+    supervisor = get_run(ws, run.id).pid
+    assert supervisor is not None
+    with Session(engine_for(ws)) as session:
+        assert claim_status(session, run.id, "running", "lost", error="presumed gone")
+        session.commit()
+    (tmp_path / "procs" / "go").write_text("")
+    wait_for(lambda: not pid_alive(supervisor), what="the supervisor ends")
+    info = get_run(ws, run.id)
+    assert (info.status, info.error) == ("lost", "presumed gone")
+    assert metric_history(ws, run.id, "m") == [(0, 1.0)]
+    note = f"dockyard: run {run.id} is lost; the store accepts no more data for it (@dockyard"
+    assert note in Path(info.log_path).read_text()
 
 
 # --------------------------------------------------------------------- item 7
