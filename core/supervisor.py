@@ -70,9 +70,9 @@ class LogLines:
         """(bytes to append to the log now, lines this chunk completed)."""
         if self._after_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the \n of a \r\n split across two reads
+        self._after_cr = chunk.endswith(b"\r")
         if not chunk:
             return b"", []
-        self._after_cr = chunk.endswith(b"\r")
         text = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         pieces = text.split(b"\n")
         limit = self.max_line

@@ -282,13 +282,34 @@ def test_carriage_returns_end_lines_and_long_lines_are_broken() -> None:
     assert lines.feed(b"10%\r20%\r") == (b"10%\n20%\n", [b"10%", b"20%"])
     # a \r\n split across two reads is one line end, not two
     assert lines.feed(b"30%\r") == (b"30%\n", [b"30%"])
-    assert lines.feed(b"\nok") == (b"ok", [])
+    assert lines.feed(b"\n") == (b"", [])
+    assert lines.feed(b"\nok") == (b"\nok", [b""])  # a second \n is a line end of its own
     assert lines.feed(b" 123456789abcdef\nx") == (
         b" 12345\n6789abcd\nef\nx",
         [b"ok 12345", b"6789abcd", b"ef"],
     )
     assert lines.close() == (b"\n", [b"x"])
     assert lines.close() == (b"", [])
+
+
+def test_how_output_is_split_into_reads_does_not_change_the_log() -> None:
+    import random
+
+    rng = random.Random(7)
+    alphabet = [b"a", b"b", b"\r", b"\n", b"\r\n", b"@dockyard {}"]
+    for _ in range(200):
+        stream = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        whole = LogLines(max_line=5)
+        expected = whole.feed(stream)[0] + whole.close()[0]
+        pieces = LogLines(max_line=5)
+        out, cut = b"", 0
+        while cut < len(stream):
+            size = rng.randint(1, 7)
+            out += pieces.feed(stream[cut : cut + size])[0]
+            cut += size
+        out += pieces.close()[0]
+        assert out == expected, stream
+        assert all(len(line) <= 5 for line in out.split(b"\n")), stream
 
 
 @pytest.mark.slow
