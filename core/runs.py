@@ -252,8 +252,11 @@ def retry_run(workspace: Workspace, run_id: int) -> RunInfo:
     return queue_runs(workspace, from_run=run_id)[0]
 
 
-def claim_status(session: Any, run_id: int, expected: str, new: str, **values: Any) -> bool:
-    """Set a run's status only if it still is ``expected`` (compare-and-set).
+def claim_status(
+    session: Any, run_id: int, expected: str | tuple[str, ...], new: str, **values: Any
+) -> bool:
+    """Set a run's status only if it still is ``expected`` (one status or any of several):
+    a compare-and-set, True when this write won.
 
     A supervisor may finish, or a user cancel, between our read and our write; a plain
     ORM update would then overwrite their newer status with ours.
@@ -263,9 +266,10 @@ def claim_status(session: Any, run_id: int, expected: str, new: str, **values: A
 
     from store.models import Run
 
+    allowed = (expected,) if isinstance(expected, str) else expected
     result = session.execute(
         update(Run)
-        .where(col(Run.id) == run_id, col(Run.status) == expected)
+        .where(col(Run.id) == run_id, col(Run.status).in_(allowed))
         .values(status=new, **values)
     )
     return bool(result.rowcount == 1)
@@ -302,7 +306,7 @@ def cancel_run(workspace: Workspace, run_id: int) -> RunInfo:
         session.expire_all()
         run = _get_run_row(session, run_id)
         if run.status == "cancelling" and run.pid and run.host == _hostname():
-            _signal_group(run.pid, signal.SIGTERM)
+            signal_group(run.pid, signal.SIGTERM)
         return _info(session, run)
 
 
@@ -364,7 +368,8 @@ def log_path(workspace: Workspace, run_id: int) -> Path:
     return workspace.logs / f"run-{run_id}.log"
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to process group ``pid``, if it still exists and is ours to signal."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
 

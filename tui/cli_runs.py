@@ -214,6 +214,7 @@ def run_logs(ctx: Context, run_id: int, follow: bool) -> None:
     Example:
       dockyard run logs 12 -f
     """
+    import codecs
     from pathlib import Path
 
     from core.runs import FINAL, get_run, log_path
@@ -222,15 +223,19 @@ def run_logs(ctx: Context, run_id: int, follow: bool) -> None:
     info = get_run(workspace, run_id)
     path = Path(info.log_path) if info.log_path else log_path(workspace, run_id)
     offset = 0
+    # incremental: a character split between two reads is not mangled
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while True:
         if path.is_file():
             with path.open("rb") as handle:
                 handle.seek(offset)
-                chunk = handle.read()
-                offset += len(chunk)
-            sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+                # bounded reads: a log of hundreds of megabytes never sits in memory
+                while chunk := handle.read(1 << 20):
+                    offset += len(chunk)
+                    sys.stdout.write(decoder.decode(chunk))
             sys.stdout.flush()
         if not follow or info.status in FINAL:
+            sys.stdout.write(decoder.decode(b"", final=True))
             break
         time.sleep(0.5)
         info = get_run(workspace, run_id)
@@ -304,6 +309,10 @@ def agent(ctx: click.Context, detach: bool, concurrency: int | None, wait_lease:
         click.echo(f"Started the agent in the background (pid {pid}).")
         return
     worker = Agent(workspace, concurrency=concurrency)
+    if wait_lease and not worker.try_acquire():
+        click.echo("Another agent serves this store; waiting for its lease.", err=True)
+    # the lease first: an agent that is refused must not have announced itself
+    worker.acquire(wait=wait_lease)
     click.echo(f"Agent serving {workspace.root} with {worker.concurrency} slots; ctrl+c stops it.")
     worker.serve(wait=wait_lease)
 
