@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core.errors import InputError
+from core.parsing import shown
 from core.workspace import Workspace, engine_for
+from store.schema import REQUEST_STATUSES
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ def list_requests(workspace: Workspace, status: str | None = None) -> list[Reque
 
     from store.models import DeploymentRequest, ModelVersion, RegisteredModel
 
+    if status and status not in REQUEST_STATUSES:
+        raise InputError(
+            f"{shown(status)} is not a request status; use one of {', '.join(REQUEST_STATUSES)}"
+        )
     with Session(engine_for(workspace)) as session:
         query = (
             select(DeploymentRequest, ModelVersion.version, RegisteredModel.name)

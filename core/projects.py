@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import InputError, NotFoundError
+from core.parsing import parse_float, parse_int, shown
 
 if TYPE_CHECKING:
     from core.workspace import Workspace
@@ -188,7 +189,10 @@ class _Checker:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(f"{where}.{key}", f"must be a number, not {_type_name(value)}")
-        return float(value)
+        try:
+            return parse_float(value)  # TOML has nan and inf literals; a NaN bound never trips
+        except InputError as exc:
+            raise self.fail(f"{where}.{key}", str(exc)) from None
 
     def name(self, data: Mapping[str, Any], key: str, where: str) -> str:
         value = self.string(data, key, where)
@@ -242,6 +246,12 @@ def _check_param(c: _Checker, name: str, raw: Any) -> ParamSpec:
         raw_choices = raw.get("choices")
         if not isinstance(raw_choices, list) or not raw_choices:
             raise c.fail(f"{where}.choices", "a choice parameter needs a non-empty array")
+        for choice in raw_choices:
+            if isinstance(choice, float):
+                try:
+                    parse_float(choice)
+                except InputError as exc:
+                    raise c.fail(f"{where}.choices", str(exc)) from None
         choices = tuple(raw_choices)
     elif "choices" in raw:
         raise c.fail(f"{where}.choices", "only a parameter of type 'choice' takes choices")
@@ -273,15 +283,10 @@ def coerce_param(spec: ParamSpec, value: Any) -> Any:
             raise InputError(f"parameter {spec.name}: {value!r} is not a boolean (true/false)")
         return result
     if spec.type in ("int", "float"):
-        if isinstance(value, bool):
-            raise InputError(f"parameter {spec.name}: {value!r} is not a number")
         try:
-            result = int(value) if spec.type == "int" else float(value)
-        except (TypeError, ValueError):
-            kind = "an integer" if spec.type == "int" else "a number"
-            raise InputError(f"parameter {spec.name}: {value!r} is not {kind}") from None
-        if spec.type == "int" and isinstance(value, float) and not value.is_integer():
-            raise InputError(f"parameter {spec.name}: {value!r} is not an integer")
+            result = _parse_int_param(value) if spec.type == "int" else parse_float(value)
+        except InputError as exc:
+            raise InputError(f"parameter {spec.name}: {exc}") from None
         if spec.min is not None and result < spec.min:
             raise InputError(f"parameter {spec.name}: {result} is below the minimum {spec.min:g}")
         if spec.max is not None and result > spec.max:
@@ -296,6 +301,21 @@ def coerce_param(spec: ParamSpec, value: Any) -> Any:
     if not isinstance(value, str):
         raise InputError(f"parameter {spec.name}: {value!r} is not a string")
     return value
+
+
+def _parse_int_param(value: Any) -> int:
+    """An int parameter: an integer (``3``, ``"3"``, ``3.0``) in the signed 64-bit range.
+
+    The bound keeps values storable (a ``seed`` lands in an INTEGER column) and usable by
+    NumPy, whose default integers are 64-bit.
+    """
+    if isinstance(value, float):
+        if not value.is_integer():  # also NaN and infinity
+            raise InputError(f"{shown(value)} is not an integer")
+        value = int(value)
+    elif not isinstance(value, int | str) or isinstance(value, bool):
+        raise InputError(f"{shown(value)} is not an integer")
+    return parse_int(value)
 
 
 def check_schedule(schedule: str) -> int | None:

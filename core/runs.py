@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConflictError, InputError, NotFoundError
+from core.parsing import INT64_MAX, parse_int, shown
 from core.projects import ParamSpec, ProjectInfo, coerce_param, get_project
 from core.workspace import Workspace, current_user, engine_for
+from store.schema import RUN_STATUSES
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -322,6 +324,13 @@ def list_runs(
 
     from store.models import Project, Run
 
+    if status and status not in RUN_STATUSES:
+        raise InputError(
+            f"{shown(status)} is not a run status; use one of {', '.join(RUN_STATUSES)}"
+        )
+    parse_int(limit, 1)  # a negative LIMIT means "no limit" to SQLite
+    parse_int(offset, 0)
+
     with _session(workspace) as session:
         query = select(Run, Project.name).join(Project, col(Project.id) == col(Run.project_id))
         if status:
@@ -389,9 +398,10 @@ def _session(workspace: Workspace) -> Session:
 def _get_run_row(session: Session, run_id: int) -> Run:
     from store.models import Run
 
-    run = session.get(Run, run_id)
+    # an id beyond SQLite's 64-bit range cannot exist, and the driver would overflow on it
+    run = session.get(Run, run_id) if 1 <= run_id <= INT64_MAX else None
     if run is None:
-        raise NotFoundError(f"no run with id {run_id}; see `dockyard run list`")
+        raise NotFoundError(f"no run with id {shown(run_id)}; see `dockyard run list`")
     return run
 
 

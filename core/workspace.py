@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 DIRNAME = ".dockyard"
+#: What SQLAlchemy ships (``sqlalchemy.dialects.__all__``, plus mariadb on mysql's code).
+BUILTIN_DIALECTS = frozenset({"sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql"})
+_URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?://")
 DB_FILENAME = "dockyard.db"
 
 _ENGINES: dict[str, Engine] = {}
@@ -70,7 +74,37 @@ def current_user(env: Mapping[str, str] | None = None) -> str:
 
 def _db_url(home: Path, env: Mapping[str, str]) -> str:
     url = env.get("DOCKYARD_DB", "").strip()
-    return url or f"sqlite:///{home / DB_FILENAME}"
+    return check_db_url(url) if url else f"sqlite:///{home / DB_FILENAME}"
+
+
+def check_db_url(url: str) -> str:
+    """``url`` if it is an SQLAlchemy URL of a database kind that is installed.
+
+    Checked when the workspace is found, without importing SQLAlchemy, so a typo in
+    ``DOCKYARD_DB`` is one line naming the variable rather than a driver error later. The
+    URL itself is never repeated: it may hold a password.
+    """
+    match = _URL_RE.match(url)
+    if match is None:
+        raise InputError(
+            "DOCKYARD_DB is not a database URL; write e.g. sqlite:////abs/path/dockyard.db "
+            "or postgresql://USER@HOST/DBNAME (or unset it to use the workspace's own file)"
+        )
+    dialect = match.group(1).lower()
+    if dialect not in BUILTIN_DIALECTS and dialect not in _plugin_dialects():
+        raise InputError(
+            f"DOCKYARD_DB names an unknown kind of database {dialect[:20]!r}; use "
+            "sqlite:///PATH or postgresql://USER@HOST/DBNAME"
+        )
+    return url
+
+
+def _plugin_dialects() -> set[str]:
+    """Database kinds third-party packages register with SQLAlchemy (read only when a URL
+    names a kind SQLAlchemy does not ship, so a normal start never scans the packages)."""
+    from importlib.metadata import entry_points
+
+    return {e.name.split(".")[0].lower() for e in entry_points(group="sqlalchemy.dialects")}
 
 
 def _as_home(path: Path) -> Path:
@@ -117,8 +151,15 @@ def init_workspace(
     if root.exists() and not root.is_dir():
         raise InputError(f"{root} is a file, not a folder; give a folder to `dockyard init`")
     home = root / DIRNAME
-    for folder in (home, home / "objects", home / "logs"):
-        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        for folder in (home, home / "objects", home / "logs"):
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        # /proc/xx, a read-only mount, a file in the way, no permission: one line, exit 2
+        raise InputError(
+            f"cannot create a workspace in {root}: {exc.strerror or exc} "
+            f"(making {exc.filename or home}); give a folder you can write to"
+        ) from None
     workspace = Workspace(home=home, db_url=_db_url(home, env))
     engine_for(workspace)
     return workspace
@@ -134,7 +175,13 @@ def engine_for(workspace: Workspace) -> Engine:
     if engine is None:
         from store.db import open_engine
 
-        engine = _ENGINES[workspace.db_url] = open_engine(workspace.db_url)
+        try:
+            engine = open_engine(workspace.db_url)
+        except Exception as exc:
+            if workspace.db_url != f"sqlite:///{workspace.home / DB_FILENAME}":
+                _check_url_failure(exc)
+            raise
+        _ENGINES[workspace.db_url] = engine
     _HOMES.setdefault(engine, workspace.home)
     return engine
 
@@ -148,6 +195,22 @@ def home_of_engine(engine: Engine) -> Path | None:
         if database != ":memory:" and not database.startswith("file:"):
             home = Path(database).resolve().parent
     return home
+
+
+def _check_url_failure(exc: Exception) -> None:
+    """Turn a ``DOCKYARD_DB`` URL that SQLAlchemy cannot use into one line naming it."""
+    from sqlalchemy.exc import ArgumentError  # its NoSuchModuleError: an unknown +driver
+
+    if isinstance(exc, ImportError):  # postgresql:// without its driver installed
+        raise InputError(
+            f"DOCKYARD_DB needs a database driver that is not installed ({exc.name or exc}); "
+            "install it, or name an installed one as in postgresql+psycopg://USER@HOST/DBNAME"
+        ) from None
+    if isinstance(exc, ArgumentError):
+        raise InputError(
+            "DOCKYARD_DB is not a usable database URL (an unknown driver, or malformed); "
+            "write e.g. postgresql+psycopg://USER@HOST/DBNAME"
+        ) from None
 
 
 def open_store(workspace: Workspace) -> Engine:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.agent import Agent
 from core.audit import verify_chain
 from core.comparison import compare, overlay_curves
-from core.errors import InputError, NotFoundError
+from core.errors import ConflictError, InputError, NotFoundError
 from core.projects import add_project
 from core.registry import (
     ArtifactIntegrityError,
@@ -202,6 +205,80 @@ def test_aliases_move_atomically_with_history(ws: Workspace) -> None:
     assert verify_chain(ws) is None
     summary = next(m for m in list_models(ws) if m.name == "aliased")
     assert summary.latest_version == b.version and summary.aliases == {}
+
+
+def _race(ws: Workspace, first: Callable[[], object], second: Callable[[], object]) -> Any:
+    """Run ``first`` in a thread that is held just before it writes the alias row, until
+    ``second`` (another thread, its own connection) has moved the alias and committed.
+
+    The hold is an engine event on the real store, so the interleaving that two processes
+    hit only sometimes happens every time. Returns what ``first`` raised (or None).
+    """
+    from sqlalchemy import event
+
+    from core.workspace import engine_for
+
+    engine = engine_for(ws)
+    second_done = threading.Event()
+    held = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def hold(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        writes = (
+            statement.lstrip()
+            .upper()
+            .startswith(
+                ("INSERT INTO MODEL_ALIAS", "UPDATE MODEL_ALIAS", "DELETE FROM MODEL_ALIAS")
+            )
+        )
+        if writes and threading.current_thread().name == "first":
+            held.set()
+            assert second_done.wait(30)
+
+    def run_first() -> None:
+        try:
+            first()
+        except Exception as exc:
+            outcome["error"] = exc
+
+    event.listen(engine, "before_cursor_execute", hold)
+    try:
+        thread = threading.Thread(target=run_first, name="first")
+        thread.start()
+        assert held.wait(30)
+        try:
+            second()
+        finally:
+            second_done.set()
+        thread.join(30)
+    finally:
+        event.remove(engine, "before_cursor_execute", hold)
+    return outcome.get("error")
+
+
+def test_two_alias_moves_at_once_give_one_conflict(ws: Workspace) -> None:
+    a = register_version(ws, 1, "raced")
+    b = register_version(ws, 2, "raced")
+    # a new alias: both read "absent", both insert
+    error = _race(ws, lambda: set_alias(ws, a.ref, "champion"),
+                  lambda: set_alias(ws, b.ref, "champion"))  # fmt: skip
+    assert isinstance(error, ConflictError), repr(error)
+    assert "changed meanwhile" in str(error) and "\n" not in str(error)
+    assert get_version(ws, "raced@champion").version == b.version
+    # an existing alias: both read "at b"; the later move must not silently win
+    error = _race(ws, lambda: set_alias(ws, a.ref, "champion"),
+                  lambda: remove_alias(ws, "raced", "champion"))  # fmt: skip
+    assert isinstance(error, ConflictError), repr(error)
+    with pytest.raises(NotFoundError):
+        get_version(ws, "raced@champion")
+    set_alias(ws, b.ref, "champion")
+    error = _race(ws, lambda: set_alias(ws, a.ref, "champion"),
+                  lambda: set_alias(ws, a.ref, "champion"))  # fmt: skip
+    assert isinstance(error, ConflictError), repr(error)
+    moves = [(m["from"], m["to"]) for m in alias_history(ws, "raced")]
+    assert moves == [(None, b.version), (b.version, None), (None, b.version),
+                     (b.version, a.version)]  # fmt: skip
+    assert verify_chain(ws) is None
 
 
 @pytest.mark.parametrize(

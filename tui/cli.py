@@ -22,7 +22,22 @@ from tui.clikit import Context, fail, pass_ctx, print_json, print_table
 
 
 class DockyardGroup(click.Group):
-    """Turns Dockyard's errors into one line and the right exit status."""
+    """Turns Dockyard's errors, and click's usage errors, into one line and the right status."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # the top level's own options (`dockyard --no-such-flag`) are parsed here
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # `dockyard run` alone: click prints the group's help, which is the answer
+        except click.ClickException as exc:
+            report_click_error(exc, info_name or "dockyard")
 
     def invoke(self, ctx: click.Context) -> Any:
         # A shell starts background jobs with SIGINT ignored, and children inherit it; a
@@ -34,7 +49,12 @@ class DockyardGroup(click.Group):
             return super().invoke(ctx)
         except DockyardError as exc:
             self._report(ctx, exc, str(exc), exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.ClickException as exc:
+            # a subcommand's arguments are parsed in here, so this is where they fail
+            report_click_error(exc, ctx.command_path)
+        except (click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:
             fail("interrupted", 130)
@@ -58,6 +78,19 @@ class DockyardGroup(click.Group):
         if obj is not None and obj.debug:
             raise exc
         fail(message, code)
+
+
+def report_click_error(exc: click.ClickException, command_path: str) -> NoReturn:
+    """One line instead of click's three (usage, hint, error), with the same exit status.
+
+    A usage error names the help of the command it happened in, so the fix is one step
+    away; the message's own line breaks (click's "Did you mean" hints) become spaces.
+    """
+    message = " ".join(exc.format_message().split())
+    if isinstance(exc, click.UsageError):
+        where = exc.ctx.command_path if exc.ctx is not None else command_path
+        message = f"{message.rstrip('.')} (see '{where} --help')"
+    fail(message, exc.exit_code)
 
 
 @click.group(cls=DockyardGroup, invoke_without_command=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tui.clikit import Context, pass_ctx, print_json, print_table
+from tui.clikit import OFFSET, Context, pass_ctx, print_json, print_table
 from tui.sparkline import sparkline
 
 if TYPE_CHECKING:
@@ -284,8 +284,15 @@ def _print_version(info: VersionInfo) -> None:
 
 @data.command("head")
 @click.argument("ref", metavar="NAME[@VERSION]")
-@click.option("-n", "rows", default=10, show_default=True, type=click.IntRange(0, 100_000))
-@click.option("--offset", default=0, type=click.IntRange(0), help="Start at this row.")
+@click.option(
+    "-n",
+    "rows",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="How many rows (1 to 100,000).",
+)
+@click.option("--offset", default=0, type=OFFSET, help="Start at this row (0 is the first).")
 @click.option("--json", "as_json", is_flag=True, help="Print rows as JSON objects.")
 @pass_ctx
 def data_head(ctx: Context, ref: str, rows: int, offset: int, as_json: bool) -> None:
@@ -296,12 +303,10 @@ def data_head(ctx: Context, ref: str, rows: int, offset: int, as_json: bool) -> 
       dockyard data head iris -n 5
       dockyard data head iris@1 --offset 1000 -n 20 --json
     """
-    from core.datasets import get_version, preview_page
+    from core.datasets import head
 
-    workspace = ctx.workspace()
-    info = get_version(workspace, ref, with_profile=False)
+    info, columns, page = head(ctx.workspace(), ref, rows, offset)
     _warn_if_altered(info, "these rows are not the registered data")
-    columns, page = preview_page(workspace, info.id, offset, rows)
     if as_json:
         print_json([dict(zip(columns, row, strict=False)) for row in page])
         return

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from tui.clikit import Context, pass_ctx, print_json, print_table
+from tui.clikit import ROW_ID, Context, pass_ctx, print_json, print_table
 
 
 @click.group()
@@ -26,7 +26,7 @@ def _number(value: Any) -> str:
 
 
 @model.command("register")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @click.option("--name", required=True, help="The model's name (new or existing).")
 @click.option("-m", "--description", default="", help="What this version is.")
 @click.option("--json", "as_json", is_flag=True, help="Print the version as JSON.")

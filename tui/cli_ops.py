@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from store.schema import REQUEST_STATUSES
 from tui.clikit import Context, pass_ctx, print_json, print_table
 
 
@@ -13,7 +14,7 @@ def deploy() -> None:
 
 
 @deploy.command("list")
-@click.option("--status", help="Only requests in this status (pending, approved, rejected).")
+@click.option("--status", type=click.Choice(REQUEST_STATUSES), help="Only requests in this status.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of requests.")
 @pass_ctx
 def deploy_list(ctx: Context, status: str | None, as_json: bool) -> None:

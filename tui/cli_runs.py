@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from tui.clikit import Context, pass_ctx, print_json, print_table
+from store.schema import RUN_STATUSES
+from tui.clikit import COUNT, ROW_ID, Context, pass_ctx, print_json, print_table
 
 RUN_EXIT = {"finished": 0}
 
@@ -37,7 +38,7 @@ def _format_duration(seconds: float | None) -> str:
     help="A parameter; KEY=A,B,C sweeps over the values (repeatable).",
 )  # fmt: skip
 @click.option("--data", metavar="NAME@VERSION", help="Train on this dataset version.")
-@click.option("--from", "from_run", type=int, metavar="RUN_ID", help="Clone a past run.")
+@click.option("--from", "from_run", type=ROW_ID, metavar="RUN_ID", help="Clone a past run.")
 @click.option("--wait", is_flag=True, help="Follow the run and exit with its outcome.")
 @click.option("--no-agent", is_flag=True, help="Only queue; do not start an agent.")
 @click.option("--json", "as_json", is_flag=True, help="Print the queued runs as JSON.")
@@ -119,9 +120,11 @@ def _print_tail(path: str, lines: int) -> None:
 
 
 @run.command("list")
-@click.option("--status", help="Only runs in this status (queued, running, finished, …).")
+@click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs in this status.")
 @click.option("--project", help="Only runs of this project.")
-@click.option("--limit", default=50, show_default=True, help="How many runs.")
+@click.option(
+    "--limit", type=COUNT, default=50, show_default=True, help="How many runs (1 or more)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of runs.")
 @pass_ctx
 def run_list(
@@ -159,7 +162,7 @@ def run_list(
 
 
 @run.command("show")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
 @pass_ctx
 def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
@@ -204,7 +207,7 @@ def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
 
 
 @run.command("logs")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
 @pass_ctx
 def run_logs(ctx: Context, run_id: int, follow: bool) -> None:
@@ -242,7 +245,7 @@ def run_logs(ctx: Context, run_id: int, follow: bool) -> None:
 
 
 @run.command("cancel")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @pass_ctx
 def run_cancel(ctx: Context, run_id: int) -> None:
     """Cancel a queued or running run (SIGTERM, then SIGKILL after a grace period).
@@ -258,7 +261,7 @@ def run_cancel(ctx: Context, run_id: int) -> None:
 
 
 @run.command("retry")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @click.option("--wait", is_flag=True, help="Follow the new run and exit with its outcome.")
 @pass_ctx
 def run_retry(ctx: Context, run_id: int, wait: bool) -> None:

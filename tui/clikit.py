@@ -26,6 +26,39 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+class StoreInt(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.2
+    """An id, count or offset the store will be asked about: ``minimum`` to 2**63 - 1.
+
+    click's ``int`` accepts any size, and a number past SQLite's signed 64-bit INTEGER
+    fails inside the driver with an OverflowError; this refuses it at parse time.
+    """
+
+    name = "integer"
+
+    def __init__(self, minimum: int = 1) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from core.errors import InputError
+        from core.parsing import INT64_MAX, parse_int
+
+        try:
+            return parse_int(value, self.minimum, INT64_MAX)
+        except InputError as exc:
+            self.fail(str(exc), param, ctx)
+
+    def __repr__(self) -> str:
+        return f"StoreInt({self.minimum})"
+
+
+#: A row id (run, request, ...): 1 and up.
+ROW_ID = StoreInt(1)
+#: How many rows to show: at least 1.
+COUNT = StoreInt(1)
+#: Where to start: 0 and up.
+OFFSET = StoreInt(0)
+
+
 def fail(message: str, code: int) -> NoReturn:
     click.echo(f"dockyard: error: {message}", err=True)
     sys.exit(code)
@@ -38,7 +71,7 @@ def print_json(value: Any) -> None:
 def print_table(headers: list[str], rows: Iterable[Iterable[Any]], upper: bool = True) -> None:
     """A plain aligned table: readable in a pipe, no colour codes."""
     text_rows = [["" if v is None else str(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in text_rows)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(r[i]) for r in text_rows)]) for i, h in enumerate(headers)]
     shown = [h.upper() if upper else h for h in headers]
     click.echo("  ".join(h.ljust(w) for h, w in zip(shown, widths, strict=True)).rstrip())
     for row in text_rows:
