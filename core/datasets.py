@@ -1401,7 +1401,13 @@ def head(
             f"{info.ref} has {info.n_rows:,} rows; an offset must be below {info.n_rows} "
             f"(0 is the first row), not {shown(offset)}"
         )
-    columns, rows = preview_page(workspace, info.id, offset, n)
+    try:
+        columns, rows = preview_page(workspace, info.id, offset, n)
+    except FileNotFoundError as exc:
+        raise DockyardError(
+            f"{info.ref}: its stored object {exc.filename} is missing; "
+            "register the data again with dockyard data add"
+        ) from None
     return info, columns, rows
 
 
