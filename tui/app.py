@@ -15,10 +15,12 @@ from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Input
 
 from core.overview import Pane
+from core.text import visible
 from core.workspace import Workspace, current_user
 from store.queries import Reader, open_reader
 from tui.screens.command_bar import CommandBarScreen
@@ -122,6 +124,41 @@ class DockyardApp(App[None]):
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
+
+    # --- notifications ----------------------------------------------------------------------
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification is plain text, with control characters made visible.
+
+        Messages quote data (a dataset name, an error from core naming the user's input),
+        and every screen's and widget's ``notify`` ends here: one place where a message is
+        never parsed as markup and cannot reach the terminal with an escape sequence in it.
+        """
+        super().notify(
+            visible(message, keep="\n"),
+            title=visible(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
+    def action_help_quit(self) -> None:
+        # Textual's own version of this hint is markup, which notify no longer parses.
+        keys = [
+            key
+            for key, active in self.active_bindings.items()
+            if active.binding.action in ("quit", "app.quit")
+        ]
+        if keys:
+            self.notify(f"Press {keys[0]} to quit the app", title="Do you want to quit?")
 
     # --- actions that work from any screen ----------------------------------------------------
 

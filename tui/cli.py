@@ -18,7 +18,7 @@ import click
 
 from core.errors import DockyardError
 from core.workspace import Workspace
-from tui.clikit import Context, fail, pass_ctx, print_json, print_table
+from tui.clikit import Context, echo, fail, pass_ctx, print_json, print_table
 
 
 class DockyardGroup(click.Group):
@@ -137,7 +137,7 @@ def init(directory: Path | None) -> None:
     from core.workspace import init_workspace
 
     workspace = init_workspace(directory)
-    click.echo(f"Initialised Dockyard workspace in {workspace.home}")
+    echo(f"Initialised Dockyard workspace in {workspace.home}")
 
 
 @main.command()
@@ -155,7 +155,7 @@ def demo(directory: Path | None, no_tui: bool) -> None:
     workspace, projects = prepare_demo(directory or Path("dockyard-demo"))
     if no_tui:
         names = ", ".join(p.name for p in projects)
-        click.echo(f"Demo workspace ready in {workspace.root} with projects: {names}")
+        echo(f"Demo workspace ready in {workspace.root} with projects: {names}")
         return
     open_tui(workspace)
 
@@ -182,7 +182,7 @@ def project_add(ctx: Context, path: Path, as_json: bool) -> None:
     if as_json:
         print_json(info.to_dict())
     else:
-        click.echo(f"Registered project {info.name} from {info.path}")
+        echo(f"Registered project {info.name} from {info.path}")
 
 
 @project.command("list")
@@ -202,7 +202,7 @@ def project_list(ctx: Context, as_json: bool) -> None:
         print_json([p.to_dict() for p in projects])
         return
     if not projects:
-        click.echo("No projects yet; add one with `dockyard project add PATH`.")
+        echo("No projects yet; add one with `dockyard project add PATH`.")
         return
     print_table(
         ["name", "primary metric", "path"],
@@ -228,28 +228,28 @@ def project_show(ctx: Context, name: str, as_json: bool) -> None:
         print_json(info.to_dict() | {"spec": json.loads(info.spec.to_json())})
         return
     spec = info.spec
-    click.echo(f"{info.name}  ({info.path})")
+    echo(f"{info.name}  ({info.path})")
     if info.description:
-        click.echo(info.description)
-    click.echo(f"entry: {info.entry}")
+        echo(info.description)
+    echo(f"entry: {info.entry}")
     if spec.primary_metric:
-        click.echo(f"primary metric: {spec.primary_metric} ({spec.direction})")
+        echo(f"primary metric: {spec.primary_metric} ({spec.direction})")
     if spec.params:
-        click.echo("parameters:")
+        echo("parameters:")
         for p in spec.params:
             limits = ", ".join(str(c) for c in p.choices) if p.choices else ""
             if p.min is not None or p.max is not None:
                 limits = (
                     f"{p.min if p.min is not None else ''}..{p.max if p.max is not None else ''}"
                 )
-            click.echo(f"  {p.name} ({p.type}) = {p.default!r}  {limits}  {p.help}".rstrip())
+            echo(f"  {p.name} ({p.type}) = {p.default!r}  {limits}  {p.help}".rstrip())
     for gate in spec.gates:
         bounds = " and ".join(
             f"{op} {v:g}" for op, v in ((">=", gate.min), ("<=", gate.max)) if v is not None
         )
-        click.echo(f"gate: {gate.metric} {bounds}")
+        echo(f"gate: {gate.metric} {bounds}")
     for monitor in spec.monitors:
-        click.echo(f"monitor: {monitor.name} ({monitor.kind}, {monitor.schedule})")
+        echo(f"monitor: {monitor.name} ({monitor.kind}, {monitor.schedule})")
 
 
 def _register_commands() -> None:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-from tui.clikit import Context, fail, pass_ctx, print_json
+from tui.clikit import Context, echo, fail, pass_ctx, print_json
 
 
 @click.group()
@@ -67,4 +67,4 @@ def audit_verify(ctx: Context, as_json: bool) -> None:
         return
     if not report.ok:
         fail(report.describe(), 1)
-    click.echo(report.describe())
+    echo(report.describe())

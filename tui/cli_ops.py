@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from store.schema import REQUEST_STATUSES
-from tui.clikit import Context, pass_ctx, print_json, print_table
+from tui.clikit import Context, echo, pass_ctx, print_json, print_table
 
 
 @click.group()
@@ -31,7 +31,7 @@ def deploy_list(ctx: Context, status: str | None, as_json: bool) -> None:
         print_json([r.to_dict() for r in requests])
         return
     if not requests:
-        click.echo("No deployment requests.")
+        echo("No deployment requests.")
         return
     print_table(
         ["id", "model", "target", "status", "by", "requested"],
@@ -73,7 +73,7 @@ def monitor_list(ctx: Context, project: str | None, include_disabled: bool, as_j
         print_json([m.to_dict() for m in monitors])
         return
     if not monitors:
-        click.echo("No monitors; declare them under [[monitors]] in a project's dockyard.toml.")
+        echo("No monitors; declare them under [[monitors]] in a project's dockyard.toml.")
         return
     print_table(
         ["project", "monitor", "kind", "schedule", "last", "alerts"],

@@ -13,10 +13,10 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from tui.text import plain
 from tui.widgets.commands import APP_COMMANDS
 
 
@@ -101,7 +101,7 @@ class HelpScreen(Screen[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#help", Vertical).border_title = escape(f"Help: {self.screen_title}")
+        self.query_one("#help", Vertical).border_title = plain(f"Help: {self.screen_title}")
         keys = self.query_one("#help-keys", DataTable)
         keys.add_columns("Key", "Where", "Action", "Keymap id")
         for row in self.rows:

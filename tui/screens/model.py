@@ -18,14 +18,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical, VerticalScroll
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from core.overview import NO_VALUE, as_utc, format_metric, human_age, human_duration, human_size
+from core.text import visible, visible_tree
 from core.workspace import Workspace
+from tui.text import data_text, plain
 from tui.widgets.confirm import ConfirmModal
 from tui.widgets.prompt import PromptField, PromptModal
 
@@ -164,7 +165,9 @@ def report_text(report: dict[str, Any]) -> Text:
     """The validation report of :func:`core.validation.build_report`, for the terminal.
 
     Pass and fail read as words (PASS/FAIL, better/worse), colour only repeats them.
+    Every string of the report is data and is made visible once, here.
     """
+    report = visible_tree(report)
     text = Text(no_wrap=False, overflow="fold")
     passed = bool(report["gates_passed"])
     gates = report["gates"]
@@ -339,7 +342,7 @@ class ModelScreen(Screen[None]):
 
     def on_mount(self) -> None:
         box = self.query_one("#model", Vertical)
-        box.border_title = escape(f"Model {self.model_name}")
+        box.border_title = plain(f"Model {self.model_name}")
         self.query_one("#aliases", Static).border_title = "Alias moves"
         self.query_one("#report", ReportView).border_title = "Report"
         self._load_versions()
@@ -408,7 +411,7 @@ class ModelScreen(Screen[None]):
         for index, heading in enumerate(VERSION_COLUMNS):
             if index == METRIC_COLUMN and self._metric_heading:
                 heading = self._metric_heading
-            table.add_column(heading, key=f"c{index}")
+            table.add_column(data_text(heading), key=f"c{index}")
         for info in message.versions:
             table.add_row(*self._cells(info), key=str(info.version))
         if keep in self.versions:
@@ -437,7 +440,9 @@ class ModelScreen(Screen[None]):
         current = self.current
         if not self.loaded or (current is not None and current.version == message.version):
             self.query_one("#report", ReportView).border_title = "Report unavailable"
-            self._set_report_text(Text(f"Cannot read {message.what}: {message.error} (r retries)"))
+            self._set_report_text(
+                data_text(f"Cannot read {message.what}: {message.error} (r retries)", no_wrap=False)
+            )
 
     def on_model_changed(self, message: ModelChanged) -> None:
         self.notify(message.text, title=self.model_name)
@@ -462,7 +467,7 @@ class ModelScreen(Screen[None]):
         if current.version in self._reports:
             self._show_report(current.version)
             return
-        self.query_one("#report", ReportView).border_title = escape(
+        self.query_one("#report", ReportView).border_title = plain(
             f"Report v{current.version} (loading)"
         )
         self._load_report(current.version)
@@ -476,7 +481,7 @@ class ModelScreen(Screen[None]):
             style="bold magenta" if tagged else "",
             no_wrap=True,
         )
-        aliases = Text(", ".join(info.aliases) or NO_VALUE, style="bold" if info.aliases else "")
+        aliases = data_text(", ".join(info.aliases) or NO_VALUE, "bold" if info.aliases else "")
         created = as_utc(info.created_at)
         metric = (
             format_metric(None, info.primary_value)
@@ -486,11 +491,11 @@ class ModelScreen(Screen[None]):
         return [
             version,
             aliases,
-            Text(metric, no_wrap=True),
+            data_text(metric),
             Text(str(info.run_id)),
-            Text(info.dataset or NO_VALUE, no_wrap=True),
+            data_text(info.dataset or NO_VALUE),
             Text(human_age(created, self._now()), no_wrap=True),
-            Text(info.description or "", no_wrap=True),
+            data_text(info.description or ""),
         ]
 
     def _redraw_version(self, number: int) -> None:
@@ -501,8 +506,8 @@ class ModelScreen(Screen[None]):
     def _update_title(self) -> None:
         count = len(self._order)
         title = f"Model {self.model_name} · {count} version{'s' if count != 1 else ''}"
-        self.query_one("#model", Vertical).border_title = escape(title)
-        self.query_one("#model", Vertical).border_subtitle = escape(
+        self.query_one("#model", Vertical).border_title = plain(title)
+        self.query_one("#model", Vertical).border_subtitle = (
             f"{len(self.tagged)} tagged · c compares" if self.tagged else ""
         )
 
@@ -523,10 +528,10 @@ class ModelScreen(Screen[None]):
                 change = f" set on v{target}"
             else:
                 change = f" v{source} -> v{target}"
-            text.append(f"{move.get('alias', '?')}", style="bold")
+            text.append(visible(str(move.get("alias", "?"))), style="bold")
             text.append(change)
             when = human_age(as_utc(move.get("at")), now)
-            text.append(f"  {move.get('actor', '?')}, {when}\n", style="dim")
+            text.append(visible(f"  {move.get('actor', '?')}, {when}") + "\n", style="dim")
         text.rstrip()
         widget.update(text)
         widget.border_title = f"Alias moves ({len(self.history)})"
@@ -536,7 +541,7 @@ class ModelScreen(Screen[None]):
         self._shown_report = version
         view = self.query_one("#report", ReportView)
         verdict = "pass" if report["gates_passed"] else "FAIL"
-        view.border_title = escape(f"Report v{version} · gates {verdict}")
+        view.border_title = f"Report v{version} · gates {verdict}"
         self._set_report_text(report_text(report))
 
     def _set_report_text(self, text: Text) -> None:

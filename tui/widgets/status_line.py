@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.markup import escape
+from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from core.overview import AgentStatus
+from tui.text import markup
 
 
 def short_path(path: Path, home: Path | None = None) -> str:
@@ -30,20 +31,18 @@ class StatusLine(Static):
         self.workspace_label = workspace_label
         self.user = user
 
-    def render_text(self) -> str:
+    def render_text(self) -> Content:
         if self.agent is None:
             agent = "agent ?"
         elif self.agent.alive:
             agent = "[b]agent running[/b]"
         else:
             agent = "agent stopped"
-        parts = [
-            "[b]Dockyard[/b]",
-            agent,
-            f"user {escape(self.user)}",
-            escape(self.workspace_label),
-        ]
-        return " │ ".join(parts)
+        return markup(
+            f"[b]Dockyard[/b] │ {agent} │ user $user │ $workspace",
+            user=self.user,
+            workspace=self.workspace_label,
+        )
 
     def on_mount(self) -> None:
         self.update(self.render_text())
