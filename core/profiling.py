@@ -506,6 +506,10 @@ class RowSample:
     draw and one partition per chunk serve every column. A column's missing values stay
     in the sample as NaN and are dropped when its quantiles are read, which leaves a
     uniform sample of its present values.
+
+    Every step costs at most one pass over the columns per chunk (and :meth:`finish` one
+    pass at the end), so the work grows with the cells, not with the square of the
+    columns: a one-row file of 100,000 columns must not compact 100,000 times.
     """
 
     def __init__(self, rng: np.random.Generator, k: int = SAMPLE_SIZE) -> None:
@@ -515,8 +519,10 @@ class RowSample:
         self.seen = 0
         self.keys: list[FloatArray] = []
         self.columns: dict[str, list[FloatArray]] = {}
+        self.lengths: dict[str, int] = {}  # rows each column holds, to pad without sums
         self.held = 0
         self.rows: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self.finished = False
 
     def start_chunk(self, n: int) -> None:
         """Draw keys for the next ``n`` rows; :meth:`add` then takes the chosen ones."""
@@ -537,19 +543,30 @@ class RowSample:
         if parts is None:
             before = self.held - len(self.rows)
             parts = self.columns[name] = [np.full(before, np.nan)] if before else []
+            self.lengths[name] = before
         parts.append(values[self.rows])
+        self.lengths[name] += len(self.rows)
 
     def end_chunk(self) -> None:
         self._pad()
         if self.held > 2 * self.k:
             self._compact()
 
+    def finish(self) -> None:
+        """Pad and compact once after the last chunk; :meth:`values` then only reads."""
+        if not self.finished:
+            self._pad()
+            self._compact()
+            self.finished = True
+
     def _pad(self) -> None:
         """Columns without values in this chunk (all missing) get NaN rows."""
-        for parts in self.columns.values():
-            have = sum(len(p) for p in parts)
-            if have < self.held:
-                parts.append(np.full(self.held - have, np.nan))
+        held = self.held
+        lengths = self.lengths
+        for name, have in lengths.items():
+            if have < held:
+                self.columns[name].append(np.full(held - have, np.nan))
+                lengths[name] = held
 
     def _compact(self) -> None:
         keys = np.concatenate(self.keys) if self.keys else np.zeros(0)
@@ -561,14 +578,14 @@ class RowSample:
             keys = keys[keep]
         self.keys = [keys]
         for name, parts in self.columns.items():
-            joined = np.concatenate(parts) if parts else np.zeros(0)
+            joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
             self.columns[name] = [joined[keep] if keep is not None else joined]
+            self.lengths[name] = len(keys)
         self.held = len(keys)
 
     def values(self, name: str) -> FloatArray:
         """The sampled present, finite values of column ``name``, sorted."""
-        self._pad()
-        self._compact()
+        self.finish()
         parts = self.columns.get(name)
         if not parts:
             return np.zeros(0)
