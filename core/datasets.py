@@ -701,6 +701,8 @@ def _stage_one(source: _Source, rel: str, file: Path) -> _StagedFile:
         _check_parquet_magic(file)
         schema = profiling.parquet_schema(file)
         names = [n for n, _ in schema]
+        if len(names) > profiling.MAX_COLUMNS:
+            raise profiling.too_many_columns(file, len(names))
         _check_duplicates(file, names)
         width = max(1, len(names))
         return _StagedFile(
