@@ -28,6 +28,7 @@ from pathlib import Path
 
 TMP_DIRNAME = "tmp"
 STALE_SECONDS = 24 * 3600
+SWEEP_LIMIT = 1000  # entries looked at per sweep
 _PREFIX = "dy"
 
 
@@ -102,41 +103,50 @@ def owner_alive(name: str) -> bool | None:
     return True
 
 
-def sweep(objects: Path, max_age: float = STALE_SECONDS) -> int:
+def sweep(objects: Path, max_age: float = STALE_SECONDS, *, limit: int = SWEEP_LIMIT) -> int:
     """Remove what dead processes left in ``objects/tmp/``; the number of entries removed.
 
-    One listing of the folder, and only if it exists; an entry whose owner is alive (a
-    registration running elsewhere) is kept. Errors are ignored: a sweep never stops the
-    command that runs it.
+    One listing of the folder, and only if it exists, looking at no more than ``limit``
+    entries (a folder flooded with names must not slow every command's start; the next
+    start goes on); an entry whose owner is alive (a registration running elsewhere) is
+    kept. Errors are ignored: a sweep never stops the command that runs it.
     """
     try:
-        entries = list(os.scandir(objects / TMP_DIRNAME))
+        listing = os.scandir(objects / TMP_DIRNAME)
     except OSError:
         return 0
     removed = 0
-    limit: float | None = None
-    for entry in entries:
-        alive = owner_alive(entry.name)
-        if alive is None:
-            if limit is None:
-                limit = time.time() - max_age
+    cutoff: float | None = None
+    with listing:
+        for seen, entry in enumerate(listing):
+            if seen >= limit:
+                break
+            alive = owner_alive(entry.name)
+            if alive is None:
+                if cutoff is None:
+                    cutoff = time.time() - max_age
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
+                        continue
+            elif alive:
+                continue
             with contextlib.suppress(OSError):
-                if entry.stat(follow_symlinks=False).st_mtime >= limit:
-                    continue
-        elif alive:
-            continue
-        with contextlib.suppress(OSError):
-            remove_tree(Path(entry.path))
-            removed += 1
+                remove_tree(Path(entry.path))
+                removed += 1
     return removed
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a file or a folder (without following links)."""
+    """Remove a file, a link (never what it points to) or a folder.
+
+    A folder goes through ``shutil.rmtree``, which on Linux walks by file descriptors and
+    so cannot be led out of ``objects/tmp`` by a folder swapped for a link meanwhile (a
+    teammate with write access to the workspace could try).
+    """
     if path.is_dir() and not path.is_symlink():
-        for child in path.iterdir():
-            remove_tree(child)
-        path.rmdir()
+        import shutil
+
+        shutil.rmtree(path)
     else:
         # unlink needs a writable folder, not a writable file: no chmod, which would
         # also change the mode of any other link to the same inode.

@@ -225,3 +225,23 @@ def test_staged_names_carry_their_owner_and_the_sweep_removes_only_orphans(
     os.utime(other_host, (past, past))  # another host: only the age rule can remove it
     staging.sweep(objects)
     assert [p.name for p in (objects / "tmp").iterdir()] == [mine.name]
+
+
+def test_the_sweep_never_follows_links_and_looks_at_a_bounded_number(tmp_path: Path) -> None:
+    objects = tmp_path / "objects"
+    tmp = hashing.tmp_dir(objects)
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    dead = f"dy-{staging.host_tag()}-{2**22 + 7}-0"  # above the usual pid_max: no process
+    (tmp / f"{dead}-link.part").symlink_to(outside)
+    folder = tmp / f"{dead}-tree.dir"
+    folder.mkdir()
+    (folder / "inner").symlink_to(outside / "keep.txt")
+    assert staging.sweep(objects) == 2
+    assert list(tmp.iterdir()) == [] and (outside / "keep.txt").read_text() == "mine"
+    for i in range(10):
+        (tmp / f"{dead}-{i}.part").write_bytes(b"")
+    assert staging.sweep(objects, limit=3) == 3
+    assert len(list(tmp.iterdir())) == 7
+    assert staging.sweep(objects) == 7
