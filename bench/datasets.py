@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -342,11 +343,12 @@ def run_wide(widths: list[int], repeat: int) -> dict[str, Any]:
         for width in widths:
             data = base / f"wide{width}.csv"
             make_wide_csv(data, width)
-            seconds, status = [], 0
+            seconds, cpu, status = [], [], 0
             for attempt in range(repeat):
                 home = base / f"ws{width}-{attempt}"
                 subprocess.run([*cli, "init", str(home)], check=True, capture_output=True)
                 env = {**os.environ, "PYTHONPATH": str(ROOT), "DOCKYARD_USER": "bench"}
+                used = resource.getrusage(resource.RUSAGE_CHILDREN)
                 start = time.perf_counter()
                 done = subprocess.run(
                     [*cli, "--home", str(home), "data", "add", "wide", str(data)],
@@ -355,9 +357,18 @@ def run_wide(widths: list[int], repeat: int) -> dict[str, Any]:
                     text=True,
                 )
                 seconds.append(time.perf_counter() - start)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu.append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
                 status = done.returncode
-            out["widths"][str(width)] = {"seconds": median(seconds), "exit": status}
-            print(f"{width:>7,} columns: {median(seconds):6.2f} s  (exit {status})")
+            out["widths"][str(width)] = {
+                "seconds": median(seconds),
+                "cpu_seconds": median(cpu),
+                "exit": status,
+            }
+            print(
+                f"{width:>7,} columns: {median(seconds):6.2f} s wall, {median(cpu):6.2f} s CPU"
+                f"  (exit {status})"
+            )
     out["load_after"] = os.getloadavg()[0]
     return out
 
