@@ -701,6 +701,8 @@ def _stage_one(source: _Source, rel: str, file: Path) -> _StagedFile:
         _check_parquet_magic(file)
         schema = profiling.parquet_schema(file)
         names = [n for n, _ in schema]
+        if len(names) > profiling.MAX_COLUMNS:
+            raise profiling.too_many_columns(file, len(names))
         _check_duplicates(file, names)
         width = max(1, len(names))
         return _StagedFile(
@@ -804,13 +806,15 @@ def _attach_files(profile: dict[str, Any], staged: list[_StagedFile], source: _S
 
 def _write_row_index(objects: Path, digest: str, scanner: Any) -> Path | None:
     """``objects/<digest>.rows``: the byte offset of every INDEX_EVERY-th data row."""
+    from core import hashing
+
     if not scanner.consistent:
         return None
     final = objects / f"{digest}.rows"
     if final.exists():
         return None
     offsets = scanner.row_index()
-    tmp = objects / "tmp" / f"{secrets.token_hex(8)}.rows"
+    tmp = hashing.tmp_path(objects, "rows")
     with open(tmp, "wb") as f:
         f.write(INDEX_HEADER.pack(INDEX_MAGIC, scanner.every, scanner.data_rows))
         f.write(offsets.astype("<i8").tobytes())

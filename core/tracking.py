@@ -1148,11 +1148,14 @@ def _sha256_file(path: Path) -> tuple[str, int]:
 def _store_object(source: Path, home: Path) -> tuple[str, int, str]:
     """Copy ``source`` to ``home/objects/<sha256>`` (hashing while copying)."""
     objects = home / "objects"
-    # Written under objects/tmp/ first (where core.hashing stages objects too and sweeps
-    # what a killed process left behind), then renamed into place once complete.
-    staging = objects / "tmp"
-    staging.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=staging, suffix=".part")
+    # Written under objects/tmp/ first, under a name that carries this process (the next
+    # dockyard command removes it if the process was killed), then renamed into place.
+    from core import staging
+
+    folder = objects / staging.TMP_DIRNAME
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp_name = str(folder / staging.tmp_name("part"))
+    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     digest = hashlib.sha256()
     size = 0
     try:

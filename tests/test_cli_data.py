@@ -180,6 +180,38 @@ def test_ctrl_c_during_add_leaves_nothing(ws: Path) -> None:
     assert json.loads(dockyard("data", "list", "--json", cwd=ws).stdout) == []
 
 
+@pytest.mark.slow
+def test_temporary_files_of_a_killed_add_go_at_the_next_command(ws: Path) -> None:
+    big = ws / "big.csv"
+    with open(big, "w") as f:
+        f.write(",".join(f"c{i}" for i in range(20)) + "\n")
+        row = ",".join(str(i * 1.5) for i in range(20)) + "\n"
+        f.write(row * 2_000_000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "data", "add", "big", "big.csv"],
+        cwd=ws,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    tmp = ws / ".dockyard" / "objects" / "tmp"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (tmp.is_dir() and any(tmp.iterdir())):
+        time.sleep(0.002)
+    time.sleep(0.2)  # halfway: the copy is staged, the profile pass is running
+    assert proc.poll() is None, "finished before it could be killed"
+    proc.kill()  # SIGKILL: no handler runs, the staged copy stays
+    proc.wait(timeout=30)
+    left = list(tmp.iterdir())
+    assert left and all(p.name.startswith("dy-") for p in left)
+    assert sum(p.stat().st_size for p in left if p.is_file()) > 0
+    # any command (here one that only reads) removes what the dead process left
+    listed = dockyard("data", "list", "--json", cwd=ws)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    assert list(tmp.iterdir()) == []
+    assert stored_files(ws) == []
+
+
 def test_progress_bar_draws_both_phases() -> None:
     from tui.cli_data import _progress_bar, sparkline
 

@@ -28,9 +28,17 @@ class Context:
     def __init__(self, home: str | None, debug: bool) -> None:
         self.home = home
         self.debug = debug
+        self._workspace: Workspace | None = None
 
     def workspace(self) -> Workspace:
-        return find_workspace(home=self.home)
+        """The workspace, found once; its start also removes the temporary files of
+        registrations whose process was killed outright (one listing of objects/tmp)."""
+        if self._workspace is None:
+            from core import staging
+
+            self._workspace = find_workspace(home=self.home)
+            staging.sweep(self._workspace.objects)
+        return self._workspace
 
 
 pass_ctx = click.make_pass_decorator(Context)
