@@ -20,6 +20,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
