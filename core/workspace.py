@@ -68,6 +68,22 @@ def current_user(env: Mapping[str, str] | None = None) -> str:
         return "unknown"
 
 
+def os_user() -> str:
+    """The operating-system account of this process, from its effective user id.
+
+    Deployment decisions (requests, approvals, environment changes) use this and never
+    ``DOCKYARD_USER``: an environment variable is whatever its setter wants it to be,
+    while the user id is what the kernel vouches for.
+    """
+    import pwd
+
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # no passwd entry (some containers): the number is still the truth
+        return f"uid{uid}"
+
+
 def _db_url(home: Path, env: Mapping[str, str]) -> str:
     url = env.get("DOCKYARD_DB", "").strip()
     return url or f"sqlite:///{home / DB_FILENAME}"

@@ -7,4 +7,4 @@ decides whether it needs ``store.db`` (and SQLAlchemy) to migrate.
 from __future__ import annotations
 
 #: The newest migration this code knows; ``tests/test_store.py`` checks it against Alembic.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
