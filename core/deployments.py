@@ -419,7 +419,13 @@ def _refuse(
     """Record a refused attempt (its own transaction: nothing else is written), then raise."""
     from sqlmodel import Session
 
+    from store.models import DeploymentRequest
+
     with Session(engine_for(workspace)) as session:
+        row = session.get(DeploymentRequest, entity_id) if isinstance(entity_id, int) else None
+        if row is not None:  # so that `audit log --model/--env` finds the refusal
+            model, version, _ = _names(session, row.model_version_id)
+            details = {"model": model, "version": version, "env": row.target, **(details or {})}
         append_event(
             session,
             actor,

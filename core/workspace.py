@@ -140,6 +140,47 @@ def init_workspace(
     return workspace
 
 
+SHARED_FILE = "shared-group"
+
+
+def share_workspace(workspace: Workspace, group: str) -> None:
+    """Make the workspace usable by every member of OS group ``group`` on this machine.
+
+    Every folder gets the group, group read/write and the setgid bit (new files inherit
+    the group); every file the group and group read/write; ``shared-group`` records the
+    group so that each ``dockyard`` process sets a umask of 002 (new files stay group
+    writable). This lets several accounts share one store; it does not protect one
+    member from another (any member can edit the SQLite file directly): the audit log's
+    chain and witness make such edits detectable, not impossible.
+    """
+    import grp
+    import stat
+
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise InputError(
+            f"no OS group named {group!r}; create it with `groupadd {group}`"
+        ) from None
+    (workspace.home / SHARED_FILE).write_text(group + "\n")
+    for folder, _dirs, files in os.walk(workspace.home):
+        os.chown(folder, -1, gid)
+        mode = os.stat(folder).st_mode
+        os.chmod(folder, stat.S_IMODE(mode) | stat.S_ISGID | stat.S_IRWXG)
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                continue
+            os.chown(path, -1, gid)
+            os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) | stat.S_IRGRP | stat.S_IWGRP)
+
+
+def apply_shared_umask(workspace: Workspace) -> None:
+    """In a shared workspace, create files group-writable (umask 002)."""
+    if (workspace.home / SHARED_FILE).is_file():
+        os.umask(0o002)
+
+
 def engine_for(workspace: Workspace) -> Engine:
     """The migrated engine of ``workspace``, opened once per process and URL.
 

@@ -387,3 +387,92 @@ def test_crash_then_altered_file_is_abandoned(ws: Workspace, tmp_path: Path) -> 
     assert not (ws.home / "deployments/production/iris-clf/current").exists()
     failed = [e for e in list_events(ws) if e.action == "deploy.failed"]
     assert len(failed) == 1 and "tampered" in failed[0].details["error"]
+
+
+def test_predict_checks_the_input_and_scores(ws: Workspace, tmp_path: Path) -> None:
+    from core.prediction import predict_file, predict_frame
+
+    request_deployment(ws, "iris-clf@1", "staging", actor="alice")
+    batch = iris_csv(tmp_path / "batch.csv", rows=120)
+    frame = __import__("pandas").read_csv(batch).drop(columns=["target"])
+    frame.to_csv(batch, index=False)
+    out = tmp_path / "out.csv"
+    result = predict_file(ws, "staging", "iris-clf", batch, out)
+    assert result.rows == 120 and out.read_text().splitlines()[0].endswith(",prediction")
+    assert len(predict_frame(ws, "staging", "iris-clf", frame)) == 120
+    cases = {
+        "missing": (frame.drop(columns=["petal_width"]), r"missing column\(s\) petal_width"),
+        "extra": (frame.assign(id=1), r"unexpected column\(s\) id"),
+        "type": (frame.astype(object).assign(sepal_length="abc"), "must be float64"),
+    }
+    for name, (bad, message) in cases.items():
+        path = tmp_path / f"{name}.csv"
+        bad.to_csv(path, index=False)
+        with pytest.raises(InputError, match=message):
+            predict_file(ws, "staging", "iris-clf", path, tmp_path / f"{name}-out.csv")
+        assert not (tmp_path / f"{name}-out.csv").exists()
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(InputError, match="empty"):
+        predict_file(ws, "staging", "iris-clf", tmp_path / "empty.csv", tmp_path / "e.csv")
+    deployed = ws.home / "deployments/staging/iris-clf/current/model.skops"
+    deployed.write_bytes(deployed.read_bytes() + b"x")
+    with pytest.raises(ArtifactIntegrityError, match="no longer matches"):
+        predict_file(ws, "staging", "iris-clf", batch, out)
+
+
+def test_cli_review_approve_status_predict_audit(ws: Workspace, tmp_path: Path) -> None:
+    from core.workspace import os_user
+    from tests.test_cli import dockyard, one_line_error
+
+    me = os_user()
+    set_environment(ws, "production", approvers=("bob", me), actor="bob")
+    request = request_deployment(ws, "iris-clf@1", "production", "ship", actor="alice").request
+    cwd = ws.root
+    listed = json.loads(dockyard("deploy", "list", "--status", "pending", "--json", cwd=cwd).stdout)
+    assert [r["id"] for r in listed] == [request.id]
+    shown = dockyard("deploy", "show", str(request.id), cwd=cwd)
+    assert "requested by alice" in shown.stdout and "[pass]" in shown.stdout
+    approved = dockyard("deploy", "approve", str(request.id), "-m", "ok", cwd=cwd)
+    assert approved.returncode == 0, approved.stderr
+    again = dockyard("deploy", "approve", str(request.id), cwd=cwd)
+    assert again.returncode == 1 and "is deployed" in one_line_error(again)
+    status = json.loads(dockyard("deploy", "status", "--json", cwd=cwd).stdout)
+    assert [(s["env"], s["ref"], s["approved_by"]) for s in status] == [
+        ("production", "iris-clf@1", [me])
+    ]
+    own = dockyard("deploy", "request", "iris-clf@3", "--env", "production", cwd=cwd)
+    assert own.returncode == 0, own.stderr
+    own_id = json.loads(dockyard("deploy", "list", "--status", "pending", "--json", cwd=cwd).stdout)
+    mine = dockyard("deploy", "approve", str(own_id[0]["id"]), cwd=cwd)
+    assert mine.returncode == 1 and "cannot approve" in one_line_error(mine)
+    nowhere = dockyard("deploy", "request", "iris-clf@1", "--env", "nope", cwd=cwd)
+    assert nowhere.returncode == 2 and "not declared" in one_line_error(nowhere)
+    history = dockyard("deploy", "history", "production", "iris-clf", cwd=cwd)
+    assert "iris-clf@1" in history.stdout and me in history.stdout
+    batch = iris_csv(tmp_path / "batch.csv", rows=30)
+    scored = dockyard("predict", "iris-clf", "--env", "production", str(batch), cwd=cwd)
+    assert scored.returncode == 2 and "unexpected column(s) target" in one_line_error(scored)
+    import pandas as pd
+
+    pd.read_csv(batch).drop(columns=["target"]).to_csv(batch, index=False)
+    out = tmp_path / "out.csv"
+    scored = dockyard(
+        "predict", "iris-clf", "--env", "production", str(batch), "-o", str(out), cwd=cwd
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert len(out.read_text().splitlines()) == 31
+    log = json.loads(
+        dockyard(
+            "audit", "log", "--model", "iris-clf", "--env", "production", "--json", cwd=cwd
+        ).stdout
+    )
+    actions = [e["action"] for e in log]
+    assert {
+        "deploy.deploy",
+        "deploy.approve",
+        "deploy.switching",
+        "deploy.deployed",
+        "deploy.refused",
+    } <= set(actions)
+    envs = json.loads(dockyard("env", "list", "--json", cwd=cwd).stdout)
+    assert [e["name"] for e in envs] == ["production", "staging"]

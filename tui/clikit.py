@@ -20,7 +20,11 @@ class Context:
         self.debug = debug
 
     def workspace(self) -> Workspace:
-        return find_workspace(home=self.home)
+        from core.workspace import apply_shared_umask
+
+        workspace = find_workspace(home=self.home)
+        apply_shared_umask(workspace)
+        return workspace
 
 
 pass_ctx = click.make_pass_decorator(Context)
