@@ -389,6 +389,41 @@ def list_events(
         ]
 
 
+def search_events(
+    workspace: Workspace,
+    model: str | None = None,
+    env: str | None = None,
+    since: datetime | None = None,
+) -> list[AuditEntry]:
+    """Events, oldest first, about ``model`` and/or environment ``env``, from ``since`` on.
+
+    Model and environment are matched on the event's details (``model``, ``env``), which
+    every deployment and registry event records.
+    """
+    from sqlmodel import Session, col, select
+
+    from core.workspace import engine_for
+    from store.models import AuditEvent
+
+    with Session(engine_for(workspace)) as session:
+        query = select(AuditEvent).order_by(col(AuditEvent.id))
+        if since is not None:
+            query = query.where(col(AuditEvent.at) >= since)
+        found = []
+        for e in session.exec(query):
+            details = json.loads(e.details_json)
+            if model is not None and details.get("model") != model:
+                continue
+            if env is not None and details.get("env") != env:
+                continue
+            found.append(
+                AuditEntry(
+                    e.id or 0, e.at, e.actor, e.action, e.entity_type, e.entity_id, details, e.hash
+                )
+            )
+        return found
+
+
 # --- verifying --------------------------------------------------------------------------------
 
 

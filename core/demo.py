@@ -3,6 +3,7 @@ training data registered as the first version of each dataset."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -38,4 +39,20 @@ def prepare_demo(directory: Path) -> tuple[Workspace, list[ProjectInfo]]:
                 workspace, dataset.name, target / dataset.path, "sample data", author="demo"
             )
         registered.append(project)
+    _declare_environments(workspace)
     return workspace, registered
+
+
+def _declare_environments(workspace: Workspace) -> None:
+    """``staging`` (no approval) and ``production`` (one approval, by a member of this
+    user's primary group other than the requester), unless already declared."""
+    import grp
+
+    from core.environments import list_environments, set_environment
+
+    declared = {e.name for e in list_environments(workspace)}
+    if "staging" not in declared:
+        set_environment(workspace, "staging", approvals=0)
+    if "production" not in declared:
+        group = grp.getgrgid(os.getgid()).gr_name
+        set_environment(workspace, "production", approvals=1, approvers=(f"@{group}",))

@@ -72,6 +72,22 @@ def current_user(env: Mapping[str, str] | None = None) -> str:
         return "unknown"
 
 
+def os_user() -> str:
+    """The operating-system account of this process, from its effective user id.
+
+    Deployment decisions (requests, approvals, environment changes) use this and never
+    ``DOCKYARD_USER``: an environment variable is whatever its setter wants it to be,
+    while the user id is what the kernel vouches for.
+    """
+    import pwd
+
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # no passwd entry (some containers): the number is still the truth
+        return f"uid{uid}"
+
+
 def _db_url(home: Path, env: Mapping[str, str]) -> str:
     url = env.get("DOCKYARD_DB", "").strip()
     return check_db_url(url) if url else f"sqlite:///{home / DB_FILENAME}"
@@ -163,6 +179,47 @@ def init_workspace(
     workspace = Workspace(home=home, db_url=_db_url(home, env))
     engine_for(workspace)
     return workspace
+
+
+SHARED_FILE = "shared-group"
+
+
+def share_workspace(workspace: Workspace, group: str) -> None:
+    """Make the workspace usable by every member of OS group ``group`` on this machine.
+
+    Every folder gets the group, group read/write and the setgid bit (new files inherit
+    the group); every file the group and group read/write; ``shared-group`` records the
+    group so that each ``dockyard`` process sets a umask of 002 (new files stay group
+    writable). This lets several accounts share one store; it does not protect one
+    member from another (any member can edit the SQLite file directly): the audit log's
+    chain and witness make such edits detectable, not impossible.
+    """
+    import grp
+    import stat
+
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise InputError(
+            f"no OS group named {group!r}; create it with `groupadd {group}`"
+        ) from None
+    (workspace.home / SHARED_FILE).write_text(group + "\n")
+    for folder, _dirs, files in os.walk(workspace.home):
+        os.chown(folder, -1, gid)
+        mode = os.stat(folder).st_mode
+        os.chmod(folder, stat.S_IMODE(mode) | stat.S_ISGID | stat.S_IRWXG)
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                continue
+            os.chown(path, -1, gid)
+            os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) | stat.S_IRGRP | stat.S_IWGRP)
+
+
+def apply_shared_umask(workspace: Workspace) -> None:
+    """In a shared workspace, create files group-writable (umask 002)."""
+    if (workspace.home / SHARED_FILE).is_file():
+        os.umask(0o002)
 
 
 def engine_for(workspace: Workspace) -> Engine:

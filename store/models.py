@@ -206,6 +206,12 @@ class DeploymentRequest(SQLModel, table=True):
     checks_json: str = "[]"
     requested_at: datetime = Field(default_factory=utcnow)
     decided_at: datetime | None = None
+    #: ``deploy`` or ``rollback``
+    kind: str = "deploy"
+    #: the deployment live in the target when the checks ran; another one live now makes
+    #: the request stale
+    base_deployment_id: int | None = None
+    input_schema_json: str = "null"
 
 
 class Approval(SQLModel, table=True):
@@ -215,6 +221,8 @@ class Approval(SQLModel, table=True):
     decision: str
     comment: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+    #: the written reason an approver gave for approving despite failed gates
+    override_reason: str = ""
 
 
 class Deployment(SQLModel, table=True):
@@ -228,6 +236,23 @@ class Deployment(SQLModel, table=True):
     deployed_by: str = ""
     deployed_at: datetime = Field(default_factory=utcnow)
     retired_at: datetime | None = None
+    #: the release folder (relative to the workspace folder) and its manifest
+    path: str = ""
+    manifest_json: str = "{}"
+    previous_id: int | None = None
+
+
+class Environment(SQLModel, table=True):
+    """A deployment target of the workspace and its approval rules (``core.environments``)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    approvals: int = 0
+    approvers_json: str = "[]"
+    protected: bool = False
+    emergency_rollback: bool = False
+    updated_by: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Monitor(SQLModel, table=True):

@@ -127,17 +127,26 @@ def open_tui(workspace: Workspace) -> None:
 
 @main.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
-def init(directory: Path | None) -> None:
+@click.option("--shared", metavar="GROUP", help="Make it group-writable for OS group GROUP.")
+def init(directory: Path | None, shared: str | None) -> None:
     """Create a workspace (.dockyard/) in DIRECTORY (default: here).
 
     \b
-    Example:
+    Examples:
       dockyard init ~/models
+      dockyard init /srv/models --shared mlteam
     """
-    from core.workspace import init_workspace
+    from core.workspace import init_workspace, share_workspace
 
+    if shared:
+        os.umask(0o002)
     workspace = init_workspace(directory)
-    echo(f"Initialised Dockyard workspace in {workspace.home}")
+    if shared:
+        share_workspace(workspace, shared)
+    echo(
+        f"Initialised Dockyard workspace in {workspace.home}"
+        + (f", shared with group {shared}" if shared else "")
+    )
 
 
 @main.command()
@@ -256,8 +265,9 @@ def _register_commands() -> None:
     # imported here, not at the top: each module imports the shared helpers from clikit
     from tui.cli_audit import audit
     from tui.cli_data import data
+    from tui.cli_deploy import deploy, env, predict
     from tui.cli_models import model
-    from tui.cli_ops import deploy, monitor
+    from tui.cli_ops import monitor
     from tui.cli_runs import agent, run
 
     main.add_command(data)
@@ -265,6 +275,8 @@ def _register_commands() -> None:
     main.add_command(agent)
     main.add_command(model)
     main.add_command(deploy)
+    main.add_command(env)
+    main.add_command(predict)
     main.add_command(monitor)
     main.add_command(audit)
 

@@ -1,52 +1,10 @@
-"""``dockyard deploy …`` and ``dockyard monitor …``: the operations side."""
+"""``dockyard monitor …``: the operations side (deployments: ``tui/cli_deploy.py``)."""
 
 from __future__ import annotations
 
 import click
 
-from store.schema import REQUEST_STATUSES
 from tui.clikit import Context, echo, pass_ctx, print_json, print_table
-
-
-@click.group()
-def deploy() -> None:
-    """Deployment requests and deployments."""
-
-
-@deploy.command("list")
-@click.option("--status", type=click.Choice(REQUEST_STATUSES), help="Only requests in this status.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of requests.")
-@pass_ctx
-def deploy_list(ctx: Context, status: str | None, as_json: bool) -> None:
-    """List deployment requests, pending first.
-
-    \b
-    Example:
-      dockyard deploy list --status pending --json
-    """
-    from core.deployments import list_requests
-
-    requests = list_requests(ctx.workspace(), status)
-    if as_json:
-        print_json([r.to_dict() for r in requests])
-        return
-    if not requests:
-        echo("No deployment requests.")
-        return
-    print_table(
-        ["id", "model", "target", "status", "by", "requested"],
-        (
-            [
-                r.id,
-                f"{r.model}@{r.version}",
-                r.target,
-                r.status,
-                r.requested_by,
-                f"{r.requested_at:%Y-%m-%d %H:%M}",
-            ]
-            for r in requests
-        ),
-    )
 
 
 @click.group()

@@ -35,8 +35,10 @@ class Context:
         registrations whose process was killed outright (one listing of objects/tmp)."""
         if self._workspace is None:
             from core import staging
+            from core.workspace import apply_shared_umask
 
             self._workspace = find_workspace(home=self.home)
+            apply_shared_umask(self._workspace)
             staging.sweep(self._workspace.objects)
         return self._workspace
 
