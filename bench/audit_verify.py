@@ -22,7 +22,8 @@ from core.audit import GENESIS, WITNESS_HEADER, _digest_text, check_chain, witne
 from core.workspace import init_workspace
 
 
-def generate(directory: Path, count: int) -> None:
+def generate(directory: Path, count: int, entity_id: str = "1") -> None:
+    """Write ``count`` alias moves of model ``m`` (registered_model ``entity_id``)."""
     workspace = init_workspace(directory)
     assert workspace.db_path is not None
     conn = sqlite3.connect(workspace.db_path)
@@ -33,7 +34,8 @@ def generate(directory: Path, count: int) -> None:
         at = start + timedelta(seconds=number, microseconds=number % 1000)
         details = json.dumps({"model": "m", "alias": "champion", "from": number - 1, "to": number},
                              sort_keys=True)  # fmt: skip
-        fields = (prev, at.isoformat(), "alice", "model.alias", "registered_model", "1", details)
+        fields = (prev, at.isoformat(), "alice", "model.alias", "registered_model", entity_id,
+                  details)  # fmt: skip
         digest = _digest_text(*fields)
         stored_at = at.strftime("%Y-%m-%d %H:%M:%S.%f")
         rows.append((number, stored_at, *fields[2:], prev, digest))
