@@ -22,20 +22,15 @@ from core.monitoring import (
 )
 from core.projects import add_project
 from core.workspace import Workspace
-from tests.monitor_fixtures import SAMPLES, build_deployed, copy_workspace
+from tests.monitor_fixtures import SAMPLES, copy_workspace
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_deployed(tmp_path_factory.mktemp("monitors"))
-
-
 @pytest.fixture
-def ws(deployed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+def ws(deployed_samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setattr("core.monitoring.SETTLE_SECONDS", 0.2)
-    return copy_workspace(deployed, tmp_path / "ws")
+    return copy_workspace(deployed_samples, tmp_path / "ws")
 
 
 def documented_columns(sample: str) -> set[str]:
