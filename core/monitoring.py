@@ -51,6 +51,8 @@ class MonitorInfo:
     last_run_at: datetime | None
     last_summary: str
     open_alerts: int
+    paused: bool = False
+    source: str = "file"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,8 @@ class MonitorInfo:
             "last_run_at": None if self.last_run_at is None else self.last_run_at.isoformat(),
             "last_summary": self.last_summary,
             "open_alerts": self.open_alerts,
+            "paused": self.paused,
+            "source": self.source,
         }
 
 
@@ -113,6 +117,8 @@ def list_monitors(
                     last_run_at=last.ran_at if last else None,
                     last_summary=last.summary if last else "",
                     open_alerts=int(alerts),
+                    paused=monitor.paused,
+                    source=monitor.source,
                 )
             )
         return result
