@@ -388,3 +388,11 @@ def seeded_workspace(workspace: Workspace) -> Workspace:
     """``workspace`` holding the fixed history of :func:`seed_store`."""
     seed_store(workspace)
     return workspace
+
+
+@pytest.fixture(scope="session")
+def deployed_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample projects trained once and deployed to production (monitor tests)."""
+    from tests.monitor_fixtures import build_deployed
+
+    return build_deployed(tmp_path_factory.mktemp("deployed-samples"))
