@@ -181,7 +181,8 @@ def test_ctrl_c_during_add_leaves_nothing(ws: Path) -> None:
 
 
 def test_progress_bar_draws_both_phases() -> None:
-    from tui.cli_data import _progress_bar, sparkline
+    from tui.cli_data import _progress_bar
+    from tui.sparkline import sparkline
 
     with _progress_bar(True, "file.csv") as update:
         update(RegisterProgress("hash", 50, 100))
