@@ -180,7 +180,7 @@ def project_add(ctx: Context, path: Path, as_json: bool) -> None:
 
     \b
     Example:
-      dockyard project add sample_projects/wine
+      dockyard project add ./my-project
     """
     from core.projects import add_project
 
