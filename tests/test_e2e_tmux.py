@@ -197,9 +197,11 @@ def test_a_run_launched_from_the_tui_survives_the_terminal_dying(
     try:
         deadline = time.monotonic() + 60
         status = ""
+        run: dict[str, object] = {}
         while time.monotonic() < deadline:
-            run = dockyard_json(demo_workspace, "run", "show", "1")
-            assert isinstance(run, dict)
+            shown = dockyard_json(demo_workspace, "run", "show", "1")
+            assert isinstance(shown, dict)
+            run = shown
             status = str(run["status"])
             if status in ("finished", "failed", "cancelled", "lost"):
                 break

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from textual.command import CommandPalette
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from core.overview import EMPTY_HINTS, PAGE_SIZE, Pane, load_home, load_pane
 from core.workspace import Workspace
@@ -150,7 +151,7 @@ async def test_help_screen_lists_every_binding_of_the_screen(seeded_workspace: W
             assert binding_id in listed
         for pane_ in Pane:
             assert f"pane-{pane_.value}" in listed
-        keys = app.screen.query_one("#help-keys")
+        keys = app.screen.query_one("#help-keys", DataTable)
         assert keys.row_count == len(app.screen.rows)
         await pilot.press("escape")
         assert isinstance(app.screen, HomeScreen)
@@ -459,7 +460,7 @@ async def test_lists_page_100_rows_at_a_time(workspace: Workspace) -> None:
         assert len({row.key for row in runs.rows()}) == 250
         # newest first, one minute apart, no gaps or repeats across pages
         times = [row.created_at for row in runs.rows()]  # type: ignore[union-attr]
-        assert times == sorted(times, reverse=True)
+        assert times == sorted(times, reverse=True)  # type: ignore[type-var]
         # a refresh re-reads what is loaded and keeps the cursor where it was
         await pilot.press("r")
         await settle(pilot)
