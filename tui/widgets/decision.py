@@ -102,13 +102,13 @@ class DecisionModal(ModalScreen[dict[str, str] | None]):
                         [(plain(choice), choice) for choice in field.choices],
                         value=field.choices[0],
                         allow_blank=False,
-                        id=f"decision-{field.key}",
+                        id=f"field-{field.key}",
                         compact=True,
                     )
                 else:
                     yield Input(
                         placeholder=field.placeholder,
-                        id=f"decision-{field.key}",
+                        id=f"field-{field.key}",
                         classes="decision-input",
                     )
             with Horizontal(id="decision-buttons"):
@@ -133,7 +133,7 @@ class DecisionModal(ModalScreen[dict[str, str] | None]):
         return self.query_one("#decision-confirm", Button)
 
     def field_widget(self, key: str) -> Input | Select[str]:
-        return self.query_one(f"#decision-{key}", Input | Select)  # type: ignore[arg-type]
+        return self.query_one(f"#field-{key}", Input | Select)  # type: ignore[arg-type]
 
     def _cycle(self) -> list[Widget]:
         """Cancel, then the fields in order, then the confirming button."""
