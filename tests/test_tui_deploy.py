@@ -15,7 +15,7 @@ import pytest
 from textual.pilot import Pilot
 
 from core.audit import list_events
-from core.deployments import get_request, live_deployment, list_requests, request_deployment
+from core.deployments import get_request, list_requests, live_deployment, request_deployment
 from core.environments import set_environment
 from core.overview import DeploymentRow, Pane
 from core.workspace import Workspace, os_user
@@ -302,3 +302,22 @@ async def test_rollback_from_a_deployment_row(deploy_ws: Workspace) -> None:
         assert live_deployment(deploy_ws, "staging", "iris-clf").version == 1
         assert [row.ref for row in deployment_rows(app)] == ["iris-clf@1"]
         assert any("Rolled back" in str(n.title) for n in app._notifications)
+
+
+async def test_help_lists_the_deployment_keys(deploy_ws: Workspace) -> None:
+    from tui.screens.help import HelpScreen, binding_rows
+
+    request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice")
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        home_ids = {row.binding_id for row in binding_rows(app.home)}
+        assert {"approve-request", "reject-request", "roll-back", "request-deployment"} <= home_ids
+        await pilot.press("4", "enter")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        rows = {row.binding_id: row for row in app.screen.rows}
+        assert rows["request-approve"].key == "a" and rows["request-reject"].key == "x"
+        assert rows["request-rollback"].key == "b"
