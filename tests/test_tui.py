@@ -339,13 +339,15 @@ async def test_enter_opens_detail_and_esc_returns(seeded_workspace: Workspace) -
     app = make_app(seeded_workspace)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("4", "enter")
+        # the request (first row) opens the request screen (tests/test_tui_deploy.py);
+        # a deployment opens the detail screen
+        await pilot.press("4", "j", "enter")
         await pilot.pause()
         assert isinstance(app.screen, DetailScreen)
-        assert app.screen.title_text == "Deployment request 1"
+        assert app.screen.title_text == "Deployment 1"
         fields = dict(app.screen.fields)
-        assert fields["model"] == "breast-cancer-clf"
-        assert fields["by"] == "alice"
+        assert fields["model"] == "wine-clf"
+        assert fields["by"] == "bob"
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
@@ -364,7 +366,7 @@ async def test_polling_stops_while_another_screen_is_on_top(seeded_workspace: Wo
     app = make_app(seeded_workspace)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("4", "enter")  # a deployment: runs open their own live screen
+        await pilot.press("4", "j", "enter")  # a deployment: runs open their own live screen
         await pilot.pause()
         assert isinstance(app.screen, DetailScreen)
         started: list[object] = []

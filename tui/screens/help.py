@@ -60,10 +60,13 @@ def binding_rows(screen: Screen[object]) -> list[HelpRow]:
     seen: set[str] = set()
     for node, bindings in _binding_chain(screen):
         ordered = sorted(bindings, key=lambda binding: binding.id is None)
+        # A key bound nearer the focus hides it further up; one node may bind a key twice
+        # (a on the home screen: add data or approve, by pane), and both are listed.
+        here: set[str] = set()
         for binding in ordered:
             if binding.system or binding.key in seen:
                 continue
-            seen.add(binding.key)
+            here.add(binding.key)
             # The tooltip is the longer wording; the footer's description may be shared
             # (1-5 show as one "Panes" entry).
             description = binding.tooltip or binding.description or binding.action.replace("_", " ")
@@ -75,6 +78,7 @@ def binding_rows(screen: Screen[object]) -> list[HelpRow]:
                     binding_id=binding.id or "",
                 )
             )
+        seen |= here
     return rows
 
 
