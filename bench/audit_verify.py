@@ -15,6 +15,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -48,7 +49,7 @@ def generate(directory: Path, count: int, entity_id: str = "1") -> None:
     witness_path(workspace).write_bytes(b"".join(lines))
 
 
-def _flush(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+def _flush(conn: sqlite3.Connection, rows: list[Any]) -> None:
     conn.executemany(
         "INSERT INTO audit_event (id, at, actor, action, entity_type, entity_id, details_json, "
         "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

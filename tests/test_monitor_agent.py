@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,7 +71,8 @@ def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
 
 
 def checks_count(ws: Workspace) -> int:
-    return int(query(ws, "SELECT checks_count FROM monitor WHERE name = 'fast'")[0][0])  # type: ignore[call-overload]
+    count: Any = query(ws, "SELECT checks_count FROM monitor WHERE name = 'fast'")[0][0]
+    return int(count)
 
 
 def test_sigkill_mid_run_is_interrupted_then_checked_once(ws: Workspace, agents) -> None:  # type: ignore[no-untyped-def]

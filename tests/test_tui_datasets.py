@@ -318,7 +318,7 @@ async def test_an_altered_object_is_flagged_on_the_dataset_screen(
 
 def stored_state(workspace: Workspace) -> tuple[int, list[str], list[str]]:
     """(version rows, files under objects/ outside tmp, entries of objects/tmp)."""
-    db = sqlite3.connect(sqlite_file(workspace.db_url))
+    db = sqlite3.connect(str(sqlite_file(workspace.db_url)))
     try:
         (rows,) = db.execute("SELECT count(*) FROM dataset_version").fetchone()
     finally:
@@ -398,7 +398,7 @@ async def test_malformed_files_in_the_form_get_the_command_lines_messages(
             form.query_one("#add-path", Input).value = str(path)
             await pilot.press("enter")
             await settle(pilot)
-            assert app.screen is form
+            assert form.is_current
             assert form.error == message
             assert list(app._notifications)[-1].message == message
     assert stored_state(workspace) == (0, [], [])

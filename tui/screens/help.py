@@ -8,6 +8,7 @@ from the same table as the palette.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -52,7 +53,7 @@ def _binding_chain(screen: Screen[object]) -> list[tuple[object, list[Binding]]]
     return [(node, [binding for _key, binding in bindings]) for node, bindings in chain]
 
 
-def binding_rows(screen: Screen[object]) -> list[HelpRow]:
+def binding_rows(screen: Screen[Any]) -> list[HelpRow]:
     """Every binding on ``screen`` where its focus is: focused widget first, then the
     screen, then the app; within each, Dockyard's own keys before Textual's."""
     app = screen.app
