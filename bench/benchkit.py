@@ -290,7 +290,7 @@ def tracker_env(workspace: Any, run_id: int) -> dict[str, str]:
         "DOCKYARD_DB": workspace.db_url,
         "DOCKYARD_HOME": str(workspace.home),
         "PYTHONPATH": os.pathsep.join(
-            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+            p for p in (str(ROOT / ".pkg"), os.environ.get("PYTHONPATH", "")) if p
         ),
     }
 

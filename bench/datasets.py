@@ -115,7 +115,7 @@ print(json.dumps({"seconds": times, "offsets": offsets, "open_store_seconds": op
 
 
 def child(code: str, *args: str) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / ".pkg")}
     out = subprocess.run(
         [PYTHON, "-c", code, *args], capture_output=True, text=True, env=env, check=False
     )
@@ -126,7 +126,7 @@ def child(code: str, *args: str) -> dict[str, Any]:
 
 
 def timed_process(argv: list[str], cwd: Path | None = None) -> float:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DOCKYARD_USER": "bench"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / ".pkg"), "DOCKYARD_USER": "bench"}
     start = time.perf_counter()
     subprocess.run(argv, cwd=cwd, env=env, check=True, capture_output=True)
     return time.perf_counter() - start
@@ -347,7 +347,7 @@ def run_wide(widths: list[int], repeat: int) -> dict[str, Any]:
             for attempt in range(repeat):
                 home = base / f"ws{width}-{attempt}"
                 subprocess.run([*cli, "init", str(home)], check=True, capture_output=True)
-                env = {**os.environ, "PYTHONPATH": str(ROOT), "DOCKYARD_USER": "bench"}
+                env = {**os.environ, "PYTHONPATH": str(ROOT / ".pkg"), "DOCKYARD_USER": "bench"}
                 used = resource.getrusage(resource.RUSAGE_CHILDREN)
                 start = time.perf_counter()
                 done = subprocess.run(

@@ -68,7 +68,7 @@ def main() -> None:
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     prepare(directory, count)
     dockyard = shutil.which("dockyard") or str(Path(sys.executable).parent / "dockyard")
-    env_root = Path(__file__).resolve().parent.parent
+    env_root = Path(__file__).resolve().parent.parent / ".pkg"
     os.environ["PYTHONPATH"] = f"{env_root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     version = median_seconds([dockyard, "--version"], directory, runs)
     show = median_seconds([dockyard, "model", "show", "bench"], directory, runs)

@@ -13,26 +13,16 @@ from dockyard.core.errors import DockyardError
 from dockyard.core.projects import PROJECT_FILE, ProjectInfo, add_project
 from dockyard.core.workspace import Workspace, init_workspace
 
-#: Where the wheel puts ``sample_projects/`` (package data; see pyproject.toml).
-PACKAGED_SAMPLES = "_samples"
-
 
 def samples_root() -> Path:
-    """The folder holding the sample projects.
-
-    An installed Dockyard carries them as package data in ``core/_samples``; a checkout
-    (or an editable install, which imports from the checkout) has them in the repository's
-    ``sample_projects/`` beside ``core/``.
-    """
-    packaged = resources.files("core") / PACKAGED_SAMPLES
-    candidates = [Path(str(packaged)), Path(__file__).resolve().parent.parent / "sample_projects"]
-    for folder in candidates:
-        if folder.is_dir():
-            return folder
-    raise DockyardError(
-        f"the sample projects are missing from this installation (looked in "
-        f"{candidates[0]} and {candidates[1]}); reinstall Dockyard"
-    )
+    """The folder holding the sample projects: ``dockyard/sample_projects``, package data in
+    an installed wheel and a link to the repository's ``sample_projects/`` in a checkout."""
+    folder = Path(str(resources.files("dockyard") / "sample_projects"))
+    if not folder.is_dir():
+        raise DockyardError(
+            f"the sample projects are missing from this installation ({folder}); reinstall Dockyard"
+        )
+    return folder
 
 
 def sample_project_dirs() -> list[Path]:

@@ -274,7 +274,7 @@ APPENDER = textwrap.dedent(
 def test_concurrent_appenders_in_four_processes_make_one_valid_chain(
     workspace: Workspace,
 ) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / ".pkg")}
     start = time.time() + 3  # every process imported and connected before the first append
     processes = [
         subprocess.Popen(

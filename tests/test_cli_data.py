@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def env() -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    out["PYTHONPATH"] = str(ROOT)
+    out["PYTHONPATH"] = str(ROOT / ".pkg")
     out["DOCKYARD_USER"] = "tester"
     return out
 

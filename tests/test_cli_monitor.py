@@ -21,7 +21,7 @@ def ws(deployed_samples: Path, tmp_path: Path) -> Workspace:
 
 def dockyard(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCKYARD_HOME": str(ws.home), "DOCKYARD_MONITOR_SETTLE": "0",
-           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}  # fmt: skip
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent / ".pkg")}  # fmt: skip
     return subprocess.run(
         [sys.executable, "-m", "dockyard.tui", *args],
         env=env,

@@ -319,7 +319,7 @@ def dockyard(workspace: Workspace, *args: str) -> subprocess.CompletedProcess[st
     return subprocess.run(
         [sys.executable, "-m", "dockyard.tui", "--home", str(workspace.root), *args],
         cwd=workspace.root,
-        env=env | {"PYTHONPATH": str(ROOT)},
+        env=env | {"PYTHONPATH": str(ROOT / ".pkg")},
         capture_output=True,
         text=True,
         timeout=60,

@@ -325,7 +325,7 @@ def test_compare_report_and_alias_reverify_the_file(trained: Workspace, how: str
 
 def dockyard(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env.update(PYTHONPATH=str(ROOT), DOCKYARD_HOME=str(ws.home))
+    env.update(PYTHONPATH=str(ROOT / ".pkg"), DOCKYARD_HOME=str(ws.home))
     return subprocess.run(
         [str(DOCKYARD), *args], env=env, capture_output=True, text=True, timeout=120
     )

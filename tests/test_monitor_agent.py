@@ -33,7 +33,8 @@ def agents(ws: Workspace) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
 
     def start(log: str, **env: str) -> subprocess.Popen[bytes]:
         full = {**os.environ, "DOCKYARD_HOME": str(ws.home), "DOCKYARD_MONITOR_SETTLE": "0",
-                "PYTHONPATH": str(Path(__file__).resolve().parent.parent), **env}  # fmt: skip
+                "PYTHONPATH": str(Path(__file__).resolve().parents[1] / ".pkg"),
+                **env}  # fmt: skip
         with (ws.root / log).open("wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "dockyard.core.agent"], env=full, stdout=out, stderr=out,

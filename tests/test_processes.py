@@ -473,11 +473,13 @@ def test_cancel_that_loses_to_the_run_finishing_reports_it_and_keeps_finished(
     "finished", then cancel writes. The cancel must lose, not leave "cancelling"."""
     import sqlite3
 
+    import dockyard.core.runs
+
     (run,) = queue_runs(ws, "procs")
     database = ws.db_url.removeprefix("sqlite:///")
     with sqlite3.connect(database) as conn:
         conn.execute("UPDATE run SET status = 'running' WHERE id = ?", (run.id,))
-    read_row = core.runs._get_run_row
+    read_row = dockyard.core.runs._get_run_row
     calls = 0
 
     def read_then_finish(session: Any, run_id: int) -> Any:
@@ -489,7 +491,7 @@ def test_cancel_that_loses_to_the_run_finishing_reports_it_and_keeps_finished(
                 conn.execute("UPDATE run SET status = 'finished' WHERE id = ?", (run_id,))
         return row
 
-    monkeypatch.setattr(core.runs, "_get_run_row", read_then_finish)
+    monkeypatch.setattr(dockyard.core.runs, "_get_run_row", read_then_finish)
     with pytest.raises(ConflictError, match=f"run {run.id} has just finished"):
         cancel_run(ws, run.id)
     assert get_run(ws, run.id).status == "finished"

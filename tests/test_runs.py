@@ -323,8 +323,8 @@ def test_the_launching_process_dying_does_not_stop_the_run(ws: Workspace, tmp_pa
     """`dockyard run start` (as the TUI would) starts a detached agent, then is killed."""
     env = {**os.environ, "DOCKYARD_HOME": str(ws.home)}
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "dockyard.tui", "run", "start", "toy", "-p", "n=20", "-p", "sleep=0.05",
-         "--json", "--wait"],
+        [sys.executable, "-m", "dockyard.tui", "run", "start", "toy", "-p", "n=20",
+         "-p", "sleep=0.05", "--json", "--wait"],
         env=env, stdout=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
     assert launcher.stdout is not None

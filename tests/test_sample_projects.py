@@ -49,7 +49,7 @@ def copy_project(name: str, tmp_path: Path) -> Path:
 
 def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env.update(extra, PYTHONPATH=str(REPO), PYTHONHASHSEED="0")
+    env.update(extra, PYTHONPATH=str(REPO / ".pkg"), PYTHONHASHSEED="0")
     return env
 
 

@@ -627,7 +627,7 @@ def _run_script(
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(body))
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    full_env.update(env, PYTHONPATH=str(REPO))
+    full_env.update(env, PYTHONPATH=str(REPO / ".pkg"))
     return subprocess.Popen(
         [sys.executable, str(script)],
         cwd=tmp_path,

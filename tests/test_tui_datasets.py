@@ -372,7 +372,7 @@ async def test_malformed_files_in_the_form_get_the_command_lines_messages(
 
     root = Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env["PYTHONPATH"] = str(root)
+    env["PYTHONPATH"] = str(root / ".pkg")
     cases: list[tuple[Path, str]] = []
     for _case, name, content, _message in BAD_FILES:
         path = tmp_path / "bad" / name
@@ -380,8 +380,8 @@ async def test_malformed_files_in_the_form_get_the_command_lines_messages(
         if content is not None:
             path.write_bytes(content.encode() if isinstance(content, str) else content)
         cli = subprocess.run(
-            [sys.executable, "-m", "dockyard.tui", "--home", str(workspace.home), "data", "add", "bad",
-             str(path)],
+            [sys.executable, "-m", "dockyard.tui", "--home", str(workspace.home), "data", "add",
+             "bad", str(path)],
             env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert cli.returncode == 2, cli.stderr

@@ -117,12 +117,20 @@ def test_the_wheel_and_sdist_carry_what_dockyard_needs_at_run_time(
     names = wheel_names(wheel)
     for sample in SAMPLES:
         for relative in SAMPLE_FILES:
-            assert f"core/_samples/{sample}/{relative}" in names, (sample, relative)
+            assert f"dockyard/sample_projects/{sample}/{relative}" in names, (sample, relative)
     migrations = sorted(p.name for p in (REPO / "store/migrations/versions").glob("*.py"))
-    assert migrations and all(f"store/migrations/versions/{m}" in names for m in migrations)
-    for needed in ("store/migrations/env.py", "store/migrations/script.py.mako", "tui/app.tcss"):
+    assert migrations and all(
+        f"dockyard/store/migrations/versions/{m}" in names for m in migrations
+    )
+    for needed in (
+        "dockyard/__init__.py",
+        "dockyard/store/migrations/env.py",
+        "dockyard/store/migrations/script.py.mako",
+        "dockyard/tui/app.tcss",
+    ):
         assert needed in names, needed
-    assert {n.split("/")[0] for n in names} == {"core", "store", "tui"}
+    # one import name, never generic ones such as `core` that users' projects have
+    assert {n.split("/")[0] for n in names} == {"dockyard"}
     # what a developer's checkout holds but a user must not get
     assert not [n for n in names if "/outputs/" in n or "__pycache__" in n or n.endswith(".pyc")]
 
@@ -184,7 +192,7 @@ def test_the_installed_wheel_runs_the_demo_a_run_the_registry_and_the_tui(
         [
             str(installed / "python"),
             "-c",
-            "import core, sys; print(core.__file__); print(sys.path)",
+            "import dockyard, sys; print(dockyard.__file__); print(sys.path)",
         ],
         cwd=outside,
         env=env,
@@ -203,6 +211,12 @@ def test_the_installed_wheel_runs_the_demo_a_run_the_registry_and_the_tui(
     made = run([dockyard, "demo", str(demo), "--no-tui"], cwd=outside, env=env, timeout=180)
     assert made.returncode == 0, made.stderr
     assert sorted(p.name for p in (demo / "projects").iterdir()) == SAMPLES
+    # a user's project with packages of its own named like Dockyard's folders: the
+    # installed Dockyard claims only `dockyard`, so the training script still finds it
+    for name in ("core", "store", "tui"):
+        package = demo / "projects" / "wine" / name
+        package.mkdir()
+        (package / "__init__.py").write_text(f"OWNER = 'the user project {name}'\n")
     try:
         sweep = run(
             [dockyard, "run", "start", "wine", "-p", "C=0.5,2", "-p", "cv_folds=2", "--wait"],
