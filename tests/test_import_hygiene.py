@@ -19,8 +19,8 @@ def modules_after(code: str) -> set[str]:
 @pytest.mark.parametrize(
     "code",
     [
-        "import dockyard.core, dockyard.core.workspace, dockyard.core.projects, dockyard.core.demo, "
-        "dockyard.core.errors",
+        "import dockyard.core, dockyard.core.workspace, dockyard.core.projects, "
+        "dockyard.core.demo, dockyard.core.errors",
         "import dockyard.store, dockyard.store.db, dockyard.store.models",
         # opening a store and listing projects is the whole core path of `project list`
         "import tempfile, pathlib\n"
