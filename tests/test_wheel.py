@@ -138,7 +138,15 @@ def test_the_wheel_and_sdist_carry_what_dockyard_needs_at_run_time(
     with tarfile.open(sdist) as archive:
         archive.extractall(tmp_path, filter="data")
         members = {m.split("/", 1)[1] for m in archive.getnames() if "/" in m}
-    for needed in ("pyproject.toml", "README.md", "CHANGELOG.md", "sample_projects/README.md"):
+    # the sdist holds the package as the wheel sees it: `.pkg/dockyard/` with real files
+    # (hatchling stores each file once, under the first path that reaches it)
+    for needed in (
+        "pyproject.toml",
+        "README.md",
+        "CHANGELOG.md",
+        ".pkg/dockyard/__init__.py",
+        ".pkg/dockyard/sample_projects/README.md",
+    ):
         assert needed in members, needed
     # a wheel built from the sdist (what pip does with it) is the same wheel
     rebuilt = tmp_path / "rebuilt"

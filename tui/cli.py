@@ -122,7 +122,7 @@ def main(ctx: click.Context, home: str | None, debug: bool, show_version: bool) 
     ctx.obj = Context(home, debug)
     if show_version:
         # not an eager option, so that `--home` is known whichever comes first
-        click.echo("\n".join(version_lines(home)))
+        echo("\n".join(version_lines(home)))
         ctx.exit(0)
     if ctx.invoked_subcommand is None:
         open_tui(ctx.obj.workspace())
