@@ -227,7 +227,7 @@ def test_run_retry_queues_the_same_params_and_waits(lab: Lab) -> None:
     assert outcome.startswith(f"run {new_id} failed in ")
     assert "failing on purpose" in retried.stderr.splitlines()
     shown = lab.json("run", "show", str(new_id))
-    assert shown["params"] == {"C": "1.0", "fail": "true", "gate": ""}  # run 3's
+    assert shown["params"] == {"C": "1.0", "fail": "True", "gate": ""}  # run 3's
     assert shown["status"] == "failed" and shown["exit_code"] == 1
     assert "no run with id 999" in lab.error(2, "run", "retry", "999")
 
