@@ -2,6 +2,7 @@
 and preview pages, measured side by side on the same generated file.
 
     python bench/datasets.py [--rows 1000000] [--repeat 3] [--keep DIR] [--json-out FILE]
+    python bench/datasets.py --wide 2000,8000,20000,100000 --repeat 1
 
 What is measured (each timed operation in a fresh subprocess, the contenders alternating
 so both see the same machine load and a warm page cache):
@@ -29,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -321,13 +323,75 @@ def report(result: dict[str, Any]) -> None:
     )
 
 
+def make_wide_csv(path: Path, columns: int) -> None:
+    """A header and one row: two integer columns in three, then a text one."""
+    values = (str(i % 1000) if i % 3 else f"v{i % 50}" for i in range(columns))
+    path.write_text(
+        ",".join(f"c{i}" for i in range(columns)) + "\n" + ",".join(values) + "\n",
+        encoding="utf-8",
+    )
+
+
+def run_wide(widths: list[int], repeat: int) -> dict[str, Any]:
+    """Whole ``dockyard data add`` processes on one-row files of ``widths`` columns: the
+    time must grow with the cells (issue 11, item 13); a width over the limit is refused
+    at once (exit status 2)."""
+    cli = [PYTHON, "-c", CLI_ENTRY]
+    out: dict[str, Any] = {"load_before": os.getloadavg()[0], "widths": {}}
+    with tempfile.TemporaryDirectory(prefix="dockyard-wide-") as folder:
+        base = Path(folder)
+        for width in widths:
+            data = base / f"wide{width}.csv"
+            make_wide_csv(data, width)
+            seconds, cpu, status = [], [], 0
+            for attempt in range(repeat):
+                home = base / f"ws{width}-{attempt}"
+                subprocess.run([*cli, "init", str(home)], check=True, capture_output=True)
+                env = {**os.environ, "PYTHONPATH": str(ROOT), "DOCKYARD_USER": "bench"}
+                used = resource.getrusage(resource.RUSAGE_CHILDREN)
+                start = time.perf_counter()
+                done = subprocess.run(
+                    [*cli, "--home", str(home), "data", "add", "wide", str(data)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
+                seconds.append(time.perf_counter() - start)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu.append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
+                status = done.returncode
+            out["widths"][str(width)] = {
+                "seconds": median(seconds),
+                "cpu_seconds": median(cpu),
+                "exit": status,
+            }
+            print(
+                f"{width:>7,} columns: {median(seconds):6.2f} s wall, {median(cpu):6.2f} s CPU"
+                f"  (exit {status})"
+            )
+    out["load_after"] = os.getloadavg()[0]
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--wide",
+        type=lambda text: [int(w) for w in text.split(",")],
+        metavar="N,N,...",
+        help="Instead: time `data add` of one-row files this wide (e.g. 2000,8000,100000).",
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="Folder for the data (kept, reused).")
     parser.add_argument("--json-out", type=Path, default=RESULTS / "datasets.json")
     args = parser.parse_args(argv)
+    if args.wide:
+        wide = run_wide(args.wide, args.repeat)
+        target = RESULTS / "datasets-wide.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(wide, indent=2) + "\n")
+        return
     result = run(args.rows, args.repeat, args.keep)
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(result, indent=2) + "\n")

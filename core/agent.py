@@ -16,11 +16,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from core.errors import DockyardError
-from core.runs import claim_status
+from core.runs import claim_status, signal_group
 from core.workspace import Workspace, engine_for
 
 if TYPE_CHECKING:
@@ -62,17 +62,55 @@ def _now() -> datetime:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (dead, waiting to be reaped:
+    an init that reaps late must not keep a dead agent or supervisor "alive")."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        return True  # no /proc (not Linux): the signal check is all we have
+    return state not in ([b"Z"], [b"X"])
+
+
+def process_started_at(pid: int) -> datetime | None:
+    """When process ``pid`` started (Linux ``/proc``; to about a second), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            # the command name (field 2) may hold spaces and parentheses: split after it
+            fields = handle.read().rpartition(b")")[2].split()
+        with open("/proc/stat", "rb") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith(b"btime"))
+        ticks = int(fields[19])  # field 22, starttime, counted from field 3
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), UTC)
+
+
+def holder_gone(host: str | None, pid: int | None, acquired_at: datetime) -> bool:
+    """True when the agent that took a lease at ``acquired_at`` is certainly dead: it ran
+    on this host and its pid is gone, or now belongs to a process started after the
+    lease was taken (the pid was reused). Another host's agent is judged by its
+    heartbeat alone."""
+    if host != socket.gethostname() or pid is None:
+        return False
+    if not pid_alive(pid):
+        return True
+    started = process_started_at(pid)
+    # an agent starts before it takes the lease; two seconds of slack for the
+    # second-granular boot time and small clock adjustments
+    return started is not None and started > acquired_at + timedelta(seconds=2)
 
 
 def agent_status(workspace: Workspace) -> AgentStatus:
-    """Whether an agent holds this store's lease with a fresh heartbeat."""
+    """Whether an agent holds this store's lease with a fresh heartbeat and, when it runs
+    on this host, is still alive (a SIGKILLed agent is seen as gone at once, not after
+    the lease expires)."""
     from sqlmodel import Session
 
     from store.models import AgentLease
@@ -82,7 +120,8 @@ def agent_status(workspace: Workspace) -> AgentStatus:
         if lease is None:
             return AgentStatus(False, None, None, None, None)
         fresh = _now() - lease.heartbeat_at < timedelta(seconds=LEASE_SECONDS)
-        return AgentStatus(fresh, lease.holder, lease.host, lease.pid, lease.heartbeat_at)
+        alive = fresh and not holder_gone(lease.host, lease.pid, lease.acquired_at)
+        return AgentStatus(alive, lease.holder, lease.host, lease.pid, lease.heartbeat_at)
 
 
 class Agent:
@@ -96,6 +135,9 @@ class Agent:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.stopping = False
         self._last_beat = 0.0
+        #: the monitors' APScheduler, only while this agent holds the lease
+        self.scheduler: Any = None
+        self.schedule_monitors = True
 
     # -- lease ------------------------------------------------------------------------
 
@@ -110,14 +152,20 @@ class Agent:
         now = _now()
         cutoff = now - timedelta(seconds=LEASE_SECONDS)
         with Session(self.engine) as session:
+            takeable = [
+                col(AgentLease.holder) == self.holder,
+                col(AgentLease.heartbeat_at) < cutoff,
+            ]
+            current = session.get(AgentLease, 1)
+            if current is not None and holder_gone(current.host, current.pid, current.acquired_at):
+                # its holder died without expiring: take it from that holder only, so of
+                # two agents starting now one wins
+                takeable.append(col(AgentLease.holder) == current.holder)
+            session.expunge_all()
             result = session.exec(
                 update(AgentLease)
                 .where(col(AgentLease.id) == 1)
-                .where(
-                    or_(
-                        col(AgentLease.holder) == self.holder, col(AgentLease.heartbeat_at) < cutoff
-                    )
-                )
+                .where(or_(*takeable))
                 .values(
                     holder=self.holder,
                     host=self.host,
@@ -193,6 +241,11 @@ class Agent:
                     continue
                 if run.host == self.host:
                     gone = run.pid is None or not pid_alive(run.pid)
+                    if gone and run.pid is not None:
+                        # what the supervisor started is in its process group (the
+                        # supervisor led it); nothing may keep writing into a lost run.
+                        # The pid is free, so the group can only hold those leftovers.
+                        signal_group(run.pid, signal.SIGKILL)
                 else:
                     beat = run.heartbeat_at or run.started_at or run.created_at
                     gone = now - beat > timedelta(seconds=SUPERVISOR_STALE_SECONDS)
@@ -274,6 +327,8 @@ class Agent:
         }
         try:
             self.mark_lost()
+            if self.schedule_monitors:
+                self.start_monitors()
             while not self.stopping:
                 now = time.monotonic()
                 if now - self._last_beat >= HEARTBEAT_SECONDS:
@@ -281,6 +336,7 @@ class Agent:
                         raise LeaseHeldError("this agent lost its lease to another; exiting")
                     self._last_beat = now
                     self.mark_lost()
+                    self.sync_monitors()
                 self.reap()
                 self.start_queued()
                 if until_idle and not self.children and not self._has_queued():
@@ -289,7 +345,40 @@ class Agent:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.stop_monitors()
             self.release()
+
+    # -- monitors ---------------------------------------------------------------------
+
+    def start_monitors(self) -> None:
+        """Start the monitors' scheduler (we hold the lease); runs a killed agent left
+        half done are marked interrupted and their monitors run at once."""
+        from core.monitoring import mark_interrupted
+        from core.scheduling import start_scheduler, sync_jobs
+
+        interrupted = set(mark_interrupted(self.workspace))
+        self.scheduler = start_scheduler(self.workspace)
+        print(f"agent {self.holder}: monitor scheduler started", file=sys.stderr, flush=True)
+        if interrupted:
+            sync_jobs(self.scheduler, self.workspace, run_now=interrupted)
+
+    def sync_monitors(self) -> None:
+        if self.scheduler is None:
+            return
+        from core.scheduling import sync_jobs
+
+        try:
+            sync_jobs(self.scheduler, self.workspace)
+        except Exception as exc:  # a bad row must not stop the agent's runs
+            print(f"agent: monitor schedule not updated: {exc}", file=sys.stderr, flush=True)
+
+    def stop_monitors(self) -> None:
+        if self.scheduler is None:
+            return
+        from core.scheduling import stop_scheduler
+
+        stop_scheduler(self.scheduler)
+        self.scheduler = None
 
     def _has_queued(self) -> bool:
         from sqlmodel import Session, select

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import InputError
+from core.parsing import INT64_MAX, parse_int, shown
 from core.workspace import Workspace, engine_for
 
 MIN_ITEMS, MAX_ITEMS = 2, 10
@@ -94,9 +95,12 @@ def _item_for_ref(workspace: Workspace, ref: str) -> Item:
     run_id: int | None = None
     size: int | None = None
     if text.isdigit() or text.lower().startswith("run:"):
-        run_id = int(text.split(":", 1)[-1]) if text.split(":", 1)[-1].isdigit() else None
-        if run_id is None:
-            raise InputError(f"{ref!r} is not a run id; write run:ID or NAME@VERSION")
+        try:
+            run_id = parse_int(text.split(":", 1)[-1], 1, INT64_MAX)
+        except InputError:
+            raise InputError(
+                f"{shown(ref)} is not a run id; write run:ID with ID from 1 to {INT64_MAX}"
+            ) from None
         label = f"run {run_id}"
     else:
         # A comparison vouches for what it shows: a version whose file is gone or altered

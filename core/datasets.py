@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConflictError, DockyardError, InputError, NotFoundError
+from core.parsing import parse_version, shown
 
 if TYPE_CHECKING:
     from core.profiling import TableSource
@@ -107,14 +108,13 @@ def parse_ref(text: str) -> DatasetRef:
     check_name(name)
     if not sep or version == "latest":
         return DatasetRef(name)
-    if version.startswith("v") and version[1:].isdigit():
-        version = version[1:]
-    if not version.isdigit() or int(version) < 1:
+    number = parse_version(version[1:] if version.startswith("v") else version, text)
+    if number is None:
         raise InputError(
-            f"{version!r} in {text!r} is not a version; use NAME, NAME@N (N = 1, 2, ...) "
-            "or NAME@latest"
+            f"{shown(version)} in {shown(text, 60)} is not a version; use NAME, NAME@N "
+            "(N = 1, 2, ...) or NAME@latest"
         )
-    return DatasetRef(name, int(version))
+    return DatasetRef(name, number)
 
 
 # ------------------------------------------------------------------------------- results
@@ -701,6 +701,8 @@ def _stage_one(source: _Source, rel: str, file: Path) -> _StagedFile:
         _check_parquet_magic(file)
         schema = profiling.parquet_schema(file)
         names = [n for n, _ in schema]
+        if len(names) > profiling.MAX_COLUMNS:
+            raise profiling.too_many_columns(file, len(names))
         _check_duplicates(file, names)
         width = max(1, len(names))
         return _StagedFile(
@@ -804,13 +806,15 @@ def _attach_files(profile: dict[str, Any], staged: list[_StagedFile], source: _S
 
 def _write_row_index(objects: Path, digest: str, scanner: Any) -> Path | None:
     """``objects/<digest>.rows``: the byte offset of every INDEX_EVERY-th data row."""
+    from core import hashing
+
     if not scanner.consistent:
         return None
     final = objects / f"{digest}.rows"
     if final.exists():
         return None
     offsets = scanner.row_index()
-    tmp = objects / "tmp" / f"{secrets.token_hex(8)}.rows"
+    tmp = hashing.tmp_path(objects, "rows")
     with open(tmp, "wb") as f:
         f.write(INDEX_HEADER.pack(INDEX_MAGIC, scanner.every, scanner.data_rows))
         f.write(offsets.astype("<i8").tobytes())
@@ -1388,11 +1392,26 @@ def preview_page(
 
 
 def head(
-    workspace: Workspace, ref: str | DatasetRef, n: int = 10
+    workspace: Workspace, ref: str | DatasetRef, n: int = 10, offset: int = 0
 ) -> tuple[VersionInfo, list[str], list[tuple[Any, ...]]]:
-    """The first ``n`` rows of a version."""
+    """``n`` rows of a version from row ``offset`` (0 is the first).
+
+    An offset past the last row is refused, naming the row count: an empty page would
+    look like an empty dataset.
+    """
     info = get_version(workspace, ref, with_profile=False)
-    columns, rows = preview_page(workspace, info.id, 0, n)
+    if offset and offset >= info.n_rows:
+        raise InputError(
+            f"{info.ref} has {info.n_rows:,} rows; an offset must be below {info.n_rows} "
+            f"(0 is the first row), not {shown(offset)}"
+        )
+    try:
+        columns, rows = preview_page(workspace, info.id, offset, n)
+    except FileNotFoundError as exc:
+        raise DockyardError(
+            f"{info.ref}: its stored object {exc.filename} is missing; "
+            "register the data again with dockyard data add"
+        ) from None
     return info, columns, rows
 
 
@@ -1521,8 +1540,11 @@ def export_version(
     """Copy a version's stored bytes to ``dest``, verifying its digest on the way.
 
     ``dest`` may be an existing folder (the file is written inside it as
-    ``NAME-vN.EXT``). An existing file is replaced only with ``force``. The copy is
-    written under a temporary name and renamed, so a failed export leaves nothing.
+    ``NAME-vN.EXT``). An existing file is replaced only with ``force``; anything else
+    that exists (a device, a pipe, a socket, a symbolic link) is refused even then, since
+    the rename would replace it with a regular file. The copy is written under a
+    temporary name in the target's folder and renamed, so a failed export leaves nothing,
+    and it is created with the user's umask like any file they write.
     """
     import shutil
 
@@ -1534,6 +1556,7 @@ def export_version(
     if target.is_dir() and (not info.is_folder or any(target.iterdir())):
         suffix = "" if info.is_folder else ext
         target = target / f"{info.dataset}-v{info.version}{suffix}"
+    _check_export_target(target, folder=info.is_folder)
     empty_dir = target.is_dir() and not any(target.iterdir())
     if target.exists() and not empty_dir and not force:
         raise InputError(
@@ -1545,11 +1568,12 @@ def export_version(
     try:
         if info.is_folder:
             hashing.verify_tree(info.object_path, info.content_hash, info.hash_algo)
-            shutil.copytree(info.object_path, tmp)
+            _copy_tree_plain(info.object_path, tmp)
             if target.exists():
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
             os.replace(tmp, target)
         else:
+            # created by open(..., "xb"): mode 0o666 less the umask, as `cp` would
             digest = _copy_hashing(info.object_path, tmp, info.hash_algo)
             if digest != info.content_hash:
                 raise hashing.ObjectCorruptError(
@@ -1557,7 +1581,6 @@ def export_version(
                     f"{info.content_hash[:12]}; it was modified outside Dockyard "
                     "(restore it from a backup)"
                 )
-            os.chmod(tmp, 0o644)
             os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -1567,6 +1590,50 @@ def export_version(
                 tmp.unlink()
         raise
     return target
+
+
+def _check_export_target(target: Path, *, folder: bool) -> None:
+    """Refuse an export target that exists and is neither a regular file nor a folder.
+
+    ``lstat``, not ``stat``: a symbolic link is judged as itself, since the rename would
+    replace the link, not what it points to.
+    """
+    import stat
+
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError(f"{target}: {exc.strerror}; export to another path") from None
+    if stat.S_ISREG(mode) or (stat.S_ISDIR(mode) and folder):
+        return
+    kind = (
+        "a symbolic link" if stat.S_ISLNK(mode)
+        else "a folder" if stat.S_ISDIR(mode)
+        else "a named pipe" if stat.S_ISFIFO(mode)
+        else "a socket" if stat.S_ISSOCK(mode)
+        else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )  # fmt: skip
+    raise InputError(
+        f"{target} is {kind}; an export writes only a new path or over a regular file "
+        "(even with --force)"
+    )
+
+
+def _copy_tree_plain(src: Path, dst: Path) -> None:
+    """Copy a folder object's files, without their read-only modes: the user's umask sets
+    the copy's permissions (``shutil.copytree`` would copy the objects' 0o444)."""
+    import shutil
+
+    dst.mkdir()
+    for folder, dirs, files in os.walk(src):
+        out = dst / Path(folder).relative_to(src)
+        for name in dirs:
+            (out / name).mkdir()
+        for name in files:
+            shutil.copyfile(Path(folder) / name, out / name)
 
 
 def _copy_hashing(src: Path, dst: Path, algo: str) -> str:

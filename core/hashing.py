@@ -21,17 +21,17 @@ import errno
 import hashlib
 import os
 import secrets
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from core import staging
 from core.errors import DockyardError, InputError
 
 BLOCK_SIZE = 8 << 20
-TMP_DIRNAME = "tmp"
-STALE_TMP_SECONDS = 24 * 3600
+TMP_DIRNAME = staging.TMP_DIRNAME
+STALE_TMP_SECONDS = staging.STALE_SECONDS
 TREE_PREFIX = b"dockyard-tree-v1\n"
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 
@@ -158,31 +158,20 @@ def tmp_dir(objects: Path) -> Path:
     return folder
 
 
-def sweep_stale_tmp(objects: Path, max_age: float = STALE_TMP_SECONDS) -> None:
-    """Remove temporary files left by a process that was killed outright (kill -9).
+def tmp_path(objects: Path, kind: str) -> Path:
+    """A fresh temporary path in ``objects/tmp/`` whose name carries this process as its
+    owner, so that :func:`core.staging.sweep` removes it if the process dies."""
+    return tmp_dir(objects) / staging.tmp_name(kind)
 
-    Only old ones: a younger file may belong to a registration still running elsewhere.
-    """
-    folder = objects / TMP_DIRNAME
-    if not folder.is_dir():
-        return
-    limit = time.time() - max_age
-    for entry in folder.iterdir():
-        with contextlib.suppress(OSError):
-            if entry.lstat().st_mtime < limit:
-                _remove(entry)
+
+def sweep_stale_tmp(objects: Path, max_age: float = STALE_TMP_SECONDS) -> None:
+    """Remove temporary files left by a process that was killed outright (kill -9): those
+    whose owner process is gone, and those of unknown owner older than ``max_age``."""
+    staging.sweep(objects, max_age)
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        for child in path.iterdir():
-            _remove(child)
-        path.rmdir()
-    else:
-        # unlink needs a writable folder, not a writable file: no chmod, which would
-        # also change the mode of any other link to the same inode.
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+    staging.remove_tree(path)
 
 
 @dataclass
@@ -344,7 +333,7 @@ def stage_copy(
     exception, including KeyboardInterrupt, the temporary copy is removed.
     """
     algo = algo or hash_algorithm()
-    tmp = tmp_dir(objects) / f"{secrets.token_hex(8)}.part"
+    tmp = tmp_path(objects, "part")
     try:
         with open(source, "rb", buffering=0) as src, open(tmp, "xb", buffering=0) as dst:
             before = os.fstat(src.fileno())
@@ -413,7 +402,7 @@ def stage_tree(
     Returns the temporary folder and the tree digest; commit it with :func:`commit_tree`.
     """
     algo = algo or hash_algorithm()
-    folder = tmp_dir(objects) / f"{secrets.token_hex(8)}.dir"
+    folder = tmp_path(objects, "dir")
     folder.mkdir()
     try:
         entries = []

@@ -29,10 +29,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import functools
 import io
 import math
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +56,10 @@ TOP_PRUNE_AT = 50_000
 QUANTILE_POINTS = 101
 INDEX_EVERY = 1_000
 SNIFF_BYTES = 1 << 20
+MAX_COLUMNS = 20_000  # wider tables are refused up front (pandas' per-column cost)
 CHUNK_TARGET_BYTES = 24 << 20
 PARSE_AHEAD = True  # parse the next chunk in a thread while profiling this one
+SMALL_CHUNK = 64  # text chunks up to this many values are counted without pandas
 
 FloatArray = npt.NDArray[np.float64]
 UIntArray = npt.NDArray[np.uint64]
@@ -127,9 +131,13 @@ def sniff_csv(path: Path, delimiter: str) -> CsvHeader:
     if header is None:
         raise TableError(f"{path} is empty; give a CSV file with a header row and data rows")
     if not whole and lines <= 1:
+        if len(header) > MAX_COLUMNS:  # the part of the header read already says so
+            raise too_many_columns(path, len(header), at_least=True)
         raise TableError(
             f"{path}: the header row is longer than {SNIFF_BYTES >> 20} MB; is the delimiter right?"
         )
+    if len(header) > MAX_COLUMNS:
+        raise too_many_columns(path, len(header))
     columns = [name.strip() for name in header]
     seen: dict[str, int] = {}
     for i, name in enumerate(columns, start=1):
@@ -147,6 +155,15 @@ def sniff_csv(path: Path, delimiter: str) -> CsvHeader:
         seen[name] = i
     avg = len(head) / max(1, head.count(b"\n"))
     return CsvHeader(columns=columns, avg_record_bytes=avg)
+
+
+def too_many_columns(path: Path, count: int, *, at_least: bool = False) -> TableError:
+    """The one-line refusal of a table wider than ``MAX_COLUMNS``."""
+    more = "more than " if at_least else ""
+    return TableError(
+        f"{path} has {more}{count:,} columns; Dockyard registers at most {MAX_COLUMNS:,} "
+        "columns per dataset: split it into narrower files or keep the columns you need"
+    )
 
 
 def not_utf8(path: Path, offset: int, byte: int) -> TableError:
@@ -347,6 +364,10 @@ def hash_strings(values: Any) -> UIntArray:
     polynomial hash, made position-independent with the inverse powers, then mixed), so
     no Python string objects are made; without it pandas' ``hash_array`` is used.
     """
+    if isinstance(values, list) and len(values) <= SMALL_CHUNK:
+        small = _hash_few_strings(values)
+        if small is not None:
+            return small
     try:
         import pyarrow as pa
     except ImportError:  # pragma: no cover - pyarrow is installed with Dockyard
@@ -398,6 +419,37 @@ def hash_strings(values: Any) -> UIntArray:
     return mix64(out ^ (sizes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
 
 
+_MASK = 2**64 - 1
+
+
+def _hash_few_strings(values: list[Any]) -> UIntArray | None:
+    """:func:`hash_strings` of a few short strings in plain Python (None: not applicable).
+
+    The same numbers as the vectorised path (the polynomial of the UTF-8 bytes, the length,
+    then :func:`mix64`), without its fixed cost of building an Arrow array, which
+    dominated wide files: one call per text column per chunk.
+    """
+    out = []
+    m1, m2, fib = int(_M1), int(_M2), int(_FIBONACCI)
+    for value in values:
+        if not isinstance(value, str):
+            return None
+        data = value.encode("utf-8")
+        if len(data) > 4096:
+            return None
+        h = 0
+        for byte in reversed(data):
+            h = (h * _POLY + byte) & _MASK
+        z = h ^ ((len(data) * fib) & _MASK)
+        z ^= z >> 30
+        z = (z * m1) & _MASK
+        z ^= z >> 27
+        z = (z * m2) & _MASK
+        z ^= z >> 31
+        out.append(z)
+    return np.array(out, dtype=np.uint64)
+
+
 class DistinctCounter:
     """Distinct values: exact up to ``cap``, then a K-minimum-values estimate.
 
@@ -426,6 +478,8 @@ class DistinctCounter:
             fresh = np.asarray(pd.unique(smallest), dtype=np.uint64)
             if len(fresh) < self.cap:
                 fresh = np.asarray(pd.unique(hashes), dtype=np.uint64)
+        elif len(hashes) <= SMALL_CHUNK:
+            fresh = np.unique(hashes)  # a few values: sorting beats pandas' fixed cost
         else:
             # pandas' hash-table unique is linear; numpy's sorts
             fresh = np.asarray(pd.unique(hashes), dtype=np.uint64)
@@ -506,6 +560,10 @@ class RowSample:
     draw and one partition per chunk serve every column. A column's missing values stay
     in the sample as NaN and are dropped when its quantiles are read, which leaves a
     uniform sample of its present values.
+
+    Every step costs at most one pass over the columns per chunk (and :meth:`finish` one
+    pass at the end), so the work grows with the cells, not with the square of the
+    columns: a one-row file of 100,000 columns must not compact 100,000 times.
     """
 
     def __init__(self, rng: np.random.Generator, k: int = SAMPLE_SIZE) -> None:
@@ -515,8 +573,10 @@ class RowSample:
         self.seen = 0
         self.keys: list[FloatArray] = []
         self.columns: dict[str, list[FloatArray]] = {}
+        self.lengths: dict[str, int] = {}  # rows each column holds, to pad without sums
         self.held = 0
         self.rows: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self.finished = False
 
     def start_chunk(self, n: int) -> None:
         """Draw keys for the next ``n`` rows; :meth:`add` then takes the chosen ones."""
@@ -537,19 +597,30 @@ class RowSample:
         if parts is None:
             before = self.held - len(self.rows)
             parts = self.columns[name] = [np.full(before, np.nan)] if before else []
+            self.lengths[name] = before
         parts.append(values[self.rows])
+        self.lengths[name] += len(self.rows)
 
     def end_chunk(self) -> None:
         self._pad()
         if self.held > 2 * self.k:
             self._compact()
 
+    def finish(self) -> None:
+        """Pad and compact once after the last chunk; :meth:`values` then only reads."""
+        if not self.finished:
+            self._pad()
+            self._compact()
+            self.finished = True
+
     def _pad(self) -> None:
         """Columns without values in this chunk (all missing) get NaN rows."""
-        for parts in self.columns.values():
-            have = sum(len(p) for p in parts)
-            if have < self.held:
-                parts.append(np.full(self.held - have, np.nan))
+        held = self.held
+        lengths = self.lengths
+        for name, have in lengths.items():
+            if have < held:
+                self.columns[name].append(np.full(held - have, np.nan))
+                lengths[name] = held
 
     def _compact(self) -> None:
         keys = np.concatenate(self.keys) if self.keys else np.zeros(0)
@@ -561,14 +632,14 @@ class RowSample:
             keys = keys[keep]
         self.keys = [keys]
         for name, parts in self.columns.items():
-            joined = np.concatenate(parts) if parts else np.zeros(0)
+            joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
             self.columns[name] = [joined[keep] if keep is not None else joined]
+            self.lengths[name] = len(keys)
         self.held = len(keys)
 
     def values(self, name: str) -> FloatArray:
         """The sampled present, finite values of column ``name``, sorted."""
-        self._pad()
-        self._compact()
+        self.finish()
         parts = self.columns.get(name)
         if not parts:
             return np.zeros(0)
@@ -731,7 +802,7 @@ class NumericStats:
             max=_num(self.high),
             mean=self.mean,
             std=std,
-            quantiles=[_num(float(q)) for q in quantiles],
+            quantiles=_nums(quantiles),
             quantiles_exact=self.sample.exact,
             histogram=self.histogram.result(),
         )
@@ -741,17 +812,42 @@ class NumericStats:
 def sorted_quantiles(values: FloatArray, points: int) -> FloatArray:
     """Quantiles at ``points`` evenly spaced probabilities of sorted ``values`` (linear
     interpolation, as numpy's default)."""
-    position = np.linspace(0, 1, points) * (len(values) - 1)
-    low = np.floor(position).astype(np.int64)
-    high = np.minimum(low + 1, len(values) - 1)
-    frac = position - low
+    low, high, frac = _quantile_positions(len(values), points)
     out: FloatArray = values[low] + (values[high] - values[low]) * frac
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _quantile_positions(
+    n: int, points: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray]:
+    """Where the quantiles of ``n`` sorted values fall: the same for every column of a
+    table without missing values, so computed once per table, not once per column."""
+    position = np.linspace(0, 1, points) * (n - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, n - 1)
+    frac = position - low
+    for shared in (low, high, frac):
+        shared.flags.writeable = False  # cached: shared by every caller
+    return low, high, frac
 
 
 def _num(value: float) -> float | int:
     """Whole numbers as int in JSON (``3`` not ``3.0``) so integer columns read naturally."""
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+def _nums(values: FloatArray) -> list[float | int]:
+    """:func:`_num` of each value, vectorised: called once per numeric column with its
+    101 quantiles, a Python loop over them was a fifth of a wide file's registration."""
+    whole = np.isfinite(values) & (values == np.trunc(values)) & (np.abs(values) < 2**53)
+    if whole.all():
+        as_ints: list[float | int] = values.astype(np.int64).tolist()
+        return as_ints
+    out: list[float | int] = values.tolist()
+    for i in np.flatnonzero(whole).tolist():
+        out[i] = int(out[i])
+    return out
 
 
 class CategoryStats:
@@ -777,6 +873,11 @@ class CategoryStats:
         if self.skipped:
             self.distinct.add(hash_strings(values))
             return
+        if len(values) <= SMALL_CHUNK:
+            # A chunk of a few rows (a wide file): pandas' value_counts costs ~100 us
+            # whatever the length, a Counter a microsecond; the same labels and counts.
+            self._merge(Counter(str(v) for v in values.tolist()))
+            return
         counts = values.value_counts(sort=False)
         if counts.index.dtype.kind == "b":
             self.distinct.add(hash_strings([str(v) for v in counts.index.tolist()]))
@@ -793,6 +894,18 @@ class CategoryStats:
         merged = self.counts
         for label, number in zip(labels, numbers, strict=True):
             merged[label] = merged.get(label, 0) + number
+        self._prune()
+
+    def _merge(self, counts: Counter[str]) -> None:
+        """Counts of a small chunk (at most ``SMALL_CHUNK`` values: below ``TOP_TRACK``)."""
+        self.distinct.add(hash_strings(list(counts)))
+        merged = self.counts
+        for label, number in counts.items():
+            merged[label] = merged.get(label, 0) + number
+        self._prune()
+
+    def _prune(self) -> None:
+        merged = self.counts
         if len(merged) > TOP_PRUNE_AT:
             self.exact = False
             kept = sorted(merged.items(), key=lambda kv: -kv[1])[: TOP_PRUNE_AT // 2]
@@ -829,6 +942,19 @@ def _as_floats(series: Any) -> FloatArray:
         return out
     converted: FloatArray = series.to_numpy(dtype=np.float64, na_value=np.nan)
     return converted
+
+
+def kind_and_label(dtype: Any, cache: dict[Any, tuple[str, str]]) -> tuple[str, str]:
+    """(kind, dtype label) of a pandas dtype, remembered in ``cache``: a chunk of a wide
+    file has thousands of columns of a handful of dtypes, and each check costs
+    microseconds."""
+    try:
+        return cache[dtype]
+    except KeyError:
+        found = cache[dtype] = (_kind_of(dtype), _dtype_label(dtype))
+        return found
+    except TypeError:  # pragma: no cover - an unhashable extension dtype
+        return _kind_of(dtype), _dtype_label(dtype)
 
 
 def _kind_of(dtype: Any) -> str:
@@ -874,10 +1000,13 @@ class ColumnProfiler:
     time_high: Any = None
     time_distinct: DistinctCounter = field(default_factory=DistinctCounter)
 
-    def add(self, series: Any) -> None:
+    def add(self, series: Any, kind: str = "", label: str = "") -> None:
+        """One chunk of the column; ``kind`` and ``label`` as :func:`kind_and_label` gives
+        them for its dtype (computed here if not given)."""
         n = len(series)
         self.rows += n
-        kind = _kind_of(series.dtype)
+        if not kind:
+            kind, label = _kind_of(series.dtype), _dtype_label(series.dtype)
         array: FloatArray | None = None
         if kind == "numeric":
             array = _as_floats(series)
@@ -888,7 +1017,6 @@ class ColumnProfiler:
         self.missing += n_missing
         if n_missing == n:
             return  # an all-missing chunk says nothing about the kind
-        label = _dtype_label(series.dtype)
         if self.kind and kind != self.kind:
             raise Retype(self.name)
         if {label, self.label} == {"int64", "float64"}:
@@ -1126,8 +1254,11 @@ def _profile_pass(
                     f"expected {', '.join(columns)} like the first file"
                 )
             sample.start_chunk(len(chunk))
-            for profiler, name in zip(profilers, columns, strict=True):
-                profiler.add(chunk[name])
+            # by position, with each dtype classified once: per-column lookups by name and
+            # dtype checks made wide files (thousands of columns) slow
+            kinds: dict[Any, tuple[str, str]] = {}
+            for profiler, (_, series) in zip(profilers, chunk.items(), strict=True):
+                profiler.add(series, *kind_and_label(series.dtype, kinds))
             sample.end_chunk()
             rows_per_file[index] += len(chunk)
             if progress is not None:

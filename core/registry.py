@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.audit import append_event, list_events
 from core.errors import ConflictError, DockyardError, InputError, NotFoundError
+from core.parsing import INT64_MAX, parse_version
 from core.projects import NAME_RE
 from core.workspace import Workspace, current_user, engine_for
 
@@ -114,6 +115,7 @@ def parse_ref(ref: str) -> tuple[str, str]:
     name, _, selector = ref.strip().partition("@")
     if not name:
         raise InputError(f"{ref!r} is not a model reference; write NAME@VERSION or NAME@ALIAS")
+    parse_version(selector, ref)  # an out-of-range number is refused before any lookup
     return name, selector or "latest"
 
 
@@ -196,7 +198,7 @@ def register_version(
             f"{name!r} is not a valid model name; use lowercase letters, digits, - and _"
         )
     with Session(engine_for(workspace)) as session:
-        run = session.get(Run, run_id)
+        run = session.get(Run, run_id) if 1 <= run_id <= INT64_MAX else None
         if run is None:
             raise NotFoundError(f"no run with id {run_id}; see `dockyard run list`")
         if run.status != "finished":
@@ -269,10 +271,10 @@ def _resolve(session: Session, ref: str) -> tuple[RegisteredModel, ModelVersion]
             .where(ModelVersion.model_id == model.id)
             .order_by(col(ModelVersion.version).desc())
         ).first()
-    elif selector.isdigit():
+    elif (number := parse_version(selector, ref)) is not None:
         version = session.exec(
             select(ModelVersion).where(
-                ModelVersion.model_id == model.id, ModelVersion.version == int(selector)
+                ModelVersion.model_id == model.id, ModelVersion.version == number
             )
         ).first()
     else:
@@ -363,10 +365,15 @@ def list_models(workspace: Workspace) -> list[ModelSummary]:
 
 
 def set_alias(workspace: Workspace, ref: str, alias: str) -> VersionInfo:
-    """Point ``alias`` of the model at the version ``ref`` names, in one transaction."""
+    """Point ``alias`` of the model at the version ``ref`` names, in one transaction.
+
+    The move is conditional on the alias still pointing where it was read: two moves
+    at the same instant give one success and one :class:`ConflictError`, never a lost
+    move or an audit event whose "from" is wrong.
+    """
     from sqlmodel import Session
 
-    from store.models import ModelAlias, utcnow
+    from store.models import ModelVersion
 
     if not ALIAS_RE.match(alias) or alias == "latest" or alias.isdigit():
         raise InputError(
@@ -378,54 +385,119 @@ def set_alias(workspace: Workspace, ref: str, alias: str) -> VersionInfo:
         assert model.id is not None and version.id is not None
         # An alias vouches for the version: never point one at a file that is not intact.
         verify_version_files(workspace, _version_info(session, version))
-        row = session.get(ModelAlias, (model.id, alias))
-        previous = None
-        if row is None:
-            row = ModelAlias(model_id=model.id, alias=alias, model_version_id=version.id)
-        else:
-            if row.model_version_id == version.id:
-                return _version_info(session, version)
-            from store.models import ModelVersion
-
-            old = session.get(ModelVersion, row.model_version_id)
-            previous = old.version if old else None
-            row.model_version_id, row.updated_at = version.id, utcnow()
-        session.add(row)
+        seen = _alias_target(session, model.id, alias)
+        if seen == version.id:
+            return _version_info(session, version)
+        old = session.get(ModelVersion, seen) if seen is not None else None
+        _write_alias(session, model, alias, seen, version.id)
         append_event(
             session, current_user(), "model.alias", "registered_model", model.id,
-            {"model": model.name, "alias": alias, "from": previous, "to": version.version},
+            {"model": model.name, "alias": alias, "from": old.version if old else None,
+             "to": version.version},
         )  # fmt: skip
         session.commit()
         return _version_info(session, version)
 
 
 def remove_alias(workspace: Workspace, name: str, alias: str) -> None:
+    """Remove ``alias`` from model ``name``; a move at the same instant is a conflict."""
     from sqlmodel import Session, select
 
-    from store.models import ModelAlias, ModelVersion, RegisteredModel
+    from store.models import ModelVersion, RegisteredModel
 
     with Session(engine_for(workspace)) as session:
         model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
         if model is None:
             raise NotFoundError(f"no model named {name!r}; see `dockyard model list`")
-        row = session.get(ModelAlias, (model.id, alias))
-        if row is None:
+        assert model.id is not None
+        seen = _alias_target(session, model.id, alias)
+        if seen is None:
             raise NotFoundError(f"model {name} has no alias {alias!r}")
-        old = session.get(ModelVersion, row.model_version_id)
-        session.delete(row)
+        old = session.get(ModelVersion, seen)
+        _write_alias(session, model, alias, seen, None)
         append_event(
-            session, current_user(), "model.alias", "registered_model", model.id or 0,
+            session, current_user(), "model.alias", "registered_model", model.id,
             {"model": name, "alias": alias, "from": old.version if old else None, "to": None},
         )  # fmt: skip
         session.commit()
 
 
+def _alias_target(session: Session, model_id: int, alias: str) -> int | None:
+    """The version id ``alias`` points at now, read without keeping the row in the session
+    (the write below is a statement of its own, conditional on this value)."""
+    from sqlmodel import col, select
+
+    from store.models import ModelAlias
+
+    return session.exec(
+        select(col(ModelAlias.model_version_id)).where(
+            ModelAlias.model_id == model_id, ModelAlias.alias == alias
+        )
+    ).first()
+
+
+def _write_alias(
+    session: Session, model: RegisteredModel, alias: str, seen: int | None, new: int | None
+) -> None:
+    """Insert, move or delete an alias row only if it still points at ``seen``.
+
+    The statement takes the store's write lock, so the audit event appended after it
+    chains to the true newest event. Someone else's move in between matches no row (or,
+    for a new alias, collides with theirs): that is a :class:`ConflictError`.
+    """
+    from sqlalchemy import delete, insert, update
+    from sqlalchemy.exc import IntegrityError
+    from sqlmodel import col
+
+    from store.models import ModelAlias, utcnow
+
+    conflict = ConflictError(
+        f"alias {alias} of model {model.name} changed meanwhile (someone else moved it at the "
+        f"same moment); see `dockyard model show {model.name}` and try again"
+    )
+    still_seen = (
+        col(ModelAlias.model_id) == model.id,
+        col(ModelAlias.alias) == alias,
+        col(ModelAlias.model_version_id) == seen,
+    )
+    try:
+        if seen is None:
+            assert new is not None
+            session.execute(
+                insert(ModelAlias).values(
+                    model_id=model.id, alias=alias, model_version_id=new, updated_at=utcnow()
+                )
+            )
+            return
+        if new is None:
+            result = session.execute(delete(ModelAlias).where(*still_seen))
+        else:
+            result = session.execute(
+                update(ModelAlias)
+                .where(*still_seen)
+                .values(model_version_id=new, updated_at=utcnow())
+            )
+    except IntegrityError:
+        session.rollback()
+        raise conflict from None
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise conflict
+
+
 def alias_history(workspace: Workspace, name: str) -> list[dict[str, Any]]:
     """Every move of every alias of ``name``, oldest first.
 
-    This is read from the audit log as it stands; a face showing it also shows
-    ``core.audit.history_warning`` so that a forged history does not pass unnoticed.
+    This is read from the audit log as it stands; a face showing it uses
+    :func:`alias_history_events` and shows ``core.audit.shown_history_warning`` for them, so
+    that a forged history does not pass unnoticed.
     """
+    return alias_history_events(workspace, name)[0]
+
+
+def alias_history_events(workspace: Workspace, name: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """:func:`alias_history` and the ids of the audit events it was read from, which
+    ``core.audit.check_shown_events`` checks."""
     from sqlmodel import Session, select
 
     from store.models import RegisteredModel
@@ -435,10 +507,10 @@ def alias_history(workspace: Workspace, name: str) -> list[dict[str, Any]]:
         if model is None:
             raise NotFoundError(f"no model named {name!r}; see `dockyard model list`")
         model_id = model.id
-    return [
-        {"at": e.at.isoformat(), "actor": e.actor, **e.details}
-        for e in list_events(workspace, "registered_model", model_id)
-        if e.action == "model.alias"
+    moves = [e for e in list_events(workspace, "registered_model", model_id)
+             if e.action == "model.alias"]  # fmt: skip
+    return [{"at": e.at.isoformat(), "actor": e.actor, **e.details} for e in moves], [
+        e.id for e in moves
     ]
 
 

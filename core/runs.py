@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConflictError, InputError, NotFoundError
+from core.parsing import INT64_MAX, parse_int, shown
 from core.projects import ParamSpec, ProjectInfo, coerce_param, get_project
 from core.workspace import Workspace, current_user, engine_for
+from store.schema import RUN_STATUSES
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -252,8 +254,11 @@ def retry_run(workspace: Workspace, run_id: int) -> RunInfo:
     return queue_runs(workspace, from_run=run_id)[0]
 
 
-def claim_status(session: Any, run_id: int, expected: str, new: str, **values: Any) -> bool:
-    """Set a run's status only if it still is ``expected`` (compare-and-set).
+def claim_status(
+    session: Any, run_id: int, expected: str | tuple[str, ...], new: str, **values: Any
+) -> bool:
+    """Set a run's status only if it still is ``expected`` (one status or any of several):
+    a compare-and-set, True when this write won.
 
     A supervisor may finish, or a user cancel, between our read and our write; a plain
     ORM update would then overwrite their newer status with ours.
@@ -263,9 +268,10 @@ def claim_status(session: Any, run_id: int, expected: str, new: str, **values: A
 
     from store.models import Run
 
+    allowed = (expected,) if isinstance(expected, str) else expected
     result = session.execute(
         update(Run)
-        .where(col(Run.id) == run_id, col(Run.status) == expected)
+        .where(col(Run.id) == run_id, col(Run.status).in_(allowed))
         .values(status=new, **values)
     )
     return bool(result.rowcount == 1)
@@ -302,7 +308,7 @@ def cancel_run(workspace: Workspace, run_id: int) -> RunInfo:
         session.expire_all()
         run = _get_run_row(session, run_id)
         if run.status == "cancelling" and run.pid and run.host == _hostname():
-            _signal_group(run.pid, signal.SIGTERM)
+            signal_group(run.pid, signal.SIGTERM)
         return _info(session, run)
 
 
@@ -317,6 +323,13 @@ def list_runs(
     from sqlmodel import case, col, select
 
     from store.models import Project, Run
+
+    if status and status not in RUN_STATUSES:
+        raise InputError(
+            f"{shown(status)} is not a run status; use one of {', '.join(RUN_STATUSES)}"
+        )
+    parse_int(limit, 1)  # a negative LIMIT means "no limit" to SQLite
+    parse_int(offset, 0)
 
     with _session(workspace) as session:
         query = select(Run, Project.name).join(Project, col(Project.id) == col(Run.project_id))
@@ -364,7 +377,8 @@ def log_path(workspace: Workspace, run_id: int) -> Path:
     return workspace.logs / f"run-{run_id}.log"
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to process group ``pid``, if it still exists and is ours to signal."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
 
@@ -384,9 +398,10 @@ def _session(workspace: Workspace) -> Session:
 def _get_run_row(session: Session, run_id: int) -> Run:
     from store.models import Run
 
-    run = session.get(Run, run_id)
+    # an id beyond SQLite's 64-bit range cannot exist, and the driver would overflow on it
+    run = session.get(Run, run_id) if 1 <= run_id <= INT64_MAX else None
     if run is None:
-        raise NotFoundError(f"no run with id {run_id}; see `dockyard run list`")
+        raise NotFoundError(f"no run with id {shown(run_id)}; see `dockyard run list`")
     return run
 
 

@@ -9,11 +9,21 @@ stops a run; a new agent finds the supervisor alive and leaves it be.
 
 SIGTERM (from ``dockyard run cancel``) is passed to the training process; if it has not
 exited after ``DOCKYARD_CANCEL_GRACE`` seconds (default 10) it gets SIGKILL.
+
+The training process never outlives its supervisor: on Linux it is started with a
+parent-death signal (SIGKILL), and it stays in the supervisor's process group, which the
+agent kills when it finds the supervisor gone and marks the run ``lost``.
+
+Output is read in bounded chunks and appended to the log as it arrives; ``\r`` and
+``\r\n`` end a line like ``\n`` (progress bars become lines a tail can show) and a line
+longer than :data:`MAX_LINE_BYTES` is broken there, so memory stays flat whatever a
+script prints.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import platform
@@ -25,15 +35,101 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from core.projects import ProjectSpec
-from core.tracking import ProtocolError, Tracker, parse_protocol_line
+from core.tracking import ProtocolError, RunEndedError, Tracker, parse_protocol_line
 from core.workspace import Workspace, current_user, engine_for, find_workspace
 
 HEARTBEAT_SECONDS = 2.0
 TAIL_LINES = 20
+#: A log line longer than this is broken into pieces of this size.
+MAX_LINE_BYTES = 64 * 1024
+READ_BYTES = 64 * 1024
+_PR_SET_PDEATHSIG = 1
+_PROTOCOL_MARK = b"@dockyard"
+
+
+class LogLines:
+    """Turns a process's raw output, chunk by chunk, into what the log file gets and the
+    lines completed so far, holding at most one unfinished line of ``max_line`` bytes.
+
+    ``\r\n``, ``\r`` and ``\n`` all end a line (a ``\r``-only progress bar would
+    otherwise be one endless line that no tail shows); a line reaching ``max_line``
+    bytes is ended there and goes on in the next line.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self.max_line = max_line
+        self._partial = b""
+        self._after_cr = False
+
+    def feed(self, chunk: bytes) -> tuple[bytes, list[bytes]]:
+        """(bytes to append to the log now, lines this chunk completed)."""
+        if self._after_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]  # the \n of a \r\n split across two reads
+        self._after_cr = chunk.endswith(b"\r")
+        if not chunk:
+            return b"", []
+        text = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        pieces = text.split(b"\n")
+        limit = self.max_line
+        if len(self._partial) + len(pieces[0]) <= limit and max(map(len, pieces)) <= limit:
+            # the common case, at C speed: no line to break
+            lines = pieces[:-1]
+            if lines:
+                lines[0] = self._partial + lines[0]
+                self._partial = pieces[-1]
+            else:
+                self._partial += pieces[-1]
+            return text, lines
+        out: list[bytes] = []
+        lines = []
+        for index, piece in enumerate(pieces):
+            if index:
+                out.append(b"\n")
+                lines.append(self._partial)
+                self._partial = b""
+            while len(self._partial) + len(piece) > limit:
+                room = limit - len(self._partial)
+                out += (piece[:room], b"\n")
+                lines.append(self._partial + piece[:room])
+                self._partial, piece = b"", piece[room:]
+            out.append(piece)
+            self._partial += piece
+        return b"".join(out), lines
+
+    def close(self) -> tuple[bytes, list[bytes]]:
+        """End an unfinished last line, so whatever is appended next starts a line."""
+        if not self._partial:
+            return b"", []
+        line, self._partial = self._partial, b""
+        return b"\n", [line]
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGKILL when this process dies (Linux
+    ``PR_SET_PDEATHSIG``), or None where that does not exist.
+
+    The signal follows the *thread* that forked the child: call Popen from the main
+    thread, which lives exactly as long as the supervisor.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def set_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the supervisor died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_death_signal
 
 
 def git_state(folder: Path) -> tuple[str | None, bool | None]:
@@ -79,8 +175,9 @@ class Supervisor:
         self.run_id = run_id
         self.child: subprocess.Popen[bytes] | None = None
         self.cancelled = threading.Event()
-        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.tail: deque[bytes] = deque(maxlen=TAIL_LINES)
         self.protocol_errors = 0
+        self.run_ended = False
         # installed first thing: a cancel that arrives while we start must not kill us
         # before we can record it
         signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -180,6 +277,9 @@ class Supervisor:
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
+                    # the same process group as ours (we lead it): the agent kills the
+                    # group when it finds us gone
+                    preexec_fn=die_with_parent(),
                 )
             except OSError as exc:
                 message = f"cannot start {shlex.join(argv)}: {exc.strerror or exc}"
@@ -194,7 +294,11 @@ class Supervisor:
             try:
                 self._pump(self.child, log, tracker)
             finally:
-                tracker.close()
+                try:
+                    tracker.close()
+                except RunEndedError as exc:
+                    if not self.run_ended:  # found by the tracker's background writer
+                        log.write(f"dockyard: {exc} (@dockyard lines not recorded)\n".encode())
             code = self.child.wait()
         if self.cancelled.is_set():
             self._finish("cancelled", code, "cancelled")
@@ -202,9 +306,12 @@ class Supervisor:
             self._finish("finished", code, "")
             if ProjectSpec.from_json(project.spec_json).register_candidates:
                 self._register_candidate(project.name)
+        elif code < 0:
+            self._finish("failed", code, f"killed by {_signal_name(-code)}")
         else:
-            last = next((line for line in reversed(self.tail) if line.strip()), "")
-            self._finish("failed", code, f"exit code {code}" + (f": {last}" if last else ""))
+            last = next((line for line in reversed(self.tail) if line.strip()), b"")
+            text = last.decode("utf-8", errors="replace").strip()
+            self._finish("failed", code, f"exit code {code}" + (f": {text}" if text else ""))
         return 0
 
     def _check_dataset(self, version_id: int) -> str | None:
@@ -220,19 +327,48 @@ class Supervisor:
         return None
 
     def _pump(self, child: subprocess.Popen[bytes], log: Any, tracker: Tracker) -> None:
+        """Copy the child's output to the log as it comes, in bounded reads."""
         assert child.stdout is not None
-        for raw in iter(child.stdout.readline, b""):
-            log.write(raw)
-            text = raw.decode("utf-8", errors="replace")
-            self.tail.append(text.rstrip())
+        fd = child.stdout.fileno()
+        lines = LogLines()
+        while chunk := os.read(fd, READ_BYTES):
+            data, done = lines.feed(chunk)
+            # only the first completed line can hold bytes of earlier reads; any other
+            # protocol line lies in this chunk: most chunks need no line-by-line look
+            scan = bool(done) and (done[0].startswith(_PROTOCOL_MARK) or _PROTOCOL_MARK in chunk)
+            self._write_out(log, tracker, data, done, scan=scan)
+        self._write_out(log, tracker, *lines.close(), scan=True)
+
+    def _write_out(
+        self, log: Any, tracker: Tracker, data: bytes, lines: list[bytes], *, scan: bool
+    ) -> None:
+        self.tail.extend(lines[-TAIL_LINES:])
+        notes = []
+        if scan:
+            for line in lines:
+                if line.startswith(_PROTOCOL_MARK):
+                    notes.extend(self._protocol(line.decode("utf-8", "replace"), tracker))
+        if not notes:
+            log.write(data)
+            return
+        # the notes go after the complete lines, never inside an unfinished one
+        cut = data.rfind(b"\n") + 1
+        log.write(data[:cut] + b"".join(notes) + data[cut:])
+
+    def _protocol(self, text: str, tracker: Tracker) -> list[bytes]:
+        try:
+            event = parse_protocol_line(text)
+        except ProtocolError as exc:
+            self.protocol_errors += 1
+            return [f"dockyard: ignored a malformed @dockyard line: {exc}\n".encode()]
+        if event is not None and tracker.mode == "store" and not self.run_ended:
             try:
-                event = parse_protocol_line(text)
-            except ProtocolError as exc:
-                self.protocol_errors += 1
-                log.write(f"dockyard: ignored a malformed @dockyard line: {exc}\n".encode())
-                continue
-            if event is not None and tracker.mode == "store":
                 self._record(tracker, event)
+            except RunEndedError as exc:
+                # an agent elsewhere gave the run up (lost); keep logging, stop recording
+                self.run_ended = True
+                return [f"dockyard: {exc} (@dockyard lines not recorded)\n".encode()]
+        return []
 
     def _record(self, tracker: Tracker, event: dict[str, Any]) -> None:
         kind = event["type"]
@@ -290,7 +426,25 @@ class Supervisor:
     def _finish(self, status: str, code: int | None, error: str) -> None:
         if self.protocol_errors and status == "finished":
             error = f"{self.protocol_errors} malformed @dockyard line(s) ignored; see the log"
-        self._update(status=status, exit_code=code, error=error[:500], ended_at=_now())
+        from sqlmodel import Session
+
+        from core.runs import claim_status
+
+        # Conditional: an agent that presumed us gone (other host, stale heartbeat) has
+        # marked the run lost; we do not overwrite its verdict
+        with Session(engine_for(self.workspace)) as session:
+            claim_status(
+                session, self.run_id, ("running", "cancelling"), status,
+                exit_code=code, error=error[:500], ended_at=_now(),
+            )  # fmt: skip
+            session.commit()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _now() -> Any:

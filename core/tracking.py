@@ -74,6 +74,16 @@ class ProtocolError(ValueError):
     """A ``@dockyard`` line that is not a valid event; the message says what is wrong."""
 
 
+class RunEndedError(RuntimeError):
+    """The run is over (finished, failed, cancelled or lost): the store takes no more of
+    its data. Raised by a write; what it would have written is dropped."""
+
+
+#: A run in one of these states accepts no more points, params, tags or artifacts: a
+#: process left over from a lost or cancelled run must not keep writing into it.
+ENDED_STATUSES: Final = ("finished", "failed", "cancelled", "lost")
+
+
 @dataclass(frozen=True)
 class LoggedArtifact:
     """Where a logged file or model went.
@@ -536,6 +546,9 @@ class _StoreSink:
         self._seed: int | None = None
         self._seed_written: int | None = None
         self._closed = False
+        self._ended: RunEndedError | None = None
+        # refused by the background writer and not yet raised to the script
+        self._unreported: RunEndedError | None = None
         self.last_error: BaseException | None = None
         # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE, which
         # takes the write lock up front and so waits (busy_timeout) instead of failing.
@@ -578,6 +591,12 @@ class _StoreSink:
             self._primary_value = value
         pending = len(metrics)
         if pending >= self._flush_points:
+            if self._ended is not None:
+                # Checked only once a batch is due, off the per-point path: the writer
+                # found the run over, so the script hears it here instead of piling up.
+                metrics.clear()
+                self._unreported = None
+                raise self._ended
             if self._thread is None or pending >= self._max_pending:
                 self.flush()
             elif not self._wake.is_set():
@@ -644,6 +663,11 @@ class _StoreSink:
             return
         try:
             self._write(metrics, dict(params), dict(tags), artifacts, updates)
+        except RunEndedError as exc:
+            self._ended = exc  # dropped, not kept for a retry that can never succeed
+            if threading.current_thread() is not self._thread:
+                self._unreported = None  # the caller hears it now
+            raise
         except BaseException:
             # Put everything back in front of what arrived meanwhile; retried next time.
             self._metrics[0:0] = metrics
@@ -664,6 +688,14 @@ class _StoreSink:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # In the writing transaction, so nothing lands after the run was marked over:
+            # one primary-key read per batch.
+            row = conn.execute("SELECT status FROM run WHERE id = ?", (self._run_id,)).fetchone()
+            if row is None or row[0] in ENDED_STATUSES:
+                status = "deleted" if row is None else row[0]
+                raise RunEndedError(
+                    f"run {self._run_id} is {status}; the store accepts no more data for it"
+                )
             if params:
                 conn.executemany(_UPSERT_PARAM, [(self._run_id, k, v) for k, v in params.items()])
             if tags:
@@ -690,6 +722,8 @@ class _StoreSink:
             try:
                 self.flush()
                 self.last_error = None
+            except RunEndedError as exc:  # dropped; the script hears it when it closes
+                self.last_error = self._unreported = exc
             except Exception as exc:  # kept in the buffer; retried on the next tick
                 self.last_error = exc
 
@@ -700,7 +734,10 @@ class _StoreSink:
             self._thread.join(timeout=15)
         try:
             self.flush()
+            if self._unreported is not None:
+                raise self._unreported
         finally:
+            self._unreported = None
             with self._write_lock:
                 self._closed = True
                 if os.getpid() == self._pid:
@@ -1111,11 +1148,14 @@ def _sha256_file(path: Path) -> tuple[str, int]:
 def _store_object(source: Path, home: Path) -> tuple[str, int, str]:
     """Copy ``source`` to ``home/objects/<sha256>`` (hashing while copying)."""
     objects = home / "objects"
-    # Written under objects/tmp/ first (where core.hashing stages objects too and sweeps
-    # what a killed process left behind), then renamed into place once complete.
-    staging = objects / "tmp"
-    staging.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=staging, suffix=".part")
+    # Written under objects/tmp/ first, under a name that carries this process (the next
+    # dockyard command removes it if the process was killed), then renamed into place.
+    from core import staging
+
+    folder = objects / staging.TMP_DIRNAME
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp_name = str(folder / staging.tmp_name("part"))
+    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     digest = hashlib.sha256()
     size = 0
     try:

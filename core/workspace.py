@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 DIRNAME = ".dockyard"
+#: What SQLAlchemy ships (``sqlalchemy.dialects.__all__``, plus mariadb on mysql's code).
+BUILTIN_DIALECTS = frozenset({"sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql"})
+_URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?://")
 DB_FILENAME = "dockyard.db"
 
 _ENGINES: dict[str, Engine] = {}
@@ -68,9 +72,55 @@ def current_user(env: Mapping[str, str] | None = None) -> str:
         return "unknown"
 
 
+def os_user() -> str:
+    """The operating-system account of this process, from its effective user id.
+
+    Deployment decisions (requests, approvals, environment changes) use this and never
+    ``DOCKYARD_USER``: an environment variable is whatever its setter wants it to be,
+    while the user id is what the kernel vouches for.
+    """
+    import pwd
+
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # no passwd entry (some containers): the number is still the truth
+        return f"uid{uid}"
+
+
 def _db_url(home: Path, env: Mapping[str, str]) -> str:
     url = env.get("DOCKYARD_DB", "").strip()
-    return url or f"sqlite:///{home / DB_FILENAME}"
+    return check_db_url(url) if url else f"sqlite:///{home / DB_FILENAME}"
+
+
+def check_db_url(url: str) -> str:
+    """``url`` if it is an SQLAlchemy URL of a database kind that is installed.
+
+    Checked when the workspace is found, without importing SQLAlchemy, so a typo in
+    ``DOCKYARD_DB`` is one line naming the variable rather than a driver error later. The
+    URL itself is never repeated: it may hold a password.
+    """
+    match = _URL_RE.match(url)
+    if match is None:
+        raise InputError(
+            "DOCKYARD_DB is not a database URL; write e.g. sqlite:////abs/path/dockyard.db "
+            "or postgresql://USER@HOST/DBNAME (or unset it to use the workspace's own file)"
+        )
+    dialect = match.group(1).lower()
+    if dialect not in BUILTIN_DIALECTS and dialect not in _plugin_dialects():
+        raise InputError(
+            f"DOCKYARD_DB names an unknown kind of database {dialect[:20]!r}; use "
+            "sqlite:///PATH or postgresql://USER@HOST/DBNAME"
+        )
+    return url
+
+
+def _plugin_dialects() -> set[str]:
+    """Database kinds third-party packages register with SQLAlchemy (read only when a URL
+    names a kind SQLAlchemy does not ship, so a normal start never scans the packages)."""
+    from importlib.metadata import entry_points
+
+    return {e.name.split(".")[0].lower() for e in entry_points(group="sqlalchemy.dialects")}
 
 
 def _as_home(path: Path) -> Path:
@@ -117,11 +167,59 @@ def init_workspace(
     if root.exists() and not root.is_dir():
         raise InputError(f"{root} is a file, not a folder; give a folder to `dockyard init`")
     home = root / DIRNAME
-    for folder in (home, home / "objects", home / "logs"):
-        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        for folder in (home, home / "objects", home / "logs"):
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        # /proc/xx, a read-only mount, a file in the way, no permission: one line, exit 2
+        raise InputError(
+            f"cannot create a workspace in {root}: {exc.strerror or exc} "
+            f"(making {exc.filename or home}); give a folder you can write to"
+        ) from None
     workspace = Workspace(home=home, db_url=_db_url(home, env))
     engine_for(workspace)
     return workspace
+
+
+SHARED_FILE = "shared-group"
+
+
+def share_workspace(workspace: Workspace, group: str) -> None:
+    """Make the workspace usable by every member of OS group ``group`` on this machine.
+
+    Every folder gets the group, group read/write and the setgid bit (new files inherit
+    the group); every file the group and group read/write; ``shared-group`` records the
+    group so that each ``dockyard`` process sets a umask of 002 (new files stay group
+    writable). This lets several accounts share one store; it does not protect one
+    member from another (any member can edit the SQLite file directly): the audit log's
+    chain and witness make such edits detectable, not impossible.
+    """
+    import grp
+    import stat
+
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise InputError(
+            f"no OS group named {group!r}; create it with `groupadd {group}`"
+        ) from None
+    (workspace.home / SHARED_FILE).write_text(group + "\n")
+    for folder, _dirs, files in os.walk(workspace.home):
+        os.chown(folder, -1, gid)
+        mode = os.stat(folder).st_mode
+        os.chmod(folder, stat.S_IMODE(mode) | stat.S_ISGID | stat.S_IRWXG)
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                continue
+            os.chown(path, -1, gid)
+            os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) | stat.S_IRGRP | stat.S_IWGRP)
+
+
+def apply_shared_umask(workspace: Workspace) -> None:
+    """In a shared workspace, create files group-writable (umask 002)."""
+    if (workspace.home / SHARED_FILE).is_file():
+        os.umask(0o002)
 
 
 def engine_for(workspace: Workspace) -> Engine:
@@ -134,7 +232,13 @@ def engine_for(workspace: Workspace) -> Engine:
     if engine is None:
         from store.db import open_engine
 
-        engine = _ENGINES[workspace.db_url] = open_engine(workspace.db_url)
+        try:
+            engine = open_engine(workspace.db_url)
+        except Exception as exc:
+            if workspace.db_url != f"sqlite:///{workspace.home / DB_FILENAME}":
+                _check_url_failure(exc)
+            raise
+        _ENGINES[workspace.db_url] = engine
     _HOMES.setdefault(engine, workspace.home)
     return engine
 
@@ -150,6 +254,56 @@ def home_of_engine(engine: Engine) -> Path | None:
     return home
 
 
+def _check_url_failure(exc: Exception) -> None:
+    """Turn a ``DOCKYARD_DB`` URL that SQLAlchemy cannot use into one line naming it."""
+    from sqlalchemy.exc import ArgumentError  # its NoSuchModuleError: an unknown +driver
+
+    if isinstance(exc, ImportError):  # postgresql:// without its driver installed
+        raise InputError(
+            f"DOCKYARD_DB needs a database driver that is not installed ({exc.name or exc}); "
+            "install it, or name an installed one as in postgresql+psycopg://USER@HOST/DBNAME"
+        ) from None
+    if isinstance(exc, ArgumentError):
+        raise InputError(
+            "DOCKYARD_DB is not a usable database URL (an unknown driver, or malformed); "
+            "write e.g. postgresql+psycopg://USER@HOST/DBNAME"
+        ) from None
+
+
 def open_store(workspace: Workspace) -> Engine:
     """Alias of :func:`engine_for`, for readers who look for "open"."""
     return engine_for(workspace)
+
+
+def store_revision(workspace: Workspace) -> str | None:
+    """The schema revision recorded in the workspace's SQLite store, or None if the file
+    does not exist yet or records none.
+
+    Read with the standard ``sqlite3`` module, read-only: no SQLAlchemy import, no
+    migration, so ``dockyard --version`` stays instant and changes nothing. Raises
+    :class:`InputError` for a store that is not a SQLite file (``DOCKYARD_DB``) or not a
+    database at all.
+    """
+    import sqlite3
+
+    from store.queries import SqliteReader, schema_revision
+
+    path = workspace.db_path
+    if path is None:
+        raise InputError("the store is not a SQLite file (DOCKYARD_DB); its revision is not read")
+    if not path.is_file():
+        return None
+    try:
+        reader = SqliteReader(path)
+    except sqlite3.Error as exc:
+        raise InputError(f"{path}: cannot open it as a SQLite database ({exc})") from None
+    try:
+        return schema_revision(reader)
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None  # created but never migrated
+        raise InputError(f"{path}: not a Dockyard store ({exc})") from None
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{path}: not a Dockyard store ({exc})") from None
+    finally:
+        reader.close()

@@ -98,6 +98,56 @@ def test_newer_schema_is_refused_with_exit_2(tmp_path: Path) -> None:
     assert "upgrade Dockyard" in one_line_error(result)
 
 
+def test_version_names_the_package_and_the_schema_revisions(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    from store.schema import HEAD_REVISION
+
+    package = version("dockyard")
+    outside = dockyard("--version", cwd=tmp_path)
+    assert outside.returncode == 0, outside.stderr
+    assert outside.stdout == f"dockyard {package} (store schema {HEAD_REVISION})\n"
+
+    dockyard("init", str(tmp_path / "ws"), cwd=tmp_path)
+    inside = dockyard("--version", cwd=tmp_path / "ws")
+    assert inside.stdout.splitlines()[1] == (
+        f"workspace {tmp_path / 'ws'}: store schema {HEAD_REVISION}"
+    )
+    db = tmp_path / "ws" / ".dockyard" / "dockyard.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    # --home after --version still counts; reading the revision migrates nothing
+    older = dockyard("--version", "--home", str(tmp_path / "ws"), cwd=tmp_path)
+    assert f"store schema 0001 (this Dockyard expects {HEAD_REVISION})" in older.stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+
+    db.write_bytes(b"not a database at all, just some bytes" * 100)
+    broken = dockyard("--version", cwd=tmp_path / "ws")
+    assert broken.returncode == 0 and "not a Dockyard store" in broken.stdout
+
+
+def test_version_reads_the_store_without_sqlalchemy(tmp_path: Path) -> None:
+    from store.schema import HEAD_REVISION
+
+    dockyard("init", cwd=tmp_path)
+    code = (
+        "import sys\n"
+        "from tui.cli import main\n"
+        "try:\n"
+        "    main(['--version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('sqlalchemy', 'sqlmodel', 'alembic', 'pandas', 'textual')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.splitlines()[1] == f"workspace {tmp_path}: store schema {HEAD_REVISION}"
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = dockyard("--debug", "project", "list", cwd=tmp_path)
     assert result.returncode != 0
@@ -156,3 +206,151 @@ def test_every_leaf_command_documents_an_example() -> None:
     walk(main, ["dockyard"])
     assert missing == []
     assert {"project", "data", "run", "model", "deploy", "monitor", "agent"} <= set(main.commands)
+
+
+# ----------------------------------------------------------- input refused early, in one line
+
+HUGE = "99999999999999999999"  # past SQLite's signed 64-bit INTEGER
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", "show", HUGE),
+        ("run", "logs", HUGE),
+        ("run", "cancel", HUGE),
+        ("run", "retry", HUGE),
+        ("run", "start", "--from", HUGE, "--no-agent"),
+        ("run", "list", "--limit", HUGE),
+        ("model", "register", HUGE, "--name", "m"),
+        ("model", "show", f"m@{HUGE}"),
+        ("model", "compare", f"run:{HUGE}", "run:1"),
+        ("data", "show", f"d@{HUGE}"),
+        ("data", "head", "d", "--offset", HUGE),
+    ],
+    ids=lambda args: " ".join(args[:2]) + (" " + args[2][:6] if len(args) > 2 else ""),
+)
+def test_numbers_past_64_bits_are_one_line_errors(tmp_path: Path, args: tuple[str, ...]) -> None:
+    dockyard("init", cwd=tmp_path)
+    result = dockyard(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    line = one_line_error(result)
+    assert "OverflowError" not in line and "9223372036854775807" in line
+
+
+def test_every_integer_option_is_bounded_for_the_store() -> None:
+    """A new command taking an id or a count with click's unbounded ``int`` fails here."""
+    import click
+
+    from core.parsing import INT64_MAX
+    from tui.cli import main
+    from tui.clikit import StoreInt
+
+    unbounded = []
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        for param in command.params:
+            kind = param.type
+            if isinstance(kind, StoreInt):
+                continue
+            if isinstance(kind, click.types.IntParamType):
+                top = getattr(kind, "max", None)
+                if top is None or top > INT64_MAX:
+                    unbounded.append(f"{' '.join(path)} {param.name}")
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+
+    walk(main, ["dockyard"])
+    assert unbounded == []
+
+
+def test_run_list_validates_status_and_limit(tmp_path: Path) -> None:
+    dockyard("init", cwd=tmp_path)
+    bogus = dockyard("run", "list", "--status", "bogus", cwd=tmp_path)
+    assert bogus.returncode == 2
+    line = one_line_error(bogus)
+    assert "'bogus' is not one of" in line and "'finished'" in line and "'lost'" in line
+    for limit in ("-5", "0", "ten"):
+        result = dockyard("run", "list", "--limit", limit, cwd=tmp_path)
+        assert result.returncode == 2, limit
+        assert "--limit" in one_line_error(result)
+    assert (
+        dockyard("run", "list", "--status", "failed", "--limit", "1", cwd=tmp_path).returncode == 0
+    )
+    requests = dockyard("deploy", "list", "--status", "done", cwd=tmp_path)
+    assert requests.returncode == 2 and "'pending'" in one_line_error(requests)
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "help_of"),
+    [
+        (("run", "show", "abc"), "'abc' is not an integer", "dockyard run show"),
+        (("run", "show"), "Missing argument 'RUN_ID'", "dockyard run show"),
+        (("run", "frobnicate"), "No such command 'frobnicate'", "dockyard run"),
+        (("run", "list", "--limt", "5"), "Did you mean '--limit'?", "dockyard run list"),
+        (("--no-such-flag",), "No such option '--no-such-flag'", "dockyard"),
+        (("data", "head", "d", "-n", "0"), "0 is not in the range", "dockyard data head"),
+    ],
+)
+def test_usage_errors_are_one_line_naming_the_help(
+    tmp_path: Path, args: tuple[str, ...], message: str, help_of: str
+) -> None:
+    result = dockyard(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert message in line and line.endswith(f"(see '{help_of} --help')"), line
+    assert result.stdout == ""
+
+
+def test_a_group_alone_still_shows_its_help(tmp_path: Path) -> None:
+    result = dockyard("run", cwd=tmp_path)
+    assert "Usage: dockyard run" in result.stdout + result.stderr
+    assert "dockyard: error" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("notaurl://", "unknown kind of database 'notaurl'"),
+        ("just words", "DOCKYARD_DB is not a database URL"),
+        ("postgresql+nodriver://user:s3cret@localhost/db", "DOCKYARD_DB is not a usable"),
+    ],
+)
+def test_a_bad_dockyard_db_is_one_line_naming_the_variable(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    dockyard("init", cwd=tmp_path)
+    result = dockyard("run", "list", cwd=tmp_path, env={"DOCKYARD_DB": url})
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert message in line and "DOCKYARD_DB" in line
+    assert "s3cret" not in line  # a URL may carry a password: never echoed
+
+
+def test_init_where_no_folder_can_be_made_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("in the way")
+    targets = [tmp_path / "file" / "sub"]
+    if Path("/proc/self").is_dir():
+        targets.append(Path("/proc/dockyard-test-xx"))  # nobody, root included, can mkdir here
+    for target in targets:
+        result = dockyard("init", str(target), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        line = one_line_error(result)
+        assert f"cannot create a workspace in {target}" in line
+        assert "FileNotFoundError" not in line and "NotADirectoryError" not in line
+
+
+def test_nan_and_infinity_parameters_are_refused_before_queueing(tmp_path: Path) -> None:
+    dockyard("init", cwd=tmp_path)
+    write_project(tmp_path / "iris", GOOD)
+    assert dockyard("project", "add", "iris", cwd=tmp_path).returncode == 0
+    for value in ("nan", "1,NaN", "inf", "-Infinity", "1e999"):
+        result = dockyard("run", "start", "iris", "-p", f"C={value}", "--no-agent", cwd=tmp_path)
+        assert result.returncode == 2, value
+        assert "parameter C:" in one_line_error(result)
+    assert json.loads(dockyard("run", "list", "--json", cwd=tmp_path).stdout) == []
+    bad = GOOD.replace("max = 100.0", "max = inf")
+    write_project(tmp_path / "inf", bad.replace('name = "iris"\ndesc', 'name = "inf"\ndesc'))
+    refused = dockyard("project", "add", "inf", cwd=tmp_path)
+    assert refused.returncode == 2 and "params.C.max" in one_line_error(refused)

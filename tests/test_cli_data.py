@@ -194,6 +194,38 @@ def test_ctrl_c_during_add_leaves_nothing(ws: Path) -> None:
     assert json.loads(dockyard("data", "list", "--json", cwd=ws).stdout) == []
 
 
+@pytest.mark.slow
+def test_temporary_files_of_a_killed_add_go_at_the_next_command(ws: Path) -> None:
+    big = ws / "big.csv"
+    with open(big, "w") as f:
+        f.write(",".join(f"c{i}" for i in range(20)) + "\n")
+        row = ",".join(str(i * 1.5) for i in range(20)) + "\n"
+        f.write(row * 2_000_000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "data", "add", "big", "big.csv"],
+        cwd=ws,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    tmp = ws / ".dockyard" / "objects" / "tmp"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (tmp.is_dir() and any(tmp.iterdir())):
+        time.sleep(0.002)
+    time.sleep(0.2)  # halfway: the copy is staged, the profile pass is running
+    assert proc.poll() is None, "finished before it could be killed"
+    proc.kill()  # SIGKILL: no handler runs, the staged copy stays
+    proc.wait(timeout=30)
+    left = list(tmp.iterdir())
+    assert left and all(p.name.startswith("dy-") for p in left)
+    assert sum(p.stat().st_size for p in left if p.is_file()) > 0
+    # any command (here one that only reads) removes what the dead process left
+    listed = dockyard("data", "list", "--json", cwd=ws)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    assert list(tmp.iterdir()) == []
+    assert stored_files(ws) == []
+
+
 class _Terminal(io.StringIO):
     """A stderr that says it is a terminal, so that Rich draws into it."""
 
@@ -202,7 +234,8 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_bar_draws_both_phases(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tui.cli_data import _progress_bar, sparkline
+    from tui.cli_data import _progress_bar
+    from tui.sparkline import sparkline
 
     monkeypatch.setenv("COLUMNS", "120")
     drawn = _Terminal()
@@ -228,3 +261,89 @@ def test_progress_bar_draws_both_phases(monkeypatch: pytest.MonkeyPatch) -> None
     assert quiet_out.getvalue() == ""
     assert sparkline([0, 1, 2, 4]) == "▁▃▅█"
     assert len(sparkline(list(range(100)), width=12)) == 12
+
+
+def test_head_past_the_last_row_or_of_no_rows_is_one_line(ws: Path) -> None:
+    (ws / "d.csv").write_text(CSV1)
+    assert dockyard("data", "add", "demo", "d.csv", cwd=ws).returncode == 0
+    last = dockyard("data", "head", "demo", "--offset", "2", "--json", cwd=ws)
+    assert json.loads(last.stdout) == [{"x": 3, "y": None, "label": "a"}]
+    for args in (("--offset", "3"), ("--offset", "3", "--json"), ("--offset", "10000")):
+        result = dockyard("data", "head", "demo", *args, cwd=ws)
+        assert result.returncode == 2, args
+        assert "demo@1 has 3 rows" in one_line_error(result)
+    for rows in ("0", "-1", "100001"):
+        result = dockyard("data", "head", "demo", "-n", rows, cwd=ws)
+        assert result.returncode == 2, rows
+        assert "'-n'" in one_line_error(result)
+
+
+def test_a_table_without_rows_prints_its_header(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.clikit import print_table
+
+    print_table(["id", "name"], [])
+    assert capsys.readouterr().out == "ID  NAME\n"
+
+
+def _export(ws: Path, *args: str, umask: int = 0o022) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui", "data", "export", *args],
+        cwd=ws,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.umask(umask),
+    )
+
+
+def test_export_never_replaces_a_special_file(ws: Path) -> None:
+    import stat
+
+    (ws / "d.csv").write_text(CSV1)
+    assert dockyard("data", "add", "demo", "d.csv", cwd=ws).returncode == 0
+    # a FIFO stands in for /dev/full: any non-regular file, and no root needed to make one
+    fifo = ws / "pipe"
+    os.mkfifo(fifo)
+    (ws / "real.csv").write_text("keep")
+    os.symlink(ws / "real.csv", ws / "link.csv")
+    (ws / "folder").mkdir()
+    (ws / "folder" / "demo-v1.csv").mkdir()  # a folder where the file would go
+    for target, kind in (
+        ("pipe", "a named pipe"),
+        ("link.csv", "a symbolic link"),
+        ("folder", "a folder"),
+    ):
+        for force in ((), ("--force",)):
+            result = _export(ws, "demo@1", target, *force)
+            assert result.returncode == 2, (target, force, result.stderr)
+            line = one_line_error(result)
+            assert f"is {kind}" in line and "even with --force" in line
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert (ws / "link.csv").is_symlink() and (ws / "real.csv").read_text() == "keep"
+    assert [p.name for p in ws.iterdir() if p.name.endswith(".part")] == []
+    # a regular file is still replaced with --force, and refused without it
+    (ws / "old.csv").write_text("old")
+    assert _export(ws, "demo@1", "old.csv").returncode == 2
+    assert _export(ws, "demo@1", "old.csv", "--force").returncode == 0
+    assert (ws / "old.csv").read_text() == CSV1
+
+
+def test_export_respects_the_umask(ws: Path) -> None:
+    (ws / "d.csv").write_text(CSV1)
+    (ws / "tree").mkdir()
+    (ws / "tree" / "a.csv").write_text(CSV1)
+    (ws / "tree" / "sub").mkdir()
+    (ws / "tree" / "sub" / "b.csv").write_text(CSV2)
+    assert dockyard("data", "add", "demo", "d.csv", cwd=ws).returncode == 0
+    assert dockyard("data", "add", "tree", "tree", cwd=ws).returncode == 0
+    for umask in (0o077, 0o002):
+        out = ws / f"demo-{umask:o}.csv"
+        assert _export(ws, "demo@1", str(out), umask=umask).returncode == 0
+        assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not the objects' 0o444
+        folder = ws / f"tree-{umask:o}"
+        result = _export(ws, "tree@1", str(folder), umask=umask)
+        assert result.returncode == 0, result.stderr
+        assert (folder / "sub" / "b.csv").read_text() == CSV2
+        assert (folder / "sub" / "b.csv").stat().st_mode & 0o777 == 0o666 & ~umask
+        assert (folder / "sub").stat().st_mode & 0o777 == 0o777 & ~umask

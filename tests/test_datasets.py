@@ -129,9 +129,12 @@ def test_the_same_bytes_under_another_name_reuse_object_and_profile(
 
 
 def _wait_for_reuse(staged: Any, source: Any, tracker: Any, cancel: Any) -> dict[str, Any]:
-    while True:  # stand-in for a long profile: stops as soon as the hash job says so
+    # stand-in for a long profile: stops as soon as the hash job says so (cancel raises)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         cancel()
         time.sleep(0.005)
+    pytest.fail("the profile pass was never told to stop once the hash matched a version")
 
 
 def test_browsing_never_recomputes_the_profile(
@@ -197,6 +200,8 @@ def test_parse_ref_refuses_bad_versions_and_names(text: str) -> None:
 
 # ------------------------------------------------------------------------ bad input
 
+TOO_WIDE = ",".join(f"c{i}" for i in range(20_001)) + "\n" + "1," * 20_000 + "1\n"
+
 # Each case: a file to write (or None: nothing) and the expected message fragment.
 BAD_FILES: list[tuple[str, str, str | bytes | None, str]] = [
     ("missing path", "nope.csv", None, "no such file or folder"),
@@ -209,6 +214,7 @@ BAD_FILES: list[tuple[str, str, str | bytes | None, str]] = [
     ("duplicate columns", "dup.csv", "id,x,id\n1,2,3\n", "'id' appears twice"),
     ("unsupported extension", "data.xlsx", b"PK\x03\x04", ".xlsx files are not supported"),
     ("parquet that is not", "fake.parquet", "a,b\n1,2\n", "not a Parquet file"),
+    ("too many columns", "wide.csv", TOO_WIDE, "has 20,001 columns; Dockyard registers at most"),
 ]  # fmt: skip
 
 
@@ -227,6 +233,28 @@ def test_bad_input_is_refused_with_nothing_written(
     assert "\n" not in str(info.value)
     assert counts(ws) == (0, 0)
     assert leftovers(ws) == []
+
+
+@pytest.mark.slow
+def test_a_one_row_file_of_20000_columns_registers(ws: Workspace, tmp_path: Path) -> None:
+    # the widest table accepted; registration used to grow with the square of the columns
+    width = 20_000
+    values = [str(i) if i % 3 else f"v{i % 7}" for i in range(width)]
+    src = write(
+        tmp_path / "wide.csv",
+        ",".join(f"c{i}" for i in range(width)) + "\n" + ",".join(values) + "\n",
+    )
+    v = register_dataset(ws, "wide", src).version
+    assert (v.n_rows, v.n_cols) == (1, width)
+    profile = get_version(ws, "wide").profile
+    assert profile is not None
+    columns = profile["columns"]
+    assert [c["name"] for c in columns] == [f"c{i}" for i in range(width)]
+    assert columns[19_999]["min"] == 19_999 and columns[19_999]["quantiles"][50] == 19_999
+    assert columns[19_998]["top"] == [["v6", 1]]
+    _, rows = preview_page(ws, v.id, 0, 5)
+    assert rows == [tuple(int(x) if i % 3 else x for i, x in enumerate(values))]
+    assert [p.name for p in (ws.objects / "tmp").iterdir()] == []
 
 
 def test_non_utf8_deep_in_a_large_file_is_found(ws: Workspace, tmp_path: Path) -> None:

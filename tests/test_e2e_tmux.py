@@ -197,9 +197,11 @@ def test_a_run_launched_from_the_tui_survives_the_terminal_dying(
     try:
         deadline = time.monotonic() + 60
         status = ""
+        run: dict[str, object] = {}
         while time.monotonic() < deadline:
-            run = dockyard_json(demo_workspace, "run", "show", "1")
-            assert isinstance(run, dict)
+            shown = dockyard_json(demo_workspace, "run", "show", "1")
+            assert isinstance(shown, dict)
+            run = shown
             status = str(run["status"])
             if status in ("finished", "failed", "cancelled", "lost"):
                 break
@@ -215,3 +217,133 @@ def test_a_run_launched_from_the_tui_survives_the_terminal_dying(
             timeout=30,
             check=False,
         )
+
+
+# --- hostile data never reaches the terminal as control ---------------------------------------
+
+#: OSC 0 (set the window title to "pwned") then "clear the screen"; and as Dockyard shows it.
+EVIL = "\x1b]0;pwned\x07\x1b[2J"
+EVIL_SHOWN = "␛]0;pwned␇␛[2J"
+
+HOSTILE_TOML = """
+[project]
+name = "hostile"
+description = "prints an escape sequence"
+entry = "python train.py"
+"""
+
+# The escape sequence goes out on stdout (the run's log) and as a tag value.
+HOSTILE_TRAIN = """
+import json
+
+EVIL = "\\x1b]0;pwned\\x07\\x1b[2J"
+print("hello " + EVIL + " world", flush=True)
+print("@dockyard " + json.dumps({"tag": "title", "value": EVIL}), flush=True)
+print("@dockyard " + json.dumps({"metric": "loss", "value": 0.5, "step": 1}), flush=True)
+"""
+
+
+def dockyard_ok(cwd: Path, *args: str, timeout: float = 60) -> str:
+    result = subprocess.run(
+        [str(DOCKYARD), *args],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result.stdout
+
+
+@pytest.fixture
+def hostile_workspace(tmp_path: Path) -> Iterator[Path]:
+    """A workspace built with the real binary: a CSV whose header carries :data:`EVIL`,
+    and a finished run whose script printed it to its log and set it as a tag."""
+    import csv
+
+    folder = tmp_path / "hostile"
+    project = folder / "project"
+    project.mkdir(parents=True)
+    (project / "dockyard.toml").write_text(HOSTILE_TOML)
+    (project / "train.py").write_text(HOSTILE_TRAIN)
+    with (folder / "hostile.csv").open("w", newline="") as file:
+        csv.writer(file).writerows([["a", EVIL], ["1", "2"], ["3", "4"]])
+    dockyard_ok(folder, "init", ".")
+    dockyard_ok(folder, "project", "add", "project")
+    dockyard_ok(folder, "data", "add", "hostile", "hostile.csv", "-m", f"header {EVIL}")
+    try:
+        dockyard_ok(folder, "run", "start", "hostile", "--wait", timeout=120)
+        run = dockyard_json(folder, "run", "show", "1")
+        assert isinstance(run, dict) and run["tags"]["title"] == EVIL, run
+        yield folder
+    finally:
+        subprocess.run(
+            [str(DOCKYARD), "agent", "stop"],
+            cwd=folder,
+            env=clean_env(),
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+
+
+@pytest.mark.slow
+def test_escape_sequences_in_data_never_reach_the_terminal(
+    tmux: Tmux, hostile_workspace: Path
+) -> None:
+    """The dataset screen (CSV header), the run screen (tag) and its log (the script's
+    output) show the sequence made visible; the pane's title and screen are untouched."""
+    tmux.start(f"{DOCKYARD}; sleep 60", cwd=hostile_workspace, width=120, height=36)
+    assert tmux.tmux("select-pane", "-t", tmux.session, "-T", "untouched").returncode == 0
+
+    def title() -> str:
+        return tmux.tmux("display", "-p", "-t", tmux.session, "#{pane_title}").stdout.strip()
+
+    def settle(check: Callable[[str], bool]) -> None:
+        # Wait for the screen, but check the title whatever came: a clear screen never
+        # shows the text waited for, and the title is the first thing to assert.
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while time.monotonic() < deadline and not check(tmux.screen()):
+            time.sleep(0.1)
+        assert title() == "untouched", tmux.screen()
+
+    def intact(text: str, head: str) -> bool:
+        # the screen's first line and the footer on the last are still drawn: not cleared
+        # (the footer's keys depend on the screen and its width; "? Help" is on every one)
+        lines = text.rstrip("\n").splitlines()
+        return len(lines) > 2 and head in lines[0] and "? Help" in lines[-1]
+
+    tmux.wait_for(home_drawn, START_TIMEOUT, "the home screen's five panes")
+
+    # Each step waits for text that shows the hostile string was drawn, checks the title,
+    # then checks the string was drawn made visible on a screen that was not cleared.
+    tmux.press("1", "Enter")
+    settle(lambda t: t.count("int64") == 2)  # the CSV header is a row of the profile
+    tmux.wait_for(
+        lambda t: EVIL_SHOWN in t and intact(t, "dataset hostile"), STEP_TIMEOUT, "the header"
+    )
+    tmux.press("s")
+    settle(lambda t: "rows 1-2 of 2" in t)  # ... and the preview's column heading
+    tmux.wait_for(
+        lambda t: EVIL_SHOWN in t and intact(t, "dataset hostile"), STEP_TIMEOUT, "the heading"
+    )
+
+    tmux.press("2")  # back home (no esc: esc then a key reads as alt+key)
+    tmux.wait_for(home_drawn, STEP_TIMEOUT, "the home screen")
+    tmux.press("Enter")
+    settle(lambda t: "hello" in t and "world" in t and "Tags" in t)  # the log line, the tag
+    tmux.wait_for(
+        lambda t: (
+            f"hello {EVIL_SHOWN} world" in t
+            and f"title       {EVIL_SHOWN}" in t
+            and intact(t, "Run 1")
+        ),
+        STEP_TIMEOUT,
+        "the log line and the tag, made visible, on a whole screen",
+    )
+
+    tmux.press("q")
+    final = tmux.wait_for(lambda t: "Runs" not in t or "$" in t, STEP_TIMEOUT, "dockyard's exit")
+    assert title() == "untouched", final

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import blake3
 import pytest
 
-from core import hashing
+from core import hashing, staging
 from core.hashing import (
     HashingCancelled,
     ObjectCorruptError,
@@ -189,3 +191,57 @@ def test_sweep_removes_only_old_temporary_files(tmp_path: Path) -> None:
     os.utime(old, (past, past))
     hashing.sweep_stale_tmp(objects)
     assert not old.exists() and fresh.exists()
+
+
+def test_staged_names_carry_their_owner_and_the_sweep_removes_only_orphans(
+    tmp_path: Path,
+) -> None:
+    objects = tmp_path / "objects"
+    assert staging.sweep(objects) == 0  # no objects/tmp yet: nothing to list
+    source = tmp_path / "data.csv"
+    source.write_bytes(b"a\n1\n")
+    mine = hashing.stage_copy(objects, source).tmp_path
+    assert mine.name.startswith(staging.owner_tag() + "-")
+    assert staging.owner_alive(mine.name) is True
+    # a process that has exited: its fresh file goes at once, not after 24 hours
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(child.stdout)
+    tag = f"dy-{staging.host_tag()}"
+    dead = mine.parent / f"{tag}-{dead_pid}-0-abcdef.part"
+    # our own pid with another start time: the pid was reused, the owner is gone
+    reused = mine.parent / f"{tag}-{os.getpid()}-{staging.process_start(os.getpid()) + 1}-ab.dir"
+    reused.mkdir()
+    (reused / "f").write_bytes(b"x")
+    other_host = mine.parent / f"dy-00000000-{dead_pid}-0-abcdef.part"
+    for path in (dead, other_host):
+        path.write_bytes(b"x" * 100)
+    assert staging.sweep(objects) == 2
+    assert sorted(p.name for p in (objects / "tmp").iterdir()) == sorted(
+        [mine.name, other_host.name]
+    )
+    past = time.time() - 2 * staging.STALE_SECONDS
+    os.utime(other_host, (past, past))  # another host: only the age rule can remove it
+    staging.sweep(objects)
+    assert [p.name for p in (objects / "tmp").iterdir()] == [mine.name]
+
+
+def test_the_sweep_never_follows_links_and_looks_at_a_bounded_number(tmp_path: Path) -> None:
+    objects = tmp_path / "objects"
+    tmp = hashing.tmp_dir(objects)
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    dead = f"dy-{staging.host_tag()}-{2**22 + 7}-0"  # above the usual pid_max: no process
+    (tmp / f"{dead}-link.part").symlink_to(outside)
+    folder = tmp / f"{dead}-tree.dir"
+    folder.mkdir()
+    (folder / "inner").symlink_to(outside / "keep.txt")
+    assert staging.sweep(objects) == 2
+    assert list(tmp.iterdir()) == [] and (outside / "keep.txt").read_text() == "mine"
+    for i in range(10):
+        (tmp / f"{dead}-{i}.part").write_bytes(b"")
+    assert staging.sweep(objects, limit=3) == 3
+    assert len(list(tmp.iterdir())) == 7
+    assert staging.sweep(objects) == 7

@@ -266,3 +266,75 @@ def test_sniff_reads_the_header_and_refuses_duplicates(tmp_path: Path) -> None:
     path.write_text("id,name,id\n1,2,3\n")
     with pytest.raises(profiling.TableError, match="'id' appears twice"):
         sniff_csv(path, ",")
+
+
+def test_a_few_strings_hash_as_the_vectorised_path_does() -> None:
+    rng = np.random.default_rng(5)
+    alphabet = list('abcXYZ09 ,"é€😀')
+    words = ["", "a", "True", "False", "x" * 300, "é" * 100]
+    words += ["".join(rng.choice(alphabet, int(rng.integers(1, 40)))) for _ in range(60)]
+    few = profiling._hash_few_strings(words)
+    assert few is not None
+    assert few.tolist() == profiling.hash_strings(pd.Series(words, dtype=str)).tolist()
+    assert profiling.hash_strings(words[:10]).tolist() == few[:10].tolist()
+
+
+def test_small_chunks_profile_exactly_as_pandas_chunks_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a file of a few rows (or the last chunk of a long one) takes the small-chunk path
+    rng = np.random.default_rng(9)
+    n = 50
+    frame = pd.DataFrame(
+        {
+            "word": rng.choice(["red", "white", "rosé", "a, b"], n),
+            "maybe": np.where(rng.random(n) < 0.3, None, rng.choice(["x", "y"], n)),  # type: ignore[call-overload]
+            "flag": rng.random(n) < 0.5,
+            "id": [f"id-{i}" for i in range(n)],
+            "x": rng.normal(size=n),
+        }
+    )
+    path = write_csv(tmp_path / "few.csv", frame)
+    small = profile_csv(path, chunk_rows=20)
+    monkeypatch.setattr(profiling, "SMALL_CHUNK", 0)
+    assert profile_csv(path, chunk_rows=20) == small
+    assert small["word"]["top_exact"] and small["maybe"]["missing"] > 0
+
+
+def test_the_work_is_linear_in_the_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # one row, many columns: the sample used to compact (all columns) once per column
+    calls = {"compact": 0}
+    compact = profiling.RowSample._compact
+
+    def counted(self: profiling.RowSample) -> None:
+        calls["compact"] += 1
+        compact(self)
+
+    monkeypatch.setattr(profiling.RowSample, "_compact", counted)
+    width = 3000
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        ",".join(f"c{i}" for i in range(width))
+        + "\n"
+        + ",".join(str(i) if i % 3 else f"v{i % 7}" for i in range(width))
+        + "\n"
+    )
+    prof = profile_csv(path)
+    assert calls["compact"] == 1
+    assert prof["c4"]["quantiles"] == [4] * 101 and prof["c4"]["histogram"]["counts"] == [1]
+    assert prof["c3"]["top"] == [["v3", 1]] and prof["c3"]["distinct"] == 1
+
+
+def test_a_table_wider_than_the_limit_is_refused_from_its_header(tmp_path: Path) -> None:
+    too_wide = profiling.MAX_COLUMNS + 1
+    path = tmp_path / "w.csv"
+    path.write_text(
+        ",".join(f"c{i}" for i in range(too_wide)) + "\n" + "1," * (too_wide - 1) + "1\n"
+    )
+    with pytest.raises(profiling.TableError, match=f"has {too_wide:,} columns; Dockyard regi"):
+        sniff_csv(path, ",")
+    # a header longer than the part read to sniff it: its fields so far tell
+    long = tmp_path / "long.csv"
+    long.write_text(",".join(f"column_with_a_long_name_{i}" for i in range(60_000)) + "\n1\n")
+    with pytest.raises(profiling.TableError, match=r"has more than [0-9,]+ columns"):
+        sniff_csv(long, ",")

@@ -109,6 +109,26 @@ MALFORMED = [
         "params.C.default: parameter C: 500.0 is above the maximum 100",
     ),
     (
+        "default nan",
+        GOOD.replace("default = 1.0", "default = nan"),
+        "params.C.default: parameter C: nan is not a finite number",
+    ),
+    ("min nan", GOOD.replace("min = 0.001", "min = nan"), "params.C.min: nan is not a finite"),
+    ("max inf", GOOD.replace("max = 100.0", "max = +inf"), "params.C.max: inf is not a finite"),
+    (
+        "int default inf",
+        GOOD.replace('type = "float"\ndefault = 1.0', 'type = "int"\ndefault = -inf'),
+        "params.C.default: parameter C: -inf is not an integer",
+    ),
+    (
+        "float choice nan",
+        GOOD.replace('choices = ["logreg", "forest"]', "choices = [0.5, nan]").replace(
+            'default = "logreg"', "default = 0.5"
+        ),
+        "params.model.choices: nan is not a finite number",
+    ),
+    ("gate nan", GOOD.replace("min = 0.9", "min = nan"), "gates[0].min: nan is not a finite"),
+    (
         "min above max",
         GOOD.replace("min = 0.001", "min = 1000.0"),
         "params.C: min (1000) is greater than max (100)",
@@ -218,9 +238,17 @@ def test_coerce_param_from_command_line_strings(kind: str, raw: str, expected: o
         (ParamSpec("n", "int", 1, min=0), "-1", "below the minimum 0"),
         (ParamSpec("f", "float", 1.0), "abc", "is not a number"),
         (ParamSpec("b", "bool", True), "maybe", "is not a boolean"),
+        (ParamSpec("f", "float", 1.0, min=0, max=10), "nan", "'nan' is not a finite number"),
+        (ParamSpec("f", "float", 1.0), "NaN", "is not a finite number"),
+        (ParamSpec("f", "float", 1.0), "-inf", "is not a finite number"),
+        (ParamSpec("f", "float", 1.0), "1e999", "is not a finite number"),
+        (ParamSpec("f", "float", 1.0), float("inf"), "inf is not a finite number"),
+        (ParamSpec("n", "int", 1), "99999999999999999999", "is out of range"),
+        (ParamSpec("n", "int", 1), float("nan"), "nan is not an integer"),
+        (ParamSpec("n", "int", 1), "\u00b2", "is not an integer"),
     ],
 )
-def test_coerce_param_rejects_bad_values(spec: ParamSpec, raw: str, message: str) -> None:
+def test_coerce_param_rejects_bad_values(spec: ParamSpec, raw: object, message: str) -> None:
     with pytest.raises(InputError, match=message):
         coerce_param(spec, raw)
 

@@ -7,15 +7,17 @@ import os
 import shutil
 import sqlite3
 import stat
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.agent import Agent
 from core.audit import verify_chain
 from core.comparison import compare, overlay_curves
-from core.errors import InputError, NotFoundError
+from core.errors import ConflictError, InputError, NotFoundError
 from core.projects import add_project
 from core.registry import (
     ArtifactIntegrityError,
@@ -235,6 +237,80 @@ def test_aliases_move_atomically_with_history(ws: Workspace) -> None:
     assert summary.latest_version == b.version and summary.aliases == {}
 
 
+def _race(ws: Workspace, first: Callable[[], object], second: Callable[[], object]) -> Any:
+    """Run ``first`` in a thread that is held just before it writes the alias row, until
+    ``second`` (another thread, its own connection) has moved the alias and committed.
+
+    The hold is an engine event on the real store, so the interleaving that two processes
+    hit only sometimes happens every time. Returns what ``first`` raised (or None).
+    """
+    from sqlalchemy import event
+
+    from core.workspace import engine_for
+
+    engine = engine_for(ws)
+    second_done = threading.Event()
+    held = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def hold(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        writes = (
+            statement.lstrip()
+            .upper()
+            .startswith(
+                ("INSERT INTO MODEL_ALIAS", "UPDATE MODEL_ALIAS", "DELETE FROM MODEL_ALIAS")
+            )
+        )
+        if writes and threading.current_thread().name == "first":
+            held.set()
+            assert second_done.wait(30)
+
+    def run_first() -> None:
+        try:
+            first()
+        except Exception as exc:
+            outcome["error"] = exc
+
+    event.listen(engine, "before_cursor_execute", hold)
+    try:
+        thread = threading.Thread(target=run_first, name="first")
+        thread.start()
+        assert held.wait(30)
+        try:
+            second()
+        finally:
+            second_done.set()
+        thread.join(30)
+    finally:
+        event.remove(engine, "before_cursor_execute", hold)
+    return outcome.get("error")
+
+
+def test_two_alias_moves_at_once_give_one_conflict(ws: Workspace) -> None:
+    a = register_version(ws, 1, "raced")
+    b = register_version(ws, 2, "raced")
+    # a new alias: both read "absent", both insert
+    error = _race(ws, lambda: set_alias(ws, a.ref, "champion"),
+                  lambda: set_alias(ws, b.ref, "champion"))  # fmt: skip
+    assert isinstance(error, ConflictError), repr(error)
+    assert "changed meanwhile" in str(error) and "\n" not in str(error)
+    assert get_version(ws, "raced@champion").version == b.version
+    # an existing alias: both read "at b"; the later move must not silently win
+    error = _race(ws, lambda: set_alias(ws, a.ref, "champion"),
+                  lambda: remove_alias(ws, "raced", "champion"))  # fmt: skip
+    assert isinstance(error, ConflictError), repr(error)
+    with pytest.raises(NotFoundError):
+        get_version(ws, "raced@champion")
+    set_alias(ws, b.ref, "champion")
+    error = _race(ws, lambda: set_alias(ws, a.ref, "champion"),
+                  lambda: set_alias(ws, a.ref, "champion"))  # fmt: skip
+    assert isinstance(error, ConflictError), repr(error)
+    moves = [(m["from"], m["to"]) for m in alias_history(ws, "raced")]
+    assert moves == [(None, b.version), (b.version, None), (None, b.version),
+                     (b.version, a.version)]  # fmt: skip
+    assert verify_chain(ws) is None
+
+
 @pytest.mark.parametrize(
     ("ref", "alias", "error", "message"),
     [
@@ -269,7 +345,7 @@ def test_compare_marks_better_and_worse_by_direction(ws: Workspace) -> None:
     assert rows[("param", "C")].differs and rows[("param", "C")].values[:2] == ["1.0", "0.01"]
     assert not rows[("param", "fail")].differs
     loss = rows[("metric", "loss")]  # lower is better: C=0.01 has 100x the loss
-    assert loss.verdicts[1] == "worse" and loss.deltas[1] > 0
+    assert loss.verdicts[1] == "worse" and (loss.deltas[1] or 0) > 0
     assert [r.section for r in result.rows][:5] == ["info"] * 5  # info rows come first
     assert next(r.name for r in result.rows if r.section == "metric") == "accuracy"
     assert result.curves["loss"][0] == [(s, 1.0 / (s + 1)) for s in range(5)]

@@ -6,10 +6,14 @@ in ``tmp_path``; times are then pinned relative to ``FROZEN_NOW`` so snapshots h
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
@@ -38,7 +42,7 @@ def write_csv(path: Path, rows: int, *, extra: bool = False) -> Path:
 
 
 def _time(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return str(moment.strftime("%Y-%m-%d %H:%M:%S.%f"))
 
 
 def build_datasets_store(workspace: Workspace, data: Path) -> dict[str, Any]:
@@ -55,7 +59,9 @@ def build_datasets_store(workspace: Workspace, data: Path) -> dict[str, Any]:
         "adds extra",
         author="alice",
     )
-    db = sqlite3.connect(sqlite_file(workspace.db_url))
+    path = sqlite_file(workspace.db_url)
+    assert path is not None
+    db = sqlite3.connect(path)
     with db:
         db.execute(
             "UPDATE dataset_version SET created_at = ? WHERE id = ?",
@@ -234,7 +240,8 @@ async def test_add_dataset_registers_and_reports_bad_input(
         form.query_one("#add-path", Input).value = str(tmp_path / "nope.csv")
         await pilot.press("enter")
         await settle(pilot)
-        assert app.screen is form
+        still_open = app.screen is form  # (an assert here would narrow form's type)
+        assert still_open
         assert form.error is not None and "nope.csv" in form.error
         assert len(list_versions(workspace, "wine")) == 2
         form.query_one("#add-path", Input).value = str(fresh)
@@ -307,3 +314,91 @@ async def test_an_altered_object_is_flagged_on_the_dataset_screen(
         await pilot.press("j")  # wine@1 is intact: no warning on its line
         await settle(pilot)
         assert "altered" not in str(screen.query_one("#ds-sections").render())
+
+
+def stored_state(workspace: Workspace) -> tuple[int, list[str], list[str]]:
+    """(version rows, files under objects/ outside tmp, entries of objects/tmp)."""
+    db = sqlite3.connect(str(sqlite_file(workspace.db_url)))
+    try:
+        (rows,) = db.execute("SELECT count(*) FROM dataset_version").fetchone()
+    finally:
+        db.close()
+    objects = workspace.objects
+    tmp = objects / "tmp"
+    stored = sorted(p.name for p in objects.rglob("*") if p.is_file() and tmp not in p.parents)
+    return rows, stored, sorted(p.name for p in tmp.iterdir()) if tmp.is_dir() else []
+
+
+@pytest.mark.slow
+async def test_esc_during_the_progress_leaves_nothing(workspace: Workspace, tmp_path: Path) -> None:
+    build_datasets_store(workspace, tmp_path / "data")
+    big = tmp_path / "data" / "big.csv"
+    with open(big, "w") as f:
+        f.write("id,x,kind\n")
+        f.writelines(f"{i},{i % 97 / 7:.4f},{KINDS[i % 3]}\n" for i in range(1_500_000))
+    before = stored_state(workspace)
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("1", "a")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, AddDatasetScreen)
+        form.query_one("#add-path", Input).value = str(big)
+        # enter's action, called directly: pilot.press("enter") returns only once the app
+        # is idle, which is after the progress messages stop, i.e. after the registration
+        form.action_register()
+        # half-way: the progress bar has moved (the copy is staged in objects/tmp)
+        for _ in range(2000):
+            if form._hash_share or form._profile_share or not form.registering:
+                break
+            await pilot.pause(0.005)
+        assert form.registering and (form._hash_share or form._profile_share)
+        assert stored_state(workspace)[2] != []
+        assert form._profile_share < 1.0
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+        assert any("cancelled; nothing was written" in n.message for n in app._notifications)
+    assert stored_state(workspace) == before
+    assert before[2] == []
+
+
+@pytest.mark.slow
+async def test_malformed_files_in_the_form_get_the_command_lines_messages(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from tests.test_datasets import BAD_FILES
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+    env["PYTHONPATH"] = str(root)
+    cases: list[tuple[Path, str]] = []
+    for _case, name, content, _message in BAD_FILES:
+        path = tmp_path / "bad" / name
+        path.parent.mkdir(exist_ok=True)
+        if content is not None:
+            path.write_bytes(content.encode() if isinstance(content, str) else content)
+        cli = subprocess.run(
+            [sys.executable, "-m", "tui", "--home", str(workspace.home), "data", "add", "bad",
+             str(path)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert cli.returncode == 2, cli.stderr
+        cases.append((path, cli.stderr.strip().removeprefix("dockyard: error: ")))
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("1", "a")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, AddDatasetScreen)
+        form.query_one("#add-name", Input).value = "bad"
+        for path, message in cases:
+            form.query_one("#add-path", Input).value = str(path)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert form.is_current
+            assert form.error == message
+            assert list(app._notifications)[-1].message == message
+    assert stored_state(workspace) == (0, [], [])

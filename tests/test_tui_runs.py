@@ -358,7 +358,7 @@ async def test_header_details_and_the_final_poll(toy: Workspace) -> None:
         assert screen.final and log_lines(screen) == ["start", "done"]
         assert "finished after" in str(screen.query_one("#run-header").render())
         started: list[bool] = []
-        screen.poll_now = lambda: started.append(True)  # type: ignore[method-assign]
+        screen.poll_now = lambda: started.append(True)
         screen._tick()
         assert started == []
 
@@ -699,6 +699,11 @@ def test_field_rules() -> None:
     assert check_values(c, "0.1, 1") == (["0.1", "1"], None)
     assert check_values(c, "0.1,") == (["0.1", ""], "an empty value in the list")
     assert check_values(c, "1000")[1] == "1000.0 is above the maximum 100"
+    # the form parses with the core's parser: NaN passes every min/max comparison
+    for text in ("nan", "1, NaN", "inf", "1e999"):
+        assert "is not a finite number" in str(check_values(c, text)[1]), text
+    seed = ParamSpec("seed", "int", 1)
+    assert "out of range" in str(check_values(seed, "99999999999999999999")[1])
     assert check_values(ParamSpec("note", "str", "x"), "") == ([""], None)
     assert describe_spec(c) == "float 0.001..100"
     assert describe_spec(ParamSpec("seed", "int", 1, min=0)) == "int ≥0"

@@ -2,4 +2,4 @@
 
 from tui.cli import main
 
-main()
+main(prog_name="dockyard")

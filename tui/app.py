@@ -15,10 +15,12 @@ from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Input
 
 from core.overview import Pane
+from core.text import visible
 from core.workspace import Workspace, current_user
 from store.queries import Reader, open_reader
 from tui.screens.command_bar import CommandBarScreen
@@ -123,6 +125,41 @@ class DockyardApp(App[None]):
                 self._reader.close()
                 self._reader = None
 
+    # --- notifications ----------------------------------------------------------------------
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification is plain text, with control characters made visible.
+
+        Messages quote data (a dataset name, an error from core naming the user's input),
+        and every screen's and widget's ``notify`` ends here: one place where a message is
+        never parsed as markup and cannot reach the terminal with an escape sequence in it.
+        """
+        super().notify(
+            visible(message, keep="\n"),
+            title=visible(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
+    def action_help_quit(self) -> None:
+        # Textual's own version of this hint is markup, which notify no longer parses.
+        keys = [
+            key
+            for key, active in self.active_bindings.items()
+            if active.binding.action in ("quit", "app.quit")
+        ]
+        if keys:
+            self.notify(f"Press {keys[0]} to quit the app", title="Do you want to quit?")
+
     # --- actions that work from any screen ----------------------------------------------------
 
     def _go_home(self) -> HomeScreen:
@@ -195,6 +232,18 @@ class DockyardApp(App[None]):
     async def action_register_run(self) -> None:
         await self._here_or_home("register_run")
 
+    async def action_approve_request(self) -> None:
+        await self._here_or_home("approve_request")
+
+    async def action_reject_request(self) -> None:
+        await self._here_or_home("reject_request")
+
+    async def action_roll_back(self) -> None:
+        await self._here_or_home("roll_back")
+
+    async def action_request_deployment(self) -> None:
+        await self._here_or_home("request_deployment")
+
     # --- runs: open, launch, cancel, retry (their screens load on first use) -----------------
 
     def open_run(self, run_id: int) -> None:
@@ -236,6 +285,11 @@ class DockyardApp(App[None]):
         """Queue the run on screen (or highlighted in the Runs pane) again, as it was."""
         screen = self.screen if hasattr(self.screen, "action_retry_run") else self._go_home()
         await self.run_action("retry_run", screen)
+
+    def refresh_deployments(self) -> None:
+        """Re-read the Deployments pane and the header's count (after a decision)."""
+        if self.home.is_mounted:
+            self.home.refresh_deployments()
 
     async def action_back(self) -> None:
         """Clear the home screen's filter there; anywhere else close the screen."""

@@ -18,11 +18,26 @@ import click
 
 from core.errors import DockyardError
 from core.workspace import Workspace
-from tui.clikit import Context, fail, pass_ctx, print_json, print_table
+from tui.clikit import Context, echo, fail, pass_ctx, print_json, print_table
 
 
 class DockyardGroup(click.Group):
-    """Turns Dockyard's errors into one line and the right exit status."""
+    """Turns Dockyard's errors, and click's usage errors, into one line and the right status."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # the top level's own options (`dockyard --no-such-flag`) are parsed here
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # `dockyard run` alone: click prints the group's help, which is the answer
+        except click.ClickException as exc:
+            report_click_error(exc, info_name or "dockyard")
 
     def invoke(self, ctx: click.Context) -> Any:
         # A shell starts background jobs with SIGINT ignored, and children inherit it; a
@@ -34,7 +49,12 @@ class DockyardGroup(click.Group):
             return super().invoke(ctx)
         except DockyardError as exc:
             self._report(ctx, exc, str(exc), exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.ClickException as exc:
+            # a subcommand's arguments are parsed in here, so this is where they fail
+            report_click_error(exc, ctx.command_path)
+        except (click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:
             fail("interrupted", 130)
@@ -60,6 +80,19 @@ class DockyardGroup(click.Group):
         fail(message, code)
 
 
+def report_click_error(exc: click.ClickException, command_path: str) -> NoReturn:
+    """One line instead of click's three (usage, hint, error), with the same exit status.
+
+    A usage error names the help of the command it happened in, so the fix is one step
+    away; the message's own line breaks (click's "Did you mean" hints) become spaces.
+    """
+    message = " ".join(exc.format_message().split())
+    if isinstance(exc, click.UsageError):
+        where = exc.ctx.command_path if exc.ctx is not None else command_path
+        message = f"{message.rstrip('.')} (see '{where} --help')"
+    fail(message, exc.exit_code)
+
+
 @click.group(cls=DockyardGroup, invoke_without_command=True)
 @click.option(
     "--home",
@@ -68,9 +101,14 @@ class DockyardGroup(click.Group):
     help="Workspace to use instead of the one found upward from here.",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-@click.version_option(package_name="dockyard")
+@click.option(
+    "--version",
+    "show_version",
+    is_flag=True,
+    help="Show Dockyard's version and the schema revision of the store here, then exit.",
+)
 @click.pass_context
-def main(ctx: click.Context, home: str | None, debug: bool) -> None:
+def main(ctx: click.Context, home: str | None, debug: bool, show_version: bool) -> None:
     """Dockyard: datasets, training runs, models, deployments and monitoring in one terminal.
 
     Run without a command to open the TUI on the workspace found from here.
@@ -82,8 +120,42 @@ def main(ctx: click.Context, home: str | None, debug: bool) -> None:
       dockyard project add ./my-project
     """
     ctx.obj = Context(home, debug)
+    if show_version:
+        # not an eager option, so that `--home` is known whichever comes first
+        click.echo("\n".join(version_lines(home)))
+        ctx.exit(0)
     if ctx.invoked_subcommand is None:
         open_tui(ctx.obj.workspace())
+
+
+def version_lines(home: str | None) -> list[str]:
+    """The package version and the code's schema revision; inside a workspace, also the
+    revision its store records (read with sqlite3: no SQLAlchemy, nothing migrated)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from core.workspace import find_workspace, store_revision
+    from store.schema import HEAD_REVISION
+
+    try:
+        package = version("dockyard")
+    except PackageNotFoundError:
+        package = "(not installed)"
+    lines = [f"dockyard {package} (store schema {HEAD_REVISION})"]
+    try:
+        workspace = find_workspace(home=home)
+    except DockyardError:
+        return lines  # outside a workspace the code's own revision is all there is
+    try:
+        found = store_revision(workspace)
+    except DockyardError as exc:
+        return [*lines, f"workspace {workspace.root}: {exc}"]
+    if found is None:
+        state = "no schema yet (created on first use)"
+    elif found == HEAD_REVISION:
+        state = f"store schema {found}"
+    else:
+        state = f"store schema {found} (this Dockyard expects {HEAD_REVISION})"
+    return [*lines, f"workspace {workspace.root}: {state}"]
 
 
 def open_tui(workspace: Workspace) -> None:
@@ -94,17 +166,26 @@ def open_tui(workspace: Workspace) -> None:
 
 @main.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
-def init(directory: Path | None) -> None:
+@click.option("--shared", metavar="GROUP", help="Make it group-writable for OS group GROUP.")
+def init(directory: Path | None, shared: str | None) -> None:
     """Create a workspace (.dockyard/) in DIRECTORY (default: here).
 
     \b
-    Example:
+    Examples:
       dockyard init ~/models
+      dockyard init /srv/models --shared mlteam
     """
-    from core.workspace import init_workspace
+    from core.workspace import init_workspace, share_workspace
 
+    if shared:
+        os.umask(0o002)
     workspace = init_workspace(directory)
-    click.echo(f"Initialised Dockyard workspace in {workspace.home}")
+    if shared:
+        share_workspace(workspace, shared)
+    echo(
+        f"Initialised Dockyard workspace in {workspace.home}"
+        + (f", shared with group {shared}" if shared else "")
+    )
 
 
 @main.command()
@@ -122,7 +203,7 @@ def demo(directory: Path | None, no_tui: bool) -> None:
     workspace, projects = prepare_demo(directory or Path("dockyard-demo"))
     if no_tui:
         names = ", ".join(p.name for p in projects)
-        click.echo(f"Demo workspace ready in {workspace.root} with projects: {names}")
+        echo(f"Demo workspace ready in {workspace.root} with projects: {names}")
         return
     open_tui(workspace)
 
@@ -141,7 +222,7 @@ def project_add(ctx: Context, path: Path, as_json: bool) -> None:
 
     \b
     Example:
-      dockyard project add sample_projects/wine
+      dockyard project add ./my-project
     """
     from core.projects import add_project
 
@@ -149,7 +230,7 @@ def project_add(ctx: Context, path: Path, as_json: bool) -> None:
     if as_json:
         print_json(info.to_dict())
     else:
-        click.echo(f"Registered project {info.name} from {info.path}")
+        echo(f"Registered project {info.name} from {info.path}")
 
 
 @project.command("list")
@@ -169,7 +250,7 @@ def project_list(ctx: Context, as_json: bool) -> None:
         print_json([p.to_dict() for p in projects])
         return
     if not projects:
-        click.echo("No projects yet; add one with `dockyard project add PATH`.")
+        echo("No projects yet; add one with `dockyard project add PATH`.")
         return
     print_table(
         ["name", "primary metric", "path"],
@@ -195,36 +276,37 @@ def project_show(ctx: Context, name: str, as_json: bool) -> None:
         print_json(info.to_dict() | {"spec": json.loads(info.spec.to_json())})
         return
     spec = info.spec
-    click.echo(f"{info.name}  ({info.path})")
+    echo(f"{info.name}  ({info.path})")
     if info.description:
-        click.echo(info.description)
-    click.echo(f"entry: {info.entry}")
+        echo(info.description)
+    echo(f"entry: {info.entry}")
     if spec.primary_metric:
-        click.echo(f"primary metric: {spec.primary_metric} ({spec.direction})")
+        echo(f"primary metric: {spec.primary_metric} ({spec.direction})")
     if spec.params:
-        click.echo("parameters:")
+        echo("parameters:")
         for p in spec.params:
             limits = ", ".join(str(c) for c in p.choices) if p.choices else ""
             if p.min is not None or p.max is not None:
                 limits = (
                     f"{p.min if p.min is not None else ''}..{p.max if p.max is not None else ''}"
                 )
-            click.echo(f"  {p.name} ({p.type}) = {p.default!r}  {limits}  {p.help}".rstrip())
+            echo(f"  {p.name} ({p.type}) = {p.default!r}  {limits}  {p.help}".rstrip())
     for gate in spec.gates:
         bounds = " and ".join(
             f"{op} {v:g}" for op, v in ((">=", gate.min), ("<=", gate.max)) if v is not None
         )
-        click.echo(f"gate: {gate.metric} {bounds}")
+        echo(f"gate: {gate.metric} {bounds}")
     for monitor in spec.monitors:
-        click.echo(f"monitor: {monitor.name} ({monitor.kind}, {monitor.schedule})")
+        echo(f"monitor: {monitor.name} ({monitor.kind}, {monitor.schedule})")
 
 
 def _register_commands() -> None:
     # imported here, not at the top: each module imports the shared helpers from clikit
     from tui.cli_audit import audit
     from tui.cli_data import data
+    from tui.cli_deploy import deploy, env, predict
     from tui.cli_models import model
-    from tui.cli_ops import deploy, monitor
+    from tui.cli_ops import monitor
     from tui.cli_runs import agent, run
 
     main.add_command(data)
@@ -232,6 +314,8 @@ def _register_commands() -> None:
     main.add_command(agent)
     main.add_command(model)
     main.add_command(deploy)
+    main.add_command(env)
+    main.add_command(predict)
     main.add_command(monitor)
     main.add_command(audit)
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-from tui.clikit import Context, fail, pass_ctx, print_json
+from tui.clikit import Context, echo, fail, pass_ctx, print_json
 
 
 @click.group()
@@ -67,4 +67,38 @@ def audit_verify(ctx: Context, as_json: bool) -> None:
         return
     if not report.ok:
         fail(report.describe(), 1)
-    click.echo(report.describe())
+    echo(report.describe())
+
+
+@audit.command("log")
+@click.option("--model", help="Only events about this model.")
+@click.option("--env", "env_name", help="Only events about this environment.")
+@click.option("--since", metavar="DATE", help="Only events from this date on.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of events.")
+@pass_ctx
+def audit_log(
+    ctx: Context, model: str | None, env_name: str | None, since: str | None, as_json: bool
+) -> None:
+    """Who did what, when and why: requests, checks, approvals, deployments, rollbacks.
+
+    \b
+    Example:
+      dockyard audit log --model wine-clf --env production --since 2026-03-01
+    """
+    from core.audit import history_warning, search_events
+    from tui.cli_deploy import _parse_date
+
+    workspace = ctx.workspace()
+    events = search_events(workspace, model, env_name, _parse_date(since) if since else None)
+    if as_json:
+        print_json([e.to_dict() for e in events])
+        return
+    warning = history_warning(workspace)
+    if warning:
+        echo(warning, err=True)
+    for e in events:
+        why = e.details.get("reason") or e.details.get("comment") or e.details.get("error") or ""
+        what = " ".join(
+            str(e.details[k]) for k in ("model", "version", "env") if e.details.get(k) is not None
+        )
+        echo(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.actor:<12} {e.action:<20} {what}  {why}".rstrip())

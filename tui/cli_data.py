@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tui.clikit import Context, pass_ctx, print_json, print_table
+from core.text import visible
+from tui.clikit import OFFSET, Context, echo, pass_ctx, print_json, print_table
 from tui.sparkline import sparkline
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def _progress_bar(enabled: bool, label: str) -> Iterator[Any]:
     )
 
     progress = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # the label is a file's name
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
@@ -96,7 +97,8 @@ def _progress_bar(enabled: bool, label: str) -> Iterator[Any]:
     def update(event: RegisterProgress) -> None:
         if event.phase not in tasks:
             title = "hashing " if event.phase == "hash" else "profiling"
-            tasks[event.phase] = progress.add_task(f"{title} {label}", total=event.total, rows="")
+            description = visible(f"{title} {label}")
+            tasks[event.phase] = progress.add_task(description, total=event.total, rows="")
         rows = f"{event.rows:,} rows" if event.phase == "profile" else ""
         progress.update(tasks[event.phase], completed=event.done, rows=rows)
 
@@ -133,7 +135,7 @@ def data_add(ctx: Context, name: str, path: Path, message: str, as_json: bool) -
     if as_json:
         print_json(result.to_dict())
     else:
-        click.echo(result.summary())
+        echo(result.summary())
 
 
 @data.command("list")
@@ -153,7 +155,7 @@ def data_list(ctx: Context, as_json: bool) -> None:
         print_json([d.to_dict() for d in datasets])
         return
     if not datasets:
-        click.echo("No datasets yet; add one with `dockyard data add NAME PATH`.")
+        echo("No datasets yet; add one with `dockyard data add NAME PATH`.")
         return
     print_table(
         ["name", "latest", "versions", "rows", "cols", "size", "updated"],
@@ -235,25 +237,25 @@ def _warn_if_altered(info: VersionInfo, consequence: str) -> None:
 
     problem = object_problem(info)
     if problem is not None:
-        click.echo(f"warning: {problem}; {consequence}", err=True)
+        echo(f"warning: {problem}; {consequence}", err=True)
 
 
 def _print_version(info: VersionInfo) -> None:
-    click.echo(f"{info.ref}  {info.hash_algo} {info.content_hash}")
-    click.echo(
+    echo(f"{info.ref}  {info.hash_algo} {info.content_hash}")
+    echo(
         f"{_number(info.n_rows)} rows x {info.n_cols} columns, {_size(info.size_bytes)}, "
         f"{info.file_format}"
     )
-    click.echo(f"registered {_when(info.created_at)} UTC by {info.author or '-'}")
-    click.echo(f"source: {info.source_path}")
-    click.echo(f"stored: {info.object_path}")
+    echo(f"registered {_when(info.created_at)} UTC by {info.author or '-'}")
+    echo(f"source: {info.source_path}")
+    echo(f"stored: {info.object_path}")
     if info.message:
-        click.echo(f"message: {info.message}")
+        echo(f"message: {info.message}")
     profile = info.profile or {}
     columns = profile.get("columns", [])
     if not columns:
         return
-    click.echo("")
+    echo("")
     rows = []
     for c in columns:
         distinct = _number(c.get("distinct"))
@@ -284,8 +286,15 @@ def _print_version(info: VersionInfo) -> None:
 
 @data.command("head")
 @click.argument("ref", metavar="NAME[@VERSION]")
-@click.option("-n", "rows", default=10, show_default=True, type=click.IntRange(0, 100_000))
-@click.option("--offset", default=0, type=click.IntRange(0), help="Start at this row.")
+@click.option(
+    "-n",
+    "rows",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="How many rows (1 to 100,000).",
+)
+@click.option("--offset", default=0, type=OFFSET, help="Start at this row (0 is the first).")
 @click.option("--json", "as_json", is_flag=True, help="Print rows as JSON objects.")
 @pass_ctx
 def data_head(ctx: Context, ref: str, rows: int, offset: int, as_json: bool) -> None:
@@ -296,12 +305,10 @@ def data_head(ctx: Context, ref: str, rows: int, offset: int, as_json: bool) -> 
       dockyard data head iris -n 5
       dockyard data head iris@1 --offset 1000 -n 20 --json
     """
-    from core.datasets import get_version, preview_page
+    from core.datasets import head
 
-    workspace = ctx.workspace()
-    info = get_version(workspace, ref, with_profile=False)
+    info, columns, page = head(ctx.workspace(), ref, rows, offset)
     _warn_if_altered(info, "these rows are not the registered data")
-    columns, page = preview_page(workspace, info.id, offset, rows)
     if as_json:
         print_json([dict(zip(columns, row, strict=False)) for row in page])
         return
@@ -334,7 +341,7 @@ def data_export(ctx: Context, ref: str, path: Path, force: bool) -> None:
     from core.datasets import export_version
 
     target = export_version(ctx.workspace(), ref, path, force=force)
-    click.echo(f"Exported {ref} to {target}")
+    echo(f"Exported {ref} to {target}")
 
 
 @data.command("diff")
@@ -358,21 +365,19 @@ def data_diff(ctx: Context, ref_a: str, ref_b: str, as_json: bool) -> None:
     if as_json:
         print_json(diff.to_dict())
         return
-    click.echo(
-        f"{diff.a.ref} -> {diff.b.ref}" + ("  (identical content)" if diff.identical else "")
-    )
-    click.echo(f"rows: {diff.a.n_rows:,} -> {diff.b.n_rows:,} ({diff.rows_change:+,})")
+    echo(f"{diff.a.ref} -> {diff.b.ref}" + ("  (identical content)" if diff.identical else ""))
+    echo(f"rows: {diff.a.n_rows:,} -> {diff.b.n_rows:,} ({diff.rows_change:+,})")
     for status in ("added", "removed", "retyped"):
         changed = diff.with_status(status)
         names = ", ".join(
             f"{c.name} ({c.dtype_a} -> {c.dtype_b})" if status == "retyped" else c.name
             for c in changed
         )
-        click.echo(f"{status}: {names or '-'}")
+        echo(f"{status}: {names or '-'}")
     kept = [c for c in diff.columns if c.status in ("kept", "retyped")]
     if not kept:
         return
-    click.echo("")
+    echo("")
     print_table(
         ["column", "dtype", "missing", "psi", "ks", "chi2 p", "drift"],
         (
@@ -417,7 +422,7 @@ def data_lineage(ctx: Context, ref: str, as_json: bool) -> None:
         print_json([u.to_dict() for u in uses])
         return
     if not uses:
-        click.echo(f"No runs used {ref} yet.")
+        echo(f"No runs used {ref} yet.")
         return
     print_table(
         ["run", "project", "status", "version", "created"],

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
 
 import click
 
-from tui.clikit import Context, pass_ctx, print_json, print_table
+from tui.clikit import ROW_ID, Context, echo, pass_ctx, print_json, print_machine, print_table
 
 
 @click.group()
@@ -26,7 +25,7 @@ def _number(value: Any) -> str:
 
 
 @model.command("register")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @click.option("--name", required=True, help="The model's name (new or existing).")
 @click.option("-m", "--description", default="", help="What this version is.")
 @click.option("--json", "as_json", is_flag=True, help="Print the version as JSON.")
@@ -44,7 +43,7 @@ def model_register(ctx: Context, run_id: int, name: str, description: str, as_js
     if as_json:
         print_json(info.to_dict())
     else:
-        click.echo(f"Registered {info.ref} from run {run_id} (sha256 {info.artifact_sha256[:12]})")
+        echo(f"Registered {info.ref} from run {run_id} (sha256 {info.artifact_sha256[:12]})")
 
 
 @model.command("list")
@@ -64,7 +63,7 @@ def model_list(ctx: Context, as_json: bool) -> None:
         print_json([m.to_dict() for m in models])
         return
     if not models:
-        click.echo("No models; register one with `dockyard model register RUN_ID --name NAME`.")
+        echo("No models; register one with `dockyard model register RUN_ID --name NAME`.")
         return
     print_table(
         ["name", "latest", "versions", "aliases", "metric"],
@@ -93,8 +92,8 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
       dockyard model show wine-classifier
       dockyard model show wine-classifier@champion --json
     """
-    from core.audit import history_warning
-    from core.registry import alias_history, get_version, list_versions, parse_ref
+    from core.audit import shown_history_warning
+    from core.registry import alias_history_events, get_version, list_versions, parse_ref
 
     workspace = ctx.workspace()
     if "@" in ref:
@@ -102,7 +101,7 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
         if as_json:
             print_json(info.to_dict())
             return
-        click.echo(f"{info.ref}  run {info.run_id}  ({info.project})")
+        echo(f"{info.ref}  run {info.run_id}  ({info.project})")
         for label, value in (
             ("aliases", ", ".join(info.aliases) or "-"),
             ("dataset", info.dataset or "-"),
@@ -112,15 +111,16 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
             ("description", info.description or "-"),
             ("tags", " ".join(f"{k}={v}" for k, v in info.tags.items()) or "-"),
         ):
-            click.echo(f"  {label:<12} {value}")
-        click.echo("metrics:")
+            echo(f"  {label:<12} {value}")
+        echo("metrics:")
         for key, number in sorted(info.metrics.items()):
-            click.echo(f"  {key} = {number:.6g}")
+            echo(f"  {key} = {number:.6g}")
         return
     name, _ = parse_ref(ref)
     versions = list_versions(workspace, name)
-    history = alias_history(workspace, name)
-    warning = history_warning(workspace)
+    history, event_ids = alias_history_events(workspace, name)
+    # only the shown moves, their neighbours and the chain's head: `audit verify` does the rest
+    warning = shown_history_warning(workspace, event_ids)
     if as_json:
         print_json(
             {
@@ -145,13 +145,13 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
         ),
     )
     if warning:
-        click.echo(warning)
+        echo(warning)
     if history:
-        click.echo("alias moves:")
+        echo("alias moves:")
         for move in history:
             frm = "-" if move["from"] is None else f"v{move['from']}"
             to = "removed" if move["to"] is None else f"v{move['to']}"
-            click.echo(f"  {move['at'][:16]}  {move['alias']}: {frm} -> {to}  by {move['actor']}")
+            echo(f"  {move['at'][:16]}  {move['alias']}: {frm} -> {to}  by {move['actor']}")
 
 
 @model.command("alias")
@@ -173,10 +173,10 @@ def model_alias(ctx: Context, ref: str, alias: str, remove: bool) -> None:
     if remove:
         name, _ = parse_ref(ref)
         remove_alias(workspace, name, alias)
-        click.echo(f"Removed alias {alias} from {name}")
+        echo(f"Removed alias {alias} from {name}")
         return
     info = set_alias(workspace, ref, alias)
-    click.echo(f"{info.model}@{alias} -> version {info.version}")
+    echo(f"{info.model}@{alias} -> version {info.version}")
 
 
 @model.command("edit")
@@ -203,7 +203,7 @@ def model_edit(ctx: Context, ref: str, description: str | None, tags: tuple[str,
             raise InputError(f"tag {tag!r} is not KEY=VALUE")
         parsed[key] = value
     info = update_version(ctx.workspace(), ref, description, parsed or None)
-    click.echo(f"Updated {info.ref}")
+    echo(f"Updated {info.ref}")
 
 
 @model.command("compare")
@@ -250,17 +250,17 @@ def model_compare(ctx: Context, refs: tuple[str, ...], fmt: str, show_all: bool)
         writer = csv.writer(buffer)
         writer.writerow(["row", *result.labels])
         writer.writerows(rows)
-        click.echo(buffer.getvalue(), nl=False)
+        print_machine(buffer.getvalue())
     elif fmt == "md":
-        click.echo("| " + " | ".join(header) + " |")
-        click.echo("|" + "---|" * len(header))
+        echo("| " + " | ".join(header) + " |")
+        echo("|" + "---|" * len(header))
         for cells in rows:
-            click.echo("| " + " | ".join(str(c) for c in cells) + " |")
+            echo("| " + " | ".join(str(c) for c in cells) + " |")
     else:
         print_table(header, rows, upper=False)
         hidden = sum(1 for r in result.rows if not (r.differs or r.section == "metric"))
         if hidden and not show_all:
-            click.echo(f"({hidden} identical rows hidden; --all shows them)")
+            echo(f"({hidden} identical rows hidden; --all shows them)")
 
 
 @model.command("report")
@@ -283,6 +283,6 @@ def model_report(ctx: Context, ref: str, fmt: str) -> None:
 
     report = build_report(ctx.workspace(), ref)
     if fmt == "json":
-        click.echo(json.dumps(report, indent=2, default=str))
+        print_json(report)
     else:
-        click.echo(render_markdown(report))
+        echo(render_markdown(report))

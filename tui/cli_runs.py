@@ -8,7 +8,18 @@ from typing import Any
 
 import click
 
-from tui.clikit import Context, pass_ctx, print_json, print_table
+from store.schema import RUN_STATUSES
+from tui.clikit import (
+    COUNT,
+    ROW_ID,
+    Context,
+    echo,
+    pass_ctx,
+    print_json,
+    print_machine,
+    print_table,
+    show_status,
+)
 
 RUN_EXIT = {"finished": 0}
 
@@ -37,7 +48,7 @@ def _format_duration(seconds: float | None) -> str:
     help="A parameter; KEY=A,B,C sweeps over the values (repeatable).",
 )  # fmt: skip
 @click.option("--data", metavar="NAME@VERSION", help="Train on this dataset version.")
-@click.option("--from", "from_run", type=int, metavar="RUN_ID", help="Clone a past run.")
+@click.option("--from", "from_run", type=ROW_ID, metavar="RUN_ID", help="Clone a past run.")
 @click.option("--wait", is_flag=True, help="Follow the run and exit with its outcome.")
 @click.option("--no-agent", is_flag=True, help="Only queue; do not start an agent.")
 @click.option("--json", "as_json", is_flag=True, help="Print the queued runs as JSON.")
@@ -66,13 +77,13 @@ def run_start(
     workspace = ctx.workspace()
     runs = queue_runs(workspace, project, params, data=data, from_run=from_run)
     if not no_agent and ensure_agent(workspace) and not as_json:
-        click.echo("Started the agent in the background (dockyard agent status).", err=True)
+        echo("Started the agent in the background (dockyard agent status).", err=True)
     if as_json:
         print_json([r.to_dict() for r in runs])
     else:
         group = f" as sweep {runs[0].group_id}" if runs[0].group_id else ""
         ids = ", ".join(str(r.id) for r in runs)
-        click.echo(f"Queued run{'s' if len(runs) > 1 else ''} {ids} of {runs[0].project}{group}")
+        echo(f"Queued run{'s' if len(runs) > 1 else ''} {ids} of {runs[0].project}{group}")
     if wait:
         codes = [follow_run(ctx, r.id, quiet=as_json) for r in runs]
         sys.exit(max(codes))
@@ -90,18 +101,18 @@ def follow_run(ctx: Context, run_id: int, quiet: bool = False) -> int:
             metrics = latest_metrics(workspace, run_id)
             shown = "  ".join(f"{k}={v:.4g}" for k, (_s, v) in list(metrics.items())[:4])
             line = f"run {run_id} {info.status} {_format_duration(info.duration)}  {shown}"
-            click.echo(f"\r\x1b[2K{line[:200]}", nl=False, err=True)
+            show_status(line[:200])
         time.sleep(0.5)
         info = get_run(workspace, run_id)
     if live:
-        click.echo("\r\x1b[2K", nl=False, err=True)
+        show_status("")
     if not quiet:
         value = _format_value(info.primary_value)
         metric = f"  {info.primary_metric}={value}" if info.primary_metric else ""
-        click.echo(f"run {run_id} {info.status} in {_format_duration(info.duration)}{metric}")
+        echo(f"run {run_id} {info.status} in {_format_duration(info.duration)}{metric}")
         if info.status != "finished":
             if info.error:
-                click.echo(f"  {info.error}", err=True)
+                echo(f"  {info.error}", err=True)
             _print_tail(info.log_path, 20)
     return RUN_EXIT.get(info.status, 1)
 
@@ -113,15 +124,17 @@ def _print_tail(path: str, lines: int) -> None:
     if log is None or not log.is_file():
         return
     text = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
-    click.echo("--- last lines of the log ---", err=True)
+    echo("--- last lines of the log ---", err=True)
     for line in text:
-        click.echo(line, err=True)
+        echo(line, err=True)
 
 
 @run.command("list")
-@click.option("--status", help="Only runs in this status (queued, running, finished, …).")
+@click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs in this status.")
 @click.option("--project", help="Only runs of this project.")
-@click.option("--limit", default=50, show_default=True, help="How many runs.")
+@click.option(
+    "--limit", type=COUNT, default=50, show_default=True, help="How many runs (1 or more)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of runs.")
 @pass_ctx
 def run_list(
@@ -140,7 +153,7 @@ def run_list(
         print_json([r.to_dict() for r in runs])
         return
     if not runs:
-        click.echo("No runs; start one with `dockyard run start PROJECT`.")
+        echo("No runs; start one with `dockyard run start PROJECT`.")
         return
     print_table(
         ["id", "project", "status", "duration", "metric", "params"],
@@ -159,7 +172,7 @@ def run_list(
 
 
 @run.command("show")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
 @pass_ctx
 def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
@@ -179,7 +192,7 @@ def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
         data["metrics"] = {k: {"step": s, "value": v} for k, (s, v) in metrics.items()}
         print_json(data)
         return
-    click.echo(f"run {info.id}  {info.project}  {info.status}")
+    echo(f"run {info.id}  {info.project}  {info.status}")
     for label, value in (
         ("command", info.command),
         ("dataset", info.dataset or "-"),
@@ -192,19 +205,19 @@ def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
         ("log", info.log_path or "-"),
     ):
         if value is not None:
-            click.echo(f"  {label:<10} {value}")
+            echo(f"  {label:<10} {value}")
     if info.params:
-        click.echo("params:")
+        echo("params:")
         for key, text in sorted(info.params.items()):
-            click.echo(f"  {key} = {text}")
+            echo(f"  {key} = {text}")
     if metrics:
-        click.echo("metrics (latest):")
+        echo("metrics (latest):")
         for key, (step, number) in metrics.items():
-            click.echo(f"  {key} = {number:.6g}  (step {step})")
+            echo(f"  {key} = {number:.6g}  (step {step})")
 
 
 @run.command("logs")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
 @pass_ctx
 def run_logs(ctx: Context, run_id: int, follow: bool) -> None:
@@ -214,6 +227,7 @@ def run_logs(ctx: Context, run_id: int, follow: bool) -> None:
     Example:
       dockyard run logs 12 -f
     """
+    import codecs
     from pathlib import Path
 
     from core.runs import FINAL, get_run, log_path
@@ -222,22 +236,25 @@ def run_logs(ctx: Context, run_id: int, follow: bool) -> None:
     info = get_run(workspace, run_id)
     path = Path(info.log_path) if info.log_path else log_path(workspace, run_id)
     offset = 0
+    # incremental: a character split between two reads is not mangled
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while True:
         if path.is_file():
             with path.open("rb") as handle:
                 handle.seek(offset)
-                chunk = handle.read()
-                offset += len(chunk)
-            sys.stdout.write(chunk.decode("utf-8", errors="replace"))
-            sys.stdout.flush()
+                # bounded reads: a log of hundreds of megabytes never sits in memory
+                while chunk := handle.read(1 << 20):
+                    offset += len(chunk)
+                    print_machine(decoder.decode(chunk))
         if not follow or info.status in FINAL:
+            print_machine(decoder.decode(b"", final=True))
             break
         time.sleep(0.5)
         info = get_run(workspace, run_id)
 
 
 @run.command("cancel")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @pass_ctx
 def run_cancel(ctx: Context, run_id: int) -> None:
     """Cancel a queued or running run (SIGTERM, then SIGKILL after a grace period).
@@ -249,11 +266,11 @@ def run_cancel(ctx: Context, run_id: int) -> None:
     from core.runs import cancel_run
 
     info = cancel_run(ctx.workspace(), run_id)
-    click.echo(f"run {info.id}: {info.status}")
+    echo(f"run {info.id}: {info.status}")
 
 
 @run.command("retry")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @click.option("--wait", is_flag=True, help="Follow the new run and exit with its outcome.")
 @pass_ctx
 def run_retry(ctx: Context, run_id: int, wait: bool) -> None:
@@ -269,7 +286,7 @@ def run_retry(ctx: Context, run_id: int, wait: bool) -> None:
     workspace = ctx.workspace()
     info = retry_run(workspace, run_id)
     ensure_agent(workspace)
-    click.echo(f"Queued run {info.id} (retry of {run_id})")
+    echo(f"Queued run {info.id} (retry of {run_id})")
     if wait:
         sys.exit(follow_run(ctx, info.id))
 
@@ -298,13 +315,17 @@ def agent(ctx: click.Context, detach: bool, concurrency: int | None, wait_lease:
     if detach:
         status = agent_status(workspace)
         if status.alive:
-            click.echo(f"An agent already serves this store (pid {status.pid} on {status.host}).")
+            echo(f"An agent already serves this store (pid {status.pid} on {status.host}).")
             return
         pid = start_detached(workspace)
-        click.echo(f"Started the agent in the background (pid {pid}).")
+        echo(f"Started the agent in the background (pid {pid}).")
         return
     worker = Agent(workspace, concurrency=concurrency)
-    click.echo(f"Agent serving {workspace.root} with {worker.concurrency} slots; ctrl+c stops it.")
+    if wait_lease and not worker.try_acquire():
+        echo("Another agent serves this store; waiting for its lease.", err=True)
+    # the lease first: an agent that is refused must not have announced itself
+    worker.acquire(wait=wait_lease)
+    echo(f"Agent serving {workspace.root} with {worker.concurrency} slots; ctrl+c stops it.")
     worker.serve(wait=wait_lease)
 
 
@@ -324,9 +345,9 @@ def agent_status_cmd(ctx: Context, as_json: bool) -> None:
     if as_json:
         print_json(status.to_dict())
     elif status.alive:
-        click.echo(f"agent running: pid {status.pid} on {status.host}")
+        echo(f"agent running: pid {status.pid} on {status.host}")
     else:
-        click.echo("no agent running (start one with `dockyard agent --detach`)")
+        echo("no agent running (start one with `dockyard agent --detach`)")
 
 
 @agent.command("stop")
@@ -341,4 +362,4 @@ def agent_stop(ctx: Context) -> None:
     from core.agent import stop_agent
 
     status = stop_agent(ctx.workspace())
-    click.echo(f"stopped the agent (pid {status.pid})")
+    echo(f"stopped the agent (pid {status.pid})")

@@ -16,10 +16,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, ProgressBar, Static
+
+from tui.text import plain
 
 if TYPE_CHECKING:
     from core.datasets import RegisterProgress, Registration
@@ -219,7 +220,7 @@ class AddDatasetScreen(ModalScreen[str | None]):
         self.set_focus(self.query_one("#add-path", Input))
 
     def _status(self, text: str) -> None:
-        self.query_one("#add-status", Static).update(escape(text))
+        self.query_one("#add-status", Static).update(plain(text))
 
     def action_cancel(self) -> None:
         """Stop a registration in progress (and close once it has cleaned up), or close."""

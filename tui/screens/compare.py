@@ -21,14 +21,15 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
 from core.overview import NO_VALUE, human_duration, human_size
+from core.text import visible
 from core.workspace import Workspace
+from tui.text import data_text, plain
 
 if TYPE_CHECKING:
     from core.comparison import Comparison, Row
@@ -46,11 +47,12 @@ DIFFERS_MARK = "≠"
 
 
 def _plain(value: Any) -> str:
+    """A value as text, control characters made visible (params and names are data)."""
     if value is None:
         return NO_VALUE
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value)
+    return visible(str(value))
 
 
 def info_cell(row: Row, index: int) -> Text:
@@ -65,10 +67,10 @@ def info_cell(row: Row, index: int) -> Text:
     if row.name == "dataset":
         shown = value or "unversioned"
         if index == 0:
-            return Text(shown, no_wrap=True)
+            return data_text(shown)
         if value == row.values[0]:
             return Text("same", style="dim", no_wrap=True)
-        return Text(f"{shown} {DIFFERS_MARK}", style="bold yellow", no_wrap=True)
+        return data_text(f"{shown} {DIFFERS_MARK}", "bold yellow")
     if row.name == "run":
         return Text(f"run {value}", no_wrap=True)
     style = "bold yellow" if row.differs and index > 0 and value != row.values[0] else ""
@@ -103,7 +105,7 @@ def metric_cell(row: Row, index: int) -> Text:
 
 
 def row_label(row: Row) -> Text:
-    name = INFO_LABELS.get(row.name, row.name)
+    name = visible(INFO_LABELS.get(row.name, row.name))
     if row.differs and row.section != "metric":
         return Text(f"{DIFFERS_MARK} {name}", style="bold", no_wrap=True)
     return Text(f"  {name}", no_wrap=True)
@@ -124,9 +126,11 @@ def confusion_text(confusion: dict[str, Any]) -> Text:
     columns the predicted ones (by number, so long class names do not widen every
     column); the diagonal, the correct predictions, in bold."""
     matrix = confusion.get("matrix") or []
-    cells = [[str(value) for value in row] for row in matrix]
+    cells = [[visible(str(value)) for value in row] for row in matrix]
     size = max([len(cells), *(len(row) for row in cells)])
-    names = [str(name) for name in (confusion.get("names") or confusion.get("labels") or [])]
+    names = [
+        visible(str(name)) for name in (confusion.get("names") or confusion.get("labels") or [])
+    ]
     names += [""] * (size - len(names))
     width = max([len(str(size - 1)), *(len(c) for row in cells for c in row)])
     labels = [f"{index} {name}".rstrip() for index, name in enumerate(names[:size])]
@@ -239,7 +243,7 @@ class CompareScreen(Screen[None]):
     def on_mount(self) -> None:
         self.started = time.perf_counter()
         names = ", ".join(self.refs)
-        self.query_one("#compare", Vertical).border_title = escape(f"Compare {names}")
+        self.query_one("#compare", Vertical).border_title = plain(f"Compare {names}")
         self.query_one("#compare-chart", PlotextPlot).display = False
         self._load()
 
@@ -263,7 +267,7 @@ class CompareScreen(Screen[None]):
         self.comparison = message.comparison
         self.load_seconds = message.seconds
         labels = message.comparison.labels
-        self.query_one("#compare", Vertical).border_title = escape(
+        self.query_one("#compare", Vertical).border_title = plain(
             f"Compare {len(labels)} · baseline {labels[0]}"
         )
         self._draw_table()
@@ -278,7 +282,7 @@ class CompareScreen(Screen[None]):
     def on_compare_failed(self, message: CompareFailed) -> None:
         self.notify(message.error, title="Cannot compare", severity="error", timeout=8)
         self.query_one("#compare-legend", Static).update(
-            Text(f"Cannot compare: {message.error} (esc goes back)")
+            data_text(f"Cannot compare: {message.error} (esc goes back)", no_wrap=False)
         )
 
     # --- drawing ----------------------------------------------------------------------------
@@ -292,7 +296,7 @@ class CompareScreen(Screen[None]):
         table.add_column("", key="name")
         for index, label in enumerate(comparison.labels):
             heading = f"{label} (baseline)" if index == 0 else label
-            table.add_column(Text(heading, style="bold"), key=f"item{index}")
+            table.add_column(data_text(heading, "bold"), key=f"item{index}")
         rows = visible_rows(comparison, self.differences_only)
         count = len(comparison.items)
         section = None
@@ -333,7 +337,8 @@ class CompareScreen(Screen[None]):
             base = datasets[0]
             other = next(d for d in datasets if d != base)
             if base and other:
-                text.append(f"\ndata differs: `dockyard data diff {base} {other}`", style="dim")
+                command = visible(f"dockyard data diff {base} {other}")
+                text.append(f"\ndata differs: `{command}`", style="dim")
         self.query_one("#compare-legend", Static).update(text)
 
     def _curve_names(self) -> list[str]:
@@ -357,7 +362,7 @@ class CompareScreen(Screen[None]):
         title.update(
             Text.assemble(
                 ("Curves: ", "bold"),
-                (metric, "bold"),
+                (visible(metric), "bold"),
                 f"  ({self.metric_index + 1} of {len(names)}, m: next metric)",
             )
         )
@@ -372,7 +377,7 @@ class CompareScreen(Screen[None]):
             steps = [step for step, _value in points]
             values = [value for _step, value in points]
             marker = SERIES_MARKERS[index % len(SERIES_MARKERS)]
-            plt.plot(steps, values, label=f"{marker} {label}", marker=marker)
+            plt.plot(steps, values, label=visible(f"{marker} {label}"), marker=marker)
         plt.xlabel("step")
         chart.display = True
         chart.refresh()
@@ -394,7 +399,7 @@ class CompareScreen(Screen[None]):
         for item in present:
             assert item.confusion is not None
             panel = Static(confusion_text(item.confusion), classes="confusion")
-            panel.border_title = escape(item.label)
+            panel.border_title = plain(item.label)
             panels.append(panel)
         box.mount_all(panels)
 

@@ -16,21 +16,21 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from core.overview import NO_VALUE, human_age, human_size
+from core.text import visible
 from core.workspace import Workspace
 from tui.sparkline import sparkline
+from tui.text import data_text, plain
 
 if TYPE_CHECKING:
     from core.datasets import RunUse, VersionInfo
@@ -79,9 +79,10 @@ def number(value: Any) -> str:
 
 
 def cell(value: Any, width: int = 30) -> str:
+    """A value as one short line, control characters made visible (data from the file)."""
     if value is None:
         return ""
-    text = f"{value:g}" if isinstance(value, float) else str(value)
+    text = visible(f"{value:g}" if isinstance(value, float) else str(value))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -126,18 +127,18 @@ def fill_table(
 
     The table would measure new rows itself when idle; measuring here draws the rows at
     their final widths at once (and keeps snapshots independent of when idle comes).
+    Cells that are not already Text are data: they become Text, never parsed as markup.
     """
-    widths = [cell_len(h) for h in headers]
-    for row in rows:
-        widths = [
-            max(w, v.cell_len if isinstance(v, Text) else cell_len(str(v)))
-            for w, v in zip(widths, row, strict=True)
-        ]
+    texts = [[v if isinstance(v, Text) else data_text(v) for v in row] for row in rows]
+    labels = [data_text(header) for header in headers]
+    widths = [label.cell_len for label in labels]
+    for row_texts in texts:
+        widths = [max(w, v.cell_len) for w, v in zip(widths, row_texts, strict=True)]
     table.clear(columns=True)
-    for index, (header, width) in enumerate(zip(headers, widths, strict=True)):
-        table.add_column(header, key=f"c{index}", width=width)
-    for key, row in zip(keys, rows, strict=True):
-        table.add_row(*row, key=key)
+    for index, (label, width) in enumerate(zip(labels, widths, strict=True)):
+        table.add_column(label, key=f"c{index}", width=width)
+    for key, row_texts in zip(keys, texts, strict=True):
+        table.add_row(*row_texts, key=key)
 
 
 # --- messages from the workers ----------------------------------------------------------------
@@ -303,7 +304,7 @@ class DatasetScreen(Screen[None]):
         self.loaded = False
 
     def compose(self) -> ComposeResult:
-        yield Static(escape(f"dataset {self.dataset_name}"), id="ds-head")
+        yield Static(plain(f"dataset {self.dataset_name}"), id="ds-head")
         yield DatasetVersionsTable(id="ds-versions", cursor_type="row", zebra_stripes=False)
         yield Static(id="ds-sections")
         with ContentSwitcher(initial="ds-profile", id="ds-switcher"):
@@ -349,7 +350,7 @@ class DatasetScreen(Screen[None]):
             text.append(" ")
         current = self.current
         if current is not None:
-            text.append(f"  {current.ref}", style="bold")
+            text.append(f"  {visible(current.ref)}", style="bold")
             if self._problems.get(current.version):
                 text.append("  ! stored object altered or missing", style="bold red")
         self.query_one("#ds-sections", Static).update(text)
@@ -533,7 +534,7 @@ class DatasetScreen(Screen[None]):
         if message.version == self.selected:
             self._show_sections()
         self.notify(
-            escape(f"{message.problem}. Its profile and preview are not the registered data."),
+            f"{message.problem}. Its profile and preview are not the registered data.",
             title="Stored object altered",
             severity="error",
             timeout=12,
@@ -613,7 +614,7 @@ class DatasetScreen(Screen[None]):
             [f"{message.start + i + 1:,}", *(cell(v) for v in row)]
             for i, row in enumerate(message.rows)
         ]
-        headers = ["#", *(cell(name, 24) for name in message.columns)]
+        headers = ["#", *(cell(name, 24) for name in message.columns)]  # made visible
         # Widths set here, not measured by the table when idle: the window is drawn at its
         # final widths at once, and they only grow (a later window with longer values).
         needed = [len(f"{total:,}"), *(len(h) for h in headers[1:])]
@@ -624,14 +625,16 @@ class DatasetScreen(Screen[None]):
         if message.columns != self._preview_columns or widths != self._preview_widths:
             table.clear(columns=True)
             for index, (header, width) in enumerate(zip(headers, widths, strict=True)):
-                table.add_column(header, key=f"c{index}", width=width)
+                table.add_column(data_text(header), key=f"c{index}", width=width)
             self._preview_columns = list(message.columns)
             self._preview_widths = widths
         else:
             table.clear()
         self._preview_start = message.start
         self._preview_count = len(message.rows)
-        table.add_rows([(Text(values[0], style="dim"), *values[1:]) for values in cells])
+        table.add_rows(
+            [(data_text(values[0], "dim"), *map(data_text, values[1:])) for values in cells]
+        )
         target = self._preview_target
         if message.rows:
             at = min(max(target - message.start, 0), len(message.rows) - 1)
@@ -669,7 +672,7 @@ class DatasetScreen(Screen[None]):
         keys = [str(use.run_id) for use in message.uses]
         fill_table(self.query_one(LineageTable), LINEAGE_COLUMNS, rows, keys)
         empty = "" if message.uses else f"No runs used {self.dataset_name}@{message.version} yet."
-        self.query_one("#ds-lineage-empty", Static).update(empty)
+        self.query_one("#ds-lineage-empty", Static).update(plain(empty))
 
     @on(DataTable.RowSelected, "#ds-lineage")
     def _open_run(self, event: DataTable.RowSelected) -> None:

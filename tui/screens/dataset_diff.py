@@ -13,13 +13,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from core.text import visible
 from core.workspace import Workspace
 from tui.screens.dataset import fill_table
+from tui.text import data_text, plain
 
 if TYPE_CHECKING:
     from core.dataset_diff import ColumnChange, DatasetDiff
@@ -47,7 +48,7 @@ class DiffFailed(Message):
 def summary_text(diff: DatasetDiff) -> Text:
     """The head of the view: refs, rows and the changed columns, in words."""
     text = Text()
-    text.append(f"{diff.a.ref} -> {diff.b.ref}", style="bold")
+    text.append(visible(f"{diff.a.ref} -> {diff.b.ref}"), style="bold")
     if diff.identical:
         text.append("  identical content", style="bold")
     text.append(
@@ -61,11 +62,11 @@ def summary_text(diff: DatasetDiff) -> Text:
             for c in changed
         )
         text.append(f"{STATUS_MARK[status]} {status}: ", style=STATUS_STYLE[status] or "")
-        text.append(f"{names or '-'}\n")
+        text.append(visible(names or "-") + "\n")
     moved = [c for c in diff.columns if c.drift and c.drift.severity != "none"]
     if moved:
         text.append("drift: ", style="bold")
-        text.append(", ".join(f"{c.name} ({c.drift.severity})" for c in moved if c.drift))
+        text.append(visible(", ".join(f"{c.name} ({c.drift.severity})" for c in moved if c.drift)))
     else:
         text.append("drift: no column moved", style="dim")
     return text
@@ -100,7 +101,7 @@ def diff_row(change: ColumnChange) -> tuple[Any, ...]:
     name = change.name if len(change.name) <= 22 else change.name[:21] + "…"
     return (
         Text(STATUS_MARK[status], style=style),
-        Text(name, style="bold" if status != "kept" else ""),
+        data_text(name, "bold" if status != "kept" else ""),
         Text(severity, style=SEVERITY_STYLE.get(severity, "")),
         psi,
         Text(status if status != "kept" else "", style=style),
@@ -141,7 +142,7 @@ class DatasetDiffScreen(Screen[None]):
         self.diff: DatasetDiff | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(escape(f"{self.ref_a} -> {self.ref_b}: reading…"), id="diff-summary")
+        yield Static(plain(f"{self.ref_a} -> {self.ref_b}: reading…"), id="diff-summary")
         yield DiffTable(id="diff-columns", cursor_type="row")
         yield Static(
             "drift by PSI: < 0.1 none · 0.1-0.25 moderate · > 0.25 major",
@@ -175,7 +176,9 @@ class DatasetDiffScreen(Screen[None]):
 
     def on_diff_failed(self, message: DiffFailed) -> None:
         self.query_one("#diff-summary", Static).update(
-            Text(f"Cannot diff {self.ref_a} and {self.ref_b}: {message.error}", style="bold")
+            data_text(
+                f"Cannot diff {self.ref_a} and {self.ref_b}: {message.error}", "bold", no_wrap=False
+            )
         )
         self.notify(message.error, title="Diff failed", severity="error", timeout=8)
 

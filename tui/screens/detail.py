@@ -6,9 +6,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
+
+from tui.text import data_text, plain
 
 
 class DetailScreen(Screen[None]):
@@ -35,8 +36,8 @@ class DetailScreen(Screen[None]):
         table.add_column("Field", key="field")
         table.add_column("Value", key="value")
         for name, value in self.fields:
-            table.add_row(Text(name, style="bold"), Text(value), key=name)
-        self.query_one("#detail", Vertical).border_title = escape(self.title_text)
+            table.add_row(data_text(name, "bold"), data_text(value), key=name)
+        self.query_one("#detail", Vertical).border_title = plain(self.title_text)
         self.set_focus(table)
 
     def action_back(self) -> None:

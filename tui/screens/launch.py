@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from math import prod
 from typing import TYPE_CHECKING, cast
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import DescendantFocus
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
@@ -29,7 +29,9 @@ from textual.widgets.option_list import Option
 
 from core.errors import InputError
 from core.projects import ParamSpec, ProjectInfo, coerce_param
+from core.text import visible
 from tui import run_actions
+from tui.text import data_text, plain
 
 if TYPE_CHECKING:
     from core.runs import RunInfo
@@ -139,9 +141,9 @@ class ParamRow(Horizontal):
         self.count = 1
 
     def compose(self) -> ComposeResult:
-        yield Label(escape(self.spec.name), classes="param-name")
+        yield Label(plain(self.spec.name), classes="param-name")
         yield self._editor()
-        yield Static(escape(describe_spec(self.spec)), classes="param-hint")
+        yield Static(plain(describe_spec(self.spec)), classes="param-hint")
 
     def _editor(self) -> Widget:
         spec = self.spec
@@ -152,9 +154,9 @@ class ParamRow(Horizontal):
                 if spec.type == "choice"
                 else ["true", "false"]
             )
-            options = [(value, value) for value in values]
+            options: list[tuple[Text, str]] = [(data_text(value), value) for value in values]
             sweep = "both (sweep)" if spec.type == "bool" else f"all {len(values)} (sweep)"
-            options.append((sweep, ",".join(values)))
+            options.append((Text(sweep), ",".join(values)))
             initial = self.initial
             if initial not in {value for _label, value in options}:
                 # "False" from a cloned run's record, or a choice no longer offered
@@ -164,9 +166,10 @@ class ParamRow(Horizontal):
                     initial = as_text(spec.default)
             return Select(options, value=initial, allow_blank=False, compact=True, id=editor_id)
         # An empty field keeps the default: the placeholder says so, so it never looks set.
+        # A cloned value is data: shown (and so queued) with its control characters visible.
         return Input(
-            self.initial,
-            placeholder=f"default {as_text(spec.default)}",
+            visible(self.initial),
+            placeholder=visible(f"default {as_text(spec.default)}"),
             compact=True,
             id=editor_id,
         )
@@ -189,11 +192,11 @@ class ParamRow(Horizontal):
         self.count = max(1, len(values))
         hint = self.query_one(".param-hint", Static)
         if self.problem:
-            hint.update(escape(f"✗ {self.problem}"))
+            hint.update(plain(f"✗ {self.problem}"))
         elif self.count > 1:
-            hint.update(escape(f"sweep of {self.count}"))
+            hint.update(plain(f"sweep of {self.count}"))
         else:
-            hint.update(escape(describe_spec(self.spec)))
+            hint.update(plain(describe_spec(self.spec)))
         self.set_class(self.problem is not None, "-invalid")
         return self.problem
 
@@ -351,7 +354,7 @@ class LaunchScreen(Screen[None]):
     def on_mount(self) -> None:
         box = self.query_one("#launch", Vertical)
         if self.preset.from_run is not None:
-            box.border_title = escape(f"Clone run {self.preset.from_run} with edits")
+            box.border_title = plain(f"Clone run {self.preset.from_run} with edits")
         else:
             box.border_title = "New run"
         box.border_subtitle = "enter or ctrl+s queues · tab next field · esc back"
@@ -401,10 +404,10 @@ class LaunchScreen(Screen[None]):
         names = list(self.projects)
         if self.preset.from_run is not None and self.preset.project in self.projects:
             names = [self.preset.project]  # a clone keeps its project
-        options.add_options([Option(escape(name), id=name) for name in names])
+        options.add_options([Option(plain(name), id=name) for name in names])
         if not names:
             about = self.query_one("#launch-about", Static)
-            about.update(escape("No projects yet — add one with `dockyard project add PATH`"))
+            about.update(plain("No projects yet — add one with `dockyard project add PATH`"))
             self._show_summary()
             return
         wanted = self.preset.project if self.preset.project in names else names[0]
@@ -414,7 +417,7 @@ class LaunchScreen(Screen[None]):
 
     def on_launch_load_failed(self, message: LaunchLoadFailed) -> None:
         self.query_one("#launch-about", Static).update(
-            escape(f"Cannot read the projects: {message.error}")
+            plain(f"Cannot read the projects: {message.error}")
         )
         self.notify(
             f"Cannot read the projects: {message.error}",
@@ -453,7 +456,7 @@ class LaunchScreen(Screen[None]):
             about = project.description or project.entry
             if self.preset.from_run is not None:
                 about = f"Values of run {self.preset.from_run}; change any, lists make a sweep."
-            widgets: list[Widget] = [Static(escape(about), id="launch-about")]
+            widgets: list[Widget] = [Static(plain(about, keep="\n"), id="launch-about")]
             for index, spec in enumerate(project.spec.params):
                 value = (preset or {}).get(spec.name, as_text(spec.default))
                 widgets.append(ParamRow(spec, as_text(value), index))
@@ -479,7 +482,7 @@ class LaunchScreen(Screen[None]):
             default = f"latest of {names}"
         else:
             default = "the project's own files"
-        options = [(default, "")] + [(ref, ref) for ref in self.datasets]
+        options = [(data_text(default), "")] + [(data_text(ref), ref) for ref in self.datasets]
         picker = Select(options, value="", allow_blank=False, compact=True, id="dataset")
         return Horizontal(
             Label("dataset", classes="param-name"), picker, classes="param-row", id="dataset-row"
@@ -519,7 +522,7 @@ class LaunchScreen(Screen[None]):
         else:
             axes = " x ".join(row.spec.name for row in self.rows() if row.count > 1)
             text = f"{count} runs will be queued (sweep over {axes})"
-        summary.update(escape(text))
+        summary.update(plain(text))
         invalid = bool(problems) or count > SWEEP_WARNING
         summary.set_class(invalid, "-invalid")
         button.disabled = self.queueing
@@ -546,7 +549,7 @@ class LaunchScreen(Screen[None]):
                     text += f": {spec.help}"
                 if spec.type in ("int", "float", "str"):
                     text += " · a,b,c sweeps"
-                help_line.update(escape(text))
+                help_line.update(plain(text))
                 return
             if getattr(node, "id", None) == "dataset-row":
                 help_line.update("The dataset version the run reads (NAME@VERSION)")

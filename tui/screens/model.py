@@ -18,16 +18,18 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical, VerticalScroll
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from core.overview import NO_VALUE, as_utc, format_metric, human_age, human_duration, human_size
+from core.overview import NO_VALUE, as_utc, format_metric, human_age
+from core.text import visible
 from core.workspace import Workspace
+from tui.text import data_text, plain
 from tui.widgets.confirm import ConfirmModal
 from tui.widgets.prompt import PromptField, PromptModal
+from tui.widgets.report import report_text
 
 if TYPE_CHECKING:
     from core.registry import VersionInfo
@@ -140,123 +142,6 @@ class ReportView(VerticalScroll):
     help_label = "Report"
 
 
-# --- the report as text -------------------------------------------------------------------
-
-
-def _num(value: Any) -> str:
-    if value is None:
-        return NO_VALUE
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _heading(text: Text, title: str) -> None:
-    text.append(f"\n{title}\n", style="bold underline")
-
-
-def _pair(text: Text, label: str, value: str, width: int = 10) -> None:
-    text.append(f"  {label:<{width}} ", style="dim")
-    text.append(f"{value}\n")
-
-
-def report_text(report: dict[str, Any]) -> Text:
-    """The validation report of :func:`core.validation.build_report`, for the terminal.
-
-    Pass and fail read as words (PASS/FAIL, better/worse), colour only repeats them.
-    """
-    text = Text(no_wrap=False, overflow="fold")
-    passed = bool(report["gates_passed"])
-    gates = report["gates"]
-    verdict = "GATES PASSED" if passed else "GATES FAILED"
-    text.append(f" {verdict} ", style="bold reverse green" if passed else "bold reverse red")
-    if gates:
-        count = sum(1 for gate in gates if gate["passed"])
-        text.append(f"  {count} of {len(gates)} gates pass")
-    else:
-        text.append("  the project defines no gates")
-    text.append(f"\n{report['ref']}", style="bold")
-    text.append(f" · run {report['run_id']} · {report['project']}")
-    created = str(report["created_at"])[:16].replace("T", " ")
-    text.append(f" · registered {created} by {report['created_by'] or NO_VALUE}\n")
-    if report["aliases"]:
-        text.append("aliases: ", style="dim")
-        text.append(", ".join(report["aliases"]) + "\n", style="bold")
-    if report["description"]:
-        text.append(f"{report['description']}\n", style="italic")
-
-    if gates:
-        _heading(text, "Gates")
-        width = max(len(gate["metric"]) for gate in gates)
-        for gate in gates:
-            mark, style = ("pass", "green") if gate["passed"] else ("FAIL", "bold red")
-            text.append(f"  {mark} ", style=style)
-            value = "missing" if gate["value"] is None else f"{gate['value']:.4g}"
-            text.append(f"{gate['metric']:<{width}}  {gate['rule']:<12} {value}\n")
-
-    _heading(text, "Against the champion")
-    champion = report["champion"]
-    if champion is None:
-        text.append("  no version holds the champion alias yet (a sets it)\n", style="dim")
-    elif champion["is_this_version"]:
-        text.append("  this version is the champion\n", style="bold")
-    else:
-        delta = champion["delta"]
-        verdict_word = champion["verdict"] or "not comparable"
-        style = {"better": "bold green", "worse": "bold red"}.get(verdict_word, "")
-        text.append(f"  {champion['ref']}: {champion['metric'] or 'primary metric'} ")
-        text.append(f"{_num(champion['champion_value'])} -> {_num(champion['this_value'])} ")
-        shown = "n/a" if delta is None else f"{delta:+.4g}"
-        text.append(f"({shown}, ")
-        text.append(verdict_word, style=style)
-        text.append(")\n")
-        if not champion["gates_passed"]:
-            text.append("  (the champion itself fails the gates)\n", style="dim")
-
-    _heading(text, "Held-out metrics")
-    metrics = report["metrics"]
-    if metrics:
-        width = max(len(name) for name in metrics)
-        primary = report["primary_metric"]
-        for name, value in metrics.items():
-            style = "bold" if name == primary else ""
-            text.append(f"  {name:<{width}}  ", style=style)
-            text.append(f"{value:.6g}\n", style=style)
-    else:
-        text.append("  the run logged no metrics\n", style="dim")
-
-    _heading(text, "Data")
-    data = report["data"]
-    _pair(text, "dataset", data["dataset"] or "unversioned (the project folder's file)")
-
-    _heading(text, "Reproducibility")
-    repro = report["reproducibility"]
-    params = ", ".join(f"{k}={v}" for k, v in sorted(repro["params"].items())) or NO_VALUE
-    git = repro["git_commit"] or "not a git checkout"
-    if repro["git_dirty"]:
-        git += " (dirty)"
-    packages = ", ".join(f"{k} {v}" for k, v in repro["packages"].items()) or NO_VALUE
-    started = str(repro["started_at"] or NO_VALUE)[:16].replace("T", " ")
-    for label, value in (
-        ("command", repro["command"] or NO_VALUE),
-        ("params", params),
-        ("seed", _num(repro["seed"])),
-        ("git", git),
-        ("python", f"{repro['python'] or '?'} on {repro['platform'] or '?'}"),
-        ("packages", packages),
-        ("ran", f"{started} on {repro['host'] or '?'} by {repro['user'] or '?'}"),
-        ("took", human_duration(repro["duration_s"])),
-    ):
-        _pair(text, label, value)
-
-    _heading(text, "Artifact")
-    artifact = report["artifact"]
-    _pair(text, "format", f"{artifact['format'] or '?'}, {human_size(artifact['size_bytes'])}")
-    _pair(text, "sha256", artifact["sha256"])
-    text.append(f"\nw writes this report as Markdown; `dockyard model report {report['ref']}`")
-    return text
-
-
 # --- the screen -----------------------------------------------------------------------------
 
 
@@ -270,6 +155,13 @@ class ModelScreen(Screen[None]):
         Binding("a", "set_alias", "Alias", id="model-alias"),
         Binding("A", "remove_alias", "Remove alias", show=False, id="model-unalias"),
         Binding("e", "edit_version", "Edit", id="model-edit"),
+        Binding(
+            "D",
+            "request_deployment",
+            "Deploy",
+            tooltip="Request a deployment of this version (environment and reason)",
+            id="model-request-deployment",
+        ),
         Binding("w", "write_report", "Write report", show=False, id="model-write-report"),
         Binding("r", "reload", "Refresh", show=False, id="model-refresh"),
     ]
@@ -339,7 +231,7 @@ class ModelScreen(Screen[None]):
 
     def on_mount(self) -> None:
         box = self.query_one("#model", Vertical)
-        box.border_title = escape(f"Model {self.model_name}")
+        box.border_title = plain(f"Model {self.model_name}")
         self.query_one("#aliases", Static).border_title = "Alias moves"
         self.query_one("#report", ReportView).border_title = "Report"
         self._load_versions()
@@ -359,17 +251,19 @@ class ModelScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-versions")
     def _load_versions(self) -> None:
-        from core.audit import check_chain
-        from core.registry import alias_history, list_versions
+        from core.audit import check_shown_events
+        from core.registry import alias_history_events, list_versions
 
         try:
             versions = list_versions(self.workspace, self.model_name)
-            history = alias_history(self.workspace, self.model_name)
-            audit = check_chain(self.workspace)
+            history, event_ids = alias_history_events(self.workspace, self.model_name)
+            # the shown moves, their neighbours and the head only: the whole chain is
+            # `dockyard audit verify`'s, and takes seconds on a long log
+            audit = check_shown_events(self.workspace, event_ids)
             # short: the pane is five lines high at 80x24; the command names the problem
             warning = None if audit.ok else (
                 f"⚠ audit log broken{_at_event(audit.broken_id)}: these moves may be "
-                "forged or incomplete (dockyard audit verify)"
+                "forged or incomplete; `dockyard audit verify` checks the whole chain"
             )  # fmt: skip
         except Exception as error:
             self.post_message(ModelLoadFailed(f"model {self.model_name}", describe_error(error)))
@@ -408,7 +302,7 @@ class ModelScreen(Screen[None]):
         for index, heading in enumerate(VERSION_COLUMNS):
             if index == METRIC_COLUMN and self._metric_heading:
                 heading = self._metric_heading
-            table.add_column(heading, key=f"c{index}")
+            table.add_column(data_text(heading), key=f"c{index}")
         for info in message.versions:
             table.add_row(*self._cells(info), key=str(info.version))
         if keep in self.versions:
@@ -437,7 +331,9 @@ class ModelScreen(Screen[None]):
         current = self.current
         if not self.loaded or (current is not None and current.version == message.version):
             self.query_one("#report", ReportView).border_title = "Report unavailable"
-            self._set_report_text(Text(f"Cannot read {message.what}: {message.error} (r retries)"))
+            self._set_report_text(
+                data_text(f"Cannot read {message.what}: {message.error} (r retries)", no_wrap=False)
+            )
 
     def on_model_changed(self, message: ModelChanged) -> None:
         self.notify(message.text, title=self.model_name)
@@ -462,7 +358,7 @@ class ModelScreen(Screen[None]):
         if current.version in self._reports:
             self._show_report(current.version)
             return
-        self.query_one("#report", ReportView).border_title = escape(
+        self.query_one("#report", ReportView).border_title = plain(
             f"Report v{current.version} (loading)"
         )
         self._load_report(current.version)
@@ -476,7 +372,7 @@ class ModelScreen(Screen[None]):
             style="bold magenta" if tagged else "",
             no_wrap=True,
         )
-        aliases = Text(", ".join(info.aliases) or NO_VALUE, style="bold" if info.aliases else "")
+        aliases = data_text(", ".join(info.aliases) or NO_VALUE, "bold" if info.aliases else "")
         created = as_utc(info.created_at)
         metric = (
             format_metric(None, info.primary_value)
@@ -486,11 +382,11 @@ class ModelScreen(Screen[None]):
         return [
             version,
             aliases,
-            Text(metric, no_wrap=True),
+            data_text(metric),
             Text(str(info.run_id)),
-            Text(info.dataset or NO_VALUE, no_wrap=True),
+            data_text(info.dataset or NO_VALUE),
             Text(human_age(created, self._now()), no_wrap=True),
-            Text(info.description or "", no_wrap=True),
+            data_text(info.description or ""),
         ]
 
     def _redraw_version(self, number: int) -> None:
@@ -501,8 +397,8 @@ class ModelScreen(Screen[None]):
     def _update_title(self) -> None:
         count = len(self._order)
         title = f"Model {self.model_name} · {count} version{'s' if count != 1 else ''}"
-        self.query_one("#model", Vertical).border_title = escape(title)
-        self.query_one("#model", Vertical).border_subtitle = escape(
+        self.query_one("#model", Vertical).border_title = plain(title)
+        self.query_one("#model", Vertical).border_subtitle = (
             f"{len(self.tagged)} tagged · c compares" if self.tagged else ""
         )
 
@@ -523,10 +419,10 @@ class ModelScreen(Screen[None]):
                 change = f" set on v{target}"
             else:
                 change = f" v{source} -> v{target}"
-            text.append(f"{move.get('alias', '?')}", style="bold")
+            text.append(visible(str(move.get("alias", "?"))), style="bold")
             text.append(change)
             when = human_age(as_utc(move.get("at")), now)
-            text.append(f"  {move.get('actor', '?')}, {when}\n", style="dim")
+            text.append(visible(f"  {move.get('actor', '?')}, {when}") + "\n", style="dim")
         text.rstrip()
         widget.update(text)
         widget.border_title = f"Alias moves ({len(self.history)})"
@@ -536,7 +432,7 @@ class ModelScreen(Screen[None]):
         self._shown_report = version
         view = self.query_one("#report", ReportView)
         verdict = "pass" if report["gates_passed"] else "FAIL"
-        view.border_title = escape(f"Report v{version} · gates {verdict}")
+        view.border_title = f"Report v{version} · gates {verdict}"
         self._set_report_text(report_text(report))
 
     def _set_report_text(self, text: Text) -> None:
@@ -703,6 +599,15 @@ class ModelScreen(Screen[None]):
             self.notify(describe_error(error), title="Not saved", severity="error")
             return
         self.post_message(ModelChanged(f"Updated {info.ref}"))
+
+    def action_request_deployment(self) -> None:
+        from tui import deploy_actions
+
+        current = self._need_version("deploy")
+        if current is None:
+            return
+        refresh = getattr(self.app, "refresh_deployments", None)
+        deploy_actions.ask_to_request(self, self.workspace, current.ref, refresh)
 
     def action_write_report(self) -> None:
         current = self._need_version("write a report for")

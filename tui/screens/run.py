@@ -18,14 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Self, cast
 
 from rich.text import Text
 from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
@@ -34,7 +33,9 @@ from textual.widgets import DataTable, Footer, Log
 from textual.worker import Worker, WorkerState
 
 from core.overview import as_utc, human_age, human_duration, human_size
+from core.text import visible
 from tui import run_actions
+from tui.text import data_text, markup, plain
 from tui.widgets.metric_chart import MetricChart
 
 if TYPE_CHECKING:
@@ -209,6 +210,12 @@ class RunLog(Log):
 
     help_label = "the log"
 
+    def write(self, data: str, scroll_end: bool | None = None) -> Self:
+        """Append ``data``, the training script's output, with its escape sequences and
+        other control characters made visible (Log itself lets ESC through to the
+        terminal); line endings and tabs keep their meaning."""
+        return super().write(visible(data, keep="\n\r\t"), scroll_end)
+
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         # Scrolled up to read: new lines no longer pull the view down; say how to resume.
@@ -228,21 +235,21 @@ class RunHeader(Widget):
     }
     """
 
-    def __init__(self, markup: str, *, id: str | None = None) -> None:
+    def __init__(self, content: Content, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.markup = markup
+        self.content = content
 
-    def show(self, lines: list[str]) -> None:
-        """``lines`` of Textual markup; the widget grows to three lines for an error."""
-        markup = "\n".join(lines)
-        if markup == self.markup:
+    def show(self, lines: list[Content]) -> None:
+        """One Content per line; the widget grows to three lines for an error."""
+        content = Content("\n").join(lines)
+        if (content.plain, content.spans) == (self.content.plain, self.content.spans):
             return
-        self.markup = markup
+        self.content = content
         self.set_class(len(lines) > 2, "-three")
         self.refresh()
 
     def render(self) -> RenderResult:
-        return Content.from_markup(self.markup)
+        return self.content
 
 
 class DetailsTable(DataTable[Text]):
@@ -293,11 +300,11 @@ class DetailsTable(DataTable[Text]):
     def _name_text(key: str, name: str) -> Text:
         if key.startswith("section:"):
             return Text(name, style="bold underline", no_wrap=True)
-        return Text(f" {name}", style="bold", no_wrap=True)
+        return data_text(f" {name}", "bold")
 
     @staticmethod
     def _value_text(key: str, value: str) -> Text:
-        return Text(value, no_wrap=True)
+        return data_text(value)
 
 
 # --- the screen -------------------------------------------------------------------------------
@@ -513,7 +520,7 @@ class RunScreen(Screen[None]):
     # --- composition --------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield RunHeader(f"[b]Run {self.run_id}[/b] · loading…", id="run-header")
+        yield RunHeader(markup("[b]Run $id[/b] · loading…", id=self.run_id), id="run-header")
         with Horizontal(id="run-top"):
             with Vertical(id="run-chart-box", classes="run-panel"):
                 yield MetricChart(
@@ -736,22 +743,22 @@ class RunScreen(Screen[None]):
             box.border_subtitle = ""
             return
         step, value = self.latest[key]
-        box.border_title = escape(f"{key} {_point(step, value)}")
+        box.border_title = plain(f"{key} {_point(step, value)}")
         position = keys.index(key) + 1
-        box.border_subtitle = escape(f"{position}/{len(keys)} · m next")
+        box.border_subtitle = f"{position}/{len(keys)} · m next"
 
     def _show_header(self) -> None:
         info = self.info
         if info is None:
             return
-        title = [f"[b]Run {info.id}[/b]", escape(info.project), f"[b]{escape(info.status)}[/b]"]
+        title = [markup("[b]Run $id[/b]", id=info.id), plain(info.project), plain(info.status, "b")]
         if info.group_id:
-            title.append(f"sweep {escape(info.group_id)}")
+            title.append(plain(f"sweep {info.group_id}"))
         if info.parent_run_id is not None:
-            title.append(f"from run {info.parent_run_id}")
+            title.append(plain(f"from run {info.parent_run_id}"))
         if info.dataset:
-            title.append(escape(info.dataset))
-        lines = [" · ".join(title), *(escape(line) for line in status_lines(info, self.now()))]
+            title.append(plain(info.dataset))
+        lines = [Content(" · ").join(title), *map(plain, status_lines(info, self.now()))]
         self.query_one(RunHeader).show(lines)
 
     # --- actions ------------------------------------------------------------------------------

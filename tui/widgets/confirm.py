@@ -12,9 +12,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from tui.text import plain
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -73,13 +74,15 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm", classes="modal-box"):
-            yield Static(escape(self.message), id="confirm-message")
+            yield Static(plain(self.message, keep="\n"), id="confirm-message")
             with Horizontal(id="confirm-buttons"):
-                yield Button(self.cancel_label, id="confirm-cancel-button", compact=True)
-                yield Button(self.confirm_label, id="confirm-button", variant="error", compact=True)
+                yield Button(plain(self.cancel_label), id="confirm-cancel-button", compact=True)
+                yield Button(
+                    plain(self.confirm_label), id="confirm-button", variant="error", compact=True
+                )
 
     def on_mount(self) -> None:
-        self.query_one("#confirm", Vertical).border_title = escape(self.title_text)
+        self.query_one("#confirm", Vertical).border_title = plain(self.title_text)
         self.query_one("#confirm", Vertical).border_subtitle = "y confirms · esc cancels"
         # set_focus, not focus(): an enter already queued must land on the safe button.
         self.set_focus(self.cancel_button)

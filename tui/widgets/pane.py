@@ -14,11 +14,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.widgets import DataTable, Input, Static
 
 from core.overview import EMPTY_HINTS, PAGE_SIZE, PANE_COLUMNS, Pane, PanePage, PaneRow
 from tui.messages import FilterChanged, MoreRowsWanted, OpenRequested
+from tui.text import data_text, markup, plain
 
 #: Start loading the next page when the cursor is this close to the last loaded row.
 PREFETCH_ROWS = 20
@@ -34,7 +34,7 @@ ATTENTION_VALUES = frozenset({"running", "pending", "failed", "lost", "alert"})
 def cell_text(value: str) -> Text:
     """A cell as plain text (never parsed as markup: names may hold brackets)."""
     attention = value in ATTENTION_VALUES or value.startswith("ALERT")
-    return Text(value, style="bold" if attention else "", no_wrap=True, end="")
+    return data_text(value, "bold" if attention else "")
 
 
 def row_cells(row: PaneRow, *, tagged: bool = False) -> list[Text]:
@@ -50,7 +50,7 @@ TAG_MARK = "*"
 
 def tagged_text(value: str) -> Text:
     """A tagged row's first cell: the mark and bold, so it shows without colour."""
-    return Text(f"{TAG_MARK}{value}", style="bold magenta", no_wrap=True, end="")
+    return data_text(f"{TAG_MARK}{value}", "bold magenta")
 
 
 class PaneTable(DataTable[Text]):
@@ -274,16 +274,21 @@ class OverviewPane(Vertical):
             count = f"{self.total:,} matching /{self.filter_text}"
         else:
             count = f"{self.total:,}"
-        title = escape(f"{heading} ({count})")
         if self.summary:
             # Bold in the title rather than a CSS class: a class change restyles the pane.
-            title += f" · [b]{escape(self.summary)}[/b]"
-        self.border_title = title
+            self.border_title = markup(
+                "$heading ($count) · [b]$summary[/b]",
+                heading=heading,
+                count=count,
+                summary=self.summary,
+            )
+        else:
+            self.border_title = plain(f"{heading} ({count})")
         shown = len(self._order)
         parts = [f"{shown:,} of {self.total:,} loaded"] if self.total and shown < self.total else []
         if self._tagged:
             parts.append(f"{len(self._tagged)} tagged · c compares · esc untags")
-        self.border_subtitle = escape(" · ".join(parts))
+        self.border_subtitle = plain(" · ".join(parts))
 
     def _update_hint(self) -> None:
         hint = self.query_one(".hint", Static)
@@ -295,7 +300,7 @@ class OverviewPane(Vertical):
             text = EMPTY_HINTS[self.pane]
         else:
             text = ""
-        hint.update(escape(text))
+        hint.update(plain(text))
         self.set_class(bool(text), "-empty")
 
     # --- filtering --------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from tui.text import plain
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class PromptModal(ModalScreen[dict[str, str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt"):
             for index, field in enumerate(self.fields):
-                yield Label(escape(field.label), classes="prompt-label")
+                yield Label(plain(field.label), classes="prompt-label")
                 yield Input(
                     value=field.value,
                     placeholder=field.placeholder,
@@ -72,12 +73,12 @@ class PromptModal(ModalScreen[dict[str, str] | None]):
                     select_on_focus=index == 0,
                 )
             yield Static(
-                escape(self.hint or "enter saves · esc cancels · tab next field"),
+                plain(self.hint or "enter saves · esc cancels · tab next field"),
                 classes="prompt-hint",
             )
 
     def on_mount(self) -> None:
-        self.query_one("#prompt", Vertical).border_title = escape(self.prompt_title)
+        self.query_one("#prompt", Vertical).border_title = plain(self.prompt_title)
         first = self.query(Input).first()
         self.set_focus(first)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.markup import escape
+from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from core.overview import AgentStatus
+from tui.text import markup
 
 
 def short_path(path: Path, home: Path | None = None) -> str:
@@ -24,30 +25,37 @@ class StatusLine(Static):
     """``Dockyard │ agent running │ user alice │ ~/proj``; the path is cut first when narrow."""
 
     agent: reactive[AgentStatus | None] = reactive(None)
+    #: Pending deployment requests the user may approve and has not decided yet.
+    waiting: reactive[int] = reactive(0)
 
     def __init__(self, *, workspace_label: str, user: str) -> None:
         super().__init__(id="status-line")
         self.workspace_label = workspace_label
         self.user = user
 
-    def render_text(self) -> str:
+    def render_text(self) -> Content:
         if self.agent is None:
             agent = "agent ?"
         elif self.agent.alive:
             agent = "[b]agent running[/b]"
         else:
             agent = "agent stopped"
-        parts = [
-            "[b]Dockyard[/b]",
-            agent,
-            f"user {escape(self.user)}",
-            escape(self.workspace_label),
-        ]
-        return " │ ".join(parts)
+        waiting = ""
+        if self.waiting:
+            noun = "request waits" if self.waiting == 1 else "requests wait"
+            waiting = f" │ [b]{self.waiting:,} {noun} for you[/b]"
+        return markup(
+            f"[b]Dockyard[/b] │ {agent}{waiting} │ user $user │ $workspace",
+            user=self.user,
+            workspace=self.workspace_label,
+        )
 
     def on_mount(self) -> None:
         self.update(self.render_text())
 
     def watch_agent(self, status: AgentStatus | None) -> None:
         self.set_class(status is not None and status.alive, "-agent-alive")
+        self.update(self.render_text())
+
+    def watch_waiting(self, count: int) -> None:
         self.update(self.render_text())
