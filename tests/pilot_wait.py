@@ -34,9 +34,9 @@ def screen_loaded(app: App[Any]) -> bool:
     (:data:`FIRST_RESULT`). Other screens (help, modals, forms) have nothing to wait for
     beyond their workers.
     """
-    from tui.screens.home import HomeScreen
-    from tui.widgets.pane import OverviewPane
-    from tui.widgets.status_line import StatusLine
+    from dockyard.tui.screens.home import HomeScreen
+    from dockyard.tui.widgets.pane import OverviewPane
+    from dockyard.tui.widgets.status_line import StatusLine
 
     screen = app.screen
     if isinstance(screen, HomeScreen):

@@ -62,7 +62,7 @@ max = 0.7
 TRAIN = """
 import sys, time
 from pathlib import Path
-from core.tracking import Tracker
+from dockyard.core.tracking import Tracker
 
 with Tracker.from_env() as t:
     p = t.params
@@ -183,7 +183,7 @@ def test_run_logs_prints_and_follows_a_live_run(lab: Lab, tmp_path: Path) -> Non
     gate = tmp_path / "gate"
     run_id = lab.queue(f"gate={gate}")
     follow = subprocess.Popen(
-        [sys.executable, "-m", "tui", "run", "logs", "-f", str(run_id)],
+        [sys.executable, "-m", "dockyard.tui", "run", "logs", "-f", str(run_id)],
         cwd=lab.root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
