@@ -15,7 +15,7 @@ from tests.test_projects import GOOD, write_project
 
 
 def dockyard(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
     full_env.update(env or {})
@@ -25,7 +25,7 @@ def dockyard(
         env=full_env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -167,11 +170,22 @@ def test_ctrl_c_during_add_leaves_nothing(ws: Path) -> None:
         text=True,
     )
     tmp = ws / ".dockyard" / "objects" / "tmp"
+    size = big.stat().st_size
+
+    def copied() -> bool:
+        # The staged copy is complete: the registration is past its copy, in the hashing
+        # and profiling that take most of its time, with a temporary object to clean up.
+        for part in tmp.glob("*.part"):
+            with contextlib.suppress(FileNotFoundError):  # renamed or removed meanwhile
+                if part.stat().st_size == size:
+                    return True
+        return False
+
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (tmp.is_dir() and any(tmp.iterdir())):
+    while time.monotonic() < deadline and proc.poll() is None and not copied():
         time.sleep(0.002)
-    time.sleep(0.2)  # well inside the registration (about 1 s for this file)
     assert proc.poll() is None, "finished before it could be interrupted"
+    assert copied(), "no staged copy appeared"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (proc.returncode, out, err)
@@ -212,16 +226,39 @@ def test_temporary_files_of_a_killed_add_go_at_the_next_command(ws: Path) -> Non
     assert stored_files(ws) == []
 
 
-def test_progress_bar_draws_both_phases() -> None:
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so that Rich draws into it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_draws_both_phases(monkeypatch: pytest.MonkeyPatch) -> None:
     from dockyard.tui.cli_data import _progress_bar
     from dockyard.tui.sparkline import sparkline
 
+    monkeypatch.setenv("COLUMNS", "120")
+    drawn = _Terminal()
+    monkeypatch.setattr(sys, "stderr", drawn)
     with _progress_bar(True, "file.csv") as update:
         update(RegisterProgress("hash", 50, 100))
         update(RegisterProgress("profile", 10, 100, rows=1000))
         update(RegisterProgress("hash", 100, 100))
+    raw = drawn.getvalue()
+    # The last frame, drawn when the bar stops, shows both phases where they ended ...
+    last = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw).split("\r")[-2].splitlines()
+    assert len(last) == 2, last
+    assert last[0].startswith("hashing  file.csv") and "100/100 bytes" in last[0]
+    assert last[1].startswith("profiling file.csv") and "10/100 bytes" in last[1]
+    assert "1,000 rows" in last[1] and "rows" not in last[0]
+    # ... then the bar is transient: both lines are erased and the cursor comes back.
+    assert raw.endswith("\x1b[1A\x1b[2K\x1b[1A\x1b[2K") and "\x1b[?25h" in raw
+
+    quiet_out = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet_out)
     with _progress_bar(False, "file.csv") as quiet:
         assert quiet is None
+    assert quiet_out.getvalue() == ""
     assert sparkline([0, 1, 2, 4]) == "▁▃▅█"
     assert len(sparkline(list(range(100)), width=12)) == 12
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ from dockyard.core.registry import (
 )
 from dockyard.core.runs import queue_runs
 from dockyard.core.validation import build_report, render_markdown
-from dockyard.core.workspace import Workspace, init_workspace
+from dockyard.core.workspace import Workspace, engine_for, find_workspace, init_workspace
 
 TOML = """
 [project]
@@ -99,8 +101,9 @@ with Tracker.from_env() as t:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """One workspace with five real runs: C=1, C=0.01, no model, failed, failed after
-    logging its model."""
+    """The template: one workspace with five real runs (C=1, C=0.01, no model, failed,
+    failed after logging its model), trained once per module and never changed; tests get
+    a copy of it from :func:`ws`."""
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("DOCKYARD_")}
     root = tmp_path_factory.mktemp("registry")
     ws = init_workspace(root / "ws")
@@ -115,12 +118,39 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     queue_runs(ws, "tiny", ["fail_late=true"])
     Agent(ws, concurrency=2).serve(until_idle=True)
     os.environ.update(saved)
+    assert ws.db_path is not None
+    # Everything written so far goes into the main database file, so that a copy of the
+    # folder without the WAL and its index is the whole store.
+    with sqlite3.connect(ws.db_path) as conn:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    assert busy == 0
+    engine_for(ws).dispose()
     return ws
 
 
 @pytest.fixture
-def ws(trained: Workspace) -> Workspace:
-    return trained
+def ws(trained: Workspace, tmp_path: Path) -> Iterator[Workspace]:
+    """A private copy of the trained workspace: tests do not see each other's models."""
+    copied = shutil.copytree(
+        trained.root, tmp_path / "ws", ignore=shutil.ignore_patterns("*-wal", "*-shm")
+    )
+    workspace = find_workspace(home=copied)
+    yield workspace
+    engine_for(workspace).dispose()
+
+
+def test_a_copied_workspace_is_self_contained(trained: Workspace, ws: Workspace) -> None:
+    """The copy reads its own store and objects, never the template's: artifact paths are
+    relative to the workspace folder."""
+    assert ws.home != trained.home and ws.db_path is not None
+    with sqlite3.connect(ws.db_path) as conn:
+        paths = [row[0] for row in conn.execute("SELECT object_path FROM artifact")]
+    assert paths and all(not Path(p).is_absolute() for p in paths)
+    assert all((ws.home / p).is_file() for p in paths)
+    info = register_version(ws, 1, "copied")
+    assert Path(info.artifact_path).parts[0] == "objects"
+    assert load_model(ws, info.ref).predict([[5.1, 3.5, 1.4, 0.2]]).tolist() == [0]
+    assert not [m for m in list_models(trained) if m.name == "copied"]  # template untouched
 
 
 pytestmark = pytest.mark.slow

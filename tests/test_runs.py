@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -146,7 +147,7 @@ def test_a_run_finishes_with_metrics_params_log_and_record(ws: Workspace) -> Non
     assert metric_history(ws, run.id, "loss") == [(0, 1.0), (1, 0.5), (2, 1 / 3), (3, 0.25)]
     assert "epoch 3" in Path(done.log_path).read_text()
     assert done.env["python"] == sys.version.split()[0]
-    assert "scikit-learn" in done.env["packages"] or done.env["packages"]
+    assert done.env["packages"]["scikit-learn"] == metadata.version("scikit-learn")
     assert done.host and done.user and done.started_at and done.ended_at
 
 

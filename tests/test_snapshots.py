@@ -16,6 +16,7 @@ from textual.pilot import Pilot
 from dockyard.core.workspace import Workspace
 from dockyard.tui.app import DockyardApp
 from tests.conftest import FROZEN_NOW
+from tests.pilot_wait import settle
 
 SnapCompare = Callable[..., bool]
 
@@ -36,10 +37,7 @@ def snapshot_app(workspace: Workspace) -> DockyardApp:
 
 
 async def loaded(pilot: Pilot[Any]) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    await settle(pilot)
 
 
 def test_home_80x24(snap_compare: SnapCompare, seeded_workspace: Workspace) -> None:
@@ -78,7 +76,7 @@ def test_help_80x24(snap_compare: SnapCompare, seeded_workspace: Workspace) -> N
     async def open_help(pilot: Pilot[Any]) -> None:
         await loaded(pilot)
         await pilot.press("question_mark")
-        await pilot.pause()
+        await settle(pilot)
 
     assert snap_compare(
         snapshot_app(seeded_workspace), terminal_size=(80, 24), run_before=open_help

@@ -14,7 +14,8 @@ import pytest
 from textual.pilot import Pilot
 
 from dockyard.core.workspace import Workspace
-from tests.test_tui_datasets import build_datasets_store, make_app, settle
+from tests.pilot_wait import settle
+from tests.test_tui_datasets import build_datasets_store, make_app
 
 SnapCompare = Callable[..., bool]
 

@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from dockyard.core.workspace import Workspace
 from dockyard.tui.app import DockyardApp
 from tests.conftest import FROZEN_NOW
+from tests.pilot_wait import settle
 from tests.test_tui_models import build_models_store
 
 SnapCompare = Callable[..., bool]
@@ -38,9 +39,7 @@ def app_for(workspace: Workspace) -> DockyardApp:
 
 
 async def loaded(pilot: Pilot[Any]) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+    await settle(pilot)
 
 
 async def open_model(pilot: Pilot[Any]) -> None:
@@ -80,6 +79,6 @@ def test_compare_screen_all_rows_no_color_80x24(
     async def all_rows(pilot: Pilot[Any]) -> None:
         await open_compare(pilot)
         await pilot.press("d")
-        await pilot.pause()
+        await settle(pilot)
 
     assert snap_compare(app_for(models_workspace), terminal_size=(80, 24), run_before=all_rows)

@@ -19,6 +19,7 @@ from dockyard.core.workspace import Workspace
 from dockyard.tui.app import DockyardApp
 from dockyard.tui.screens.launch import LaunchScreen
 from tests.conftest import FROZEN_NOW, ago
+from tests.pilot_wait import settle
 from tests.test_tui_runs import register_toy
 
 SnapCompare = Callable[..., bool]
@@ -145,9 +146,7 @@ def snapshot_app(workspace: Workspace) -> DockyardApp:
 
 
 async def settled(pilot: Pilot[Any]) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+    await settle(pilot)
 
 
 def open_run(run_id: int) -> Callable[[Pilot[Any]], Any]:
@@ -182,7 +181,7 @@ def test_cancel_confirmation_80x24(snap_compare: SnapCompare, workspace: Workspa
     async def ask(pilot: Pilot[Any]) -> None:
         await open_run(ids["running"])(pilot)
         await pilot.press("x")
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(snapshot_app(workspace), terminal_size=(80, 24), run_before=ask)
 
@@ -201,7 +200,7 @@ def open_form(*typed: tuple[int, str]) -> Callable[[Pilot[Any]], Any]:
             assert isinstance(editor, Input)
             editor.focus()
             editor.value = text
-            await pilot.pause()
+            await settled(pilot)  # each change is validated before the next field is typed
         for field in form.query(Input):
             field.cursor_blink = False
         await settled(pilot)
