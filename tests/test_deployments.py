@@ -476,3 +476,26 @@ def test_cli_review_approve_status_predict_audit(ws: Workspace, tmp_path: Path) 
     } <= set(actions)
     envs = json.loads(dockyard("env", "list", "--json", cwd=cwd).stdout)
     assert [e["name"] for e in envs] == ["production", "staging"]
+
+
+def test_environment_alias_moves_only_by_deployment(ws: Workspace) -> None:
+    from core.registry import remove_alias, set_alias
+    from tests.test_cli import dockyard, one_line_error
+
+    request_deployment(ws, "iris-clf@1", "staging", actor="alice")
+    events = len(list_events(ws))
+    for attempt in (
+        lambda: set_alias(ws, "iris-clf@3", "production"),
+        lambda: set_alias(ws, "iris-clf@3", "staging"),
+        lambda: remove_alias(ws, "iris-clf", "staging"),
+    ):
+        with pytest.raises(InputError, match="dockyard deploy request"):
+            attempt()
+    moved = dockyard("model", "alias", "iris-clf@3", "production", cwd=ws.root)
+    assert moved.returncode == 2
+    assert "dockyard deploy request MODEL@VERSION --env production" in one_line_error(moved)
+    assert get_version(ws, "iris-clf@staging").version == 1
+    with pytest.raises(NotFoundError):
+        get_version(ws, "iris-clf@production")
+    assert len(list_events(ws)) == events
+    assert set_alias(ws, "iris-clf@3", "champion").version == 3  # other aliases still move
