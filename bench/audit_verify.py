@@ -15,6 +15,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -22,7 +23,8 @@ from core.audit import GENESIS, WITNESS_HEADER, _digest_text, check_chain, witne
 from core.workspace import init_workspace
 
 
-def generate(directory: Path, count: int) -> None:
+def generate(directory: Path, count: int, entity_id: str = "1") -> None:
+    """Write ``count`` alias moves of model ``m`` (registered_model ``entity_id``)."""
     workspace = init_workspace(directory)
     assert workspace.db_path is not None
     conn = sqlite3.connect(workspace.db_path)
@@ -33,7 +35,8 @@ def generate(directory: Path, count: int) -> None:
         at = start + timedelta(seconds=number, microseconds=number % 1000)
         details = json.dumps({"model": "m", "alias": "champion", "from": number - 1, "to": number},
                              sort_keys=True)  # fmt: skip
-        fields = (prev, at.isoformat(), "alice", "model.alias", "registered_model", "1", details)
+        fields = (prev, at.isoformat(), "alice", "model.alias", "registered_model", entity_id,
+                  details)  # fmt: skip
         digest = _digest_text(*fields)
         stored_at = at.strftime("%Y-%m-%d %H:%M:%S.%f")
         rows.append((number, stored_at, *fields[2:], prev, digest))
@@ -46,7 +49,7 @@ def generate(directory: Path, count: int) -> None:
     witness_path(workspace).write_bytes(b"".join(lines))
 
 
-def _flush(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+def _flush(conn: sqlite3.Connection, rows: list[Any]) -> None:
     conn.executemany(
         "INSERT INTO audit_event (id, at, actor, action, entity_type, entity_id, details_json, "
         "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -135,6 +135,9 @@ class Agent:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.stopping = False
         self._last_beat = 0.0
+        #: the monitors' APScheduler, only while this agent holds the lease
+        self.scheduler: Any = None
+        self.schedule_monitors = True
 
     # -- lease ------------------------------------------------------------------------
 
@@ -324,6 +327,8 @@ class Agent:
         }
         try:
             self.mark_lost()
+            if self.schedule_monitors:
+                self.start_monitors()
             while not self.stopping:
                 now = time.monotonic()
                 if now - self._last_beat >= HEARTBEAT_SECONDS:
@@ -331,6 +336,7 @@ class Agent:
                         raise LeaseHeldError("this agent lost its lease to another; exiting")
                     self._last_beat = now
                     self.mark_lost()
+                    self.sync_monitors()
                 self.reap()
                 self.start_queued()
                 if until_idle and not self.children and not self._has_queued():
@@ -339,7 +345,40 @@ class Agent:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.stop_monitors()
             self.release()
+
+    # -- monitors ---------------------------------------------------------------------
+
+    def start_monitors(self) -> None:
+        """Start the monitors' scheduler (we hold the lease); runs a killed agent left
+        half done are marked interrupted and their monitors run at once."""
+        from core.monitoring import mark_interrupted
+        from core.scheduling import start_scheduler, sync_jobs
+
+        interrupted = set(mark_interrupted(self.workspace))
+        self.scheduler = start_scheduler(self.workspace)
+        print(f"agent {self.holder}: monitor scheduler started", file=sys.stderr, flush=True)
+        if interrupted:
+            sync_jobs(self.scheduler, self.workspace, run_now=interrupted)
+
+    def sync_monitors(self) -> None:
+        if self.scheduler is None:
+            return
+        from core.scheduling import sync_jobs
+
+        try:
+            sync_jobs(self.scheduler, self.workspace)
+        except Exception as exc:  # a bad row must not stop the agent's runs
+            print(f"agent: monitor schedule not updated: {exc}", file=sys.stderr, flush=True)
+
+    def stop_monitors(self) -> None:
+        if self.scheduler is None:
+            return
+        from core.scheduling import stop_scheduler
+
+        stop_scheduler(self.scheduler)
+        self.scheduler = None
 
     def _has_queued(self) -> bool:
         from sqlmodel import Session, select

@@ -28,7 +28,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -627,6 +627,175 @@ def verify_chain(workspace: Workspace) -> int | None:
     if report.ok:
         return None
     return report.broken_id if report.broken_id is not None else 0
+
+
+# --- checking what a face shows ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShownReport:
+    """What ``check_shown_events`` found: the first problem with the shown events or the
+    chain's head, if any. ``broken_id`` is the event that is wrong (or missing)."""
+
+    checked: int
+    broken_id: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def check_shown_events(workspace: Workspace, event_ids: Iterable[int]) -> ShownReport:
+    """Check the events a face shows, their neighbours and the chain's head; not the rest.
+
+    For each event: its hash recomputed from its stored content and previous-hash, the event
+    before it (its hash must be this previous-hash, or the genesis for the first event) and
+    the event after it (its previous-hash must be this hash). Then the chain's newest event
+    against the witness's last record, tolerating newest events the witness lacks as
+    ``check_chain`` does. About three rows read by primary key per event, whatever the
+    chain's length: an edit elsewhere in the chain, and the position the witness records
+    (which takes counting every event), are for ``check_chain`` (`dockyard audit verify`).
+    """
+    from store.queries import open_reader
+
+    witness = witness_path(workspace)
+    # Read before the store, as in check_chain: the event of every line read is committed.
+    tail = _witness_last_record(witness)
+    reader = open_reader(workspace.db_url)
+    try:
+        ids = sorted(set(event_ids))
+        for event_id in ids:
+            problem = _check_one(reader, event_id)
+            if problem is not None:
+                return ShownReport(len(ids), *problem)
+        head_problem = _check_head(reader, witness, tail)
+        return ShownReport(len(ids), *head_problem) if head_problem else ShownReport(len(ids))
+    finally:
+        reader.close()
+
+
+_BEFORE_SQL = "SELECT id, hash FROM audit_event WHERE id < :id ORDER BY id DESC LIMIT 1"
+_AFTER_SQL = "SELECT id, prev_hash FROM audit_event WHERE id > :id ORDER BY id LIMIT 1"
+
+
+def _check_one(reader: Any, event_id: int) -> tuple[int, str] | None:
+    """(broken id, problem) for one shown event and its links, or None."""
+    row = reader.fetch_one(f"SELECT {_COLUMNS} FROM audit_event WHERE id = :id", {"id": event_id})
+    if row is None:
+        return event_id, f"audit event {event_id} is missing: it was deleted"
+    fields = [row[key] for key in _COLUMNS.split(", ")[3:]]
+    canonical = _canonical_text(row["prev_hash"], *fields)
+    if hashlib.sha256(canonical.encode()).hexdigest() != row["hash"]:
+        return event_id, (
+            f"audit event {event_id} ({row['action']!r} by {row['actor']!r}) does not match "
+            "its hash: its contents were edited after it was written"
+        )
+    before = reader.fetch_one(_BEFORE_SQL, {"id": event_id})
+    if (before["hash"] if before else GENESIS) != row["prev_hash"]:
+        after = f"event {before['id']}" if before else "the start of the log"
+        return event_id, (
+            f"audit event {event_id} does not follow {after} (its previous-hash differs): "
+            "events before it were deleted, inserted or reordered"
+        )
+    following = reader.fetch_one(_AFTER_SQL, {"id": event_id})
+    if following is not None and following["prev_hash"] != row["hash"]:
+        return following["id"], (
+            f"audit event {following['id']} does not follow event {event_id} (its "
+            "previous-hash differs): events between them were deleted or inserted, or event "
+            f"{event_id} was rewritten"
+        )
+    return None
+
+
+def _check_head(
+    reader: Any, witness: Path, tail: tuple[int, int, str] | str | None
+) -> tuple[int | None, str] | None:
+    """(broken id, problem) when the chain's newest events disagree with the witness."""
+    head = reader.fetch_one("SELECT id, hash FROM audit_event ORDER BY id DESC LIMIT 1")
+    if isinstance(tail, str):
+        return None, tail
+    if tail is None:
+        if head is not None and not witness.is_file():
+            return None, (
+                f"the audit witness {witness} is missing, so deleted newest events cannot be "
+                "detected; the next audited change starts a new one"
+            )
+        return None  # a witness with no record yet: every event is unwitnessed, not forged
+    count, witnessed_id, witnessed_hash = tail
+    if head is None or head["id"] < witnessed_id:
+        ends = f" ending at event {head['id']}" if head is not None else " empty"
+        return witnessed_id, (
+            f"audit event {witnessed_id} is missing: the witness recorded {count} events up "
+            f"to event {witnessed_id}, the log is{ends}; the newest events were deleted"
+        )
+    # The store may be ahead of the witness (an append interrupted after its commit): the
+    # witnessed event must still be there, unchanged, and be what the next event follows.
+    row = head if head["id"] == witnessed_id else reader.fetch_one(
+        "SELECT id, hash FROM audit_event WHERE id = :id", {"id": witnessed_id}
+    )  # fmt: skip
+    if row is None:
+        return witnessed_id, (
+            f"audit event {witnessed_id} is missing: the witness recorded it (position "
+            f"{count}) but the log skips it; it was deleted"
+        )
+    if row["hash"] != witnessed_hash:
+        return witnessed_id, (
+            f"audit event {witnessed_id} differs from the witness (recorded as position "
+            f"{count} with hash {witnessed_hash[:12]}, found {row['hash'][:12]}): the log was "
+            "rewritten and its hashes recomputed"
+        )
+    if head["id"] != witnessed_id:
+        following = reader.fetch_one(_AFTER_SQL, {"id": witnessed_id})
+        if following is not None and following["prev_hash"] != witnessed_hash:
+            return following["id"], (
+                f"audit event {following['id']} does not follow event {witnessed_id} (its "
+                "previous-hash differs): events after the witnessed ones were replaced"
+            )
+    return None
+
+
+def _witness_last_record(path: Path) -> tuple[int, int, str] | str | None:
+    """The witness's last complete record, a problem string, or None (no file, no record).
+
+    Reads the file's last 4 KiB; a last line without its newline (being written, or cut by
+    a crash) is not a record yet, as in ``_witness_records``.
+    """
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with handle:
+        size = handle.seek(0, os.SEEK_END)
+        start = max(0, size - 4096)
+        handle.seek(start)
+        lines = handle.read().split(b"\n")
+    lines.pop()  # after the last newline: empty, or a line not finished yet
+    if start:
+        lines = lines[1:]  # the window may begin inside a line
+    for line in reversed(lines):
+        if line.startswith(b"#"):
+            continue
+        record = _parse_record(line)
+        if record is None or len(record[2]) != 64:
+            return f"the last line of the witness {path} is not COUNT ID HASH: it was edited"
+        return record
+    return None
+
+
+def shown_history_warning(workspace: Workspace, event_ids: Iterable[int]) -> str | None:
+    """The warning line a face shows above the history made of ``event_ids``, or None.
+
+    Runs :func:`check_shown_events` (proportional to what is shown), and names
+    `dockyard audit verify` for the whole chain.
+    """
+    report = check_shown_events(workspace, event_ids)
+    if report.ok:
+        return None
+    return (
+        f"warning: the audit log is broken, this history may be forged or incomplete: "
+        f"{report.problem} (run `dockyard audit verify` to check the whole chain)"
+    )
 
 
 def history_warning(workspace: Workspace) -> str | None:

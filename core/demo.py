@@ -5,18 +5,39 @@ from __future__ import annotations
 
 import os
 import shutil
+from importlib import resources
 from pathlib import Path
 
 from core.datasets import register_dataset
+from core.errors import DockyardError
 from core.projects import PROJECT_FILE, ProjectInfo, add_project
 from core.workspace import Workspace, init_workspace
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_projects"
+#: Where the wheel puts ``sample_projects/`` (package data; see pyproject.toml).
+PACKAGED_SAMPLES = "_samples"
+
+
+def samples_root() -> Path:
+    """The folder holding the sample projects.
+
+    An installed Dockyard carries them as package data in ``core/_samples``; a checkout
+    (or an editable install, which imports from the checkout) has them in the repository's
+    ``sample_projects/`` beside ``core/``.
+    """
+    packaged = resources.files("core") / PACKAGED_SAMPLES
+    candidates = [Path(str(packaged)), Path(__file__).resolve().parent.parent / "sample_projects"]
+    for folder in candidates:
+        if folder.is_dir():
+            return folder
+    raise DockyardError(
+        f"the sample projects are missing from this installation (looked in "
+        f"{candidates[0]} and {candidates[1]}); reinstall Dockyard"
+    )
 
 
 def sample_project_dirs() -> list[Path]:
     """The bundled sample projects, by name."""
-    return sorted(p for p in SAMPLES.iterdir() if (p / PROJECT_FILE).is_file())
+    return sorted(p for p in samples_root().iterdir() if (p / PROJECT_FILE).is_file())
 
 
 def prepare_demo(directory: Path) -> tuple[Workspace, list[ProjectInfo]]:

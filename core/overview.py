@@ -35,6 +35,9 @@ ACTIVE_RUN_STATUSES = ("queued", "running", "cancelling")
 #: Statuses whose primary metric does not count when picking the best run of a sweep.
 UNSUCCESSFUL_RUN_STATUSES = ("failed", "cancelled", "lost")
 
+#: A request's checks in the Deployments pane: passed, failed (blocking), failed note.
+CHECK_MARKS = {"passed": "✓", "failed": "✗", "note": "!"}
+
 #: The mark after the sweep id of the best run of a finished sweep (readable without colour).
 BEST_MARK = "★"
 
@@ -62,7 +65,7 @@ PANE_COLUMNS: dict[Pane, tuple[str, ...]] = {
     Pane.DATASETS: ("Name", "Latest", "Rows", "Cols", "Size", "Updated"),
     Pane.RUNS: ("Run", "Project", "Status", "Time", "Metric", "Sweep", "Created"),
     Pane.MODELS: ("Name", "Latest", "Aliases", "Metric", "Updated"),
-    Pane.DEPLOYMENTS: ("Id", "Model", "Target", "Status", "By", "When"),
+    Pane.DEPLOYMENTS: ("Id", "Model", "Target", "Status", "By", "Checks", "Appr.", "When"),
     Pane.MONITORING: ("Monitor", "Project", "Status", "Last run", "Message"),
 }
 
@@ -294,6 +297,22 @@ class ModelRow:
 
 
 @dataclass(frozen=True)
+class CheckMark:
+    """One stored check of a request, as the Deployments pane marks it."""
+
+    name: str
+    passed: bool
+    blocking: bool
+    detail: str
+
+    @property
+    def mark(self) -> str:
+        if self.passed:
+            return CHECK_MARKS["passed"]
+        return CHECK_MARKS["failed"] if self.blocking else CHECK_MARKS["note"]
+
+
+@dataclass(frozen=True)
 class DeploymentRow:
     """A pending deployment request (``kind="request"``) or an active deployment."""
 
@@ -307,6 +326,32 @@ class DeploymentRow:
     at: datetime | None
     reason: str
     age: str
+    #: A request's stored checks, its approvals so far and the environment's rules.
+    checks: tuple[CheckMark, ...] = ()
+    approved: int = 0
+    needed: int | None = None
+    protected: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"
+
+    @property
+    def marks(self) -> str:
+        """``✓✓✗``: one mark per check, in the order they ran."""
+        return "".join(check.mark for check in self.checks)
+
+    @property
+    def failed_checks(self) -> list[str]:
+        """Names of the blocking checks that failed (an approval must override them)."""
+        return [c.name for c in self.checks if c.blocking and not c.passed]
+
+    @property
+    def approvals(self) -> str:
+        """``1/2``: approvals so far of those the environment needs (requests only)."""
+        if self.kind != "request" or self.needed is None:
+            return NO_VALUE
+        return f"{self.approved}/{self.needed}"
 
     @property
     def key(self) -> str:
@@ -324,10 +369,12 @@ class DeploymentRow:
     def cells(self) -> tuple[str, ...]:
         return (
             self.short_id,
-            f"{self.model}@{self.version}",
+            self.ref,
             self.target,
             self.status,
             self.by or NO_VALUE,
+            self.marks or NO_VALUE,
+            self.approvals,
             self.age,
         )
 
@@ -542,7 +589,25 @@ def _model_row(row: Mapping[str, Any], now: datetime) -> ModelRow:
     )
 
 
-def _deployment_row(row: Mapping[str, Any], now: datetime) -> DeploymentRow:
+def _check_marks(checks_json: Any) -> tuple[CheckMark, ...]:
+    try:
+        raw = json.loads(checks_json or "[]")
+    except ValueError:
+        return ()
+    return tuple(
+        CheckMark(
+            _text(item.get("name")),
+            bool(item.get("passed")),
+            bool(item.get("blocking")),
+            _text(item.get("detail")),
+        )
+        for item in (raw if isinstance(raw, list) else [])
+        if isinstance(item, dict)
+    )
+
+
+def deployment_row(row: Mapping[str, Any], now: datetime) -> DeploymentRow:
+    """A row of :func:`store.queries.deployments_page` or ``request_row`` for the pane."""
     at = as_utc(row["at"])
     return DeploymentRow(
         kind=_text(row["kind"]),
@@ -555,7 +620,27 @@ def _deployment_row(row: Mapping[str, Any], now: datetime) -> DeploymentRow:
         at=at,
         reason=_text(row["reason"]),
         age=human_age(at, now),
+        checks=_check_marks(row.get("checks_json")),
+        approved=int(row.get("approved") or 0),
+        needed=_int_or_none(row.get("needed")),
+        protected=bool(row.get("protected")),
     )
+
+
+def waiting_for(reader: Reader, user: str) -> int:
+    """How many pending requests wait for ``user``: made by someone else, not yet decided
+    by them, in an environment ``user`` approves for (by name or ``@group``)."""
+    from core.environments import is_approver  # group lookups; light, but off the start path
+
+    total = 0
+    for row in queries.waiting_requests(reader, user):
+        try:
+            approvers = tuple(str(a) for a in json.loads(row["approvers_json"] or "[]"))
+        except ValueError:
+            continue
+        if is_approver(user, approvers):
+            total += int(row["n"])
+    return total
 
 
 def _monitoring_row(row: Mapping[str, Any], now: datetime) -> MonitoringRow:
@@ -587,7 +672,7 @@ _ROW_MAKERS: dict[Pane, Callable[[Mapping[str, Any], datetime], PaneRow]] = {
     Pane.DATASETS: _dataset_row,
     Pane.RUNS: _run_row,
     Pane.MODELS: _model_row,
-    Pane.DEPLOYMENTS: _deployment_row,
+    Pane.DEPLOYMENTS: deployment_row,
     Pane.MONITORING: _monitoring_row,
 }
 

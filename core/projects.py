@@ -26,6 +26,23 @@ PROJECT_FILE = "dockyard.toml"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 PARAM_TYPES = ("int", "float", "str", "bool", "choice")
 MONITOR_KINDS = ("drift", "quality", "performance")
+MONITOR_KEYS = (
+    "name",
+    "kind",
+    "schedule",
+    "batches",
+    "threshold",
+    "metric",
+    "min",
+    "max",
+    "model",
+    "env",
+    "dataset",
+    "on_alert",
+    "p_value",
+    "psi_warn",
+    "psi_alert",
+)
 DIRECTIONS = ("maximize", "minimize")
 INTERVAL_RE = re.compile(r"^every\s+(\d+)\s*([smhd])$")
 INTERVAL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -72,6 +89,17 @@ class MonitorSpec:
     metric: str | None = None
     min: float | None = None
     max: float | None = None
+    #: the registered model watched; None: the project's model deployed in ``env``
+    model: str | None = None
+    env: str = "production"
+    #: a dataset whose new versions are the batches (instead of the ``batches`` glob)
+    dataset: str | None = None
+    #: a command run when a result is an alert (split like a shell, never through one)
+    on_alert: str | None = None
+    #: significance of the KS / chi-square tests, before the correction for columns
+    p_value: float = 0.05
+    psi_warn: float = 0.1
+    psi_alert: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -341,9 +369,7 @@ def check_schedule(schedule: str) -> int | None:
 
 def _check_monitor(c: _Checker, raw: dict[str, Any], index: int) -> MonitorSpec:
     where = f"monitors[{index}]"
-    c.unknown_keys(
-        raw, {"name", "kind", "schedule", "batches", "threshold", "metric", "min", "max"}, where
-    )
+    c.unknown_keys(raw, set(MONITOR_KEYS), where)
     name = c.name(raw, "name", where)
     kind = c.string(raw, "kind", where)
     if kind not in MONITOR_KINDS:
@@ -358,15 +384,51 @@ def _check_monitor(c: _Checker, raw: dict[str, Any], index: int) -> MonitorSpec:
     low, high = c.number(raw, "min", where), c.number(raw, "max", where)
     if kind == "performance" and (metric is None or (low is None and high is None)):
         raise c.fail(where, "a performance monitor needs `metric` and `min` or `max`")
+    if "batches" in raw and "dataset" in raw:
+        raise c.fail(where, "give `batches` (a file glob) or `dataset`, not both")
+    threshold = c.number(raw, "threshold", where)
+    if threshold is not None and kind != "performance" and not 0 <= threshold <= 1:
+        raise c.fail(f"{where}.threshold", "must be a share between 0 and 1")
+    p_value = c.number(raw, "p_value", where)
+    if p_value is not None and not 0 < p_value < 1:
+        raise c.fail(f"{where}.p_value", "must be between 0 and 1 (exclusive)")
+    psi_warn = c.number(raw, "psi_warn", where)
+    psi_alert = c.number(raw, "psi_alert", where)
+    warn_at = 0.1 if psi_warn is None else psi_warn
+    alert_at = 0.25 if psi_alert is None else psi_alert
+    if not 0 < warn_at <= alert_at:
+        raise c.fail(where, "psi_warn must be above 0 and at most psi_alert")
+    env = c.string(raw, "env", where, required=False) or "production"
+    model = c.string(raw, "model", where, required=False)
+    dataset = c.string(raw, "dataset", where, required=False)
+    for key, value in (("env", env), ("model", model), ("dataset", dataset)):
+        if value is not None and not NAME_RE.match(value):
+            raise c.fail(f"{where}.{key}", f"{value!r} is not a valid name")
+    on_alert = c.string(raw, "on_alert", where, required=False)
+    if on_alert is not None:
+        import shlex
+
+        try:
+            if not shlex.split(on_alert):
+                raise ValueError("it is empty")
+        except ValueError as exc:
+            raise c.fail(f"{where}.on_alert", f"is not a command line: {exc}") from None
     return MonitorSpec(
         name=name,
         kind=kind,
         schedule=schedule,
         batches=c.string(raw, "batches", where, required=False) or "incoming/*.csv",
-        threshold=c.number(raw, "threshold", where),
+        threshold=threshold,
         metric=metric,
         min=low,
         max=high,
+        model=model,
+        env=env,
+        dataset=dataset,
+        on_alert=on_alert,
+        p_value=0.05 if p_value is None else p_value,
+        psi_warn=warn_at,
+        psi_alert=alert_at,
     )
 
 
@@ -540,16 +602,18 @@ def _sync_monitors(session: Any, project_id: int, spec: ProjectSpec) -> None:
         row = existing.pop(monitor.name, None) or Monitor(
             project_id=project_id, name=monitor.name, kind=monitor.kind, schedule=""
         )
-        row.kind, row.schedule, row.config_json, row.enabled = (
+        row.kind, row.schedule, row.config_json, row.enabled, row.source = (
             monitor.kind,
             monitor.schedule,
             config,
             True,
+            "file",
         )
         session.add(row)
     for row in existing.values():
-        row.enabled = False
-        session.add(row)
+        if row.source == "file":  # `dockyard monitor add` ones are not the file's to drop
+            row.enabled = False
+            session.add(row)
 
 
 def list_projects(workspace: Workspace) -> list[ProjectInfo]:

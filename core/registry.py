@@ -504,9 +504,16 @@ def _write_alias(
 def alias_history(workspace: Workspace, name: str) -> list[dict[str, Any]]:
     """Every move of every alias of ``name``, oldest first.
 
-    This is read from the audit log as it stands; a face showing it also shows
-    ``core.audit.history_warning`` so that a forged history does not pass unnoticed.
+    This is read from the audit log as it stands; a face showing it uses
+    :func:`alias_history_events` and shows ``core.audit.shown_history_warning`` for them, so
+    that a forged history does not pass unnoticed.
     """
+    return alias_history_events(workspace, name)[0]
+
+
+def alias_history_events(workspace: Workspace, name: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """:func:`alias_history` and the ids of the audit events it was read from, which
+    ``core.audit.check_shown_events`` checks."""
     from sqlmodel import Session, select
 
     from store.models import RegisteredModel
@@ -516,10 +523,10 @@ def alias_history(workspace: Workspace, name: str) -> list[dict[str, Any]]:
         if model is None:
             raise NotFoundError(f"no model named {name!r}; see `dockyard model list`")
         model_id = model.id
-    return [
-        {"at": e.at.isoformat(), "actor": e.actor, **e.details}
-        for e in list_events(workspace, "registered_model", model_id)
-        if e.action == "model.alias"
+    moves = [e for e in list_events(workspace, "registered_model", model_id)
+             if e.action == "model.alias"]  # fmt: skip
+    return [{"at": e.at.isoformat(), "actor": e.actor, **e.details} for e in moves], [
+        e.id for e in moves
     ]
 
 

@@ -273,3 +273,37 @@ def _check_url_failure(exc: Exception) -> None:
 def open_store(workspace: Workspace) -> Engine:
     """Alias of :func:`engine_for`, for readers who look for "open"."""
     return engine_for(workspace)
+
+
+def store_revision(workspace: Workspace) -> str | None:
+    """The schema revision recorded in the workspace's SQLite store, or None if the file
+    does not exist yet or records none.
+
+    Read with the standard ``sqlite3`` module, read-only: no SQLAlchemy import, no
+    migration, so ``dockyard --version`` stays instant and changes nothing. Raises
+    :class:`InputError` for a store that is not a SQLite file (``DOCKYARD_DB``) or not a
+    database at all.
+    """
+    import sqlite3
+
+    from store.queries import SqliteReader, schema_revision
+
+    path = workspace.db_path
+    if path is None:
+        raise InputError("the store is not a SQLite file (DOCKYARD_DB); its revision is not read")
+    if not path.is_file():
+        return None
+    try:
+        reader = SqliteReader(path)
+    except sqlite3.Error as exc:
+        raise InputError(f"{path}: cannot open it as a SQLite database ({exc})") from None
+    try:
+        return schema_revision(reader)
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None  # created but never migrated
+        raise InputError(f"{path}: not a Dockyard store ({exc})") from None
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{path}: not a Dockyard store ({exc})") from None
+    finally:
+        reader.close()

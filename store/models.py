@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -265,12 +265,30 @@ class Monitor(SQLModel, table=True):
     schedule: str
     config_json: str = "{}"
     enabled: bool = True
+    #: paused by `dockyard monitor pause`: kept, not scheduled
+    paused: bool = False
+    #: ``file`` (dockyard.toml, synced on project add) or ``cli`` (`dockyard monitor add`)
+    source: str = "file"
+    #: how many times it was run (scheduled or by hand), batches or not
+    checks_count: int = 0
+    last_checked_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
 class MonitorResult(SQLModel, table=True):
     __tablename__ = "monitor_result"
-    __table_args__ = (Index("ix_monitor_result_monitor_ran", "monitor_id", "ran_at"),)
+    __table_args__ = (
+        Index("ix_monitor_result_monitor_ran", "monitor_id", "ran_at"),
+        Index("ix_monitor_result_status", "status"),
+        Index(
+            "ux_monitor_result_batch",
+            "monitor_id",
+            "batch_hash",
+            unique=True,
+            sqlite_where=text("batch_hash != '' AND status != 'interrupted'"),
+            postgresql_where=text("batch_hash != '' AND status != 'interrupted'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     monitor_id: int = Field(foreign_key="monitor.id")
@@ -280,6 +298,27 @@ class MonitorResult(SQLModel, table=True):
     details_json: str = "{}"
     batch_path: str = ""
     ran_at: datetime = Field(default_factory=utcnow, index=True)
+    batch_hash: str = ""
+    batch_size: int = 0
+    batch_mtime_ns: int = 0
+    rows: int | None = None
+    model_version_id: int | None = None
+    model_ref: str = ""
+    #: ``host:pid`` of the process checking the batch (a ``running`` row whose runner is
+    #: gone was interrupted)
+    runner: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class MonitorReference(SQLModel, table=True):
+    """The reference side of every check for one model version, computed once."""
+
+    __tablename__ = "monitor_reference"
+
+    model_version_id: int = Field(foreign_key="model_version.id", primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    reference_json: str
 
 
 class Alert(SQLModel, table=True):

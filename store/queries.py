@@ -463,8 +463,12 @@ WHERE q.status = :pending_status AND {where}
 REQUESTS_PAGE = """
 SELECT 'request' AS kind, q.id AS id, m.name AS model, v.version AS version,
        q.target AS target, q.status AS status, q.requested_by AS actor,
-       q.requested_at AS at, q.reason AS reason
+       q.requested_at AS at, q.reason AS reason, q.checks_json AS checks_json,
+       (SELECT COUNT(*) FROM approval AS a
+        WHERE a.request_id = q.id AND a.decision = 'approve') AS approved,
+       e.approvals AS needed, e.protected AS protected
 FROM deployment_request AS q
+LEFT JOIN environment AS e ON e.name = q.target
 JOIN model_version AS v ON v.id = q.model_version_id
 JOIN registered_model AS m ON m.id = v.model_id
 WHERE q.status = :pending_status AND {where}
@@ -488,7 +492,8 @@ WHERE d.status = :active_status AND {where}
 DEPLOYMENTS_PAGE = """
 SELECT 'deployment' AS kind, d.id AS id, m.name AS model, v.version AS version,
        d.target AS target, d.status AS status, d.deployed_by AS actor,
-       d.deployed_at AS at, '' AS reason
+       d.deployed_at AS at, '' AS reason, NULL AS checks_json, 0 AS approved,
+       NULL AS needed, NULL AS protected
 FROM deployment AS d
 JOIN model_version AS v ON v.id = d.model_version_id
 JOIN registered_model AS m ON m.id = v.model_id
@@ -525,6 +530,25 @@ def deployments_page(
         "active_status": ACTIVE_DEPLOYMENT_STATUS,
     }
     return read_segments(reader, segments, params, limit=limit, offset=offset)
+
+
+# Pending requests someone else made that the user has not decided yet, per environment,
+# with who approves there (the approver check itself, groups included, is core's).
+WAITING_REQUESTS = """
+SELECT q.target AS target, e.approvers_json AS approvers_json, COUNT(*) AS n
+FROM deployment_request AS q
+JOIN environment AS e ON e.name = q.target
+WHERE q.status = :pending_status AND q.requested_by != :user
+  AND NOT EXISTS (SELECT 1 FROM approval AS a WHERE a.request_id = q.id AND a.reviewer = :user)
+GROUP BY q.target, e.approvers_json
+"""
+
+
+def waiting_requests(reader: Reader, user: str) -> list[Row]:
+    """Pending requests ``user`` did not make nor decide, counted per environment."""
+    return reader.fetch_all(
+        WAITING_REQUESTS, {"pending_status": PENDING_REQUEST_STATUS, "user": user}
+    )
 
 
 # --- Monitoring ---------------------------------------------------------------------------

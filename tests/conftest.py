@@ -9,6 +9,12 @@ output and snapshots never drift. Pass ``now=lambda: FROZEN_NOW`` (or use the
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +47,98 @@ def _isolated_env(
     for name in ("DOCKYARD_HOME", "DOCKYARD_DB"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _stop_what_the_test_started(tmp_path: Path) -> Iterator[None]:
+    """A test that fails (or times out) half-way must not leave a detached agent or a
+    training run behind: afterwards, every agent and live run recorded in a store under
+    ``tmp_path`` is stopped. Agents serve until told to stop, so one leaked here would
+    keep polling a deleted store for the rest of the machine's life."""
+    yield
+    for pid, role in processes_recorded_under(tmp_path):
+        stop_process_group(pid, role)
+
+
+#: Folders that never hold a workspace and can be large (a test's venv, stored objects).
+_NOT_WORKSPACES = {"objects", "logs", "lib", "site-packages", "__pycache__", ".git"}
+
+
+def processes_recorded_under(root: Path) -> list[tuple[int, str]]:
+    """(pid, role) of the agents and live runs on this host that the stores under ``root``
+    record; role is the module the process runs (``core.agent``, ``core.supervisor``)."""
+    found: list[tuple[int, str]] = []
+    host = socket.gethostname()
+    for folder, subfolders, files in os.walk(root):
+        if Path(folder).name == ".dockyard":
+            subfolders.clear()
+            if "dockyard.db" in files:
+                found += _recorded_processes(Path(folder) / "dockyard.db", host)
+            continue
+        subfolders[:] = [name for name in subfolders if name not in _NOT_WORKSPACES]
+    return found
+
+
+def _recorded_processes(db: Path, host: str) -> list[tuple[int, str]]:
+    queries = (
+        ("core.agent", "SELECT pid FROM agent_lease WHERE host = ? AND pid IS NOT NULL"),
+        (
+            "core.supervisor",
+            "SELECT pid FROM run WHERE host = ? AND pid IS NOT NULL AND status IN "
+            "('running', 'cancelling')",
+        ),
+    )
+    found: list[tuple[int, str]] = []
+    try:
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5) as conn:
+            for role, sql in queries:
+                found += [(int(pid), role) for (pid,) in conn.execute(sql, (host,))]
+    except sqlite3.Error:
+        pass  # not migrated, or not a store at all: nothing it could have started
+    return found
+
+
+def stop_process_group(pid: int, role: str, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL, the process group led by ``pid``, if ``pid`` still runs
+    ``role`` (the pid may have been reused since the store recorded it)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return  # gone (or no /proc: nothing safe to check the pid against)
+    if role.encode() not in cmdline:
+        return
+    # Detached agents and supervisors lead sessions of their own (start_new_session), so
+    # their group holds what they started (the training script) as well.
+    try:
+        target = pid if os.getpgid(pid) == pid else None
+    except ProcessLookupError:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+        try:
+            if target is not None:
+                os.killpg(target, sig)
+            else:
+                os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            _reap_if_child(pid)
+            if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
+                return
+            time.sleep(0.05)
+
+
+def _reap_if_child(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):  # not ours: init reaps it
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @pytest.fixture
@@ -388,3 +486,11 @@ def seeded_workspace(workspace: Workspace) -> Workspace:
     """``workspace`` holding the fixed history of :func:`seed_store`."""
     seed_store(workspace)
     return workspace
+
+
+@pytest.fixture(scope="session")
+def deployed_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample projects trained once and deployed to production (monitor tests)."""
+    from tests.monitor_fixtures import build_deployed
+
+    return build_deployed(tmp_path_factory.mktemp("deployed-samples"))

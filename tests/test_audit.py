@@ -398,3 +398,159 @@ def test_model_show_warns_when_the_newest_moves_were_deleted(models: Workspace) 
     sql(models, "DELETE FROM audit_event WHERE id = (SELECT MAX(id) FROM audit_event)")
     result = dockyard("model", "show", "iris-clf", cwd=models.root)
     assert "newest events were deleted" in result.stdout
+
+
+# --- the check where history is shown: the shown events, their neighbours, the head ---------
+
+
+def other_model_events(workspace: Workspace, count: int) -> list[int]:
+    """Append ``count`` alias moves of a model `model show iris-clf` does not show."""
+    from sqlmodel import Session
+
+    ids = []
+    for number in range(count):
+        with Session(engine_for(workspace)) as session:
+            append_event(session, "alice", "model.alias", "registered_model", 99,
+                         {"model": "other-clf", "alias": "champion", "from": number or None,
+                          "to": number + 1})  # fmt: skip
+            session.commit()
+        ids.append(list_events(workspace)[-1].id)
+    return ids
+
+
+def shown_ids(workspace: Workspace) -> list[int]:
+    from core.registry import alias_history_events
+
+    return alias_history_events(workspace, "iris-clf")[1]
+
+
+def show_warning(workspace: Workspace) -> str | None:
+    result = dockyard("model", "show", "iris-clf", "--json", cwd=workspace.root)
+    assert result.returncode == 0, result.stderr
+    warning: str | None = json.loads(result.stdout)["audit_warning"]
+    return warning
+
+
+def test_model_show_flags_a_shown_move_forged_with_its_own_hash_recomputed(
+    models: Workspace,
+) -> None:
+    first, *_ = shown_ids(models)
+    other_model_events(models, 1)  # so that the forged move has a follower whatever its place
+    assert models.db_path is not None
+    conn = sqlite3.connect(models.db_path)
+    with conn:  # claim that bob made the first move, and make that event consistent again
+        prev, at, *fields = conn.execute(
+            "SELECT prev_hash, at, 'bob', action, entity_type, entity_id, details_json "
+            "FROM audit_event WHERE id = ?", (first,)
+        ).fetchone()  # fmt: skip
+        conn.execute("UPDATE audit_event SET actor = 'bob', hash = ? WHERE id = ?",
+                     (_digest_text(prev, _iso(at), *fields), first))  # fmt: skip
+    conn.close()
+    warning = show_warning(models)
+    assert warning is not None and f"does not follow event {first}" in warning
+    assert "run `dockyard audit verify` to check the whole chain" in warning
+
+
+def test_model_show_flags_a_shown_move_forged_with_the_whole_chain_rehashed(
+    models: Workspace,
+) -> None:
+    first, *_ = shown_ids(models)
+    sql(models, "UPDATE audit_event SET actor = 'bob' WHERE id = ?", first)
+    rehash_from(models, first)  # every link is valid again; only the witness disagrees
+    warning = show_warning(models)
+    assert warning is not None and "differs from the witness" in warning
+
+
+def test_an_edit_of_another_models_event_is_for_audit_verify_not_model_show(
+    models: Workspace,
+) -> None:
+    _, edited, _ = other_model_events(models, 3)  # neither a neighbour of a move nor the head
+    sql(models, "UPDATE audit_event SET actor = 'bob' WHERE id = ?", edited)
+    assert show_warning(models) is None
+    verify = dockyard("audit", "verify", cwd=models.root)
+    assert verify.returncode == 1 and f"audit event {edited}" in one_line_error(verify)
+
+
+def test_model_show_flags_a_deleted_newest_event_of_another_model(models: Workspace) -> None:
+    *_, newest = other_model_events(models, 3)
+    assert show_warning(models) is None
+    sql(models, "DELETE FROM audit_event WHERE id = ?", newest)
+    warning = show_warning(models)
+    assert warning is not None and "the newest events were deleted" in warning
+    assert f"audit event {newest} is missing" in warning
+
+
+def test_model_show_flags_a_deleted_neighbour_of_a_shown_move(models: Workspace) -> None:
+    *_, last = shown_ids(models)
+    follower, _ = other_model_events(models, 2)
+    assert follower == last + 1
+    sql(models, "DELETE FROM audit_event WHERE id = ?", follower)
+    warning = show_warning(models)
+    assert warning is not None and f"does not follow event {last}" in warning
+
+
+def test_model_show_tolerates_newest_events_the_witness_lacks(models: Workspace) -> None:
+    other_model_events(models, 2)
+    # as if the process died between the commit and the witness write
+    path = witness_path(models)
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-1]))
+    assert check_chain(models).ok and check_chain(models).unwitnessed == 1
+    assert show_warning(models) is None
+
+
+def test_the_check_where_history_is_shown_reads_rows_by_key_only(
+    models: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """5,000 events of which 3 are shown: the check reads a few rows per shown event, and
+    SQLite executes fewer instructions than there are events (any scan costs more)."""
+    from core.audit import check_shown_events
+    from store.queries import SqliteReader
+    from tests.conftest import rechain_audit
+
+    assert models.db_path is not None
+    conn = sqlite3.connect(models.db_path)
+    with conn:
+        conn.executemany(
+            "INSERT INTO audit_event (at, actor, action, entity_type, entity_id, details_json,"
+            " prev_hash, hash) VALUES ('2026-01-01 00:00:00.000000', 'alice', 'test.event',"
+            " 'thing', ?, '{}', '', ?)",
+            [(str(n), f"h{n}") for n in range(5_000 - len(list_events(models)))],
+        )
+    conn.close()
+    rechain_audit(models)
+    shown = shown_ids(models)
+    assert len(list_events(models)) == 5_000 and len(shown) == 3
+
+    statements: list[str] = []
+    rows_read = [0]
+    instructions = [0]
+    original_init, original_fetch = SqliteReader.__init__, SqliteReader.fetch_all
+    original_iter = SqliteReader.iter_rows
+
+    def init(self: SqliteReader, *args: object, **kwargs: object) -> None:
+        original_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        def step() -> int:
+            instructions[0] += 1
+            return 0
+
+        self._conn.set_progress_handler(step, 1)
+
+    def fetch_all(self: SqliteReader, sql_text: str, params: object = None) -> list[object]:
+        rows = original_fetch(self, sql_text, params)  # type: ignore[arg-type]
+        statements.append(sql_text)
+        rows_read[0] += len(rows)
+        return rows  # type: ignore[return-value]
+
+    monkeypatch.setattr(SqliteReader, "__init__", init)
+    monkeypatch.setattr(SqliteReader, "fetch_all", fetch_all)
+    monkeypatch.setattr(SqliteReader, "iter_rows", None)  # a stream would be a whole-log read
+    assert check_shown_events(models, shown).ok
+    opening = 1  # open_reader reads the schema revision
+    assert len(statements) <= opening + 3 * len(shown) + 2
+    assert rows_read[0] <= opening + 3 * len(shown) + 2
+    assert instructions[0] < 5_000, instructions[0]
+    # the same counter does see a whole-log read
+    monkeypatch.setattr(SqliteReader, "iter_rows", original_iter)
+    before = instructions[0]
+    assert check_chain(models).ok and instructions[0] - before > 5_000

@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ def seeded(seed: ModuleType, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(db)
     try:
         return conn.execute(sql).fetchall()
@@ -125,7 +126,7 @@ def test_runs_follow_time_and_metrics_end_at_the_primary_value(seeded: Path) -> 
         "SELECT r.primary_value, m.value FROM run r JOIN metric m ON m.run_id = r.id "
         "AND m.key = r.primary_metric AND m.step = 2 WHERE r.status = 'finished' LIMIT 20",
     )
-    assert last and all(abs(float(a) - float(b)) < 1e-4 for a, b in last)  # type: ignore[arg-type]
+    assert last and all(abs(float(a) - float(b)) < 1e-4 for a, b in last)
 
 
 def test_seeding_twice_is_refused_and_the_cli_reports_it(seed: ModuleType, seeded: Path) -> None:

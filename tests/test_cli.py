@@ -98,6 +98,56 @@ def test_newer_schema_is_refused_with_exit_2(tmp_path: Path) -> None:
     assert "upgrade Dockyard" in one_line_error(result)
 
 
+def test_version_names_the_package_and_the_schema_revisions(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    from store.schema import HEAD_REVISION
+
+    package = version("dockyard")
+    outside = dockyard("--version", cwd=tmp_path)
+    assert outside.returncode == 0, outside.stderr
+    assert outside.stdout == f"dockyard {package} (store schema {HEAD_REVISION})\n"
+
+    dockyard("init", str(tmp_path / "ws"), cwd=tmp_path)
+    inside = dockyard("--version", cwd=tmp_path / "ws")
+    assert inside.stdout.splitlines()[1] == (
+        f"workspace {tmp_path / 'ws'}: store schema {HEAD_REVISION}"
+    )
+    db = tmp_path / "ws" / ".dockyard" / "dockyard.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    # --home after --version still counts; reading the revision migrates nothing
+    older = dockyard("--version", "--home", str(tmp_path / "ws"), cwd=tmp_path)
+    assert f"store schema 0001 (this Dockyard expects {HEAD_REVISION})" in older.stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+
+    db.write_bytes(b"not a database at all, just some bytes" * 100)
+    broken = dockyard("--version", cwd=tmp_path / "ws")
+    assert broken.returncode == 0 and "not a Dockyard store" in broken.stdout
+
+
+def test_version_reads_the_store_without_sqlalchemy(tmp_path: Path) -> None:
+    from store.schema import HEAD_REVISION
+
+    dockyard("init", cwd=tmp_path)
+    code = (
+        "import sys\n"
+        "from tui.cli import main\n"
+        "try:\n"
+        "    main(['--version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('sqlalchemy', 'sqlmodel', 'alembic', 'pandas', 'textual')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.splitlines()[1] == f"workspace {tmp_path}: store schema {HEAD_REVISION}"
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = dockyard("--debug", "project", "list", cwd=tmp_path)
     assert result.returncode != 0

@@ -213,7 +213,8 @@ def test_temporary_files_of_a_killed_add_go_at_the_next_command(ws: Path) -> Non
 
 
 def test_progress_bar_draws_both_phases() -> None:
-    from tui.cli_data import _progress_bar, sparkline
+    from tui.cli_data import _progress_bar
+    from tui.sparkline import sparkline
 
     with _progress_bar(True, "file.csv") as update:
         update(RegisterProgress("hash", 50, 100))

@@ -129,9 +129,12 @@ def test_the_same_bytes_under_another_name_reuse_object_and_profile(
 
 
 def _wait_for_reuse(staged: Any, source: Any, tracker: Any, cancel: Any) -> dict[str, Any]:
-    while True:  # stand-in for a long profile: stops as soon as the hash job says so
+    # stand-in for a long profile: stops as soon as the hash job says so (cancel raises)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         cancel()
         time.sleep(0.005)
+    pytest.fail("the profile pass was never told to stop once the hash matched a version")
 
 
 def test_browsing_never_recomputes_the_profile(

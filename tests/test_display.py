@@ -134,6 +134,7 @@ def build_hostile(workspace: Workspace) -> dict[str, Any]:
 
     with Session(engine_for(workspace)) as db:
         project = db.exec(select(Project)).one()
+        assert project.id is not None
         run = Run(
             project_id=project.id,
             status="failed",

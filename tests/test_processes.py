@@ -233,7 +233,8 @@ def test_a_refusal_found_by_the_background_writer_is_raised_at_close(
     env = {"DOCKYARD_RUN_ID": str(run.id), "DOCKYARD_DB": ws.db_url}
     tracker = Tracker.from_env(env, project_dir=tmp_path / "procs", flush_seconds=0.05)
     tracker.log_metric("loss", 1.0)
-    wait_for(lambda: tracker._sink.last_error is not None, what="the background write")  # type: ignore[attr-defined]
+    sink: Any = tracker._sink
+    wait_for(lambda: sink.last_error is not None, what="the background write")
     with pytest.raises(RunEndedError, match="is lost"):
         tracker.close()
     assert _points(ws, run.id) == []

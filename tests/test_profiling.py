@@ -288,7 +288,7 @@ def test_small_chunks_profile_exactly_as_pandas_chunks_do(
     frame = pd.DataFrame(
         {
             "word": rng.choice(["red", "white", "rosé", "a, b"], n),
-            "maybe": np.where(rng.random(n) < 0.3, None, rng.choice(["x", "y"], n)),
+            "maybe": np.where(rng.random(n) < 0.3, None, rng.choice(["x", "y"], n)),  # type: ignore[call-overload]
             "flag": rng.random(n) < 0.5,
             "id": [f"id-{i}" for i in range(n)],
             "x": rng.normal(size=n),

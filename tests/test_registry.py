@@ -315,7 +315,7 @@ def test_compare_marks_better_and_worse_by_direction(ws: Workspace) -> None:
     assert rows[("param", "C")].differs and rows[("param", "C")].values[:2] == ["1.0", "0.01"]
     assert not rows[("param", "fail")].differs
     loss = rows[("metric", "loss")]  # lower is better: C=0.01 has 100x the loss
-    assert loss.verdicts[1] == "worse" and loss.deltas[1] > 0
+    assert loss.verdicts[1] == "worse" and (loss.deltas[1] or 0) > 0
     assert [r.section for r in result.rows][:5] == ["info"] * 5  # info rows come first
     assert next(r.name for r in result.rows if r.section == "metric") == "accuracy"
     assert result.curves["loss"][0] == [(s, 1.0 / (s + 1)) for s in range(5)]

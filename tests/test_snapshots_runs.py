@@ -59,6 +59,7 @@ def seed_runs(workspace: Workspace) -> dict[str, int]:
     ids: dict[str, int] = {}
     with Session(engine_for(workspace)) as db:
         project = db.exec(select(Project).where(Project.name == "toy")).one()
+        assert project.id is not None
         env = {
             "python": "3.11.7",
             "platform": "Linux-6.1-x86_64-with-glibc2.36",

@@ -266,7 +266,7 @@ def test_non_finite_numpy_value_refused(store: Store, tracker_factory: Any) -> N
 def test_bad_metric_values_and_keys(store: Store, tracker_factory: Any) -> None:
     t = tracker_factory(store.env())
     with pytest.raises(TypeError, match=r"'acc'.*not a string"):
-        t.log_metric("acc", "0.9")  # type: ignore[arg-type]
+        t.log_metric("acc", "0.9")
     with pytest.raises(ValueError, match="must not be empty"):
         t.log_metric("", 1.0)
     with pytest.raises(ValueError, match="control character"):
@@ -274,7 +274,7 @@ def test_bad_metric_values_and_keys(store: Store, tracker_factory: Any) -> None:
     with pytest.raises(ValueError, match="step must be 0 or more"):
         t.log_metric("acc", 1.0, step=-1)
     with pytest.raises(TypeError, match="step must be an integer"):
-        t.log_metric("acc", 1.0, step=1.5)  # type: ignore[arg-type]
+        t.log_metric("acc", 1.0, step=1.5)
 
 
 def test_unknown_run_is_refused(store: Store, project: Path) -> None:

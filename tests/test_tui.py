@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from textual.command import CommandPalette
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from core.overview import EMPTY_HINTS, PAGE_SIZE, Pane, load_home, load_pane
 from core.workspace import Workspace
@@ -150,7 +151,7 @@ async def test_help_screen_lists_every_binding_of_the_screen(seeded_workspace: W
             assert binding_id in listed
         for pane_ in Pane:
             assert f"pane-{pane_.value}" in listed
-        keys = app.screen.query_one("#help-keys")
+        keys = app.screen.query_one("#help-keys", DataTable)
         assert keys.row_count == len(app.screen.rows)
         await pilot.press("escape")
         assert isinstance(app.screen, HomeScreen)
@@ -338,13 +339,15 @@ async def test_enter_opens_detail_and_esc_returns(seeded_workspace: Workspace) -
     app = make_app(seeded_workspace)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("4", "enter")
+        # the request (first row) opens the request screen (tests/test_tui_deploy.py);
+        # a deployment opens the detail screen
+        await pilot.press("4", "j", "enter")
         await pilot.pause()
         assert isinstance(app.screen, DetailScreen)
-        assert app.screen.title_text == "Deployment request 1"
+        assert app.screen.title_text == "Deployment 1"
         fields = dict(app.screen.fields)
-        assert fields["model"] == "breast-cancer-clf"
-        assert fields["by"] == "alice"
+        assert fields["model"] == "wine-clf"
+        assert fields["by"] == "bob"
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
@@ -363,7 +366,7 @@ async def test_polling_stops_while_another_screen_is_on_top(seeded_workspace: Wo
     app = make_app(seeded_workspace)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("4", "enter")  # a deployment: runs open their own live screen
+        await pilot.press("4", "j", "enter")  # a deployment: runs open their own live screen
         await pilot.pause()
         assert isinstance(app.screen, DetailScreen)
         started: list[object] = []
@@ -459,7 +462,7 @@ async def test_lists_page_100_rows_at_a_time(workspace: Workspace) -> None:
         assert len({row.key for row in runs.rows()}) == 250
         # newest first, one minute apart, no gaps or repeats across pages
         times = [row.created_at for row in runs.rows()]  # type: ignore[union-attr]
-        assert times == sorted(times, reverse=True)
+        assert times == sorted(times, reverse=True)  # type: ignore[type-var]
         # a refresh re-reads what is loaded and keeps the cursor where it was
         await pilot.press("r")
         await settle(pilot)

@@ -26,9 +26,10 @@ from tests.conftest import FROZEN_NOW, ago, rechain_audit
 from tui.app import DockyardApp
 from tui.screens.compare import CompareScreen, metric_cell, visible_rows
 from tui.screens.home import HomeScreen
-from tui.screens.model import ModelScreen, ReportView, parse_tags, report_text
+from tui.screens.model import ModelScreen, ReportView, parse_tags
 from tui.widgets.confirm import ConfirmModal
 from tui.widgets.prompt import PromptModal
+from tui.widgets.report import report_text
 
 MODEL = "iris-clf"
 

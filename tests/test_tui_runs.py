@@ -358,7 +358,7 @@ async def test_header_details_and_the_final_poll(toy: Workspace) -> None:
         assert screen.final and log_lines(screen) == ["start", "done"]
         assert "finished after" in str(screen.query_one("#run-header").render())
         started: list[bool] = []
-        screen.poll_now = lambda: started.append(True)  # type: ignore[method-assign]
+        screen.poll_now = lambda: started.append(True)
         screen._tick()
         assert started == []
 

@@ -232,6 +232,18 @@ class DockyardApp(App[None]):
     async def action_register_run(self) -> None:
         await self._here_or_home("register_run")
 
+    async def action_approve_request(self) -> None:
+        await self._here_or_home("approve_request")
+
+    async def action_reject_request(self) -> None:
+        await self._here_or_home("reject_request")
+
+    async def action_roll_back(self) -> None:
+        await self._here_or_home("roll_back")
+
+    async def action_request_deployment(self) -> None:
+        await self._here_or_home("request_deployment")
+
     # --- runs: open, launch, cancel, retry (their screens load on first use) -----------------
 
     def open_run(self, run_id: int) -> None:
@@ -273,6 +285,11 @@ class DockyardApp(App[None]):
         """Queue the run on screen (or highlighted in the Runs pane) again, as it was."""
         screen = self.screen if hasattr(self.screen, "action_retry_run") else self._go_home()
         await self.run_action("retry_run", screen)
+
+    def refresh_deployments(self) -> None:
+        """Re-read the Deployments pane and the header's count (after a decision)."""
+        if self.home.is_mounted:
+            self.home.refresh_deployments()
 
     async def action_back(self) -> None:
         """Clear the home screen's filter there; anywhere else close the screen."""

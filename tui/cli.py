@@ -101,9 +101,14 @@ def report_click_error(exc: click.ClickException, command_path: str) -> NoReturn
     help="Workspace to use instead of the one found upward from here.",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-@click.version_option(package_name="dockyard")
+@click.option(
+    "--version",
+    "show_version",
+    is_flag=True,
+    help="Show Dockyard's version and the schema revision of the store here, then exit.",
+)
 @click.pass_context
-def main(ctx: click.Context, home: str | None, debug: bool) -> None:
+def main(ctx: click.Context, home: str | None, debug: bool, show_version: bool) -> None:
     """Dockyard: datasets, training runs, models, deployments and monitoring in one terminal.
 
     Run without a command to open the TUI on the workspace found from here.
@@ -115,8 +120,42 @@ def main(ctx: click.Context, home: str | None, debug: bool) -> None:
       dockyard project add ./my-project
     """
     ctx.obj = Context(home, debug)
+    if show_version:
+        # not an eager option, so that `--home` is known whichever comes first
+        click.echo("\n".join(version_lines(home)))
+        ctx.exit(0)
     if ctx.invoked_subcommand is None:
         open_tui(ctx.obj.workspace())
+
+
+def version_lines(home: str | None) -> list[str]:
+    """The package version and the code's schema revision; inside a workspace, also the
+    revision its store records (read with sqlite3: no SQLAlchemy, nothing migrated)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from core.workspace import find_workspace, store_revision
+    from store.schema import HEAD_REVISION
+
+    try:
+        package = version("dockyard")
+    except PackageNotFoundError:
+        package = "(not installed)"
+    lines = [f"dockyard {package} (store schema {HEAD_REVISION})"]
+    try:
+        workspace = find_workspace(home=home)
+    except DockyardError:
+        return lines  # outside a workspace the code's own revision is all there is
+    try:
+        found = store_revision(workspace)
+    except DockyardError as exc:
+        return [*lines, f"workspace {workspace.root}: {exc}"]
+    if found is None:
+        state = "no schema yet (created on first use)"
+    elif found == HEAD_REVISION:
+        state = f"store schema {found}"
+    else:
+        state = f"store schema {found} (this Dockyard expects {HEAD_REVISION})"
+    return [*lines, f"workspace {workspace.root}: {state}"]
 
 
 def open_tui(workspace: Workspace) -> None:
@@ -183,7 +222,7 @@ def project_add(ctx: Context, path: Path, as_json: bool) -> None:
 
     \b
     Example:
-      dockyard project add sample_projects/wine
+      dockyard project add ./my-project
     """
     from core.projects import add_project
 

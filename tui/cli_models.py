@@ -92,8 +92,8 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
       dockyard model show wine-classifier
       dockyard model show wine-classifier@champion --json
     """
-    from core.audit import history_warning
-    from core.registry import alias_history, get_version, list_versions, parse_ref
+    from core.audit import shown_history_warning
+    from core.registry import alias_history_events, get_version, list_versions, parse_ref
 
     workspace = ctx.workspace()
     if "@" in ref:
@@ -118,8 +118,9 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
         return
     name, _ = parse_ref(ref)
     versions = list_versions(workspace, name)
-    history = alias_history(workspace, name)
-    warning = history_warning(workspace)
+    history, event_ids = alias_history_events(workspace, name)
+    # only the shown moves, their neighbours and the chain's head: `audit verify` does the rest
+    warning = shown_history_warning(workspace, event_ids)
     if as_json:
         print_json(
             {

@@ -26,6 +26,14 @@ class AgentStatusLoaded(Message):
         self.status = status
 
 
+class WaitingLoaded(Message):
+    """How many pending deployment requests wait for the acting user."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+
 class LoadFailed(Message):
     """Reading the store failed; ``what`` names the pane (or "store") for the user."""
 

@@ -8,6 +8,7 @@ from the same table as the palette.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -52,7 +53,7 @@ def _binding_chain(screen: Screen[object]) -> list[tuple[object, list[Binding]]]
     return [(node, [binding for _key, binding in bindings]) for node, bindings in chain]
 
 
-def binding_rows(screen: Screen[object]) -> list[HelpRow]:
+def binding_rows(screen: Screen[Any]) -> list[HelpRow]:
     """Every binding on ``screen`` where its focus is: focused widget first, then the
     screen, then the app; within each, Dockyard's own keys before Textual's."""
     app = screen.app
@@ -60,10 +61,13 @@ def binding_rows(screen: Screen[object]) -> list[HelpRow]:
     seen: set[str] = set()
     for node, bindings in _binding_chain(screen):
         ordered = sorted(bindings, key=lambda binding: binding.id is None)
+        # A key bound nearer the focus hides it further up; one node may bind a key twice
+        # (a on the home screen: add data or approve, by pane), and both are listed.
+        here: set[str] = set()
         for binding in ordered:
             if binding.system or binding.key in seen:
                 continue
-            seen.add(binding.key)
+            here.add(binding.key)
             # The tooltip is the longer wording; the footer's description may be shared
             # (1-5 show as one "Panes" entry).
             description = binding.tooltip or binding.description or binding.action.replace("_", " ")
@@ -75,6 +79,7 @@ def binding_rows(screen: Screen[object]) -> list[HelpRow]:
                     binding_id=binding.id or "",
                 )
             )
+        seen |= here
     return rows
 
 

@@ -25,14 +25,16 @@ from textual.worker import get_current_worker
 from core.errors import DockyardError
 from core.overview import (
     PAGE_SIZE,
+    DeploymentRow,
     ModelRow,
     Pane,
     RunRow,
     agent_status,
     load_pane,
     row_fields,
+    waiting_for,
 )
-from core.workspace import Workspace
+from core.workspace import Workspace, os_user
 from store.queries import Reader
 from tui.messages import (
     AgentStatusLoaded,
@@ -41,6 +43,7 @@ from tui.messages import (
     MoreRowsWanted,
     OpenRequested,
     PaneLoaded,
+    WaitingLoaded,
 )
 from tui.screens.detail import DetailScreen
 from tui.widgets.pane import OverviewPane
@@ -111,6 +114,35 @@ class HomeScreen(Screen[None]):
             tooltip="Register a file as a dataset version (Datasets pane)",
             id="add-dataset",
         ),
+        # Same letters as other panes' keys: check_action lets one of each pair through.
+        Binding(
+            "a",
+            "approve_request",
+            "Approve",
+            tooltip="Approve the highlighted request (Deployments pane; asks first)",
+            id="approve-request",
+        ),
+        Binding(
+            "x",
+            "reject_request",
+            "Reject",
+            tooltip="Reject the highlighted request, with a comment (Deployments pane)",
+            id="reject-request",
+        ),
+        Binding(
+            "b",
+            "roll_back",
+            "Roll back",
+            tooltip="Roll the highlighted deployment back to the version before (asks first)",
+            id="roll-back",
+        ),
+        Binding(
+            "D",
+            "request_deployment",
+            "Deploy",
+            tooltip="Request a deployment of the highlighted model's latest version",
+            id="request-deployment",
+        ),
     ]
 
     # Wide and tall: a grid with every pane's rows visible. Otherwise the focused pane
@@ -132,6 +164,8 @@ class HomeScreen(Screen[None]):
         self._now = now
         self._workspace_label = workspace_label
         self._user = user
+        # Who approves from here: the OS account, as core decides (never DOCKYARD_USER).
+        self._actor = os_user()
         self.active_pane = START_PANE
         self._failing: set[str] = set()
         self._failed_polls = 0
@@ -202,6 +236,10 @@ class HomeScreen(Screen[None]):
             return self.active_pane is Pane.RUNS and not isinstance(self.focused, Input)
         if action == "add_dataset":
             return self.active_pane is Pane.DATASETS and not isinstance(self.focused, Input)
+        if action in ("approve_request", "reject_request", "roll_back"):
+            return self.active_pane is Pane.DEPLOYMENTS and not isinstance(self.focused, Input)
+        if action == "request_deployment":
+            return self.active_pane is Pane.MODELS and not isinstance(self.focused, Input)
         return True
 
     async def action_filter(self) -> None:
@@ -271,6 +309,32 @@ class HomeScreen(Screen[None]):
             self.post_message(PaneLoaded(page))
         if not worker.is_cancelled:
             self.post_message(AgentStatusLoaded(status))
+            self._post_waiting(reader)
+
+    def _post_waiting(self, reader: Reader) -> None:
+        try:
+            self.post_message(WaitingLoaded(waiting_for(reader, self._actor)))
+        except Exception as error:
+            self.post_message(LoadFailed("the requests", describe_error(error)))
+
+    def refresh_deployments(self) -> None:
+        """Re-read the Deployments pane and the header's count only: after a decision,
+        nothing else changed, and the answer must come at once (docs/performance.md)."""
+        pane = self.pane(Pane.DEPLOYMENTS)
+        self._load_deployments(pane.filter_text, pane.refresh_limit)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="home-deployments")
+    def _load_deployments(self, filter_text: str, limit: int) -> None:
+        try:
+            reader = self._open_reader()
+            page = load_pane(reader, Pane.DEPLOYMENTS, filter_text, limit=limit, now=self._now())
+        except Exception as error:
+            self.post_message(
+                LoadFailed(Pane.DEPLOYMENTS.heading, describe_error(error), pane=Pane.DEPLOYMENTS)
+            )
+            return
+        self.post_message(PaneLoaded(page))
+        self._post_waiting(reader)
 
     def _load_page(self, pane: Pane, filter_text: str, *, offset: int, append: bool) -> None:
         """Start a worker for one page of one pane; a newer request for it cancels this one."""
@@ -314,6 +378,9 @@ class HomeScreen(Screen[None]):
     def on_agent_status_loaded(self, message: AgentStatusLoaded) -> None:
         self.query_one(StatusLine).agent = message.status
 
+    def on_waiting_loaded(self, message: WaitingLoaded) -> None:
+        self.query_one(StatusLine).waiting = message.count
+
     def on_load_failed(self, message: LoadFailed) -> None:
         targets = [self.pane(message.pane)] if message.pane else self.panes()
         for pane in targets:
@@ -346,6 +413,11 @@ class HomeScreen(Screen[None]):
             from tui.screens.model import ModelScreen
 
             self.app.push_screen(ModelScreen(self.workspace, message.row.name, now=self._now))
+            return
+        if isinstance(message.row, DeploymentRow) and message.row.kind == "request":
+            from tui.screens.deploy_request import RequestScreen
+
+            self.app.push_screen(RequestScreen(self.workspace, message.row.id, now=self._now))
             return
         if message.pane is Pane.DATASETS:
             from tui.screens.dataset import DatasetScreen
@@ -492,3 +564,57 @@ class HomeScreen(Screen[None]):
         if self._show_run_key in keys:
             runs.table.move_cursor(row=keys.index(self._show_run_key), animate=False)
             self._show_run_key = None
+
+    # --- deployments: a approve, x reject, b roll back, D request (tui.deploy_actions) ------
+
+    def _request_at_cursor(self) -> DeploymentRow | None:
+        row = self.pane(Pane.DEPLOYMENTS).row_at_cursor()
+        if not isinstance(row, DeploymentRow) or row.kind != "request":
+            self.notify("No request highlighted in the Deployments pane", severity="warning")
+            return None
+        return row
+
+    def action_approve_request(self) -> None:
+        from tui import deploy_actions
+
+        row = self._request_at_cursor()
+        if row is not None:
+            subject = deploy_actions.Subject.from_row(row)
+            deploy_actions.ask_to_approve(self, self.workspace, subject, self.refresh_deployments)
+
+    def action_reject_request(self) -> None:
+        from tui import deploy_actions
+
+        row = self._request_at_cursor()
+        if row is not None:
+            subject = deploy_actions.Subject.from_row(row)
+            deploy_actions.ask_to_reject(self, self.workspace, subject, self.refresh_deployments)
+
+    def action_roll_back(self) -> None:
+        from tui import deploy_actions
+
+        row = self.pane(Pane.DEPLOYMENTS).row_at_cursor()
+        if not isinstance(row, DeploymentRow) or row.kind != "deployment":
+            self.notify(
+                "Highlight a deployment (a D row) in the Deployments pane to roll it back",
+                severity="warning",
+            )
+            return
+        deploy_actions.ask_to_roll_back(
+            self,
+            self.workspace,
+            env=row.target,
+            model=row.model,
+            current=row.ref,
+            on_done=self.refresh_deployments,
+        )
+
+    def action_request_deployment(self) -> None:
+        from tui import deploy_actions
+
+        row = self.pane(Pane.MODELS).row_at_cursor()
+        if not isinstance(row, ModelRow) or row.latest_version is None:
+            self.notify("No model version highlighted in the Models pane", severity="warning")
+            return
+        ref = f"{row.name}@{row.latest_version}"
+        deploy_actions.ask_to_request(self, self.workspace, ref, self.refresh_deployments)

@@ -23,12 +23,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from core.overview import NO_VALUE, as_utc, format_metric, human_age, human_duration, human_size
-from core.text import visible, visible_tree
+from core.overview import NO_VALUE, as_utc, format_metric, human_age
+from core.text import visible
 from core.workspace import Workspace
 from tui.text import data_text, plain
 from tui.widgets.confirm import ConfirmModal
 from tui.widgets.prompt import PromptField, PromptModal
+from tui.widgets.report import report_text
 
 if TYPE_CHECKING:
     from core.registry import VersionInfo
@@ -141,125 +142,6 @@ class ReportView(VerticalScroll):
     help_label = "Report"
 
 
-# --- the report as text -------------------------------------------------------------------
-
-
-def _num(value: Any) -> str:
-    if value is None:
-        return NO_VALUE
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _heading(text: Text, title: str) -> None:
-    text.append(f"\n{title}\n", style="bold underline")
-
-
-def _pair(text: Text, label: str, value: str, width: int = 10) -> None:
-    text.append(f"  {label:<{width}} ", style="dim")
-    text.append(f"{value}\n")
-
-
-def report_text(report: dict[str, Any]) -> Text:
-    """The validation report of :func:`core.validation.build_report`, for the terminal.
-
-    Pass and fail read as words (PASS/FAIL, better/worse), colour only repeats them.
-    Every string of the report is data and is made visible once, here.
-    """
-    report = visible_tree(report)
-    text = Text(no_wrap=False, overflow="fold")
-    passed = bool(report["gates_passed"])
-    gates = report["gates"]
-    verdict = "GATES PASSED" if passed else "GATES FAILED"
-    text.append(f" {verdict} ", style="bold reverse green" if passed else "bold reverse red")
-    if gates:
-        count = sum(1 for gate in gates if gate["passed"])
-        text.append(f"  {count} of {len(gates)} gates pass")
-    else:
-        text.append("  the project defines no gates")
-    text.append(f"\n{report['ref']}", style="bold")
-    text.append(f" · run {report['run_id']} · {report['project']}")
-    created = str(report["created_at"])[:16].replace("T", " ")
-    text.append(f" · registered {created} by {report['created_by'] or NO_VALUE}\n")
-    if report["aliases"]:
-        text.append("aliases: ", style="dim")
-        text.append(", ".join(report["aliases"]) + "\n", style="bold")
-    if report["description"]:
-        text.append(f"{report['description']}\n", style="italic")
-
-    if gates:
-        _heading(text, "Gates")
-        width = max(len(gate["metric"]) for gate in gates)
-        for gate in gates:
-            mark, style = ("pass", "green") if gate["passed"] else ("FAIL", "bold red")
-            text.append(f"  {mark} ", style=style)
-            value = "missing" if gate["value"] is None else f"{gate['value']:.4g}"
-            text.append(f"{gate['metric']:<{width}}  {gate['rule']:<12} {value}\n")
-
-    _heading(text, "Against the champion")
-    champion = report["champion"]
-    if champion is None:
-        text.append("  no version holds the champion alias yet (a sets it)\n", style="dim")
-    elif champion["is_this_version"]:
-        text.append("  this version is the champion\n", style="bold")
-    else:
-        delta = champion["delta"]
-        verdict_word = champion["verdict"] or "not comparable"
-        style = {"better": "bold green", "worse": "bold red"}.get(verdict_word, "")
-        text.append(f"  {champion['ref']}: {champion['metric'] or 'primary metric'} ")
-        text.append(f"{_num(champion['champion_value'])} -> {_num(champion['this_value'])} ")
-        shown = "n/a" if delta is None else f"{delta:+.4g}"
-        text.append(f"({shown}, ")
-        text.append(verdict_word, style=style)
-        text.append(")\n")
-        if not champion["gates_passed"]:
-            text.append("  (the champion itself fails the gates)\n", style="dim")
-
-    _heading(text, "Held-out metrics")
-    metrics = report["metrics"]
-    if metrics:
-        width = max(len(name) for name in metrics)
-        primary = report["primary_metric"]
-        for name, value in metrics.items():
-            style = "bold" if name == primary else ""
-            text.append(f"  {name:<{width}}  ", style=style)
-            text.append(f"{value:.6g}\n", style=style)
-    else:
-        text.append("  the run logged no metrics\n", style="dim")
-
-    _heading(text, "Data")
-    data = report["data"]
-    _pair(text, "dataset", data["dataset"] or "unversioned (the project folder's file)")
-
-    _heading(text, "Reproducibility")
-    repro = report["reproducibility"]
-    params = ", ".join(f"{k}={v}" for k, v in sorted(repro["params"].items())) or NO_VALUE
-    git = repro["git_commit"] or "not a git checkout"
-    if repro["git_dirty"]:
-        git += " (dirty)"
-    packages = ", ".join(f"{k} {v}" for k, v in repro["packages"].items()) or NO_VALUE
-    started = str(repro["started_at"] or NO_VALUE)[:16].replace("T", " ")
-    for label, value in (
-        ("command", repro["command"] or NO_VALUE),
-        ("params", params),
-        ("seed", _num(repro["seed"])),
-        ("git", git),
-        ("python", f"{repro['python'] or '?'} on {repro['platform'] or '?'}"),
-        ("packages", packages),
-        ("ran", f"{started} on {repro['host'] or '?'} by {repro['user'] or '?'}"),
-        ("took", human_duration(repro["duration_s"])),
-    ):
-        _pair(text, label, value)
-
-    _heading(text, "Artifact")
-    artifact = report["artifact"]
-    _pair(text, "format", f"{artifact['format'] or '?'}, {human_size(artifact['size_bytes'])}")
-    _pair(text, "sha256", artifact["sha256"])
-    text.append(f"\nw writes this report as Markdown; `dockyard model report {report['ref']}`")
-    return text
-
-
 # --- the screen -----------------------------------------------------------------------------
 
 
@@ -273,6 +155,13 @@ class ModelScreen(Screen[None]):
         Binding("a", "set_alias", "Alias", id="model-alias"),
         Binding("A", "remove_alias", "Remove alias", show=False, id="model-unalias"),
         Binding("e", "edit_version", "Edit", id="model-edit"),
+        Binding(
+            "D",
+            "request_deployment",
+            "Deploy",
+            tooltip="Request a deployment of this version (environment and reason)",
+            id="model-request-deployment",
+        ),
         Binding("w", "write_report", "Write report", show=False, id="model-write-report"),
         Binding("r", "reload", "Refresh", show=False, id="model-refresh"),
     ]
@@ -362,17 +251,19 @@ class ModelScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-versions")
     def _load_versions(self) -> None:
-        from core.audit import check_chain
-        from core.registry import alias_history, list_versions
+        from core.audit import check_shown_events
+        from core.registry import alias_history_events, list_versions
 
         try:
             versions = list_versions(self.workspace, self.model_name)
-            history = alias_history(self.workspace, self.model_name)
-            audit = check_chain(self.workspace)
+            history, event_ids = alias_history_events(self.workspace, self.model_name)
+            # the shown moves, their neighbours and the head only: the whole chain is
+            # `dockyard audit verify`'s, and takes seconds on a long log
+            audit = check_shown_events(self.workspace, event_ids)
             # short: the pane is five lines high at 80x24; the command names the problem
             warning = None if audit.ok else (
                 f"⚠ audit log broken{_at_event(audit.broken_id)}: these moves may be "
-                "forged or incomplete (dockyard audit verify)"
+                "forged or incomplete; `dockyard audit verify` checks the whole chain"
             )  # fmt: skip
         except Exception as error:
             self.post_message(ModelLoadFailed(f"model {self.model_name}", describe_error(error)))
@@ -708,6 +599,15 @@ class ModelScreen(Screen[None]):
             self.notify(describe_error(error), title="Not saved", severity="error")
             return
         self.post_message(ModelChanged(f"Updated {info.ref}"))
+
+    def action_request_deployment(self) -> None:
+        from tui import deploy_actions
+
+        current = self._need_version("deploy")
+        if current is None:
+            return
+        refresh = getattr(self.app, "refresh_deployments", None)
+        deploy_actions.ask_to_request(self, self.workspace, current.ref, refresh)
 
     def action_write_report(self) -> None:
         current = self._need_version("write a report for")

@@ -25,6 +25,8 @@ class StatusLine(Static):
     """``Dockyard │ agent running │ user alice │ ~/proj``; the path is cut first when narrow."""
 
     agent: reactive[AgentStatus | None] = reactive(None)
+    #: Pending deployment requests the user may approve and has not decided yet.
+    waiting: reactive[int] = reactive(0)
 
     def __init__(self, *, workspace_label: str, user: str) -> None:
         super().__init__(id="status-line")
@@ -38,8 +40,12 @@ class StatusLine(Static):
             agent = "[b]agent running[/b]"
         else:
             agent = "agent stopped"
+        waiting = ""
+        if self.waiting:
+            noun = "request waits" if self.waiting == 1 else "requests wait"
+            waiting = f" │ [b]{self.waiting:,} {noun} for you[/b]"
         return markup(
-            f"[b]Dockyard[/b] │ {agent} │ user $user │ $workspace",
+            f"[b]Dockyard[/b] │ {agent}{waiting} │ user $user │ $workspace",
             user=self.user,
             workspace=self.workspace_label,
         )
@@ -49,4 +55,7 @@ class StatusLine(Static):
 
     def watch_agent(self, status: AgentStatus | None) -> None:
         self.set_class(status is not None and status.alive, "-agent-alive")
+        self.update(self.render_text())
+
+    def watch_waiting(self, count: int) -> None:
         self.update(self.render_text())

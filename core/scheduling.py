@@ -1,0 +1,135 @@
+"""The monitors' schedule: APScheduler 3.x inside the agent that holds the lease.
+
+Only the lease holder calls :func:`start_scheduler`; a second agent never acquires the
+lease, so it never starts one, and APScheduler never runs in two processes on one store.
+The jobs live in the store's own database (``SQLAlchemyJobStore`` on the workspace's
+engine, table ``apscheduler_jobs``), one per monitor with the fixed id ``monitor-ID``.
+Coalescing turns several missed times (the machine slept, the clock jumped, the agent was
+down) into one run, and there is no misfire limit, so a restart never silently skips a
+run. The job function is module-level and takes only the monitor's id: the job store
+pickles the job, and nothing else may be in it.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from core.workspace import Workspace
+
+JOB_PREFIX = "monitor-"
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+#: the workspace the jobs of this process run against (set by start_scheduler)
+_workspace: Workspace | None = None
+
+
+def job_id(monitor_id: int) -> str:
+    return f"{JOB_PREFIX}{monitor_id}"
+
+
+def trigger_for(schedule: str) -> Any:
+    """The APScheduler trigger of ``every N s|m|h|d`` or a 5-field cron expression."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from core.projects import check_schedule
+
+    seconds = check_schedule(schedule)
+    if seconds is not None:
+        return IntervalTrigger(seconds=seconds, timezone=UTC)
+    minute, hour, day, month, dow = schedule.split()
+    # crontab counts days of the week from Sunday = 0 (and 7), APScheduler 3 from Monday:
+    # names mean the same to both
+    dow = re.sub(r"\d+", lambda m: _DAY_NAMES[int(m.group())], dow)
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=UTC
+    )
+
+
+def run_scheduled(monitor_id: int) -> None:
+    """The job: run one monitor; a failure is printed to the agent's log, never raised
+    (the schedule goes on)."""
+    from core.monitoring import run_monitor
+
+    if _workspace is None:  # pragma: no cover (only the agent schedules)
+        return
+    try:
+        results = run_monitor(_workspace, monitor_id)
+    except Exception as exc:
+        print(f"monitor {monitor_id}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return
+    for result in results:
+        print(
+            f"monitor {monitor_id}: {result.batch_path}: {result.status} {result.summary}",
+            file=sys.stderr,
+        )
+
+
+def start_scheduler(workspace: Workspace) -> Any:
+    """A running BackgroundScheduler whose jobs are the workspace's monitors."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from core.workspace import engine_for
+
+    global _workspace
+    _workspace = workspace
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine_for(workspace))},
+        executors={"default": ThreadPoolExecutor(max_workers=2)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone=UTC,
+    )
+    scheduler.start()
+    sync_jobs(scheduler, workspace)
+    return scheduler
+
+
+def sync_jobs(scheduler: Any, workspace: Workspace, run_now: set[int] | None = None) -> None:
+    """Make the jobs match the monitor table: one per enabled monitor, paused when the
+    monitor is. A job is replaced only when its schedule changed, so its next run time
+    (and a run missed while the agent was down) survives a restart. ``run_now``: monitors
+    to run at once (their batch was interrupted)."""
+    from sqlmodel import Session, select
+
+    from core.workspace import engine_for
+    from store.models import Monitor
+
+    with Session(engine_for(workspace)) as session:
+        monitors = session.exec(select(Monitor).where(Monitor.enabled == True)).all()  # noqa: E712
+    wanted = {job_id(m.id): m for m in monitors if m.id is not None}
+    for job in scheduler.get_jobs():
+        if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
+            scheduler.remove_job(job.id)
+    now = datetime.now(UTC)
+    for ident, monitor in wanted.items():
+        job = scheduler.get_job(ident)
+        if job is None or job.name != monitor.schedule:
+            scheduler.add_job(
+                run_scheduled,
+                trigger_for(monitor.schedule),
+                args=[monitor.id],
+                id=ident,
+                name=monitor.schedule,
+                replace_existing=True,
+            )
+            job = scheduler.get_job(ident)
+        if monitor.paused and job.next_run_time is not None:
+            scheduler.pause_job(ident)
+        elif not monitor.paused and job.next_run_time is None:
+            scheduler.resume_job(ident)
+        if run_now and monitor.id in run_now and not monitor.paused:
+            scheduler.modify_job(ident, next_run_time=now)
+
+
+def stop_scheduler(scheduler: Any) -> None:
+    """Stop scheduling; a monitor run under way finishes first."""
+    global _workspace
+    try:
+        scheduler.shutdown(wait=True)
+    finally:
+        _workspace = None

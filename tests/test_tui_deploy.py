@@ -1,0 +1,323 @@
+"""Deployments in the TUI with Pilot: the pane, the request screen, approve, reject,
+override, protected environments, self-approval, the header count, request and rollback.
+
+The models are real (``tests.test_deployments`` trains three iris versions once per
+module; v2 fails the accuracy gate). The TUI acts as the OS account of the test process,
+so requests are made by calling core with ``actor="alice"``, and production lists that
+account among its approvers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from core.audit import list_events
+from core.deployments import get_request, list_requests, live_deployment, request_deployment
+from core.environments import set_environment
+from core.overview import DeploymentRow, Pane
+from core.workspace import Workspace, os_user
+from tests.test_deployments import trained, ws  # noqa: F401  (fixtures)
+from tui.app import DockyardApp
+from tui.screens.deploy_request import RequestScreen
+from tui.screens.home import HomeScreen
+from tui.widgets.decision import DecisionModal
+
+ME = os_user()
+
+
+@pytest.fixture
+def deploy_ws(ws: Workspace) -> Workspace:  # noqa: F811
+    """Production (protected, one approval) approved by bob, carol and the test's account."""
+    set_environment(ws, "production", approvers=("bob", "carol", ME), actor="bob")
+    return ws
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    for _ in range(4):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def notifications(app: DockyardApp) -> list[str]:
+    return [notification.message for notification in app._notifications]
+
+
+def deployment_rows(app: DockyardApp) -> list[DeploymentRow]:
+    rows = app.home.pane(Pane.DEPLOYMENTS).rows()
+    assert all(isinstance(row, DeploymentRow) for row in rows)
+    return rows  # type: ignore[return-value]
+
+
+def status_line(app: DockyardApp) -> str:
+    return str(app.home.query_one("#status-line").render())
+
+
+async def test_pane_lists_pending_requests_first_with_marks_approvals_and_header_count(
+    deploy_ws: Workspace,
+) -> None:
+    request_deployment(deploy_ws, "iris-clf@1", "staging", actor="alice")  # deploys at once
+    good = request_deployment(deploy_ws, "iris-clf@1", "production", "ship", actor="alice")
+    bad = request_deployment(deploy_ws, "iris-clf@2", "production", actor="alice")
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        rows = deployment_rows(app)
+        assert [(row.kind, row.id) for row in rows] == [
+            ("request", bad.request.id),
+            ("request", good.request.id),
+            ("deployment", 1),
+        ]
+        cells = [row.cells() for row in rows]
+        assert cells[0][1:5] == ("iris-clf@2", "production", "pending", "alice")
+        assert "✗" in cells[0][5] and "✗" not in cells[1][5] and "✓" in cells[1][5]
+        assert cells[0][6] == cells[1][6] == "0/1"
+        assert cells[2][1:4] == ("iris-clf@1", "staging", "active") and cells[2][6] == "-"
+        assert "2 requests wait for you" in status_line(app)
+
+
+async def test_enter_opens_the_request_screen_with_checks_comparison_and_report(
+    deploy_ws: Workspace,
+) -> None:
+    from core.deployments import approve_request
+
+    first = request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice")
+    approve_request(deploy_ws, first.request.id, "first one", actor="bob")
+    later = request_deployment(deploy_ws, "iris-clf@3", "production", "better", actor="alice")
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("4", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RequestScreen) and screen.request_id == later.request.id
+        text = str(screen.query_one("#request-text").render())
+        for expected in (
+            "iris-clf@3 -> production",
+            "requested by alice",
+            "approvals 0/1",
+            "gate accuracy",
+            "model file hash",
+            "Against iris-clf@1, live in production",
+            "accuracy",
+            "params: C 1.0 -> 10.0",
+            "Validation report of iris-clf@3",
+        ):
+            assert expected in text, expected
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+
+
+async def test_approve_with_a_comment_deploys_updates_the_pane_and_is_audited(
+    deploy_ws: Workspace,
+) -> None:
+    request = request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice").request
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert "1 request waits for you" in status_line(app)
+        await pilot.press("4", "a")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, DecisionModal) and modal.focused is modal.cancel_button
+        await pilot.press("tab", *"report looks right", "enter", *"iris-clf", "enter")
+        assert modal.focused is modal.confirm_button
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+        assert get_request(deploy_ws, request.id).status == "deployed"
+        rows = deployment_rows(app)
+        assert [(row.kind, row.target, row.ref) for row in rows] == [
+            ("deployment", "production", "iris-clf@1")
+        ]
+        assert "waits for you" not in status_line(app)
+        events = [e for e in list_events(deploy_ws) if e.action == "deploy.approve"]
+        assert [(e.actor, e.details["comment"]) for e in events] == [(ME, "report looks right")]
+        assert any("iris-clf@1 deployed in production" in n for n in notifications(app))
+
+
+async def test_reject_requires_a_comment(deploy_ws: Workspace) -> None:
+    request = request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice").request
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("4", "x", "tab", "tab")  # past the empty comment to Reject
+        modal = app.screen
+        assert isinstance(modal, DecisionModal) and modal.focused is modal.confirm_button
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is modal  # still open, on the comment field
+        assert "A rejection needs a comment" in notifications(app)
+        assert get_request(deploy_ws, request.id).status == "pending"
+        await pilot.press(*"wrong data", "enter", "enter")
+        await settle(pilot)
+        assert get_request(deploy_ws, request.id).status == "rejected"
+        assert deployment_rows(app) == []
+
+
+async def test_esc_or_enter_at_once_decides_nothing(deploy_ws: Workspace) -> None:
+    request = request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice").request
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("4", "a", "enter")  # enter presses the focused Cancel
+        await settle(pilot)
+        await pilot.press("x", "escape")
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+        assert get_request(deploy_ws, request.id).status == "pending"
+
+
+async def test_override_of_a_failed_gate_requires_a_reason(deploy_ws: Workspace) -> None:
+    request = request_deployment(deploy_ws, "iris-clf@2", "production", actor="alice").request
+    assert not request.checks_passed
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("4", "a", "tab", "enter", *"iris-clf", "enter", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DecisionModal)
+        assert "Overriding a failed check needs a written reason" in notifications(app)
+        assert get_request(deploy_ws, request.id).status == "pending"
+        await pilot.press(*"hotfix for a known bug", "enter", "enter", "enter")
+        await settle(pilot)
+        assert get_request(deploy_ws, request.id).status == "deployed"
+        overrides = [e for e in list_events(deploy_ws) if e.action == "deploy.override"]
+        assert [e.details["reason"] for e in overrides] == ["hotfix for a known bug"]
+
+
+async def test_protected_environment_requires_typing_the_model_name(
+    deploy_ws: Workspace,
+) -> None:
+    request = request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice").request
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("4", "a", "tab", *"ok", "enter", *"iris", "enter", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DecisionModal)
+        assert "Type iris-clf exactly to confirm" in notifications(app)
+        assert get_request(deploy_ws, request.id).status == "pending"
+    # staging is not protected: no name to type
+    set_environment(deploy_ws, "staging", approvals=1, approvers=(ME,), actor="bob")
+    staged = request_deployment(deploy_ws, "iris-clf@1", "staging", actor="alice").request
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        pane = app.home.pane(Pane.DEPLOYMENTS)
+        keys = [row.key for row in pane.rows()]
+        pane.table.move_cursor(row=keys.index(f"request:{staged.id}"), animate=False)
+        await pilot.press("a", "tab", "enter")
+        modal = app.screen
+        assert isinstance(modal, DecisionModal) and modal.focused is modal.confirm_button
+        await pilot.press("enter")
+        await settle(pilot)
+        assert get_request(deploy_ws, staged.id).status == "deployed"
+
+
+async def test_self_approval_is_refused_with_the_core_line(deploy_ws: Workspace) -> None:
+    request = request_deployment(deploy_ws, "iris-clf@1", "production").request  # by ME
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert "wait" not in status_line(app)  # one's own request waits for others
+        await pilot.press("4", "a", "tab", "enter", *"iris-clf", "enter", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+        expected = f"{ME} requested {request.id} and cannot approve it; another approver must"
+        assert expected in notifications(app)
+        assert get_request(deploy_ws, request.id).status == "pending"
+
+
+async def test_approve_from_the_request_screen(deploy_ws: Workspace) -> None:
+    request = request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice").request
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("4", "enter")
+        await settle(pilot)
+        await pilot.press("a", "tab", "enter", *"iris-clf", "enter", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RequestScreen)
+        assert screen.view is not None and screen.view.request.status == "deployed"
+        assert " DEPLOYED " in str(screen.query_one("#request-text").render())
+        assert get_request(deploy_ws, request.id).status == "deployed"
+        assert [row.kind for row in deployment_rows(app)] == ["deployment"]
+
+
+async def test_request_from_the_models_pane(deploy_ws: Workspace) -> None:
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("3", "D")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, DecisionModal) and modal.focused is modal.cancel_button
+        # production is first of the declared environments (by name)
+        await pilot.press("tab", "tab", *"better on new data", "enter", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+        [request] = list_requests(deploy_ws)
+        assert (request.ref, request.target, request.requested_by, request.reason) == (
+            "iris-clf@3",
+            "production",
+            ME,
+            "better on new data",
+        )
+        assert any("✓ gate accuracy" in n for n in notifications(app))
+        assert [row.key for row in deployment_rows(app)] == [f"request:{request.id}"]
+
+
+async def test_request_from_the_model_screen(deploy_ws: Workspace) -> None:
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("3", "enter")
+        await settle(pilot)
+        await pilot.press("j", "D")  # the second version listed
+        await settle(pilot)
+        await pilot.press("tab", "tab", *"x", "enter", "enter")
+        await settle(pilot)
+        [request] = list_requests(deploy_ws)
+        assert request.version == 2 and not request.checks_passed
+        assert any("checks FAILED" in str(n.title) for n in app._notifications)
+
+
+async def test_rollback_from_a_deployment_row(deploy_ws: Workspace) -> None:
+    request_deployment(deploy_ws, "iris-clf@1", "staging", actor="alice")
+    request_deployment(deploy_ws, "iris-clf@3", "staging", actor="alice")
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("4", "b")
+        modal = app.screen
+        assert isinstance(modal, DecisionModal) and modal.focused is modal.cancel_button
+        await pilot.press("tab", *"latency doubled", "enter", "enter")
+        await settle(pilot)
+        assert live_deployment(deploy_ws, "staging", "iris-clf").version == 1
+        assert [row.ref for row in deployment_rows(app)] == ["iris-clf@1"]
+        assert any("Rolled back" in str(n.title) for n in app._notifications)
+
+
+async def test_help_lists_the_deployment_keys(deploy_ws: Workspace) -> None:
+    from tui.screens.help import HelpScreen, binding_rows
+
+    request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice")
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        home_ids = {row.binding_id for row in binding_rows(app.home)}
+        assert {"approve-request", "reject-request", "roll-back", "request-deployment"} <= home_ids
+        await pilot.press("4", "enter")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        rows = {row.binding_id: row for row in app.screen.rows}
+        assert rows["request-approve"].key == "a" and rows["request-reject"].key == "x"
+        assert rows["request-rollback"].key == "b"
