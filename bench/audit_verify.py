@@ -19,8 +19,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.audit import GENESIS, WITNESS_HEADER, _digest_text, check_chain, witness_path
-from core.workspace import init_workspace
+from dockyard.core.audit import GENESIS, WITNESS_HEADER, _digest_text, check_chain, witness_path
+from dockyard.core.workspace import init_workspace
 
 
 def generate(directory: Path, count: int, entity_id: str = "1") -> None:

@@ -208,8 +208,8 @@ def _terminal_width() -> int:
 def make_workspace(directory: Path, project: str = PROJECT_NAME) -> tuple[Any, int]:
     """A new workspace in ``directory`` with one project registered the way Dockyard does
     it (``core.projects.add_project``); returns (workspace, project id)."""
-    from core.projects import add_project
-    from core.workspace import init_workspace
+    from dockyard.core.projects import add_project
+    from dockyard.core.workspace import init_workspace
 
     workspace = init_workspace(directory)
     folder = directory / "projects" / project

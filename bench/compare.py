@@ -40,8 +40,8 @@ CURVE_POINTS = 100
 FRESH_CODE = """
 import json, sys, time
 t0 = time.perf_counter()
-from core.comparison import compare
-from core.workspace import find_workspace
+from dockyard.core.comparison import compare
+from dockyard.core.workspace import find_workspace
 t1 = time.perf_counter()
 workspace = find_workspace(home=sys.argv[1], env={})
 refs = sys.argv[2:]
@@ -62,7 +62,7 @@ def _store_object(home: Path, data: bytes) -> tuple[str, str]:
 
 def build_store(directory: Path, versions: int, points: int) -> tuple[Any, list[int]]:
     """The workspace and the ids of its registered runs (see the module docstring)."""
-    from core.registry import register_version
+    from dockyard.core.registry import register_version
 
     workspace, project_id = kit.make_workspace(directory)
     assert workspace.db_path is not None
@@ -119,7 +119,9 @@ def build_store(directory: Path, versions: int, points: int) -> tuple[Any, list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="core.comparison.compare on many big runs")
+    parser = argparse.ArgumentParser(
+        description="dockyard.core.comparison.compare on many big runs"
+    )
     parser.add_argument("--versions", type=int, default=10, help="versions compared (10)")
     parser.add_argument("--points", type=int, default=100_000, help="points per run (100000)")
     parser.add_argument("--repeat", type=int, default=7, help="samples (7)")
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    from core.comparison import compare, overlay_curves
+    from dockyard.core.comparison import compare, overlay_curves
 
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-compare-") as tmp:
         log(f"building {args.versions} versions of {args.points:,} points each ...")

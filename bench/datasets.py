@@ -47,8 +47,8 @@ RESULTS = HERE / "results"
 PYTHON = sys.executable
 
 CLI_ENTRY = (
-    "from tui.cli import main\n"
-    "from tui.cli_data import data\n"
+    "from dockyard.tui.cli import main\n"
+    "from dockyard.tui.cli_data import data\n"
     "if 'data' not in main.commands:\n"
     "    main.add_command(data)\n"
     "main()\n"
@@ -68,8 +68,8 @@ REGISTER = """
 import json, resource, sys, time
 from pathlib import Path
 import pandas  # imported before timing, as in the read_csv child
-from core.datasets import register_dataset
-from core.workspace import init_workspace
+from dockyard.core.datasets import register_dataset
+from dockyard.core.workspace import init_workspace
 ws = init_workspace(Path(sys.argv[2]))
 start, cpu = time.perf_counter(), time.process_time()
 result = register_dataset(ws, "bench", Path(sys.argv[1]), "bench")
@@ -87,7 +87,7 @@ print(json.dumps({
 
 HASH = """
 import json, sys, time
-from core.hashing import hash_file, hash_algorithm
+from dockyard.core.hashing import hash_file, hash_algorithm
 start = time.perf_counter()
 digest = hash_file(__import__("pathlib").Path(sys.argv[1]))
 print(json.dumps({"seconds": time.perf_counter() - start, "algo": hash_algorithm()}))
@@ -96,8 +96,8 @@ print(json.dumps({"seconds": time.perf_counter() - start, "algo": hash_algorithm
 PREVIEW = """
 import json, sys, time
 from pathlib import Path
-from core.datasets import preview_page
-from core.workspace import engine_for, find_workspace
+from dockyard.core.datasets import preview_page
+from dockyard.core.workspace import engine_for, find_workspace
 ws = find_workspace(home=sys.argv[1])
 opened = time.perf_counter()
 engine_for(ws)  # the TUI has its store open before it asks for a page

@@ -57,7 +57,7 @@ def _env() -> dict[str, str]:
 
 def _dockyard() -> list[str]:
     beside = Path(sys.executable).parent / "dockyard"
-    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "tui"]
+    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "dockyard.tui"]
 
 
 CPU: dict[str, list[float]] = {}
@@ -80,11 +80,11 @@ def _run(argv: list[str], cwd: Path, label: str = "") -> float:
 
 def deployed_workspace(directory: Path) -> Any:
     """The demo workspace with a wine logistic-regression version deployed to staging."""
-    from core.agent import Agent
-    from core.demo import prepare_demo
-    from core.deployments import deployment_status, request_deployment
-    from core.registry import register_version
-    from core.runs import list_runs, queue_runs
+    from dockyard.core.agent import Agent
+    from dockyard.core.demo import prepare_demo
+    from dockyard.core.deployments import deployment_status, request_deployment
+    from dockyard.core.registry import register_version
+    from dockyard.core.runs import list_runs, queue_runs
 
     workspace, _ = prepare_demo(directory)
     if any(d.model == MODEL for d in deployment_status(workspace)):
@@ -113,7 +113,7 @@ def make_batch(path: Path, rows: int) -> None:
 
 
 def bench_predict(directory: Path, rows: int, repeat: int) -> dict[str, Any]:
-    from core.prediction import load_deployed
+    from dockyard.core.prediction import load_deployed
 
     workspace = deployed_workspace(directory / "ws")
     batch = directory / f"batch-{rows}.csv"
@@ -147,8 +147,8 @@ def bench_predict(directory: Path, rows: int, repeat: int) -> dict[str, Any]:
 def bench_audit(directory: Path, events: int, repeat: int) -> dict[str, Any]:
     from audit_verify import generate
 
-    from core.audit import witness_path
-    from core.workspace import init_workspace
+    from dockyard.core.audit import witness_path
+    from dockyard.core.workspace import init_workspace
 
     root = directory / f"audit-{events}"
     if not witness_path(init_workspace(root)).is_file():

@@ -85,7 +85,7 @@ def writer_main(argv: list[str]) -> int:
     parser.add_argument("--project-dir", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    import core.tracking as tracking
+    import dockyard.core.tracking as tracking
 
     attempts = {"writes": 0, "locked": 0, "other": 0}
     errors: list[str] = []
@@ -265,9 +265,9 @@ class Watcher:
             self.timings[name].append(time.perf_counter() - started)
 
     def poll(self) -> None:
-        from core.overview import Pane, load_pane
-        from core.runs import latest_metrics, metric_history
-        from store.queries import open_reader
+        from dockyard.core.overview import Pane, load_pane
+        from dockyard.core.runs import latest_metrics, metric_history
+        from dockyard.store.queries import open_reader
 
         started = time.perf_counter()
         if self._reader is None:
@@ -439,8 +439,8 @@ def _bulk_points(
 FIRST_PAGE_CODE = """
 import json, sys, time
 t0 = time.perf_counter()
-from core.overview import Pane, load_pane, load_home
-from store.queries import open_reader
+from dockyard.core.overview import Pane, load_pane, load_home
+from dockyard.store.queries import open_reader
 t1 = time.perf_counter()
 reader = open_reader(sys.argv[1])
 page = load_pane(reader, Pane.RUNS)
@@ -480,7 +480,7 @@ def large(
     watch_seconds: float,
     store: Path | None,
 ) -> dict[str, Any]:
-    from core.workspace import find_workspace
+    from dockyard.core.workspace import find_workspace
 
     result: dict[str, Any] = {}
     if store is not None and (store / ".dockyard" / "dockyard.db").exists():
@@ -541,9 +541,9 @@ def large(
     result["startup_budget_seconds"] = budget
     result["startup_budget_source"] = budget_note
 
-    from core.overview import Pane, load_pane
-    from core.runs import latest_metrics, metric_history
-    from store.queries import open_reader
+    from dockyard.core.overview import Pane, load_pane
+    from dockyard.core.runs import latest_metrics, metric_history
+    from dockyard.store.queries import open_reader
 
     reader = open_reader(workspace.db_url)
     log("large: pages and filters, warm ...")
@@ -562,7 +562,7 @@ def large(
     )
     result["sort"] = (
         "not offered: the Runs pane has one order (running first, then newest) and neither "
-        "core.overview.load_pane nor store.queries.runs_page takes a sort key"
+        "dockyard.core.overview.load_pane nor store.queries.runs_page takes a sort key"
     )
     reader.close()
 

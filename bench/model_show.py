@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audit_verify import generate
 
-from core.audit import append_event, witness_path
-from core.workspace import engine_for, init_workspace
+from dockyard.core.audit import append_event, witness_path
+from dockyard.core.workspace import engine_for, init_workspace
 
 MOVES = 5
 

@@ -29,9 +29,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.errors import DockyardError
-from core.projects import add_project
-from core.workspace import Workspace, init_workspace
+from dockyard.core.errors import DockyardError
+from dockyard.core.projects import add_project
+from dockyard.core.workspace import Workspace, init_workspace
 
 USERS = ("ana", "ben", "chen", "dana", "emeka")
 HOSTS = ("gpu-box-1", "gpu-box-2", "ml-worker-3", "laptop-ana")

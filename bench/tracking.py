@@ -72,7 +72,7 @@ def _worker_throughput(
     rows = kit.metric_rows(steps)
     if kind == "raw":
         return _raw_insert(rows)
-    from core.tracking import Tracker
+    from dockyard.core.tracking import Tracker
 
     if kind == "split":
         # Diagnostic: no writes while logging (nothing flushes before close), so the two
@@ -128,10 +128,10 @@ def _raw_insert(rows: list[tuple[str, int, float]]) -> dict[str, Any]:
 
 def _worker_history(home: Path, run_id: int, repeat: int) -> dict[str, Any]:
     """metric_history in a fresh process: the first call (engine opened), then warm ones."""
-    from core.workspace import find_workspace
+    from dockyard.core.workspace import find_workspace
 
     workspace = find_workspace(home=home)
-    from core.runs import latest_metrics, metric_history
+    from dockyard.core.runs import latest_metrics, metric_history
 
     first_wall, first_cpu, points = kit.timed(lambda: metric_history(workspace, run_id, "loss"))
     walls, cpus = [], []
@@ -223,7 +223,7 @@ class _Template:
 
     def fresh(self) -> tuple[Any, Path]:
         """(workspace, project folder) of a new copy of the template."""
-        from core.workspace import find_workspace
+        from dockyard.core.workspace import find_workspace
 
         self._count += 1
         target = self.root / f"sample-{self._count}"

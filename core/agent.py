@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from core.errors import DockyardError
-from core.runs import claim_status, signal_group
-from core.workspace import Workspace, engine_for
+from dockyard.core.errors import DockyardError
+from dockyard.core.runs import claim_status, signal_group
+from dockyard.core.workspace import Workspace, engine_for
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -56,7 +56,7 @@ class AgentStatus:
 
 
 def _now() -> datetime:
-    from store.models import utcnow
+    from dockyard.store.models import utcnow
 
     return utcnow()
 
@@ -113,7 +113,7 @@ def agent_status(workspace: Workspace) -> AgentStatus:
     the lease expires)."""
     from sqlmodel import Session
 
-    from store.models import AgentLease
+    from dockyard.store.models import AgentLease
 
     with Session(engine_for(workspace)) as session:
         lease = session.get(AgentLease, 1)
@@ -147,7 +147,7 @@ class Agent:
         from sqlalchemy.exc import IntegrityError
         from sqlmodel import Session, col
 
-        from store.models import AgentLease
+        from dockyard.store.models import AgentLease
 
         now = _now()
         cutoff = now - timedelta(seconds=LEASE_SECONDS)
@@ -201,7 +201,7 @@ class Agent:
         from sqlalchemy import update
         from sqlmodel import Session, col
 
-        from store.models import AgentLease
+        from dockyard.store.models import AgentLease
 
         with Session(self.engine) as session:
             result = session.exec(
@@ -216,7 +216,7 @@ class Agent:
         from sqlalchemy import delete
         from sqlmodel import Session, col
 
-        from store.models import AgentLease
+        from dockyard.store.models import AgentLease
 
         with Session(self.engine) as session:
             session.exec(delete(AgentLease).where(col(AgentLease.holder) == self.holder))
@@ -228,7 +228,7 @@ class Agent:
         """Runs whose supervisor is gone: status ``lost`` (queued ones are kept)."""
         from sqlmodel import Session, col, select
 
-        from store.models import Run
+        from dockyard.store.models import Run
 
         lost = []
         now = _now()
@@ -261,7 +261,7 @@ class Agent:
         from sqlalchemy import func
         from sqlmodel import Session, col, select
 
-        from store.models import Run
+        from dockyard.store.models import Run
 
         with Session(self.engine) as session:
             statuses = ("running", "cancelling")
@@ -275,7 +275,7 @@ class Agent:
         from sqlalchemy import update
         from sqlmodel import Session, col, select
 
-        from store.models import Run
+        from dockyard.store.models import Run
 
         free = self.concurrency - self.running_count()
         if free <= 0:
@@ -302,7 +302,7 @@ class Agent:
 
     def spawn(self, run_id: int) -> subprocess.Popen[bytes]:
         process = spawn_detached(
-            self.workspace, ["core.supervisor", str(run_id)], f"run-{run_id}.log"
+            self.workspace, ["dockyard.core.supervisor", str(run_id)], f"run-{run_id}.log"
         )
         self.children[run_id] = process
         return process
@@ -353,8 +353,8 @@ class Agent:
     def start_monitors(self) -> None:
         """Start the monitors' scheduler (we hold the lease); runs a killed agent left
         half done are marked interrupted and their monitors run at once."""
-        from core.monitoring import mark_interrupted
-        from core.scheduling import start_scheduler, sync_jobs
+        from dockyard.core.monitoring import mark_interrupted
+        from dockyard.core.scheduling import start_scheduler, sync_jobs
 
         interrupted = set(mark_interrupted(self.workspace))
         self.scheduler = start_scheduler(self.workspace)
@@ -365,7 +365,7 @@ class Agent:
     def sync_monitors(self) -> None:
         if self.scheduler is None:
             return
-        from core.scheduling import sync_jobs
+        from dockyard.core.scheduling import sync_jobs
 
         try:
             sync_jobs(self.scheduler, self.workspace)
@@ -375,7 +375,7 @@ class Agent:
     def stop_monitors(self) -> None:
         if self.scheduler is None:
             return
-        from core.scheduling import stop_scheduler
+        from dockyard.core.scheduling import stop_scheduler
 
         stop_scheduler(self.scheduler)
         self.scheduler = None
@@ -383,7 +383,7 @@ class Agent:
     def _has_queued(self) -> bool:
         from sqlmodel import Session, select
 
-        from store.models import Run
+        from dockyard.store.models import Run
 
         with Session(self.engine) as session:
             return session.exec(select(Run.id).where(Run.status == "queued")).first() is not None
@@ -413,7 +413,7 @@ def spawn_detached(
 
 def start_detached(workspace: Workspace) -> int:
     """Start ``dockyard agent`` in the background, detached from this terminal."""
-    process = spawn_detached(workspace, ["core.agent"], "agent.log")
+    process = spawn_detached(workspace, ["dockyard.core.agent"], "agent.log")
     return process.pid
 
 
@@ -440,9 +440,9 @@ def stop_agent(workspace: Workspace, timeout: float = 10.0) -> AgentStatus:
 
 
 def main() -> int:
-    """``python -m core.agent``: serve the workspace named by the environment, waiting for
+    """``python -m dockyard.core.agent``: serve the workspace named by the environment, waiting for
     the lease if another agent holds it (the detached form the TUI and CLI start)."""
-    from core.workspace import find_workspace
+    from dockyard.core.workspace import find_workspace
 
     try:
         Agent(find_workspace()).serve(wait=True)

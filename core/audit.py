@@ -34,13 +34,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import DockyardError
+from dockyard.core.errors import DockyardError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlmodel import Session
 
-    from core.workspace import Workspace
+    from dockyard.core.workspace import Workspace
 
 GENESIS = "0" * 64
 WITNESS_FILENAME = "audit-witness"
@@ -182,7 +182,7 @@ def append_event(
     """
     from sqlmodel import col, select
 
-    from store.models import AuditEvent, utcnow
+    from dockyard.store.models import AuditEvent, utcnow
 
     _lock_chain(session)
     last = session.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(1)).first()
@@ -257,7 +257,7 @@ def _after_commit(session: Session) -> None:
 
 
 def _witness_for_engine(engine: Any) -> Path:
-    from core.workspace import home_of_engine
+    from dockyard.core.workspace import home_of_engine
 
     home = home_of_engine(engine)
     if home is None:
@@ -365,8 +365,8 @@ def list_events(
     """Events of one entity (or all), oldest first."""
     from sqlmodel import Session, col, select
 
-    from core.workspace import engine_for
-    from store.models import AuditEvent
+    from dockyard.core.workspace import engine_for
+    from dockyard.store.models import AuditEvent
 
     with Session(engine_for(workspace)) as session:
         query = select(AuditEvent).order_by(col(AuditEvent.id))
@@ -402,8 +402,8 @@ def search_events(
     """
     from sqlmodel import Session, col, select
 
-    from core.workspace import engine_for
-    from store.models import AuditEvent
+    from dockyard.core.workspace import engine_for
+    from dockyard.store.models import AuditEvent
 
     with Session(engine_for(workspace)) as session:
         query = select(AuditEvent).order_by(col(AuditEvent.id))
@@ -456,7 +456,7 @@ def check_chain(
     Streams the events (memory does not grow with the log). ``progress(done, about)`` is
     called every 50,000 events, ``about`` being the newest id (an upper bound of the count).
     """
-    from store.queries import open_reader
+    from dockyard.store.queries import open_reader
 
     witness = witness_path(workspace)
     # The witness is measured before the store's snapshot starts: every line within that
@@ -488,7 +488,7 @@ FROM audit_event ORDER BY id
 
 def _canonical_events(reader: Any) -> Iterator[tuple[int, str, str, str]]:
     """(id, prev_hash, hash, canonical text) of every event in id order, streamed."""
-    from store.queries import SqliteReader
+    from dockyard.store.queries import SqliteReader
 
     if isinstance(reader, SqliteReader):
         import sqlite3
@@ -657,7 +657,7 @@ def check_shown_events(workspace: Workspace, event_ids: Iterable[int]) -> ShownR
     chain's length: an edit elsewhere in the chain, and the position the witness records
     (which takes counting every event), are for ``check_chain`` (`dockyard audit verify`).
     """
-    from store.queries import open_reader
+    from dockyard.store.queries import open_reader
 
     witness = witness_path(workspace)
     # Read before the store, as in check_chain: the event of every line read is committed.

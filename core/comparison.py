@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import InputError
-from core.parsing import INT64_MAX, parse_int, shown
-from core.workspace import Workspace, engine_for
+from dockyard.core.errors import InputError
+from dockyard.core.parsing import INT64_MAX, parse_int, shown
+from dockyard.core.workspace import Workspace, engine_for
 
 MIN_ITEMS, MAX_ITEMS = 2, 10
 LOWER_IS_BETTER = ("loss", "error", "rmse", "mse", "mae", "std", "seconds", "time", "latency")
@@ -87,9 +87,9 @@ class Comparison:
 
 
 def _item_for_ref(workspace: Workspace, ref: str) -> Item:
-    from core.projects import get_project
-    from core.registry import verify_version_files
-    from core.runs import get_run
+    from dockyard.core.projects import get_project
+    from dockyard.core.registry import verify_version_files
+    from dockyard.core.runs import get_run
 
     text = ref.strip()
     run_id: int | None = None
@@ -109,7 +109,7 @@ def _item_for_ref(workspace: Workspace, ref: str) -> Item:
         run_id, label, size = version.run_id, version.ref, version.size_bytes
     run = get_run(workspace, run_id)
     project = get_project(workspace, run.project)
-    from core.runs import latest_metrics
+    from dockyard.core.runs import latest_metrics
 
     return Item(
         label=label,
@@ -130,8 +130,8 @@ def _confusion(workspace: Workspace, run_id: int) -> dict[str, Any] | None:
     """The run's ``confusion_matrix.json`` artifact, if it logged one and it is intact."""
     from sqlmodel import Session, select
 
-    from core.registry import ArtifactIntegrityError, verify_artifact
-    from store.models import Artifact
+    from dockyard.core.registry import ArtifactIntegrityError, verify_artifact
+    from dockyard.store.models import Artifact
 
     with Session(engine_for(workspace)) as session:
         artifact = session.exec(
@@ -218,7 +218,7 @@ def overlay_curves(
     workspace: Workspace, run_ids: list[int], points: int = 100
 ) -> dict[str, list[list[tuple[int, float]]]]:
     """Per metric logged over more than one step by every run: one downsampled curve each."""
-    from core.metrics import downsample, metric_keys, step_bounds
+    from dockyard.core.metrics import downsample, metric_keys, step_bounds
 
     with engine_for(workspace).connect() as conn:
         keys: set[str] | None = None

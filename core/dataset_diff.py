@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.drift import ColumnDrift, profile_column_drift
+from dockyard.core.drift import ColumnDrift, profile_column_drift
 
 if TYPE_CHECKING:
-    from core.datasets import DatasetRef, VersionInfo
-    from core.workspace import Workspace
+    from dockyard.core.datasets import DatasetRef, VersionInfo
+    from dockyard.core.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def diff_versions(
     workspace: Workspace, ref_a: str | DatasetRef, ref_b: str | DatasetRef
 ) -> DatasetDiff:
     """Compare two versions (of one dataset or of two) from their stored profiles."""
-    from core.datasets import get_version
+    from dockyard.core.datasets import get_version
 
     a = get_version(workspace, ref_a, with_profile=True)
     b = get_version(workspace, ref_b, with_profile=True)

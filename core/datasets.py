@@ -31,12 +31,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import ConflictError, DockyardError, InputError, NotFoundError
-from core.parsing import parse_version, shown
+from dockyard.core.errors import ConflictError, DockyardError, InputError, NotFoundError
+from dockyard.core.parsing import parse_version, shown
 
 if TYPE_CHECKING:
-    from core.profiling import TableSource
-    from core.workspace import Workspace
+    from dockyard.core.profiling import TableSource
+    from dockyard.core.workspace import Workspace
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
@@ -408,7 +408,7 @@ def register_dataset(
     version of the same size exists (probably the same bytes again) the hash comes first,
     so an unchanged file is not profiled at all.
     """
-    from core import hashing
+    from dockyard.core import hashing
 
     check_name(name)
     source = _plan_source(Path(path).expanduser())
@@ -510,7 +510,7 @@ def register_dataset(
 
 
 def _current_user() -> str:
-    from core.workspace import current_user
+    from dockyard.core.workspace import current_user
 
     return current_user()
 
@@ -572,7 +572,7 @@ class _HashJob(threading.Thread):
 
     def should_stop_profiling(self) -> bool:
         if self.user_cancel is not None and self.user_cancel():
-            from core.hashing import HashingCancelled
+            from dockyard.core.hashing import HashingCancelled
 
             raise HashingCancelled("registration was cancelled; nothing was stored")
         if self.done.is_set() and (
@@ -586,7 +586,7 @@ class _HashJob(threading.Thread):
             raise self.error
 
     def _run_guarded(self) -> None:
-        from core.hashing import HashingCancelled
+        from dockyard.core.hashing import HashingCancelled
 
         try:
             self._run()
@@ -599,7 +599,7 @@ class _HashJob(threading.Thread):
             self.done.set()
 
     def _run(self) -> None:
-        from core import hashing
+        from dockyard.core import hashing
 
         if self.probe_first and self._probe():
             return
@@ -638,7 +638,7 @@ class _HashJob(threading.Thread):
     def _probe(self) -> bool:
         """Hash the source as it is, without copying it: True if those bytes are a
         version of this dataset already (then nothing else is needed)."""
-        from core import hashing
+        from dockyard.core import hashing
 
         digests = []
         done = 0
@@ -667,7 +667,7 @@ class _HashJob(threading.Thread):
 
 def _check_scan(f: _StagedFile) -> None:
     """After the scan of a CSV: refuse a header-only file and short (ragged) rows."""
-    from core import profiling
+    from dockyard.core import profiling
 
     scanner = f.scanner
     scanner.finish()
@@ -692,7 +692,7 @@ def scanner_delimiter(scanner: Any) -> str:
 def _stage_one(source: _Source, rel: str, file: Path) -> _StagedFile:
     """Check the start of ``file`` (header, format) and note its signature; the hash job
     copies and hashes it while the profile pass reads it."""
-    from core import hashing, profiling
+    from dockyard.core import hashing, profiling
 
     signature = hashing.source_signature(file)
     if signature[0] == 0:
@@ -760,7 +760,7 @@ def _profile(
     tracker: _Progress,
     cancel: Callable[[], bool] | None,
 ) -> dict[str, Any]:
-    from core import profiling
+    from dockyard.core import profiling
 
     sources: list[TableSource] = [
         profiling.TableSource(
@@ -806,7 +806,7 @@ def _attach_files(profile: dict[str, Any], staged: list[_StagedFile], source: _S
 
 def _write_row_index(objects: Path, digest: str, scanner: Any) -> Path | None:
     """``objects/<digest>.rows``: the byte offset of every INDEX_EVERY-th data row."""
-    from core import hashing
+    from dockyard.core import hashing
 
     if not scanner.consistent:
         return None
@@ -896,7 +896,7 @@ def _reuse_profile(workspace: Workspace, digest: str) -> tuple[str | None, dict[
     """The same bytes were profiled before (maybe under another name): reuse that profile."""
     from sqlalchemy import select
 
-    from core.profiling import PROFILE_FORMAT
+    from dockyard.core.profiling import PROFILE_FORMAT
 
     _, version = _tables()
     query = (
@@ -1015,7 +1015,7 @@ def _id(value: int | None) -> int:
 
 
 def _engine(workspace: Workspace) -> Any:
-    from core.workspace import engine_for
+    from dockyard.core.workspace import engine_for
 
     return engine_for(workspace)
 
@@ -1051,7 +1051,7 @@ def _version_info(
 def _dataset_row(session: Any, name: str) -> Any:
     from sqlmodel import select
 
-    from store.models import Dataset
+    from dockyard.store.models import Dataset
 
     row = session.exec(select(Dataset).where(Dataset.name == name)).first()
     if row is None:
@@ -1077,7 +1077,7 @@ def list_datasets(
     from sqlalchemy.orm import defer
     from sqlmodel import Session, col, select
 
-    from store.models import Dataset, DatasetVersion
+    from dockyard.store.models import Dataset, DatasetVersion
 
     with Session(_engine(workspace)) as session:
         stats = (
@@ -1146,7 +1146,7 @@ def list_versions(workspace: Workspace, name: str) -> list[VersionInfo]:
     from sqlalchemy.orm import defer
     from sqlmodel import Session, select
 
-    from store.models import DatasetVersion
+    from dockyard.store.models import DatasetVersion
 
     check_name(name)
     with Session(_engine(workspace)) as session:
@@ -1166,7 +1166,7 @@ def get_version(
     """The version ``ref`` names (``name``, ``name@3``, ``name@latest``), with its profile."""
     from sqlmodel import Session, select
 
-    from store.models import DatasetVersion
+    from dockyard.store.models import DatasetVersion
 
     parsed = parse_ref(ref) if isinstance(ref, str) else ref
     with Session(_engine(workspace)) as session:
@@ -1209,7 +1209,7 @@ def get_version_by_id(
 ) -> VersionInfo:
     from sqlmodel import Session
 
-    from store.models import Dataset, DatasetVersion
+    from dockyard.store.models import Dataset, DatasetVersion
 
     with Session(_engine(workspace)) as session:
         row = session.get(DatasetVersion, version_id)
@@ -1234,7 +1234,7 @@ def version_path(workspace: Workspace, version_id: int, *, verify: bool = True) 
 
 def verify_version(info: VersionInfo) -> None:
     """Re-hash the stored object and compare with the recorded digest."""
-    from core import hashing
+    from dockyard.core import hashing
 
     if info.is_folder:
         hashing.verify_tree(info.object_path, info.content_hash, info.hash_algo)
@@ -1252,7 +1252,7 @@ def object_problem(info: VersionInfo) -> str | None:
     this user verified the same file state before (``core.hashing.verified_before``), so
     repeated previews of a large version cost one hash.
     """
-    from core import hashing
+    from dockyard.core import hashing
 
     try:
         if info.is_folder:
@@ -1274,7 +1274,7 @@ def runs_using(
     given), newest first."""
     from sqlmodel import Session, select
 
-    from store.models import DatasetVersion, Project, Run
+    from dockyard.store.models import DatasetVersion, Project, Run
 
     check_name(dataset_name)
     with Session(_engine(workspace)) as session:
@@ -1485,7 +1485,7 @@ def _csv_rows_scan(path: Path, delimiter: str, offset: int, count: int) -> Itera
 
 
 def _parquet_rows(path: Path, offset: int, count: int) -> list[tuple[Any, ...]]:
-    from core.profiling import import_parquet
+    from dockyard.core.profiling import import_parquet
 
     pq = import_parquet(path)
     parquet = pq.ParquetFile(path)
@@ -1548,7 +1548,7 @@ def export_version(
     """
     import shutil
 
-    from core import hashing
+    from dockyard.core import hashing
 
     info = get_version(workspace, ref, with_profile=False)
     target = Path(dest).expanduser()
@@ -1637,7 +1637,7 @@ def _copy_tree_plain(src: Path, dst: Path) -> None:
 
 
 def _copy_hashing(src: Path, dst: Path, algo: str) -> str:
-    from core.hashing import BLOCK_SIZE, new_hasher
+    from dockyard.core.hashing import BLOCK_SIZE, new_hasher
 
     hasher = new_hasher(algo)
     with open(src, "rb") as fin, open(dst, "xb") as fout:

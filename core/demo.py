@@ -8,10 +8,10 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
-from core.datasets import register_dataset
-from core.errors import DockyardError
-from core.projects import PROJECT_FILE, ProjectInfo, add_project
-from core.workspace import Workspace, init_workspace
+from dockyard.core.datasets import register_dataset
+from dockyard.core.errors import DockyardError
+from dockyard.core.projects import PROJECT_FILE, ProjectInfo, add_project
+from dockyard.core.workspace import Workspace, init_workspace
 
 #: Where the wheel puts ``sample_projects/`` (package data; see pyproject.toml).
 PACKAGED_SAMPLES = "_samples"
@@ -69,7 +69,7 @@ def _declare_environments(workspace: Workspace) -> None:
     user's primary group other than the requester), unless already declared."""
     import grp
 
-    from core.environments import list_environments, set_environment
+    from dockyard.core.environments import list_environments, set_environment
 
     declared = {e.name for e in list_environments(workspace)}
     if "staging" not in declared:

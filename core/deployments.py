@@ -34,8 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.audit import _lock_chain, append_event
-from core.environments import (
+from dockyard.core.audit import _lock_chain, append_event
+from dockyard.core.environments import (
     DEPLOY_DIR,
     EnvironmentInfo,
     NotPermittedError,
@@ -43,19 +43,19 @@ from core.environments import (
     environment_row,
     is_approver,
 )
-from core.environments import (
+from dockyard.core.environments import (
     _info as _env_info,
 )
-from core.errors import ConflictError, InputError, NotFoundError
-from core.parsing import shown
-from core.workspace import Workspace, engine_for, os_user
-from store.schema import REQUEST_STATUSES
+from dockyard.core.errors import ConflictError, InputError, NotFoundError
+from dockyard.core.parsing import shown
+from dockyard.core.workspace import Workspace, engine_for, os_user
+from dockyard.store.schema import REQUEST_STATUSES
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from core.registry import VersionInfo
-    from store.models import Deployment, DeploymentRequest
+    from dockyard.core.registry import VersionInfo
+    from dockyard.store.models import Deployment, DeploymentRequest
 
 MODEL_FILE = "model.skops"
 MANIFEST = "manifest.json"
@@ -222,7 +222,7 @@ def list_requests(
     as with ten (five queries whatever its length)."""
     from sqlmodel import Session, case, col, select
 
-    from store.models import DeploymentRequest
+    from dockyard.store.models import DeploymentRequest
 
     if status and status not in REQUEST_STATUSES:
         raise InputError(
@@ -249,7 +249,7 @@ def get_request(workspace: Workspace, request_id: int) -> RequestInfo:
 
 
 def _request_row(session: Session, request_id: int) -> DeploymentRequest:
-    from store.models import DeploymentRequest
+    from dockyard.store.models import DeploymentRequest
 
     row = session.get(DeploymentRequest, request_id)
     if row is None:
@@ -259,7 +259,7 @@ def _request_row(session: Session, request_id: int) -> DeploymentRequest:
 
 def _names(session: Session, version_id: int) -> tuple[str, int, int]:
     """(model name, version number, model id) of a model_version id."""
-    from store.models import ModelVersion, RegisteredModel
+    from dockyard.store.models import ModelVersion, RegisteredModel
 
     version = session.get(ModelVersion, version_id)
     assert version is not None
@@ -271,7 +271,7 @@ def _names(session: Session, version_id: int) -> tuple[str, int, int]:
 def _approvals(session: Session, request_id: int) -> list[ApprovalInfo]:
     from sqlmodel import col, select
 
-    from store.models import Approval
+    from dockyard.store.models import Approval
 
     rows = session.exec(
         select(Approval).where(Approval.request_id == request_id).order_by(col(Approval.id))
@@ -291,7 +291,7 @@ def _request_infos(session: Session, rows: list[DeploymentRequest]) -> list[Requ
     (names, environments, live deployments, approvals), not a few per row."""
     from sqlmodel import col, select
 
-    from store.models import (
+    from dockyard.store.models import (
         Approval,
         Deployment,
         Environment,
@@ -383,7 +383,7 @@ def _live(session: Session, model_id: int, env: str) -> Deployment | None:
     """The newest deployment of the model in ``env`` that is running or being switched to."""
     from sqlmodel import col, select
 
-    from store.models import Deployment, ModelVersion
+    from dockyard.store.models import Deployment, ModelVersion
 
     return session.exec(
         select(Deployment)
@@ -426,7 +426,7 @@ def deployment_status(workspace: Workspace, at: datetime | None = None) -> list[
     """What runs in each environment now (or at ``at``), since when, approved by whom."""
     from sqlmodel import Session, col, or_, select
 
-    from store.models import Deployment
+    from dockyard.store.models import Deployment
 
     if at is None:
         recover_deployments(workspace)
@@ -449,7 +449,7 @@ def deployment_history(workspace: Workspace, env: str, model: str) -> list[Deplo
     """Every deployment of ``model`` in ``env``, oldest first, with dates and approvers."""
     from sqlmodel import Session, col, select
 
-    from store.models import Deployment, ModelVersion, RegisteredModel
+    from dockyard.store.models import Deployment, ModelVersion, RegisteredModel
 
     with Session(engine_for(workspace)) as session:
         environment_row(session, check_env_name(env))
@@ -497,7 +497,7 @@ def _refuse(
     """Record a refused attempt (its own transaction: nothing else is written), then raise."""
     from sqlmodel import Session
 
-    from store.models import DeploymentRequest
+    from dockyard.store.models import DeploymentRequest
 
     with Session(engine_for(workspace)) as session:
         row = session.get(DeploymentRequest, entity_id) if isinstance(entity_id, int) else None
@@ -528,9 +528,9 @@ def _input_schema(workspace: Workspace, info: VersionInfo) -> list[dict[str, Any
     """
     from sqlmodel import Session
 
-    from core.projects import get_project
-    from core.registry import load_model
-    from store.models import Dataset, DatasetVersion
+    from dockyard.core.projects import get_project
+    from dockyard.core.registry import load_model
+    from dockyard.store.models import Dataset, DatasetVersion
 
     columns: dict[str, dict[str, Any]] = {}
     target: str | None = None
@@ -586,11 +586,11 @@ def _run_checks(
     rollback: bool,
 ) -> tuple[list[Check], int | None]:
     """The checks of a request and the live deployment id they were made against."""
-    from core.comparison import metric_direction
-    from core.projects import get_project
-    from core.registry import get_version
-    from core.validation import evaluate_gates
-    from store.models import ModelVersion
+    from dockyard.core.comparison import metric_direction
+    from dockyard.core.projects import get_project
+    from dockyard.core.registry import get_version
+    from dockyard.core.validation import evaluate_gates
+    from dockyard.store.models import ModelVersion
 
     spec = get_project(workspace, info.project).spec
     checks = [
@@ -674,8 +674,8 @@ def request_deployment(
     """
     from sqlmodel import Session
 
-    from core.registry import verify_version_files
-    from store.models import DeploymentRequest
+    from dockyard.core.registry import verify_version_files
+    from dockyard.store.models import DeploymentRequest
 
     actor = actor or os_user()
     check_env_name(env)
@@ -741,8 +741,8 @@ def recheck_request(workspace: Workspace, request_id: int, actor: str | None = N
     """
     from sqlmodel import Session, col, delete
 
-    from core.registry import get_version, verify_version_files
-    from store.models import Approval
+    from dockyard.core.registry import get_version, verify_version_files
+    from dockyard.store.models import Approval
 
     actor = actor or os_user()
     recover_deployments(workspace)
@@ -818,8 +818,8 @@ def approve_request(
     """
     from sqlmodel import Session, col, update
 
-    from core.registry import get_version, verify_version_files
-    from store.models import Approval, DeploymentRequest
+    from dockyard.core.registry import get_version, verify_version_files
+    from dockyard.store.models import Approval, DeploymentRequest
 
     actor = actor or os_user()
     recover_deployments(workspace)
@@ -941,7 +941,7 @@ def reject_request(
     """Reject a pending request (an approver or the requester withdrawing it) with a comment."""
     from sqlmodel import Session, col, update
 
-    from store.models import Approval, DeploymentRequest, utcnow
+    from dockyard.store.models import Approval, DeploymentRequest, utcnow
 
     actor = actor or os_user()
     if not comment.strip():
@@ -1005,7 +1005,7 @@ def rollback(
     """
     from sqlmodel import Session
 
-    from store.models import Deployment
+    from dockyard.store.models import Deployment
 
     actor = actor or os_user()
     current = live_deployment(workspace, env, model)
@@ -1039,8 +1039,8 @@ def rollback(
 def _emergency(workspace: Workspace, request_id: int, actor: str, reason: str) -> Decision:
     from sqlmodel import Session, col, update
 
-    from core.registry import get_version, verify_version_files
-    from store.models import Approval, DeploymentRequest
+    from dockyard.core.registry import get_version, verify_version_files
+    from dockyard.store.models import Approval, DeploymentRequest
 
     with Session(engine_for(workspace)) as session:
         _lock_chain(session)
@@ -1095,7 +1095,7 @@ def _start_deployment(
     schema: list[dict[str, Any]] | None,
 ) -> Deployment:
     """First commit of a deployment: a ``switching`` row with its manifest."""
-    from store.models import Deployment, ModelVersion, utcnow
+    from dockyard.store.models import Deployment, ModelVersion, utcnow
 
     model_version = session.get(ModelVersion, info.id)
     assert model_version is not None and row.id is not None
@@ -1184,8 +1184,8 @@ def _switch(workspace: Workspace, deployment_id: int) -> DeploymentInfo:
     """Write the release, swap ``current`` to it and commit the deployment (idempotent)."""
     from sqlmodel import Session
 
-    from core.registry import ArtifactIntegrityError, object_file
-    from store.models import Deployment
+    from dockyard.core.registry import ArtifactIntegrityError, object_file
+    from dockyard.store.models import Deployment
 
     with Session(engine_for(workspace)) as session:
         row = session.get(Deployment, deployment_id)
@@ -1194,7 +1194,7 @@ def _switch(workspace: Workspace, deployment_id: int) -> DeploymentInfo:
             return _deployment_info(session, row)
         manifest = json.loads(row.manifest_json)
         release = workspace.home / row.path
-        from core.registry import get_version
+        from dockyard.core.registry import get_version
 
         info = get_version(workspace, manifest["ref"])
     model_dir = release.parent.parent
@@ -1216,7 +1216,7 @@ def _switch(workspace: Workspace, deployment_id: int) -> DeploymentInfo:
 
 def _write_release(release: Path, source: Path, manifest: dict[str, Any]) -> None:
     """Write the model file and manifest aside, then rename the folder into place."""
-    from core.registry import ArtifactIntegrityError
+    from dockyard.core.registry import ArtifactIntegrityError
 
     if (release / MANIFEST).is_file():
         return  # written before a crash: a release folder is only ever renamed in complete
@@ -1258,7 +1258,13 @@ def _complete(workspace: Workspace, deployment_id: int) -> DeploymentInfo:
     """Second commit: active, the previous one retired, the alias moved; exactly once."""
     from sqlmodel import Session, col, select
 
-    from store.models import Deployment, DeploymentRequest, ModelAlias, ModelVersion, utcnow
+    from dockyard.store.models import (
+        Deployment,
+        DeploymentRequest,
+        ModelAlias,
+        ModelVersion,
+        utcnow,
+    )
 
     with Session(engine_for(workspace)) as session:
         _lock_chain(session)
@@ -1320,7 +1326,7 @@ def _complete(workspace: Workspace, deployment_id: int) -> DeploymentInfo:
 def _abandon(workspace: Workspace, deployment_id: int, why: str) -> None:
     from sqlmodel import Session
 
-    from store.models import Deployment, DeploymentRequest, utcnow
+    from dockyard.store.models import Deployment, DeploymentRequest, utcnow
 
     with Session(engine_for(workspace)) as session:
         _lock_chain(session)
@@ -1351,8 +1357,8 @@ def recover_deployments(workspace: Workspace) -> list[DeploymentInfo]:
     crash left ``switching``; idempotent, and a no-op costing one query otherwise."""
     from sqlmodel import Session, select
 
-    from core.registry import ArtifactIntegrityError
-    from store.models import Deployment
+    from dockyard.core.registry import ArtifactIntegrityError
+    from dockyard.store.models import Deployment
 
     with Session(engine_for(workspace)) as session:
         pending = [

@@ -19,9 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from core.audit import append_event
-from core.errors import InputError, NotFoundError
-from core.workspace import Workspace, engine_for, os_user
+from dockyard.core.audit import append_event
+from dockyard.core.errors import InputError, NotFoundError
+from dockyard.core.workspace import Workspace, engine_for, os_user
 
 ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$", re.IGNORECASE)
@@ -101,7 +101,7 @@ def list_environments(workspace: Workspace) -> list[EnvironmentInfo]:
     """Every declared environment, by name."""
     from sqlmodel import Session, col, select
 
-    from store.models import Environment
+    from dockyard.store.models import Environment
 
     with Session(engine_for(workspace)) as session:
         rows = session.exec(select(Environment).order_by(col(Environment.name))).all()
@@ -119,7 +119,7 @@ def get_environment(workspace: Workspace, name: str) -> EnvironmentInfo:
 def environment_row(session: Any, name: str) -> Any:
     from sqlmodel import col, select
 
-    from store.models import Environment
+    from dockyard.store.models import Environment
 
     row = session.exec(select(Environment).where(Environment.name == name)).first()
     if row is None:
@@ -149,8 +149,8 @@ def set_environment(
     """
     from sqlmodel import Session, select
 
-    from core.audit import _lock_chain
-    from store.models import Environment, utcnow
+    from dockyard.core.audit import _lock_chain
+    from dockyard.store.models import Environment, utcnow
 
     check_env_name(name)
     actor = actor or os_user()

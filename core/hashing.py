@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from core import staging
-from core.errors import DockyardError, InputError
+from dockyard.core import staging
+from dockyard.core.errors import DockyardError, InputError
 
 BLOCK_SIZE = 8 << 20
 TMP_DIRNAME = staging.TMP_DIRNAME

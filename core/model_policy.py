@@ -32,7 +32,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from core.errors import InputError
+from dockyard.core.errors import InputError
 
 SAFE_ROOTS = ("sklearn", "numpy", "scipy")
 

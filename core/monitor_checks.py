@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from core.drift import chi_square, ks_pvalue, psi, psi_categorical
+from dockyard.core.drift import chi_square, ks_pvalue, psi, psi_categorical
 
 STATUSES = ("ok", "warn", "alert", "error")
 #: The most values of one column kept in a reference: its order statistics at evenly

@@ -23,9 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import ConflictError, DockyardError, InputError, NotFoundError
-from core.monitor_checks import BatchError, CheckResult, summarise
-from core.workspace import Workspace, current_user, engine_for
+from dockyard.core.errors import ConflictError, DockyardError, InputError, NotFoundError
+from dockyard.core.monitor_checks import BatchError, CheckResult, summarise
+from dockyard.core.workspace import Workspace, current_user, engine_for
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -78,7 +78,7 @@ def list_monitors(
     """Monitors by project and name, each with its latest result and open alert count."""
     from sqlmodel import Session, col, func, select
 
-    from store.models import Alert, Monitor, MonitorResult, Project
+    from dockyard.store.models import Alert, Monitor, MonitorResult, Project
 
     with Session(engine_for(workspace)) as session:
         query = (
@@ -205,7 +205,7 @@ def _monitor_row(session: Session, ident: str | int) -> Any:
     """A monitor by id, ``NAME`` (unique across projects) or ``PROJECT/NAME``."""
     from sqlmodel import col, select
 
-    from store.models import Monitor, Project
+    from dockyard.store.models import Monitor, Project
 
     text = str(ident).strip()
     if text.isdigit():
@@ -233,7 +233,7 @@ def _monitor_row(session: Session, ident: str | int) -> Any:
 
 def monitor_config(row: Any) -> dict[str, Any]:
     """A monitor row's settings with every default filled in."""
-    from core.projects import MonitorSpec
+    from dockyard.core.projects import MonitorSpec
 
     defaults = asdict(MonitorSpec(name=row.name, kind=row.kind, schedule=row.schedule))
     return {**defaults, **json.loads(row.config_json or "{}")}
@@ -254,7 +254,7 @@ def get_monitor(workspace: Workspace, ident: str | int) -> MonitorInfo:
 def _result(session: Session, row: Any, monitor: Any, project: str) -> MonitorRun:
     from sqlmodel import select
 
-    from store.models import Alert
+    from dockyard.store.models import Alert
 
     details = json.loads(row.details_json or "{}")
     alert = session.exec(select(Alert.id).where(Alert.result_id == row.id)).first()
@@ -284,7 +284,7 @@ def monitor_history(
     """A monitor's stored results, newest first (paged; nothing is recomputed)."""
     from sqlmodel import Session, col, select
 
-    from store.models import MonitorResult, Project
+    from dockyard.store.models import MonitorResult, Project
 
     with Session(engine_for(workspace)) as session:
         monitor = _monitor_row(session, ident)
@@ -303,7 +303,7 @@ def get_result(workspace: Workspace, result_id: int) -> MonitorRun:
     """One stored result with its checks."""
     from sqlmodel import Session
 
-    from store.models import Monitor, MonitorResult, Project
+    from dockyard.store.models import Monitor, MonitorResult, Project
 
     with Session(engine_for(workspace)) as session:
         row = session.get(MonitorResult, result_id)
@@ -320,7 +320,7 @@ def list_alerts(
     """Alerts, open ones only unless asked, newest first."""
     from sqlmodel import Session, col, select
 
-    from store.models import Alert, Monitor, Project
+    from dockyard.store.models import Alert, Monitor, Project
 
     with Session(engine_for(workspace)) as session:
         query = (
@@ -362,8 +362,8 @@ def acknowledge_alert(
     """Mark an alert as seen, with the reason, in the audit log (same transaction)."""
     from sqlmodel import Session
 
-    from core.audit import append_event
-    from store.models import Alert, Monitor, Project, utcnow
+    from dockyard.core.audit import append_event
+    from dockyard.store.models import Alert, Monitor, Project, utcnow
 
     reason = reason.strip()
     if not reason:
@@ -411,8 +411,8 @@ def add_monitor(workspace: Workspace, project: str, raw: dict[str, Any]) -> Moni
     ``[[monitors]]`` table). It is kept when the project file is re-added."""
     from sqlmodel import Session, select
 
-    from core.projects import PROJECT_FILE, _check_monitor, _Checker, get_project
-    from store.models import Monitor
+    from dockyard.core.projects import PROJECT_FILE, _check_monitor, _Checker, get_project
+    from dockyard.store.models import Monitor
 
     info = get_project(workspace, project)
     checker = _Checker(Path(info.path) / PROJECT_FILE)
@@ -446,9 +446,9 @@ def _resolve_target(workspace: Workspace, project: str, config: dict[str, Any]) 
     in its ``env``. After a rollback this is the version deployed now."""
     from sqlmodel import Session
 
-    from core.deployments import deployment_status
-    from core.registry import get_version
-    from store.models import Deployment
+    from dockyard.core.deployments import deployment_status
+    from dockyard.core.registry import get_version
+    from dockyard.store.models import Deployment
 
     env = config.get("env") or "production"
     live = [d for d in deployment_status(workspace) if d.target == env]
@@ -478,7 +478,7 @@ def _read_table(path: Path) -> Any:
     """A stored dataset version (a file, or a folder of same-shaped files) as a frame."""
     import pandas as pd
 
-    from core.monitor_checks import read_batch
+    from dockyard.core.monitor_checks import read_batch
 
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -491,11 +491,11 @@ def load_reference(workspace: Workspace, target: _Target, estimator: Any) -> dic
     from sqlalchemy.exc import IntegrityError
     from sqlmodel import Session
 
-    from core.datasets import version_path
-    from core.monitor_checks import build_reference
-    from core.projects import get_project
-    from core.registry import get_version
-    from store.models import Dataset, DatasetVersion, Deployment, MonitorReference
+    from dockyard.core.datasets import version_path
+    from dockyard.core.monitor_checks import build_reference
+    from dockyard.core.projects import get_project
+    from dockyard.core.registry import get_version
+    from dockyard.store.models import Dataset, DatasetVersion, Deployment, MonitorReference
 
     with Session(engine_for(workspace)) as session:
         stored = session.get(MonitorReference, target.model_version_id)
@@ -537,9 +537,9 @@ def load_reference(workspace: Workspace, target: _Target, estimator: Any) -> dic
 def ensure_reference(workspace: Workspace, env: str, model: str) -> None:
     """Compute and store the reference of the version deployed in ``env`` now (the
     demo and a deploy hook call it so the first monitor run reads only its batch)."""
-    from core.deployments import live_deployment
-    from core.prediction import load_deployed
-    from core.registry import get_version
+    from dockyard.core.deployments import live_deployment
+    from dockyard.core.prediction import load_deployed
+    from dockyard.core.registry import get_version
 
     deployment = live_deployment(workspace, env, model)
     version = get_version(workspace, deployment.ref)
@@ -555,7 +555,7 @@ def ensure_reference(workspace: Workspace, env: str, model: str) -> None:
 def _batches(workspace: Workspace, project_path: Path, config: dict[str, Any]) -> list[Batch]:
     """Every batch the monitor's source holds now, oldest first."""
     if config.get("dataset"):
-        from core.datasets import list_versions
+        from dockyard.core.datasets import list_versions
 
         try:
             versions = list_versions(workspace, config["dataset"])
@@ -590,7 +590,7 @@ def _seen(
 ) -> bool:
     from sqlmodel import col, select
 
-    from store.models import MonitorResult
+    from dockyard.store.models import MonitorResult
 
     query = select(MonitorResult.id).where(
         MonitorResult.monitor_id == monitor_id,
@@ -641,8 +641,8 @@ def mark_interrupted(workspace: Workspace) -> list[int]:
     from sqlalchemy import update
     from sqlmodel import Session, col, select
 
-    from core.agent import holder_gone
-    from store.models import MonitorResult, utcnow
+    from dockyard.core.agent import holder_gone
+    from dockyard.store.models import MonitorResult, utcnow
 
     monitors = []
     with Session(engine_for(workspace)) as session:
@@ -687,7 +687,7 @@ def run_monitor(
     from sqlalchemy import update
     from sqlmodel import Session, col
 
-    from store.models import Monitor, Project, utcnow
+    from dockyard.store.models import Monitor, Project, utcnow
 
     mark_interrupted(workspace)
     with Session(engine_for(workspace)) as session:
@@ -728,8 +728,8 @@ def _check_one(
     from sqlalchemy.exc import IntegrityError
     from sqlmodel import Session
 
-    from core.hashing import hash_file
-    from store.models import MonitorResult, utcnow
+    from dockyard.core.hashing import hash_file
+    from dockyard.store.models import MonitorResult, utcnow
 
     with Session(engine_for(workspace)) as session:
         try:
@@ -799,10 +799,10 @@ def _evaluate(
     batch: Batch,
     context: dict[str, Any],
 ) -> tuple[_Target, int, list[CheckResult]]:
-    from core.monitor_checks import check_batch, read_batch
-    from core.prediction import load_deployed
-    from core.projects import get_project
-    from core.registry import get_version
+    from dockyard.core.monitor_checks import check_batch, read_batch
+    from dockyard.core.prediction import load_deployed
+    from dockyard.core.projects import get_project
+    from dockyard.core.registry import get_version
 
     if "target" not in context:
         target = _resolve_target(workspace, project, config)
@@ -849,7 +849,7 @@ def _finish(
     from sqlalchemy import update
     from sqlmodel import Session, col
 
-    from store.models import Alert, MonitorResult, utcnow
+    from dockyard.store.models import Alert, MonitorResult, utcnow
 
     target: _Target | None = context.get("target")
     rows: int | None = None
@@ -909,7 +909,7 @@ def _run_action(workspace: Workspace, result_id: int, config: dict[str, Any]) ->
     status and output recorded; a failing command is recorded, never raised."""
     from sqlmodel import Session
 
-    from store.models import MonitorResult
+    from dockyard.store.models import MonitorResult
 
     result = get_result(workspace, result_id)
     folder = workspace.home / RESULTS_DIR

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from store import queries
-from store.queries import Reader
+from dockyard.store import queries
+from dockyard.store.queries import Reader
 
 #: Rows per page of every pane; more load as the cursor nears the end.
 PAGE_SIZE = 100
@@ -630,7 +630,9 @@ def deployment_row(row: Mapping[str, Any], now: datetime) -> DeploymentRow:
 def waiting_for(reader: Reader, user: str) -> int:
     """How many pending requests wait for ``user``: made by someone else, not yet decided
     by them, in an environment ``user`` approves for (by name or ``@group``)."""
-    from core.environments import is_approver  # group lookups; light, but off the start path
+    from dockyard.core.environments import (
+        is_approver,  # group lookups; light, but off the start path
+    )
 
     total = 0
     for row in queries.waiting_requests(reader, user):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from core.errors import InputError
+from dockyard.core.errors import InputError
 
 #: The largest value of SQLite's (and PostgreSQL's BIGINT) signed 64-bit integer.
 INT64_MAX = 2**63 - 1

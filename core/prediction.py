@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError
-from core.registry import ArtifactIntegrityError
-from core.workspace import Workspace
+from dockyard.core.errors import InputError
+from dockyard.core.registry import ArtifactIntegrityError
+from dockyard.core.workspace import Workspace
 
 CHUNK_ROWS = 50_000
 NUMERIC = {"int64", "float64", "int32", "float32"}
@@ -34,9 +34,9 @@ class PredictionResult:
 
 def load_deployed(workspace: Workspace, env: str, model: str) -> tuple[Any, dict[str, Any]]:
     """The estimator deployed in ``env`` and its manifest, after re-verifying the file."""
-    from core.deployments import MANIFEST, live_deployment, release_folder
-    from core.model_policy import load_skops
-    from core.registry import _trusted_modules
+    from dockyard.core.deployments import MANIFEST, live_deployment, release_folder
+    from dockyard.core.model_policy import load_skops
+    from dockyard.core.registry import _trusted_modules
 
     deployment = live_deployment(workspace, env, model)
     folder = release_folder(workspace, deployment)

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from core.errors import InputError
+from dockyard.core.errors import InputError
 
 PROFILE_FORMAT = 1
 SAMPLE_SIZE = 50_000
@@ -1225,7 +1225,7 @@ def _profile_pass(
     progress: ChunkProgress | None,
     cancel: Callable[[], bool] | None,
 ) -> TableProfile:
-    from core.hashing import HashingCancelled
+    from dockyard.core.hashing import HashingCancelled
 
     sample = RowSample(np.random.default_rng(seed))
     columns = sources[0].columns

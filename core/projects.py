@@ -16,11 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import InputError, NotFoundError
-from core.parsing import parse_float, parse_int, shown
+from dockyard.core.errors import InputError, NotFoundError
+from dockyard.core.parsing import parse_float, parse_int, shown
 
 if TYPE_CHECKING:
-    from core.workspace import Workspace
+    from dockyard.core.workspace import Workspace
 
 PROJECT_FILE = "dockyard.toml"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -517,7 +517,7 @@ def parse_project_file(file: Path) -> ProjectSpec:
 
 def _check_trusted_modules(c: _Checker, models: dict[str, Any]) -> tuple[str, ...]:
     """``[models] trusted_modules``: the project's own modules its model files may name."""
-    from core.model_policy import trusted_module_problem
+    from dockyard.core.model_policy import trusted_module_problem
 
     c.unknown_keys(models, {"trusted_modules"}, "models")
     raw = models.get("trusted_modules", [])
@@ -553,7 +553,7 @@ def add_project(workspace: Workspace, path: Path) -> ProjectInfo:
     """Validate and register the project at ``path``; re-adding the same name updates it."""
     from sqlmodel import Session, select
 
-    from store.models import Project, utcnow
+    from dockyard.store.models import Project, utcnow
 
     folder, spec = load_project_dir(path)
     text = spec.to_json()
@@ -592,7 +592,7 @@ def _sync_monitors(session: Any, project_id: int, spec: ProjectSpec) -> None:
     removed ones disabled (their results stay)."""
     from sqlmodel import select
 
-    from store.models import Monitor
+    from dockyard.store.models import Monitor
 
     existing = {
         m.name: m for m in session.exec(select(Monitor).where(Monitor.project_id == project_id))
@@ -620,7 +620,7 @@ def list_projects(workspace: Workspace) -> list[ProjectInfo]:
     """Every registered project, by name."""
     from sqlmodel import Session, select
 
-    from store.models import Project
+    from dockyard.store.models import Project
 
     with Session(workspace_engine(workspace)) as session:
         rows = session.exec(select(Project).order_by(Project.name)).all()
@@ -631,7 +631,7 @@ def get_project(workspace: Workspace, name: str) -> ProjectInfo:
     """The project called ``name``; NotFoundError lists the known ones."""
     from sqlmodel import Session, select
 
-    from store.models import Project
+    from dockyard.store.models import Project
 
     with Session(workspace_engine(workspace)) as session:
         row = session.exec(select(Project).where(Project.name == name)).first()
@@ -659,6 +659,6 @@ def _info(row: Any) -> ProjectInfo:
 
 def workspace_engine(workspace: Workspace) -> Any:
     """The workspace's engine, opened (and migrated) once per process."""
-    from core.workspace import engine_for
+    from dockyard.core.workspace import engine_for
 
     return engine_for(workspace)

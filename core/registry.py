@@ -16,16 +16,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.audit import append_event, list_events
-from core.errors import ConflictError, DockyardError, InputError, NotFoundError
-from core.parsing import INT64_MAX, parse_version
-from core.projects import NAME_RE
-from core.workspace import Workspace, current_user, engine_for
+from dockyard.core.audit import append_event, list_events
+from dockyard.core.errors import ConflictError, DockyardError, InputError, NotFoundError
+from dockyard.core.parsing import INT64_MAX, parse_version
+from dockyard.core.projects import NAME_RE
+from dockyard.core.workspace import Workspace, current_user, engine_for
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from store.models import Artifact, ModelVersion, RegisteredModel
+    from dockyard.store.models import Artifact, ModelVersion, RegisteredModel
 
 ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -130,7 +130,7 @@ def verify_artifact(
     """The artifact's file after checking it exists, has ``size`` bytes and hashes to
     ``sha256`` (re-hashed, unless this user verified the very same file state before:
     see ``core.hashing.verified_before``)."""
-    from core.hashing import ObjectCorruptError, verify_file
+    from dockyard.core.hashing import ObjectCorruptError, verify_file
 
     path = object_file(workspace, object_path)
     if not path.is_file():
@@ -171,7 +171,7 @@ def verify_version_files(workspace: Workspace, ref: str | VersionInfo) -> Versio
 def _model_artifact(session: Session, run_id: int) -> Artifact | None:
     from sqlmodel import col, select
 
-    from store.models import Artifact
+    from dockyard.store.models import Artifact
 
     query = (
         select(Artifact)
@@ -191,7 +191,7 @@ def register_version(
     """Make version N+1 of model ``name`` from finished run ``run_id``'s model artifact."""
     from sqlmodel import Session, func, select
 
-    from store.models import ModelVersion, RegisteredModel, Run, utcnow
+    from dockyard.store.models import ModelVersion, RegisteredModel, Run, utcnow
 
     if not NAME_RE.match(name):
         raise InputError(
@@ -258,7 +258,7 @@ def register_version(
 def _resolve(session: Session, ref: str) -> tuple[RegisteredModel, ModelVersion]:
     from sqlmodel import col, select
 
-    from store.models import ModelAlias, ModelVersion, RegisteredModel
+    from dockyard.store.models import ModelAlias, ModelVersion, RegisteredModel
 
     name, selector = parse_ref(ref)
     model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
@@ -304,7 +304,7 @@ def get_version(workspace: Workspace, ref: str) -> VersionInfo:
 def list_versions(workspace: Workspace, name: str) -> list[VersionInfo]:
     from sqlmodel import Session, col, select
 
-    from store.models import ModelVersion, RegisteredModel
+    from dockyard.store.models import ModelVersion, RegisteredModel
 
     with Session(engine_for(workspace)) as session:
         model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
@@ -322,7 +322,7 @@ def list_models(workspace: Workspace) -> list[ModelSummary]:
     """Every model with its latest version, aliases and the latest version's metric."""
     from sqlmodel import Session, col, func, select
 
-    from store.models import ModelAlias, ModelVersion, RegisteredModel, Run
+    from dockyard.store.models import ModelAlias, ModelVersion, RegisteredModel, Run
 
     with Session(engine_for(workspace)) as session:
         summaries = []
@@ -373,7 +373,7 @@ def set_alias(workspace: Workspace, ref: str, alias: str) -> VersionInfo:
     """
     from sqlmodel import Session
 
-    from store.models import ModelVersion
+    from dockyard.store.models import ModelVersion
 
     if not ALIAS_RE.match(alias) or alias == "latest" or alias.isdigit():
         raise InputError(
@@ -404,7 +404,7 @@ def remove_alias(workspace: Workspace, name: str, alias: str) -> None:
     """Remove ``alias`` from model ``name``; a move at the same instant is a conflict."""
     from sqlmodel import Session, select
 
-    from store.models import ModelVersion, RegisteredModel
+    from dockyard.store.models import ModelVersion, RegisteredModel
 
     with Session(engine_for(workspace)) as session:
         model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
@@ -429,7 +429,7 @@ def _refuse_environment_alias(session: Session, alias: str) -> None:
     (with its approvals) moves it, never a hand-made move or removal."""
     from sqlmodel import select
 
-    from store.models import Environment
+    from dockyard.store.models import Environment
 
     if session.exec(select(Environment.id).where(Environment.name == alias)).first() is not None:
         raise InputError(
@@ -443,7 +443,7 @@ def _alias_target(session: Session, model_id: int, alias: str) -> int | None:
     (the write below is a statement of its own, conditional on this value)."""
     from sqlmodel import col, select
 
-    from store.models import ModelAlias
+    from dockyard.store.models import ModelAlias
 
     return session.exec(
         select(col(ModelAlias.model_version_id)).where(
@@ -465,7 +465,7 @@ def _write_alias(
     from sqlalchemy.exc import IntegrityError
     from sqlmodel import col
 
-    from store.models import ModelAlias, utcnow
+    from dockyard.store.models import ModelAlias, utcnow
 
     conflict = ConflictError(
         f"alias {alias} of model {model.name} changed meanwhile (someone else moved it at the "
@@ -516,7 +516,7 @@ def alias_history_events(workspace: Workspace, name: str) -> tuple[list[dict[str
     ``core.audit.check_shown_events`` checks."""
     from sqlmodel import Session, select
 
-    from store.models import RegisteredModel
+    from dockyard.store.models import RegisteredModel
 
     with Session(engine_for(workspace)) as session:
         model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
@@ -582,7 +582,7 @@ def load_model(workspace: Workspace, ref: str) -> Any:
     plant a file can write its hash too, so it never decides which types are trusted.
     joblib (pickle) files are refused: unpickling runs whatever the file says.
     """
-    from core.model_policy import UntrustedModelError, load_skops
+    from dockyard.core.model_policy import UntrustedModelError, load_skops
 
     info = get_version(workspace, ref)
     label = f"{info.ref}: model file"
@@ -608,7 +608,7 @@ def load_model(workspace: Workspace, ref: str) -> Any:
 
 def _trusted_modules(workspace: Workspace, project: str) -> tuple[str, ...]:
     """The project's declared extra modules (re-checked by the policy when loading)."""
-    from core.projects import get_project
+    from dockyard.core.projects import get_project
 
     try:
         return get_project(workspace, project).spec.trusted_modules
@@ -619,7 +619,7 @@ def _trusted_modules(workspace: Workspace, project: str) -> tuple[str, ...]:
 def _version_info(session: Session, version: ModelVersion) -> VersionInfo:
     from sqlmodel import select
 
-    from store.models import (
+    from dockyard.store.models import (
         Artifact,
         Dataset,
         DatasetVersion,
@@ -644,7 +644,7 @@ def _version_info(session: Session, version: ModelVersion) -> VersionInfo:
         a.alias
         for a in session.exec(select(ModelAlias).where(ModelAlias.model_version_id == version.id))
     )
-    from core.runs import final_metrics
+    from dockyard.core.runs import final_metrics
 
     return VersionInfo(
         id=version.id,

@@ -19,16 +19,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import ConflictError, InputError, NotFoundError
-from core.parsing import INT64_MAX, parse_int, shown
-from core.projects import ParamSpec, ProjectInfo, coerce_param, get_project
-from core.workspace import Workspace, current_user, engine_for
-from store.schema import RUN_STATUSES
+from dockyard.core.errors import ConflictError, InputError, NotFoundError
+from dockyard.core.parsing import INT64_MAX, parse_int, shown
+from dockyard.core.projects import ParamSpec, ProjectInfo, coerce_param, get_project
+from dockyard.core.workspace import Workspace, current_user, engine_for
+from dockyard.store.schema import RUN_STATUSES
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from store.models import Run
+    from dockyard.store.models import Run
 
 ACTIVE = ("queued", "running", "cancelling")
 FINAL = ("finished", "failed", "cancelled", "lost")
@@ -71,7 +71,7 @@ class RunInfo:
         """Seconds from start to end (or to now while running)."""
         if self.started_at is None:
             return None
-        from store.models import utcnow
+        from dockyard.store.models import utcnow
 
         end = self.ended_at or utcnow()
         return max(0.0, (end - self.started_at).total_seconds())
@@ -150,7 +150,7 @@ def _resolve_data(
 ) -> tuple[int | None, dict[str, str]]:
     """(dataset_version_id, name -> immutable file path) for a run: ``data``
     (``NAME[@VERSION]``) or else the latest version of each dataset the project declares."""
-    from core.datasets import get_version
+    from dockyard.core.datasets import get_version
 
     paths: dict[str, str] = {}
     chosen: int | None = None
@@ -185,7 +185,7 @@ def queue_runs(
     """
     from sqlmodel import Session
 
-    from store.models import Param, Run
+    from dockyard.store.models import Param, Run
 
     engine = engine_for(workspace)
     base_data_id: int | None = None
@@ -211,7 +211,7 @@ def queue_runs(
         grid = expand_grid(project.spec.params, base, parse_param_args(params))
         version_id: int | None
         if data is None and base_data_id is not None:
-            from core.datasets import get_version_by_id
+            from dockyard.core.datasets import get_version_by_id
 
             source = get_version_by_id(workspace, base_data_id)
             version_id, paths = source.id, {source.dataset: str(source.object_path)}
@@ -266,7 +266,7 @@ def claim_status(
     from sqlalchemy import update
     from sqlmodel import col
 
-    from store.models import Run
+    from dockyard.store.models import Run
 
     allowed = (expected,) if isinstance(expected, str) else expected
     result = session.execute(
@@ -282,7 +282,7 @@ def cancel_run(workspace: Workspace, run_id: int) -> RunInfo:
 
     The supervisor of a running run turns the signal into status ``cancelled``.
     """
-    from store.models import utcnow
+    from dockyard.store.models import utcnow
 
     with _session(workspace) as session:
         run = _get_run_row(session, run_id)
@@ -322,7 +322,7 @@ def list_runs(
     """Runs, active first then newest, filtered by status and project."""
     from sqlmodel import case, col, select
 
-    from store.models import Project, Run
+    from dockyard.store.models import Project, Run
 
     if status and status not in RUN_STATUSES:
         raise InputError(
@@ -350,7 +350,7 @@ def get_run(workspace: Workspace, run_id: int) -> RunInfo:
 
 def latest_metrics(workspace: Workspace, run_id: int) -> dict[str, tuple[int, float]]:
     """Each metric's newest point of a run: key -> (step, value)."""
-    from core.metrics import last_points
+    from dockyard.core.metrics import last_points
 
     with engine_for(workspace).connect() as conn:
         return last_points(conn, run_id)
@@ -358,7 +358,7 @@ def latest_metrics(workspace: Workspace, run_id: int) -> dict[str, tuple[int, fl
 
 def final_metrics(session: Session, run_id: int) -> dict[str, float]:
     """Each metric's last logged value, inside an open session."""
-    from core.metrics import last_points
+    from dockyard.core.metrics import last_points
 
     return {k: v for k, (_s, v) in last_points(session.connection(), run_id).items()}
 
@@ -367,7 +367,7 @@ def metric_history(
     workspace: Workspace, run_id: int, key: str, after_step: int = -1
 ) -> list[tuple[int, float]]:
     """(step, value) points of one metric after ``after_step``, in step order."""
-    from core.metrics import history
+    from dockyard.core.metrics import history
 
     with engine_for(workspace).connect() as conn:
         return history(conn, run_id, key, after_step)
@@ -396,7 +396,7 @@ def _session(workspace: Workspace) -> Session:
 
 
 def _get_run_row(session: Session, run_id: int) -> Run:
-    from store.models import Run
+    from dockyard.store.models import Run
 
     # an id beyond SQLite's 64-bit range cannot exist, and the driver would overflow on it
     run = session.get(Run, run_id) if 1 <= run_id <= INT64_MAX else None
@@ -406,7 +406,7 @@ def _get_run_row(session: Session, run_id: int) -> Run:
 
 
 def _project_by_id(workspace: Workspace, session: Session, project_id: int) -> ProjectInfo:
-    from store.models import Project
+    from dockyard.store.models import Project
 
     row = session.get(Project, project_id)
     assert row is not None
@@ -416,7 +416,7 @@ def _project_by_id(workspace: Workspace, session: Session, project_id: int) -> P
 def _run_params(session: Session, run_id: int) -> dict[str, Any]:
     from sqlmodel import select
 
-    from store.models import Param
+    from dockyard.store.models import Param
 
     rows = session.exec(select(Param).where(Param.run_id == run_id)).all()
     return {p.key: _decode(p.value) for p in rows}
@@ -432,7 +432,7 @@ def _decode(value: str) -> Any:
 def _info(session: Session, run: Run, project_name: str | None = None) -> RunInfo:
     from sqlmodel import select
 
-    from store.models import Dataset, DatasetVersion, Project, RunTag
+    from dockyard.store.models import Dataset, DatasetVersion, Project, RunTag
 
     assert run.id is not None
     if project_name is None:
@@ -494,7 +494,7 @@ def list_artifacts(workspace: Workspace, run_id: int) -> list[ArtifactInfo]:
     """The artifacts of a run, by name (one indexed query on ``artifact.run_id``)."""
     from sqlmodel import col, select
 
-    from store.models import Artifact
+    from dockyard.store.models import Artifact
 
     with _session(workspace) as session:
         rows = session.exec(

@@ -17,7 +17,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from core.workspace import Workspace
+from dockyard.core.workspace import Workspace
 
 JOB_PREFIX = "monitor-"
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -35,7 +35,7 @@ def trigger_for(schedule: str) -> Any:
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
-    from core.projects import check_schedule
+    from dockyard.core.projects import check_schedule
 
     seconds = check_schedule(schedule)
     if seconds is not None:
@@ -52,7 +52,7 @@ def trigger_for(schedule: str) -> Any:
 def run_scheduled(monitor_id: int) -> None:
     """The job: run one monitor; a failure is printed to the agent's log, never raised
     (the schedule goes on)."""
-    from core.monitoring import run_monitor
+    from dockyard.core.monitoring import run_monitor
 
     if _workspace is None:  # pragma: no cover (only the agent schedules)
         return
@@ -74,7 +74,7 @@ def start_scheduler(workspace: Workspace) -> Any:
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from core.workspace import engine_for
+    from dockyard.core.workspace import engine_for
 
     global _workspace
     _workspace = workspace
@@ -96,8 +96,8 @@ def sync_jobs(scheduler: Any, workspace: Workspace, run_now: set[int] | None = N
     to run at once (their batch was interrupted)."""
     from sqlmodel import Session, select
 
-    from core.workspace import engine_for
-    from store.models import Monitor
+    from dockyard.core.workspace import engine_for
+    from dockyard.store.models import Monitor
 
     with Session(engine_for(workspace)) as session:
         monitors = session.exec(select(Monitor).where(Monitor.enabled == True)).all()  # noqa: E712

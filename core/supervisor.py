@@ -1,6 +1,6 @@
 """One supervisor process per run: starts the training command and outlives the agent.
 
-``python -m core.supervisor RUN_ID`` (started by the agent in a session of its own, with
+``python -m dockyard.core.supervisor RUN_ID`` (started by the agent in a session of its own, with
 ``DOCKYARD_HOME``/``DOCKYARD_DB`` set) records the run's reproducibility facts, runs the
 project's entry command in the project folder, copies its output to the run's log file,
 turns ``@dockyard`` protocol lines into store rows, beats a heartbeat, and writes the final
@@ -39,9 +39,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.projects import ProjectSpec
-from core.tracking import ProtocolError, RunEndedError, Tracker, parse_protocol_line
-from core.workspace import Workspace, current_user, engine_for, find_workspace
+from dockyard.core.projects import ProjectSpec
+from dockyard.core.tracking import ProtocolError, RunEndedError, Tracker, parse_protocol_line
+from dockyard.core.workspace import Workspace, current_user, engine_for, find_workspace
 
 HEARTBEAT_SECONDS = 2.0
 TAIL_LINES = 20
@@ -188,7 +188,7 @@ class Supervisor:
     def _update(self, **fields: Any) -> None:
         from sqlmodel import Session
 
-        from store.models import Run
+        from dockyard.store.models import Run
 
         with Session(engine_for(self.workspace)) as session:
             run = session.get(Run, self.run_id)
@@ -201,7 +201,7 @@ class Supervisor:
     def _load(self) -> tuple[Any, Any, dict[str, Any]]:
         from sqlmodel import Session, select
 
-        from store.models import Param, Project, Run
+        from dockyard.store.models import Param, Project, Run
 
         with Session(engine_for(self.workspace)) as session:
             run = session.get(Run, self.run_id)
@@ -317,8 +317,8 @@ class Supervisor:
     def _check_dataset(self, version_id: int) -> str | None:
         """Re-hash the immutable dataset file before the script reads it; a file that no
         longer matches its recorded hash must not train a model."""
-        from core.datasets import version_path
-        from core.errors import DockyardError
+        from dockyard.core.datasets import version_path
+        from dockyard.core.errors import DockyardError
 
         try:
             version_path(self.workspace, version_id, verify=True)
@@ -411,8 +411,8 @@ class Supervisor:
     def _register_candidate(self, model_name: str) -> None:
         """``register_candidates = true``: every finished run becomes a version of the
         model named like the project; a run without a model is noted in its log."""
-        from core.errors import DockyardError
-        from core.registry import register_version
+        from dockyard.core.errors import DockyardError
+        from dockyard.core.registry import register_version
 
         log = self.workspace.logs / f"run-{self.run_id}.log"
         try:
@@ -428,7 +428,7 @@ class Supervisor:
             error = f"{self.protocol_errors} malformed @dockyard line(s) ignored; see the log"
         from sqlmodel import Session
 
-        from core.runs import claim_status
+        from dockyard.core.runs import claim_status
 
         # Conditional: an agent that presumed us gone (other host, stale heartbeat) has
         # marked the run lost; we do not overwrite its verdict
@@ -448,7 +448,7 @@ def _signal_name(number: int) -> str:
 
 
 def _now() -> Any:
-    from store.models import utcnow
+    from dockyard.store.models import utcnow
 
     return utcnow()
 
@@ -456,7 +456,7 @@ def _now() -> Any:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m core.supervisor RUN_ID", file=sys.stderr)
+        print("usage: python -m dockyard.core.supervisor RUN_ID", file=sys.stderr)
         return 2
     workspace = find_workspace()
     return Supervisor(workspace, int(args[0])).run()

@@ -2,7 +2,7 @@
 
 A training script reports through one object::
 
-    from core.tracking import Tracker
+    from dockyard.core.tracking import Tracker
 
     with Tracker.from_env() as t:
         params = t.params
@@ -1150,7 +1150,7 @@ def _store_object(source: Path, home: Path) -> tuple[str, int, str]:
     objects = home / "objects"
     # Written under objects/tmp/ first, under a name that carries this process (the next
     # dockyard command removes it if the process was killed), then renamed into place.
-    from core import staging
+    from dockyard.core import staging
 
     folder = objects / staging.TMP_DIRNAME
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import NotFoundError
-from core.projects import GateSpec, get_project
-from core.workspace import Workspace
+from dockyard.core.errors import NotFoundError
+from dockyard.core.projects import GateSpec, get_project
+from dockyard.core.workspace import Workspace
 
 CHAMPION = "champion"
 KEY_PACKAGES = ("scikit-learn", "pandas", "numpy", "skops", "dockyard")
@@ -60,9 +60,9 @@ def evaluate_gates(gates: tuple[GateSpec, ...], metrics: dict[str, float]) -> li
 
 def build_report(workspace: Workspace, ref: str) -> dict[str, Any]:
     """The validation report of the version ``ref`` names, as a JSON-ready dict."""
-    from core.comparison import metric_direction
-    from core.registry import ArtifactIntegrityError, get_version, verify_version_files
-    from core.runs import get_run
+    from dockyard.core.comparison import metric_direction
+    from dockyard.core.registry import ArtifactIntegrityError, get_version, verify_version_files
+    from dockyard.core.runs import get_run
 
     # The report vouches for the version ("Gates: PASSED"): its file is checked first.
     version = verify_version_files(workspace, ref)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
-from core.errors import InputError, WorkspaceNotFoundError
+from dockyard.core.errors import InputError, WorkspaceNotFoundError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -230,7 +230,7 @@ def engine_for(workspace: Workspace) -> Engine:
     """
     engine = _ENGINES.get(workspace.db_url)
     if engine is None:
-        from store.db import open_engine
+        from dockyard.store.db import open_engine
 
         try:
             engine = open_engine(workspace.db_url)
@@ -286,7 +286,7 @@ def store_revision(workspace: Workspace) -> str | None:
     """
     import sqlite3
 
-    from store.queries import SqliteReader, schema_revision
+    from dockyard.store.queries import SqliteReader, schema_revision
 
     path = workspace.db_path
     if path is None:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from store.schema import HEAD_REVISION as HEAD_REVISION
+from dockyard.store.schema import HEAD_REVISION as HEAD_REVISION
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from store.schema import HEAD_REVISION
+from dockyard.store.schema import HEAD_REVISION
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -159,7 +159,7 @@ def open_reader(db_url: str) -> Reader:
                 pass  # no alembic_version yet, or not a database: let migrate() say why
             reader.close()
 
-    from store.db import open_engine  # heavy: SQLAlchemy, and Alembic if behind
+    from dockyard.store.db import open_engine  # heavy: SQLAlchemy, and Alembic if behind
 
     engine = open_engine(db_url)
     if path is None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from core.workspace import Workspace, init_workspace
+from dockyard.core.workspace import Workspace, init_workspace
 
 #: The clock every seeded time is relative to.
 FROZEN_NOW = datetime(2026, 3, 14, 12, 0, 0, tzinfo=UTC)
@@ -81,9 +81,9 @@ def processes_recorded_under(root: Path) -> list[tuple[int, str]]:
 
 def _recorded_processes(db: Path, host: str) -> list[tuple[int, str]]:
     queries = (
-        ("core.agent", "SELECT pid FROM agent_lease WHERE host = ? AND pid IS NOT NULL"),
+        ("dockyard.core.agent", "SELECT pid FROM agent_lease WHERE host = ? AND pid IS NOT NULL"),
         (
-            "core.supervisor",
+            "dockyard.core.supervisor",
             "SELECT pid FROM run WHERE host = ? AND pid IS NOT NULL AND status IN "
             "('running', 'cancelling')",
         ),
@@ -148,7 +148,7 @@ def workspace(tmp_path: Path) -> Workspace:
 
 
 def _engine(workspace: Workspace) -> Any:
-    from store.db import open_engine
+    from dockyard.store.db import open_engine
 
     return open_engine(workspace.db_url)
 
@@ -165,7 +165,7 @@ def seed_store(workspace: Workspace) -> dict[str, Any]:
     """Write the fixed history described in the module docstring; returns its ids."""
     from sqlmodel import Session
 
-    from store.models import (
+    from dockyard.store.models import (
         AgentLease,
         Alert,
         Artifact,
@@ -461,7 +461,7 @@ def rechain_audit(workspace: Workspace) -> None:
     """
     import sqlite3
 
-    from core.audit import GENESIS, WITNESS_HEADER, _digest_text, _iso, witness_path
+    from dockyard.core.audit import GENESIS, WITNESS_HEADER, _digest_text, _iso, witness_path
 
     assert workspace.db_path is not None
     prev, lines = GENESIS, [WITNESS_HEADER]

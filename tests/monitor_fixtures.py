@@ -7,19 +7,19 @@ import os
 import shutil
 from pathlib import Path
 
-from core.workspace import Workspace, find_workspace
+from dockyard.core.workspace import Workspace, find_workspace
 
 SAMPLES = ("breast-cancer", "diabetes", "wine")
 
 
 def build_deployed(root: Path) -> Path:
     """Train each sample project once (defaults), register and deploy it to production."""
-    from core.agent import Agent
-    from core.demo import prepare_demo
-    from core.deployments import request_deployment
-    from core.environments import set_environment
-    from core.registry import register_version
-    from core.runs import list_runs, queue_runs
+    from dockyard.core.agent import Agent
+    from dockyard.core.demo import prepare_demo
+    from dockyard.core.deployments import request_deployment
+    from dockyard.core.environments import set_environment
+    from dockyard.core.registry import register_version
+    from dockyard.core.runs import list_runs, queue_runs
 
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("DOCKYARD_")}
     try:
@@ -34,7 +34,7 @@ def build_deployed(root: Path) -> Path:
             request_deployment(ws, f"{run.project}@1", "production", actor="test")
     finally:
         os.environ.update(saved)
-        from core.workspace import _ENGINES
+        from dockyard.core.workspace import _ENGINES
 
         for engine in _ENGINES.values():
             engine.dispose()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from core.audit import (
+from dockyard.core.audit import (
     GENESIS,
     _digest_text,
     _iso,
@@ -27,7 +27,7 @@ from core.audit import (
     verify_chain,
     witness_path,
 )
-from core.workspace import Workspace, engine_for, find_workspace, init_workspace
+from dockyard.core.workspace import Workspace, engine_for, find_workspace, init_workspace
 from tests.test_cli import dockyard, one_line_error
 
 
@@ -220,7 +220,7 @@ def test_the_witness_lives_in_the_workspace_folder_whatever_the_store_url(
 ) -> None:
     elsewhere = tmp_path / "db-elsewhere"
     elsewhere.mkdir()
-    monkeypatch.setenv("DOCKYARD_DB", f"sqlite:///{elsewhere / 'store.db'}")
+    monkeypatch.setenv("DOCKYARD_DB", f"sqlite:///{elsewhere / 'dockyard.store.db'}")
     workspace = init_workspace(tmp_path / "ws")
     append(workspace, 2)
     assert witness_path(workspace) == workspace.home / "audit-witness"
@@ -255,8 +255,8 @@ APPENDER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from sqlmodel import Session
-    from core.audit import append_event
-    from core.workspace import engine_for, find_workspace
+    from dockyard.core.audit import append_event
+    from dockyard.core.workspace import engine_for, find_workspace
 
     workspace = find_workspace(home=sys.argv[1])
     engine = engine_for(workspace)
@@ -352,7 +352,7 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
 
 
 def test_model_edit_writes_an_audit_event_with_old_and_new_values(models: Workspace) -> None:
-    from core.registry import update_version
+    from dockyard.core.registry import update_version
 
     update_version(models, "iris-clf@2", description="retrained", tags={"reviewed": "yes"})
     update_version(models, "iris-clf@2", tags={"reviewed": ""})
@@ -419,7 +419,7 @@ def other_model_events(workspace: Workspace, count: int) -> list[int]:
 
 
 def shown_ids(workspace: Workspace) -> list[int]:
-    from core.registry import alias_history_events
+    from dockyard.core.registry import alias_history_events
 
     return alias_history_events(workspace, "iris-clf")[1]
 
@@ -503,8 +503,8 @@ def test_the_check_where_history_is_shown_reads_rows_by_key_only(
 ) -> None:
     """5,000 events of which 3 are shown: the check reads a few rows per shown event, and
     SQLite executes fewer instructions than there are events (any scan costs more)."""
-    from core.audit import check_shown_events
-    from store.queries import SqliteReader
+    from dockyard.core.audit import check_shown_events
+    from dockyard.store.queries import SqliteReader
     from tests.conftest import rechain_audit
 
     assert models.db_path is not None

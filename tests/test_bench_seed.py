@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from core.projects import list_projects
-from core.runs import ACTIVE, FINAL, get_run, list_runs
-from core.workspace import find_workspace
+from dockyard.core.projects import list_projects
+from dockyard.core.runs import ACTIVE, FINAL, get_run, list_runs
+from dockyard.core.workspace import find_workspace
 
 SEED_PY = Path(__file__).resolve().parent.parent / "bench" / "seed.py"
 NOW = datetime(2026, 3, 14, 12, 0, 0, tzinfo=UTC)

@@ -20,7 +20,7 @@ def dockyard(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "tui", *args],
+        [sys.executable, "-m", "dockyard.tui", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,
@@ -101,7 +101,7 @@ def test_newer_schema_is_refused_with_exit_2(tmp_path: Path) -> None:
 def test_version_names_the_package_and_the_schema_revisions(tmp_path: Path) -> None:
     from importlib.metadata import version
 
-    from store.schema import HEAD_REVISION
+    from dockyard.store.schema import HEAD_REVISION
 
     package = version("dockyard")
     outside = dockyard("--version", cwd=tmp_path)
@@ -128,12 +128,12 @@ def test_version_names_the_package_and_the_schema_revisions(tmp_path: Path) -> N
 
 
 def test_version_reads_the_store_without_sqlalchemy(tmp_path: Path) -> None:
-    from store.schema import HEAD_REVISION
+    from dockyard.store.schema import HEAD_REVISION
 
     dockyard("init", cwd=tmp_path)
     code = (
         "import sys\n"
-        "from tui.cli import main\n"
+        "from dockyard.tui.cli import main\n"
         "try:\n"
         "    main(['--version'])\n"
         "except SystemExit:\n"
@@ -192,7 +192,7 @@ def test_monitor_and_deploy_lists(tmp_path: Path) -> None:
 def test_every_leaf_command_documents_an_example() -> None:
     import click
 
-    from tui.cli import main
+    from dockyard.tui.cli import main
 
     missing = []
 
@@ -242,9 +242,9 @@ def test_every_integer_option_is_bounded_for_the_store() -> None:
     """A new command taking an id or a count with click's unbounded ``int`` fails here."""
     import click
 
-    from core.parsing import INT64_MAX
-    from tui.cli import main
-    from tui.clikit import StoreInt
+    from dockyard.core.parsing import INT64_MAX
+    from dockyard.tui.cli import main
+    from dockyard.tui.clikit import StoreInt
 
     unbounded = []
 

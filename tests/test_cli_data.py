@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.datasets import RegisterProgress
+from dockyard.core.datasets import RegisterProgress
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def env() -> dict[str, str]:
 
 def dockyard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tui", *args],
+        [sys.executable, "-m", "dockyard.tui", *args],
         cwd=cwd,
         env=env(),
         capture_output=True,
@@ -159,7 +159,7 @@ def test_ctrl_c_during_add_leaves_nothing(ws: Path) -> None:
         row = ",".join(str(i * 1.5) for i in range(20)) + "\n"
         f.write(row * 2_000_000)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "data", "add", "big", "big.csv"],
+        [sys.executable, "-m", "dockyard.tui", "data", "add", "big", "big.csv"],
         cwd=ws,
         env=env(),
         stdout=subprocess.PIPE,
@@ -188,7 +188,7 @@ def test_temporary_files_of_a_killed_add_go_at_the_next_command(ws: Path) -> Non
         row = ",".join(str(i * 1.5) for i in range(20)) + "\n"
         f.write(row * 2_000_000)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "data", "add", "big", "big.csv"],
+        [sys.executable, "-m", "dockyard.tui", "data", "add", "big", "big.csv"],
         cwd=ws,
         env=env(),
         stdout=subprocess.DEVNULL,
@@ -213,8 +213,8 @@ def test_temporary_files_of_a_killed_add_go_at_the_next_command(ws: Path) -> Non
 
 
 def test_progress_bar_draws_both_phases() -> None:
-    from tui.cli_data import _progress_bar
-    from tui.sparkline import sparkline
+    from dockyard.tui.cli_data import _progress_bar
+    from dockyard.tui.sparkline import sparkline
 
     with _progress_bar(True, "file.csv") as update:
         update(RegisterProgress("hash", 50, 100))
@@ -242,7 +242,7 @@ def test_head_past_the_last_row_or_of_no_rows_is_one_line(ws: Path) -> None:
 
 
 def test_a_table_without_rows_prints_its_header(capsys: pytest.CaptureFixture[str]) -> None:
-    from tui.clikit import print_table
+    from dockyard.tui.clikit import print_table
 
     print_table(["id", "name"], [])
     assert capsys.readouterr().out == "ID  NAME\n"
@@ -250,7 +250,7 @@ def test_a_table_without_rows_prints_its_header(capsys: pytest.CaptureFixture[st
 
 def _export(ws: Path, *args: str, umask: int = 0o022) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tui", "data", "export", *args],
+        [sys.executable, "-m", "dockyard.tui", "data", "export", *args],
         cwd=ws,
         env=env(),
         capture_output=True,

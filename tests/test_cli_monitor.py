@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.workspace import Workspace
+from dockyard.core.workspace import Workspace
 from tests.monitor_fixtures import copy_workspace
 
 
@@ -23,7 +23,11 @@ def dockyard(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCKYARD_HOME": str(ws.home), "DOCKYARD_MONITOR_SETTLE": "0",
            "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}  # fmt: skip
     return subprocess.run(
-        [sys.executable, "-m", "tui", *args], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "dockyard.tui", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from sqlmodel import Session, select
 
-from core import datasets, profiling
-from core.dataset_diff import diff_versions
-from core.datasets import (
+from dockyard.core import datasets, profiling
+from dockyard.core.dataset_diff import diff_versions
+from dockyard.core.datasets import (
     DatasetRef,
     RegistrationCancelled,
     export_version,
@@ -31,10 +31,10 @@ from core.datasets import (
     runs_using,
     version_path,
 )
-from core.errors import InputError, NotFoundError
-from core.hashing import ObjectCorruptError
-from core.workspace import Workspace, engine_for, init_workspace
-from store.models import Dataset, DatasetVersion, Project, Run
+from dockyard.core.errors import InputError, NotFoundError
+from dockyard.core.hashing import ObjectCorruptError
+from dockyard.core.workspace import Workspace, engine_for, init_workspace
+from dockyard.store.models import Dataset, DatasetVersion, Project, Run
 
 
 @pytest.fixture
@@ -393,8 +393,8 @@ def test_a_csv_preview_loads_neither_pandas_nor_numpy(ws: Workspace, tmp_path: P
     v = register_dataset(ws, "iris", write(tmp_path / "iris.csv", IRIS)).version
     code = (
         "import json, sys, time\n"
-        "from core.workspace import engine_for, find_workspace\n"
-        "from core.datasets import preview_page\n"
+        "from dockyard.core.workspace import engine_for, find_workspace\n"
+        "from dockyard.core.datasets import preview_page\n"
         f"ws = find_workspace(home={str(ws.home)!r})\n"
         "engine_for(ws)  # the TUI has its store open\n"
         "start = time.perf_counter()\n"
@@ -620,12 +620,12 @@ def test_registering_imports_no_orm(ws: Workspace, tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("a,b\n1,2\n")
     code = (
         "import sys, pathlib\n"
-        "from core.workspace import find_workspace\n"
-        "from core.datasets import register_dataset\n"
+        "from dockyard.core.workspace import find_workspace\n"
+        "from dockyard.core.datasets import register_dataset\n"
         f"ws = find_workspace(home={str(ws.home)!r})\n"
         f"result = register_dataset(ws, 'd', pathlib.Path({str(tmp_path / 'd.csv')!r}))\n"
         "assert result.created and result.version.version == 1\n"
-        "print(sorted({'sqlmodel', 'store.models', 'textual'} & set(sys.modules)))\n"
+        "print(sorted({'sqlmodel', 'dockyard.store.models', 'textual'} & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

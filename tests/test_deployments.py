@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from core.agent import Agent
-from core.audit import check_chain, list_events
-from core.datasets import register_dataset
-from core.deployments import (
+from dockyard.core.agent import Agent
+from dockyard.core.audit import check_chain, list_events
+from dockyard.core.datasets import register_dataset
+from dockyard.core.deployments import (
     approve_request,
     deployment_history,
     deployment_status,
@@ -32,12 +32,12 @@ from core.deployments import (
     request_deployment,
     rollback,
 )
-from core.environments import NotPermittedError, list_environments, set_environment
-from core.errors import ConflictError, InputError, NotFoundError
-from core.projects import add_project
-from core.registry import ArtifactIntegrityError, get_version, register_version
-from core.runs import queue_runs
-from core.workspace import Workspace, find_workspace, init_workspace
+from dockyard.core.environments import NotPermittedError, list_environments, set_environment
+from dockyard.core.errors import ConflictError, InputError, NotFoundError
+from dockyard.core.projects import add_project
+from dockyard.core.registry import ArtifactIntegrityError, get_version, register_version
+from dockyard.core.runs import queue_runs
+from dockyard.core.workspace import Workspace, find_workspace, init_workspace
 
 TOML = """
 [project]
@@ -66,7 +66,7 @@ min = 0.8
 TRAIN = """
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from core.tracking import Tracker
+from dockyard.core.tracking import Tracker
 
 with Tracker.from_env() as t:
     frame = pd.read_csv("data.csv")
@@ -102,7 +102,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     register_dataset(ws, "iris", project / "data.csv", "iris", author="test")
     queue_runs(ws, "iris", ["C=1,0.001,10"])
     Agent(ws, concurrency=1).serve(until_idle=True)
-    from core.runs import list_runs
+    from dockyard.core.runs import list_runs
 
     runs = sorted(r.id for r in list_runs(ws))
     for run_id in runs:
@@ -112,7 +112,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ws, "production", approvals=1, approvers=("bob", "carol"), protected=True, actor="alice"
     )
     os.environ.update(saved)
-    from core.workspace import _ENGINES
+    from dockyard.core.workspace import _ENGINES
 
     for engine in _ENGINES.values():
         engine.dispose()
@@ -148,7 +148,7 @@ def test_environments_listed_and_changes_audited(ws: Workspace) -> None:
     with pytest.raises(InputError, match="protected environment needs at least one"):
         set_environment(ws, "production", approvals=0, actor="bob")
     with pytest.raises(InputError, match="not a user name"):
-        from core.environments import parse_approvers
+        from dockyard.core.environments import parse_approvers
 
         parse_approvers("bob,rm -rf")
     with pytest.raises(InputError, match="valid environment name"):
@@ -291,9 +291,9 @@ def test_status_at_a_past_date(ws: Workspace) -> None:
 APPROVE = """
 import sys, time
 from pathlib import Path
-from core.deployments import approve_request
-from core.errors import DockyardError
-from core.workspace import find_workspace
+from dockyard.core.deployments import approve_request
+from dockyard.core.errors import DockyardError
+from dockyard.core.workspace import find_workspace
 ws = find_workspace(Path(sys.argv[1]))
 go = Path(sys.argv[4])
 while not go.exists():
@@ -390,7 +390,7 @@ def test_crash_then_altered_file_is_abandoned(ws: Workspace, tmp_path: Path) -> 
 
 
 def test_predict_checks_the_input_and_scores(ws: Workspace, tmp_path: Path) -> None:
-    from core.prediction import predict_file, predict_frame
+    from dockyard.core.prediction import predict_file, predict_frame
 
     request_deployment(ws, "iris-clf@1", "staging", actor="alice")
     batch = iris_csv(tmp_path / "batch.csv", rows=120)
@@ -421,7 +421,7 @@ def test_predict_checks_the_input_and_scores(ws: Workspace, tmp_path: Path) -> N
 
 
 def test_cli_review_approve_status_predict_audit(ws: Workspace, tmp_path: Path) -> None:
-    from core.workspace import os_user
+    from dockyard.core.workspace import os_user
     from tests.test_cli import dockyard, one_line_error
 
     me = os_user()
@@ -479,7 +479,7 @@ def test_cli_review_approve_status_predict_audit(ws: Workspace, tmp_path: Path) 
 
 
 def test_environment_alias_moves_only_by_deployment(ws: Workspace) -> None:
-    from core.registry import remove_alias, set_alias
+    from dockyard.core.registry import remove_alias, set_alias
     from tests.test_cli import dockyard, one_line_error
 
     request_deployment(ws, "iris-clf@1", "staging", actor="alice")
@@ -504,8 +504,8 @@ def test_environment_alias_moves_only_by_deployment(ws: Workspace) -> None:
 def test_list_pages_10000_requests_in_sql(ws: Workspace) -> None:
     from sqlalchemy import event
 
-    from core.deployments import list_requests
-    from core.workspace import engine_for
+    from dockyard.core.deployments import list_requests
+    from dockyard.core.workspace import engine_for
     from tests.test_cli import dockyard, one_line_error
 
     first = request_deployment(ws, "iris-clf@1", "production", actor="alice").request

@@ -22,14 +22,14 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from core.overview import Pane
-from core.projects import add_project
-from core.text import visible, visible_tree
-from core.workspace import Workspace, init_workspace
+from dockyard.core.overview import Pane
+from dockyard.core.projects import add_project
+from dockyard.core.text import visible, visible_tree
+from dockyard.core.workspace import Workspace, init_workspace
+from dockyard.tui.app import DockyardApp
+from dockyard.tui.screens.dataset import DatasetScreen, PreviewTable, ProfileTable
+from dockyard.tui.screens.run import DetailsTable, RunLog, RunScreen
 from tests.conftest import FROZEN_NOW, ago, seed_store
-from tui.app import DockyardApp
-from tui.screens.dataset import DatasetScreen, PreviewTable, ProfileTable
-from tui.screens.run import DetailsTable, RunLog, RunScreen
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKUP_MODULES = ("textual.markup", "rich.markup")
@@ -120,9 +120,9 @@ def build_hostile(workspace: Workspace) -> dict[str, Any]:
     """The hostile project, dataset version and run in ``workspace``; returns their ids."""
     from sqlmodel import Session, select
 
-    from core.datasets import register_dataset
-    from core.workspace import engine_for
-    from store.models import Metric, Param, Project, Run, RunTag
+    from dockyard.core.datasets import register_dataset
+    from dockyard.core.workspace import engine_for
+    from dockyard.store.models import Metric, Param, Project, Run, RunTag
 
     folder = workspace.root / "hostile"
     folder.mkdir()
@@ -317,7 +317,7 @@ async def test_the_filter_keeps_slashes_and_brackets_literally(seeded: Workspace
 def dockyard(workspace: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
     return subprocess.run(
-        [sys.executable, "-m", "tui", "--home", str(workspace.root), *args],
+        [sys.executable, "-m", "dockyard.tui", "--home", str(workspace.root), *args],
         cwd=workspace.root,
         env=env | {"PYTHONPATH": str(ROOT)},
         capture_output=True,

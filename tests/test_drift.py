@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core import drift
-from core.drift import (
+from dockyard.core import drift
+from dockyard.core.drift import (
     aligned_counts,
     chi2_sf,
     chi_square,

@@ -12,8 +12,8 @@ from pathlib import Path
 import blake3
 import pytest
 
-from core import hashing, staging
-from core.hashing import (
+from dockyard.core import hashing, staging
+from dockyard.core.hashing import (
     HashingCancelled,
     ObjectCorruptError,
     SourceChangedError,

@@ -23,29 +23,31 @@ def modules_after(code: str) -> set[str]:
         "import store, store.db, store.models",
         # opening a store and listing projects is the whole core path of `project list`
         "import tempfile, pathlib\n"
-        "from core.workspace import init_workspace\n"
-        "from core.projects import list_projects\n"
+        "from dockyard.core.workspace import init_workspace\n"
+        "from dockyard.core.projects import list_projects\n"
         "list_projects(init_workspace(pathlib.Path(tempfile.mkdtemp())))",
     ],
 )
 def test_core_and_store_never_import_textual(code: str) -> None:
     loaded = modules_after(code)
     assert not {m for m in loaded if m == "textual" or m.startswith("textual.")}
-    assert not {m for m in loaded if m == "tui" or m.startswith("tui.")}
+    assert not {m for m in loaded if m == "dockyard.tui" or m.startswith("dockyard.tui.")}
 
 
 def test_store_does_not_import_core() -> None:
-    loaded = modules_after("import store.db, store.models")
-    assert not {m for m in loaded if m == "core" or m.startswith("core.")}
+    loaded = modules_after("import dockyard.store.db, dockyard.store.models")
+    assert not {m for m in loaded if m == "dockyard.core" or m.startswith("dockyard.core.")}
 
 
 def test_core_workspace_is_import_light() -> None:
-    loaded = modules_after("import core.workspace, core.projects, core.errors")
+    loaded = modules_after(
+        "import dockyard.core.workspace, dockyard.core.projects, dockyard.core.errors"
+    )
     for heavy in ("sqlalchemy", "sqlmodel", "pandas", "sklearn", "alembic"):
         assert heavy not in loaded, heavy
 
 
 def test_command_line_startup_does_not_load_pandas_or_sklearn() -> None:
-    loaded = modules_after("import tui.cli")
+    loaded = modules_after("import dockyard.tui.cli")
     for heavy in ("pandas", "sklearn", "textual", "sqlalchemy"):
         assert heavy not in loaded, heavy

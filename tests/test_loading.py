@@ -15,18 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from core.agent import Agent
-from core.comparison import compare
-from core.errors import InputError
-from core.hashing import ObjectCorruptError, verified_before, verify_file
-from core.model_policy import (
+from dockyard.core.agent import Agent
+from dockyard.core.comparison import compare
+from dockyard.core.errors import InputError
+from dockyard.core.hashing import ObjectCorruptError, verified_before, verify_file
+from dockyard.core.model_policy import (
     UntrustedModelError,
     approved_types,
     judge_type,
     trusted_module_problem,
 )
-from core.projects import ProjectFileError, add_project, parse_project_file
-from core.registry import (
+from dockyard.core.projects import ProjectFileError, add_project, parse_project_file
+from dockyard.core.registry import (
     ArtifactIntegrityError,
     get_version,
     load_model,
@@ -34,9 +34,9 @@ from core.registry import (
     set_alias,
     verify_version_files,
 )
-from core.runs import queue_runs
-from core.validation import build_report
-from core.workspace import Workspace, engine_for, init_workspace
+from dockyard.core.runs import queue_runs
+from dockyard.core.validation import build_report
+from dockyard.core.workspace import Workspace, engine_for, init_workspace
 from tests.test_registry import TOML, TRAIN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,7 +128,7 @@ def plant_version(ws: Workspace, data: bytes, file_format: str, name: str) -> st
     matching SHA-256 written into the database, as an attacker would."""
     from sqlmodel import Session
 
-    from store.models import Artifact, ModelVersion, RegisteredModel
+    from dockyard.store.models import Artifact, ModelVersion, RegisteredModel
 
     sha = hashlib.sha256(data).hexdigest()
     (ws.home / "objects" / sha).write_bytes(data)
@@ -241,7 +241,7 @@ def test_a_forest_loads_under_the_policy(tmp_path: Path) -> None:
     from sklearn.datasets import load_iris
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
-    from core.model_policy import load_skops
+    from dockyard.core.model_policy import load_skops
 
     X, y = load_iris(return_X_y=True)
     for estimator in (RandomForestClassifier(n_estimators=2), HistGradientBoostingClassifier()):
@@ -355,8 +355,8 @@ def test_the_cli_refuses_to_vouch_for_an_altered_version(trained: Workspace, how
 
 @pytest.mark.slow
 def test_data_head_and_show_warn_about_an_altered_object(tmp_path: Path) -> None:
-    from core.datasets import get_version as get_dataset_version
-    from core.datasets import register_dataset
+    from dockyard.core.datasets import get_version as get_dataset_version
+    from dockyard.core.datasets import register_dataset
 
     ws = init_workspace(tmp_path / "ws")
     source = tmp_path / "iris.csv"
@@ -379,8 +379,8 @@ def test_data_head_and_show_warn_about_an_altered_object(tmp_path: Path) -> None
 
 
 def test_preview_check_in_core(tmp_path: Path) -> None:
-    from core.datasets import get_version as get_dataset_version
-    from core.datasets import object_problem, register_dataset
+    from dockyard.core.datasets import get_version as get_dataset_version
+    from dockyard.core.datasets import object_problem, register_dataset
 
     ws = init_workspace(tmp_path / "ws")
     source = tmp_path / "d.csv"

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from core.monitoring import add_monitor
-from core.workspace import Workspace
+from dockyard.core.monitoring import add_monitor
+from dockyard.core.workspace import Workspace
 from tests.monitor_fixtures import copy_workspace
 
 
@@ -36,7 +36,7 @@ def agents(ws: Workspace) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
                 "PYTHONPATH": str(Path(__file__).resolve().parent.parent), **env}  # fmt: skip
         with (ws.root / log).open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "core.agent"], env=full, stdout=out, stderr=out,
+                [sys.executable, "-m", "dockyard.core.agent"], env=full, stdout=out, stderr=out,
                 start_new_session=True,
             )  # fmt: skip
         started.append(process)

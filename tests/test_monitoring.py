@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core.audit import list_events
-from core.errors import ConflictError, InputError
-from core.monitoring import (
+from dockyard.core.audit import list_events
+from dockyard.core.errors import ConflictError, InputError
+from dockyard.core.monitoring import (
     acknowledge_alert,
     add_monitor,
     list_alerts,
@@ -20,8 +20,8 @@ from core.monitoring import (
     monitor_history,
     run_monitor,
 )
-from core.projects import add_project
-from core.workspace import Workspace
+from dockyard.core.projects import add_project
+from dockyard.core.workspace import Workspace
 from tests.monitor_fixtures import SAMPLES, copy_workspace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def ws(deployed_samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setattr("core.monitoring.SETTLE_SECONDS", 0.2)
+    monkeypatch.setattr("dockyard.core.monitoring.SETTLE_SECONDS", 0.2)
     return copy_workspace(deployed_samples, tmp_path / "ws")
 
 
@@ -154,8 +154,8 @@ def test_a_batch_still_being_written_is_an_error_then_checked(ws: Workspace) -> 
 
 
 def test_rollback_is_followed_and_the_result_names_the_version(ws: Workspace) -> None:
-    from core.deployments import request_deployment, rollback
-    from core.registry import get_version, register_version
+    from dockyard.core.deployments import request_deployment, rollback
+    from dockyard.core.registry import get_version, register_version
 
     run_id = get_version(ws, "wine@1").run_id
     register_version(ws, run_id, "wine")
@@ -217,7 +217,7 @@ def test_alert_runs_the_command_and_ack_is_audited(ws: Workspace, tmp_path: Path
 
 
 def test_monitor_keys_are_validated_strictly(tmp_path: Path, workspace: Workspace) -> None:
-    from core.projects import ProjectFileError, parse_project_file
+    from dockyard.core.projects import ProjectFileError, parse_project_file
 
     del workspace
     base = '[project]\nname = "p"\nentry = "python t.py"\n[[monitors]]\nname = "m"\n'

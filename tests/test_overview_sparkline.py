@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from core.overview import Pane, RunRow, load_pane, sparkline
-from core.workspace import init_workspace
-from store.queries import open_reader
+from dockyard.core.overview import Pane, RunRow, load_pane, sparkline
+from dockyard.core.workspace import init_workspace
+from dockyard.store.queries import open_reader
 
 NOW = "2026-01-01 00:00:00"
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from core.datasets import parse_ref as dataset_ref
-from core.errors import InputError, NotFoundError
-from core.parsing import INT64_MAX, parse_float, parse_int, parse_version
-from core.registry import parse_ref as model_ref
-from core.runs import get_run, list_runs
-from core.workspace import Workspace
+from dockyard.core.datasets import parse_ref as dataset_ref
+from dockyard.core.errors import InputError, NotFoundError
+from dockyard.core.parsing import INT64_MAX, parse_float, parse_int, parse_version
+from dockyard.core.registry import parse_ref as model_ref
+from dockyard.core.runs import get_run, list_runs
+from dockyard.core.workspace import Workspace
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_core_refuses_what_the_command_line_would(workspace: Workspace) -> None:
 
 
 def test_the_status_choices_are_the_statuses_runs_take() -> None:
-    from core.runs import ACTIVE, FINAL
-    from store.schema import RUN_STATUSES
+    from dockyard.core.runs import ACTIVE, FINAL
+    from dockyard.store.schema import RUN_STATUSES
 
     assert sorted(RUN_STATUSES) == sorted(ACTIVE + FINAL)

@@ -18,13 +18,20 @@ from typing import Any
 
 import pytest
 
-from core.agent import LEASE_SECONDS, Agent, agent_status
-from core.errors import ConflictError
-from core.projects import add_project
-from core.runs import cancel_run, claim_status, get_run, list_runs, queue_runs, signal_group
-from core.supervisor import LogLines
-from core.tracking import RunEndedError, Tracker
-from core.workspace import Workspace, engine_for, init_workspace
+from dockyard.core.agent import LEASE_SECONDS, Agent, agent_status
+from dockyard.core.errors import ConflictError
+from dockyard.core.projects import add_project
+from dockyard.core.runs import (
+    cancel_run,
+    claim_status,
+    get_run,
+    list_runs,
+    queue_runs,
+    signal_group,
+)
+from dockyard.core.supervisor import LogLines
+from dockyard.core.tracking import RunEndedError, Tracker
+from dockyard.core.workspace import Workspace, engine_for, init_workspace
 
 TOML = """
 [project]
@@ -127,7 +134,7 @@ def stop_agent_of(ws: Workspace) -> None:
 def cli(ws: Workspace, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCKYARD_HOME": str(ws.home)}
     return subprocess.run(
-        [sys.executable, "-m", "tui", *args],
+        [sys.executable, "-m", "dockyard.tui", *args],
         env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
@@ -139,7 +146,7 @@ def agent_process(ws: Workspace) -> Iterator[Callable[[], subprocess.Popen[bytes
     def start() -> subprocess.Popen[bytes]:
         env = {**os.environ, "DOCKYARD_HOME": str(ws.home)}
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.agent"], env=env, start_new_session=True
+            [sys.executable, "-m", "dockyard.core.agent"], env=env, start_new_session=True
         )
         started.append(process)
         wait_for(lambda: agent_status(ws).pid == process.pid, what="the agent takes the lease")
@@ -241,7 +248,7 @@ def test_a_refusal_found_by_the_background_writer_is_raised_at_close(
 
 
 def _points(ws: Workspace, run_id: int) -> list[tuple[int, float]]:
-    from core.runs import metric_history
+    from dockyard.core.runs import metric_history
 
     return metric_history(ws, run_id, "loss")
 
@@ -255,8 +262,8 @@ def test_a_supervisor_that_outlives_its_lost_verdict_neither_records_nor_overwri
     final write does not turn the run back into "finished"."""
     from sqlmodel import Session
 
-    from core.agent import pid_alive
-    from core.runs import metric_history
+    from dockyard.core.agent import pid_alive
+    from dockyard.core.runs import metric_history
 
     agent_process()
     (run,) = queue_runs(ws, "procs", ["mode=lines"])
@@ -354,7 +361,7 @@ def test_progress_without_newlines_streams_to_the_log_in_flat_memory(
 def _write_lease(ws: Workspace, pid: int, acquired_ago: float) -> None:
     from sqlmodel import Session
 
-    from store.models import AgentLease, utcnow
+    from dockyard.store.models import AgentLease, utcnow
 
     now = utcnow()
     with Session(engine_for(ws)) as session:
@@ -465,8 +472,6 @@ def test_cancel_that_loses_to_the_run_finishing_reports_it_and_keeps_finished(
     """The race cancel was written for: it reads "running", the supervisor records
     "finished", then cancel writes. The cancel must lose, not leave "cancelling"."""
     import sqlite3
-
-    import core.runs
 
     (run,) = queue_runs(ws, "procs")
     database = ws.db_url.removeprefix("sqlite:///")

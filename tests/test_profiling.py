@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import profiling
-from core.profiling import (
+from dockyard.core import profiling
+from dockyard.core.profiling import (
     BottomKSample,
     CategoryStats,
     CsvScanner,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError, NotFoundError
-from core.projects import (
+from dockyard.core.errors import InputError, NotFoundError
+from dockyard.core.projects import (
     ParamSpec,
     ProjectFileError,
     add_project,
@@ -17,7 +17,7 @@ from core.projects import (
     list_projects,
     parse_project_file,
 )
-from core.workspace import init_workspace
+from dockyard.core.workspace import init_workspace
 
 GOOD = """
 [project]
@@ -285,8 +285,8 @@ def test_same_name_from_another_folder_is_refused(tmp_path: Path) -> None:
 def test_monitors_follow_the_file(tmp_path: Path) -> None:
     from sqlmodel import Session, select
 
-    from core.workspace import engine_for
-    from store.models import Monitor
+    from dockyard.core.workspace import engine_for
+    from dockyard.store.models import Monitor
 
     ws = init_workspace(tmp_path / "ws")
     file = write_project(tmp_path / "iris", GOOD)

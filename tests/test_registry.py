@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from core.agent import Agent
-from core.audit import verify_chain
-from core.comparison import compare, overlay_curves
-from core.errors import ConflictError, InputError, NotFoundError
-from core.projects import add_project
-from core.registry import (
+from dockyard.core.agent import Agent
+from dockyard.core.audit import verify_chain
+from dockyard.core.comparison import compare, overlay_curves
+from dockyard.core.errors import ConflictError, InputError, NotFoundError
+from dockyard.core.projects import add_project
+from dockyard.core.registry import (
     ArtifactIntegrityError,
     alias_history,
     get_version,
@@ -28,9 +28,9 @@ from core.registry import (
     set_alias,
     update_version,
 )
-from core.runs import queue_runs
-from core.validation import build_report, render_markdown
-from core.workspace import Workspace, init_workspace
+from dockyard.core.runs import queue_runs
+from dockyard.core.validation import build_report, render_markdown
+from dockyard.core.workspace import Workspace, init_workspace
 
 TOML = """
 [project]
@@ -73,7 +73,7 @@ from pathlib import Path
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix
-from core.tracking import Tracker
+from dockyard.core.tracking import Tracker
 
 with Tracker.from_env() as t:
     p = t.params
@@ -158,8 +158,8 @@ def test_register_refuses(
 def test_a_failed_run_that_logged_a_model_file_is_refused(ws: Workspace) -> None:
     from sqlmodel import Session, select
 
-    from core.workspace import engine_for
-    from store.models import Artifact
+    from dockyard.core.workspace import engine_for
+    from dockyard.store.models import Artifact
 
     with Session(engine_for(ws)) as session:
         logged = session.exec(
@@ -216,7 +216,7 @@ def _race(ws: Workspace, first: Callable[[], object], second: Callable[[], objec
     """
     from sqlalchemy import event
 
-    from core.workspace import engine_for
+    from dockyard.core.workspace import engine_for
 
     engine = engine_for(ws)
     second_done = threading.Event()

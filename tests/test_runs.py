@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from core.agent import Agent, LeaseHeldError, agent_status, pid_alive
-from core.errors import ConflictError, InputError, NotFoundError
-from core.projects import add_project
-from core.runs import (
+from dockyard.core.agent import Agent, LeaseHeldError, agent_status, pid_alive
+from dockyard.core.errors import ConflictError, InputError, NotFoundError
+from dockyard.core.projects import add_project
+from dockyard.core.runs import (
     cancel_run,
     get_run,
     latest_metrics,
@@ -25,7 +25,7 @@ from core.runs import (
     queue_runs,
     retry_run,
 )
-from core.workspace import Workspace, init_workspace
+from dockyard.core.workspace import Workspace, init_workspace
 
 TOML = """
 [project]
@@ -57,7 +57,7 @@ TRAIN = """
 import sys, time
 if __import__("os").environ.get("DOCKYARD_PARAMS", "").find("exit-at-once") >= 0:
     sys.exit(7)
-from core.tracking import Tracker
+from dockyard.core.tracking import Tracker
 with Tracker.from_env() as t:
     p = t.params
     t.log_params(p)
@@ -122,7 +122,7 @@ def agent_process(ws: Workspace) -> Iterator[Callable[[], subprocess.Popen[bytes
     def start() -> subprocess.Popen[bytes]:
         env = {**os.environ, "DOCKYARD_HOME": str(ws.home)}
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.agent"], env=env, start_new_session=True
+            [sys.executable, "-m", "dockyard.core.agent"], env=env, start_new_session=True
         )
         started.append(process)
         wait_for(lambda: agent_status(ws).pid == process.pid)
@@ -190,7 +190,7 @@ def test_bad_launches_are_refused_and_queue_nothing(
 def test_unknown_dataset_version_is_refused(ws: Workspace) -> None:
     with pytest.raises(NotFoundError, match="no dataset named 'iris'"):
         queue_runs(ws, "toy", data="iris@3")
-    from core.datasets import register_dataset
+    from dockyard.core.datasets import register_dataset
 
     source = ws.root / "iris.csv"
     source.write_text("a,b\n1,2\n")
@@ -323,7 +323,7 @@ def test_the_launching_process_dying_does_not_stop_the_run(ws: Workspace, tmp_pa
     """`dockyard run start` (as the TUI would) starts a detached agent, then is killed."""
     env = {**os.environ, "DOCKYARD_HOME": str(ws.home)}
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "tui", "run", "start", "toy", "-p", "n=20", "-p", "sleep=0.05",
+        [sys.executable, "-m", "dockyard.tui", "run", "start", "toy", "-p", "n=20", "-p", "sleep=0.05",
          "--json", "--wait"],
         env=env, stdout=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
@@ -345,7 +345,7 @@ def test_the_launching_process_dying_does_not_stop_the_run(ws: Workspace, tmp_pa
 def test_a_run_trains_on_the_verified_immutable_dataset_version(
     ws: Workspace, tmp_path: Path
 ) -> None:
-    from core.datasets import get_version, register_dataset
+    from dockyard.core.datasets import get_version, register_dataset
 
     source = tmp_path / "data.csv"
     source.write_text("x,y\n1,2\n3,4\n")

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from core.projects import parse_project_file
-from core.tracking import parse_protocol_line
+from dockyard.core.projects import parse_project_file
+from dockyard.core.tracking import parse_protocol_line
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_projects"
@@ -258,8 +258,8 @@ def test_train_writes_into_the_store_under_the_agent(tmp_path: Path) -> None:
 
     from sqlmodel import Session, create_engine
 
-    from core.workspace import init_workspace
-    from store.models import Project, Run
+    from dockyard.core.workspace import init_workspace
+    from dockyard.store.models import Project, Run
 
     folder = copy_project("breast_cancer", tmp_path)
     workspace = init_workspace(tmp_path / "ws")

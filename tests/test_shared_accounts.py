@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from core.environments import set_environment
-from core.workspace import find_workspace
+from dockyard.core.environments import set_environment
+from dockyard.core.workspace import find_workspace
 from tests.test_deployments import trained  # noqa: F401  (the module-scoped trained workspace)
 
 pytestmark = pytest.mark.slow
@@ -73,7 +73,7 @@ class Accounts:
 
 def _dockyard() -> list[str]:
     beside = Path(sys.executable).parent / "dockyard"
-    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "tui"]
+    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "dockyard.tui"]
 
 
 def _become(who: Account, read_anywhere: bool) -> Callable[[], None]:
@@ -124,7 +124,7 @@ def _as(
 
 def _can_run(who: Account, base: Path, read_anywhere: bool) -> bool | str:
     """True if ``who`` can import Dockyard with this interpreter, else why not."""
-    probe = [sys.executable, "-c", "import core.deployments, tui.cli"]
+    probe = [sys.executable, "-c", "import dockyard.core.deployments, dockyard.tui.cli"]
     try:
         done = _as(who, probe, base, base, read_anywhere)
     except OSError as exc:  # the interpreter itself is out of reach
@@ -198,7 +198,7 @@ def _init_shared(acc: Accounts, folder: Path) -> subprocess.CompletedProcess[str
 
 
 def _close_engines() -> None:
-    from core.workspace import _ENGINES
+    from dockyard.core.workspace import _ENGINES
 
     for engine in _ENGINES.values():
         engine.dispose()

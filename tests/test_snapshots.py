@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from core.workspace import Workspace
+from dockyard.core.workspace import Workspace
+from dockyard.tui.app import DockyardApp
 from tests.conftest import FROZEN_NOW
-from tui.app import DockyardApp
 
 SnapCompare = Callable[..., bool]
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from core.workspace import Workspace
+from dockyard.core.workspace import Workspace
 from tests.test_tui_datasets import build_datasets_store, make_app, settle
 
 SnapCompare = Callable[..., bool]

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from core.environments import set_environment
-from core.workspace import Workspace
+from dockyard.core.environments import set_environment
+from dockyard.core.workspace import Workspace
+from dockyard.tui.app import DockyardApp
 from tests.conftest import FROZEN_NOW, ago, rechain_audit
 from tests.test_tui_models import build_models_store
-from tui.app import DockyardApp
 
 SnapCompare = Callable[..., bool]
 
@@ -39,8 +39,8 @@ CHECKS = [
 def build_deploy_store(workspace: Workspace) -> None:
     from sqlmodel import Session
 
-    from store.db import open_engine
-    from store.models import Approval, Deployment, DeploymentRequest, ModelVersion
+    from dockyard.store.db import open_engine
+    from dockyard.store.models import Approval, Deployment, DeploymentRequest, ModelVersion
 
     build_models_store(workspace)
     set_environment(

@@ -15,11 +15,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from core.workspace import Workspace
+from dockyard.core.workspace import Workspace
+from dockyard.tui.app import DockyardApp
+from dockyard.tui.screens.launch import LaunchScreen
 from tests.conftest import FROZEN_NOW, ago
 from tests.test_tui_runs import register_toy
-from tui.app import DockyardApp
-from tui.screens.launch import LaunchScreen
 
 SnapCompare = Callable[..., bool]
 
@@ -44,7 +44,7 @@ def _stable_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
     monkeypatch.setenv("HOME", "/home/alice")
     monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.setattr("core.agent.ensure_agent", lambda _workspace: False)
+    monkeypatch.setattr("dockyard.core.agent.ensure_agent", lambda _workspace: False)
 
 
 def seed_runs(workspace: Workspace) -> dict[str, int]:
@@ -52,8 +52,8 @@ def seed_runs(workspace: Workspace) -> dict[str, int]:
     and a failed one; every time relative to ``FROZEN_NOW``."""
     from sqlmodel import Session, select
 
-    from core.workspace import engine_for
-    from store.models import Artifact, Metric, Param, Project, Run, RunTag
+    from dockyard.core.workspace import engine_for
+    from dockyard.store.models import Artifact, Metric, Param, Project, Run, RunTag
 
     register_toy(workspace)
     ids: dict[str, int] = {}

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from store.db import HEAD_REVISION, SchemaTooNewError, known_revisions, open_engine, sqlite_url
+from dockyard.store.db import (
+    HEAD_REVISION,
+    SchemaTooNewError,
+    known_revisions,
+    open_engine,
+    sqlite_url,
+)
 
 
 def test_migrates_an_empty_file_to_head(tmp_path: Path) -> None:
@@ -30,7 +36,7 @@ def test_head_revision_matches_the_migration_scripts() -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from store.db import MIGRATIONS_DIR
+    from dockyard.store.db import MIGRATIONS_DIR
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -73,7 +79,7 @@ def test_a_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
-    from store.db import StoreError
+    from dockyard.store.db import StoreError
 
     path = tmp_path / "s.db"
     path.write_bytes(b"this is not sqlite" * 100)
@@ -86,7 +92,7 @@ def test_an_older_store_is_migrated_to_head_on_open(tmp_path: Path) -> None:
     from alembic.config import Config
     from sqlalchemy import create_engine
 
-    from store.db import MIGRATIONS_DIR
+    from dockyard.store.db import MIGRATIONS_DIR
 
     path = tmp_path / "old.db"
     config = Config()

@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 INNER = """
 import os, time
 from pathlib import Path
-from core.agent import agent_status, ensure_agent
-from core.workspace import init_workspace
+from dockyard.core.agent import agent_status, ensure_agent
+from dockyard.core.workspace import init_workspace
 
 def test_starts_an_agent_then_hangs(tmp_path):
     ws = init_workspace(tmp_path / "ws")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from core.tracking import (
+from dockyard.core.tracking import (
     ProtocolError,
     Tracker,
     encode_param,
@@ -37,8 +37,8 @@ class Store:
     def __init__(self, root: Path) -> None:
         from sqlmodel import Session, create_engine
 
-        from core.workspace import init_workspace
-        from store.models import Project
+        from dockyard.core.workspace import init_workspace
+        from dockyard.store.models import Project
 
         self.workspace = init_workspace(root)
         assert self.workspace.db_path is not None
@@ -59,7 +59,7 @@ class Store:
     def new_run(self, session: Any = None) -> int:
         from sqlmodel import Session, create_engine
 
-        from store.models import Run
+        from dockyard.store.models import Run
 
         if session is None:
             engine = create_engine(self.workspace.db_url)
@@ -643,7 +643,7 @@ def test_subprocess_store_mode(store: Store, tmp_path: Path) -> None:
     proc = _run_script(
         tmp_path,
         """
-        from core.tracking import Tracker
+        from dockyard.core.tracking import Tracker
         with Tracker.from_env() as t:
             t.log_params({"C": 0.1, "seed": 3})
             for step in range(500):
@@ -665,7 +665,7 @@ def test_subprocess_flushes_at_exit_without_close(store: Store, tmp_path: Path) 
     proc = _run_script(
         tmp_path,
         """
-        from core.tracking import Tracker
+        from dockyard.core.tracking import Tracker
         t = Tracker.from_env(flush_points=10**9, flush_seconds=3600)
         for step in range(1234):
             t.log_metric("loss", 1.0, step=step)
@@ -684,7 +684,7 @@ def test_subprocess_flushes_on_sigterm_then_dies_of_it(store: Store, tmp_path: P
         tmp_path,
         """
         import sys, time
-        from core.tracking import Tracker
+        from dockyard.core.tracking import Tracker
         t = Tracker.from_env(flush_points=10**9, flush_seconds=3600)
         for step in range(321):
             t.log_metric("loss", 1.0, step=step)
@@ -707,7 +707,7 @@ def test_subprocess_sigterm_keeps_the_scripts_own_handler(store: Store, tmp_path
         tmp_path,
         """
         import signal, sys, time
-        from core.tracking import Tracker
+        from dockyard.core.tracking import Tracker
 
         def graceful(signum, frame):
             print("graceful stop", flush=True)
@@ -740,7 +740,7 @@ def test_processes_logging_at_once_lose_nothing(store: Store, tmp_path: Path) ->
             _run_script(
                 folder,
                 """
-                from core.tracking import Tracker
+                from dockyard.core.tracking import Tracker
                 with Tracker.from_env(flush_points=2000, flush_seconds=0.05) as t:
                     for step in range(25_000):
                         t.log_metric("loss", 1.0, step=step)
@@ -759,7 +759,7 @@ def test_subprocess_standalone_prints_protocol(tmp_path: Path) -> None:
     proc = _run_script(
         tmp_path,
         """
-        from core.tracking import Tracker
+        from dockyard.core.tracking import Tracker
         with Tracker.from_env() as t:
             print("starting")
             t.log_param("C", 1.0)

@@ -19,18 +19,18 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from core.overview import EMPTY_HINTS, PAGE_SIZE, Pane, load_home, load_pane
-from core.workspace import Workspace
-from store.queries import like_pattern, open_reader, sqlite_file
-from store.schema import HEAD_REVISION
+from dockyard.core.overview import EMPTY_HINTS, PAGE_SIZE, Pane, load_home, load_pane
+from dockyard.core.workspace import Workspace
+from dockyard.store.queries import like_pattern, open_reader, sqlite_file
+from dockyard.store.schema import HEAD_REVISION
+from dockyard.tui.app import DockyardApp
+from dockyard.tui.screens.command_bar import CommandBarScreen
+from dockyard.tui.screens.detail import DetailScreen
+from dockyard.tui.screens.help import HelpScreen
+from dockyard.tui.screens.home import HomeScreen
+from dockyard.tui.widgets.commands import APP_COMMANDS, resolve_command
+from dockyard.tui.widgets.pane import OverviewPane, PaneTable
 from tests.conftest import FROZEN_NOW
-from tui.app import DockyardApp
-from tui.screens.command_bar import CommandBarScreen
-from tui.screens.detail import DetailScreen
-from tui.screens.help import HelpScreen
-from tui.screens.home import HomeScreen
-from tui.widgets.commands import APP_COMMANDS, resolve_command
-from tui.widgets.pane import OverviewPane, PaneTable
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY_MODULES = ("pandas", "sklearn", "sqlmodel", "sqlalchemy")
@@ -508,7 +508,7 @@ def test_import_tui_app_loads_nothing_heavy() -> None:
     code = textwrap.dedent(
         f"""
         import json, sys
-        import tui.app
+        import dockyard.tui.app
         print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))
         """
     )
@@ -524,8 +524,8 @@ def test_startup_on_a_sqlite_store_loads_nothing_heavy(seeded_workspace: Workspa
         f"""
         import asyncio, json, sys
         from pathlib import Path
-        from core.workspace import Workspace
-        from tui.app import DockyardApp
+        from dockyard.core.workspace import Workspace
+        from dockyard.tui.app import DockyardApp
 
         async def main():
             workspace = Workspace(home=Path({str(seeded_workspace.home)!r}),
@@ -552,7 +552,7 @@ def test_startup_on_a_sqlite_store_loads_nothing_heavy(seeded_workspace: Workspa
 
 
 def test_open_reader_fast_path_checks_the_revision(seeded_workspace: Workspace) -> None:
-    from store.queries import SqliteReader
+    from dockyard.store.queries import SqliteReader
 
     reader = open_reader(seeded_workspace.db_url)
     try:
@@ -624,7 +624,7 @@ def test_ages_come_from_the_injected_clock(seeded_workspace: Workspace) -> None:
 
 def test_the_read_path_imports_neither_textual_nor_sqlalchemy() -> None:
     code = (
-        "import json, sys; import core.overview, store.queries; "
+        "import json, sys; import dockyard.core.overview, dockyard.store.queries; "
         "print(json.dumps([m for m in ('textual', 'sqlalchemy', 'sqlmodel') if m in sys.modules]))"
     )
     result = subprocess.run(
@@ -635,8 +635,8 @@ def test_the_read_path_imports_neither_textual_nor_sqlalchemy() -> None:
 
 def test_the_sqlalchemy_reader_gives_the_same_overview(seeded_workspace: Workspace) -> None:
     """The reader used for non-SQLite stores (e.g. PostgreSQL), here over the same file."""
-    from store.db import open_engine
-    from store.queries import SqlAlchemyReader
+    from dockyard.store.db import open_engine
+    from dockyard.store.queries import SqlAlchemyReader
 
     fast = open_reader(seeded_workspace.db_url)
     portable = SqlAlchemyReader(open_engine(seeded_workspace.db_url))

@@ -17,16 +17,16 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
-from core.datasets import list_versions, register_dataset
-from core.workspace import Workspace
-from store.queries import sqlite_file
+from dockyard.core.datasets import list_versions, register_dataset
+from dockyard.core.workspace import Workspace
+from dockyard.store.queries import sqlite_file
+from dockyard.tui.app import DockyardApp
+from dockyard.tui.screens.add_dataset import AddDatasetScreen
+from dockyard.tui.screens.dataset import DatasetScreen, PreviewTable, ProfileTable
+from dockyard.tui.screens.dataset_diff import DatasetDiffScreen
+from dockyard.tui.screens.home import HomeScreen
+from dockyard.tui.sparkline import SPARK
 from tests.conftest import FROZEN_NOW, ago
-from tui.app import DockyardApp
-from tui.screens.add_dataset import AddDatasetScreen
-from tui.screens.dataset import DatasetScreen, PreviewTable, ProfileTable
-from tui.screens.dataset_diff import DatasetDiffScreen
-from tui.screens.home import HomeScreen
-from tui.sparkline import SPARK
 
 KINDS = ("red", "white", "rose")
 
@@ -380,7 +380,7 @@ async def test_malformed_files_in_the_form_get_the_command_lines_messages(
         if content is not None:
             path.write_bytes(content.encode() if isinstance(content, str) else content)
         cli = subprocess.run(
-            [sys.executable, "-m", "tui", "--home", str(workspace.home), "data", "add", "bad",
+            [sys.executable, "-m", "dockyard.tui", "--home", str(workspace.home), "data", "add", "bad",
              str(path)],
             env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip

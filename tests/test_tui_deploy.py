@@ -14,16 +14,21 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from core.audit import list_events
-from core.deployments import get_request, list_requests, live_deployment, request_deployment
-from core.environments import set_environment
-from core.overview import DeploymentRow, Pane
-from core.workspace import Workspace, os_user
+from dockyard.core.audit import list_events
+from dockyard.core.deployments import (
+    get_request,
+    list_requests,
+    live_deployment,
+    request_deployment,
+)
+from dockyard.core.environments import set_environment
+from dockyard.core.overview import DeploymentRow, Pane
+from dockyard.core.workspace import Workspace, os_user
+from dockyard.tui.app import DockyardApp
+from dockyard.tui.screens.deploy_request import RequestScreen
+from dockyard.tui.screens.home import HomeScreen
+from dockyard.tui.widgets.decision import DecisionModal
 from tests.test_deployments import trained, ws  # noqa: F401  (fixtures)
-from tui.app import DockyardApp
-from tui.screens.deploy_request import RequestScreen
-from tui.screens.home import HomeScreen
-from tui.widgets.decision import DecisionModal
 
 ME = os_user()
 
@@ -81,7 +86,7 @@ async def test_pane_lists_pending_requests_first_with_marks_approvals_and_header
 async def test_enter_opens_the_request_screen_with_checks_comparison_and_report(
     deploy_ws: Workspace,
 ) -> None:
-    from core.deployments import approve_request
+    from dockyard.core.deployments import approve_request
 
     first = request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice")
     approve_request(deploy_ws, first.request.id, "first one", actor="bob")
@@ -305,7 +310,7 @@ async def test_rollback_from_a_deployment_row(deploy_ws: Workspace) -> None:
 
 
 async def test_help_lists_the_deployment_keys(deploy_ws: Workspace) -> None:
-    from tui.screens.help import HelpScreen, binding_rows
+    from dockyard.tui.screens.help import HelpScreen, binding_rows
 
     request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice")
     app = DockyardApp(deploy_ws)

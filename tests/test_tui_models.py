@@ -18,18 +18,18 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
-from core.overview import Pane
-from core.registry import alias_history, get_version
-from core.workspace import Workspace
-from store.queries import sqlite_file
+from dockyard.core.overview import Pane
+from dockyard.core.registry import alias_history, get_version
+from dockyard.core.workspace import Workspace
+from dockyard.store.queries import sqlite_file
+from dockyard.tui.app import DockyardApp
+from dockyard.tui.screens.compare import CompareScreen, metric_cell, visible_rows
+from dockyard.tui.screens.home import HomeScreen
+from dockyard.tui.screens.model import ModelScreen, ReportView, parse_tags
+from dockyard.tui.widgets.confirm import ConfirmModal
+from dockyard.tui.widgets.prompt import PromptModal
+from dockyard.tui.widgets.report import report_text
 from tests.conftest import FROZEN_NOW, ago, rechain_audit
-from tui.app import DockyardApp
-from tui.screens.compare import CompareScreen, metric_cell, visible_rows
-from tui.screens.home import HomeScreen
-from tui.screens.model import ModelScreen, ReportView, parse_tags
-from tui.widgets.confirm import ConfirmModal
-from tui.widgets.prompt import PromptModal
-from tui.widgets.report import report_text
 
 MODEL = "iris-clf"
 
@@ -68,10 +68,10 @@ def build_models_store(workspace: Workspace, *, register: int = 3) -> dict[str, 
     relative to ``FROZEN_NOW`` so screens do not drift."""
     from sqlmodel import Session
 
-    from core.projects import ProjectSpec
-    from core.registry import register_version, set_alias
-    from store.db import open_engine
-    from store.models import Artifact, Dataset, DatasetVersion, Metric, Param, Project, Run
+    from dockyard.core.projects import ProjectSpec
+    from dockyard.core.registry import register_version, set_alias
+    from dockyard.store.db import open_engine
+    from dockyard.store.models import Artifact, Dataset, DatasetVersion, Metric, Param, Project, Run
 
     spec = ProjectSpec.from_json(json.dumps(PROJECT_SPEC))
     engine = open_engine(workspace.db_url)
@@ -460,7 +460,7 @@ async def test_m_cycles_the_overlaid_metric(models_workspace: Workspace) -> None
 
 
 def test_metric_cells_read_without_colour(models_workspace: Workspace) -> None:
-    from core.comparison import compare
+    from dockyard.core.comparison import compare
 
     comparison = compare(models_workspace, [f"{MODEL}@1", f"{MODEL}@2", f"{MODEL}@1"])
     accuracy = next(row for row in comparison.rows if row.name == "accuracy")
@@ -571,7 +571,7 @@ async def test_tags_survive_paging(models_workspace: Workspace) -> None:
 async def test_models_tagged_in_the_pane_compare_their_latest_versions(
     models_workspace: Workspace,
 ) -> None:
-    from core.registry import register_version
+    from dockyard.core.registry import register_version
 
     register_version(models_workspace, 1, "other-clf")
     app = make_app(models_workspace)
@@ -655,7 +655,7 @@ async def test_palette_compare_runs_on_the_model_screen(models_workspace: Worksp
 
 
 async def test_help_lists_the_model_screen_keys(models_workspace: Workspace) -> None:
-    from tui.screens.help import HelpScreen
+    from dockyard.tui.screens.help import HelpScreen
 
     app = make_app(models_workspace)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -670,7 +670,7 @@ async def test_help_lists_the_model_screen_keys(models_workspace: Workspace) -> 
 
 
 def test_report_text_names_pass_and_fail_in_words(models_workspace: Workspace) -> None:
-    from core.validation import build_report
+    from dockyard.core.validation import build_report
 
     text = report_text(build_report(models_workspace, f"{MODEL}@3")).plain
     assert "GATES FAILED" in text and "1 of 2 gates pass" in text

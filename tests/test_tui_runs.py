@@ -19,20 +19,26 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select
 
-from core.overview import ACTIVE_RUN_STATUSES, Pane, RunRow, load_pane
-from core.projects import add_project
-from core.runs import ACTIVE, get_run, list_runs
-from core.workspace import Workspace
-from store.queries import open_reader
+from dockyard.core.overview import ACTIVE_RUN_STATUSES, Pane, RunRow, load_pane
+from dockyard.core.projects import add_project
+from dockyard.core.runs import ACTIVE, get_run, list_runs
+from dockyard.core.workspace import Workspace
+from dockyard.store.queries import open_reader
+from dockyard.tui.app import DockyardApp
+from dockyard.tui.screens.help import HelpScreen
+from dockyard.tui.screens.home import HomeScreen
+from dockyard.tui.screens.launch import (
+    LaunchScreen,
+    ParamRow,
+    check_values,
+    describe_spec,
+    runs_count,
+)
+from dockyard.tui.screens.run import LogTail, RunScreen, ordered_keys
+from dockyard.tui.widgets.confirm import ConfirmModal
+from dockyard.tui.widgets.metric_chart import MAX_KEPT_POINTS, MetricChart, step_ticks, thin
+from dockyard.tui.widgets.pane import PaneTable
 from tests.conftest import FROZEN_NOW, ago
-from tui.app import DockyardApp
-from tui.screens.help import HelpScreen
-from tui.screens.home import HomeScreen
-from tui.screens.launch import LaunchScreen, ParamRow, check_values, describe_spec, runs_count
-from tui.screens.run import LogTail, RunScreen, ordered_keys
-from tui.widgets.confirm import ConfirmModal
-from tui.widgets.metric_chart import MAX_KEPT_POINTS, MetricChart, step_ticks, thin
-from tui.widgets.pane import PaneTable
 
 TOY_TOML = """
 [project]
@@ -88,7 +94,7 @@ def agent_starts(monkeypatch: pytest.MonkeyPatch) -> list[Workspace]:
         calls.append(workspace)
         return False
 
-    monkeypatch.setattr("core.agent.ensure_agent", fake_ensure_agent)
+    monkeypatch.setattr("dockyard.core.agent.ensure_agent", fake_ensure_agent)
     return calls
 
 
@@ -110,7 +116,7 @@ def toy(workspace: Workspace) -> Workspace:
 def session(workspace: Workspace) -> Any:
     from sqlmodel import Session
 
-    from core.workspace import engine_for
+    from dockyard.core.workspace import engine_for
 
     return Session(engine_for(workspace))
 
@@ -128,7 +134,7 @@ def insert_run(
     """A run of the toy project as the supervisor leaves it, with its log file."""
     from sqlmodel import select
 
-    from store.models import Param, Project, Run
+    from dockyard.store.models import Param, Project, Run
 
     with session(workspace) as db:
         project = db.exec(select(Project).where(Project.name == "toy")).one()
@@ -169,7 +175,7 @@ def insert_run(
 def add_metrics(
     workspace: Workspace, run_id: int, key: str, points: list[tuple[int, float]]
 ) -> None:
-    from store.models import Metric
+    from dockyard.store.models import Metric
 
     with session(workspace) as db:
         for step, value in points:
@@ -178,7 +184,7 @@ def add_metrics(
 
 
 def set_status(workspace: Workspace, run_id: int, status: str) -> None:
-    from store.models import Run
+    from dockyard.store.models import Run
 
     with session(workspace) as db:
         run = db.get(Run, run_id)
@@ -432,7 +438,7 @@ async def test_a_failing_store_is_one_notification_and_polls_back_off(
         def broken(*_args: object) -> None:
             raise OSError("disk on fire")
 
-        monkeypatch.setattr("core.runs.get_run", broken)
+        monkeypatch.setattr("dockyard.core.runs.get_run", broken)
         await poll(pilot, screen)
         await poll(pilot, screen)
         assert screen._skip_polls == 2
@@ -689,7 +695,7 @@ async def test_an_unknown_dataset_version_is_a_notification(toy: Workspace) -> N
 
 
 def test_field_rules() -> None:
-    from core.projects import ParamSpec
+    from dockyard.core.projects import ParamSpec
 
     c = ParamSpec("C", "float", 1.0, min=0.001, max=100.0)
     assert check_values(c, "") == ([], None)
@@ -761,7 +767,7 @@ def test_the_best_run_of_each_ended_sweep_is_marked(toy: Workspace) -> None:
 def test_a_minimizing_project_marks_the_lowest(toy: Workspace) -> None:
     from sqlmodel import select
 
-    from store.models import Project
+    from dockyard.store.models import Project
 
     with session(toy) as db:
         project = db.exec(select(Project).where(Project.name == "toy")).one()
@@ -832,7 +838,7 @@ async def test_a_long_log_opens_at_its_end_with_a_note(toy: Workspace) -> None:
 
 
 def test_log_tail_opens_a_long_log_near_its_end(tmp_path: Path) -> None:
-    from tui.screens import run as run_module
+    from dockyard.tui.screens import run as run_module
 
     path = tmp_path / "long.log"
     lines = [f"line {index:06d}\n" for index in range(100_000)]
@@ -867,8 +873,8 @@ def test_metric_keys_order_and_chart_helpers() -> None:
 def test_import_tui_app_loads_neither_plotext_nor_the_run_screens() -> None:
     code = (
         "import sys, json, tui.app\n"
-        "print(json.dumps([m for m in ('plotext', 'textual_plotext', 'tui.screens.run',"
-        " 'tui.screens.launch', 'sqlmodel', 'sqlalchemy') if m in sys.modules]))"
+        "print(json.dumps([m for m in ('plotext', 'textual_plotext', 'dockyard.tui.screens.run',"
+        " 'dockyard.tui.screens.launch', 'sqlmodel', 'sqlalchemy') if m in sys.modules]))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

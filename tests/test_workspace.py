@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError, WorkspaceNotFoundError
-from core.workspace import current_user, find_workspace, init_workspace
+from dockyard.core.errors import InputError, WorkspaceNotFoundError
+from dockyard.core.workspace import current_user, find_workspace, init_workspace
 
 
 def test_init_creates_store_objects_and_logs(tmp_path: Path) -> None:

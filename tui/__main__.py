@@ -1,5 +1,5 @@
 """``python -m tui``: the same as the ``dockyard`` command."""
 
-from tui.cli import main
+from dockyard.tui.cli import main
 
 main(prog_name="dockyard")

@@ -19,15 +19,15 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Input
 
-from core.overview import Pane
-from core.text import visible
-from core.workspace import Workspace, current_user
-from store.queries import Reader, open_reader
-from tui.screens.command_bar import CommandBarScreen
-from tui.screens.help import HelpScreen, binding_rows
-from tui.screens.home import HomeScreen
-from tui.widgets.commands import DockyardCommands, resolve_command
-from tui.widgets.status_line import short_path
+from dockyard.core.overview import Pane
+from dockyard.core.text import visible
+from dockyard.core.workspace import Workspace, current_user
+from dockyard.store.queries import Reader, open_reader
+from dockyard.tui.screens.command_bar import CommandBarScreen
+from dockyard.tui.screens.help import HelpScreen, binding_rows
+from dockyard.tui.screens.home import HomeScreen
+from dockyard.tui.widgets.commands import DockyardCommands, resolve_command
+from dockyard.tui.widgets.status_line import short_path
 
 
 def _utcnow() -> datetime:
@@ -138,7 +138,7 @@ class DockyardApp(App[None]):
     ) -> None:
         """Every notification is plain text, with control characters made visible.
 
-        Messages quote data (a dataset name, an error from core naming the user's input),
+        Messages quote data (a dataset name, an error from dockyard.core naming the user's input),
         and every screen's and widget's ``notify`` ends here: one place where a message is
         never parsed as markup and cannot reach the terminal with an escape sequence in it.
         """
@@ -248,20 +248,20 @@ class DockyardApp(App[None]):
 
     def open_run(self, run_id: int) -> None:
         """Push the run screen of ``run_id``: its live log, curves and record."""
-        from tui.screens.run import RunScreen  # plotext loads with the first run opened
+        from dockyard.tui.screens.run import RunScreen  # plotext loads with the first run opened
 
         self.push_screen(RunScreen(run_id))
 
     async def action_new_run(self) -> None:
         """The launch form, on the project of the run highlighted in the Runs pane."""
-        from tui.screens.launch import LaunchScreen
+        from dockyard.tui.screens.launch import LaunchScreen
 
         row = self.home.pane(Pane.RUNS).row_at_cursor() if self.home.is_mounted else None
         await self.push_screen(LaunchScreen(project=getattr(row, "project", None)))
 
     async def action_add_dataset(self) -> None:
         """The add-dataset form, on the dataset highlighted in the Datasets pane."""
-        from tui.screens.add_dataset import AddDatasetScreen
+        from dockyard.tui.screens.add_dataset import AddDatasetScreen
 
         row = self.home.pane(Pane.DATASETS).row_at_cursor() if self.home.is_mounted else None
 

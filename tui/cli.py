@@ -16,9 +16,9 @@ from typing import Any, NoReturn
 
 import click
 
-from core.errors import DockyardError
-from core.workspace import Workspace
-from tui.clikit import Context, echo, fail, pass_ctx, print_json, print_table
+from dockyard.core.errors import DockyardError
+from dockyard.core.workspace import Workspace
+from dockyard.tui.clikit import Context, echo, fail, pass_ctx, print_json, print_table
 
 
 class DockyardGroup(click.Group):
@@ -64,7 +64,7 @@ class DockyardGroup(click.Group):
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(0)
         except Exception as exc:
-            from store.db import SchemaTooNewError, StoreError
+            from dockyard.store.db import SchemaTooNewError, StoreError
 
             if isinstance(exc, SchemaTooNewError):
                 self._report(ctx, exc, str(exc), 2)
@@ -133,8 +133,8 @@ def version_lines(home: str | None) -> list[str]:
     revision its store records (read with sqlite3: no SQLAlchemy, nothing migrated)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from core.workspace import find_workspace, store_revision
-    from store.schema import HEAD_REVISION
+    from dockyard.core.workspace import find_workspace, store_revision
+    from dockyard.store.schema import HEAD_REVISION
 
     try:
         package = version("dockyard")
@@ -159,7 +159,7 @@ def version_lines(home: str | None) -> list[str]:
 
 
 def open_tui(workspace: Workspace) -> None:
-    from tui.app import run_tui
+    from dockyard.tui.app import run_tui
 
     run_tui(workspace)
 
@@ -175,7 +175,7 @@ def init(directory: Path | None, shared: str | None) -> None:
       dockyard init ~/models
       dockyard init /srv/models --shared mlteam
     """
-    from core.workspace import init_workspace, share_workspace
+    from dockyard.core.workspace import init_workspace, share_workspace
 
     if shared:
         os.umask(0o002)
@@ -198,7 +198,7 @@ def demo(directory: Path | None, no_tui: bool) -> None:
     Example:
       dockyard demo /tmp/dockyard-demo --no-tui
     """
-    from core.demo import prepare_demo
+    from dockyard.core.demo import prepare_demo
 
     workspace, projects = prepare_demo(directory or Path("dockyard-demo"))
     if no_tui:
@@ -224,7 +224,7 @@ def project_add(ctx: Context, path: Path, as_json: bool) -> None:
     Example:
       dockyard project add ./my-project
     """
-    from core.projects import add_project
+    from dockyard.core.projects import add_project
 
     info = add_project(ctx.workspace(), path)
     if as_json:
@@ -243,7 +243,7 @@ def project_list(ctx: Context, as_json: bool) -> None:
     Example:
       dockyard project list --json
     """
-    from core.projects import list_projects
+    from dockyard.core.projects import list_projects
 
     projects = list_projects(ctx.workspace())
     if as_json:
@@ -269,7 +269,7 @@ def project_show(ctx: Context, name: str, as_json: bool) -> None:
     Example:
       dockyard project show wine --json
     """
-    from core.projects import get_project
+    from dockyard.core.projects import get_project
 
     info = get_project(ctx.workspace(), name)
     if as_json:
@@ -302,12 +302,12 @@ def project_show(ctx: Context, name: str, as_json: bool) -> None:
 
 def _register_commands() -> None:
     # imported here, not at the top: each module imports the shared helpers from clikit
-    from tui.cli_audit import audit
-    from tui.cli_data import data
-    from tui.cli_deploy import deploy, env, predict
-    from tui.cli_models import model
-    from tui.cli_ops import monitor
-    from tui.cli_runs import agent, run
+    from dockyard.tui.cli_audit import audit
+    from dockyard.tui.cli_data import data
+    from dockyard.tui.cli_deploy import deploy, env, predict
+    from dockyard.tui.cli_models import model
+    from dockyard.tui.cli_ops import monitor
+    from dockyard.tui.cli_runs import agent, run
 
     main.add_command(data)
     main.add_command(run)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-from tui.clikit import Context, echo, fail, pass_ctx, print_json
+from dockyard.tui.clikit import Context, echo, fail, pass_ctx, print_json
 
 
 @click.group()
@@ -56,7 +56,7 @@ def audit_verify(ctx: Context, as_json: bool) -> None:
       dockyard audit verify
       dockyard audit verify --json
     """
-    from core.audit import check_chain
+    from dockyard.core.audit import check_chain
 
     with _progress_bar(not as_json and sys.stderr.isatty()) as update:
         report = check_chain(ctx.workspace(), progress=update)
@@ -85,8 +85,8 @@ def audit_log(
     Example:
       dockyard audit log --model wine-clf --env production --since 2026-03-01
     """
-    from core.audit import history_warning, search_events
-    from tui.cli_deploy import _parse_date
+    from dockyard.core.audit import history_warning, search_events
+    from dockyard.tui.cli_deploy import _parse_date
 
     workspace = ctx.workspace()
     events = search_events(workspace, model, env_name, _parse_date(since) if since else None)

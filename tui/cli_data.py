@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from core.text import visible
-from tui.clikit import OFFSET, Context, echo, pass_ctx, print_json, print_table
-from tui.sparkline import sparkline
+from dockyard.core.text import visible
+from dockyard.tui.clikit import OFFSET, Context, echo, pass_ctx, print_json, print_table
+from dockyard.tui.sparkline import sparkline
 
 if TYPE_CHECKING:
-    from core.datasets import RegisterProgress, VersionInfo
+    from dockyard.core.datasets import RegisterProgress, VersionInfo
 
 
 @click.group()
@@ -41,7 +41,7 @@ def _when(value: datetime) -> str:
 
 
 def _size(value: int | None) -> str:
-    from core.datasets import human_bytes
+    from dockyard.core.datasets import human_bytes
 
     return "-" if value is None else human_bytes(value)
 
@@ -126,7 +126,7 @@ def data_add(ctx: Context, name: str, path: Path, message: str, as_json: bool) -
       dockyard data add iris data/iris.csv -m "first cut"
       dockyard data add events exports/2026-11/ --json
     """
-    from core.datasets import register_dataset
+    from dockyard.core.datasets import register_dataset
 
     workspace = ctx.workspace()
     show = not as_json and sys.stderr.isatty()
@@ -148,7 +148,7 @@ def data_list(ctx: Context, as_json: bool) -> None:
     Example:
       dockyard data list --json
     """
-    from core.datasets import list_datasets
+    from dockyard.core.datasets import list_datasets
 
     datasets = list_datasets(ctx.workspace())
     if as_json:
@@ -185,7 +185,7 @@ def data_versions(ctx: Context, name: str, as_json: bool) -> None:
     Example:
       dockyard data versions iris
     """
-    from core.datasets import list_versions
+    from dockyard.core.datasets import list_versions
 
     versions = list_versions(ctx.workspace(), name)
     if as_json:
@@ -221,7 +221,7 @@ def data_show(ctx: Context, ref: str, as_json: bool) -> None:
       dockyard data show iris
       dockyard data show iris@2 --json
     """
-    from core.datasets import get_version
+    from dockyard.core.datasets import get_version
 
     info = get_version(ctx.workspace(), ref, with_profile=True)
     _warn_if_altered(info, "the profile describes the registered bytes, not the stored ones")
@@ -233,7 +233,7 @@ def data_show(ctx: Context, ref: str, as_json: bool) -> None:
 
 def _warn_if_altered(info: VersionInfo, consequence: str) -> None:
     """One warning line on stderr when the stored object is not the registered data."""
-    from core.datasets import object_problem
+    from dockyard.core.datasets import object_problem
 
     problem = object_problem(info)
     if problem is not None:
@@ -305,7 +305,7 @@ def data_head(ctx: Context, ref: str, rows: int, offset: int, as_json: bool) -> 
       dockyard data head iris -n 5
       dockyard data head iris@1 --offset 1000 -n 20 --json
     """
-    from core.datasets import head
+    from dockyard.core.datasets import head
 
     info, columns, page = head(ctx.workspace(), ref, rows, offset)
     _warn_if_altered(info, "these rows are not the registered data")
@@ -338,7 +338,7 @@ def data_export(ctx: Context, ref: str, path: Path, force: bool) -> None:
     Example:
       dockyard data export iris@2 /tmp/iris-v2.csv
     """
-    from core.datasets import export_version
+    from dockyard.core.datasets import export_version
 
     target = export_version(ctx.workspace(), ref, path, force=force)
     echo(f"Exported {ref} to {target}")
@@ -359,7 +359,7 @@ def data_diff(ctx: Context, ref_a: str, ref_b: str, as_json: bool) -> None:
     Example:
       dockyard data diff iris@1 iris@2
     """
-    from core.dataset_diff import diff_versions
+    from dockyard.core.dataset_diff import diff_versions
 
     diff = diff_versions(ctx.workspace(), ref_a, ref_b)
     if as_json:
@@ -408,13 +408,13 @@ def data_lineage(ctx: Context, ref: str, as_json: bool) -> None:
     Example:
       dockyard data lineage iris@2
     """
-    from core.datasets import parse_ref, runs_using
+    from dockyard.core.datasets import parse_ref, runs_using
 
     parsed = parse_ref(ref)
     version = parsed.version
     workspace = ctx.workspace()
     if version is None and "@latest" in ref:
-        from core.datasets import get_version
+        from dockyard.core.datasets import get_version
 
         version = get_version(workspace, parsed, with_profile=False).version
     uses = runs_using(workspace, parsed.name, version)

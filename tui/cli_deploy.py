@@ -13,8 +13,17 @@ from typing import Any
 
 import click
 
-from store.schema import REQUEST_STATUSES
-from tui.clikit import COUNT, OFFSET, ROW_ID, Context, echo, pass_ctx, print_json, print_table
+from dockyard.store.schema import REQUEST_STATUSES
+from dockyard.tui.clikit import (
+    COUNT,
+    OFFSET,
+    ROW_ID,
+    Context,
+    echo,
+    pass_ctx,
+    print_json,
+    print_table,
+)
 
 
 def _when(value: datetime | None) -> str:
@@ -49,7 +58,7 @@ def env_list(ctx: Context, as_json: bool) -> None:
     Example:
       dockyard env list --json
     """
-    from core.environments import list_environments
+    from dockyard.core.environments import list_environments
 
     envs = list_environments(ctx.workspace())
     if as_json:
@@ -78,7 +87,7 @@ def env_show(ctx: Context, name: str, as_json: bool) -> None:
     Example:
       dockyard env show production
     """
-    from core.environments import get_environment
+    from dockyard.core.environments import get_environment
 
     workspace = ctx.workspace()
     info = get_environment(workspace, name)
@@ -119,7 +128,7 @@ def env_set(
       dockyard env set staging --approvals 0
       dockyard env set production --approvals 1 --approvers alice,@ml-leads --protected
     """
-    from core.environments import parse_approvers, set_environment
+    from dockyard.core.environments import parse_approvers, set_environment
 
     info = set_environment(
         ctx.workspace(),
@@ -185,7 +194,7 @@ def deploy_request(ctx: Context, ref: str, env_name: str, message: str, as_json:
     Example:
       dockyard deploy request wine-clf@3 --env production -m "better f1"
     """
-    from core.deployments import request_deployment
+    from dockyard.core.deployments import request_deployment
 
     _print_decision(request_deployment(ctx.workspace(), ref, env_name, message), as_json)
 
@@ -214,7 +223,7 @@ def deploy_list(
       dockyard deploy list --status pending --json
       dockyard deploy list --limit 20 --offset 20
     """
-    from core.deployments import list_requests
+    from dockyard.core.deployments import list_requests
 
     requests = list_requests(ctx.workspace(), status, env_name, limit=limit, offset=offset)
     if as_json:
@@ -254,7 +263,7 @@ def deploy_show(ctx: Context, request_id: int, as_json: bool) -> None:
     Example:
       dockyard deploy show 4 --json
     """
-    from core.deployments import get_request
+    from dockyard.core.deployments import get_request
 
     r = get_request(ctx.workspace(), request_id)
     if as_json:
@@ -289,7 +298,7 @@ def deploy_approve(
     Example:
       dockyard deploy approve 4 -m "checked the report"
     """
-    from core.deployments import approve_request
+    from dockyard.core.deployments import approve_request
 
     decision = approve_request(ctx.workspace(), request_id, message, override_gates)
     _print_decision(decision, as_json)
@@ -306,7 +315,7 @@ def deploy_reject(ctx: Context, request_id: int, message: str) -> None:
     Example:
       dockyard deploy reject 4 -m "recall dropped on class 2"
     """
-    from core.deployments import reject_request
+    from dockyard.core.deployments import reject_request
 
     r = reject_request(ctx.workspace(), request_id, message)
     echo(f"Request {r.id}: {r.ref} to {r.target} rejected")
@@ -322,7 +331,7 @@ def deploy_recheck(ctx: Context, request_id: int) -> None:
     Example:
       dockyard deploy recheck 4
     """
-    from core.deployments import Decision, recheck_request
+    from dockyard.core.deployments import Decision, recheck_request
 
     _print_decision(Decision(recheck_request(ctx.workspace(), request_id)), False)
 
@@ -339,7 +348,7 @@ def deploy_status(ctx: Context, at_text: str | None, as_json: bool) -> None:
       dockyard deploy status
       dockyard deploy status --at 2026-03-01 --json
     """
-    from core.deployments import deployment_status
+    from dockyard.core.deployments import deployment_status
 
     at = _parse_date(at_text) if at_text else None
     rows = deployment_status(ctx.workspace(), at)
@@ -370,7 +379,7 @@ def deploy_history(ctx: Context, env_name: str, model: str, as_json: bool) -> No
     Example:
       dockyard deploy history production wine-clf
     """
-    from core.deployments import deployment_history
+    from dockyard.core.deployments import deployment_history
 
     rows = deployment_history(ctx.workspace(), env_name, model)
     if as_json:
@@ -405,7 +414,7 @@ def deploy_rollback(ctx: Context, env_name: str, model: str, message: str, as_js
     Example:
       dockyard deploy rollback production wine-clf -m "latency doubled"
     """
-    from core.deployments import rollback
+    from dockyard.core.deployments import rollback
 
     _print_decision(rollback(ctx.workspace(), env_name, model, message), as_json)
 
@@ -428,7 +437,7 @@ def predict(ctx: Context, model: str, input_path: Path, env_name: str, output: P
     """
     import tempfile
 
-    from core.prediction import predict_file
+    from dockyard.core.prediction import predict_file
 
     workspace = ctx.workspace()
     target = output

@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from tui.clikit import ROW_ID, Context, echo, pass_ctx, print_json, print_machine, print_table
+from dockyard.tui.clikit import (
+    ROW_ID,
+    Context,
+    echo,
+    pass_ctx,
+    print_json,
+    print_machine,
+    print_table,
+)
 
 
 @click.group()
@@ -37,7 +45,7 @@ def model_register(ctx: Context, run_id: int, name: str, description: str, as_js
     Example:
       dockyard model register 12 --name wine-classifier -m "forest, 200 trees"
     """
-    from core.registry import register_version
+    from dockyard.core.registry import register_version
 
     info = register_version(ctx.workspace(), run_id, name, description)
     if as_json:
@@ -56,7 +64,7 @@ def model_list(ctx: Context, as_json: bool) -> None:
     Example:
       dockyard model list --json
     """
-    from core.registry import list_models
+    from dockyard.core.registry import list_models
 
     models = list_models(ctx.workspace())
     if as_json:
@@ -92,8 +100,8 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
       dockyard model show wine-classifier
       dockyard model show wine-classifier@champion --json
     """
-    from core.audit import shown_history_warning
-    from core.registry import alias_history_events, get_version, list_versions, parse_ref
+    from dockyard.core.audit import shown_history_warning
+    from dockyard.core.registry import alias_history_events, get_version, list_versions, parse_ref
 
     workspace = ctx.workspace()
     if "@" in ref:
@@ -167,7 +175,7 @@ def model_alias(ctx: Context, ref: str, alias: str, remove: bool) -> None:
       dockyard model alias wine-classifier@3 champion
       dockyard model alias wine-classifier challenger --remove
     """
-    from core.registry import parse_ref, remove_alias, set_alias
+    from dockyard.core.registry import parse_ref, remove_alias, set_alias
 
     workspace = ctx.workspace()
     if remove:
@@ -193,8 +201,8 @@ def model_edit(ctx: Context, ref: str, description: str | None, tags: tuple[str,
     Example:
       dockyard model edit wine-classifier@3 -m "retrained on v2" -t reviewed=yes
     """
-    from core.errors import InputError
-    from core.registry import update_version
+    from dockyard.core.errors import InputError
+    from dockyard.core.registry import update_version
 
     parsed: dict[str, str] = {}
     for tag in tags:
@@ -225,7 +233,7 @@ def model_compare(ctx: Context, refs: tuple[str, ...], fmt: str, show_all: bool)
       dockyard model compare wine@1 wine@3 wine@champion
       dockyard model compare run:12 run:14 --format md
     """
-    from core.comparison import compare
+    from dockyard.core.comparison import compare
 
     result = compare(ctx.workspace(), list(refs))
     if fmt == "json":
@@ -279,7 +287,7 @@ def model_report(ctx: Context, ref: str, fmt: str) -> None:
     Example:
       dockyard model report wine-classifier@3 > report.md
     """
-    from core.validation import build_report, render_markdown
+    from dockyard.core.validation import build_report, render_markdown
 
     report = build_report(ctx.workspace(), ref)
     if fmt == "json":

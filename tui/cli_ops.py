@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tui.clikit import COUNT, ROW_ID, Context, echo, pass_ctx, print_json, print_table
+from dockyard.tui.clikit import COUNT, ROW_ID, Context, echo, pass_ctx, print_json, print_table
 
 
 @click.group()
@@ -27,7 +27,7 @@ def monitor_list(ctx: Context, project: str | None, include_disabled: bool, as_j
     Example:
       dockyard monitor list --project wine --json
     """
-    from core.monitoring import list_monitors
+    from dockyard.core.monitoring import list_monitors
 
     monitors = list_monitors(ctx.workspace(), project, include_disabled)
     if as_json:
@@ -60,7 +60,7 @@ def monitor_show(ctx: Context, name: str, as_json: bool) -> None:
     Example:
       dockyard monitor show wine/feature-drift
     """
-    from core.monitoring import get_monitor, monitor_history
+    from dockyard.core.monitoring import get_monitor, monitor_history
 
     workspace = ctx.workspace()
     info = get_monitor(workspace, name)
@@ -100,7 +100,7 @@ def monitor_history_cmd(ctx: Context, name: str, limit: int, as_json: bool) -> N
     Example:
       dockyard monitor history feature-drift --limit 5
     """
-    from core.monitoring import monitor_history
+    from dockyard.core.monitoring import monitor_history
 
     results = monitor_history(ctx.workspace(), name, limit=limit)
     if as_json:
@@ -127,7 +127,7 @@ def monitor_run(ctx: Context, name: str, batch: Path | None, as_json: bool) -> N
     Example:
       dockyard monitor run wine/feature-drift || notify-team
     """
-    from core.monitoring import run_monitor
+    from dockyard.core.monitoring import run_monitor
 
     results = run_monitor(ctx.workspace(), name, batch=batch)
     if as_json:
@@ -152,7 +152,7 @@ def monitor_ack(ctx: Context, alert_id: int, message: str) -> None:
     Example:
       dockyard monitor ack 12 -m "known seasonal shift"
     """
-    from core.monitoring import acknowledge_alert
+    from dockyard.core.monitoring import acknowledge_alert
 
     alert = acknowledge_alert(ctx.workspace(), alert_id, message)
     echo(f"alert {alert.id} acknowledged by {alert.acknowledged_by}")
@@ -168,7 +168,7 @@ def monitor_pause(ctx: Context, name: str) -> None:
     Example:
       dockyard monitor pause wine/data-quality
     """
-    from core.monitoring import set_paused
+    from dockyard.core.monitoring import set_paused
 
     info = set_paused(ctx.workspace(), name, True)
     echo(f"monitor {info.project}/{info.name} paused")
@@ -184,7 +184,7 @@ def monitor_resume(ctx: Context, name: str) -> None:
     Example:
       dockyard monitor resume wine/data-quality
     """
-    from core.monitoring import set_paused
+    from dockyard.core.monitoring import set_paused
 
     info = set_paused(ctx.workspace(), name, False)
     echo(f"monitor {info.project}/{info.name} resumed")
@@ -212,7 +212,7 @@ def monitor_add(ctx: Context, /, project: str, name: str, **options: object) -> 
     Example:
       dockyard monitor add wine nightly-drift --kind drift --schedule "0 3 * * *"
     """
-    from core.monitoring import add_monitor
+    from dockyard.core.monitoring import add_monitor
 
     keys = {"low": "min", "high": "max", "on_alert": "on_alert"}
     raw = {keys.get(k, k): v for k, v in options.items() if v is not None}

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from store.schema import RUN_STATUSES
-from tui.clikit import (
+from dockyard.store.schema import RUN_STATUSES
+from dockyard.tui.clikit import (
     COUNT,
     ROW_ID,
     Context,
@@ -71,8 +71,8 @@ def run_start(
       dockyard run start breast-cancer -p C=0.1,1,10 -p model=logreg,forest
       dockyard run start --from 12 -p C=5
     """
-    from core.agent import ensure_agent
-    from core.runs import queue_runs
+    from dockyard.core.agent import ensure_agent
+    from dockyard.core.runs import queue_runs
 
     workspace = ctx.workspace()
     runs = queue_runs(workspace, project, params, data=data, from_run=from_run)
@@ -91,7 +91,7 @@ def run_start(
 
 def follow_run(ctx: Context, run_id: int, quiet: bool = False) -> int:
     """Show a status line until the run ends; 0 when it finished, else 1."""
-    from core.runs import FINAL, get_run, latest_metrics
+    from dockyard.core.runs import FINAL, get_run, latest_metrics
 
     workspace = ctx.workspace()
     live = sys.stderr.isatty() and not quiet
@@ -146,7 +146,7 @@ def run_list(
     Example:
       dockyard run list --status failed --json
     """
-    from core.runs import list_runs
+    from dockyard.core.runs import list_runs
 
     runs = list_runs(ctx.workspace(), status=status, project=project, limit=limit)
     if as_json:
@@ -182,7 +182,7 @@ def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
     Example:
       dockyard run show 12 --json
     """
-    from core.runs import get_run, latest_metrics
+    from dockyard.core.runs import get_run, latest_metrics
 
     workspace = ctx.workspace()
     info = get_run(workspace, run_id)
@@ -230,7 +230,7 @@ def run_logs(ctx: Context, run_id: int, follow: bool) -> None:
     import codecs
     from pathlib import Path
 
-    from core.runs import FINAL, get_run, log_path
+    from dockyard.core.runs import FINAL, get_run, log_path
 
     workspace = ctx.workspace()
     info = get_run(workspace, run_id)
@@ -263,7 +263,7 @@ def run_cancel(ctx: Context, run_id: int) -> None:
     Example:
       dockyard run cancel 12
     """
-    from core.runs import cancel_run
+    from dockyard.core.runs import cancel_run
 
     info = cancel_run(ctx.workspace(), run_id)
     echo(f"run {info.id}: {info.status}")
@@ -280,8 +280,8 @@ def run_retry(ctx: Context, run_id: int, wait: bool) -> None:
     Example:
       dockyard run retry 12
     """
-    from core.agent import ensure_agent
-    from core.runs import retry_run
+    from dockyard.core.agent import ensure_agent
+    from dockyard.core.runs import retry_run
 
     workspace = ctx.workspace()
     info = retry_run(workspace, run_id)
@@ -309,7 +309,7 @@ def agent(ctx: click.Context, detach: bool, concurrency: int | None, wait_lease:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from core.agent import Agent, agent_status, start_detached
+    from dockyard.core.agent import Agent, agent_status, start_detached
 
     workspace = ctx.find_object(Context).workspace()  # type: ignore[union-attr]
     if detach:
@@ -339,7 +339,7 @@ def agent_status_cmd(ctx: Context, as_json: bool) -> None:
     Example:
       dockyard agent status
     """
-    from core.agent import agent_status
+    from dockyard.core.agent import agent_status
 
     status = agent_status(ctx.workspace())
     if as_json:
@@ -359,7 +359,7 @@ def agent_stop(ctx: Context) -> None:
     Example:
       dockyard agent stop
     """
-    from core.agent import stop_agent
+    from dockyard.core.agent import stop_agent
 
     status = stop_agent(ctx.workspace())
     echo(f"stopped the agent (pid {status.pid})")

@@ -18,8 +18,8 @@ from typing import Any, NoReturn
 
 import click
 
-from core.text import visible
-from core.workspace import Workspace, find_workspace
+from dockyard.core.text import visible
+from dockyard.core.workspace import Workspace, find_workspace
 
 
 class Context:
@@ -34,8 +34,8 @@ class Context:
         """The workspace, found once; its start also removes the temporary files of
         registrations whose process was killed outright (one listing of objects/tmp)."""
         if self._workspace is None:
-            from core import staging
-            from core.workspace import apply_shared_umask
+            from dockyard.core import staging
+            from dockyard.core.workspace import apply_shared_umask
 
             self._workspace = find_workspace(home=self.home)
             apply_shared_umask(self._workspace)
@@ -59,8 +59,8 @@ class StoreInt(click.ParamType):  # type: ignore[type-arg]  # generic only from 
         self.minimum = minimum
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        from core.errors import InputError
-        from core.parsing import INT64_MAX, parse_int
+        from dockyard.core.errors import InputError
+        from dockyard.core.parsing import INT64_MAX, parse_int
 
         try:
             return parse_int(value, self.minimum, INT64_MAX)

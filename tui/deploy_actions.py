@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
 
-from tui.run_actions import one_line
-from tui.widgets.decision import DecisionField, DecisionModal
+from dockyard.tui.run_actions import one_line
+from dockyard.tui.widgets.decision import DecisionField, DecisionModal
 
 if TYPE_CHECKING:
-    from core.deployments import Decision, RequestInfo
-    from core.overview import DeploymentRow
-    from core.workspace import Workspace
+    from dockyard.core.deployments import Decision, RequestInfo
+    from dockyard.core.overview import DeploymentRow
+    from dockyard.core.workspace import Workspace
 
 Done = Callable[[], None] | None
 
@@ -102,7 +102,7 @@ def decision_text(decision: Decision) -> str:
 
 def checks_text(request: RequestInfo) -> str:
     """``✓ gate accuracy >= 0.8 · ✗ accuracy not worse…``: every check with its mark."""
-    from core.overview import CheckMark
+    from dockyard.core.overview import CheckMark
 
     return " · ".join(
         f"{CheckMark(c.name, c.passed, c.blocking, c.detail).mark} {c.name}" for c in request.checks
@@ -167,7 +167,7 @@ def _approve(
     override: str | None,
     on_done: Done,
 ) -> None:
-    from core.deployments import approve_request
+    from dockyard.core.deployments import approve_request
 
     try:
         decision = approve_request(workspace, subject.id, comment, override)
@@ -206,7 +206,7 @@ def ask_to_reject(
 def _reject(
     screen: Screen[Any], workspace: Workspace, subject: Subject, comment: str, on_done: Done
 ) -> None:
-    from core.deployments import reject_request
+    from dockyard.core.deployments import reject_request
 
     try:
         request = reject_request(workspace, subject.id, comment)
@@ -254,7 +254,7 @@ def ask_to_roll_back(
 def _roll_back(
     screen: Screen[Any], workspace: Workspace, env: str, model: str, reason: str, on_done: Done
 ) -> None:
-    from core.deployments import rollback
+    from dockyard.core.deployments import rollback
 
     try:
         decision = rollback(workspace, env, model, reason)
@@ -279,7 +279,7 @@ def ask_to_request(
 
 
 def _pick_environment(screen: Screen[Any], workspace: Workspace, ref: str, on_done: Done) -> None:
-    from core.environments import list_environments
+    from dockyard.core.environments import list_environments
 
     try:
         names = tuple(e.name for e in list_environments(workspace))
@@ -326,7 +326,7 @@ def _show_request_form(
 def _request(
     screen: Screen[Any], workspace: Workspace, ref: str, env: str, reason: str, on_done: Done
 ) -> None:
-    from core.deployments import request_deployment
+    from dockyard.core.deployments import request_deployment
 
     try:
         decision = request_deployment(workspace, ref, env, reason)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from core.overview import AgentStatus, Pane, PanePage, PaneRow
+from dockyard.core.overview import AgentStatus, Pane, PanePage, PaneRow
 
 
 class PaneLoaded(Message):

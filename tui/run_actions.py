@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from textual.screen import Screen
 
-from tui.widgets.confirm import ConfirmModal
+from dockyard.tui.widgets.confirm import ConfirmModal
 
 if TYPE_CHECKING:
-    from core.runs import RunInfo
-    from core.workspace import Workspace
-    from tui.app import DockyardApp
+    from dockyard.core.runs import RunInfo
+    from dockyard.core.workspace import Workspace
+    from dockyard.tui.app import DockyardApp
 
 #: Statuses of a run that has not ended (``core.runs.ACTIVE``, without importing it).
 ACTIVE_STATUSES = ("queued", "running", "cancelling")
@@ -30,7 +30,7 @@ def workspace_of(screen: Screen[Any]) -> Workspace:
 
 def one_line(error: BaseException) -> str:
     """An error as one line for a notification (our errors already are one line)."""
-    from core.errors import DockyardError
+    from dockyard.core.errors import DockyardError
 
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     if isinstance(error, DockyardError) or any(
@@ -42,7 +42,7 @@ def one_line(error: BaseException) -> str:
 
 def start_agent(screen: Screen[Any], workspace: Workspace) -> None:
     """Start the agent if none serves the store (from a worker thread); warn if it fails."""
-    from core.agent import ensure_agent
+    from dockyard.core.agent import ensure_agent
 
     try:
         started = ensure_agent(workspace)
@@ -109,7 +109,7 @@ def _cancel(
     run_id: int,
     on_done: Callable[[], None] | None,
 ) -> None:
-    from core.runs import cancel_run
+    from dockyard.core.runs import cancel_run
 
     try:
         info = cancel_run(workspace, run_id)
@@ -157,7 +157,7 @@ def _retry(
     run_id: int,
     on_done: Callable[[RunInfo], None] | None,
 ) -> None:
-    from core.runs import retry_run
+    from dockyard.core.runs import retry_run
 
     try:
         info = retry_run(workspace, run_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.content import Content
 
-from core.text import visible
+from dockyard.core.text import visible
 
 __all__ = ["data_text", "markup", "plain", "visible"]
 

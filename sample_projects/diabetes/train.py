@@ -26,7 +26,7 @@ from sklearn.model_selection import KFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from core.tracking import Tracker
+from dockyard import Tracker
 
 DATASET = "diabetes"
 TARGET = "target"

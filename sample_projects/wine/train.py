@@ -35,7 +35,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from core.tracking import Tracker
+from dockyard import Tracker
 
 DATASET = "wine"
 TARGET = "target"

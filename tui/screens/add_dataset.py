@@ -20,11 +20,11 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, ProgressBar, Static
 
-from tui.text import plain
+from dockyard.tui.text import plain
 
 if TYPE_CHECKING:
-    from core.datasets import RegisterProgress, Registration
-    from core.workspace import Workspace
+    from dockyard.core.datasets import RegisterProgress, Registration
+    from dockyard.core.workspace import Workspace
 
 
 def outcome_text(result: Registration) -> str:
@@ -141,8 +141,8 @@ class AddDatasetScreen(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="add-dataset")
     def _register(self, name: str, path: str, message: str) -> None:
-        from core.datasets import RegistrationCancelled, register_dataset
-        from tui.screens.home import describe_error
+        from dockyard.core.datasets import RegistrationCancelled, register_dataset
+        from dockyard.tui.screens.home import describe_error
 
         def progress(event: RegisterProgress) -> None:
             # called from two threads (hash and profile); post_message is thread-safe
@@ -179,7 +179,7 @@ class AddDatasetScreen(ModalScreen[str | None]):
             self._profile_share = share
             self._rows = event.rows
         bar.update(total=200, progress=100 * (self._hash_share + self._profile_share))
-        from core.overview import human_size
+        from dockyard.core.overview import human_size
 
         hashed = human_size(int(self._hash_share * total))
         profiled = human_size(int(self._profile_share * total))

@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
 
-from tui.widgets.commands import command_aliases
+from dockyard.tui.widgets.commands import command_aliases
 
 
 class CommandBarScreen(ModalScreen[str | None]):

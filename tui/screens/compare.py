@@ -26,13 +26,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
-from core.overview import NO_VALUE, human_duration, human_size
-from core.text import visible
-from core.workspace import Workspace
-from tui.text import data_text, plain
+from dockyard.core.overview import NO_VALUE, human_duration, human_size
+from dockyard.core.text import visible
+from dockyard.core.workspace import Workspace
+from dockyard.tui.text import data_text, plain
 
 if TYPE_CHECKING:
-    from core.comparison import Comparison, Row
+    from dockyard.core.comparison import Comparison, Row
 
 #: One marker per series, so the overlaid curves stay apart without colour.
 SERIES_MARKERS = ("*", "+", "o", "x", "#", "@", "%", "&", "=", "~")
@@ -249,13 +249,13 @@ class CompareScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
     def _load(self) -> None:
-        from core.comparison import compare
+        from dockyard.core.comparison import compare
 
         started = time.perf_counter()
         try:
             comparison = compare(self.workspace, self.refs, points=self.points)
         except Exception as error:
-            from tui.screens.model import describe_error
+            from dockyard.tui.screens.model import describe_error
 
             self.post_message(CompareFailed(describe_error(error)))
             return

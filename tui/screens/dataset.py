@@ -26,14 +26,14 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from core.overview import NO_VALUE, human_age, human_size
-from core.text import visible
-from core.workspace import Workspace
-from tui.sparkline import sparkline
-from tui.text import data_text, plain
+from dockyard.core.overview import NO_VALUE, human_age, human_size
+from dockyard.core.text import visible
+from dockyard.core.workspace import Workspace
+from dockyard.tui.sparkline import sparkline
+from dockyard.tui.text import data_text, plain
 
 if TYPE_CHECKING:
-    from core.datasets import RunUse, VersionInfo
+    from dockyard.core.datasets import RunUse, VersionInfo
 
 #: Rows held by the preview table at most (three pages of :data:`PREVIEW_STEP`).
 PREVIEW_WINDOW = 300
@@ -61,7 +61,7 @@ LINEAGE_COLUMNS = ("Run", "Project", "Status", "Data", "Created")
 
 
 def describe_error(error: BaseException) -> str:
-    from tui.screens.home import describe_error as home_describe_error
+    from dockyard.tui.screens.home import describe_error as home_describe_error
 
     return home_describe_error(error)
 
@@ -394,7 +394,7 @@ class DatasetScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ds-versions")
     def _load_versions(self) -> None:
-        from core.datasets import list_versions
+        from dockyard.core.datasets import list_versions
 
         try:
             versions = list_versions(self.workspace, self.dataset_name)
@@ -405,7 +405,7 @@ class DatasetScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ds-profile")
     def _load_profile(self, ref: str) -> None:
-        from core.datasets import get_version
+        from dockyard.core.datasets import get_version
 
         try:
             version = get_version(self.workspace, ref, with_profile=True)
@@ -418,7 +418,7 @@ class DatasetScreen(Screen[None]):
     def _check_object(self, version: VersionInfo) -> None:
         # Beside the profile and the preview, never before them: a large object takes a
         # while to hash, and the warning is added when the answer comes.
-        from core.datasets import object_problem
+        from dockyard.core.datasets import object_problem
 
         try:
             problem = object_problem(version)
@@ -428,7 +428,7 @@ class DatasetScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ds-preview")
     def _load_preview(self, version_id: int, start: int, cursor: int) -> None:
-        from core.datasets import preview_page
+        from dockyard.core.datasets import preview_page
 
         began = time.perf_counter()
         try:
@@ -442,7 +442,7 @@ class DatasetScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ds-lineage")
     def _load_lineage(self, version: int) -> None:
-        from core.datasets import runs_using
+        from dockyard.core.datasets import runs_using
 
         try:
             uses = runs_using(self.workspace, self.dataset_name, version)
@@ -678,7 +678,7 @@ class DatasetScreen(Screen[None]):
     def _open_run(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is None:
             return
-        from tui.screens.run import RunScreen  # plotext loads with the first run opened
+        from dockyard.tui.screens.run import RunScreen  # plotext loads with the first run opened
 
         self.app.push_screen(RunScreen(int(event.row_key.value)))
 
@@ -711,7 +711,7 @@ class DatasetScreen(Screen[None]):
                 )
                 return
             a, b = older[0], current
-        from tui.screens.dataset_diff import DatasetDiffScreen
+        from dockyard.tui.screens.dataset_diff import DatasetDiffScreen
 
         self.app.push_screen(
             DatasetDiffScreen(
@@ -721,7 +721,7 @@ class DatasetScreen(Screen[None]):
 
     def action_add_version(self) -> None:
         """The add-dataset form on this dataset: a new file becomes the next version."""
-        from tui.screens.add_dataset import AddDatasetScreen
+        from dockyard.tui.screens.add_dataset import AddDatasetScreen
 
         def done(outcome: str | None) -> None:
             if outcome is not None:

@@ -17,13 +17,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from core.text import visible
-from core.workspace import Workspace
-from tui.screens.dataset import fill_table
-from tui.text import data_text, plain
+from dockyard.core.text import visible
+from dockyard.core.workspace import Workspace
+from dockyard.tui.screens.dataset import fill_table
+from dockyard.tui.text import data_text, plain
 
 if TYPE_CHECKING:
-    from core.dataset_diff import ColumnChange, DatasetDiff
+    from dockyard.core.dataset_diff import ColumnChange, DatasetDiff
 
 #: Drift and PSI come right after the name: at 80 columns they must not scroll off screen.
 DIFF_COLUMNS = ("", "Column", "Drift", "PSI", "Change", "Dtype", "Missing", "KS / chi2 p")
@@ -156,8 +156,8 @@ class DatasetDiffScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ds-diff")
     def _load(self) -> None:
-        from core.dataset_diff import diff_versions
-        from tui.screens.dataset import describe_error
+        from dockyard.core.dataset_diff import diff_versions
+        from dockyard.tui.screens.dataset import describe_error
 
         try:
             diff = diff_versions(self.workspace, self.ref_a, self.ref_b)

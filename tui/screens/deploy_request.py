@@ -25,18 +25,18 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from core.overview import NO_VALUE, CheckMark, as_utc, human_age
-from core.text import visible
-from core.workspace import Workspace
-from tui import deploy_actions
-from tui.run_actions import one_line
-from tui.text import plain
-from tui.widgets.report import report_text
+from dockyard.core.overview import NO_VALUE, CheckMark, as_utc, human_age
+from dockyard.core.text import visible
+from dockyard.core.workspace import Workspace
+from dockyard.tui import deploy_actions
+from dockyard.tui.run_actions import one_line
+from dockyard.tui.text import plain
+from dockyard.tui.widgets.report import report_text
 
 if TYPE_CHECKING:
-    from core.comparison import Comparison
-    from core.deployments import DeploymentInfo, RequestInfo
-    from core.environments import EnvironmentInfo
+    from dockyard.core.comparison import Comparison
+    from dockyard.core.deployments import DeploymentInfo, RequestInfo
+    from dockyard.core.environments import EnvironmentInfo
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,11 @@ def read_request(workspace: Workspace, request_id: int) -> RequestView:
     Only the request itself must be readable; a comparison or report that cannot be made
     (a model file gone) is shown as its one-line reason.
     """
-    from core.comparison import compare
-    from core.deployments import deployment_status, get_request
-    from core.environments import get_environment
-    from core.errors import NotFoundError
-    from core.validation import build_report
+    from dockyard.core.comparison import compare
+    from dockyard.core.deployments import deployment_status, get_request
+    from dockyard.core.environments import get_environment
+    from dockyard.core.errors import NotFoundError
+    from dockyard.core.validation import build_report
 
     request = get_request(workspace, request_id)
     try:

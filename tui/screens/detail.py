@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
-from tui.text import data_text, plain
+from dockyard.tui.text import data_text, plain
 
 
 class DetailScreen(Screen[None]):

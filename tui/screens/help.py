@@ -17,8 +17,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from tui.text import plain
-from tui.widgets.commands import APP_COMMANDS
+from dockyard.tui.text import plain
+from dockyard.tui.widgets.commands import APP_COMMANDS
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
-from core.errors import DockyardError
-from core.overview import (
+from dockyard.core.errors import DockyardError
+from dockyard.core.overview import (
     PAGE_SIZE,
     DeploymentRow,
     ModelRow,
@@ -34,9 +34,9 @@ from core.overview import (
     row_fields,
     waiting_for,
 )
-from core.workspace import Workspace, os_user
-from store.queries import Reader
-from tui.messages import (
+from dockyard.core.workspace import Workspace, os_user
+from dockyard.store.queries import Reader
+from dockyard.tui.messages import (
     AgentStatusLoaded,
     FilterChanged,
     LoadFailed,
@@ -45,9 +45,9 @@ from tui.messages import (
     PaneLoaded,
     WaitingLoaded,
 )
-from tui.screens.detail import DetailScreen
-from tui.widgets.pane import OverviewPane
-from tui.widgets.status_line import StatusLine
+from dockyard.tui.screens.detail import DetailScreen
+from dockyard.tui.widgets.pane import OverviewPane
+from dockyard.tui.widgets.status_line import StatusLine
 
 #: Seconds between two refreshes of the visible panes.
 POLL_SECONDS = 2.0
@@ -62,7 +62,7 @@ START_PANE = Pane.RUNS
 TAGGABLE_PANES = (Pane.RUNS, Pane.MODELS)
 
 if TYPE_CHECKING:
-    from tui.app import DockyardApp
+    from dockyard.tui.app import DockyardApp
 
 
 def describe_error(error: BaseException) -> str:
@@ -410,17 +410,17 @@ class HomeScreen(Screen[None]):
             return
         if isinstance(message.row, ModelRow):
             # Imported on first use, like every screen the home screen does not need to start.
-            from tui.screens.model import ModelScreen
+            from dockyard.tui.screens.model import ModelScreen
 
             self.app.push_screen(ModelScreen(self.workspace, message.row.name, now=self._now))
             return
         if isinstance(message.row, DeploymentRow) and message.row.kind == "request":
-            from tui.screens.deploy_request import RequestScreen
+            from dockyard.tui.screens.deploy_request import RequestScreen
 
             self.app.push_screen(RequestScreen(self.workspace, message.row.id, now=self._now))
             return
         if message.pane is Pane.DATASETS:
-            from tui.screens.dataset import DatasetScreen
+            from dockyard.tui.screens.dataset import DatasetScreen
 
             name = getattr(message.row, "name", "")
             self.app.push_screen(DatasetScreen(self.workspace, name, now=self._now))
@@ -444,7 +444,7 @@ class HomeScreen(Screen[None]):
         self.refresh_bindings()
 
     def action_compare_tagged(self) -> None:
-        from tui.screens.model import compare_limit_problem
+        from dockyard.tui.screens.model import compare_limit_problem
 
         pane = self.current
         noun = "runs" if pane.pane is Pane.RUNS else "models"
@@ -456,12 +456,14 @@ class HomeScreen(Screen[None]):
             f"run:{row.id}" if isinstance(row, RunRow) else getattr(row, "name", row.key)
             for row in pane.tagged
         ]
-        from tui.screens.compare import CompareScreen  # plotext loads on first compare only
+        from dockyard.tui.screens.compare import (
+            CompareScreen,  # plotext loads on first compare only
+        )
 
         self.app.push_screen(CompareScreen(self.workspace, refs))
 
     def action_register_run(self) -> None:
-        from tui.widgets.prompt import PromptField, PromptModal
+        from dockyard.tui.widgets.prompt import PromptField, PromptModal
 
         row = self.pane(Pane.RUNS).row_at_cursor()
         if not isinstance(row, RunRow):
@@ -485,7 +487,7 @@ class HomeScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="register-run")
     def _register_run(self, run_id: int, name: str, description: str) -> None:
-        from core.registry import register_version
+        from dockyard.core.registry import register_version
 
         try:
             info = register_version(self.workspace, run_id, name, description)
@@ -503,12 +505,12 @@ class HomeScreen(Screen[None]):
     # --- runs: open, n new, x cancel, R retry (tui.run_actions asks and does the work) ----------
 
     def _open_run(self, run_id: int) -> None:
-        from tui.screens.run import RunScreen  # plotext loads with the first run opened
+        from dockyard.tui.screens.run import RunScreen  # plotext loads with the first run opened
 
         self.app.push_screen(RunScreen(run_id))
 
     def _run_at_cursor(self) -> RunRow | None:
-        from core import overview
+        from dockyard.core import overview
 
         row = self.pane(Pane.RUNS).row_at_cursor()
         if not isinstance(row, overview.RunRow):
@@ -523,7 +525,7 @@ class HomeScreen(Screen[None]):
         await self.app.run_action("app.add_dataset")
 
     def action_cancel_run(self) -> None:
-        from tui import run_actions
+        from dockyard.tui import run_actions
 
         row = self._run_at_cursor()
         if row is not None:
@@ -537,7 +539,7 @@ class HomeScreen(Screen[None]):
             )
 
     def action_retry_run(self) -> None:
-        from tui import run_actions
+        from dockyard.tui import run_actions
 
         row = self._run_at_cursor()
         if row is not None:
@@ -575,7 +577,7 @@ class HomeScreen(Screen[None]):
         return row
 
     def action_approve_request(self) -> None:
-        from tui import deploy_actions
+        from dockyard.tui import deploy_actions
 
         row = self._request_at_cursor()
         if row is not None:
@@ -583,7 +585,7 @@ class HomeScreen(Screen[None]):
             deploy_actions.ask_to_approve(self, self.workspace, subject, self.refresh_deployments)
 
     def action_reject_request(self) -> None:
-        from tui import deploy_actions
+        from dockyard.tui import deploy_actions
 
         row = self._request_at_cursor()
         if row is not None:
@@ -591,7 +593,7 @@ class HomeScreen(Screen[None]):
             deploy_actions.ask_to_reject(self, self.workspace, subject, self.refresh_deployments)
 
     def action_roll_back(self) -> None:
-        from tui import deploy_actions
+        from dockyard.tui import deploy_actions
 
         row = self.pane(Pane.DEPLOYMENTS).row_at_cursor()
         if not isinstance(row, DeploymentRow) or row.kind != "deployment":
@@ -610,7 +612,7 @@ class HomeScreen(Screen[None]):
         )
 
     def action_request_deployment(self) -> None:
-        from tui import deploy_actions
+        from dockyard.tui import deploy_actions
 
         row = self.pane(Pane.MODELS).row_at_cursor()
         if not isinstance(row, ModelRow) or row.latest_version is None:

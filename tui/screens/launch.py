@@ -27,16 +27,16 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from core.errors import InputError
-from core.projects import ParamSpec, ProjectInfo, coerce_param
-from core.text import visible
-from tui import run_actions
-from tui.text import data_text, plain
+from dockyard.core.errors import InputError
+from dockyard.core.projects import ParamSpec, ProjectInfo, coerce_param
+from dockyard.core.text import visible
+from dockyard.tui import run_actions
+from dockyard.tui.text import data_text, plain
 
 if TYPE_CHECKING:
-    from core.runs import RunInfo
-    from core.workspace import Workspace
-    from tui.app import DockyardApp
+    from dockyard.core.runs import RunInfo
+    from dockyard.core.workspace import Workspace
+    from dockyard.tui.app import DockyardApp
 
 #: The most versions of each dataset the picker lists (newest first).
 VERSIONS_PER_DATASET = 10
@@ -366,7 +366,7 @@ class LaunchScreen(Screen[None]):
 
     def _load(self) -> None:
         """Worker: the projects (with their specs) and the dataset versions to offer."""
-        from core.projects import list_projects
+        from dockyard.core.projects import list_projects
 
         try:
             projects = list_projects(self.workspace)
@@ -379,7 +379,7 @@ class LaunchScreen(Screen[None]):
         """``name@version`` of recent versions, the projects' own datasets first. A store
         whose datasets cannot be read still gets the form (the picker stays at default)."""
         try:
-            from core.datasets import list_datasets, list_versions
+            from dockyard.core.datasets import list_datasets, list_versions
 
             declared = {spec.name for project in projects for spec in project.spec.datasets}
             datasets = sorted(
@@ -620,7 +620,7 @@ class LaunchScreen(Screen[None]):
         self, project: str, arguments: list[str], data: str | None, from_run: int | None
     ) -> None:
         """Worker: queue the runs (the core checks everything again), start the agent."""
-        from core.runs import queue_runs
+        from dockyard.core.runs import queue_runs
 
         try:
             runs = queue_runs(

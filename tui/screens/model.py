@@ -23,16 +23,16 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from core.overview import NO_VALUE, as_utc, format_metric, human_age
-from core.text import visible
-from core.workspace import Workspace
-from tui.text import data_text, plain
-from tui.widgets.confirm import ConfirmModal
-from tui.widgets.prompt import PromptField, PromptModal
-from tui.widgets.report import report_text
+from dockyard.core.overview import NO_VALUE, as_utc, format_metric, human_age
+from dockyard.core.text import visible
+from dockyard.core.workspace import Workspace
+from dockyard.tui.text import data_text, plain
+from dockyard.tui.widgets.confirm import ConfirmModal
+from dockyard.tui.widgets.prompt import PromptField, PromptModal
+from dockyard.tui.widgets.report import report_text
 
 if TYPE_CHECKING:
-    from core.registry import VersionInfo
+    from dockyard.core.registry import VersionInfo
 
 #: A comparison takes this many items at least and at most (core.comparison checks too).
 COMPARE_MIN, COMPARE_MAX = 2, 10
@@ -45,7 +45,7 @@ METRIC_COLUMN = 2
 
 def describe_error(error: BaseException) -> str:
     """One line for the user (the home screen's wording)."""
-    from tui.screens.home import describe_error as home_describe_error
+    from dockyard.tui.screens.home import describe_error as home_describe_error
 
     return home_describe_error(error)
 
@@ -251,8 +251,8 @@ class ModelScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-versions")
     def _load_versions(self) -> None:
-        from core.audit import check_shown_events
-        from core.registry import alias_history_events, list_versions
+        from dockyard.core.audit import check_shown_events
+        from dockyard.core.registry import alias_history_events, list_versions
 
         try:
             versions = list_versions(self.workspace, self.model_name)
@@ -273,7 +273,7 @@ class ModelScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-report")
     def _load_report(self, version: int) -> None:
-        from core.validation import build_report
+        from dockyard.core.validation import build_report
 
         try:
             report = build_report(self.workspace, f"{self.model_name}@{version}")
@@ -473,7 +473,7 @@ class ModelScreen(Screen[None]):
         if problem:
             self.notify(problem, severity="warning")
             return
-        from tui.screens.compare import CompareScreen
+        from dockyard.tui.screens.compare import CompareScreen
 
         refs = [f"{self.model_name}@{number}" for number in self.tagged]
         self.app.push_screen(CompareScreen(self.workspace, refs))
@@ -507,7 +507,7 @@ class ModelScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="model-write")
     def _set_alias(self, ref: str, alias: str) -> None:
-        from core.registry import set_alias
+        from dockyard.core.registry import set_alias
 
         try:
             info = set_alias(self.workspace, ref, alias)
@@ -548,7 +548,7 @@ class ModelScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="model-write")
     def _remove_alias(self, alias: str) -> None:
-        from core.registry import remove_alias
+        from dockyard.core.registry import remove_alias
 
         try:
             remove_alias(self.workspace, self.model_name, alias)
@@ -591,7 +591,7 @@ class ModelScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="model-write")
     def _edit_version(self, ref: str, description: str, tags: dict[str, str]) -> None:
-        from core.registry import update_version
+        from dockyard.core.registry import update_version
 
         try:
             info = update_version(self.workspace, ref, description, tags or None)
@@ -601,7 +601,7 @@ class ModelScreen(Screen[None]):
         self.post_message(ModelChanged(f"Updated {info.ref}"))
 
     def action_request_deployment(self) -> None:
-        from tui import deploy_actions
+        from dockyard.tui import deploy_actions
 
         current = self._need_version("deploy")
         if current is None:
@@ -617,7 +617,7 @@ class ModelScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="model-write")
     def _write_report(self, ref: str) -> None:
-        from core.validation import build_report, render_markdown
+        from dockyard.core.validation import build_report, render_markdown
 
         target = self.workspace.root / "reports" / f"{ref.replace('@', '-v')}-report.md"
         try:

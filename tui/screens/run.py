@@ -32,16 +32,16 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Log
 from textual.worker import Worker, WorkerState
 
-from core.overview import as_utc, human_age, human_duration, human_size
-from core.text import visible
-from tui import run_actions
-from tui.text import data_text, markup, plain
-from tui.widgets.metric_chart import MetricChart
+from dockyard.core.overview import as_utc, human_age, human_duration, human_size
+from dockyard.core.text import visible
+from dockyard.tui import run_actions
+from dockyard.tui.text import data_text, markup, plain
+from dockyard.tui.widgets.metric_chart import MetricChart
 
 if TYPE_CHECKING:
-    from core.runs import ArtifactInfo, RunInfo
-    from core.workspace import Workspace
-    from tui.app import DockyardApp
+    from dockyard.core.runs import ArtifactInfo, RunInfo
+    from dockyard.core.workspace import Workspace
+    from dockyard.tui.app import DockyardApp
 
 #: Seconds between two polls of a live run: new lines and points show within 1 s.
 POLL_SECONDS = 0.5
@@ -162,11 +162,11 @@ def read_curve(
 ) -> list[tuple[int, float]]:
     """The points of ``key`` after ``after_step``; the whole curve, downsampled, for -1."""
     if after_step >= 0:
-        from core.runs import metric_history
+        from dockyard.core.runs import metric_history
 
         return metric_history(workspace, run_id, key, after_step)
-    from core.metrics import downsample
-    from core.workspace import engine_for
+    from dockyard.core.metrics import downsample
+    from dockyard.core.workspace import engine_for
 
     with engine_for(workspace).connect() as conn:
         return downsample(conn, run_id, key, CURVE_POINTS)
@@ -585,7 +585,7 @@ class RunScreen(Screen[None]):
 
     def _poll(self, request: PollRequest) -> None:
         """Worker thread: read what is new since ``request``; post one message."""
-        from core.runs import get_run, latest_metrics, list_artifacts, log_path
+        from dockyard.core.runs import get_run, latest_metrics, list_artifacts, log_path
 
         workspace = self.workspace
         if self._tail is None:
@@ -833,7 +833,7 @@ class RunScreen(Screen[None]):
         info = self.info
         if info is None:
             return
-        from tui.screens.launch import LaunchScreen
+        from dockyard.tui.screens.launch import LaunchScreen
 
         self.app.push_screen(
             LaunchScreen(

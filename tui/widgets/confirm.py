@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from tui.text import plain
+from dockyard.tui.text import plain
 
 
 class ConfirmModal(ModalScreen[bool]):

@@ -21,7 +21,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
-from tui.text import plain
+from dockyard.tui.text import plain
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
-from core.overview import EMPTY_HINTS, PAGE_SIZE, PANE_COLUMNS, Pane, PanePage, PaneRow
-from tui.messages import FilterChanged, MoreRowsWanted, OpenRequested
-from tui.text import data_text, markup, plain
+from dockyard.core.overview import EMPTY_HINTS, PAGE_SIZE, PANE_COLUMNS, Pane, PanePage, PaneRow
+from dockyard.tui.messages import FilterChanged, MoreRowsWanted, OpenRequested
+from dockyard.tui.text import data_text, markup, plain
 
 #: Start loading the next page when the cursor is this close to the last loaded row.
 PREFETCH_ROWS = 20

@@ -16,7 +16,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from tui.text import plain
+from dockyard.tui.text import plain
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Any
 
 from rich.text import Text
 
-from core.overview import NO_VALUE, human_duration, human_size
-from core.text import visible_tree
+from dockyard.core.overview import NO_VALUE, human_duration, human_size
+from dockyard.core.text import visible_tree
 
 __all__ = ["report_text"]
 

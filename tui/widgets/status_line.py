@@ -8,8 +8,8 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from core.overview import AgentStatus
-from tui.text import markup
+from dockyard.core.overview import AgentStatus
+from dockyard.tui.text import markup
 
 
 def short_path(path: Path, home: Path | None = None) -> str:
