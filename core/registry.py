@@ -381,6 +381,7 @@ def set_alias(workspace: Workspace, ref: str, alias: str) -> VersionInfo:
             "(letters, digits, - and _, starting with a letter, at most 32, not 'latest')"
         )
     with Session(engine_for(workspace)) as session:
+        _refuse_environment_alias(session, alias)
         model, version = _resolve(session, ref)
         assert model.id is not None and version.id is not None
         # An alias vouches for the version: never point one at a file that is not intact.
@@ -410,6 +411,7 @@ def remove_alias(workspace: Workspace, name: str, alias: str) -> None:
         if model is None:
             raise NotFoundError(f"no model named {name!r}; see `dockyard model list`")
         assert model.id is not None
+        _refuse_environment_alias(session, alias)
         seen = _alias_target(session, model.id, alias)
         if seen is None:
             raise NotFoundError(f"model {name} has no alias {alias!r}")
@@ -420,6 +422,20 @@ def remove_alias(workspace: Workspace, name: str, alias: str) -> None:
             {"model": name, "alias": alias, "from": old.version if old else None, "to": None},
         )  # fmt: skip
         session.commit()
+
+
+def _refuse_environment_alias(session: Session, alias: str) -> None:
+    """An alias named after a declared environment says what runs there: only a deployment
+    (with its approvals) moves it, never a hand-made move or removal."""
+    from sqlmodel import select
+
+    from dockyard.store.models import Environment
+
+    if session.exec(select(Environment.id).where(Environment.name == alias)).first() is not None:
+        raise InputError(
+            f"alias {alias!r} belongs to the {alias} environment and moves only by an approved "
+            f"deployment; use `dockyard deploy request MODEL@VERSION --env {alias}`"
+        )
 
 
 def _alias_target(session: Session, model_id: int, alias: str) -> int | None:

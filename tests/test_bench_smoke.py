@@ -108,3 +108,22 @@ def test_compare_bench(tmp_path: Path) -> None:
     assert results["curves"] == 4
     assert 0 < results["max_points_per_curve"] <= 100
     assert results["compare_seconds"]["n"] == 1
+
+
+def test_deploy_bench(tmp_path: Path) -> None:
+    data = run_bench(
+        "deploy.py",
+        tmp_path / "deploy.json",
+        "--rows",
+        "3000",
+        "--events",
+        "3000",
+        "--repeat",
+        "1",
+        "--keep",
+        str(tmp_path / "work"),
+    )
+    predict, audit = data["results"]["predict"], data["results"]["audit"]
+    assert predict["rows"] == 3000 and predict["ratio"] > 0
+    assert predict["warm"]["dockyard"]["n"] == 1
+    assert audit["events"] == 3000 and audit["warm"]["n"] == 1

@@ -476,3 +476,83 @@ def test_cli_review_approve_status_predict_audit(ws: Workspace, tmp_path: Path) 
     } <= set(actions)
     envs = json.loads(dockyard("env", "list", "--json", cwd=cwd).stdout)
     assert [e["name"] for e in envs] == ["production", "staging"]
+
+
+def test_environment_alias_moves_only_by_deployment(ws: Workspace) -> None:
+    from dockyard.core.registry import remove_alias, set_alias
+    from tests.test_cli import dockyard, one_line_error
+
+    request_deployment(ws, "iris-clf@1", "staging", actor="alice")
+    events = len(list_events(ws))
+    for attempt in (
+        lambda: set_alias(ws, "iris-clf@3", "production"),
+        lambda: set_alias(ws, "iris-clf@3", "staging"),
+        lambda: remove_alias(ws, "iris-clf", "staging"),
+    ):
+        with pytest.raises(InputError, match="dockyard deploy request"):
+            attempt()
+    moved = dockyard("model", "alias", "iris-clf@3", "production", cwd=ws.root)
+    assert moved.returncode == 2
+    assert "dockyard deploy request MODEL@VERSION --env production" in one_line_error(moved)
+    assert get_version(ws, "iris-clf@staging").version == 1
+    with pytest.raises(NotFoundError):
+        get_version(ws, "iris-clf@production")
+    assert len(list_events(ws)) == events
+    assert set_alias(ws, "iris-clf@3", "champion").version == 3  # other aliases still move
+
+
+def test_list_pages_10000_requests_in_sql(ws: Workspace) -> None:
+    from sqlalchemy import event
+
+    from dockyard.core.deployments import list_requests
+    from dockyard.core.workspace import engine_for
+    from tests.test_cli import dockyard, one_line_error
+
+    first = request_deployment(ws, "iris-clf@1", "production", actor="alice").request
+    approve_request(ws, first.id, actor="bob")
+    assert ws.db_path is not None
+    with sqlite3.connect(ws.db_path) as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(deployment_request)")]
+        copied = ", ".join(c for c in columns if c not in ("id", "status", "target"))
+        for n in range(10_000):
+            status, target = ("pending", "rejected")[n % 2], ("staging", "production")[n % 3 % 2]
+            conn.execute(
+                f"INSERT INTO deployment_request ({copied}, status, target) "
+                f"SELECT {copied}, ?, ? FROM deployment_request WHERE id = ?",
+                (status, target, first.id),
+            )
+        conn.execute(
+            "INSERT INTO approval (request_id, reviewer, decision, comment, created_at, "
+            "override_reason) SELECT max(id), 'carol', 'approve', '', datetime('now'), '' "
+            "FROM deployment_request WHERE status = 'pending'"
+        )
+    statements: list[str] = []
+    engine = engine_for(ws)
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        started = time.perf_counter()
+        page = list_requests(ws, limit=50)
+        elapsed = time.perf_counter() - started
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert len(statements) <= 6, statements  # not a few queries per row
+    assert elapsed < 2.0
+    assert len(page) == 50 and all(r.status == "pending" for r in page)
+    assert [r.id for r in page] == sorted((r.id for r in page), reverse=True)
+    assert page[0].approved_by == ["carol"] and page[0].needed in (0, 1)
+    rejected = list_requests(ws, "rejected", "production", limit=10, offset=5)
+    assert len(rejected) == 10 and {(r.status, r.target) for r in rejected} == {
+        ("rejected", "production")
+    }
+    everything = list_requests(ws)
+    assert len(everything) == 10_001 and everything[-1].id == first.id  # deployed, oldest
+    assert everything[5000].status == "rejected"
+    shown = json.loads(
+        dockyard("deploy", "list", "--limit", "3", "--offset", "2", "--json", cwd=ws.root).stdout
+    )
+    assert [r["id"] for r in shown] == [r.id for r in page[2:5]]
+    text = dockyard("deploy", "list", "--limit", "2", cwd=ws.root)
+    assert len(text.stdout.splitlines()) == 3 and "--offset 2" in text.stderr
+    zero = dockyard("deploy", "list", "--limit", "0", cwd=ws.root)
+    assert zero.returncode == 2 and "--limit" in one_line_error(zero)

@@ -14,7 +14,16 @@ from typing import Any
 import click
 
 from dockyard.store.schema import REQUEST_STATUSES
-from dockyard.tui.clikit import ROW_ID, Context, echo, pass_ctx, print_json, print_table
+from dockyard.tui.clikit import (
+    COUNT,
+    OFFSET,
+    ROW_ID,
+    Context,
+    echo,
+    pass_ctx,
+    print_json,
+    print_table,
+)
 
 
 def _when(value: datetime | None) -> str:
@@ -193,18 +202,30 @@ def deploy_request(ctx: Context, ref: str, env_name: str, message: str, as_json:
 @deploy.command("list")
 @click.option("--status", type=click.Choice(REQUEST_STATUSES), help="Only requests in this status.")
 @click.option("--env", "env_name", help="Only requests for this environment.")
+@click.option(
+    "--limit", type=COUNT, default=50, show_default=True, help="How many requests (1 or more)."
+)
+@click.option("--offset", type=OFFSET, default=0, help="Skip this many first (paging).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of requests.")
 @pass_ctx
-def deploy_list(ctx: Context, status: str | None, env_name: str | None, as_json: bool) -> None:
-    """List deployment requests, pending first.
+def deploy_list(
+    ctx: Context,
+    status: str | None,
+    env_name: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List deployment requests, pending first, then newest, a page at a time.
 
     \b
-    Example:
+    Examples:
       dockyard deploy list --status pending --json
+      dockyard deploy list --limit 20 --offset 20
     """
     from dockyard.core.deployments import list_requests
 
-    requests = list_requests(ctx.workspace(), status, env_name)
+    requests = list_requests(ctx.workspace(), status, env_name, limit=limit, offset=offset)
     if as_json:
         print_json([r.to_dict() for r in requests])
         return
@@ -227,6 +248,8 @@ def deploy_list(ctx: Context, status: str | None, env_name: str | None, as_json:
             for r in requests
         ),
     )
+    if len(requests) == limit:
+        echo(f"(more may follow: --offset {offset + limit})", err=True)
 
 
 @deploy.command("show")
