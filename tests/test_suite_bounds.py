@@ -36,7 +36,10 @@ def test_a_test_that_times_out_leaves_no_agent_running(tmp_path: Path) -> None:
     (tmp_path / "test_inner.py").write_text(INNER)
     pid_file = tmp_path / "agent.pid"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKYARD_", "PYTEST_"))}
-    env.update(PYTHONPATH=str(REPO / ".pkg"), AGENT_PID_FILE=str(pid_file))
+    # the checkout's package, and the checkout itself for `tests.conftest`
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(REPO / ".pkg"), str(REPO)]), AGENT_PID_FILE=str(pid_file)
+    )
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
          "--timeout", "15", "--basetemp", str(tmp_path / "inner"), "test_inner.py"],
