@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import DockyardError
 from dockyard.core.runs import claim_status, signal_group
-from dockyard.core.workspace import Workspace, engine_for
+from dockyard.core.workspace import Workspace, engine_for, reader_for
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -56,9 +56,8 @@ class AgentStatus:
 
 
 def _now() -> datetime:
-    from dockyard.store.models import utcnow
-
-    return utcnow()
+    # not store.models.utcnow: importing the models costs SQLModel, for a clock
+    return datetime.now(UTC)
 
 
 def pid_alive(pid: int) -> bool:
@@ -111,17 +110,17 @@ def agent_status(workspace: Workspace) -> AgentStatus:
     """Whether an agent holds this store's lease with a fresh heartbeat and, when it runs
     on this host, is still alive (a SIGKILLed agent is seen as gone at once, not after
     the lease expires)."""
-    from sqlmodel import Session
+    from dockyard.store.queries import agent_lease, as_utc
 
-    from dockyard.store.models import AgentLease
-
-    with Session(engine_for(workspace)) as session:
-        lease = session.get(AgentLease, 1)
-        if lease is None:
-            return AgentStatus(False, None, None, None, None)
-        fresh = _now() - lease.heartbeat_at < timedelta(seconds=LEASE_SECONDS)
-        alive = fresh and not holder_gone(lease.host, lease.pid, lease.acquired_at)
-        return AgentStatus(alive, lease.holder, lease.host, lease.pid, lease.heartbeat_at)
+    lease = agent_lease(reader_for(workspace))
+    if lease is None:
+        return AgentStatus(False, None, None, None, None)
+    heartbeat = as_utc(lease["heartbeat_at"])
+    acquired = as_utc(lease["acquired_at"])
+    assert heartbeat is not None and acquired is not None  # NOT NULL columns
+    fresh = _now() - heartbeat < timedelta(seconds=LEASE_SECONDS)
+    alive = fresh and not holder_gone(lease["host"], lease["pid"], acquired)
+    return AgentStatus(alive, lease["holder"], lease["host"], lease["pid"], heartbeat)
 
 
 class Agent:

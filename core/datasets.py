@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import ConflictError, DockyardError, InputError, NotFoundError
-from dockyard.core.parsing import parse_version, shown
+from dockyard.core.parsing import INT64_MAX, parse_version, shown
 
 if TYPE_CHECKING:
     from dockyard.core.profiling import TableSource
@@ -1073,59 +1073,57 @@ def list_datasets(
 ) -> list[DatasetInfo]:
     """Datasets with their latest version, most recently changed first, in one query
     (``limit``/``offset`` page it; profiles are not loaded)."""
-    from sqlalchemy import and_, func
-    from sqlalchemy.orm import defer
-    from sqlmodel import Session, col, select
+    from types import SimpleNamespace
 
-    from dockyard.store.models import Dataset, DatasetVersion
+    from dockyard.core.workspace import reader_for
+    from dockyard.store.queries import as_utc
 
-    with Session(_engine(workspace)) as session:
-        stats = (
-            select(
-                DatasetVersion.dataset_id,
-                func.max(DatasetVersion.version).label("latest"),
-                func.count().label("n"),
+    params = {"name": name, "limit": INT64_MAX if limit is None else limit, "offset": offset}
+    out = []
+    for row in reader_for(workspace).fetch_all(DATASETS_SQL, params):
+        version = None
+        if row["version_id"] is not None:
+            fields = {k: row[k] for k in VERSION_FIELDS} | {"id": row["version_id"]}
+            fields["created_at"] = as_utc(row["created_at"])
+            version = _version_info(SimpleNamespace(**fields), row["d_name"], workspace)
+        created, updated = as_utc(row["d_created_at"]), as_utc(row["d_updated_at"])
+        assert created is not None and updated is not None  # NOT NULL columns
+        out.append(
+            DatasetInfo(
+                id=int(row["d_id"]),
+                name=row["d_name"],
+                description=row["d_description"],
+                created_at=created,
+                updated_at=updated,
+                n_versions=int(row["n"] or 0),
+                latest=version,
             )
-            .group_by(col(DatasetVersion.dataset_id))
-            .subquery()
         )
-        query = (
-            select(Dataset, DatasetVersion, stats.c.n)
-            .join(stats, stats.c.dataset_id == Dataset.id, isouter=True)
-            .join(
-                DatasetVersion,
-                and_(
-                    col(DatasetVersion.dataset_id) == col(Dataset.id),
-                    col(DatasetVersion.version) == stats.c.latest,
-                ),
-                isouter=True,
-            )
-            .options(defer(DatasetVersion.profile_json))  # type: ignore[arg-type]
-            .order_by(col(Dataset.updated_at).desc(), col(Dataset.name))
-            .offset(offset)
-        )
-        if name is not None:
-            query = query.where(Dataset.name == name)
-        if limit is not None:
-            query = query.limit(limit)
-        out = []
-        for dataset, version, n in session.exec(query).all():
-            out.append(
-                DatasetInfo(
-                    id=_id(dataset.id),
-                    name=dataset.name,
-                    description=dataset.description,
-                    created_at=dataset.created_at,
-                    updated_at=dataset.updated_at,
-                    n_versions=int(n or 0),
-                    latest=(
-                        _version_info(version, dataset.name, workspace)
-                        if version is not None
-                        else None
-                    ),
-                )
-            )
-        return out
+    return out
+
+
+#: The version columns ``_version_info`` reads (all but the profile, which lists skip).
+VERSION_FIELDS = (
+    "dataset_id", "version", "content_hash", "hash_algo", "object_path", "source_path",
+    "file_format", "size_bytes", "n_rows", "n_cols", "columns_json", "message", "author",
+)  # fmt: skip
+
+# Plain SQL through ``reader_for``: `data list` must not import SQLAlchemy (decision 25).
+DATASETS_SQL = f"""
+SELECT d.id AS d_id, d.name AS d_name, d.description AS d_description,
+       d.created_at AS d_created_at, d.updated_at AS d_updated_at, s.n AS n,
+       v.id AS version_id, {", ".join(f"v.{c} AS {c}" for c in VERSION_FIELDS)},
+       v.created_at AS created_at
+FROM dataset AS d
+LEFT JOIN (
+    SELECT dataset_id, MAX(version) AS latest, COUNT(*) AS n
+    FROM dataset_version GROUP BY dataset_id
+) AS s ON s.dataset_id = d.id
+LEFT JOIN dataset_version AS v ON v.dataset_id = d.id AND v.version = s.latest
+WHERE (:name IS NULL OR d.name = :name)
+ORDER BY d.updated_at DESC, d.name
+LIMIT :limit OFFSET :offset
+"""
 
 
 def get_dataset(workspace: Workspace, name: str) -> DatasetInfo:

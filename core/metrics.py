@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from dockyard.store.queries import Reader
+
 KEYS_SQL = """
 WITH RECURSIVE k(key) AS (
     SELECT (SELECT min(key) FROM metric WHERE run_id = :r)
@@ -65,6 +67,17 @@ def last_points(conn: Connection, run_id: int) -> dict[str, tuple[int, float]]:
         row = conn.execute(text(LAST_SQL), {"r": run_id, "k": key}).first()
         if row is not None:
             result[key] = (int(row[0]), float(row[1]))
+    return result
+
+
+def read_last_points(reader: Reader, run_id: int) -> dict[str, tuple[int, float]]:
+    """:func:`last_points` through a ``store.queries`` reader (no SQLAlchemy on SQLite)."""
+    result = {}
+    for key_row in reader.fetch_all(KEYS_SQL, {"r": run_id}):
+        key = str(key_row["key"])
+        row = reader.fetch_one(LAST_SQL, {"r": run_id, "k": key})
+        if row is not None:
+            result[key] = (int(row["step"]), float(row["value"]))
     return result
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from dockyard.store import queries
 from dockyard.store.queries import Reader
+from dockyard.store.queries import as_utc as as_utc
 
 #: Rows per page of every pane; more load as the cursor nears the end.
 PAGE_SIZE = 100
@@ -89,20 +90,6 @@ EMPTY_HINTS: dict[Pane, str] = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(value: Any) -> datetime | None:
-    """A stored time as an aware UTC datetime (SQLite gives text, PostgreSQL datetimes)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value))
-        except ValueError:
-            return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def human_age(then: datetime | None, now: datetime) -> str:

@@ -584,7 +584,7 @@ def add_project(workspace: Workspace, path: Path) -> ProjectInfo:
         _sync_monitors(session, row.id, spec)
         session.commit()
         session.refresh(row)
-        return _info(row)
+        return _info(row.model_dump())
 
 
 def _sync_monitors(session: Any, project_id: int, spec: ProjectSpec) -> None:
@@ -616,44 +616,50 @@ def _sync_monitors(session: Any, project_id: int, spec: ProjectSpec) -> None:
             session.add(row)
 
 
+PROJECT_COLUMNS = (
+    "SELECT id, name, path, description, entry, spec_json, created_at, updated_at FROM project"
+)
+
+
 def list_projects(workspace: Workspace) -> list[ProjectInfo]:
     """Every registered project, by name."""
-    from sqlmodel import Session, select
+    from dockyard.core.workspace import reader_for
 
-    from dockyard.store.models import Project
-
-    with Session(workspace_engine(workspace)) as session:
-        rows = session.exec(select(Project).order_by(Project.name)).all()
-        return [_info(row) for row in rows]
+    rows = reader_for(workspace).fetch_all(PROJECT_COLUMNS + " ORDER BY name")
+    return [_info(row) for row in rows]
 
 
 def get_project(workspace: Workspace, name: str) -> ProjectInfo:
     """The project called ``name``; NotFoundError lists the known ones."""
-    from sqlmodel import Session, select
+    from dockyard.core.workspace import reader_for
 
-    from dockyard.store.models import Project
+    reader = reader_for(workspace)
+    row = reader.fetch_one(PROJECT_COLUMNS + " WHERE name = :name", {"name": name})
+    if row is None:
+        names = reader.fetch_all("SELECT name FROM project ORDER BY id")
+        known = ", ".join(str(r["name"]) for r in names) or "none yet"
+        raise NotFoundError(
+            f"no project named {name!r} (registered: {known}); "
+            "add one with `dockyard project add PATH`"
+        )
+    return _info(row)
 
-    with Session(workspace_engine(workspace)) as session:
-        row = session.exec(select(Project).where(Project.name == name)).first()
-        if row is None:
-            known = ", ".join(p.name for p in session.exec(select(Project)).all()) or "none yet"
-            raise NotFoundError(
-                f"no project named {name!r} (registered: {known}); "
-                "add one with `dockyard project add PATH`"
-            )
-        return _info(row)
 
+def _info(row: Mapping[str, Any]) -> ProjectInfo:
+    """A :class:`ProjectInfo` from a ``project`` row read by a ``store.queries`` reader."""
+    from dockyard.store.queries import as_utc
 
-def _info(row: Any) -> ProjectInfo:
+    created, updated = as_utc(row["created_at"]), as_utc(row["updated_at"])
+    assert created is not None and updated is not None  # NOT NULL columns
     return ProjectInfo(
-        id=row.id,
-        name=row.name,
-        path=row.path,
-        description=row.description,
-        entry=row.entry,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        spec=ProjectSpec.from_json(row.spec_json),
+        id=row["id"],
+        name=row["name"],
+        path=row["path"],
+        description=row["description"],
+        entry=row["entry"],
+        created_at=created,
+        updated_at=updated,
+        spec=ProjectSpec.from_json(row["spec_json"]),
     )
 
 

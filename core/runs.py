@@ -15,14 +15,15 @@ import signal
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import ConflictError, InputError, NotFoundError
 from dockyard.core.parsing import INT64_MAX, parse_int, shown
 from dockyard.core.projects import ParamSpec, ProjectInfo, coerce_param, get_project
-from dockyard.core.workspace import Workspace, current_user, engine_for
+from dockyard.core.workspace import Workspace, current_user, engine_for, reader_for
+from dockyard.store.queries import Reader, as_utc
 from dockyard.store.schema import RUN_STATUSES
 
 if TYPE_CHECKING:
@@ -71,9 +72,7 @@ class RunInfo:
         """Seconds from start to end (or to now while running)."""
         if self.started_at is None:
             return None
-        from dockyard.store.models import utcnow
-
-        end = self.ended_at or utcnow()
+        end = self.ended_at or datetime.now(UTC)
         return max(0.0, (end - self.started_at).total_seconds())
 
     def to_dict(self) -> dict[str, Any]:
@@ -312,6 +311,48 @@ def cancel_run(workspace: Workspace, run_id: int) -> RunInfo:
         return _info(session, run)
 
 
+# Read through ``reader_for`` (the standard library's sqlite3 on a SQLite store): a read
+# command must not pay for importing SQLAlchemy and SQLModel (decision 25).
+RUN_SELECT = """
+SELECT r.id AS id, p.name AS project, r.status AS status, r.command AS command,
+       r.group_id AS group_id, r.parent_run_id AS parent_run_id, r.exit_code AS exit_code,
+       r.error AS error, r.created_at AS created_at, r.started_at AS started_at,
+       r.ended_at AS ended_at, r.primary_metric AS primary_metric,
+       r.primary_value AS primary_value, r.user AS user, r.host AS host, r.pid AS pid,
+       r.log_path AS log_path, r.git_commit AS git_commit, r.git_dirty AS git_dirty,
+       r.seed AS seed, r.env_json AS env_json,
+       ds.name AS dataset_name, dv.version AS dataset_version,
+       dv.hash_algo AS hash_algo, dv.content_hash AS content_hash
+FROM run AS r
+LEFT JOIN project AS p ON p.id = r.project_id
+LEFT JOIN dataset_version AS dv ON dv.id = r.dataset_version_id
+LEFT JOIN dataset AS ds ON ds.id = dv.dataset_id
+"""
+
+RUN_BY_ID = RUN_SELECT + "WHERE r.id = :run_id"
+
+# Active runs first, then the rest, each newest first: two queries, so the active ones
+# come from ix_run_status_created and the rest from the primary key, never a sort of the
+# whole table on a CASE expression.
+_ACTIVE_SQL = ", ".join(f"'{status}'" for status in ACTIVE)
+_RUNS_WHERE = "(:status IS NULL OR r.status = :status) AND (:project IS NULL OR p.name = :project)"
+RUNS_ACTIVE = (
+    f"{RUN_SELECT} WHERE r.status IN ({_ACTIVE_SQL}) AND {_RUNS_WHERE}"
+    " ORDER BY r.id DESC LIMIT :limit OFFSET :offset"
+)
+RUNS_OTHER = (
+    f"{RUN_SELECT} WHERE r.status NOT IN ({_ACTIVE_SQL}) AND {_RUNS_WHERE}"
+    " ORDER BY r.id DESC LIMIT :limit OFFSET :offset"
+)
+RUNS_COUNT_ACTIVE = (
+    "SELECT COUNT(*) AS n FROM run AS r LEFT JOIN project AS p ON p.id = r.project_id"
+    f" WHERE r.status IN ({_ACTIVE_SQL}) AND {_RUNS_WHERE}"
+)
+
+RUN_PARAMS = "SELECT key, value FROM param WHERE run_id = :run_id ORDER BY key"
+RUN_TAGS = "SELECT key, value FROM run_tag WHERE run_id = :run_id ORDER BY key"
+
+
 def list_runs(
     workspace: Workspace,
     status: str | None = None,
@@ -320,10 +361,6 @@ def list_runs(
     offset: int = 0,
 ) -> list[RunInfo]:
     """Runs, active first then newest, filtered by status and project."""
-    from sqlmodel import case, col, select
-
-    from dockyard.store.models import Project, Run
-
     if status and status not in RUN_STATUSES:
         raise InputError(
             f"{shown(status)} is not a run status; use one of {', '.join(RUN_STATUSES)}"
@@ -331,29 +368,81 @@ def list_runs(
     parse_int(limit, 1)  # a negative LIMIT means "no limit" to SQLite
     parse_int(offset, 0)
 
-    with _session(workspace) as session:
-        query = select(Run, Project.name).join(Project, col(Project.id) == col(Run.project_id))
-        if status:
-            query = query.where(Run.status == status)
-        if project:
-            query = query.where(Project.name == project)
-        active_first = case((col(Run.status).in_(ACTIVE), 0), else_=1)
-        query = query.order_by(active_first, col(Run.id).desc()).offset(offset).limit(limit)
-        return [_info(session, run, name) for run, name in session.exec(query).all()]
+    reader = reader_for(workspace)
+    params: dict[str, Any] = {"status": status or None, "project": project or None}
+    row = reader.fetch_one(RUNS_COUNT_ACTIVE, params)
+    active = int(row["n"]) if row else 0
+    rows: list[dict[str, Any]] = []
+    if offset < active:
+        rows += reader.fetch_all(RUNS_ACTIVE, {**params, "limit": limit, "offset": offset})
+    if len(rows) < limit:
+        rows += reader.fetch_all(
+            RUNS_OTHER,
+            {**params, "limit": limit - len(rows), "offset": max(0, offset - active)},
+        )
+    return [_info_from_row(reader, row) for row in rows]
 
 
 def get_run(workspace: Workspace, run_id: int) -> RunInfo:
     """One run with its parameters, tags and reproducibility record."""
-    with _session(workspace) as session:
-        return _info(session, _get_run_row(session, run_id))
+    reader = reader_for(workspace)
+    # an id beyond SQLite's 64-bit range cannot exist, and the driver would overflow on it
+    row = reader.fetch_one(RUN_BY_ID, {"run_id": run_id}) if 1 <= run_id <= INT64_MAX else None
+    if row is None:
+        raise NotFoundError(f"no run with id {shown(run_id)}; see `dockyard run list`")
+    return _info_from_row(reader, row)
 
 
 def latest_metrics(workspace: Workspace, run_id: int) -> dict[str, tuple[int, float]]:
     """Each metric's newest point of a run: key -> (step, value)."""
-    from dockyard.core.metrics import last_points
+    from dockyard.core.metrics import read_last_points
 
-    with engine_for(workspace).connect() as conn:
-        return last_points(conn, run_id)
+    return read_last_points(reader_for(workspace), run_id)
+
+
+def _info_from_row(reader: Reader, row: Mapping[str, Any]) -> RunInfo:
+    """A :class:`RunInfo` from a ``RUN_SELECT`` row, with its params and tags."""
+    run_id = int(row["id"])
+    params = {
+        str(p["key"]): str(_decode(p["value"]))
+        for p in reader.fetch_all(RUN_PARAMS, {"run_id": run_id})
+    }
+    tags = {str(t["key"]): t["value"] for t in reader.fetch_all(RUN_TAGS, {"run_id": run_id})}
+    dataset = dataset_hash = None
+    if row["hash_algo"] is not None:
+        if row["dataset_name"] is not None:
+            dataset = f"{row['dataset_name']}@{row['dataset_version']}"
+        dataset_hash = f"{row['hash_algo']}:{row['content_hash']}"
+    created = as_utc(row["created_at"])
+    assert created is not None
+    dirty = row["git_dirty"]
+    return RunInfo(
+        id=run_id,
+        project=row["project"] if row["project"] is not None else "?",
+        status=row["status"],
+        params=params,
+        command=row["command"],
+        group_id=row["group_id"],
+        parent_run_id=row["parent_run_id"],
+        dataset=dataset,
+        exit_code=row["exit_code"],
+        error=row["error"],
+        created_at=created,
+        started_at=as_utc(row["started_at"]),
+        ended_at=as_utc(row["ended_at"]),
+        primary_metric=row["primary_metric"],
+        primary_value=row["primary_value"],
+        user=row["user"],
+        host=row["host"],
+        pid=row["pid"],
+        log_path=row["log_path"],
+        git_commit=row["git_commit"],
+        git_dirty=None if dirty is None else bool(dirty),
+        seed=row["seed"],
+        env=json.loads(row["env_json"] or "{}"),
+        tags=tags,
+        dataset_hash=dataset_hash,
+    )
 
 
 def final_metrics(session: Session, run_id: int) -> dict[str, float]:

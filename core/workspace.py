@@ -21,6 +21,8 @@ from dockyard.core.errors import InputError, WorkspaceNotFoundError
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from dockyard.store.queries import Reader
+
 DIRNAME = ".dockyard"
 #: What SQLAlchemy ships (``sqlalchemy.dialects.__all__``, plus mariadb on mysql's code).
 BUILTIN_DIALECTS = frozenset({"sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql"})
@@ -28,6 +30,7 @@ _URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?://")
 DB_FILENAME = "dockyard.db"
 
 _ENGINES: dict[str, Engine] = {}
+_READERS: dict[str, Reader] = {}
 #: The workspace folder of each engine opened by ``engine_for``, for code that holds only a
 #: session (the audit log writes its witness there, whatever the store's URL).
 _HOMES: WeakKeyDictionary[Engine, Path] = WeakKeyDictionary()
@@ -241,6 +244,31 @@ def engine_for(workspace: Workspace) -> Engine:
         _ENGINES[workspace.db_url] = engine
     _HOMES.setdefault(engine, workspace.home)
     return engine
+
+
+def reader_for(workspace: Workspace) -> Reader:
+    """A read-only reader of ``workspace``'s store, opened once per process and URL.
+
+    On a SQLite file at the code's schema revision this is the standard library's
+    ``sqlite3`` (``store.queries.SqliteReader``): the read commands answer without importing
+    SQLAlchemy, SQLModel or pydantic, which cost far more than the queries themselves
+    (docs/architecture.md, decision 25). A store that must be created or migrated goes
+    through :func:`engine_for` first; any other URL (PostgreSQL) reads through SQLAlchemy.
+    """
+    reader = _READERS.get(workspace.db_url)
+    if reader is None:
+        from dockyard.store.queries import SqlAlchemyReader, open_reader, sqlite_file
+
+        path = sqlite_file(workspace.db_url)
+        if path is not None and path.is_file():
+            reader = open_reader(workspace.db_url)  # migrates through store.db if behind
+        elif path is not None:
+            engine_for(workspace)  # creates and migrates the missing file
+            reader = open_reader(workspace.db_url)
+        else:
+            reader = SqlAlchemyReader(engine_for(workspace))
+        _READERS[workspace.db_url] = reader
+    return reader
 
 
 def home_of_engine(engine: Engine) -> Path | None:

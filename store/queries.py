@@ -19,6 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -130,6 +131,20 @@ def sqlite_file(db_url: str) -> Path | None:
     if not path or path == ":memory:":
         return None
     return Path(path)
+
+
+def as_utc(value: Any) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite gives text, PostgreSQL datetimes)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def schema_revision(reader: Reader) -> str | None:
