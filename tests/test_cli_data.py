@@ -347,3 +347,21 @@ def test_export_respects_the_umask(ws: Path) -> None:
         assert (folder / "sub" / "b.csv").read_text() == CSV2
         assert (folder / "sub" / "b.csv").stat().st_mode & 0o777 == 0o666 & ~umask
         assert (folder / "sub").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_export_to_a_path_ending_in_a_slash_makes_that_folder(ws: Path) -> None:
+    (ws / "d.csv").write_text(CSV1)
+    assert dockyard("data", "add", "demo", "d.csv", cwd=ws).returncode == 0
+    result = _export(ws, "demo@1", "out/")
+    assert result.returncode == 0, result.stderr
+    assert (ws / "out").is_dir() and (ws / "out" / "demo-v1.csv").read_text() == CSV1
+    # a missing parent is refused in one line, and the folder is not half-made
+    result = _export(ws, "demo@1", "no/such/")
+    assert result.returncode == 2 and "no such folder" in one_line_error(result)
+    assert not (ws / "no").exists()
+    # an existing file named like the folder is refused, not replaced, even with --force
+    (ws / "plain").write_text("keep")
+    for force in ((), ("--force",)):
+        result = _export(ws, "demo@1", "plain/", *force)
+        assert result.returncode == 2 and "not a folder" in one_line_error(result)
+    assert (ws / "plain").read_text() == "keep"

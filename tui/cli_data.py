@@ -326,13 +326,14 @@ def _cell(value: Any) -> str:
 
 @data.command("export")
 @click.argument("ref", metavar="NAME@VERSION")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path())
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
 @pass_ctx
-def data_export(ctx: Context, ref: str, path: Path, force: bool) -> None:
+def data_export(ctx: Context, ref: str, path: str, force: bool) -> None:
     """Copy a version's stored bytes to PATH, checking its hash on the way.
 
-    PATH may be a folder: the file is written inside it as NAME-vVERSION.EXT.
+    PATH may be a folder: the file is written inside it as NAME-vVERSION.EXT. A PATH
+    ending in / is always a folder, created if it does not exist yet.
 
     \b
     Example:
