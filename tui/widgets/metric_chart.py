@@ -42,7 +42,8 @@ def step_ticks(first: int, last: int) -> list[int]:
 
 
 class MetricChart(PlotextPlot):
-    """A line chart of one metric against its step; ``empty_text`` when it has no points."""
+    """A line chart of one metric against its step; ``empty_text`` when it has no points,
+    and the value itself when it has one (a chart of one point says nothing)."""
 
     DEFAULT_CSS = """
     MetricChart {
@@ -103,6 +104,14 @@ class MetricChart(PlotextPlot):
     def render(self) -> RenderResult:
         if not self._points:
             return Text(self.empty_text, style="dim", justify="center")
+        if len(self._points) == 1:
+            # one point is a dot on axes that mean nothing: the number itself says more
+            step, value = self._points[0]
+            shown = Text(justify="center")
+            shown.append(f"{self.key or 'value'} = ")
+            shown.append(f"{value:.8g}", style="bold")
+            shown.append(f"\nlogged once (step {step})", style="dim")
+            return shown
         shown = thin(self._points, max(2, self.size.width * POINTS_PER_CELL))
         plt = self.plt
         plt.clear_data()
