@@ -15,6 +15,8 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
+from dockyard.tui.text import visible
+
 #: Points kept in memory; older ones are thinned past this.
 MAX_KEPT_POINTS = 4000
 
@@ -107,11 +109,11 @@ class MetricChart(PlotextPlot):
         if len(self._points) == 1:
             # one point is a dot on axes that mean nothing: the number itself says more
             step, value = self._points[0]
-            shown = Text(justify="center")
-            shown.append(f"{self.key or 'value'} = ")
-            shown.append(f"{value:.8g}", style="bold")
-            shown.append(f"\nlogged once (step {step})", style="dim")
-            return shown
+            single = Text(justify="center")
+            single.append(f"{visible(self.key or 'value')} = ")  # a key is data
+            single.append(f"{value:.8g}", style="bold")
+            single.append(f"\nlogged once (step {step})", style="dim")
+            return single
         shown = thin(self._points, max(2, self.size.width * POINTS_PER_CELL))
         plt = self.plt
         plt.clear_data()
