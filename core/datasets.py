@@ -220,6 +220,8 @@ class Registration:
         return {"created": self.created, **self.version.to_dict()}
 
     def summary(self) -> str:
+        from dockyard.core.overview import human_size
+
         v = self.version
         if not self.created:
             return (
@@ -228,7 +230,7 @@ class Registration:
             )
         return (
             f"Registered {v.ref}: {v.n_rows:,} rows x {v.n_cols} columns, "
-            f"{human_bytes(v.size_bytes)}, {v.hash_algo} {v.content_hash[:12]}"
+            f"{human_size(v.size_bytes)}, {v.hash_algo} {v.content_hash[:12]}"
         )
 
 
@@ -265,15 +267,6 @@ class RunUse:
             "version": self.version,
             "dataset_version_id": self.dataset_version_id,
         }
-
-
-def human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"  # pragma: no cover
 
 
 # ------------------------------------------------------------------------ the source

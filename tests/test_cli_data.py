@@ -365,3 +365,21 @@ def test_export_to_a_path_ending_in_a_slash_makes_that_folder(ws: Path) -> None:
         result = _export(ws, "demo@1", "plain/", *force)
         assert result.returncode == 2 and "not a folder" in one_line_error(result)
     assert (ws / "plain").read_text() == "keep"
+
+
+def test_sizes_and_times_have_one_spelling(ws: Path) -> None:
+    (ws / "d.csv").write_text("x\n" + "123456789\n" * 200)  # 2,002 bytes
+    added = dockyard("data", "add", "demo", "d.csv", cwd=ws)
+    assert "2.0 kB" in added.stdout, added.stdout  # as the TUI spells it, never "KB"
+    run = subprocess.run(
+        [sys.executable, "-m", "dockyard.tui", "data", "show", "demo"],
+        cwd=ws,
+        env={**env(), "TZ": "Asia/Kolkata"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    line = next(x for x in run.stdout.splitlines() if x.startswith("registered "))
+    # to the second, in local time, the zone named
+    assert re.match(r"registered \d{4}-\d\d-\d\d \d\d:\d\d:\d\d IST by tester$", line), line
+    assert "2.0 kB" in run.stdout

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from dockyard.core.overview import human_size, human_time
 from dockyard.core.text import visible
 from dockyard.tui.clikit import OFFSET, Context, echo, pass_ctx, print_json, print_table
 from dockyard.tui.sparkline import sparkline
@@ -35,15 +36,11 @@ def data() -> None:
 
 
 def _when(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return human_time(value)
 
 
 def _size(value: int | None) -> str:
-    from dockyard.core.datasets import human_bytes
-
-    return "-" if value is None else human_bytes(value)
+    return human_size(value)
 
 
 def _number(value: Any) -> str:
@@ -246,7 +243,7 @@ def _print_version(info: VersionInfo) -> None:
         f"{_number(info.n_rows)} rows x {info.n_cols} columns, {_size(info.size_bytes)}, "
         f"{info.file_format}"
     )
-    echo(f"registered {_when(info.created_at)} UTC by {info.author or '-'}")
+    echo(f"registered {_when(info.created_at)} by {info.author or '-'}")
     echo(f"source: {info.source_path}")
     echo(f"stored: {info.object_path}")
     if info.message:
