@@ -383,3 +383,11 @@ def test_sizes_and_times_have_one_spelling(ws: Path) -> None:
     # to the second, in local time, the zone named
     assert re.match(r"registered \d{4}-\d\d-\d\d \d\d:\d\d:\d\d IST by tester$", line), line
     assert "2.0 kB" in run.stdout
+
+
+def test_head_shows_full_precision_and_a_visible_missing_marker(ws: Path) -> None:
+    (ws / "p.csv").write_text("x,y,name\n0.123456789,1234567.5,a\n,2.0,\n")
+    assert dockyard("data", "add", "p", "p.csv", cwd=ws).returncode == 0
+    lines = dockyard("data", "head", "p", cwd=ws).stdout.splitlines()
+    assert lines[1].split() == ["0.123456789", "1234567.5", "a"]  # not 0.123457 / 1.23457e+06
+    assert lines[2].split() == ["∅", "2.0", "∅"]  # missing is a mark, not a blank

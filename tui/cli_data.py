@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -312,11 +313,15 @@ def data_head(ctx: Context, ref: str, rows: int, offset: int, as_json: bool) -> 
     print_table(columns, ([_cell(v) for v in row] for row in page), upper=False)
 
 
+#: How ``data head`` shows a missing value: a blank would read as an empty string.
+MISSING_MARK = "∅"
+
+
 def _cell(value: Any) -> str:
-    if value is None:
-        return ""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING_MARK
     if isinstance(value, float):
-        return f"{value:g}"
+        return repr(value)  # the shortest text that reads back as the same number
     text = str(value)
     return text if len(text) <= 40 else text[:39] + "…"
 
