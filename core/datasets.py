@@ -220,6 +220,8 @@ class Registration:
         return {"created": self.created, **self.version.to_dict()}
 
     def summary(self) -> str:
+        from dockyard.core.overview import human_size
+
         v = self.version
         if not self.created:
             return (
@@ -228,7 +230,7 @@ class Registration:
             )
         return (
             f"Registered {v.ref}: {v.n_rows:,} rows x {v.n_cols} columns, "
-            f"{human_bytes(v.size_bytes)}, {v.hash_algo} {v.content_hash[:12]}"
+            f"{human_size(v.size_bytes)}, {v.hash_algo} {v.content_hash[:12]}"
         )
 
 
@@ -265,15 +267,6 @@ class RunUse:
             "version": self.version,
             "dataset_version_id": self.dataset_version_id,
         }
-
-
-def human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"  # pragma: no cover
 
 
 # ------------------------------------------------------------------------ the source
@@ -1538,18 +1531,53 @@ def export_version(
     """Copy a version's stored bytes to ``dest``, verifying its digest on the way.
 
     ``dest`` may be an existing folder (the file is written inside it as
-    ``NAME-vN.EXT``). An existing file is replaced only with ``force``; anything else
-    that exists (a device, a pipe, a socket, a symbolic link) is refused even then, since
-    the rename would replace it with a regular file. The copy is written under a
-    temporary name in the target's folder and renamed, so a failed export leaves nothing,
-    and it is created with the user's umask like any file they write.
+    ``NAME-vN.EXT``). A ``dest`` string ending in ``/`` always names a folder: it is
+    created if missing (its parent must exist), and refused if it is a file. An existing
+    file is replaced only with ``force``; anything else that exists (a device, a pipe, a
+    socket, a symbolic link) is refused even then, since the rename would replace it with
+    a regular file. The copy is written under a temporary name in the target's folder and
+    renamed, so a failed export leaves nothing, and it is created with the user's umask
+    like any file they write.
     """
+    info = get_version(workspace, ref, with_profile=False)
+    target = Path(dest).expanduser()
+    # Path() drops a trailing slash, so the caller's intent is read from the string
+    made = _export_folder_named(target, info.is_folder) if _names_folder(dest) else None
+    try:
+        return _export_to(info, target, force=force)
+    except BaseException:
+        if made is not None:
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+
+
+def _names_folder(dest: Path | str) -> bool:
+    return isinstance(dest, str) and dest.endswith(("/", os.sep))
+
+
+def _export_folder_named(target: Path, is_folder: bool) -> Path | None:
+    """Make the folder a ``DIR/`` export target names; return it if this call created it."""
+    if target.exists() or target.is_symlink():
+        if not target.is_dir():
+            raise InputError(
+                f"{target} is not a folder; a path ending in / names a folder, "
+                "so it is not replaced even with --force"
+            )
+        return None
+    if is_folder:
+        return None  # a folder version is written as DIR itself
+    if not target.parent.is_dir():
+        raise NotFoundError(f"{target.parent}: no such folder; create it first")
+    target.mkdir()
+    return target
+
+
+def _export_to(info: VersionInfo, target: Path, *, force: bool) -> Path:
     import shutil
 
     from dockyard.core import hashing
 
-    info = get_version(workspace, ref, with_profile=False)
-    target = Path(dest).expanduser()
     ext = "." + info.file_format.removesuffix(FOLDER_SUFFIX)
     if target.is_dir() and (not info.is_folder or any(target.iterdir())):
         suffix = "" if info.is_folder else ext

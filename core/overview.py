@@ -139,6 +139,19 @@ def human_size(size_bytes: int | None) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def human_time(value: Any) -> str:
+    """A stored time for people: to the second, in the local time zone, zone named.
+
+    ``2026-03-14 13:05:09 CET``: the one spelling of an absolute time in every human
+    output (``--json`` keeps ISO 8601 in UTC). Local, because that is the clock the reader
+    compares it with; the zone is named so a log pasted elsewhere still means one instant.
+    """
+    moment = as_utc(value)
+    if moment is None:
+        return NO_VALUE
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
 def human_count(value: int | None) -> str:
     return NO_VALUE if value is None else f"{value:,}"
 

@@ -2,15 +2,17 @@
 
 The file format is documented in ``docs/projects.md``. Validation is strict and its
 errors name the file, the key and what is wrong, so a user can fix the file from one line.
+It goes on past a problem to the next table entry, so every problem is reported at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,7 +53,16 @@ CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 
 
 class ProjectFileError(InputError):
-    """``dockyard.toml`` is malformed; the message names file, key and problem."""
+    """``dockyard.toml`` is malformed; the message names file, key and problem.
+
+    ``problems`` lists every ``(key path, problem)`` found, in file order; the message is
+    one line: ``FILE: KEY: PROBLEM`` for one, ``FILE: N problems: KEY: PROBLEM; ...`` for
+    more.
+    """
+
+    def __init__(self, message: str, problems: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -173,13 +184,36 @@ class ProjectInfo:
 
 
 class _Checker:
-    """Reads typed values out of a TOML table, raising errors that name file and key."""
+    """Reads typed values out of a TOML table, raising errors that name file and key.
+
+    A raised problem ends only the entry being checked (``with checker.entry():``); the
+    problems are gathered and :meth:`raise_problems` reports them all in one error.
+    """
 
     def __init__(self, file: Path) -> None:
         self.file = file
+        self.problems: list[tuple[str, str]] = []
 
     def fail(self, key: str, problem: str) -> ProjectFileError:
-        return ProjectFileError(f"{self.file}: {key}: {problem}")
+        return ProjectFileError(f"{self.file}: {key}: {problem}", ((key, problem),))
+
+    @contextlib.contextmanager
+    def entry(self) -> Iterator[None]:
+        """Check one table or array entry; its first problem is noted, not raised."""
+        try:
+            yield
+        except ProjectFileError as exc:
+            self.problems.extend(exc.problems)
+
+    def raise_problems(self) -> None:
+        if not self.problems:
+            return
+        if len(self.problems) == 1:
+            raise self.fail(*self.problems[0])
+        listed = "; ".join(f"{key}: {problem}" for key, problem in self.problems)
+        raise ProjectFileError(
+            f"{self.file}: {len(self.problems)} problems: {listed}", tuple(self.problems)
+        )
 
     def table(self, data: Mapping[str, Any], key: str, *, required: bool) -> dict[str, Any]:
         value = data.get(key.rsplit(".", 1)[-1])
@@ -234,10 +268,10 @@ class _Checker:
         return value
 
     def unknown_keys(self, data: Mapping[str, Any], allowed: set[str], where: str) -> None:
-        extra = sorted(set(data) - allowed)
-        if extra:
-            raise self.fail(
-                f"{where}.{extra[0]}", f"unknown key; expected one of {', '.join(sorted(allowed))}"
+        # noted, not raised: an unknown key does not stop the known ones being checked
+        for key in sorted(set(data) - allowed):
+            self.problems.append(
+                (f"{where}.{key}", f"unknown key (expected one of {', '.join(sorted(allowed))})")
             )
 
 
@@ -433,7 +467,7 @@ def _check_monitor(c: _Checker, raw: dict[str, Any], index: int) -> MonitorSpec:
 
 
 def parse_project_file(file: Path) -> ProjectSpec:
-    """Read and validate ``file``; every problem raises ProjectFileError naming the key."""
+    """Read and validate ``file``; one ProjectFileError lists every problem, each by key."""
     if not file.is_file():
         raise ProjectFileError(
             f"{file}: not found; a project folder needs a {PROJECT_FILE} (see docs/projects.md)"
@@ -448,64 +482,69 @@ def parse_project_file(file: Path) -> ProjectSpec:
     c.unknown_keys(
         data, {"project", "datasets", "params", "metrics", "gates", "monitors", "models"}, ""
     )
-    project = c.table(data, "project", required=True)
-    c.unknown_keys(project, {"name", "description", "entry", "register_candidates"}, "project")
-    name = c.name(project, "name", "project")
-    entry = c.string(project, "entry", "project")
-    assert entry is not None
-    register = project.get("register_candidates", False)
-    if not isinstance(register, bool):
-        raise c.fail("project.register_candidates", "must be true or false")
+    name = entry = description = ""
+    register = False
+    with c.entry():
+        project = c.table(data, "project", required=True)
+        c.unknown_keys(project, {"name", "description", "entry", "register_candidates"}, "project")
+        with c.entry():
+            name = c.name(project, "name", "project")
+        with c.entry():
+            entry = c.string(project, "entry", "project") or ""
+        with c.entry():
+            description = c.string(project, "description", "project", required=False) or ""
+        register = project.get("register_candidates", False)
+        if not isinstance(register, bool):
+            raise c.fail("project.register_candidates", "must be true or false")
 
-    datasets = []
-    for i, raw in enumerate(c.tables(data, "datasets")):
-        where = f"datasets[{i}]"
-        c.unknown_keys(raw, {"name", "path", "target"}, where)
-        path = c.string(raw, "path", where)
-        assert path is not None
-        if not (file.parent / path).exists():
-            raise c.fail(f"{where}.path", f"{path} does not exist in {file.parent}")
-        datasets.append(
-            DatasetSpec(
-                name=c.name(raw, "name", where),
-                path=path,
-                target=c.string(raw, "target", where, required=False),
-            )
-        )
-    _no_duplicates(c, "datasets", [d.name for d in datasets])
+    datasets: list[DatasetSpec] = []
+    with c.entry():
+        for i, raw in enumerate(c.tables(data, "datasets")):
+            with c.entry():
+                datasets.append(_check_dataset(c, raw, f"datasets[{i}]"))
+        _no_duplicates(c, "datasets", [d.name for d in datasets])
 
-    params = tuple(
-        _check_param(c, key, raw) for key, raw in c.table(data, "params", required=False).items()
-    )
+    params: list[ParamSpec] = []
+    with c.entry():
+        for key, raw in c.table(data, "params", required=False).items():
+            with c.entry():
+                params.append(_check_param(c, key, raw))
 
-    metrics = c.table(data, "metrics", required=False)
-    c.unknown_keys(metrics, {"primary", "direction"}, "metrics")
-    primary = c.string(metrics, "primary", "metrics", required=False)
-    direction = c.string(metrics, "direction", "metrics", required=False) or "maximize"
-    if direction not in DIRECTIONS:
-        raise c.fail("metrics.direction", f"{direction!r} is not maximize or minimize")
+    primary: str | None = None
+    direction = "maximize"
+    with c.entry():
+        metrics = c.table(data, "metrics", required=False)
+        c.unknown_keys(metrics, {"primary", "direction"}, "metrics")
+        with c.entry():
+            primary = c.string(metrics, "primary", "metrics", required=False)
+        direction = c.string(metrics, "direction", "metrics", required=False) or "maximize"
+        if direction not in DIRECTIONS:
+            raise c.fail("metrics.direction", f"{direction!r} is not maximize or minimize")
 
-    gates = []
-    for i, raw in enumerate(c.tables(data, "gates")):
-        where = f"gates[{i}]"
-        c.unknown_keys(raw, {"metric", "min", "max"}, where)
-        metric = c.string(raw, "metric", where)
-        assert metric is not None
-        low, high = c.number(raw, "min", where), c.number(raw, "max", where)
-        if low is None and high is None:
-            raise c.fail(where, "a gate needs `min` or `max` (or both)")
-        gates.append(GateSpec(metric=metric, min=low, max=high))
+    gates: list[GateSpec] = []
+    with c.entry():
+        for i, raw in enumerate(c.tables(data, "gates")):
+            with c.entry():
+                gates.append(_check_gate(c, raw, f"gates[{i}]"))
 
-    monitors = [_check_monitor(c, raw, i) for i, raw in enumerate(c.tables(data, "monitors"))]
-    _no_duplicates(c, "monitors", [m.name for m in monitors])
-    trusted_modules = _check_trusted_modules(c, c.table(data, "models", required=False))
+    monitors: list[MonitorSpec] = []
+    with c.entry():
+        for i, raw in enumerate(c.tables(data, "monitors")):
+            with c.entry():
+                monitors.append(_check_monitor(c, raw, i))
+        _no_duplicates(c, "monitors", [m.name for m in monitors])
 
+    trusted_modules: tuple[str, ...] = ()
+    with c.entry():
+        trusted_modules = _check_trusted_modules(c, c.table(data, "models", required=False))
+
+    c.raise_problems()
     return ProjectSpec(
         name=name,
         entry=entry,
-        description=c.string(project, "description", "project", required=False) or "",
+        description=description,
         datasets=tuple(datasets),
-        params=params,
+        params=tuple(params),
         primary_metric=primary,
         direction=direction,
         gates=tuple(gates),
@@ -513,6 +552,29 @@ def parse_project_file(file: Path) -> ProjectSpec:
         register_candidates=register,
         trusted_modules=trusted_modules,
     )
+
+
+def _check_dataset(c: _Checker, raw: dict[str, Any], where: str) -> DatasetSpec:
+    c.unknown_keys(raw, {"name", "path", "target"}, where)
+    path = c.string(raw, "path", where)
+    assert path is not None
+    if not (c.file.parent / path).exists():
+        raise c.fail(f"{where}.path", f"{path} does not exist in {c.file.parent}")
+    return DatasetSpec(
+        name=c.name(raw, "name", where),
+        path=path,
+        target=c.string(raw, "target", where, required=False),
+    )
+
+
+def _check_gate(c: _Checker, raw: dict[str, Any], where: str) -> GateSpec:
+    c.unknown_keys(raw, {"metric", "min", "max"}, where)
+    metric = c.string(raw, "metric", where)
+    assert metric is not None
+    low, high = c.number(raw, "min", where), c.number(raw, "max", where)
+    if low is None and high is None:
+        raise c.fail(where, "a gate needs `min` or `max` (or both)")
+    return GateSpec(metric=metric, min=low, max=high)
 
 
 def _check_trusted_modules(c: _Checker, models: dict[str, Any]) -> tuple[str, ...]:
@@ -527,7 +589,7 @@ def _check_trusted_modules(c: _Checker, models: dict[str, Any]) -> tuple[str, ..
     for index, name in enumerate(raw):
         problem = trusted_module_problem(name)
         if problem is not None:
-            raise c.fail(f"models.trusted_modules[{index}]", problem)
+            c.problems.append((f"models.trusted_modules[{index}]", problem))
     _no_duplicates(c, "models.trusted_modules", raw)
     return tuple(raw)
 

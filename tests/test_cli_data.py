@@ -347,3 +347,47 @@ def test_export_respects_the_umask(ws: Path) -> None:
         assert (folder / "sub" / "b.csv").read_text() == CSV2
         assert (folder / "sub" / "b.csv").stat().st_mode & 0o777 == 0o666 & ~umask
         assert (folder / "sub").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_export_to_a_path_ending_in_a_slash_makes_that_folder(ws: Path) -> None:
+    (ws / "d.csv").write_text(CSV1)
+    assert dockyard("data", "add", "demo", "d.csv", cwd=ws).returncode == 0
+    result = _export(ws, "demo@1", "out/")
+    assert result.returncode == 0, result.stderr
+    assert (ws / "out").is_dir() and (ws / "out" / "demo-v1.csv").read_text() == CSV1
+    # a missing parent is refused in one line, and the folder is not half-made
+    result = _export(ws, "demo@1", "no/such/")
+    assert result.returncode == 2 and "no such folder" in one_line_error(result)
+    assert not (ws / "no").exists()
+    # an existing file named like the folder is refused, not replaced, even with --force
+    (ws / "plain").write_text("keep")
+    for force in ((), ("--force",)):
+        result = _export(ws, "demo@1", "plain/", *force)
+        assert result.returncode == 2 and "not a folder" in one_line_error(result)
+    assert (ws / "plain").read_text() == "keep"
+
+
+def test_sizes_and_times_have_one_spelling(ws: Path) -> None:
+    (ws / "d.csv").write_text("x\n" + "123456789\n" * 200)  # 2,002 bytes
+    added = dockyard("data", "add", "demo", "d.csv", cwd=ws)
+    assert "2.0 kB" in added.stdout, added.stdout  # as the TUI spells it, never "KB"
+    run = subprocess.run(
+        [sys.executable, "-m", "dockyard.tui", "data", "show", "demo"],
+        cwd=ws,
+        env={**env(), "TZ": "Asia/Kolkata"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    line = next(x for x in run.stdout.splitlines() if x.startswith("registered "))
+    # to the second, in local time, the zone named
+    assert re.match(r"registered \d{4}-\d\d-\d\d \d\d:\d\d:\d\d IST by tester$", line), line
+    assert "2.0 kB" in run.stdout
+
+
+def test_head_shows_full_precision_and_a_visible_missing_marker(ws: Path) -> None:
+    (ws / "p.csv").write_text("x,y,name\n0.123456789,1234567.5,a\n,2.0,\n")
+    assert dockyard("data", "add", "p", "p.csv", cwd=ws).returncode == 0
+    lines = dockyard("data", "head", "p", cwd=ws).stdout.splitlines()
+    assert lines[1].split() == ["0.123456789", "1234567.5", "a"]  # not 0.123457 / 1.23457e+06
+    assert lines[2].split() == ["∅", "2.0", "∅"]  # missing is a mark, not a blank

@@ -208,6 +208,33 @@ def test_malformed_files_are_named_with_key_and_problem(
     assert "\n" not in str(err.value)
 
 
+def test_every_problem_is_reported_at_once_each_with_its_key(tmp_path: Path) -> None:
+    text = (
+        GOOD.replace('direction = "maximize"', 'direction = "up"')
+        .replace('type = "float"', 'type = "decimal"')
+        .replace('kind = "drift"', 'kind = "vibes"')
+        .replace('schedule = "0 3 * * *"', 'schedule = "hourly"')
+        .replace('target = "target"', 'target = "target"\ncolour = "red"')
+        .replace('path = "data.csv"', 'path = "nope.csv"')
+    )
+    file = write_project(tmp_path, text)
+    with pytest.raises(ProjectFileError) as err:
+        parse_project_file(file)
+    assert [key for key, _ in err.value.problems] == [
+        "datasets[0].colour",
+        "datasets[0].path",
+        "params.C.type",
+        "metrics.direction",
+        "monitors[0].kind",
+        "monitors[1].schedule",
+    ]
+    message = str(err.value)
+    assert message.startswith(f"{file}: 6 problems: datasets[0].colour: unknown key")
+    assert "; params.C.type: 'decimal' is not one of" in message
+    assert "; monitors[1].schedule: 'hourly' is neither" in message
+    assert "\n" not in message
+
+
 def test_non_utf8_file(tmp_path: Path) -> None:
     file = write_project(tmp_path, "")
     file.write_bytes(b"\xff\xfe[project]")

@@ -159,6 +159,28 @@ async def test_help_screen_lists_every_binding_of_the_screen(seeded_workspace: W
         assert isinstance(app.screen, HomeScreen)
 
 
+async def test_help_at_80x24_draws_no_partial_scrollbar_blocks(
+    seeded_workspace: Workspace,
+) -> None:
+    import html
+    import re
+
+    app = make_app(seeded_workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        svg = app.export_screenshot()
+        keys = app.screen.query_one("#help-keys", DataTable)
+        await pilot.press("right", "right")
+        assert keys.scroll_x > 0  # what runs past the edge is still reachable
+    text = html.unescape(re.sub(r"<[^>]+>", "", svg))
+    # the thumb of a horizontal scrollbar is drawn with eighth blocks, stray marks
+    # under a table; the help is read, not scrolled sideways
+    assert not set("▏▎▍▌▋▊▉") & set(text)
+
+
 async def test_help_follows_a_remapped_key(seeded_workspace: Workspace) -> None:
     app = make_app(seeded_workspace)
     async with app.run_test(size=(120, 36)) as pilot:

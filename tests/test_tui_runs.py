@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select
 
@@ -871,6 +872,25 @@ def test_metric_keys_order_and_chart_helpers() -> None:
     assert chart.last_step == MAX_KEPT_POINTS + 9
     chart.extend([(3, 5.0)])  # an old step: ignored
     assert chart.last_step == MAX_KEPT_POINTS + 9
+
+
+async def test_a_metric_logged_once_shows_its_value_not_a_one_point_chart() -> None:
+    from textual.app import App, ComposeResult
+
+    class ChartApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield MetricChart(id="chart")
+
+    async with ChartApp().run_test(size=(60, 12)) as pilot:
+        chart = pilot.app.query_one(MetricChart)
+        chart.show_curve("accuracy", [(0, 0.9561403508)])
+        await pilot.pause()
+        shown = chart.render()
+        assert isinstance(shown, Text)
+        assert shown.plain == "accuracy = 0.95614035\nlogged once (step 0)"
+        chart.extend([(1, 0.97)])  # a second point: a curve again
+        await pilot.pause()
+        assert "logged once" not in str(chart.render())
 
 
 def test_import_tui_app_loads_neither_plotext_nor_the_run_screens() -> None:

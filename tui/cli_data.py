@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from dockyard.core.overview import human_size, human_time
 from dockyard.core.text import visible
 from dockyard.tui.clikit import OFFSET, Context, echo, pass_ctx, print_json, print_table
 from dockyard.tui.sparkline import sparkline
@@ -35,15 +37,11 @@ def data() -> None:
 
 
 def _when(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return human_time(value)
 
 
 def _size(value: int | None) -> str:
-    from dockyard.core.datasets import human_bytes
-
-    return "-" if value is None else human_bytes(value)
+    return human_size(value)
 
 
 def _number(value: Any) -> str:
@@ -246,7 +244,7 @@ def _print_version(info: VersionInfo) -> None:
         f"{_number(info.n_rows)} rows x {info.n_cols} columns, {_size(info.size_bytes)}, "
         f"{info.file_format}"
     )
-    echo(f"registered {_when(info.created_at)} UTC by {info.author or '-'}")
+    echo(f"registered {_when(info.created_at)} by {info.author or '-'}")
     echo(f"source: {info.source_path}")
     echo(f"stored: {info.object_path}")
     if info.message:
@@ -315,24 +313,29 @@ def data_head(ctx: Context, ref: str, rows: int, offset: int, as_json: bool) -> 
     print_table(columns, ([_cell(v) for v in row] for row in page), upper=False)
 
 
+#: How ``data head`` shows a missing value: a blank would read as an empty string.
+MISSING_MARK = "∅"
+
+
 def _cell(value: Any) -> str:
-    if value is None:
-        return ""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING_MARK
     if isinstance(value, float):
-        return f"{value:g}"
+        return repr(value)  # the shortest text that reads back as the same number
     text = str(value)
     return text if len(text) <= 40 else text[:39] + "…"
 
 
 @data.command("export")
 @click.argument("ref", metavar="NAME@VERSION")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path())
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
 @pass_ctx
-def data_export(ctx: Context, ref: str, path: Path, force: bool) -> None:
+def data_export(ctx: Context, ref: str, path: str, force: bool) -> None:
     """Copy a version's stored bytes to PATH, checking its hash on the way.
 
-    PATH may be a folder: the file is written inside it as NAME-vVERSION.EXT.
+    PATH may be a folder: the file is written inside it as NAME-vVERSION.EXT. A PATH
+    ending in / is always a folder, created if it does not exist yet.
 
     \b
     Example:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from dockyard.core.overview import human_time
 from dockyard.store.schema import REQUEST_STATUSES
 from dockyard.tui.clikit import (
     COUNT,
@@ -27,7 +28,7 @@ from dockyard.tui.clikit import (
 
 
 def _when(value: datetime | None) -> str:
-    return "" if value is None else f"{value:%Y-%m-%d %H:%M}"
+    return human_time(value)
 
 
 def _parse_date(text: str) -> datetime:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from dockyard.core.overview import human_time
 from dockyard.tui.clikit import (
     ROW_ID,
     Context,
@@ -115,7 +116,7 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
             ("dataset", info.dataset or "-"),
             ("artifact", f"{info.artifact_format} {info.size_bytes} bytes"),
             ("sha256", info.artifact_sha256),
-            ("created", f"{info.created_at:%Y-%m-%d %H:%M} by {info.created_by}"),
+            ("created", f"{human_time(info.created_at)} by {info.created_by}"),
             ("description", info.description or "-"),
             ("tags", " ".join(f"{k}={v}" for k, v in info.tags.items()) or "-"),
         ):
@@ -147,7 +148,7 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
                 v.run_id,
                 ",".join(v.aliases),
                 f"{v.primary_metric}={_number(v.primary_value)}" if v.primary_metric else "",
-                f"{v.created_at:%Y-%m-%d %H:%M}",
+                human_time(v.created_at),
             ]
             for v in versions
         ),

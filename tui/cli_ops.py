@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from dockyard.core.overview import human_time
 from dockyard.tui.clikit import COUNT, ROW_ID, Context, echo, pass_ctx, print_json, print_table
 
 
@@ -46,7 +47,7 @@ def monitor_list(ctx: Context, project: str | None, include_disabled: bool, as_j
 
 
 def _when(value: object) -> str:
-    return "" if value is None else str(value)[:19]
+    return human_time(value)
 
 
 @monitor.command("show")

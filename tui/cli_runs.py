@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from dockyard.core.overview import human_time
 from dockyard.store.schema import RUN_STATUSES
 from dockyard.tui.clikit import (
     COUNT,
@@ -196,7 +197,7 @@ def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
     for label, value in (
         ("command", info.command),
         ("dataset", info.dataset or "-"),
-        ("started", info.started_at),
+        ("started", human_time(info.started_at) if info.started_at else None),
         ("duration", _format_duration(info.duration)),
         ("exit code", info.exit_code),
         ("error", info.error or None),

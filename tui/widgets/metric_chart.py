@@ -15,6 +15,8 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
+from dockyard.tui.text import visible
+
 #: Points kept in memory; older ones are thinned past this.
 MAX_KEPT_POINTS = 4000
 
@@ -42,7 +44,8 @@ def step_ticks(first: int, last: int) -> list[int]:
 
 
 class MetricChart(PlotextPlot):
-    """A line chart of one metric against its step; ``empty_text`` when it has no points."""
+    """A line chart of one metric against its step; ``empty_text`` when it has no points,
+    and the value itself when it has one (a chart of one point says nothing)."""
 
     DEFAULT_CSS = """
     MetricChart {
@@ -103,6 +106,14 @@ class MetricChart(PlotextPlot):
     def render(self) -> RenderResult:
         if not self._points:
             return Text(self.empty_text, style="dim", justify="center")
+        if len(self._points) == 1:
+            # one point is a dot on axes that mean nothing: the number itself says more
+            step, value = self._points[0]
+            single = Text(justify="center")
+            single.append(f"{visible(self.key or 'value')} = ")  # a key is data
+            single.append(f"{value:.8g}", style="bold")
+            single.append(f"\nlogged once (step {step})", style="dim")
+            return single
         shown = thin(self._points, max(2, self.size.width * POINTS_PER_CELL))
         plt = self.plt
         plt.clear_data()
