@@ -53,6 +53,16 @@ def pane_rows(app: DockyardApp) -> list[MonitoringRow]:
     return [r for r in rows if isinstance(r, MonitoringRow)]
 
 
+def shown_runs(app: Any) -> list[Any]:
+    view = getattr(app.screen, "view", None)
+    return list(getattr(view, "runs", []))
+
+
+def is_paused(app: Any) -> bool | None:
+    view = getattr(app.screen, "view", None)
+    return None if view is None else bool(view.monitor.paused)
+
+
 async def open_monitor(pilot: Pilot[Any], monitor: str, *, kind: str = "monitor") -> None:
     """Focus the Monitoring pane, put the cursor on ``monitor``'s row of ``kind``, enter."""
     app = pilot.app
@@ -131,7 +141,7 @@ async def test_enter_opens_monitor_screen_and_cursor_moves_the_histogram(ws: Wor
         assert checks.row_count == len(newest.checks)
         first = [str(cell) for cell in checks.get_row_at(0)]
         check = newest.checks[0]
-        assert first[0] == f"drift {check.column}" and first[4] == check.status
+        assert first[0] == f"drift {check.column}" and first[1] == check.status
         histogram = screen.query_one(HistogramChart)
         assert histogram.column == check.column
         assert histogram.histogram["reference"] and histogram.histogram["current"]
@@ -175,7 +185,7 @@ async def test_acknowledge_needs_a_comment_and_is_audited(ws: Workspace) -> None
         modal.set_focus(modal.confirm_button)
         await pilot.press("enter")  # no comment: refused, the modal stays
         await settle(pilot)
-        assert app.screen is modal
+        assert app.screen is modal and isinstance(modal, DecisionModal)
         assert any(a.id == alert.id for a in list_alerts(ws))
         modal.set_focus(modal.field_widget("comment"))
         await pilot.press(*"known shift, retraining", "enter", "enter")
@@ -204,7 +214,7 @@ async def test_r_runs_the_monitor_now_and_notifies(ws: Workspace) -> None:
         lines = (folder / "batch_normal.csv").read_text().splitlines()
         (folder / "batch_new.csv").write_text("\n".join(lines[:-2]) + "\n")
         await pilot.press("r")
-        await settle(pilot, lambda app: len(getattr(app.screen.view, "runs", [])) > before)
+        await settle(pilot, lambda app: len(shown_runs(app)) > before)
         assert len(screen.view.runs) == before + 1
         titles = [n.title for n in app._notifications]
         assert "Checked 1 batch: ok" in titles, titles
@@ -222,10 +232,10 @@ async def test_p_pauses_and_resumes(ws: Workspace) -> None:
         screen = app.screen
         assert isinstance(screen, MonitorScreen)
         await pilot.press("p")
-        await settle(pilot, lambda app: getattr(app.screen.view.monitor, "paused", False))
+        await settle(pilot, lambda app: is_paused(app) is True)
         assert next(m for m in list_monitors(ws) if m.id == screen.monitor_id).paused
         await pilot.press("p")
-        await settle(pilot, lambda app: not app.screen.view.monitor.paused)
+        await settle(pilot, lambda app: is_paused(app) is False)
 
 
 async def test_retrain_key_opens_the_launch_form_prefilled(ws: Workspace) -> None:
@@ -243,3 +253,21 @@ async def test_retrain_key_opens_the_launch_form_prefilled(ws: Workspace) -> Non
         assert plan.project == "wine" and plan.dataset == "wine@1"
         assert launch.preset.project == "wine" and launch.preset.values == plan.params
         assert launch.dataset_ref() == "wine@1"
+
+
+async def test_help_lists_the_monitor_screen_keys(ws: Workspace) -> None:
+    from dockyard.tui.screens.help import HelpScreen, binding_rows
+    from dockyard.tui.screens.monitor import MonitorScreen
+
+    app = DockyardApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_monitor(pilot, "wine/feature-drift", kind="alert")
+        assert isinstance(app.screen, MonitorScreen)
+        rows = binding_rows(app.screen)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+    text = repr(rows)
+    wanted = ("Acknowledge", "Run the monitor now", "Pause/resume", "retrain", "Checks/results")
+    for words in wanted:
+        assert words in text, words

@@ -142,6 +142,7 @@ class HomeScreen(Screen[None]):
             "A",
             "acknowledge_alert",
             "Acknowledge",
+            show=False,  # 80 columns are full; help and the palette list it
             tooltip="Acknowledge the highlighted alert, with a comment (Monitoring pane)",
             id="acknowledge-alert",
         ),

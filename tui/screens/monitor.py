@@ -123,6 +123,22 @@ def check_label(check: CheckResult) -> str:
     return f"{check.check} {check.column}" if check.column else check.check
 
 
+def fill_table(
+    table: DataTable[Text],
+    headings: tuple[str, ...],
+    rows: list[list[Text]],
+    keys: list[str] | None = None,
+) -> None:
+    """Replace a table's rows; each column as wide as its widest cell (measured here, so
+    the layout does not depend on when the table measures itself)."""
+    table.clear(columns=True)
+    for index, heading in enumerate(headings):
+        width = max([len(heading)] + [row[index].cell_len for row in rows if len(row) > index])
+        table.add_column(heading, key=f"c{index}", width=min(width, 60))
+    for index, cells in enumerate(rows):
+        table.add_row(*cells, key=keys[index] if keys else None)
+
+
 class ChecksTable(DataTable[Text]):
     help_label = "Checks"
 
@@ -203,10 +219,8 @@ class MonitorScreen(Screen[None]):
     def on_mount(self) -> None:
         checks = self.query_one(ChecksTable)
         checks.border_title = "Checks"
-        checks.add_columns("Check", "Statistic", "Value", "Limit", "Status")
         results = self.query_one(ResultsTable)
         results.border_title = "Results (enter opens one)"
-        results.add_columns("Id", "Ran", "Status", "Batch")
         self.query_one(HistogramChart).border_title = "Reference vs batch"
         self.query_one(HistoryChart).border_title = "History"
         self._load(self.result_id)
@@ -230,31 +244,38 @@ class MonitorScreen(Screen[None]):
         self.query_one("#monitor-head", Static).update(head_text(view, self._now()))
         checks = self.query_one(ChecksTable)
         row = checks.cursor_row
-        checks.clear()
-        for check in view.shown.checks if view.shown else ():
-            style = STATUS_STYLES.get(check.status, "")
-            checks.add_row(
+        check_rows = [
+            [
                 data_text(check_label(check)),
-                data_text(check.statistic),
+                data_text(check.status, STATUS_STYLES.get(check.status, "")),
                 data_text(_number(check.value)),
                 data_text(_number(check.threshold)),
-                data_text(check.status, style),
-            )
+                data_text(check.statistic),
+            ]
+            for check in (view.shown.checks if view.shown else ())
+        ]
         if view.shown is not None and not view.shown.checks:
-            checks.add_row(data_text(view.shown.error or view.shown.summary or view.shown.status))
+            reason = view.shown.error or view.shown.summary or view.shown.status
+            check_rows.append([data_text(reason)] + [data_text("")] * 4)
+        fill_table(checks, ("Check", "Status", "Value", "Limit", "Statistic"), check_rows)
         if checks.row_count:
             checks.move_cursor(row=min(row, checks.row_count - 1), animate=False)
-        results = self.query_one(ResultsTable)
-        results.clear()
         now = self._now()
-        for run in view.runs:
-            results.add_row(
+        run_rows = [
+            [
                 data_text(run.id),
                 data_text(human_age(as_utc(run.started_at), now)),
                 data_text(run.status, STATUS_STYLES.get(run.status, "")),
                 data_text(run.batch_path.rsplit("/", 1)[-1]),
-                key=str(run.id),
-            )
+            ]
+            for run in view.runs
+        ]
+        fill_table(
+            self.query_one(ResultsTable),
+            ("Id", "Ran", "Status", "Batch"),
+            run_rows,
+            keys=[str(run.id) for run in view.runs],
+        )
         self._show_charts()
         self.loaded = True
         self.refresh_bindings()

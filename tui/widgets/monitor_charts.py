@@ -65,7 +65,14 @@ class HistogramChart(PlotextPlot):
         if current:
             series.append(shares(current))
             names.append("batch")
-        plt.multiple_bar(labels, series, labels=names)  # type: ignore[call-arg]
+        positions = list(range(1, len(labels) + 1))
+        # Colours named: plotext's default cycle is not the same from one run to the next.
+        colors = ["blue", "orange"][: len(series)]
+        plt.multiple_bar(positions, series, labels=names, color=colors)  # type: ignore[call-arg, arg-type]
+        # Only the first and last bin are labelled: plotext's own choice among labels that
+        # overlap varies from one run to the next.
+        ends = [0, len(labels) - 1] if len(labels) > 1 else [0]
+        plt.xticks([positions[i] for i in ends], [labels[i] for i in ends])
         plt.title(f"{visible(self.column)}: share per bin")
         return super().render()
 
@@ -102,8 +109,8 @@ class HistoryChart(PlotextPlot):
         ids = [str(result) for result, _ in self.points]
         ticks = sorted({0, len(xs) // 2, len(xs) - 1})
         plt.xticks([xs[i] for i in ticks], [ids[i] for i in ticks])
-        plt.plot(xs, ys, marker="braille" if len(xs) > 1 else "dot")
+        plt.plot(xs, ys, marker="braille" if len(xs) > 1 else "dot", color="blue")
         if self.threshold is not None:
-            plt.hline(self.threshold)
+            plt.hline(self.threshold, color="red")
         plt.title(f"{visible(self.label)} by result")
         return super().render()
