@@ -236,6 +236,43 @@ def _ks_against_sample(sample: Sequence[float], current: Any) -> tuple[float, fl
     return d, ks_pvalue(d, len(a), len(b))
 
 
+#: Categories a stored histogram names; the rest are summed as "other".
+HISTOGRAM_CATEGORIES = 12
+
+
+def _binned(ref: Mapping[str, Any], current: Any) -> list[int]:
+    """Counts of finite numbers ``current`` in the reference's decile bins."""
+    edges = np.asarray(ref["edges"], dtype=np.float64)
+    counts = np.bincount(np.searchsorted(edges, current, side="right"), minlength=len(edges) + 1)
+    return [int(c) for c in counts]
+
+
+def _histogram(ref: Mapping[str, Any], current: Any) -> dict[str, Any]:
+    """Reference and batch counts in the same bins, stored with a result so that a face
+    draws them without reading the reference or the batch again. Numbers: the
+    reference's decile bins (``edges`` between them); categories: the reference's most
+    common ones, then everything else as one ``other`` bin."""
+    if ref["kind"] == "numeric":
+        return {
+            "kind": "numeric",
+            "edges": list(ref["edges"]),
+            "reference": list(ref["counts"]),
+            "current": list(current),
+        }
+    reference: Mapping[str, int] = ref["counts"]
+    ranked = sorted(reference, key=lambda k: (-reference[k], k))[:HISTOGRAM_CATEGORIES]
+    ref_counts = [int(reference[k]) for k in ranked]
+    cur_counts = [int(current.get(k, 0)) for k in ranked]
+    labels = list(ranked)
+    ref_rest = sum(int(v) for k, v in reference.items() if k not in ranked)
+    cur_rest = sum(int(v) for k, v in current.items() if k not in ranked)
+    if ref_rest or cur_rest:
+        labels.append("other")
+        ref_counts.append(ref_rest)
+        cur_counts.append(cur_rest)
+    return {"kind": "categorical", "labels": labels, "reference": ref_counts, "current": cur_counts}
+
+
 def _column_drift(
     name: str | None,
     ref: Mapping[str, Any],
@@ -252,18 +289,17 @@ def _column_drift(
     if ref["kind"] == "numeric":
         current = np.asarray(values, dtype=np.float64)
         current = current[np.isfinite(current)]
-        edges = np.asarray(ref["edges"], dtype=np.float64)
-        actual = np.bincount(
-            np.searchsorted(edges, current, side="right"), minlength=len(edges) + 1
-        )
-        value = psi(ref["counts"], actual.tolist()) if len(current) else 0.0
+        actual = _binned(ref, current)
+        value = psi(ref["counts"], actual) if len(current) else 0.0
         stat, p = _ks_against_sample(ref["sample"], current)
         test = "ks"
+        histogram = _histogram(ref, actual)
     else:
         counts = {str(k): int(v) for k, v in values.dropna().astype(str).value_counts().items()}
         value = psi_categorical(ref["counts"], counts)
         stat, _dof, p = chi_square(ref["counts"], counts)
         test = "chi2"
+        histogram = _histogram(ref, counts)
     significant = p < alpha
     if significant and value >= alert_at:
         status = "alert"
@@ -288,6 +324,7 @@ def _column_drift(
             "alpha": alpha,
             "psi_warn": warn_at,
             "psi_status": level,
+            "histogram": histogram,
         },
     )
 
@@ -361,6 +398,13 @@ def quality_checks(
         values = inputs[name]
         missing = float(values.isna().mean()) if rows else 0.0
         increase = missing - float(ref["missing"])
+        present = values.dropna()
+        if ref["kind"] == "numeric":
+            numbers = present.to_numpy(dtype=np.float64)
+            histogram = _histogram(ref, _binned(ref, numbers[np.isfinite(numbers)]))
+        else:
+            labels = present.astype(str).value_counts()
+            histogram = _histogram(ref, {str(k): int(v) for k, v in labels.items()})
         results.append(
             CheckResult(
                 "missing",
@@ -370,10 +414,9 @@ def quality_checks(
                 round(increase, 6),
                 limit,
                 f"{missing:.1%} missing (training {float(ref['missing']):.1%})",
-                {"missing_share": missing},
+                {"missing_share": missing, "histogram": histogram},
             )
         )
-        present = values.dropna()
         if not len(present):
             continue
         if ref["kind"] == "numeric":
@@ -595,3 +638,23 @@ def summarise(results: Sequence[CheckResult]) -> tuple[str, str]:
     if prediction is not None and prediction.status != "ok":
         parts.append(f"predictions {prediction.status}")
     return status, "; ".join(parts) or status
+
+
+def headline(kind: str, results: Sequence[CheckResult]) -> float | None:
+    """The one number a list shows a run's history by: a drift monitor's share of drifted
+    columns, a quality monitor's worst share of bad values, a performance monitor's
+    first metric. None when the run has no such number (an error, no labels)."""
+    if kind == "drift":
+        verdict = next((r for r in results if r.check == "dataset_drift"), None)
+        return None if verdict is None else verdict.value
+    if kind == "quality":
+        shares = [
+            r.value
+            for r in results
+            if r.check in ("missing", "range", "categories") and r.value is not None
+        ]
+        return max(shares) if shares else None
+    if kind == "performance":
+        scored = next((r for r in results if r.check == "performance" and r.column), None)
+        return None if scored is None else scored.value
+    return None

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import ConflictError, DockyardError, InputError, NotFoundError
-from dockyard.core.monitor_checks import BatchError, CheckResult, summarise
+from dockyard.core.monitor_checks import BatchError, CheckResult, headline, summarise
 from dockyard.core.workspace import Workspace, current_user, engine_for
 
 if TYPE_CHECKING:
@@ -875,6 +875,7 @@ def _finish(
             "details_json": json.dumps(details, allow_nan=True, default=str),
             "rows": rows,
             "finished_at": utcnow(),
+            "headline": headline(str(config["kind"]), checks),
         }
         if target is not None:
             values.update(
@@ -962,3 +963,76 @@ def _run_action(workspace: Workspace, result_id: int, config: dict[str, Any]) ->
 def iter_checks(run: MonitorRun, status: str | None = None) -> Iterator[CheckResult]:
     """A result's checks, optionally only those of one status."""
     return (c for c in run.checks if status is None or c.status == status)
+
+
+# -------------------------------------------------------------------------- retraining
+
+
+@dataclass(frozen=True)
+class RetrainPlan:
+    """What a retraining run of a monitored model starts from: the project, the run
+    parameters of the version checked last, and the newest version of its dataset."""
+
+    project: str
+    model_ref: str
+    run_id: int
+    params: dict[str, str]
+    dataset: str | None  # NAME@VERSION, the newest one; None: the project's own files
+
+
+def retrain_plan(workspace: Workspace, ident: str | int) -> RetrainPlan:
+    """The launch form's preset to retrain what monitor ``ident`` watches: the version its
+    latest result checked (else the one deployed now), with the params of that version's
+    run, on the newest version of the dataset it was trained on."""
+    from dockyard.core.datasets import list_versions
+    from dockyard.core.registry import get_version
+    from dockyard.core.runs import get_run
+
+    info = get_monitor(workspace, ident)
+    ref = next((r.model_ref for r in monitor_history(workspace, info.id, limit=1)), "")
+    if not ref:
+        from sqlmodel import Session
+
+        with Session(engine_for(workspace)) as session:
+            config = monitor_config(_monitor_row(session, info.id))
+        try:
+            ref = _resolve_target(workspace, info.project, config).ref
+        except BatchError as exc:
+            raise ConflictError(f"nothing to retrain: {exc}") from None
+    version = get_version(workspace, ref)
+    run = get_run(workspace, version.run_id)
+    dataset = None
+    name = (version.dataset or "").rsplit("@", 1)[0]
+    if name:
+        try:
+            newest = list_versions(workspace, name)
+        except NotFoundError:
+            newest = []
+        dataset = f"{name}@{newest[0].version}" if newest else version.dataset
+    return RetrainPlan(version.project, ref, run.id, dict(run.params), dataset)
+
+
+def reference_histogram(workspace: Workspace, result_id: int, column: str | None) -> dict[str, Any]:
+    """The stored reference bins of ``column`` (None: the model's outputs) for the version a
+    result checked, in the shape of a check's ``histogram`` extra without a batch side;
+    for results stored before checks kept their histogram. Empty when none is stored."""
+    from sqlmodel import Session
+
+    from dockyard.core.monitor_checks import _histogram
+    from dockyard.store.models import MonitorReference, MonitorResult
+
+    with Session(engine_for(workspace)) as session:
+        row = session.get(MonitorResult, result_id)
+        if row is None or row.model_version_id is None:
+            return {}
+        stored = session.get(MonitorReference, row.model_version_id)
+        if stored is None:
+            return {}
+        reference = json.loads(stored.reference_json)
+    ref = reference["prediction"] if column is None else reference["columns"].get(column)
+    if not ref:
+        return {}
+    empty: Any = [] if ref["kind"] == "numeric" else {}
+    histogram = _histogram(ref, empty)
+    histogram["current"] = []
+    return histogram

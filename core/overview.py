@@ -11,6 +11,7 @@ it is on the TUI's startup path.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
@@ -67,7 +68,7 @@ PANE_COLUMNS: dict[Pane, tuple[str, ...]] = {
     Pane.RUNS: ("Run", "Project", "Status", "Time", "Metric", "Sweep", "Created"),
     Pane.MODELS: ("Name", "Latest", "Aliases", "Metric", "Updated"),
     Pane.DEPLOYMENTS: ("Id", "Model", "Target", "Status", "By", "Checks", "Appr.", "When"),
-    Pane.MONITORING: ("Monitor", "Project", "Status", "Last run", "Message"),
+    Pane.MONITORING: ("Monitor", "Project", "Status", "Last run", "Next run", "History", "Message"),
 }
 
 #: What an empty pane tells the user: the command that fills it.
@@ -391,6 +392,13 @@ class MonitoringRow:
     last_run: datetime | None
     message: str
     age: str
+    monitor_id: int = 0
+    #: the alert's result, or the monitor's latest one
+    result_id: int | None = None
+    paused: bool = False
+    next_run: str = NO_VALUE
+    #: the headline statistic of the monitor's last results, oldest first
+    sparkline: str = ""
 
     @property
     def key(self) -> str:
@@ -402,7 +410,15 @@ class MonitoringRow:
 
     def cells(self) -> tuple[str, ...]:
         status = f"ALERT {self.status}" if self.kind == "alert" else self.status
-        return (self.monitor, self.project, status, self.age, self.message or NO_VALUE)
+        return (
+            self.monitor,
+            self.project,
+            status,
+            self.age,
+            self.next_run,
+            self.sparkline or NO_VALUE,
+            self.message or NO_VALUE,
+        )
 
 
 PaneRow = DatasetRow | RunRow | ModelRow | DeploymentRow | MonitoringRow
@@ -418,6 +434,8 @@ class PanePage:
     offset: int = 0
     filter_text: str = ""
     summary: str = ""
+    #: rows per segment matching the filter ("alerts", "monitors", "running", ...)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -648,8 +666,19 @@ def waiting_for(reader: Reader, user: str) -> int:
 def _monitoring_row(row: Mapping[str, Any], now: datetime) -> MonitoringRow:
     at = as_utc(row["at"])
     status = _text(row["status"])
+    enabled = bool(row.get("enabled", True))
+    paused = bool(row.get("paused"))
     if row["kind"] == "monitor" and not status:
-        status = "never run" if row.get("enabled", True) else "disabled"
+        status = "never run" if enabled else "disabled"
+    if row["kind"] == "monitor" and paused:
+        status = "paused"
+    if not enabled:
+        upcoming = NO_VALUE
+    elif paused:
+        upcoming = "paused"
+    else:
+        checked = as_utc(row.get("checked_at"))
+        upcoming = human_until(next_run_at(_text(row.get("schedule")), checked, now), now)
     return MonitoringRow(
         kind=_text(row["kind"]),
         id=int(row["id"]),
@@ -659,7 +688,102 @@ def _monitoring_row(row: Mapping[str, Any], now: datetime) -> MonitoringRow:
         last_run=at,
         message=_text(row["message"]),
         age=human_age(at, now),
+        monitor_id=int(row.get("monitor_id") or 0),
+        result_id=_int_or_none(row.get("result_id")),
+        paused=paused,
+        next_run=upcoming,
     )
+
+
+def with_monitor_sparklines(reader: Reader, rows: list[PaneRow]) -> list[PaneRow]:
+    """Monitoring rows with a sparkline of their monitor's headline statistic: one query
+    for the last :data:`SPARK_POINTS` results of every monitor on the page."""
+    ids = sorted({row.monitor_id for row in rows if isinstance(row, MonitoringRow)})
+    history = queries.monitor_headlines(reader, ids, SPARK_POINTS)
+    return [
+        replace(row, sparkline=sparkline(history.get(row.monitor_id, [])))
+        if isinstance(row, MonitoringRow)
+        else row
+        for row in rows
+    ]
+
+
+# --- schedules (pure Python: APScheduler costs ~70 ms to import, too much for the pane)
+
+_INTERVAL = re.compile(r"^every\s+(\d+)\s*([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _cron_field(text: str, low: int, high: int) -> set[int]:
+    values: set[int] = set()
+    for part in text.split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if base == "*":
+            start, stop = low, high
+        elif "-" in base:
+            first, last = base.split("-", 1)
+            start, stop = int(first), int(last)
+        else:
+            start = int(base)
+            stop = high if step_text else start
+        values.update(range(start, stop + 1, max(step, 1)))
+    return values
+
+
+def next_run_at(schedule: str, last: datetime | None, now: datetime) -> datetime | None:
+    """When the agent runs a monitor next, by its schedule: an interval counts from its
+    last run (now if it never ran); a cron expression gives its next matching minute
+    (day of month and day of week must both match, as APScheduler 3 reads them).
+    None for a schedule this cannot read."""
+    text = schedule.strip()
+    interval = _INTERVAL.match(text)
+    if interval:
+        if last is None:
+            return now
+        return last + timedelta(seconds=int(interval.group(1)) * _UNIT_SECONDS[interval.group(2)])
+    parts = text.split()
+    if len(parts) != 5:
+        return None
+    try:
+        minutes = _cron_field(parts[0], 0, 59)
+        hours = _cron_field(parts[1], 0, 23)
+        days = _cron_field(parts[2], 1, 31)
+        months = _cron_field(parts[3], 1, 12)
+        weekdays = {d % 7 for d in _cron_field(parts[4], 0, 7)}  # 0 and 7: Sunday
+    except ValueError:
+        return None
+    start = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    for offset in range(366 * 5):
+        day = start + timedelta(days=offset)
+        if offset:
+            day = day.replace(hour=0, minute=0)
+        if day.month not in months or day.day not in days:
+            continue
+        if (day.weekday() + 1) % 7 not in weekdays:
+            continue
+        for hour in sorted(h for h in hours if h >= day.hour):
+            for minute in sorted(minutes):
+                moment = day.replace(hour=hour, minute=minute)
+                if moment >= day:
+                    return moment
+    return None
+
+
+def human_until(then: datetime | None, now: datetime) -> str:
+    """``then`` ahead of ``now``: "due", "in 40 s", "in 12 min", "in 3 h", "in 2 d"."""
+    if then is None:
+        return NO_VALUE
+    seconds = (then - now).total_seconds()
+    if seconds < 1:
+        return "due"
+    if seconds < 60:
+        return f"in {int(seconds)} s"
+    if seconds < 3600:
+        return f"in {int(seconds // 60)} min"
+    if seconds < 86400:
+        return f"in {int(seconds // 3600)} h"
+    return f"in {int(seconds // 86400)} d"
 
 
 _PAGE_READERS: dict[Pane, Callable[..., queries.Page]] = {
@@ -719,6 +843,8 @@ def load_pane(
     rows = [make(row, moment) for row in page.rows]
     if pane is Pane.RUNS:
         rows = with_sparklines(reader, best_of_groups(reader, rows))
+    if pane is Pane.MONITORING:
+        rows = with_monitor_sparklines(reader, rows)
     return PanePage(
         pane=pane,
         rows=rows,
@@ -726,6 +852,7 @@ def load_pane(
         offset=offset,
         filter_text=filter_text,
         summary=_summary(pane, page.counts),
+        counts=dict(page.counts),
     )
 
 

@@ -309,6 +309,8 @@ class MonitorResult(SQLModel, table=True):
     runner: str = ""
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: the run's one number for lists (``core.monitor_checks.headline``), NULL if none
+    headline: float | None = None
 
 
 class MonitorReference(SQLModel, table=True):

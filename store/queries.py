@@ -586,7 +586,9 @@ WHERE al.acknowledged_at IS NULL AND {where}
 ALERTS_PAGE = """
 SELECT 'alert' AS kind, al.id AS id, mo.name AS monitor, p.name AS project,
        al.severity AS status, al.created_at AS at, al.message AS message,
-       mo.kind AS monitor_kind
+       mo.kind AS monitor_kind, mo.id AS monitor_id, al.result_id AS result_id,
+       mo.enabled AS enabled, mo.schedule AS schedule, mo.paused AS paused,
+       mo.last_checked_at AS checked_at
 FROM alert AS al
 JOIN monitor AS mo ON mo.id = al.monitor_id
 JOIN project AS p ON p.id = mo.project_id
@@ -609,7 +611,9 @@ WHERE {where}
 MONITORS_PAGE = """
 SELECT 'monitor' AS kind, mo.id AS id, mo.name AS monitor, p.name AS project,
        res.status AS status, res.ran_at AS at, res.summary AS message,
-       mo.kind AS monitor_kind, mo.enabled AS enabled, mo.schedule AS schedule
+       mo.kind AS monitor_kind, mo.enabled AS enabled, mo.schedule AS schedule,
+       mo.id AS monitor_id, res.id AS result_id, mo.paused AS paused,
+       mo.last_checked_at AS checked_at
 FROM monitor AS mo
 JOIN project AS p ON p.id = mo.project_id
 LEFT JOIN monitor_result AS res ON res.id = (
@@ -644,6 +648,34 @@ def monitoring_page(
         ),
     ]
     return read_segments(reader, segments, filter_params(filter_text), limit=limit, offset=offset)
+
+
+# The newest :n results of each monitor on a page, one index range per monitor
+# (ix_monitor_result_monitor_ran), for the pane's history sparkline.
+MONITOR_HEADLINES = """
+SELECT r.monitor_id AS monitor_id, r.headline AS headline
+FROM monitor AS mo
+JOIN monitor_result AS r ON r.id IN (
+    SELECT lr.id FROM monitor_result AS lr
+    WHERE lr.monitor_id = mo.id ORDER BY lr.ran_at DESC, lr.id DESC LIMIT :n
+)
+WHERE mo.id IN ({ids})
+ORDER BY r.monitor_id, r.ran_at, r.id
+"""
+
+
+def monitor_headlines(reader: Reader, monitor_ids: Sequence[int], n: int) -> dict[int, list[float]]:
+    """The headline statistic of the last ``n`` results of each monitor, oldest first
+    (results without one are left out)."""
+    if not monitor_ids:
+        return {}
+    names, params = _in_list("m", list(monitor_ids))
+    rows = reader.fetch_all(MONITOR_HEADLINES.format(ids=names), {**params, "n": n})
+    result: dict[int, list[float]] = {}
+    for row in rows:
+        if row["headline"] is not None:
+            result.setdefault(int(row["monitor_id"]), []).append(float(row["headline"]))
+    return result
 
 
 # --- Agent --------------------------------------------------------------------------------

@@ -291,6 +291,14 @@ class DockyardApp(App[None]):
         if self.home.is_mounted:
             self.home.refresh_deployments()
 
+    def refresh_monitoring(self) -> None:
+        """Re-read the Monitoring pane and the header's alert count (after an action)."""
+        if self.home.is_mounted:
+            self.home.refresh_monitoring()
+
+    async def action_acknowledge_alert(self) -> None:
+        await self._here_or_home("acknowledge_alert")
+
     async def action_back(self) -> None:
         """Clear the home screen's filter there; anywhere else close the screen."""
         if self.screen is self.home:

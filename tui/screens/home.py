@@ -27,7 +27,9 @@ from dockyard.core.overview import (
     PAGE_SIZE,
     DeploymentRow,
     ModelRow,
+    MonitoringRow,
     Pane,
+    PanePage,
     RunRow,
     agent_status,
     load_pane,
@@ -137,6 +139,14 @@ class HomeScreen(Screen[None]):
             id="roll-back",
         ),
         Binding(
+            "A",
+            "acknowledge_alert",
+            "Acknowledge",
+            show=False,  # 80 columns are full; help and the palette list it
+            tooltip="Acknowledge the highlighted alert, with a comment (Monitoring pane)",
+            id="acknowledge-alert",
+        ),
+        Binding(
             "D",
             "request_deployment",
             "Deploy",
@@ -240,6 +250,8 @@ class HomeScreen(Screen[None]):
             return self.active_pane is Pane.DEPLOYMENTS and not isinstance(self.focused, Input)
         if action == "request_deployment":
             return self.active_pane is Pane.MODELS and not isinstance(self.focused, Input)
+        if action == "acknowledge_alert":
+            return self.active_pane is Pane.MONITORING and not isinstance(self.focused, Input)
         return True
 
     async def action_filter(self) -> None:
@@ -374,6 +386,30 @@ class HomeScreen(Screen[None]):
         self.pane(message.page.pane).apply_page(message.page, append=message.append)
         if message.page.pane is Pane.RUNS and self._show_run_key is not None:
             self._put_cursor_on_run()
+        if message.page.pane is Pane.MONITORING and not message.page.filter_text:
+            self._note_alerts(message.page)
+
+    #: The newest open alert seen so far (None before the first unfiltered read).
+    _newest_alert: int | None = None
+
+    def _note_alerts(self, page: PanePage) -> None:
+        """The header's open-alert count, and a notification for each alert that is new
+        since the last read (not for those already open when the app started)."""
+        self.query_one(StatusLine).alerts = page.counts.get("alerts", 0)
+        if page.offset:
+            return
+        alerts = [r for r in page.rows if isinstance(r, MonitoringRow) and r.kind == "alert"]
+        newest = max((r.id for r in alerts), default=0)
+        if self._newest_alert is not None:
+            for row in alerts:
+                if row.id > self._newest_alert:
+                    self.notify(
+                        row.message or f"{row.project}/{row.monitor}: {row.status}",
+                        title=f"New alert {row.id}: {row.project}/{row.monitor}",
+                        severity="error",
+                        timeout=10,
+                    )
+        self._newest_alert = max(newest, self._newest_alert or 0)
 
     def on_agent_status_loaded(self, message: AgentStatusLoaded) -> None:
         self.query_one(StatusLine).agent = message.status
@@ -418,6 +454,15 @@ class HomeScreen(Screen[None]):
             from dockyard.tui.screens.deploy_request import RequestScreen
 
             self.app.push_screen(RequestScreen(self.workspace, message.row.id, now=self._now))
+            return
+        if isinstance(message.row, MonitoringRow) and message.row.monitor_id:
+            from dockyard.tui.screens.monitor import MonitorScreen
+
+            row = message.row
+            result = row.result_id if row.kind == "alert" else None
+            self.app.push_screen(
+                MonitorScreen(self.workspace, row.monitor_id, result_id=result, now=self._now)
+            )
             return
         if message.pane is Pane.DATASETS:
             from dockyard.tui.screens.dataset import DatasetScreen
@@ -620,3 +665,22 @@ class HomeScreen(Screen[None]):
             return
         ref = f"{row.name}@{row.latest_version}"
         deploy_actions.ask_to_request(self, self.workspace, ref, self.refresh_deployments)
+
+    # --- monitoring: A acknowledges (tui.monitor_actions asks and does the work) ------------
+
+    def refresh_monitoring(self) -> None:
+        """Re-read the Monitoring pane (and with it the header's alert count)."""
+        pane = self.pane(Pane.MONITORING)
+        self._load_page(Pane.MONITORING, pane.filter_text, offset=0, append=False)
+
+    def action_acknowledge_alert(self) -> None:
+        from dockyard.tui import monitor_actions
+
+        row = self.pane(Pane.MONITORING).row_at_cursor()
+        if not isinstance(row, MonitoringRow) or row.kind != "alert":
+            self.notify(
+                "Highlight an alert (an ALERT row) in the Monitoring pane to acknowledge it",
+                severity="warning",
+            )
+            return
+        monitor_actions.ask_to_acknowledge(self, self.workspace, row.id, row.message)

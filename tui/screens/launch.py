@@ -482,8 +482,14 @@ class LaunchScreen(Screen[None]):
             default = f"latest of {names}"
         else:
             default = "the project's own files"
-        options = [(data_text(default), "")] + [(data_text(ref), ref) for ref in self.datasets]
-        picker = Select(options, value="", allow_blank=False, compact=True, id="dataset")
+        refs = list(self.datasets)
+        wanted = self.preset.dataset if self.preset.from_run is None else None
+        if wanted and wanted not in refs:
+            refs.insert(0, wanted)
+        options = [(data_text(default), "")] + [(data_text(ref), ref) for ref in refs]
+        # a retrain preset names the newest data; a clone keeps the run's own (the default)
+        value = wanted if wanted and self.preset.project == project.name else ""
+        picker = Select(options, value=value, allow_blank=False, compact=True, id="dataset")
         return Horizontal(
             Label("dataset", classes="param-name"), picker, classes="param-row", id="dataset-row"
         )

@@ -112,6 +112,12 @@ APP_COMMANDS: tuple[AppCommand, ...] = (
         "request_deployment",
         ("deploy-request", "request"),
     ),
+    AppCommand(
+        "Acknowledge alert",
+        "Acknowledge the alert on screen or highlighted in Monitoring, with a comment (A)",
+        "acknowledge_alert",
+        ("ack",),
+    ),
     AppCommand("Back", "Close this screen", "back", ("back",)),
     AppCommand("Help", "Show every key binding of this screen", "help", ("help", "h", "?")),
     AppCommand("Command bar", "Type a command such as :runs", "command_bar", ()),

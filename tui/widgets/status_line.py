@@ -27,6 +27,8 @@ class StatusLine(Static):
     agent: reactive[AgentStatus | None] = reactive(None)
     #: Pending deployment requests the user may approve and has not decided yet.
     waiting: reactive[int] = reactive(0)
+    #: Open (unacknowledged) monitoring alerts.
+    alerts: reactive[int] = reactive(0)
 
     def __init__(self, *, workspace_label: str, user: str) -> None:
         super().__init__(id="status-line")
@@ -44,8 +46,12 @@ class StatusLine(Static):
         if self.waiting:
             noun = "request waits" if self.waiting == 1 else "requests wait"
             waiting = f" │ [b]{self.waiting:,} {noun} for you[/b]"
+        alerts = ""
+        if self.alerts:
+            noun = "open alert" if self.alerts == 1 else "open alerts"
+            alerts = f" │ [b reverse] {self.alerts:,} {noun} [/]"
         return markup(
-            f"[b]Dockyard[/b] │ {agent}{waiting} │ user $user │ $workspace",
+            f"[b]Dockyard[/b] │ {agent}{waiting}{alerts} │ user $user │ $workspace",
             user=self.user,
             workspace=self.workspace_label,
         )
@@ -58,4 +64,7 @@ class StatusLine(Static):
         self.update(self.render_text())
 
     def watch_waiting(self, count: int) -> None:
+        self.update(self.render_text())
+
+    def watch_alerts(self, count: int) -> None:
         self.update(self.render_text())
