@@ -326,3 +326,40 @@ async def test_help_lists_the_deployment_keys(deploy_ws: Workspace) -> None:
         rows = {row.binding_id: row for row in app.screen.rows}
         assert rows["request-approve"].key == "a" and rows["request-reject"].key == "x"
         assert rows["request-rollback"].key == "b"
+
+
+async def palette(pilot: Pilot[Any], title: str) -> None:
+    from textual.command import CommandPalette
+
+    await pilot.press("ctrl+p")
+    assert isinstance(pilot.app.screen, CommandPalette)
+    await pilot.press(*title)
+    for _ in range(3):  # the palette searches in a worker
+        await pilot.pause(0.05)
+    await pilot.press("down", "enter")  # the best match, then run it
+    for _ in range(3):
+        await pilot.pause()
+
+
+async def test_palette_decisions_from_another_pane_focus_the_deployments_pane(
+    deploy_ws: Workspace,
+) -> None:
+    request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice")
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")  # the Runs pane, where a and x mean other things
+        assert app.home.active_pane is Pane.RUNS
+        for title, verb in (("Approve request", "Approve"), ("Reject request", "Reject")):
+            await palette(pilot, title)
+            modal = app.screen
+            assert isinstance(modal, DecisionModal), title
+            assert verb in modal.title_text
+            assert app.home.active_pane is Pane.DEPLOYMENTS
+            await pilot.press("escape")
+            await pilot.pause()
+            await pilot.press("2")
+        # a request row is highlighted: roll back says what it needs instead of nothing
+        await palette(pilot, "Roll back")
+        assert isinstance(app.screen, HomeScreen) and app.home.active_pane is Pane.DEPLOYMENTS
+        assert any("Highlight a deployment" in n for n in notifications(app))
