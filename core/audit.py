@@ -592,49 +592,6 @@ class _WitnessStream:
         return b"\n" in self._buffer
 
 
-def _prefetched(batches: Iterator[list[Any]]) -> Iterator[list[Any]]:
-    """``batches`` read one or two ahead in a thread: SQLite builds the next rows (its
-    step runs without the GIL) while this thread hashes the current ones."""
-    import queue
-    import threading
-
-    ahead: queue.Queue[Any] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        ahead.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    break
-            ahead.put(done)
-        except BaseException as exc:  # handed over, raised in the consumer
-            ahead.put(exc)
-        finally:
-            batches.close()  # type: ignore[attr-defined]
-
-    thread = threading.Thread(target=produce, name="audit-verify-read", daemon=True)
-    thread.start()
-    try:
-        while (item := ahead.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                ahead.get_nowait()
-            except queue.Empty:
-                thread.join(0.05)
-
-
 def _check_in_batches(
     reader: Any,
     witness: Path,
@@ -665,7 +622,7 @@ def _check_in_batches(
     with witness.open("rb") as handle:
         lines = _WitnessStream(handle, witness_size)
         try:
-            for batch in _prefetched(reader.iter_batches(_CANONICAL_SQL, size=_BATCH)):
+            for batch in reader.iter_batches(_CANONICAL_SQL, size=_BATCH):
                 ids, prevs, hashes, texts = zip(*batch, strict=True)
                 joined = "".join(text or "" for text in texts) if None in texts else "".join(texts)
                 if None in texts or not joined.isascii() or "\x7f" in joined:
