@@ -363,3 +363,46 @@ async def test_palette_decisions_from_another_pane_focus_the_deployments_pane(
         await palette(pilot, "Roll back")
         assert isinstance(app.screen, HomeScreen) and app.home.active_pane is Pane.DEPLOYMENTS
         assert any("Highlight a deployment" in n for n in notifications(app))
+
+
+async def test_a_decision_rereads_only_the_deployments_pane(deploy_ws: Workspace) -> None:
+    """Closing the decision modal does not re-read all five panes (100,000 runs on a big
+    store, competing with the repaint): the decision's targeted re-read updates the pane;
+    closing it without deciding still re-reads everything, as any other screen does."""
+    request = request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice").request
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        full: list[int] = []
+        targeted: list[int] = []
+        home = app.home
+        refresh_panes, refresh_deployments = home.refresh_panes, home.refresh_deployments
+
+        def count_full() -> None:
+            full.append(1)
+            refresh_panes()
+
+        def count_targeted() -> None:
+            targeted.append(1)
+            refresh_deployments()
+
+        home.refresh_panes = count_full  # type: ignore[method-assign]
+        home.refresh_deployments = count_targeted  # type: ignore[method-assign]
+        await pilot.press("4", "a")
+        await pilot.pause()
+        before = len(full)
+        await pilot.press("escape")  # no decision: the resume reads everything
+        await pilot.pause()
+        assert len(full) == before + 1 and not targeted
+        await settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press("tab", *"ok", "enter", *"iris-clf", "enter")
+        before = len(full)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert len(full) == before  # the resume read nothing (a poll may come later)
+        await settle(pilot)
+        assert get_request(deploy_ws, request.id).status == "deployed"
+        assert len(targeted) == 1
+        assert [row.kind for row in deployment_rows(app)] == ["deployment"]
