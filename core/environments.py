@@ -161,6 +161,7 @@ def set_environment(
         row = session.exec(select(Environment).where(Environment.name == name)).first()
         before = None if row is None else _info(row).to_dict()
         if row is None:
+            _refuse_hand_set_alias(session, name)
             row = Environment(name=name)
         elif row.protected and not is_approver(actor, _info(row).approvers):
             raise NotPermittedError(
@@ -206,6 +207,31 @@ def set_environment(
         )
         session.commit()
         return _info(row)
+
+
+def _refuse_hand_set_alias(session: Any, name: str) -> None:
+    """A new environment's name becomes an alias that only deployments move; an alias of
+    that name set by hand would be overwritten, unnoticed, by the first deployment."""
+    from sqlmodel import col, select
+
+    from dockyard.store.models import ModelAlias, ModelVersion, RegisteredModel
+
+    rows = session.exec(
+        select(RegisteredModel.name, ModelVersion.version)
+        .select_from(ModelAlias)
+        .join(ModelVersion, col(ModelVersion.id) == ModelAlias.model_version_id)
+        .join(RegisteredModel, col(RegisteredModel.id) == ModelAlias.model_id)
+        .where(ModelAlias.alias == name)
+        .order_by(col(RegisteredModel.name))
+    ).all()
+    if rows:
+        named = ", ".join(f"{model}@{version}" for model, version in rows[:3])
+        more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+        raise InputError(
+            f"alias {name!r} is already set by hand on {named}{more}, and declaring "
+            f"environment {name} would hand it to deployments; remove it first "
+            f"(`dockyard model alias {rows[0][0]} {name} --remove`) or choose another name"
+        )
 
 
 def group_members(group: str) -> set[str]:

@@ -86,6 +86,21 @@ class SqliteReader:
         finally:
             cursor.close()
 
+    def iter_batches(
+        self, sql: str, params: Params | None = None, size: int = 10_000
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows in lists of ``size``, streamed: for callers that check a whole batch at
+        once in C (slices, joins) instead of row by row in Python."""
+        cursor = self._conn.cursor()
+        try:
+            cursor.arraysize = size
+            with self._lock:
+                cursor.execute(sql, dict(params or {}))
+            while rows := cursor.fetchmany():
+                yield rows
+        finally:
+            cursor.close()
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -554,3 +555,76 @@ def test_the_check_where_history_is_shown_reads_rows_by_key_only(
     monkeypatch.setattr(SqliteReader, "iter_rows", original_iter)
     before = instructions[0]
     assert check_chain(models).ok and instructions[0] - before > 5_000
+
+
+# --- the batched pass agrees with the row-by-row check -----------------------------------------
+
+
+def _cut_witness(workspace: Workspace, keep: int) -> None:
+    path = witness_path(workspace)
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[: keep + 1]))
+
+
+def _forge_and_rehash(workspace: Workspace, event_id: int) -> None:
+    sql(workspace, "UPDATE audit_event SET actor = 'eve' WHERE id = ?", event_id)
+    rehash_from(workspace, event_id)
+
+
+BATCH_SCENARIOS: dict[str, tuple[Callable[[Workspace], object], bool]] = {
+    "intact": (lambda ws: None, True),
+    "newest two unwitnessed": (lambda ws: _cut_witness(ws, 5), True),
+    "header only": (lambda ws: _cut_witness(ws, 0), True),
+    "half-written line": (
+        lambda ws: witness_path(ws).write_text(witness_path(ws).read_text() + "8 8 abc"),
+        True,
+    ),
+    "non-ascii event": (lambda ws: append(ws, 1, action="tëst\x7f"), True),
+    "forged details": (
+        lambda ws: sql(ws, "UPDATE audit_event SET details_json = '{}' WHERE id = 4"),
+        False,
+    ),
+    "forged and rehashed": (
+        lambda ws: _forge_and_rehash(ws, 3),
+        False,
+    ),
+    "newest deleted": (lambda ws: sql(ws, "DELETE FROM audit_event WHERE id >= 6"), False),
+    "middle deleted": (lambda ws: sql(ws, "DELETE FROM audit_event WHERE id = 4"), False),
+    "edited witness line": (
+        lambda ws: witness_path(ws).write_text(
+            witness_path(ws).read_text().replace("\n3 3 ", "\n3 3 x")
+        ),
+        False,
+    ),
+    "witness spaced by hand": (
+        lambda ws: witness_path(ws).write_text(
+            witness_path(ws).read_text().replace("\n3 3 ", "\n3  3 ")
+        ),
+        False,  # not the shape Dockyard writes: the row-by-row check decides (intact)
+    ),
+}
+
+
+@pytest.mark.parametrize("batch", [2, 3, 10_000])
+@pytest.mark.parametrize("scenario", sorted(BATCH_SCENARIOS))
+def test_the_batched_pass_vouches_only_for_what_the_row_check_accepts(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, scenario: str, batch: int
+) -> None:
+    import dockyard.core.audit as audit
+    from dockyard.store.queries import open_reader
+
+    append(workspace, 7)
+    tamper, vouched = BATCH_SCENARIOS[scenario]
+    tamper(workspace)
+    monkeypatch.setattr(audit, "_BATCH", batch)
+    path = witness_path(workspace)
+    size = path.stat().st_size
+    reader = open_reader(workspace.db_url)
+    try:
+        fast = audit._check_in_batches(reader, path, size, None)
+        slow = audit._check(reader, path, size, None)
+    finally:
+        reader.close()
+    assert (fast is not None) == vouched
+    if fast is not None:
+        assert fast == slow and fast.ok
+    assert check_chain(workspace) == slow

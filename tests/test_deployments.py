@@ -501,6 +501,24 @@ def test_environment_alias_moves_only_by_deployment(ws: Workspace) -> None:
     assert set_alias(ws, "iris-clf@3", "champion").version == 3  # other aliases still move
 
 
+def test_declaring_an_environment_named_like_a_hand_set_alias_is_refused(ws: Workspace) -> None:
+    from dockyard.core.registry import remove_alias, set_alias
+    from tests.test_cli import dockyard, one_line_error
+
+    set_alias(ws, "iris-clf@2", "canary")
+    events = len(list_events(ws))
+    with pytest.raises(InputError, match=r"iris-clf@2.*--remove"):
+        set_environment(ws, "canary", approvals=0, actor="alice")
+    refused = dockyard("env", "set", "canary", cwd=ws.root)
+    assert refused.returncode == 2
+    assert "dockyard model alias iris-clf canary --remove" in one_line_error(refused)
+    assert "canary" not in {env.name for env in list_environments(ws)}
+    assert len(list_events(ws)) == events  # nothing half-written
+    assert get_version(ws, "iris-clf@canary").version == 2  # the alias is left alone
+    remove_alias(ws, "iris-clf", "canary")
+    assert set_environment(ws, "canary", approvals=0, actor="alice").name == "canary"
+
+
 def test_list_pages_10000_requests_in_sql(ws: Workspace) -> None:
     from sqlalchemy import event
 

@@ -27,11 +27,13 @@ SnapCompare = Callable[..., bool]
 CHECKS = [
     {"name": "gate accuracy >= 0.9", "passed": True, "blocking": True,
      "detail": "accuracy = 0.9733"},
-    {"name": "gate loss <= 0.5", "passed": False, "blocking": True, "detail": "loss = missing"},
+    {"name": "gate loss <= 0.5", "passed": True, "blocking": True, "detail": "loss = 0.04"},
     {"name": "accuracy not worse than iris-clf@1 in production", "passed": True,
      "blocking": True, "detail": "accuracy: 0.9467 (iris-clf@1) -> 0.9733 (iris-clf@2)"},
-    {"name": "input schema", "passed": True, "blocking": False,
-     "detail": "matches what iris-clf@1 takes"},
+    # what core writes when the live deployment's manifest records no input schema (as
+    # the `manifest_json="{}"` below): a failed check that does not block
+    {"name": "input schema", "passed": False, "blocking": False,
+     "detail": "input schema unknown for one of the versions"},
     {"name": "model file hash", "passed": True, "blocking": True, "detail": "sha256 verified"},
 ]  # fmt: skip
 
@@ -69,8 +71,8 @@ def build_deploy_store(workspace: Workspace) -> None:
         assert request.id is not None
         session.add(
             Approval(request_id=request.id, reviewer="bob", decision="approve",
-                     comment="numbers check out; loss is not logged by this project",
-                     override_reason="loss is not logged", created_at=ago(minutes=5))
+                     comment="numbers check out; columns checked by hand",
+                     created_at=ago(minutes=5))
         )  # fmt: skip
         session.commit()
     engine.dispose()

@@ -326,3 +326,83 @@ async def test_help_lists_the_deployment_keys(deploy_ws: Workspace) -> None:
         rows = {row.binding_id: row for row in app.screen.rows}
         assert rows["request-approve"].key == "a" and rows["request-reject"].key == "x"
         assert rows["request-rollback"].key == "b"
+
+
+async def palette(pilot: Pilot[Any], title: str) -> None:
+    from textual.command import CommandPalette
+
+    await pilot.press("ctrl+p")
+    assert isinstance(pilot.app.screen, CommandPalette)
+    await pilot.press(*title)
+    for _ in range(3):  # the palette searches in a worker
+        await pilot.pause(0.05)
+    await pilot.press("down", "enter")  # the best match, then run it
+    for _ in range(3):
+        await pilot.pause()
+
+
+async def test_palette_decisions_from_another_pane_focus_the_deployments_pane(
+    deploy_ws: Workspace,
+) -> None:
+    request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice")
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")  # the Runs pane, where a and x mean other things
+        assert app.home.active_pane is Pane.RUNS
+        for title, verb in (("Approve request", "Approve"), ("Reject request", "Reject")):
+            await palette(pilot, title)
+            modal = app.screen
+            assert isinstance(modal, DecisionModal), title
+            assert verb in modal.title_text
+            assert app.home.active_pane is Pane.DEPLOYMENTS
+            await pilot.press("escape")
+            await pilot.pause()
+            await pilot.press("2")
+        # a request row is highlighted: roll back says what it needs instead of nothing
+        await palette(pilot, "Roll back")
+        assert isinstance(app.screen, HomeScreen) and app.home.active_pane is Pane.DEPLOYMENTS
+        assert any("Highlight a deployment" in n for n in notifications(app))
+
+
+async def test_a_decision_rereads_only_the_deployments_pane(deploy_ws: Workspace) -> None:
+    """Closing the decision modal does not re-read all five panes (100,000 runs on a big
+    store, competing with the repaint): the decision's targeted re-read updates the pane;
+    closing it without deciding still re-reads everything, as any other screen does."""
+    request = request_deployment(deploy_ws, "iris-clf@1", "production", actor="alice").request
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        full: list[int] = []
+        targeted: list[int] = []
+        home = app.home
+        refresh_panes, refresh_deployments = home.refresh_panes, home.refresh_deployments
+
+        def count_full() -> None:
+            full.append(1)
+            refresh_panes()
+
+        def count_targeted() -> None:
+            targeted.append(1)
+            refresh_deployments()
+
+        home.refresh_panes = count_full  # type: ignore[method-assign]
+        home.refresh_deployments = count_targeted  # type: ignore[method-assign]
+        await pilot.press("4", "a")
+        await pilot.pause()
+        before = len(full)
+        await pilot.press("escape")  # no decision: the resume reads everything
+        await pilot.pause()
+        assert len(full) == before + 1 and not targeted
+        await settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press("tab", *"ok", "enter", *"iris-clf", "enter")
+        before = len(full)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert len(full) == before  # the resume read nothing (a poll may come later)
+        await settle(pilot)
+        assert get_request(deploy_ws, request.id).status == "deployed"
+        assert len(targeted) == 1
+        assert [row.kind for row in deployment_rows(app)] == ["deployment"]

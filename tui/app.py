@@ -232,14 +232,27 @@ class DockyardApp(App[None]):
     async def action_register_run(self) -> None:
         await self._here_or_home("register_run")
 
+    async def _on_deployments(self, action: str) -> None:
+        """Run a decision ``action`` on the request screen on top, or else on the home
+        screen's Deployments pane, focused first: the palette reaches these from any pane,
+        and the home screen offers them only while that pane has the focus (elsewhere its
+        ``a``/``x``/``b`` mean something else), so without the focus they did nothing."""
+        if self.screen is not self.home and hasattr(self.screen, f"action_{action}"):
+            await self.run_action(action, self.screen)
+            return
+        home = self._go_home()
+        if home.active_pane is not Pane.DEPLOYMENTS or home.focused is not home.current.table:
+            home.focus_pane(Pane.DEPLOYMENTS)
+        await self.run_action(action, home)
+
     async def action_approve_request(self) -> None:
-        await self._here_or_home("approve_request")
+        await self._on_deployments("approve_request")
 
     async def action_reject_request(self) -> None:
-        await self._here_or_home("reject_request")
+        await self._on_deployments("reject_request")
 
     async def action_roll_back(self) -> None:
-        await self._here_or_home("roll_back")
+        await self._on_deployments("roll_back")
 
     async def action_request_deployment(self) -> None:
         await self._here_or_home("request_deployment")

@@ -76,6 +76,10 @@ class Subject:
 
 
 def _run(screen: Screen[Any], work: Callable[[], None], group: str) -> None:
+    # Runs as the modal closes, before the screen under it resumes: its `on_done`
+    # re-reads what the decision changed, so the home screen skips its full re-read.
+    if hasattr(screen, "refreshed_by_decision"):
+        screen.refreshed_by_decision = True
     screen.run_worker(work, thread=True, exit_on_error=False, group=group, name=group)
 
 

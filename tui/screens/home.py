@@ -200,8 +200,18 @@ class HomeScreen(Screen[None]):
         so a key pressed at once (x on the top run) acts on what is true."""
         if self._resumed_before:
             self._skip_polls = 0
-            self.refresh_panes()
+            if self.refreshed_by_decision:
+                # A decision re-reads the Deployments pane itself; reading every pane
+                # (100,000 runs) now would compete with that and with this repaint, and
+                # the next poll brings the others.
+                self.refreshed_by_decision = False
+            else:
+                self.refresh_panes()
         self._resumed_before = True
+
+    #: Set by a decision's modal as it closes (`tui.deploy_actions`): skip the next
+    #: resume's full re-read.
+    refreshed_by_decision = False
 
     # --- panes ------------------------------------------------------------------------------
 
