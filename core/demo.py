@@ -166,9 +166,8 @@ def finish_demo(
     from dockyard.core.monitoring import list_monitors, run_monitor
     from dockyard.core.runs import FINAL, get_run
 
-    runs = demo_run_ids(workspace, projects)
     deadline = time.monotonic() + timeout
-    waiting = dict(runs)
+    waiting = demo_run_ids(workspace, projects)
     while waiting:
         for name, run_id in list(waiting.items()):
             run = get_run(workspace, run_id)
@@ -176,9 +175,7 @@ def finish_demo(
                 del waiting[name]
                 if run.status != "finished":
                     say(f"{name}: run {run_id} {run.status}; its model is not deployed")
-                    runs.pop(name)
-                else:
-                    _deploy_demo_model(workspace, name, run_id, say)
+                elif _deploy_demo_model(workspace, name, run_id, say):
                     for monitor in list_monitors(workspace, project=name):
                         for result in run_monitor(workspace, monitor.id):
                             say(f"{name}/{monitor.name}: {result.batch_path}: {result.status}")
@@ -189,13 +186,15 @@ def finish_demo(
             time.sleep(0.5)
 
 
-def _deploy_demo_model(workspace: Workspace, name: str, run_id: int, say: Any) -> None:
+def _deploy_demo_model(workspace: Workspace, name: str, run_id: int, say: Any) -> bool:
+    """Register, then deploy to staging and production; False when production waits."""
     from dockyard.core.deployments import (
         approve_request,
         deployment_status,
         list_requests,
         request_deployment,
     )
+    from dockyard.core.environments import NotPermittedError
     from dockyard.core.errors import NotFoundError
     from dockyard.core.registry import list_versions, register_version
 
@@ -212,7 +211,7 @@ def _deploy_demo_model(workspace: Workspace, name: str, run_id: int, say: Any) -
     if ("staging", name) not in live:
         request_deployment(workspace, version.ref, "staging", "demo", actor=DEMO_ACTOR)
     if ("production", name) in live:
-        return
+        return True
     pending = [
         r
         for r in list_requests(workspace, status="pending", env="production")
@@ -224,8 +223,14 @@ def _deploy_demo_model(workspace: Workspace, name: str, run_id: int, say: Any) -
         request_id = request_deployment(
             workspace, version.ref, "production", "demo", actor=DEMO_ACTOR
         ).request.id
-    approve_request(workspace, request_id, "approved by `dockyard demo` for its sample model")
+    try:
+        approve_request(workspace, request_id, "approved by `dockyard demo` for its sample model")
+    except NotPermittedError as exc:
+        # e.g. an account whose primary group lists no members here: the request waits
+        say(f"{name}: production request {request_id} waits for an approver ({exc})")
+        return False
     say(f"{name}: {version.ref} deployed to staging and production")
+    return True
 
 
 def main() -> int:
