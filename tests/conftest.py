@@ -66,7 +66,8 @@ _NOT_WORKSPACES = {"objects", "logs", "lib", "site-packages", "__pycache__", ".g
 
 def processes_recorded_under(root: Path) -> list[tuple[int, str]]:
     """(pid, role) of the agents and live runs on this host that the stores under ``root``
-    record; role is the module the process runs (``core.agent``, ``core.supervisor``)."""
+    record; role is the module the process runs (``core.agent``, ``core.supervisor``,
+    ``core.demo``)."""
     found: list[tuple[int, str]] = []
     host = socket.gethostname()
     for folder, subfolders, files in os.walk(root):
@@ -95,6 +96,9 @@ def _recorded_processes(db: Path, host: str) -> list[tuple[int, str]]:
                 found += [(int(pid), role) for (pid,) in conn.execute(sql, (host,))]
     except sqlite3.Error:
         pass  # not migrated, or not a store at all: nothing it could have started
+    # the demo's background step (core.demo.start_demo_models) records itself in a file
+    with contextlib.suppress(OSError, ValueError):
+        found.append((int((db.parent / "demo-finisher.pid").read_text()), "dockyard.core.demo"))
     return found
 
 

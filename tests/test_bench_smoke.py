@@ -1,5 +1,6 @@
-"""Each bench of tracking, load and compare runs end to end at a tiny size and writes its
-JSON: the benches keep working as the code under them changes (numbers are not checked)."""
+"""Each bench of tracking, load, compare, deploy and monitoring runs end to end at a tiny
+size and writes its JSON: the benches keep working as the code under them changes (numbers
+are not checked)."""
 
 from __future__ import annotations
 
@@ -127,3 +128,15 @@ def test_deploy_bench(tmp_path: Path) -> None:
     assert predict["rows"] == 3000 and predict["ratio"] > 0
     assert predict["warm"]["dockyard"]["n"] == 1
     assert audit["events"] == 3000 and audit["warm"]["n"] == 1
+
+
+def test_monitoring_bench(tmp_path: Path) -> None:
+    data = run_bench(
+        "monitoring.py", tmp_path / "monitoring.json", "--rows", "20000", "--repeat", "1"
+    )
+    results = data["results"]
+    assert results["dockyard_seconds"]["n"] == 1 and results["evidently"]["measured"] is False
+    assert results["peak_traced_bytes"] > 0 and results["batch_frame_bytes"] > 0
+    assert [name for name, _status in results["flagged"]["100,000 rows"]] == sorted(
+        data["params"]["shifted"]
+    )

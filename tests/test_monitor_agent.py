@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
-from dockyard.core.monitoring import add_monitor
+from dockyard.core.monitoring import add_monitor, set_paused
+from dockyard.core.projects import add_project
 from dockyard.core.workspace import Workspace
 from tests.monitor_fixtures import copy_workspace
+from tests.test_cli import dockyard
 
 
 @pytest.fixture
@@ -71,9 +73,19 @@ def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def checks_count(ws: Workspace) -> int:
-    count: Any = query(ws, "SELECT checks_count FROM monitor WHERE name = 'fast'")[0][0]
+def checks_count(ws: Workspace, name: str = "fast") -> int:
+    count: Any = query(ws, "SELECT checks_count FROM monitor WHERE name = ?", name)[0][0]
     return int(count)
+
+
+def jobs(ws: Workspace) -> dict[str, float | None]:
+    """The scheduler's jobs as its job store holds them: id -> next run time (epoch)."""
+    rows = query(ws, "SELECT id, next_run_time FROM apscheduler_jobs")
+    return {str(i): None if t is None else float(t) for i, t in rows}  # type: ignore[arg-type]
+
+
+def job_of(ws: Workspace, name: str) -> str:
+    return f"monitor-{query(ws, 'SELECT id FROM monitor WHERE name = ?', name)[0][0]}"
 
 
 def test_sigkill_mid_run_is_interrupted_then_checked_once(ws: Workspace, agents) -> None:  # type: ignore[no-untyped-def]
@@ -119,3 +131,70 @@ def test_missed_times_coalesce_into_one_run(ws: Workspace, agents) -> None:  # t
     time.sleep(0.7)
     after = checks_count(ws)
     assert 1 <= after - before <= 2, (before, after)
+
+
+TICK = """
+[[monitors]]
+name = "tick"
+kind = "quality"
+schedule = "{schedule}"
+batches = "incoming/*.csv"
+"""
+
+
+def test_re_adding_the_project_file_changes_the_running_agents_jobs(ws: Workspace, agents) -> None:  # type: ignore[no-untyped-def]
+    set_paused(ws, "wine/fast", True)  # only the file's monitors move here
+    folder = ws.root / "projects" / "wine"
+    project_file = folder / "dockyard.toml"
+    original = project_file.read_text()
+    project_file.write_text(original + TICK.format(schedule="every 1s"))
+    add_project(ws, folder)
+    agents("a.log")
+    wait_for(lambda: checks_count(ws, "tick") >= 2)
+    tick = job_of(ws, "tick")
+
+    project_file.write_text(original + TICK.format(schedule="every 1h"))
+    add_project(ws, folder)
+    wait_for(lambda: (jobs(ws).get(tick) or 0) > time.time() + 3000, 15)
+    settled = checks_count(ws, "tick")
+    time.sleep(3)  # one heartbeat and three former run times later
+    assert checks_count(ws, "tick") == settled
+
+    project_file.write_text(original)
+    add_project(ws, folder)
+    wait_for(lambda: tick not in jobs(ws), 15)
+    assert job_of(ws, "feature-drift") in jobs(ws)  # the other monitors keep theirs
+
+
+def test_a_restart_after_a_stop_catches_up_a_missed_run_once(ws: Workspace, agents) -> None:  # type: ignore[no-untyped-def]
+    set_paused(ws, "wine/fast", True)
+    add_monitor(ws, "wine", {"name": "slow", "kind": "drift", "schedule": "every 10s"})
+    agent = agents("a.log")
+    wait_for(lambda: checks_count(ws, "slow") >= 1, 40)
+    agent.send_signal(signal.SIGTERM)  # `dockyard agent stop`
+    agent.wait(timeout=30)
+    ran = checks_count(ws, "slow")
+    due = jobs(ws)[job_of(ws, "slow")]
+    assert due is not None  # the job and its next time survive in the store
+    time.sleep(max(0.0, due + 10.5 - time.time()))  # down past two scheduled times
+    agents("b.log")
+    # caught up at once, not at the next scheduled time (due + 20)
+    wait_for(lambda: checks_count(ws, "slow") > ran, due + 19.5 - time.time())
+    following = jobs(ws)[job_of(ws, "slow")]
+    assert following is not None and following > due + 10
+    time.sleep(max(0.0, following - 1.0 - time.time()))
+    assert checks_count(ws, "slow") == ran + 1  # the two missed times: one run
+
+
+def test_pause_and_resume_reach_the_running_scheduler(ws: Workspace, agents) -> None:  # type: ignore[no-untyped-def]
+    agents("a.log")
+    wait_for(lambda: checks_count(ws) >= 2)
+    fast = job_of(ws, "fast")
+    assert dockyard("monitor", "pause", "wine/fast", cwd=ws.root).returncode == 0
+    wait_for(lambda: jobs(ws).get(fast, 0) is None, 15)
+    paused = checks_count(ws)
+    time.sleep(3)
+    assert checks_count(ws) == paused
+    assert dockyard("monitor", "resume", "wine/fast", cwd=ws.root).returncode == 0
+    wait_for(lambda: checks_count(ws) > paused, 15)
+    assert jobs(ws)[fast] is not None

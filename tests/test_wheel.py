@@ -234,7 +234,10 @@ def test_the_installed_wheel_runs_the_demo_a_run_the_registry_and_the_tui(
         )
         assert sweep.returncode == 0, sweep.stdout + sweep.stderr
         assert sweep.stdout.count("finished") == 2, sweep.stdout
-        for run_id in (1, 2):
+        # the demo queued a run of each sample first: the sweep's are the newest two
+        listed = run([dockyard, "run", "list", "--json"], cwd=demo, env=env)
+        sweep_ids = sorted(r["id"] for r in json.loads(listed.stdout) if r["project"] == "wine")
+        for run_id in sweep_ids[-2:]:
             registered = run(
                 [dockyard, "model", "register", str(run_id), "--name", "wine-clf"],
                 cwd=demo,

@@ -191,19 +191,44 @@ def init(directory: Path | None, shared: str | None) -> None:
 @main.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 @click.option("--no-tui", is_flag=True, help="Only prepare the workspace; do not open the TUI.")
-def demo(directory: Path | None, no_tui: bool) -> None:
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait until the sample models are trained, deployed and monitored.",
+)
+def demo(directory: Path | None, no_tui: bool, wait: bool) -> None:
     """Create (or reuse) a workspace with the sample projects, then open the TUI.
+
+    Each sample's model is trained by the agent in the background, then registered,
+    deployed to staging and production, and its monitors run on the project's
+    incoming/ batches (see docs/monitoring.md); the TUI shows them arriving.
 
     \b
     Example:
-      dockyard demo /tmp/dockyard-demo --no-tui
+      dockyard demo /tmp/dockyard-demo --no-tui --wait
     """
-    from dockyard.core.demo import prepare_demo
+    from dockyard.core.demo import prepare_demo, start_demo_models
 
     workspace, projects = prepare_demo(directory or Path("dockyard-demo"))
+    if wait:
+        from dockyard.core.agent import ensure_agent
+        from dockyard.core.demo import demo_run_ids, finish_demo, wait_for_finisher
+
+        wait_for_finisher(workspace)
+        demo_run_ids(workspace, projects)
+        ensure_agent(workspace)
+        finish_demo(workspace, projects, say=echo)
+        started = False
+    else:
+        started = start_demo_models(workspace, projects)
     if no_tui:
         names = ", ".join(p.name for p in projects)
         echo(f"Demo workspace ready in {workspace.root} with projects: {names}")
+        if started:
+            echo(
+                "Training, deploying and monitoring the sample models in the background "
+                f"(`dockyard run list`; log: {workspace.logs / 'demo.log'})"
+            )
         return
     open_tui(workspace)
 
