@@ -78,7 +78,7 @@ class ParamSpec:
     def bound_text(self, value: float) -> str:
         """A bound as the user wrote it: an ``int`` parameter's as an int (``0``, not
         ``0.0``; TOML may give a float), a float's in its shortest form."""
-        if self.type == "int" and value.is_integer():
+        if self.type == "int" and float(value).is_integer():
             return str(int(value))
         return f"{value:g}"
 
