@@ -129,6 +129,9 @@ async def test_enter_opens_the_dataset_screen_with_profile(
         sparks = column_text(profile, 2)
         assert all(ch in SPARK for ch in sparks[1]) and len(sparks[1]) > 3
         assert "red" in sparks[2]
+        # the same kinds and number forms as `dockyard data show` (one shared helper)
+        assert column_text(profile, 1) == ["int64 id", "float64", "category", "int64"]
+        assert column_text(profile, 6)[0] == "3099"  # an id's max: no thousands separator
         # tab goes into the section, then on to the next one; esc comes back
         await pilot.press("tab")
         assert app.focused is profile
