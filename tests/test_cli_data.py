@@ -412,3 +412,16 @@ def test_show_tells_dates_constants_categories_and_years(ws: Path) -> None:
     assert "text" in row["Comments"].split()
     assert "year" in row["Year"] and "2,007" not in row["Year"] and "2007" in row["Year"]
     assert "id" in row["Sample Number"].split()
+
+
+def test_diff_names_categories_that_appeared_disappeared_and_moved(ws: Path) -> None:
+    (ws / "a.csv").write_text("n,kind\n" + "".join(f"{i},{k}\n" for i, k in enumerate("aaab")))
+    (ws / "b.csv").write_text("n,kind\n" + "".join(f"{i},{k}\n" for i, k in enumerate("abbc")))
+    assert dockyard("data", "add", "k", "a.csv", cwd=ws).returncode == 0
+    assert dockyard("data", "add", "k", "b.csv", cwd=ws).returncode == 0
+    out = dockyard("data", "diff", "k@1", "k@2", cwd=ws).stdout
+    assert "kind: new: c · moved: a -50.0 pts, b +25.0 pts" in out.splitlines()
+    diff = json.loads(dockyard("data", "diff", "k@1", "k@2", "--json", cwd=ws).stdout)
+    drift = next(c["drift"] for c in diff["columns"] if c["name"] == "kind")
+    assert drift["appeared"] == ["c"] and drift["disappeared"] == []
+    assert drift["moved"][0] == {"value": "a", "share_change": -0.5}

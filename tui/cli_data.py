@@ -372,6 +372,10 @@ def data_diff(ctx: Context, ref_a: str, ref_b: str, as_json: bool) -> None:
             for c in kept
         ),
     )
+    for c in kept:
+        changes = c.drift.categories_text() if c.drift else ""
+        if changes:
+            echo(f"{visible(c.name)}: {changes}")
 
 
 @data.command("lineage")
