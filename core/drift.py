@@ -25,17 +25,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from dockyard.core.text import visible
 
 PSI_MODERATE = 0.1
 PSI_MAJOR = 0.25
 PSI_EPSILON = 1e-4
 DEFAULT_BINS = 10
 OTHER = "(other)"
+MOVED_SHOWN = 3  # categories named as having moved most
+MOVED_MIN = 0.001  # a share change below a tenth of a point is not a move
 
 Floats = npt.NDArray[np.float64]
 
@@ -63,9 +67,61 @@ class ColumnDrift:
     chi2: float | None = None
     chi2_dof: int | None = None
     chi2_pvalue: float | None = None
+    # categories only: labels seen on one side alone, and the largest moves in share
+    # (label, current share - reference share), largest first
+    appeared: tuple[str, ...] | None = None
+    disappeared: tuple[str, ...] | None = None
+    moved: tuple[tuple[str, float], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        if self.appeared is not None:
+            out["appeared"], out["disappeared"] = list(self.appeared), list(self.disappeared or ())
+            out["moved"] = [{"value": label, "share_change": d} for label, d in self.moved or ()]
+        return out
+
+    def categories_text(self, limit: int = MOVED_SHOWN) -> str:
+        """The category changes in one line (``new: c · gone: a · moved: b +12.5 pts``),
+        control characters made visible; empty when nothing changed or not categories."""
+        parts = []
+        if self.appeared:
+            parts.append("new: " + _labels(self.appeared, limit))
+        if self.disappeared:
+            parts.append("gone: " + _labels(self.disappeared, limit))
+        if self.moved:
+            parts.append(
+                "moved: "
+                + ", ".join(f"{visible(k)} {100 * d:+.1f} pts" for k, d in self.moved[:limit])
+            )
+        return " · ".join(parts)
+
+
+def _labels(labels: Sequence[str], limit: int) -> str:
+    shown = ", ".join(visible(label) for label in labels[:limit])
+    return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
+
+
+def category_changes(
+    reference: Mapping[str, int], current: Mapping[str, int], limit: int = MOVED_SHOWN
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, float], ...]]:
+    """Labels only in ``current`` (appeared), only in ``reference`` (disappeared), and the
+    ``limit`` labels on both sides whose share of the values moved most (at least
+    ``MOVED_MIN``), as (label, share change). Counts as :func:`aligned_counts` gives them:
+    ``(other)`` is never named."""
+    total_a, total_b = sum(reference.values()), sum(current.values())
+    if not total_a or not total_b:
+        return (), (), ()
+    labels = [k for k in reference if k != OTHER]
+    appeared = tuple(k for k in labels if not reference[k] and current.get(k, 0))
+    disappeared = tuple(k for k in labels if reference[k] and not current.get(k, 0))
+    shifts = [
+        (k, current.get(k, 0) / total_b - reference[k] / total_a)
+        for k in labels
+        if reference[k] and current.get(k, 0)
+    ]
+    shifts = [s for s in shifts if abs(s[1]) >= MOVED_MIN]
+    shifts.sort(key=lambda s: (-abs(s[1]), s[0]))
+    return appeared, disappeared, tuple(shifts[:limit])
 
 
 # ----------------------------------------------------------------------------------- PSI
@@ -363,5 +419,8 @@ def profile_column_drift(
         a, b = aligned_counts(reference, current)
         if set(a) <= {OTHER} or sum(a.values()) == 0 or sum(b.values()) == 0:
             return None  # no value is known on both sides (e.g. an id column)
-        return categorical_drift(a, b)
+        appeared, disappeared, moved = category_changes(a, b)
+        return replace(
+            categorical_drift(a, b), appeared=appeared, disappeared=disappeared, moved=moved
+        )
     return None

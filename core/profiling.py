@@ -33,6 +33,7 @@ import functools
 import io
 import math
 import queue
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -60,6 +61,18 @@ MAX_COLUMNS = 20_000  # wider tables are refused up front (pandas' per-column co
 CHUNK_TARGET_BYTES = 24 << 20
 PARSE_AHEAD = True  # parse the next chunk in a thread while profiling this one
 SMALL_CHUNK = 64  # text chunks up to this many values are counted without pandas
+CATEGORY_MAX = 50  # a text column with at most this many distinct short values is a category
+CATEGORY_LABEL_MAX = 40  # ...whose values are at most this long (longer ones read as text)
+DATE_PROBE = 64  # values of a chunk tried as dates before the whole chunk is
+# Strict ISO-8601 dates and datetimes (no offsets: as text they would not sort in time).
+ISO_DATE = (
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?Z?)?"
+)
+_ISO_DATE_RE = re.compile(ISO_DATE)
+YEAR_RANGE = (1800, 2100)
+_YEAR_NAME = re.compile(r"year|(?:^|[^a-z])yr(?:$|[^a-z])", re.IGNORECASE)
+_ID_NAME = re.compile(r"(?:^|[_\s.-])(?:id|Id|ID)$|^(?:id|Id|ID)(?:[_\s.-]|$)|[a-z](?:Id|ID)$")
 
 FloatArray = npt.NDArray[np.float64]
 UIntArray = npt.NDArray[np.uint64]
@@ -755,9 +768,13 @@ class NumericStats:
         self.histogram = Histogram()
         self.sample = sample
         self.distinct = NumberDistinct()
+        self.increasing = True  # every value above the one before: an id, if also integral
 
     def add(self, values: FloatArray, integral: bool) -> None:
         """Present (not NaN) values of one chunk."""
+        if self.increasing and len(values):
+            self.increasing = bool(values[0] > self.high) if self.count else True
+            self.increasing = self.increasing and bool(np.all(values[1:] > values[:-1]))
         finite = np.isfinite(values)
         if not finite.all():
             odd = values[~finite]
@@ -999,6 +1016,9 @@ class ColumnProfiler:
     time_low: Any = None
     time_high: Any = None
     time_distinct: DistinctCounter = field(default_factory=DistinctCounter)
+    dates: bool | None = None  # a text column whose every value is an ISO date so far
+    date_low: str = ""
+    date_high: str = ""
 
     def add(self, series: Any, kind: str = "", label: str = "") -> None:
         """One chunk of the column; ``kind`` and ``label`` as :func:`kind_and_label` gives
@@ -1038,6 +1058,34 @@ class ColumnProfiler:
             if self.category is None:
                 self.category = CategoryStats()
             self.category.add(values)
+            if kind == "text" and self.dates is not False:
+                self._check_dates(values)
+
+    def _check_dates(self, values: Any) -> None:
+        """Keep the range of a column of ISO dates as text (ISO strings sort in time).
+
+        A few values are tried first, so a column of other text costs one short probe."""
+        if len(values) <= DATE_PROBE:
+            # a wide file's few-row chunk: pandas' str methods cost ~100 us a column
+            few = values.tolist()
+            if not all(isinstance(v, str) and _ISO_DATE_RE.fullmatch(v) for v in few):
+                self.dates = False
+                return
+            low, high = min(few), max(few)
+        else:
+            try:
+                for probe in (values.iloc[:DATE_PROBE], values):
+                    matched = probe.str.fullmatch(ISO_DATE)
+                    if not matched.fillna(False).astype(bool).all():
+                        self.dates = False
+                        return
+            except (AttributeError, TypeError):  # not strings (objects of a Parquet column)
+                self.dates = False
+                return
+            low, high = str(values.min()), str(values.max())
+        self.dates = True
+        self.date_low = min(self.date_low, low) if self.date_low else low
+        self.date_high = max(self.date_high, high)
 
     def result(self) -> dict[str, Any]:
         present = self.rows - self.missing
@@ -1053,6 +1101,9 @@ class ColumnProfiler:
             out["source_type"] = self.source_type
         if self.kind == "numeric" and self.numeric is not None:
             out.update(self.numeric.result())
+            role = self._number_role(out)
+            if role:
+                out["semantic"] = role
         elif self.kind == "datetime":
             distinct, exact = self.time_distinct.result()
             out.update(
@@ -1063,9 +1114,39 @@ class ColumnProfiler:
             )
         elif self.category is not None:
             out.update(self.category.result(present))
+            if self.kind == "text":
+                out["semantic"] = self._text_role(out)
+                if out["semantic"] == "date":
+                    out.update(min=self.date_low, max=self.date_high)
         else:
             out.update(distinct=0, distinct_exact=True)
+        if out["distinct"] == 1 and not self.missing and out.get("distinct_exact", True):
+            out["constant"] = True
         return out
+
+    def _text_role(self, out: dict[str, Any]) -> str:
+        """``date``, ``category`` (few distinct short values, each seen a few times) or
+        ``text``."""
+        if self.dates:
+            return "date"
+        distinct, top = out["distinct"], out.get("top") or []
+        few = distinct <= CATEGORY_MAX and 2 * distinct <= out["count"]
+        short = all(len(label) <= CATEGORY_LABEL_MAX for label, _ in top)
+        return "category" if few and short and not out.get("top_skipped") else "text"
+
+    def _number_role(self, out: dict[str, Any]) -> str:
+        """``year`` or ``id`` for an integer column that looks like one (by its name, or
+        its values: all in 1800..2100, or unique and increasing), else empty."""
+        if self.label != "int64" or self.numeric is None or "min" not in out:
+            return ""
+        if _YEAR_NAME.search(self.name) or (
+            YEAR_RANGE[0] <= out["min"] and out["max"] <= YEAR_RANGE[1]
+        ):
+            return "year"
+        unique = out["distinct_exact"] and out["distinct"] == out["count"] > 1
+        if _ID_NAME.search(self.name) or (unique and self.numeric.increasing):
+            return "id"
+        return ""
 
 
 def _iso(value: Any) -> str | None:

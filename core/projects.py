@@ -75,6 +75,23 @@ class ParamSpec:
     max: float | None = None
     choices: tuple[Any, ...] = ()
 
+    def bound_text(self, value: float) -> str:
+        """A bound as the user wrote it: an ``int`` parameter's as an int (``0``, not
+        ``0.0``; TOML may give a float), a float's in its shortest form."""
+        if self.type == "int" and float(value).is_integer():
+            return str(int(value))
+        return f"{value:g}"
+
+    def range_text(self) -> str:
+        """The bounds in a few characters: ``0..10``, ``≥0``, ``≤1``, or empty."""
+        low = None if self.min is None else self.bound_text(self.min)
+        high = None if self.max is None else self.bound_text(self.max)
+        if low is not None and high is not None:
+            return f"{low}..{high}"
+        if low is not None:
+            return f"≥{low}"
+        return "" if high is None else f"≤{high}"
+
 
 @dataclass(frozen=True)
 class DatasetSpec:

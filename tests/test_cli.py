@@ -354,3 +354,14 @@ def test_nan_and_infinity_parameters_are_refused_before_queueing(tmp_path: Path)
     write_project(tmp_path / "inf", bad.replace('name = "iris"\ndesc', 'name = "inf"\ndesc'))
     refused = dockyard("project", "add", "inf", cwd=tmp_path)
     assert refused.returncode == 2 and "params.C.max" in one_line_error(refused)
+
+
+def test_project_show_prints_int_bounds_as_ints(tmp_path: Path) -> None:
+    dockyard("init", cwd=tmp_path)
+    extra = '\n[params.seed]\ntype = "int"\ndefault = 1\nmin = 0\nmax = 1000000\n'
+    write_project(tmp_path / "iris", GOOD.replace("\n[metrics]", extra + "\n[metrics]"))
+    assert dockyard("project", "add", "iris", cwd=tmp_path).returncode == 0
+    shown = dockyard("project", "show", "iris", cwd=tmp_path).stdout
+    line = next(x for x in shown.splitlines() if x.strip().startswith("seed"))
+    assert "0..1000000" in line and "0.0" not in line
+    assert "0.001..100" in shown  # a float parameter's bounds in their shortest form

@@ -391,3 +391,37 @@ def test_head_shows_full_precision_and_a_visible_missing_marker(ws: Path) -> Non
     lines = dockyard("data", "head", "p", cwd=ws).stdout.splitlines()
     assert lines[1].split() == ["0.123456789", "1234567.5", "a"]  # not 0.123457 / 1.23457e+06
     assert lines[2].split() == ["∅", "2.0", "∅"]  # missing is a mark, not a blank
+
+
+PENGUINS = "Sample Number,Study,Species,Date Egg,Year,Comments\n" + "".join(
+    f"{i},PAL0708,{('Adelie', 'Gentoo')[i % 2]},2007-11-{10 + i:02d},{2007 + i % 3},"
+    f"note number {i} about this bird\n"
+    for i in range(1, 9)
+)
+
+
+def test_show_tells_dates_constants_categories_and_years(ws: Path) -> None:
+    """Issue 10: the profile of `data show` names what each column holds."""
+    (ws / "p.csv").write_text(PENGUINS)
+    assert dockyard("data", "add", "pen", "p.csv", cwd=ws).returncode == 0
+    lines = dockyard("data", "show", "pen", cwd=ws).stdout.splitlines()
+    row = {line.split("  ")[0]: line for line in lines if "  " in line}
+    assert "date" in row["Date Egg"] and "2007-11-11" in row["Date Egg"]
+    assert "2007-11-18" in row["Date Egg"]
+    assert "constant" in row["Study"] and "category" in row["Species"]
+    assert "text" in row["Comments"].split()
+    assert "year" in row["Year"] and "2,007" not in row["Year"] and "2007" in row["Year"]
+    assert "id" in row["Sample Number"].split()
+
+
+def test_diff_names_categories_that_appeared_disappeared_and_moved(ws: Path) -> None:
+    (ws / "a.csv").write_text("n,kind\n" + "".join(f"{i},{k}\n" for i, k in enumerate("aaab")))
+    (ws / "b.csv").write_text("n,kind\n" + "".join(f"{i},{k}\n" for i, k in enumerate("abbc")))
+    assert dockyard("data", "add", "k", "a.csv", cwd=ws).returncode == 0
+    assert dockyard("data", "add", "k", "b.csv", cwd=ws).returncode == 0
+    out = dockyard("data", "diff", "k@1", "k@2", cwd=ws).stdout
+    assert "kind: new: c · moved: a -50.0 pts, b +25.0 pts" in out.splitlines()
+    diff = json.loads(dockyard("data", "diff", "k@1", "k@2", "--json", cwd=ws).stdout)
+    drift = next(c["drift"] for c in diff["columns"] if c["name"] == "kind")
+    assert drift["appeared"] == ["c"] and drift["disappeared"] == []
+    assert drift["moved"][0] == {"value": "a", "share_change": -0.5}

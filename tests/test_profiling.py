@@ -338,3 +338,48 @@ def test_a_table_wider_than_the_limit_is_refused_from_its_header(tmp_path: Path)
     long.write_text(",".join(f"column_with_a_long_name_{i}" for i in range(60_000)) + "\n1\n")
     with pytest.raises(profiling.TableError, match=r"has more than [0-9,]+ columns"):
         sniff_csv(long, ",")
+
+
+def test_dates_constants_categories_years_and_ids(tmp_path: Path) -> None:
+    """Issue 10: ISO dates as text are dates with a range; a one-value column is
+    constant; few short values are a category, many long ones text; integer years and
+    ids are told apart from other numbers (they print without thousands separators)."""
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "row": range(1, n + 1),
+            "Date Egg": [
+                f"2007-11-{1 + i % 28:02d}" if i % 50 else "2009-01-02 10:30" for i in range(n)
+            ],
+            "Year": [2007 + i % 3 for i in range(n)],
+            "species": ["Adelie", "Gentoo", "Chinstrap", "Adelie"] * (n // 4),
+            "note": [f"a comment that is different on row {i}" for i in range(n)],
+            "study": ["PAL0708"] * n,
+            "count": [i % 7 for i in range(n)],
+            # month 13 on one row past the probe of its chunk
+            "bad date": ["2007-13-01" if i == 300 else "2007-11-01" for i in range(n)],
+            "user_id": list(range(n, 0, -1)),
+        }
+    )
+    columns = profile_csv(write_csv(tmp_path / "p.csv", frame), 200)
+    dates = columns["Date Egg"]
+    assert (dates["semantic"], dates["min"], dates["max"]) == (
+        "date",
+        "2007-11-01",
+        "2009-01-02 10:30",
+    )
+    assert columns["bad date"]["semantic"] == "category"  # month 13: not a date
+    assert columns["Year"]["semantic"] == "year"
+    assert columns["row"]["semantic"] == "id"  # unique and increasing
+    assert columns["user_id"]["semantic"] == "id"  # by its name
+    assert "semantic" not in columns["count"]
+    assert columns["species"]["semantic"] == "category"
+    assert columns["note"]["semantic"] == "text"
+    assert columns["study"]["constant"] is True and columns["study"]["semantic"] == "category"
+    assert not any(columns[name].get("constant") for name in ("species", "Year", "count"))
+    assert columns["Date Egg"]["kind"] == "text"  # drift and diff keep comparing its counts
+    # a wide file's few-row chunks take a path of their own: the same answers
+    small = profile_csv(tmp_path / "p.csv", 8)
+    for name in ("Date Egg", "bad date", "Year", "row", "species", "note", "study"):
+        keys = ("semantic", "min", "max", "constant")
+        assert [small[name].get(k) for k in keys] == [columns[name].get(k) for k in keys]

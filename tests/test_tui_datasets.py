@@ -129,6 +129,9 @@ async def test_enter_opens_the_dataset_screen_with_profile(
         sparks = column_text(profile, 2)
         assert all(ch in SPARK for ch in sparks[1]) and len(sparks[1]) > 3
         assert "red" in sparks[2]
+        # the same kinds and number forms as `dockyard data show` (one shared helper)
+        assert column_text(profile, 1) == ["int64 id", "float64", "category", "int64"]
+        assert column_text(profile, 6)[0] == "3099"  # an id's max: no thousands separator
         # tab goes into the section, then on to the next one; esc comes back
         await pilot.press("tab")
         assert app.focused is profile
@@ -402,3 +405,23 @@ async def test_malformed_files_in_the_form_get_the_command_lines_messages(
             assert form.error == message
             assert list(app._notifications)[-1].message == message
     assert stored_state(workspace) == (0, [], [])
+
+
+async def test_the_diff_names_categories_that_appeared_disappeared_and_moved(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Issue 10: a categorical column's diff says which values came, went and moved."""
+    one = tmp_path / "a.csv"
+    one.write_text("kind\n" + "red\n" * 60 + "rose\n" * 30 + "gone\n" * 10)
+    two = tmp_path / "b.csv"
+    two.write_text("kind\n" + "red\n" * 30 + "rose\n" * 50 + "new\x1b\n" * 20)
+    register_dataset(workspace, "wine", one, "first", author="alice")
+    register_dataset(workspace, "wine", two, "second", author="alice")
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.push_screen(DatasetDiffScreen(workspace, "wine@1", "wine@2"))
+        await settle(pilot)
+        summary = str(app.screen.query_one("#diff-summary").render())
+        line = next(x for x in summary.splitlines() if x.startswith("kind:"))
+        assert "new: new␛" in line and "gone: gone" in line  # the escape made visible
+        assert "moved: red -30.0 pts, rose +20.0 pts" in line

@@ -714,6 +714,8 @@ def test_field_rules() -> None:
     assert check_values(ParamSpec("note", "str", "x"), "") == ([""], None)
     assert describe_spec(c) == "float 0.001..100"
     assert describe_spec(ParamSpec("seed", "int", 1, min=0)) == "int ≥0"
+    # bounds arrive as floats from TOML; an int parameter's print as ints, never 1e+06
+    assert describe_spec(ParamSpec("seed", "int", 1, min=0.0, max=1e6)) == "int 0..1000000"
     assert runs_count([1, 3, 0, 2]) == 6
 
 

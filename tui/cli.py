@@ -312,9 +312,7 @@ def project_show(ctx: Context, name: str, as_json: bool) -> None:
         for p in spec.params:
             limits = ", ".join(str(c) for c in p.choices) if p.choices else ""
             if p.min is not None or p.max is not None:
-                limits = (
-                    f"{p.min if p.min is not None else ''}..{p.max if p.max is not None else ''}"
-                )
+                limits = p.range_text()
             echo(f"  {p.name} ({p.type}) = {p.default!r}  {limits}  {p.help}".rstrip())
     for gate in spec.gates:
         bounds = " and ".join(

@@ -15,7 +15,7 @@ import click
 from dockyard.core.overview import human_size, human_time
 from dockyard.core.text import visible
 from dockyard.tui.clikit import OFFSET, Context, echo, pass_ctx, print_json, print_table
-from dockyard.tui.sparkline import sparkline
+from dockyard.tui.profile_rows import profile_cells
 
 if TYPE_CHECKING:
     from dockyard.core.datasets import RegisterProgress, VersionInfo
@@ -54,14 +54,6 @@ def _number(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
-
-
-def _top_text(column: dict[str, Any], limit: int = 3) -> str:
-    if column.get("top_skipped"):
-        return "(mostly unique values)"
-    top = column.get("top") or []
-    shown = ", ".join(f"{label} ({count:,})" for label, count in top[:limit])
-    return shown + (", …" if len(top) > limit else "")
 
 
 @contextmanager
@@ -255,29 +247,11 @@ def _print_version(info: VersionInfo) -> None:
         return
     echo("")
     rows = []
-    for c in columns:
-        distinct = _number(c.get("distinct"))
-        if c.get("distinct") is not None and not c.get("distinct_exact", True):
-            distinct = "~" + distinct
-        if c.get("kind") == "numeric":
-            detail = sparkline((c.get("histogram") or {}).get("counts", []))
-        else:
-            detail = _top_text(c)
-        rows.append(
-            [
-                c["name"],
-                c["dtype"],
-                f"{100 * c.get('missing_share', 0):.1f}%",
-                distinct,
-                _number(c.get("min")),
-                _number(c.get("max")),
-                _number(c.get("mean")),
-                _number(c.get("std")),
-                detail,
-            ]
-        )
+    for column in columns:
+        c = profile_cells(column)
+        rows.append([c.name, c.kind, c.missing, c.distinct, c.min, c.max, c.mean, c.std, c.detail])
     print_table(
-        ["column", "dtype", "missing", "distinct", "min", "max", "mean", "std", "histogram / top"],
+        ["column", "kind", "missing", "distinct", "min", "max", "mean", "std", "histogram / top"],
         rows,
     )
 
@@ -382,7 +356,7 @@ def data_diff(ctx: Context, ref_a: str, ref_b: str, as_json: bool) -> None:
         return
     echo("")
     print_table(
-        ["column", "dtype", "missing", "psi", "ks", "chi2 p", "drift"],
+        ["column", "kind", "missing", "psi", "ks", "chi2 p", "drift"],
         (
             [
                 c.name,
@@ -398,6 +372,10 @@ def data_diff(ctx: Context, ref_a: str, ref_b: str, as_json: bool) -> None:
             for c in kept
         ),
     )
+    for c in kept:
+        changes = c.drift.categories_text() if c.drift else ""
+        if changes:
+            echo(f"{visible(c.name)}: {changes}")
 
 
 @data.command("lineage")

@@ -29,7 +29,7 @@ from textual.worker import get_current_worker
 from dockyard.core.overview import NO_VALUE, human_age, human_size
 from dockyard.core.text import visible
 from dockyard.core.workspace import Workspace
-from dockyard.tui.sparkline import sparkline
+from dockyard.tui.profile_rows import profile_cells
 from dockyard.tui.text import data_text, plain
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ VERSION_COLUMNS = ("Ver", "Rows", "Cols", "Size", "Hash", "Message", "Author", "
 #: The histogram comes early: at 80 columns it is what must not be scrolled off screen.
 PROFILE_COLUMNS = (
     "Column",
-    "Dtype",
+    "Kind",
     "Histogram / top",
     "Missing",
     "Distinct",
@@ -86,37 +86,13 @@ def cell(value: Any, width: int = 30) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def top_values(column: dict[str, Any], limit: int = 3) -> str:
-    if column.get("top_skipped"):
-        return "(mostly unique)"
-    top = column.get("top") or []
-    shown = ", ".join(f"{label} ({count:,})" for label, count in top[:limit])
-    return shown + (", …" if len(top) > limit else "")
-
-
 def profile_rows(profile: dict[str, Any]) -> list[tuple[str, ...]]:
     """One row per column of a stored profile: the profile table's cells as text."""
     rows: list[tuple[str, ...]] = []
     for column in profile.get("columns", []):
-        distinct = number(column.get("distinct"))
-        if column.get("distinct") is not None and not column.get("distinct_exact", True):
-            distinct = "~" + distinct
-        if column.get("kind") == "numeric":
-            detail = sparkline((column.get("histogram") or {}).get("counts", []))
-        else:
-            detail = top_values(column)
-        rows.append(
-            (
-                cell(column["name"], 22),
-                str(column["dtype"]),
-                cell(detail, 30),
-                f"{100 * (column.get('missing_share') or 0):.1f}%",
-                distinct,
-                number(column.get("min")),
-                number(column.get("max")),
-                number(column.get("mean")),
-            )
-        )
+        c = profile_cells(column, NO_VALUE)
+        name, detail = cell(c.name, 22), cell(c.detail, 30)
+        rows.append((name, c.kind, detail, c.missing, c.distinct, c.min, c.max, c.mean))
     return rows
 
 

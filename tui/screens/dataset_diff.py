@@ -69,6 +69,11 @@ def summary_text(diff: DatasetDiff) -> Text:
         text.append(visible(", ".join(f"{c.name} ({c.drift.severity})" for c in moved if c.drift)))
     else:
         text.append("drift: no column moved", style="dim")
+    for change in diff.columns:
+        categories = change.drift.categories_text() if change.drift else ""
+        if categories:
+            text.append(f"\n{visible(change.name)}: ", style="bold")
+            text.append(categories)
     return text
 
 

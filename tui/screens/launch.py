@@ -77,13 +77,8 @@ def check_values(spec: ParamSpec, text: str) -> tuple[list[str], str | None]:
 def describe_spec(spec: ParamSpec) -> str:
     """The type and range of a parameter in a few characters: ``float 0.001..1000``."""
     kind = {"str": "text"}.get(spec.type, spec.type)
-    if spec.min is not None and spec.max is not None:
-        return f"{kind} {spec.min:g}..{spec.max:g}"
-    if spec.min is not None:
-        return f"{kind} ≥{spec.min:g}"
-    if spec.max is not None:
-        return f"{kind} ≤{spec.max:g}"
-    return kind
+    bounds = spec.range_text()
+    return f"{kind} {bounds}" if bounds else kind
 
 
 def as_text(value: object) -> str:
