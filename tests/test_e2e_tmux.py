@@ -183,23 +183,36 @@ def test_a_run_launched_from_the_tui_survives_the_terminal_dying(
     """Launch from the form, then kill the terminal (as a dropped SSH link does)."""
     tmux.start(f"{DOCKYARD}", cwd=demo_workspace)
     tmux.wait_for(home_drawn, START_TIMEOUT, "the home screen's five panes")
+    # the demo queues one run per sample in the background: the form's run is the new one
+    before = dockyard_json(demo_workspace, "run", "list")
+    assert isinstance(before, list)
+    known = {int(r["id"]) for r in before}
     tmux.press("n")
     tmux.wait_for(
-        lambda text: "New run" in text and "Binary classifier" in text,
+        lambda text: "New run" in text and "picks a project" in text and "seed" in text,
         STEP_TIMEOUT,
-        "the launch form with the first project's parameters",
+        "the launch form with a project's parameters",
     )
-    tmux.press("Down", "Down")  # breast-cancer, diabetes, wine
+    # the form preselects the highlighted run's project; wine is the last of the list
+    tmux.press("End")
     tmux.wait_for(lambda text: "cultivar" in text, STEP_TIMEOUT, "wine's parameters")
     tmux.press("C-s")
-    tmux.wait_for(lambda text: "wine" in text and "Runs (1)" in text, STEP_TIMEOUT, "run 1")
+    launched: list[int] = []
+
+    def queued(_text: str) -> bool:
+        runs = dockyard_json(demo_workspace, "run", "list")
+        assert isinstance(runs, list)
+        launched[:] = [int(r["id"]) for r in runs if int(r["id"]) not in known]
+        return bool(launched)
+
+    tmux.wait_for(queued, STEP_TIMEOUT, "the run queued from the form")
     tmux.kill()  # SIGHUP to dockyard, like an SSH disconnect
     try:
         deadline = time.monotonic() + 60
         status = ""
         run: dict[str, object] = {}
         while time.monotonic() < deadline:
-            shown = dockyard_json(demo_workspace, "run", "show", "1")
+            shown = dockyard_json(demo_workspace, "run", "show", str(launched[0]))
             assert isinstance(shown, dict)
             run = shown
             status = str(run["status"])
