@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 import tomllib
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +67,11 @@ DEFAULT_FLUSH_SECONDS: Final = 0.5
 _SQLITE_PREFIX = "sqlite:///"
 _INF = math.inf
 _MODEL_FORMATS = ("auto", "skops", "joblib")
+
+
+class ModelFormatWarning(UserWarning):
+    """A model was saved in a format Dockyard will not load (joblib, i.e. pickle)."""
+
 
 SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
@@ -1013,8 +1019,10 @@ class Tracker:
         """Save a fitted estimator and record it as a ``model`` artifact.
 
         ``format="auto"`` saves with skops (loading it runs no code) and falls back to
-        joblib when skops cannot serialise the object; the SHA-256 recorded for either is
-        checked before the model is loaded again.
+        joblib when skops cannot serialise the object, with a :class:`ModelFormatWarning`:
+        Dockyard refuses to unpickle joblib files, so such a model can be kept but not
+        compared, served or deployed. The SHA-256 recorded for either is checked before
+        the model is loaded again.
         """
         self._check_open()
         model_name = _check_name(name, "model")
@@ -1188,10 +1196,19 @@ def _save_model(model: object, stem: Path, format: str) -> tuple[Path, str]:
 
             skops.io.dump(model, file)
             return file, "skops"
-        except Exception:
+        except Exception as exc:
             if format == "skops":
                 raise
             file.unlink(missing_ok=True)
+            # The file is still worth keeping for the script's own use, but Dockyard refuses
+            # to unpickle it later (compare, predict, deploy): say so now, not at that moment.
+            warnings.warn(
+                f"skops cannot save this model ({exc}); it was saved with joblib "
+                "instead, and Dockyard will not load a joblib (pickle) file for compare, "
+                "predict or deploy",
+                ModelFormatWarning,
+                stacklevel=4,
+            )
     import joblib
 
     file = stem.with_suffix(".joblib")

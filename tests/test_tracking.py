@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from dockyard.core.tracking import (
+    ModelFormatWarning,
     ProtocolError,
     Tracker,
     encode_param,
@@ -383,13 +385,29 @@ def test_log_model_falls_back_to_joblib(
 
     monkeypatch.setattr(skops.io, "dump", refuse)
     t = tracker_factory(store.env())
-    logged = t.log_model(_small_model(), name="clf")
+    with pytest.warns(ModelFormatWarning, match="Dockyard will not load a joblib"):
+        logged = t.log_model(_small_model(), name="clf")
     assert logged.file_format == "joblib"
     assert store.rows("SELECT name, kind, file_format, sha256 FROM artifact") == [
         ("clf", "model", "joblib", logged.sha256)
     ]
     assert hashlib.sha256(logged.path.read_bytes()).hexdigest() == logged.sha256
     assert list(joblib.load(logged.path).predict([[1.0, 0.0]])) == [1]
+
+
+def test_a_model_skops_cannot_save_warns_when_saved_not_when_loaded(
+    store: Store, tracker_factory: Any
+) -> None:
+    # a complex number is one thing skops cannot serialise but pickle can: no monkeypatch
+    model = _small_model()
+    model.note_ = complex(1, 2)  # type: ignore[attr-defined]
+    t = tracker_factory(store.env())
+    with pytest.warns(ModelFormatWarning, match=r"skops cannot save this model \(.*complex"):
+        logged = t.log_model(model, name="odd")
+    assert logged.file_format == "joblib"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default format on a plain model: no warning
+        assert t.log_model(_small_model(), name="plain").file_format == "skops"
 
 
 def test_log_model_refuses_unknown_format(store: Store, tracker_factory: Any) -> None:
