@@ -50,6 +50,24 @@ def _isolated_env(
 
 
 @pytest.fixture(autouse=True)
+def _keep_every_notification(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A toast expires after a few seconds, and a loaded machine can take longer than that
+    to reach a test's assert: every notification an app posts is also kept, in order, for
+    ``tests.pilot_wait.notified`` to read."""
+    from textual.app import App
+
+    from tests.pilot_wait import NOTIFIED
+
+    original = App._on_notify
+
+    def on_notify(self: App[Any], event: Any) -> None:
+        self.__dict__.setdefault(NOTIFIED, []).append(event.notification)
+        original(self, event)
+
+    monkeypatch.setattr(App, "_on_notify", on_notify)
+
+
+@pytest.fixture(autouse=True)
 def _stop_what_the_test_started(tmp_path: Path) -> Iterator[None]:
     """A test that fails (or times out) half-way must not leave a detached agent or a
     training run behind: afterwards, every agent and live run recorded in a store under

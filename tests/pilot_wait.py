@@ -14,8 +14,24 @@ from collections.abc import Callable
 from typing import Any
 
 from textual.app import App
+from textual.notifications import Notification
 from textual.pilot import Pilot
 from textual.worker import WorkerState
+
+#: Where ``tests/conftest.py`` keeps every notification an app posted.
+NOTIFIED = "_tests_notified"
+
+
+def notified(app: App[Any]) -> list[Notification]:
+    """Every notification ``app`` posted, in order, expired or not (a toast lives a few
+    seconds; on a loaded machine the assert that looks for it can come later)."""
+    return list(app.__dict__.get(NOTIFIED, []))
+
+
+def notifications(app: App[Any]) -> list[str]:
+    """The messages of :func:`notified`."""
+    return [notification.message for notification in notified(app)]
+
 
 #: Long enough for a loaded machine (load 10 on two cores); a hang still fails, with a reason.
 TIMEOUT_SECONDS = 60.0

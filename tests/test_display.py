@@ -30,6 +30,7 @@ from dockyard.tui.app import DockyardApp
 from dockyard.tui.screens.dataset import DatasetScreen, PreviewTable, ProfileTable
 from dockyard.tui.screens.run import DetailsTable, RunLog, RunScreen
 from tests.conftest import FROZEN_NOW, ago, seed_store
+from tests.pilot_wait import notified
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKUP_MODULES = ("textual.markup", "rich.markup")
@@ -268,7 +269,7 @@ async def test_an_error_quoting_hostile_input_is_a_plain_notification(
         await settle(pilot)
         app.push_screen(DatasetScreen(hostile, f"{BAD_CLOSE}{EVIL}", now=lambda: FROZEN_NOW))
         await settle(pilot)
-        shown = [(n.title, n.message, n.markup) for n in app._notifications]
+        shown = [(n.title, n.message, n.markup) for n in notified(app)]
         assert shown, "the failed read must be a notification"
         for title, message, markup in shown:
             assert not markup
@@ -277,7 +278,7 @@ async def test_an_error_quoting_hostile_input_is_a_plain_notification(
         # ... and a markup-looking message from anywhere stays literal
         app.notify(f"{MESSAGE} {LINK}")
         await pilot.pause()
-        last = list(app._notifications)[-1]
+        last = notified(app)[-1]
         assert last.message == f"{MESSAGE} {LINK}" and not last.markup
     assert app.return_code in (None, 0)
 

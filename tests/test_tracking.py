@@ -400,7 +400,7 @@ def test_a_model_skops_cannot_save_warns_when_saved_not_when_loaded(
 ) -> None:
     # a complex number is one thing skops cannot serialise but pickle can: no monkeypatch
     model = _small_model()
-    model.note_ = complex(1, 2)  # type: ignore[attr-defined]
+    model.note_ = complex(1, 2)
     t = tracker_factory(store.env())
     with pytest.warns(ModelFormatWarning, match=r"skops cannot save this model \(.*complex"):
         logged = t.log_model(model, name="odd")

@@ -31,6 +31,7 @@ from dockyard.tui.screens.home import HomeScreen
 from dockyard.tui.widgets.commands import APP_COMMANDS, resolve_command
 from dockyard.tui.widgets.pane import OverviewPane, PaneTable
 from tests.conftest import FROZEN_NOW
+from tests.pilot_wait import notifications
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY_MODULES = ("pandas", "sklearn", "sqlmodel", "sqlalchemy")
@@ -55,10 +56,6 @@ def home(app: DockyardApp) -> HomeScreen:
 
 def pane(app: DockyardApp, which: Pane) -> OverviewPane:
     return app.home.pane(which)
-
-
-def notifications(app: DockyardApp) -> list[str]:
-    return [notification.message for notification in app._notifications]
 
 
 def add_runs(workspace: Workspace, count: int, *, project: str = "bulk") -> None:

@@ -27,6 +27,7 @@ from dockyard.tui.screens.dataset_diff import DatasetDiffScreen
 from dockyard.tui.screens.home import HomeScreen
 from dockyard.tui.sparkline import SPARK
 from tests.conftest import FROZEN_NOW, ago
+from tests.pilot_wait import notified
 
 KINDS = ("red", "white", "rose")
 
@@ -311,7 +312,7 @@ async def test_an_altered_object_is_flagged_on_the_dataset_screen(
         screen = await open_dataset(pilot)
         sections = str(screen.query_one("#ds-sections").render())
         assert "wine@2" in sections and "stored object altered or missing" in sections
-        notes = [n for n in app._notifications if n.title == "Stored object altered"]
+        notes = [n for n in notified(app) if n.title == "Stored object altered"]
         assert len(notes) == 1 and "wine@2: object" in notes[0].message
         assert "no longer matches" in notes[0].message
         await pilot.press("j")  # wine@1 is intact: no warning on its line
@@ -362,7 +363,7 @@ async def test_esc_during_the_progress_leaves_nothing(workspace: Workspace, tmp_
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, HomeScreen)
-        assert any("cancelled; nothing was written" in n.message for n in app._notifications)
+        assert any("cancelled; nothing was written" in n.message for n in notified(app))
     assert stored_state(workspace) == before
     assert before[2] == []
 
@@ -403,7 +404,7 @@ async def test_malformed_files_in_the_form_get_the_command_lines_messages(
             await settle(pilot)
             assert form.is_current
             assert form.error == message
-            assert list(app._notifications)[-1].message == message
+            assert notified(app)[-1].message == message
     assert stored_state(workspace) == (0, [], [])
 
 

@@ -9,6 +9,7 @@ account among its approvers.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from dockyard.tui.app import DockyardApp
 from dockyard.tui.screens.deploy_request import RequestScreen
 from dockyard.tui.screens.home import HomeScreen
 from dockyard.tui.widgets.decision import DecisionModal
+from tests.pilot_wait import notifications, notified
 from tests.test_deployments import trained, ws  # noqa: F401  (fixtures)
 
 ME = os_user()
@@ -44,10 +46,6 @@ async def settle(pilot: Pilot[Any]) -> None:
     for _ in range(4):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-
-
-def notifications(app: DockyardApp) -> list[str]:
-    return [notification.message for notification in app._notifications]
 
 
 def deployment_rows(app: DockyardApp) -> list[DeploymentRow]:
@@ -290,7 +288,7 @@ async def test_request_from_the_model_screen(deploy_ws: Workspace) -> None:
         await settle(pilot)
         [request] = list_requests(deploy_ws)
         assert request.version == 2 and not request.checks_passed
-        assert any("checks FAILED" in str(n.title) for n in app._notifications)
+        assert any("checks FAILED" in str(n.title) for n in notified(app))
 
 
 async def test_rollback_from_a_deployment_row(deploy_ws: Workspace) -> None:
@@ -306,7 +304,7 @@ async def test_rollback_from_a_deployment_row(deploy_ws: Workspace) -> None:
         await settle(pilot)
         assert live_deployment(deploy_ws, "staging", "iris-clf").version == 1
         assert [row.ref for row in deployment_rows(app)] == ["iris-clf@1"]
-        assert any("Rolled back" in str(n.title) for n in app._notifications)
+        assert any("Rolled back" in str(n.title) for n in notified(app))
 
 
 async def test_help_lists_the_deployment_keys(deploy_ws: Workspace) -> None:
@@ -379,7 +377,9 @@ async def test_a_decision_rereads_only_the_deployments_pane(deploy_ws: Workspace
         refresh_panes, refresh_deployments = home.refresh_panes, home.refresh_deployments
 
         def count_full() -> None:
-            full.append(1)
+            # only the resume's reads: the 2 s poll may also fire on a loaded machine
+            if sys._getframe(1).f_code.co_name == "on_screen_resume":
+                full.append(1)
             refresh_panes()
 
         def count_targeted() -> None:

@@ -30,6 +30,7 @@ from dockyard.tui.widgets.confirm import ConfirmModal
 from dockyard.tui.widgets.prompt import PromptModal
 from dockyard.tui.widgets.report import report_text
 from tests.conftest import FROZEN_NOW, ago, rechain_audit
+from tests.pilot_wait import notifications
 
 MODEL = "iris-clf"
 
@@ -182,10 +183,6 @@ async def settle(pilot: Pilot[None]) -> None:
     for _ in range(3):
         await app.workers.wait_for_complete()
         await pilot.pause()
-
-
-def notifications(app: DockyardApp) -> list[str]:
-    return [notification.message for notification in app._notifications]
 
 
 async def open_model(pilot: Pilot[None]) -> ModelScreen:

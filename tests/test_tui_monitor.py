@@ -20,7 +20,7 @@ from dockyard.core.overview import MonitoringRow, Pane
 from dockyard.core.workspace import Workspace
 from dockyard.tui.app import DockyardApp
 from tests.monitor_fixtures import copy_workspace
-from tests.pilot_wait import settle
+from tests.pilot_wait import notified, settle
 
 SIZE = (120, 36)
 
@@ -122,7 +122,7 @@ async def test_new_alert_is_notified_and_counted(ws: Workspace) -> None:
         app.home.action_refresh()
         await settle(pilot)
         assert app.screen.query_one(StatusLine).alerts == before + 1
-        titles = [n.title for n in app._notifications]
+        titles = [n.title for n in notified(app)]
         assert any(t.startswith(f"New alert {result.alert_id}: wine/") for t in titles), titles
 
 
@@ -216,11 +216,11 @@ async def test_r_runs_the_monitor_now_and_notifies(ws: Workspace) -> None:
         await pilot.press("r")
         await settle(pilot, lambda app: len(shown_runs(app)) > before)
         assert len(screen.view.runs) == before + 1
-        titles = [n.title for n in app._notifications]
+        titles = [n.title for n in notified(app)]
         assert "Checked 1 batch: ok" in titles, titles
         await pilot.press("r")  # nothing new now
         await settle(pilot)
-        assert "No new batch to check" in [n.message for n in app._notifications]
+        assert "No new batch to check" in [n.message for n in notified(app)]
 
 
 async def test_p_pauses_and_resumes(ws: Workspace) -> None:

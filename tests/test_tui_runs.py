@@ -40,6 +40,7 @@ from dockyard.tui.widgets.confirm import ConfirmModal
 from dockyard.tui.widgets.metric_chart import MAX_KEPT_POINTS, MetricChart, step_ticks, thin
 from dockyard.tui.widgets.pane import PaneTable
 from tests.conftest import FROZEN_NOW, ago
+from tests.pilot_wait import notifications
 
 TOY_TOML = """
 [project]
@@ -233,10 +234,6 @@ async def poll(pilot: Pilot[None], screen: RunScreen) -> None:
 
 def log_lines(screen: RunScreen) -> list[str]:
     return [line for line in screen.log_view.lines if line]
-
-
-def notifications(app: DockyardApp) -> list[str]:
-    return [notification.message for notification in app._notifications]
 
 
 def run_count(workspace: Workspace) -> int:
