@@ -258,7 +258,7 @@ def test_identical_snapshots_share_every_object(workspace: Workspace, tmp_path: 
 
 def json_entry(workspace: Workspace, record: dict[str, Any], path: str) -> str:
     document = json.loads((workspace.objects / record["manifest"]).read_text())
-    return next(entry[1] for entry in document["files"] if entry[0] == path)
+    return str(next(entry[1] for entry in document["files"] if entry[0] == path))
 
 
 def test_snapshot_respects_gitignore_and_skips_data_and_environments(
