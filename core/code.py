@@ -29,6 +29,7 @@ import difflib
 import json
 import os
 import shlex
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -232,17 +233,17 @@ def _git_record(workspace: Workspace, folder: Path, entry: str) -> dict[str, Any
     }
     if not record["dirty"]:
         return record
-    objects = workspace.objects
-    algo = hashing.hash_algorithm()
+    store = _ObjectWriter(workspace.objects)
+    algo = store.algo
     entries: list[list[Any]] = []
     for path, status in sorted(changed.items()):
         if status == "D":
             entries.append([path, None, 0])
-        elif (stored := _store_file(objects, folder, path, algo, left)) is not None:
+        elif (stored := _store_file(store, folder, path, left)) is not None:
             entries.append([path, *stored])
     new_files = []
     for path in added:
-        if (stored := _store_file(objects, folder, path, algo, left)) is not None:
+        if (stored := _store_file(store, folder, path, left)) is not None:
             entries.append([path, *stored])
             new_files.append(path)
     diff = _git(folder, "diff", "--binary", "--no-renames", "--relative", "HEAD", "--", ".").stdout
@@ -252,12 +253,12 @@ def _git_record(workspace: Workspace, folder: Path, entry: str) -> dict[str, Any
         cut = diff.rfind(b"\n", 0, MAX_DIFF_BYTES) + 1
         diff = diff[: cut or MAX_DIFF_BYTES]
     record["diff"] = {
-        "hash": _store_bytes(objects, diff, algo),
+        "hash": store.put(diff),
         "algo": algo,
         "size": len(diff),
         "truncated": truncated,
     }
-    record["changes"] = _store_manifest(objects, entries, algo)
+    record["changes"] = _store_manifest(store, entries)
     record["algo"] = algo
     record["left_out"] = left.to_dict()
     return record
@@ -285,19 +286,18 @@ def _snapshot_record(
     listed, ignore = _list_files(folder)
     left = _LeftOut()
     chosen = _select(folder, listed, data_paths, left)
-    objects = workspace.objects
-    algo = hashing.hash_algorithm()
+    store = _ObjectWriter(workspace.objects)
     entries: list[list[Any]] = []
     total = 0
     for path in chosen:
-        stored = _store_file(objects, folder, path, algo, left)
+        stored = _store_file(store, folder, path, left)
         if stored is not None:
             entries.append([path, *stored])
             total += stored[1]
     return {
         "kind": "snapshot",
-        "manifest": _store_manifest(objects, entries, algo),
-        "algo": algo,
+        "manifest": _store_manifest(store, entries),
+        "algo": store.algo,
         "files": len(entries),
         "bytes": total,
         "ignore": ignore,
@@ -370,27 +370,29 @@ def _select(
     for given in data_paths:
         with contextlib.suppress(OSError, ValueError):
             datasets.add((folder / given).resolve().relative_to(folder).as_posix())
+    base = str(folder)
     candidates: list[tuple[int, str, int]] = []
+    # plain strings and one lstat a file: pathlib costs more than the hashing here
     for path in paths:
-        parts = PurePosixPath(path)
-        if any(part in SKIP_DIRS for part in parts.parts[:-1]):
+        parent, _slash, name = path.rpartition("/")
+        if parent and not SKIP_DIRS.isdisjoint(parent.split("/")):
             left.add(path, "skipped folder")
             continue
         try:
-            st = os.lstat(folder / path)
+            st = os.lstat(f"{base}/{path}")
         except OSError:
             continue  # gone since it was listed
-        suffix = parts.suffix.lower()
-        if not os.path.isfile(folder / path) or os.path.islink(folder / path):
+        suffix = os.path.splitext(name)[1]
+        if not stat.S_ISREG(st.st_mode):
             left.add(path, "not a regular file")
         elif path in datasets:
             left.add(path, "dataset", st.st_size)
-        elif suffix in DATA_SUFFIXES:
+        elif suffix.lower() in DATA_SUFFIXES:
             left.add(path, "data or model file", st.st_size)
         elif st.st_size > MAX_FILE_BYTES:
             left.add(path, f"over {human_size(MAX_FILE_BYTES)}", st.st_size)
         else:
-            rank = 0 if parts.suffix in SOURCE_SUFFIXES or parts.name == "Makefile" else 1
+            rank = 0 if suffix in SOURCE_SUFFIXES or name == "Makefile" else 1
             candidates.append((rank, path, st.st_size))
     chosen: list[str] = []
     total = 0
@@ -406,44 +408,73 @@ def _select(
 
 
 def _store_file(
-    objects: Path, folder: Path, path: str, algo: str, left: _LeftOut
+    store: _ObjectWriter, folder: Path, path: str, left: _LeftOut
 ) -> tuple[str, int] | None:
     """(digest, size) of the bytes of ``folder/path`` as read now, stored as an object."""
+    chunks = []
+    size = 0
     try:
-        with open(folder / path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        fd = os.open(f"{folder}/{path}", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            # read to the end, however the file grew since it was listed, up to the cap
+            while size <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1 - size)):
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
     except OSError:
-        return None  # removed or unreadable since it was listed: not part of the code
-    if len(data) > MAX_FILE_BYTES:
-        left.add(path, f"over {human_size(MAX_FILE_BYTES)}", len(data))
+        return None  # removed, replaced by a link or unreadable since it was listed
+    if size > MAX_FILE_BYTES:
+        left.add(path, f"over {human_size(MAX_FILE_BYTES)}", size)
         return None
-    return _store_bytes(objects, data, algo), len(data)
+    data = b"".join(chunks)
+    return store.put(data), size
 
 
-def _store_bytes(objects: Path, data: bytes, algo: str) -> str:
-    """Store ``data`` as ``objects/<digest>`` unless it is there already; its digest."""
-    # one thread: for a small file, BLAKE3's thread pool costs ten times the hash
-    hasher = hashing.new_hasher(algo, all_cores=False)
-    hasher.update(data)
-    digest = hasher.hexdigest()
-    if hashing.object_path(objects, digest).exists():
+class _ObjectWriter:
+    """Stores byte strings as ``objects/<digest>``, each once."""
+
+    def __init__(self, objects: Path) -> None:
+        self.objects = str(objects)
+        self.algo = hashing.hash_algorithm()
+        self._tmp = ""
+        self._count = 0
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` unless an object holds it already; its digest."""
+        # one thread: for a small file, BLAKE3's thread pool costs ten times the hash
+        hasher = hashing.new_hasher(self.algo, all_cores=False)
+        hasher.update(data)
+        digest = hasher.hexdigest()
+        final = f"{self.objects}/{digest}"
+        if os.path.exists(final):
+            return digest
+        # complete under a temporary name that carries this process (swept if it dies),
+        # then renamed: an object is never seen half-written. A rename over the same
+        # object written by another run at that moment replaces equal bytes with equal ones.
+        if not self._tmp:
+            self._tmp = str(hashing.tmp_path(Path(self.objects), "code"))
+        self._count += 1
+        tmp = f"{self._tmp}.{self._count}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.rename(tmp, final)
+        except BaseException:
+            hashing.remove_object(Path(tmp))
+            raise
         return digest
-    tmp = hashing.tmp_path(objects, "part")
-    try:
-        with open(tmp, "xb") as out:
-            out.write(data)
-    except BaseException:
-        hashing.remove_object(tmp)
-        raise
-    hashing.StagedObject(objects, tmp, algo, len(data), digest=digest).commit()
-    return digest
 
 
-def _store_manifest(objects: Path, entries: list[list[Any]], algo: str) -> str:
+def _store_manifest(store: _ObjectWriter, entries: list[list[Any]]) -> str:
     """The manifest of ``entries`` ([path, digest or None for deleted, size]), stored."""
-    document = {"format": MANIFEST_FORMAT, "algo": algo, "files": sorted(entries)}
-    data = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-    return _store_bytes(objects, data, algo)
+    document = {"format": MANIFEST_FORMAT, "algo": store.algo, "files": sorted(entries)}
+    return store.put(json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
 
 
 def referenced_objects(record: Mapping[str, Any], objects: Path) -> set[str]:
