@@ -451,3 +451,23 @@ def test_run_code_and_run_diff_of_two_runs_of_a_sample_project(tmp_path: Path) -
         result = dockyard(*args, cwd=root, env=env)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         one_line_error(result)
+
+
+def test_the_run_screen_shows_the_code_record_in_one_row(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from dockyard.tui.screens.run import detail_rows
+
+    project = make_project(tmp_path / "p")
+    snap = add_run(workspace, project, capture(workspace, project))
+    tracked = repo_with_project(tmp_path / "repo")
+    (tracked / "dockyard.toml").write_text(TOML.replace('name = "toy"', 'name = "tracked"'))
+    commit = git(tracked, "rev-parse", "HEAD")
+    dirty = add_run(workspace, tracked, capture(workspace, tracked))
+
+    def code_row(run_id: int) -> str:
+        rows = detail_rows(get_run(workspace, run_id), {}, [])
+        return next(value for key, _field, value in rows if key == "System:code")
+
+    assert code_row(snap) == "snapshot, 3 files (1 left out)"  # the dataset file
+    assert code_row(dirty) == f"git {commit[:12]} (dirty)"
