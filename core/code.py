@@ -138,7 +138,8 @@ def capture_code(
         record = _git_record(workspace, folder, entry)
         if record is None:
             record = _snapshot_record(workspace, folder, data_paths)
-    except (OSError, DockyardError, UnicodeError) as exc:
+    except (OSError, DockyardError, UnicodeError, subprocess.SubprocessError) as exc:
+        # a git that fails half-way, a full disk: the run goes on, and says why
         return {"kind": "none", "error": f"the code was not recorded: {exc}"}
     return record
 

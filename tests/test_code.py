@@ -471,3 +471,24 @@ def test_the_run_screen_shows_the_code_record_in_one_row(
 
     assert code_row(snap) == "snapshot, 3 files (1 left out)"  # the dataset file
     assert code_row(dirty) == f"git {commit[:12]} (dirty)"
+
+
+def test_a_capture_that_fails_is_recorded_not_raised(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk (or a git failing half-way) must not stop the run from starting."""
+    project = make_project(tmp_path / "p")
+
+    def disk_full(self: object, data: bytes) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(code_module._ObjectWriter, "put", disk_full)
+    record = capture(workspace, project)
+    assert record == {
+        "kind": "none",
+        "error": "the code was not recorded: [Errno 28] No space left on device",
+    }
+    assert summary(record) == "not recorded"
+    run_id = add_run(workspace, project, record)
+    with pytest.raises(Exception, match="No space left"):
+        run_code(workspace, run_id)
