@@ -168,6 +168,7 @@ def entry_script(folder: Path, entry: str) -> str | None:
         argv = shlex.split(entry)
     except ValueError:
         return None
+    folder = folder.resolve()
     for index, arg in enumerate(argv):
         if arg == "-m" and index + 1 < len(argv):
             base = Path(*argv[index + 1].split("."))
@@ -179,15 +180,16 @@ def entry_script(folder: Path, entry: str) -> str | None:
             continue
         path = folder / arg
         if path.is_file() and path.resolve().is_relative_to(folder):
-            return PurePosixPath(path.resolve().relative_to(folder).as_posix()).as_posix()
+            return path.resolve().relative_to(folder).as_posix()
     return None
 
 
 def _git(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     # GIT_* variables of the user's shell (GIT_DIR, GIT_INDEX_FILE) must not point these
-    # questions at another repository; -c core.quotepath is moot with -z
+    # questions at another repository
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env["GIT_OPTIONAL_LOCKS"] = "0"  # `git status` must not take the user's index lock
+    # `git diff` refreshes the index's stat cache; it must not write the user's index
+    env["GIT_OPTIONAL_LOCKS"] = "0"
     return subprocess.run(
         ["git", "-C", str(folder), *args],
         capture_output=True, timeout=_GIT_TIMEOUT, check=check, env=env,
