@@ -66,6 +66,8 @@ class RunInfo:
     tags: dict[str, str] = field(default_factory=dict)
     #: "<algorithm>:<digest>" of the dataset version the run trained on
     dataset_hash: str | None = None
+    #: which code the run ran (``core.code``): a git commit or a snapshot; {} until started
+    code: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duration(self) -> float | None:
@@ -106,6 +108,7 @@ class RunInfo:
             "seed": self.seed,
             "env": self.env,
             "tags": self.tags,
+            "code": self.code,
         }
 
 
@@ -320,7 +323,7 @@ SELECT r.id AS id, p.name AS project, r.status AS status, r.command AS command,
        r.ended_at AS ended_at, r.primary_metric AS primary_metric,
        r.primary_value AS primary_value, r.user AS user, r.host AS host, r.pid AS pid,
        r.log_path AS log_path, r.git_commit AS git_commit, r.git_dirty AS git_dirty,
-       r.seed AS seed, r.env_json AS env_json,
+       r.seed AS seed, r.env_json AS env_json, r.code_json AS code_json,
        ds.name AS dataset_name, dv.version AS dataset_version,
        dv.hash_algo AS hash_algo, dv.content_hash AS content_hash
 FROM run AS r
@@ -442,6 +445,7 @@ def _info_from_row(reader: Reader, row: Mapping[str, Any]) -> RunInfo:
         env=json.loads(row["env_json"] or "{}"),
         tags=tags,
         dataset_hash=dataset_hash,
+        code=json.loads(row["code_json"] or "{}"),
     )
 
 
@@ -561,6 +565,7 @@ def _info(session: Session, run: Run, project_name: str | None = None) -> RunInf
         env=json.loads(run.env_json or "{}"),
         tags=tags,
         dataset_hash=dataset_hash,
+        code=json.loads(run.code_json or "{}"),
     )
 
 

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dockyard.core.code import capture_code
 from dockyard.core.projects import ProjectSpec
 from dockyard.core.tracking import ProtocolError, RunEndedError, Tracker, parse_protocol_line
 from dockyard.core.workspace import Workspace, current_user, engine_for, find_workspace
@@ -132,22 +133,6 @@ def die_with_parent() -> Callable[[], None] | None:
     return set_death_signal
 
 
-def git_state(folder: Path) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the git checkout holding ``folder``, or (None, None)."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()  # fmt: skip
-        status = subprocess.run(
-            ["git", "-C", str(folder), "status", "--porcelain", "--", "."],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-    return commit or None, bool(status.strip())
-
-
 def installed_packages() -> dict[str, str]:
     """Name -> version of every distribution in this interpreter's environment."""
     from importlib import metadata
@@ -224,7 +209,11 @@ class Supervisor:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env_record = json.loads(run.env_json or "{}")
         data_paths: dict[str, str] = env_record.get("data_paths", {})
-        commit, dirty = git_state(folder)
+        # before the script starts, so the record is of the code it runs (core.code)
+        spec = ProjectSpec.from_json(project.spec_json)
+        code_record = capture_code(
+            self.workspace, folder, run.command, [d.path for d in spec.datasets if d.path]
+        )
         argv = command_argv(run.command)
         env_record.update(
             {
@@ -252,8 +241,11 @@ class Supervisor:
             pid=os.getpid(),
             host=socket.gethostname(),
             log_path=str(log_path),
-            git_commit=commit,
-            git_dirty=dirty,
+            # the project folder's own repository, or none: never the one around the
+            # workspace, whose commit need not hold this code
+            git_commit=code_record.get("commit"),
+            git_dirty=code_record.get("dirty"),
+            code_json=json.dumps(code_record),
             env_json=json.dumps(env_record),
             heartbeat_at=_now(),
             user=run.user or current_user(),
@@ -304,7 +296,7 @@ class Supervisor:
             self._finish("cancelled", code, "cancelled")
         elif code == 0:
             self._finish("finished", code, "")
-            if ProjectSpec.from_json(project.spec_json).register_candidates:
+            if spec.register_candidates:
                 self._register_candidate(project.name)
         elif code < 0:
             self._finish("failed", code, f"killed by {_signal_name(-code)}")

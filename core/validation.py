@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard.core.code import summary as code_summary
 from dockyard.core.errors import NotFoundError
 from dockyard.core.projects import GateSpec, get_project
 from dockyard.core.workspace import Workspace
@@ -136,6 +137,7 @@ def build_report(workspace: Workspace, ref: str) -> dict[str, Any]:
             "seed": run.seed,
             "git_commit": run.git_commit,
             "git_dirty": run.git_dirty,
+            "code": code_summary(run.code) if run.code else None,
             "python": run.env.get("python"),
             "platform": run.env.get("platform"),
             "packages": {k: packages[k] for k in KEY_PACKAGES if k in packages},
@@ -203,7 +205,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- Command: `{repro['command']}`",
         f"- Params: {', '.join(f'{k}={v}' for k, v in sorted(repro['params'].items()))}",
         f"- Seed: {repro['seed']}",
-        f"- Git: {repro['git_commit'] or 'not a git checkout'}"
+        f"- Code: {repro['code']}"
+        if repro.get("code")
+        else f"- Git: {repro['git_commit'] or 'not a git checkout'}"
         + (" (dirty)" if repro["git_dirty"] else ""),
         f"- Python {repro['python']} on {repro['platform']}",
         f"- Packages: {', '.join(f'{k} {v}' for k, v in repro['packages'].items())}",

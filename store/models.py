@@ -101,6 +101,8 @@ class Run(SQLModel, table=True):
     git_commit: str | None = None
     git_dirty: bool | None = None
     env_json: str = "{}"
+    #: which code the run ran, a document owned by ``core.code`` (migration 0006)
+    code_json: str = "{}"
     primary_metric: str | None = None
     primary_value: float | None = None
     created_at: datetime = Field(default_factory=utcnow)

@@ -352,7 +352,7 @@ async def test_header_details_and_the_final_poll(toy: Workspace) -> None:
             )
         }
         assert cells["C"] == "1.0" and cells["model"] == "logreg"
-        assert cells["git"] == "0123456789ab (dirty)"
+        assert cells["code"] == "git 0123456789ab (dirty)"
         assert cells["python"] == "3.11.7" and cells["seed"] == "7"
         assert screen._timer is not None and screen.final is False
         # the run ends: the poll that sees it reads the rest, then polling stops

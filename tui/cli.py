@@ -325,6 +325,7 @@ def project_show(ctx: Context, name: str, as_json: bool) -> None:
 
 def _register_commands() -> None:
     # imported here, not at the top: each module imports the shared helpers from clikit
+    from dockyard.tui import cli_code  # noqa: F401  (adds `run code` and `run diff` to run)
     from dockyard.tui.cli_audit import audit
     from dockyard.tui.cli_data import data
     from dockyard.tui.cli_deploy import deploy, env, predict

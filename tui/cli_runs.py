@@ -201,7 +201,7 @@ def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
         ("duration", _format_duration(info.duration)),
         ("exit code", info.exit_code),
         ("error", info.error or None),
-        ("git", f"{info.git_commit or '-'}{' (dirty)' if info.git_dirty else ''}"),
+        ("code", _code_line(info)),
         ("host/user", f"{info.host or '-'} / {info.user}"),
         ("log", info.log_path or "-"),
     ):
@@ -215,6 +215,15 @@ def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
         echo("metrics (latest):")
         for key, (step, number) in metrics.items():
             echo(f"  {key} = {number:.6g}  (step {step})")
+
+
+def _code_line(info: Any) -> str:
+    from dockyard.core.code import summary
+
+    if info.code:
+        return f"{summary(info.code)} (dockyard run code {info.id})"
+    # a run from before code records
+    return f"{info.git_commit or '-'}{' (dirty)' if info.git_dirty else ''}"
 
 
 @run.command("logs")

@@ -32,6 +32,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Log
 from textual.worker import Worker, WorkerState
 
+from dockyard.core.code import summary as code_summary
 from dockyard.core.overview import as_utc, human_age, human_duration, human_size
 from dockyard.core.text import visible
 from dockyard.tui import run_actions
@@ -386,16 +387,19 @@ def detail_rows(
         "none yet" if info.status in ACTIVE_STATUSES else "none",
     )
     env = info.env
-    git = "-"
-    if info.git_commit:
-        git = info.git_commit[:12] + (" (dirty)" if info.git_dirty else "")
+    if info.code:
+        code = code_summary(info.code)
+    elif info.git_commit:  # a run recorded before code records
+        code = f"git {info.git_commit[:12]}" + (" (dirty)" if info.git_dirty else "")
+    else:
+        code = "-"
     argv = env.get("argv")
     system = [
         ("command", info.command or "-"),
         ("argv", " ".join(str(arg) for arg in argv) if isinstance(argv, list) else "-"),
         ("dataset", info.dataset or "-"),
         ("seed", "-" if info.seed is None else str(info.seed)),
-        ("git", git),
+        ("code", code),
         ("python", str(env.get("python", "-"))),
         ("platform", str(env.get("platform", "-"))),
         ("packages", f"{len(env['packages'])} recorded" if env.get("packages") else "-"),
