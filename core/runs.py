@@ -201,11 +201,11 @@ def queue_runs(
         version_id = next((c.version.id for c in choices if c.version is not None), None)
         group = uuid.uuid4().hex[:8] if len(grid) > 1 else None
         user = current_user()
-        env = {
-            "data_paths": _data_paths(project, choices, data is not None or bool(clone_of)),
-            # which version each dataset resolved to and why, as the faces showed it
-            "data": [choice.to_dict() for choice in choices],
+        env: dict[str, Any] = {
+            "data_paths": _data_paths(project, choices, data is not None or bool(clone_of))
         }
+        if choices:  # which version each dataset resolved to and why, as the faces showed it
+            env["data"] = [choice.to_dict() for choice in choices]
         rows = []
         for values in grid:
             seed = values.get("seed")

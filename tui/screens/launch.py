@@ -538,6 +538,8 @@ class LaunchScreen(Screen[None]):
         value = picker.value
         picker.set_options(self._data_options(project))
         picker.value = value
+        # the value may be the same ("", the default) while its label changed: redraw it
+        picker.mutate_reactive(Select.value)  # type: ignore[misc]
 
     # --- the form -----------------------------------------------------------------------------
 
