@@ -241,3 +241,53 @@ async def test_the_launch_form_shows_the_version_the_run_will_use(
         await settle(pilot)
         picker = app.screen.query_one("#dataset", Select)
         assert shown(picker) == "wine@3 (pinned, 49 rows)"
+
+
+# --- compare: not like for like -------------------------------------------------------------
+
+
+def test_compare_warns_when_the_runs_trained_on_different_data(
+    lab: tuple[Workspace, Path],
+) -> None:
+    from dockyard.core.comparison import compare
+
+    workspace, _project = lab
+    (full,) = queue_runs(workspace, "vino")  # wine@1, matching the declared file
+    (subset,) = queue_runs(workspace, "vino", data="wine@3")
+    (again,) = queue_runs(workspace, "vino", data="wine@1")
+    Agent(workspace, concurrency=1).serve(until_idle=True)
+    a, b, c = f"run:{full.id}", f"run:{subset.id}", f"run:{again.id}"
+    warning = (
+        f"not like for like: trained on different data (run {full.id}: wine@1, "
+        f"run {subset.id}: wine@3); a metric may differ because of the data, not the model "
+        "(see `dockyard data diff wine@1 wine@3`)"
+    )
+    result = compare(workspace, [a, b])
+    assert result.warnings == [warning]
+    assert next(r for r in result.rows if r.name == "dataset").differs
+    assert compare(workspace, [a, c]).warnings == []  # same data: nothing to say
+
+    def cli(*args: str) -> tuple[str, str]:
+        done = dockyard("model", "compare", a, b, *args, cwd=workspace.root)
+        assert done.returncode == 0, done.stderr
+        return done.stdout, done.stderr
+
+    table, _ = cli()
+    lines = table.splitlines()
+    assert lines[0] == f"warning: {warning}"  # above the metrics
+    assert lines[1].split() == ["run", str(full.id), "run", str(subset.id)]  # the header
+    assert any(line.split()[:4] == ["≠", "dataset", "wine@1", "wine@3"] for line in lines)
+    rows = next(line for line in lines if line.startswith("rows "))
+    assert rows.split()[1:3] == ["178", "49"]
+    markdown, _ = cli("--format", "md")
+    assert markdown.splitlines()[0] == f"> **Warning:** {warning}"
+    assert markdown.splitlines()[2].startswith("|  | run ")
+    assert "| ≠ dataset | wine@1 | wine@3 |" in markdown
+    as_csv, err = cli("--format", "csv")
+    assert err == f"dockyard: warning: {warning}\n"
+    assert as_csv.splitlines()[0] == f"row,run {full.id},run {subset.id}"
+    assert "dataset,wine@1,wine@3" in as_csv.splitlines()  # no mark: the CSV stays data
+    as_json, _ = cli("--format", "json")
+    assert json.loads(as_json)["warnings"] == [warning]
+    same = dockyard("model", "compare", a, c, cwd=workspace.root)
+    assert "warning" not in same.stdout + same.stderr
