@@ -76,14 +76,36 @@ class Comparison:
     def labels(self) -> list[str]:
         return [i.label for i in self.items]
 
+    @property
+    def warnings(self) -> list[str]:
+        """Why the metrics are not like for like (today: the training data differs)."""
+        return [w for w in (data_warning(self.items),) if w]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "baseline": self.items[0].label,
+            "warnings": self.warnings,
             "columns": self.labels,
             "rows": [r.to_dict() for r in self.rows],
             "curves": {k: [[list(p) for p in c] for c in v] for k, v in self.curves.items()},
             "confusion": {i.label: i.confusion for i in self.items if i.confusion},
         }
+
+
+def data_warning(items: list[Item]) -> str | None:
+    """One line when the compared items were trained on different dataset versions: a
+    better metric may then come from the data, not the model."""
+    datasets = [item.dataset for item in items]
+    if len(set(datasets)) < 2:
+        return None
+    each = ", ".join(f"{item.label}: {item.dataset or 'unregistered data'}" for item in items)
+    text = f"not like for like: trained on different data ({each}); a metric may differ "
+    text += "because of the data, not the model"
+    base = datasets[0]
+    other = next(d for d in datasets if d != base)
+    if base and other:
+        text += f" (see `dockyard data diff {base} {other}`)"
+    return text
 
 
 def _item_for_ref(workspace: Workspace, ref: str) -> Item:

@@ -826,6 +826,53 @@ def _has_version_of_size(workspace: Workspace, name: str, size: int) -> bool:
         return conn.execute(query, {"name": name, "size": size}).first() is not None
 
 
+def matching_version(workspace: Workspace, name: str, path: Path) -> VersionInfo | None:
+    """The version of dataset ``name`` whose content is exactly what ``path`` holds now,
+    or None (also when ``path`` is missing or not a dataset file).
+
+    Sizes are compared first, so a file that no version has the size of is never read;
+    a file already matched and unchanged since is not read again either (the per-user
+    verification record of ``core.hashing``).
+    """
+    from sqlalchemy import select
+
+    from dockyard.core import hashing
+
+    try:
+        source = _plan_source(path)
+        size = sum(file.stat().st_size for _, file in source.files)
+    except (InputError, OSError):
+        return None
+    dataset, version = _tables()
+    query = (
+        select(*_version_columns(version))
+        .select_from(version.join(dataset, dataset.c.id == version.c.dataset_id))
+        .where(dataset.c.name == name, version.c.size_bytes == size)
+        .order_by(version.c.version.desc())
+    )
+    with _engine(workspace).connect() as conn:
+        rows = conn.execute(query).all()
+    candidates = [r for r in rows if r.file_format.endswith(FOLDER_SUFFIX) == source.folder]
+    by_algo: dict[str, list[Any]] = {}
+    for row in candidates:
+        by_algo.setdefault(row.hash_algo, []).append(row)
+    for algo, same_algo in by_algo.items():
+        known = [row.content_hash for row in same_algo]
+        try:
+            if source.folder:
+                file_algo = hashing.file_algorithm(algo)
+                entries = [(rel, hashing.hash_file(f, file_algo)) for rel, f in source.files]
+                digest = hashing.tree_hash(entries, file_algo)
+            else:
+                digest = hashing.hash_file_cached(source.files[0][1], algo, known)
+        except OSError:  # removed or made unreadable meanwhile: it matches nothing
+            return None
+        for row in same_algo:
+            if row.content_hash == digest:
+                return _version_info(row, name, workspace)
+    return None
+
+
 @functools.cache
 def _tables() -> tuple[Any, Any]:
     """SQLAlchemy Core handles on ``dataset`` and ``dataset_version``.

@@ -475,6 +475,21 @@ def verify_file(
         _remember_verified(path, digest, algo, before)
 
 
+def hash_file_cached(path: Path, algo: str, known: Iterable[str]) -> str:
+    """The digest of ``path``; a digest among ``known`` that this user already verified
+    for the file's very state (:func:`verified_before`) stands in for reading the bytes,
+    and a fresh digest that is among ``known`` is remembered for the next caller."""
+    wanted = set(known)
+    for digest in wanted:
+        if verified_before(path, digest, algo):
+            return digest
+    before = _verify_signature(path)
+    digest = hash_file(path, algo)
+    if digest in wanted and _verify_signature(path) == before:
+        _remember_verified(path, digest, algo, before)
+    return digest
+
+
 # A verification is remembered per user, outside the workspace: a teammate who can write
 # the workspace cannot write this folder, so cannot forge "already verified" for a file
 # they altered. The key is the file's state including its ctime, which any write, chmod

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import InputError, NotFoundError
-from dockyard.core.parsing import parse_float, parse_int, shown
+from dockyard.core.parsing import INT64_MAX, parse_float, parse_int, shown
 
 if TYPE_CHECKING:
     from dockyard.core.workspace import Workspace
@@ -98,6 +98,8 @@ class DatasetSpec:
     name: str
     path: str
     target: str | None = None
+    #: a pinned version: runs train on it whatever else is registered (see core.run_data)
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -572,15 +574,26 @@ def parse_project_file(file: Path) -> ProjectSpec:
 
 
 def _check_dataset(c: _Checker, raw: dict[str, Any], where: str) -> DatasetSpec:
-    c.unknown_keys(raw, {"name", "path", "target"}, where)
+    c.unknown_keys(raw, {"name", "path", "target", "version"}, where)
     path = c.string(raw, "path", where)
     assert path is not None
     if not (c.file.parent / path).exists():
         raise c.fail(f"{where}.path", f"{path} does not exist in {c.file.parent}")
+    version = raw.get("version")
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= INT64_MAX
+    ):
+        # a string "1" or a float 1.0 is refused too: the pin is a version number as
+        # `dockyard data versions` lists it, nothing to guess about
+        raise c.fail(
+            f"{where}.version",
+            f"must be a version number (1, 2, ...), not {shown(version, 40)}",
+        )
     return DatasetSpec(
         name=c.name(raw, "name", where),
         path=path,
         target=c.string(raw, "target", where, required=False),
+        version=version,
     )
 
 

@@ -34,6 +34,15 @@ class ArtifactIntegrityError(InputError):
     """A model file is missing or its bytes no longer match the recorded hash."""
 
 
+class GatesFailedError(InputError):
+    """The version fails its project's gates, so it is made champion only when forced;
+    ``failed`` lists the gates (``core.validation.GateResult``) it fails."""
+
+    def __init__(self, message: str, failed: list[Any]) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     """One model version as the faces show it; ``to_dict`` is the ``--json`` shape."""
@@ -364,12 +373,16 @@ def list_models(workspace: Workspace) -> list[ModelSummary]:
         return summaries
 
 
-def set_alias(workspace: Workspace, ref: str, alias: str) -> VersionInfo:
+def set_alias(workspace: Workspace, ref: str, alias: str, *, force: bool = False) -> VersionInfo:
     """Point ``alias`` of the model at the version ``ref`` names, in one transaction.
 
     The move is conditional on the alias still pointing where it was read: two moves
     at the same instant give one success and one :class:`ConflictError`, never a lost
     move or an audit event whose "from" is wrong.
+
+    ``champion`` vouches for a version: one that fails its project's gates (as its
+    validation report shows them) raises :class:`GatesFailedError` unless ``force``, and
+    a forced move records the failed gates in its audit event.
     """
     from sqlmodel import Session
 
@@ -389,15 +402,50 @@ def set_alias(workspace: Workspace, ref: str, alias: str) -> VersionInfo:
         seen = _alias_target(session, model.id, alias)
         if seen == version.id:
             return _version_info(session, version)
+        failed = _champion_gate_failures(workspace, _version_info(session, version), alias)
+        if failed and not force:
+            raise GatesFailedError(
+                f"{model.name}@{version.version} fails its gates ({gate_summary(failed)}); "
+                f"pass --force to make it {alias} anyway",
+                failed,
+            )
         old = session.get(ModelVersion, seen) if seen is not None else None
         _write_alias(session, model, alias, seen, version.id)
-        append_event(
-            session, current_user(), "model.alias", "registered_model", model.id,
-            {"model": model.name, "alias": alias, "from": old.version if old else None,
-             "to": version.version},
-        )  # fmt: skip
+        payload: dict[str, Any] = {
+            "model": model.name, "alias": alias, "from": old.version if old else None,
+            "to": version.version,
+        }  # fmt: skip
+        if failed:
+            payload["forced"] = True
+            payload["failed_gates"] = [g.to_dict() for g in failed]
+            # what `audit log` prints as the event's why
+            payload["reason"] = f"forced past failing gates: {gate_summary(failed)}"
+        append_event(session, current_user(), "model.alias", "registered_model", model.id, payload)
         session.commit()
         return _version_info(session, version)
+
+
+def _champion_gate_failures(workspace: Workspace, info: VersionInfo, alias: str) -> list[Any]:
+    """The gates ``info`` fails when ``alias`` is champion (other aliases vouch for nothing)."""
+    from dockyard.core.projects import get_project
+    from dockyard.core.validation import CHAMPION, evaluate_gates
+
+    if alias != CHAMPION:
+        return []
+    try:
+        project = get_project(workspace, info.project)
+    except NotFoundError:  # a project no longer registered declares no gates
+        return []
+    return [g for g in evaluate_gates(project.spec.gates, info.metrics) if not g.passed]
+
+
+def gate_summary(failed: list[Any]) -> str:
+    """``accuracy 0.81 (needs >= 0.9); loss missing (needs <= 0.7)``: failed gates, one line."""
+    parts = []
+    for gate in failed:
+        value = "missing" if gate.value is None else f"{gate.value:.4g}"
+        parts.append(f"{gate.metric} {value} (needs {gate.rule})")
+    return "; ".join(parts)
 
 
 def remove_alias(workspace: Workspace, name: str, alias: str) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.core.errors import ConflictError, InputError, NotFoundError
 from dockyard.core.parsing import INT64_MAX, parse_int, shown
 from dockyard.core.projects import ParamSpec, ProjectInfo, coerce_param, get_project
+from dockyard.core.run_data import DataChoice, resolve_run_data
 from dockyard.core.workspace import Workspace, current_user, engine_for, reader_for
 from dockyard.store.queries import Reader, as_utc
 from dockyard.store.schema import RUN_STATUSES
@@ -147,30 +148,17 @@ def _defaults(project: ProjectInfo) -> dict[str, Any]:
     return {p.name: p.default for p in project.spec.params}
 
 
-def _resolve_data(
-    workspace: Workspace, project: ProjectInfo, data: str | None
-) -> tuple[int | None, dict[str, str]]:
-    """(dataset_version_id, name -> immutable file path) for a run: ``data``
-    (``NAME[@VERSION]``) or else the latest version of each dataset the project declares."""
-    from dockyard.core.datasets import get_version
-
+def _data_paths(project: ProjectInfo, choices: list[DataChoice], named: bool) -> dict[str, str]:
+    """name -> immutable file path of each chosen version (``DOCKYARD_DATA``); ``named``:
+    the user (or the cloned run) named the version rather than the project's rule."""
     paths: dict[str, str] = {}
-    chosen: int | None = None
-    for ref in [data] if data else [d.name for d in project.spec.datasets]:
-        try:
-            info = get_version(workspace, ref, with_profile=False)
-        except NotFoundError:
-            if data:
-                raise
-            continue  # a declared dataset not registered yet: the script uses its own file
-        paths[info.dataset] = str(info.object_path)
-        if chosen is None:
-            chosen = info.id
-    if data and len(project.spec.datasets) == 1:
+    versions = [choice.version for choice in choices if choice.version is not None]
+    for version in versions:
+        paths[version.dataset] = str(version.object_path)
+    if named and versions and len(project.spec.datasets) == 1:
         # the project's one dataset is fed from the chosen version, whatever its name
-        declared = project.spec.datasets[0].name
-        paths.setdefault(declared, next(iter(paths.values())))
-    return chosen, paths
+        paths.setdefault(project.spec.datasets[0].name, str(versions[0].object_path))
+    return paths
 
 
 def queue_runs(
@@ -211,17 +199,16 @@ def queue_runs(
         else:
             raise InputError("name a project (dockyard run start PROJECT) or --from RUN_ID")
         grid = expand_grid(project.spec.params, base, parse_param_args(params))
-        version_id: int | None
-        if data is None and base_data_id is not None:
-            from dockyard.core.datasets import get_version_by_id
-
-            source = get_version_by_id(workspace, base_data_id)
-            version_id, paths = source.id, {source.dataset: str(source.object_path)}
-        else:
-            version_id, paths = _resolve_data(workspace, project, data)
+        clone_of = (parent.id, base_data_id) if parent and parent.id and base_data_id else None
+        choices = resolve_run_data(workspace, project, data, clone_of=clone_of)
+        version_id = next((c.version.id for c in choices if c.version is not None), None)
         group = uuid.uuid4().hex[:8] if len(grid) > 1 else None
         user = current_user()
-        env = {"data_paths": paths}
+        env: dict[str, Any] = {
+            "data_paths": _data_paths(project, choices, data is not None or bool(clone_of))
+        }
+        if choices:  # which version each dataset resolved to and why, as the faces showed it
+            env["data"] = [choice.to_dict() for choice in choices]
         rows = []
         for values in grid:
             seed = values.get("seed")

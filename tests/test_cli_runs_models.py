@@ -9,9 +9,11 @@ their order.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -264,8 +266,9 @@ def test_model_register_and_show(lab: Lab) -> None:
 def test_model_alias_list_and_history(lab: Lab) -> None:
     first, second = register(lab, 1, "aliased"), register(lab, 2, "aliased")
     assert lab.ok("model", "alias", first, "champion").stdout == "aliased@champion -> version 1\n"
-    assert lab.ok("model", "alias", second, "champion").stdout == (
-        "aliased@champion -> version 2\n"
+    # version 2 fails its loss gate: moved only with --force, and said so
+    assert lab.ok("model", "alias", second, "champion", "--force").stdout == (
+        "aliased@champion -> version 2 (forced past failing gates)\n"
     )
     listed = lab.ok("model", "list").stdout.splitlines()
     assert listed[0].split() == ["NAME", "LATEST", "VERSIONS", "ALIASES", "METRIC"]
@@ -278,6 +281,64 @@ def test_model_alias_list_and_history(lab: Lab) -> None:
     shown = [line.split("champion: ")[1].split("  by ")[0] for line in moves]
     assert shown == ["- -> v1", "v1 -> v2", "v2 -> removed"]
     assert "not a valid alias" in lab.error(2, "model", "alias", first, "Bad Alias")
+
+
+def alias_at_a_terminal(lab: Lab, ref: str, answer: bytes) -> tuple[int, str, str]:
+    """``model alias REF champion`` with its stdin and stderr on a pseudo-terminal, as a
+    person types it: answers the question with ``answer``; (status, stdout, terminal)."""
+    master, slave = os.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dockyard.tui", "model", "alias", ref, "champion"],
+        cwd=lab.root, env={**env, **lab.env}, stdin=slave, stderr=slave,
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"anyway? [y/N]" not in seen:
+        assert time.monotonic() < deadline, seen
+        seen += os.read(master, 4096)
+    os.write(master, answer + b"\n")
+    stdout, _ = process.communicate(timeout=60)
+    with contextlib.suppress(OSError):  # the rest of what the terminal showed
+        while chunk := os.read(master, 4096):
+            seen += chunk
+    os.close(master)
+    return process.returncode, stdout, seen.decode()
+
+
+def test_champion_on_a_version_failing_its_gates_is_confirmed_forced_or_refused(
+    lab: Lab,
+) -> None:
+    weak = register(lab, 2, "gated")  # C=0.01: loss 20 fails `loss <= 0.7`
+    line = lab.error(2, "model", "alias", weak, "champion")  # not a terminal, no --force
+    assert line.startswith(f"dockyard: error: {weak} fails its gates (")
+    assert "loss 20 (needs <= 0.7)" in line and line.endswith(
+        "pass --force to make it champion anyway"
+    )
+    assert lab.json("model", "show", weak)["aliases"] == []
+
+    status, stdout, shown = alias_at_a_terminal(lab, weak, b"n")
+    assert status == 1 and stdout == ""
+    assert f"dockyard: warning: {weak} fails its gates: " in shown
+    assert "dockyard: error: champion not moved; nothing changed" in shown
+    assert lab.json("model", "show", weak)["aliases"] == []
+
+    status, stdout, shown = alias_at_a_terminal(lab, weak, b"y")
+    assert status == 0, shown
+    assert stdout == "gated@champion -> version 1 (forced past failing gates)\n"
+    assert lab.json("model", "show", weak)["aliases"] == ["champion"]
+
+    lab.ok("model", "alias", "gated", "champion", "--remove")
+    forced = lab.ok("model", "alias", weak, "champion", "--force")
+    assert forced.stdout == "gated@champion -> version 1 (forced past failing gates)\n"
+    assert forced.stderr.startswith(f"dockyard: warning: {weak} fails its gates: ")
+    moves = [
+        e for e in lab.json("audit", "log", "--model", "gated") if e["action"] == "model.alias"
+    ]
+    assert [m["details"].get("forced", False) for m in moves] == [True, False, True]
+    assert "forced past failing gates: " in lab.ok("audit", "log", "--model", "gated").stdout
 
 
 def test_model_edit_description_and_tags(lab: Lab) -> None:

@@ -245,3 +245,19 @@ def test_the_sweep_never_follows_links_and_looks_at_a_bounded_number(tmp_path: P
     assert staging.sweep(objects, limit=3) == 3
     assert len(list(tmp.iterdir())) == 7
     assert staging.sweep(objects) == 7
+
+
+def test_hash_file_cached_remembers_only_a_match_and_forgets_it_on_change(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "declared.csv"
+    path.write_bytes(b"x,y\n1,2\n")
+    digest = hashing.hash_file(path, "blake3")
+    other = hashing.hash_bytes(b"something else", "blake3")
+    assert hashing.hash_file_cached(path, "blake3", [other]) == digest
+    assert not hashing.verified_before(path, digest, "blake3")  # not among the known ones
+    assert hashing.hash_file_cached(path, "blake3", [other, digest]) == digest
+    assert hashing.verified_before(path, digest, "blake3")
+    path.write_bytes(b"x,y\n1,34\n")  # changed: the record no longer holds
+    assert not hashing.verified_before(path, digest, "blake3")
+    assert hashing.hash_file_cached(path, "blake3", [digest]) != digest

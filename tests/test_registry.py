@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 
 from dockyard.core.agent import Agent
-from dockyard.core.audit import verify_chain
+from dockyard.core.audit import list_events, verify_chain
 from dockyard.core.comparison import compare, overlay_curves
 from dockyard.core.errors import ConflictError, InputError, NotFoundError
 from dockyard.core.projects import add_project
 from dockyard.core.registry import (
     ArtifactIntegrityError,
+    GatesFailedError,
     alias_history,
     get_version,
     list_models,
@@ -225,7 +226,7 @@ def test_aliases_move_atomically_with_history(ws: Workspace) -> None:
     a = register_version(ws, 1, "aliased")
     b = register_version(ws, 2, "aliased")
     set_alias(ws, a.ref, "champion")
-    set_alias(ws, b.ref, "champion")
+    set_alias(ws, b.ref, "champion", force=True)  # b fails its loss gate
     assert get_version(ws, "aliased@champion").version == b.version
     assert get_version(ws, a.ref).aliases == []
     remove_alias(ws, "aliased", "champion")
@@ -288,10 +289,10 @@ def _race(ws: Workspace, first: Callable[[], object], second: Callable[[], objec
 
 def test_two_alias_moves_at_once_give_one_conflict(ws: Workspace) -> None:
     a = register_version(ws, 1, "raced")
-    b = register_version(ws, 2, "raced")
+    b = register_version(ws, 2, "raced")  # fails its loss gate: forced to be champion
     # a new alias: both read "absent", both insert
     error = _race(ws, lambda: set_alias(ws, a.ref, "champion"),
-                  lambda: set_alias(ws, b.ref, "champion"))  # fmt: skip
+                  lambda: set_alias(ws, b.ref, "champion", force=True))  # fmt: skip
     assert isinstance(error, ConflictError), repr(error)
     assert "changed meanwhile" in str(error) and "\n" not in str(error)
     assert get_version(ws, "raced@champion").version == b.version
@@ -301,7 +302,7 @@ def test_two_alias_moves_at_once_give_one_conflict(ws: Workspace) -> None:
     assert isinstance(error, ConflictError), repr(error)
     with pytest.raises(NotFoundError):
         get_version(ws, "raced@champion")
-    set_alias(ws, b.ref, "champion")
+    set_alias(ws, b.ref, "champion", force=True)
     error = _race(ws, lambda: set_alias(ws, a.ref, "champion"),
                   lambda: set_alias(ws, a.ref, "champion"))  # fmt: skip
     assert isinstance(error, ConflictError), repr(error)
@@ -309,6 +310,36 @@ def test_two_alias_moves_at_once_give_one_conflict(ws: Workspace) -> None:
     assert moves == [(None, b.version), (b.version, None), (None, b.version),
                      (b.version, a.version)]  # fmt: skip
     assert verify_chain(ws) is None
+
+
+def test_champion_on_a_version_failing_its_gates_needs_force_and_is_recorded(
+    ws: Workspace,
+) -> None:
+    weak = register_version(ws, 2, "gated")  # C=0.01: loss 20 fails `loss <= 0.7`
+    events = len(list_events(ws))
+    with pytest.raises(GatesFailedError) as refused:
+        set_alias(ws, weak.ref, "champion")
+    assert str(refused.value) == (
+        "gated@1 fails its gates (loss 20 (needs <= 0.7)); pass --force to make it champion anyway"
+    )
+    assert refused.value.exit_code == 2
+    assert [g.metric for g in refused.value.failed] == ["loss"]
+    assert get_version(ws, weak.ref).aliases == [] and len(list_events(ws)) == events
+    # another alias vouches for nothing: no gate is checked, nothing is recorded as forced
+    set_alias(ws, weak.ref, "challenger")
+    assert "forced" not in list_events(ws)[-1].details
+    set_alias(ws, weak.ref, "champion", force=True)
+    assert get_version(ws, "gated@champion").version == weak.version
+    details = list_events(ws)[-1].details
+    assert details["forced"] is True and details["alias"] == "champion"
+    assert [(g["metric"], g["value"], g["passed"]) for g in details["failed_gates"]] == [
+        ("loss", 20.0, False)
+    ]
+    assert verify_chain(ws) is None
+    # a version that passes its gates needs no force, and its move says nothing of it
+    good = register_version(ws, 1, "gated")
+    set_alias(ws, good.ref, "champion")
+    assert "forced" not in list_events(ws)[-1].details
 
 
 @pytest.mark.parametrize(

@@ -249,12 +249,31 @@ async def test_a_sets_an_alias_on_the_selected_version(models_workspace: Workspa
         assert app.screen is screen
         assert str(screen.table.get_cell("3", "c1")) == "challenger"
         assert any("iris-clf@challenger -> v3" in text for text in notifications(app))
-        # moving the champion is recorded in the history shown
+        # version 3 fails its gates: champion is asked for first, Cancel focused
         await pilot.press("a")
         await type_in_prompt(pilot, "champion")
+        question = app.screen
+        assert isinstance(question, ConfirmModal)
+        assert "fails its gates: accuracy 0.88 (needs >= 0.9)" in question.message
+        await pilot.press("enter")  # the safe button
+        await settle(pilot)
+        assert get_version(models_workspace, f"{MODEL}@champion").version == 2
+        assert any("champion not moved" in text for text in notifications(app))
+        # confirmed: moved, and recorded as forced in the history shown
+        await pilot.press("a")
+        await type_in_prompt(pilot, "champion")
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("y")
+        await settle(pilot)
         assert get_version(models_workspace, f"{MODEL}@champion").version == 3
         assert alias_history(models_workspace, MODEL)[-1]["from"] == 2
         assert "champion v2 -> v3" in str(screen.query_one("#aliases").render())
+        assert any("(forced past failing gates)" in text for text in notifications(app))
+        from dockyard.core.audit import list_events
+
+        payload = list_events(models_workspace)[-1].details
+        assert payload["forced"] is True
+        assert [gate["metric"] for gate in payload["failed_gates"]] == ["accuracy"]
 
 
 async def test_a_bad_alias_is_a_notification_and_changes_nothing(

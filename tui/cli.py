@@ -250,12 +250,17 @@ def project_add(ctx: Context, path: Path, as_json: bool) -> None:
       dockyard project add ./my-project
     """
     from dockyard.core.projects import add_project
+    from dockyard.core.run_data import declared_data_warnings
 
-    info = add_project(ctx.workspace(), path)
+    workspace = ctx.workspace()
+    info = add_project(workspace, path)
+    warnings = declared_data_warnings(workspace, info)
     if as_json:
-        print_json(info.to_dict())
+        print_json({**info.to_dict(), "warnings": warnings})
     else:
         echo(f"Registered project {info.name} from {info.path}")
+        for warning in warnings:
+            echo(f"dockyard: warning: {warning}", err=True)
 
 
 @project.command("list")

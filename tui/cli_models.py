@@ -13,6 +13,7 @@ from dockyard.tui.clikit import (
     ROW_ID,
     Context,
     echo,
+    fail,
     pass_ctx,
     print_json,
     print_machine,
@@ -167,16 +168,31 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
 @click.argument("ref")
 @click.argument("alias")
 @click.option("--remove", is_flag=True, help="Remove ALIAS from the model instead.")
+@click.option(
+    "--force", is_flag=True,
+    help="Make a version that fails its gates champion without asking (recorded as forced).",
+)  # fmt: skip
 @pass_ctx
-def model_alias(ctx: Context, ref: str, alias: str, remove: bool) -> None:
+def model_alias(ctx: Context, ref: str, alias: str, remove: bool, force: bool) -> None:
     """Point ALIAS at the version REF names (moves it atomically if it exists).
+
+    A version that fails its gates becomes champion only when confirmed at the prompt,
+    or with --force (a script without --force is refused with exit status 2).
 
     \b
     Examples:
       dockyard model alias wine-classifier@3 champion
       dockyard model alias wine-classifier challenger --remove
     """
-    from dockyard.core.registry import parse_ref, remove_alias, set_alias
+    import sys
+
+    from dockyard.core.registry import (
+        GatesFailedError,
+        gate_summary,
+        parse_ref,
+        remove_alias,
+        set_alias,
+    )
 
     workspace = ctx.workspace()
     if remove:
@@ -184,7 +200,17 @@ def model_alias(ctx: Context, ref: str, alias: str, remove: bool) -> None:
         remove_alias(workspace, name, alias)
         echo(f"Removed alias {alias} from {name}")
         return
-    info = set_alias(workspace, ref, alias)
+    try:
+        info = set_alias(workspace, ref, alias)
+    except GatesFailedError as error:
+        if not force and not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise
+        echo(f"dockyard: warning: {ref} fails its gates: {gate_summary(error.failed)}", err=True)
+        if not force and not click.confirm(f"Make it {alias} anyway?", default=False, err=True):
+            fail(f"{alias} not moved; nothing changed", 1)
+        info = set_alias(workspace, ref, alias, force=True)
+        echo(f"{info.model}@{alias} -> version {info.version} (forced past failing gates)")
+        return
     echo(f"{info.model}@{alias} -> version {info.version}")
 
 
@@ -238,8 +264,18 @@ def model_compare(ctx: Context, refs: tuple[str, ...], fmt: str, show_all: bool)
 
     result = compare(ctx.workspace(), list(refs))
     if fmt == "json":
-        print_json(result.to_dict())
+        print_json(result.to_dict())  # its "warnings" field comes first
         return
+    if fmt == "csv":
+        # on stderr, before the rows: a line above the header would break CSV readers
+        for warning in result.warnings:
+            echo(f"dockyard: warning: {warning}", err=True)
+    elif fmt == "md":
+        for warning in result.warnings:
+            echo(f"> **Warning:** {warning}\n")
+    else:
+        for warning in result.warnings:
+            echo(f"warning: {warning}")
     header = ["", *result.labels]
     rows = []
     for row in result.rows:
@@ -253,6 +289,8 @@ def model_compare(ctx: Context, refs: tuple[str, ...], fmt: str, show_all: bool)
                 text += f" ({row.deltas[index]:+.3g} {mark})"
             cells.append(text)
         prefix = "param " if row.section == "param" else ""
+        if row.name == "dataset" and row.differs and fmt != "csv":
+            prefix = "≠ "  # the data differs: the mark the TUI uses
         rows.append([prefix + row.name, *cells])
     if fmt == "csv":
         buffer = io.StringIO()

@@ -73,6 +73,7 @@ def run_start(
       dockyard run start --from 12 -p C=5
     """
     from dockyard.core.agent import ensure_agent
+    from dockyard.core.run_data import recorded_choices
     from dockyard.core.runs import queue_runs
 
     workspace = ctx.workspace()
@@ -85,6 +86,8 @@ def run_start(
         group = f" as sweep {runs[0].group_id}" if runs[0].group_id else ""
         ids = ", ".join(str(r.id) for r in runs)
         echo(f"Queued run{'s' if len(runs) > 1 else ''} {ids} of {runs[0].project}{group}")
+        data = recorded_choices(runs[0].env)
+        echo(f"  data: {data or 'none registered; the script reads its own files'}")
     if wait:
         codes = [follow_run(ctx, r.id, quiet=as_json) for r in runs]
         sys.exit(max(codes))
@@ -183,6 +186,7 @@ def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
     Example:
       dockyard run show 12 --json
     """
+    from dockyard.core.run_data import recorded_choices
     from dockyard.core.runs import get_run, latest_metrics
 
     workspace = ctx.workspace()
@@ -196,7 +200,7 @@ def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
     echo(f"run {info.id}  {info.project}  {info.status}")
     for label, value in (
         ("command", info.command),
-        ("dataset", info.dataset or "-"),
+        ("dataset", recorded_choices(info.env) or info.dataset or "-"),
         ("started", human_time(info.started_at) if info.started_at else None),
         ("duration", _format_duration(info.duration)),
         ("exit code", info.exit_code),

@@ -109,6 +109,15 @@ class LaunchLoadFailed(Message):
         self.error = error
 
 
+class DataResolved(Message):
+    """What a run of ``project`` would train on, as ``core.run_data`` resolves it now."""
+
+    def __init__(self, project: str, described: str) -> None:
+        super().__init__()
+        self.project = project
+        self.described = described
+
+
 class RunsQueued(Message):
     def __init__(self, runs: list[RunInfo]) -> None:
         super().__init__()
@@ -269,7 +278,7 @@ class LaunchScreen(Screen[None]):
     }
     LaunchScreen #dataset-row Select, LaunchScreen #dataset-row Input {
         width: 1fr;
-        max-width: 48;
+        max-width: 64;
     }
     LaunchScreen .param-hint {
         width: 1fr;
@@ -323,6 +332,8 @@ class LaunchScreen(Screen[None]):
         self.title = f"clone run {from_run}" if from_run is not None else "new run"
         self.projects: dict[str, ProjectInfo] = {}
         self.datasets: list[str] = []
+        #: project name -> the picker's default entry: the version its runs would use now
+        self.data_defaults: dict[str, str] = {}
         self.project: ProjectInfo | None = None
         self.queueing = False
         self._building = 0
@@ -469,25 +480,66 @@ class LaunchScreen(Screen[None]):
             row.check()
         self._show_summary()
 
-    def _dataset_row(self, project: ProjectInfo) -> Horizontal:
+    def _default_data(self, project: ProjectInfo) -> str:
+        """The picker's first entry: what the run uses when no version is picked."""
         if self.preset.from_run is not None:
-            default = f"as run {self.preset.from_run}: {self.preset.dataset or 'its own files'}"
-        elif project.spec.datasets:
-            names = ", ".join(spec.name for spec in project.spec.datasets)
-            default = f"latest of {names}"
-        else:
-            default = "the project's own files"
+            return f"as run {self.preset.from_run}: {self.preset.dataset or 'its own files'}"
+        if not project.spec.datasets:
+            return "the project's own files"
+        known = self.data_defaults.get(project.name)
+        if known is None:
+            self.run_worker(
+                lambda: self._resolve_data(project),
+                thread=True,
+                exit_on_error=False,
+                group="launch-data",
+                name="resolve data",
+            )
+            return "finding the dataset version…"
+        return known
+
+    def _data_options(self, project: ProjectInfo) -> list[tuple[Text, str]]:
         refs = list(self.datasets)
         wanted = self.preset.dataset if self.preset.from_run is None else None
         if wanted and wanted not in refs:
             refs.insert(0, wanted)
-        options = [(data_text(default), "")] + [(data_text(ref), ref) for ref in refs]
+        default = self._default_data(project)
+        return [(data_text(default), "")] + [(data_text(ref), ref) for ref in refs]
+
+    def _dataset_row(self, project: ProjectInfo) -> Horizontal:
+        options = self._data_options(project)
+        wanted = self.preset.dataset if self.preset.from_run is None else None
         # a retrain preset names the newest data; a clone keeps the run's own (the default)
         value = wanted if wanted and self.preset.project == project.name else ""
         picker = Select(options, value=value, allow_blank=False, compact=True, id="dataset")
         return Horizontal(
             Label("dataset", classes="param-name"), picker, classes="param-row", id="dataset-row"
         )
+
+    def _resolve_data(self, project: ProjectInfo) -> None:
+        """Worker: the version each declared dataset resolves to (it may hash the declared
+        file), by the rule ``queue_runs`` applies; a problem (a pin to a missing version)
+        is shown in its place, and queuing will say it again."""
+        from dockyard.core.run_data import describe_choices, resolve_run_data
+
+        try:
+            described = describe_choices(resolve_run_data(self.workspace, project))
+        except Exception as error:
+            described = f"✗ {run_actions.one_line(error)}"
+        self.post_message(DataResolved(project.name, described))
+
+    def on_data_resolved(self, message: DataResolved) -> None:
+        self.data_defaults[message.project] = message.described
+        project = self.project
+        pickers = self.query("#dataset")
+        if project is None or project.name != message.project or not pickers:
+            return
+        picker = cast("Select[str]", pickers.first())
+        value = picker.value
+        picker.set_options(self._data_options(project))
+        picker.value = value
+        # the value may be the same ("", the default) while its label changed: redraw it
+        picker.mutate_reactive(Select.value)  # type: ignore[misc]
 
     # --- the form -----------------------------------------------------------------------------
 
@@ -553,7 +605,10 @@ class LaunchScreen(Screen[None]):
                 help_line.update(plain(text))
                 return
             if getattr(node, "id", None) == "dataset-row":
-                help_line.update("The dataset version the run reads (NAME@VERSION)")
+                help_line.update(
+                    "The dataset version the run reads: by default the pinned one, else the "
+                    "one matching the declared file, else the latest; or pick NAME@VERSION"
+                )
                 return
         if event.widget.id == "launch-projects":
             help_line.update("↑↓ picks a project · enter or tab goes to its parameters")
@@ -644,12 +699,17 @@ class LaunchScreen(Screen[None]):
 
     def on_runs_queued(self, message: RunsQueued) -> None:
         self.queueing = False
+        from dockyard.core.run_data import recorded_choices
+
         runs = message.runs
         if len(runs) == 1:
             text = f"Queued run {runs[0].id}"
         else:
             first, last = runs[0], runs[-1]
             text = f"Queued {len(runs)} runs ({first.id} to {last.id}) as sweep {first.group_id}"
+        data = recorded_choices(runs[0].env)
+        if data:
+            text += f" on {data}"
         self.notify(text, title="Run queued", markup=False)
         app = cast("DockyardApp", self.app)
         app.action_show_pane("runs")

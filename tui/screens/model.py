@@ -506,15 +506,38 @@ class ModelScreen(Screen[None]):
         self.app.push_screen(modal, done)
 
     @work(thread=True, exit_on_error=False, group="model-write")
-    def _set_alias(self, ref: str, alias: str) -> None:
-        from dockyard.core.registry import set_alias
+    def _set_alias(self, ref: str, alias: str, force: bool = False) -> None:
+        from dockyard.core.registry import GatesFailedError, gate_summary, set_alias
 
         try:
-            info = set_alias(self.workspace, ref, alias)
+            info = set_alias(self.workspace, ref, alias, force=force)
+        except GatesFailedError as error:
+            self.app.call_from_thread(
+                self._confirm_failing_alias, ref, alias, gate_summary(error.failed)
+            )
+            return
         except Exception as error:
             self.notify(describe_error(error), title="Alias not set", severity="error")
             return
-        self.post_message(ModelChanged(f"{info.model}@{alias} -> v{info.version}"))
+        forced = " (forced past failing gates)" if force else ""
+        self.post_message(ModelChanged(f"{info.model}@{alias} -> v{info.version}{forced}"))
+
+    def _confirm_failing_alias(self, ref: str, alias: str, failed: str) -> None:
+        """The version fails its gates: the same question the command line asks."""
+        question = ConfirmModal(
+            f"Make {ref} {alias} anyway?",
+            f"{ref} fails its gates: {failed}. The move is recorded in the audit log as "
+            "forced past failing gates.",
+            confirm_label=f"Make {alias}",
+        )
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._set_alias(ref, alias, force=True)
+            else:
+                self.notify(f"{alias} not moved; nothing changed", severity="warning")
+
+        self.app.push_screen(question, answer)
 
     def action_remove_alias(self) -> None:
         current = self._need_version("remove an alias from")
