@@ -206,7 +206,8 @@ async def test_the_launch_form_shows_the_version_the_run_will_use(
 
     from dockyard.tui import run_actions
     from dockyard.tui.screens.launch import LaunchScreen
-    from tests.test_tui_runs import make_app, notifications, settle
+    from tests.pilot_wait import notifications
+    from tests.test_tui_runs import make_app, settle
 
     def shown(picker: Select[str]) -> str:
         return str(picker.query_one(SelectCurrent).query_one("#label", Static).render())
