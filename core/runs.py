@@ -207,6 +207,12 @@ def queue_runs(
             base = _defaults(project)
         else:
             raise InputError("name a project (dockyard run start PROJECT) or --from RUN_ID")
+        if not project.entry:
+            raise InputError(
+                f"project {project.name} was imported from MLflow and has no entry command; "
+                f"add a folder whose dockyard.toml names it {project.name} "
+                "(`dockyard project add PATH`) to run it here"
+            )
         grid = expand_grid(project.spec.params, base, parse_param_args(params))
         version_id: int | None
         if data is None and base_data_id is not None:
