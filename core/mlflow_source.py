@@ -439,18 +439,15 @@ class SqlSource(Source):
             for r in self._query("SELECT key, value FROM tags WHERE run_uuid = :r", key)
         }
         nan = "is_nan" if self._has("metrics", "is_nan") else "0"
-        metrics = []
-        for r in self._query(
+        found = self._query(
             f"SELECT key, step, value, timestamp, {nan} AS is_nan FROM metrics "
             "WHERE run_uuid = :r ORDER BY key, step, timestamp",
             key,
-        ):
-            value = r["value"]
-            if r["is_nan"] or value is None:
-                value = math.nan
-            elif abs(value) >= SQL_INF:
-                value = math.copysign(math.inf, value)
-            metrics.append((r["key"], int(r["step"] or 0), float(value), int(r["timestamp"] or 0)))
+        )
+        # one pass, plain tuples: this is most of an import's reading
+        if found and not isinstance(found[0], sqlite3.Row):  # SQLAlchemy's mappings
+            found = [tuple(r.values()) for r in found]
+        metrics = [(r[0], int(r[1] or 0), _metric_value(r[2], r[4]), int(r[3] or 0)) for r in found]
         return RunDetails(params, tags, metrics)
 
     def logged_models(self) -> list[LoggedModel]:
@@ -698,6 +695,15 @@ class FileSource(Source):
                 {str(k): int(v) for k, v in dict(aliases).items()},
                 versions,
             )
+
+
+def _metric_value(value: float | None, is_nan: Any) -> float:
+    """MLflow's stored value as it was logged: NaN from ``is_nan``, inf from the clamp."""
+    if is_nan or value is None:
+        return math.nan
+    if -SQL_INF < value < SQL_INF:
+        return float(value)
+    return math.copysign(math.inf, value)
 
 
 def _files(folder: Path) -> Iterator[Path]:

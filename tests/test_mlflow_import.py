@@ -351,3 +351,50 @@ def test_cli_summary_and_json(workspace: Workspace, tmp_path: Path) -> None:
     assert result["counts"]["run"] == {"imported": 4} and result["failed"] == 0
     listed = json.loads(dockyard("run", "list", "--json", cwd=workspace.root).stdout)
     assert len(listed) == 4
+
+
+@pytest.mark.slow
+def test_sigkill_mid_import_leaves_whole_runs_and_a_rerun_finishes(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """A real ``dockyard import mlflow`` process killed outright, then run again."""
+    import importlib.util
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    loaded = importlib.util.spec_from_file_location(
+        "bench_mlflow_import", Path(__file__).parent.parent / "bench" / "mlflow_import.py"
+    )
+    assert loaded is not None and loaded.loader is not None
+    bench = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(bench)
+    db = tmp_path / "big.db"
+    bench.make_store(db, 400, 5, 100)  # MLflow's schema (the fixture), 200,000 points
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+    args = [sys.executable, "-m", "dockyard.tui", "import", "mlflow", f"sqlite:///{db}",
+            "--experiment", "bench", "--json"]  # fmt: skip
+    process = subprocess.Popen(args, cwd=workspace.root, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if rows(workspace, "SELECT count(*) FROM run")[0][0] >= 20:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    done = rows(workspace, "SELECT count(*) FROM run")[0][0]
+    assert 20 <= done < 400
+    per_run = rows(workspace, "SELECT r.id, count(m.id) FROM run r LEFT JOIN metric m "
+                              "ON m.run_id = r.id GROUP BY r.id")  # fmt: skip
+    assert {n for _, n in per_run} == {500}  # no half run
+    again = dockyard("import", "mlflow", f"sqlite:///{db}", "--experiment", "bench", "--json",
+                     cwd=workspace.root, timeout=600)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    result = json.loads(again.stdout)
+    assert result["counts"]["run"] == {"skipped": done, "imported": 400 - done}
+    assert rows(workspace, "SELECT count(*) FROM metric")[0][0] == 200_000
+    assert rows(workspace, "SELECT count(DISTINCT value) FROM run_tag WHERE key = ?",
+                RUN_ID_TAG)[0][0] == 400  # fmt: skip
