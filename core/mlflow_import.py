@@ -814,7 +814,7 @@ class _Importer:
         environments = set(session.exec(select(Environment.name)).all())
         wanted: list[tuple[str, int, str]] = []
         for alias, number in sorted(record.aliases.items()):
-            wanted.append((alias, number, "alias"))
+            wanted.append((alias, number, "imported from MLflow"))
         for v in record.versions:
             if v.current_stage in STAGE_ALIASES:
                 when = _time(v.updated_ms)
@@ -823,7 +823,7 @@ class _Importer:
                     (
                         STAGE_ALIASES[v.current_stage],
                         v.version,
-                        f"stage {v.current_stage} (last changed {stamp})",
+                        f"imported from MLflow: stage {v.current_stage}, last changed {stamp}",
                     )
                 )
             elif v.current_stage == "Archived":
@@ -835,7 +835,7 @@ class _Importer:
                         "stage Archived in MLflow: no alias (the version is imported)",
                     )
                 )
-        for alias, number, origin in wanted:
+        for alias, number, note in wanted:
             target = alias.lower()
             if target in environments:
                 target = f"mlflow-{target}"
@@ -871,7 +871,7 @@ class _Importer:
                     "from": None,
                     "to": number,
                     "imported_from": "mlflow",
-                    "note": f"imported from MLflow ({origin})",
+                    "note": note,
                 },
             )
             self.summary.count("alias", "imported")

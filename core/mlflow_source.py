@@ -575,6 +575,13 @@ class FileSource(Source):
         return sum(1 for p in folder.iterdir() if p.is_dir() and RUN_DIR_RE.match(p.name))
 
     def runs(self, experiment: Experiment) -> Iterator[RunRecord | MalformedItemError]:
+        found = list(self._runs(experiment))
+        # oldest first, as the SQL store is read: Dockyard's run ids then follow MLflow's order
+        yield from (f for f in found if isinstance(f, MalformedItemError))
+        records = [f for f in found if isinstance(f, RunRecord)]
+        yield from sorted(records, key=lambda r: (r.start_time or 0, r.run_id))
+
+    def _runs(self, experiment: Experiment) -> Iterator[RunRecord | MalformedItemError]:
         for folder in sorted(self._experiment_dir(experiment).iterdir()):
             if not folder.is_dir() or not RUN_DIR_RE.match(folder.name):
                 continue
