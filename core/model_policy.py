@@ -203,3 +203,46 @@ def load_skops(data: bytes, extra_modules: tuple[str, ...] = ()) -> Any:
         return loads(data, trusted=trusted)
     except Exception as exc:
         raise UntrustedModelError(f"the model file could not be loaded ({exc})") from None
+
+
+# Functions a pickle of a NumPy array or scalar calls to rebuild it (NumPy 1.x and 2.x
+# names); each only builds an array from the bytes and dtype it is given.
+PICKLE_REBUILDERS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("copyreg", "_reconstructor"), ("builtins", "object"),
+    }
+)  # fmt: skip
+
+
+def load_pickle_restricted(data: bytes, extra_modules: tuple[str, ...] = ()) -> Any:
+    """Unpickle ``data`` letting it name only what this module's policy accepts.
+
+    Used once, to bring a model pickled elsewhere (MLflow's sklearn flavour) into the skops
+    format; Dockyard never loads a pickle it stores. ``find_class`` is where a pickle says
+    which callable to run, so every global the file names is judged there before anything
+    is imported or called: classes of scikit-learn, NumPy and SciPy (with
+    :func:`judge_type`, as for a skops file), plain data types, and the few NumPy
+    functions that rebuild arrays. A pickle naming ``os.system`` stops at that name.
+    """
+    import pickle
+
+    class _PolicyUnpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if (module, name) not in PICKLE_REBUILDERS:
+                # a pickle may call what it names: judged as a constructor, never a reference
+                reason = judge_type(module, name, {"ReduceNode"}, extra_modules)
+                if reason is not None:
+                    raise UntrustedModelError(
+                        f"the pickle names {module}.{name}, which Dockyard does not load: {reason}"
+                    )
+            return super().find_class(module, name)
+
+    try:
+        return _PolicyUnpickler(io.BytesIO(data)).load()
+    except UntrustedModelError:
+        raise
+    except Exception as exc:  # a truncated or foreign file fails in many ways
+        raise UntrustedModelError(f"not a readable pickle ({type(exc).__name__}: {exc})") from None

@@ -13,7 +13,7 @@ import json
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,9 +147,15 @@ class ProjectSpec:
     monitors: tuple[MonitorSpec, ...] = ()
     register_candidates: bool = False
     trusted_modules: tuple[str, ...] = ()
+    #: ``mlflow:<experiment id>`` for a project made by ``dockyard import mlflow``: it has
+    #: no entry command until a project folder of the same name is added
+    imported_from: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        if not self.imported_from:  # the spec (and its hash) of every other project unchanged
+            del data["imported_from"]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ProjectSpec:
@@ -169,6 +175,7 @@ class ProjectSpec:
             monitors=tuple(MonitorSpec(**m) for m in data.get("monitors", [])),
             register_candidates=data.get("register_candidates", False),
             trusted_modules=tuple(data.get("trusted_modules", ())),
+            imported_from=data.get("imported_from", ""),
         )
 
 
@@ -653,7 +660,14 @@ def add_project(workspace: Workspace, path: Path) -> ProjectInfo:
     engine = workspace_engine(workspace)
     with Session(engine) as session:
         row = session.exec(select(Project).where(Project.name == spec.name)).first()
-        if row is not None and row.path != str(folder):
+        imported = ProjectSpec.from_json(row.spec_json).imported_from if row is not None else ""
+        if imported:
+            # a folder taking over an imported project keeps its MLflow experiment, so a
+            # later import still adds that experiment's new runs here
+            spec = replace(spec, imported_from=imported)
+            text = spec.to_json()
+            digest = hashlib.sha256(text.encode()).hexdigest()
+        if row is not None and row.path != str(folder) and not imported:
             raise InputError(
                 f"project {spec.name!r} is already registered from {row.path}; "
                 "rename it in dockyard.toml or remove the other one"
@@ -668,7 +682,9 @@ def add_project(workspace: Workspace, path: Path) -> ProjectInfo:
                 description=spec.description,
             )
         else:
+            # an imported project taken over by its folder keeps its runs and gets an entry
             row.entry, row.spec_json, row.spec_hash = spec.entry, text, digest
+            row.path = str(folder)
             row.description, row.updated_at = spec.description, utcnow()
         session.add(row)
         session.flush()

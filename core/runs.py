@@ -198,6 +198,12 @@ def queue_runs(
             base = _defaults(project)
         else:
             raise InputError("name a project (dockyard run start PROJECT) or --from RUN_ID")
+        if not project.entry:
+            raise InputError(
+                f"project {project.name} was imported from MLflow and has no entry command; "
+                f"add a folder whose dockyard.toml names it {project.name} "
+                "(`dockyard project add PATH`) to run it here"
+            )
         grid = expand_grid(project.spec.params, base, parse_param_args(params))
         clone_of = (parent.id, base_data_id) if parent and parent.id and base_data_id else None
         choices = resolve_run_data(workspace, project, data, clone_of=clone_of)

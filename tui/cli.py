@@ -334,6 +334,7 @@ def _register_commands() -> None:
     from dockyard.tui.cli_audit import audit
     from dockyard.tui.cli_data import data
     from dockyard.tui.cli_deploy import deploy, env, predict
+    from dockyard.tui.cli_mlflow import export_group, import_group
     from dockyard.tui.cli_models import model
     from dockyard.tui.cli_ops import monitor
     from dockyard.tui.cli_runs import agent, run
@@ -347,6 +348,8 @@ def _register_commands() -> None:
     main.add_command(predict)
     main.add_command(monitor)
     main.add_command(audit)
+    main.add_command(import_group)
+    main.add_command(export_group)
 
 
 _register_commands()

@@ -161,7 +161,8 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
         for move in history:
             frm = "-" if move["from"] is None else f"v{move['from']}"
             to = "removed" if move["to"] is None else f"v{move['to']}"
-            echo(f"  {move['at'][:16]}  {move['alias']}: {frm} -> {to}  by {move['actor']}")
+            note = f"  ({move['note']})" if move.get("note") else ""  # e.g. imported from MLflow
+            echo(f"  {move['at'][:16]}  {move['alias']}: {frm} -> {to}  by {move['actor']}{note}")
 
 
 @model.command("alias")

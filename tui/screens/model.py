@@ -422,7 +422,8 @@ class ModelScreen(Screen[None]):
             text.append(visible(str(move.get("alias", "?"))), style="bold")
             text.append(change)
             when = human_age(as_utc(move.get("at")), now)
-            text.append(visible(f"  {move.get('actor', '?')}, {when}") + "\n", style="dim")
+            note = f" ({move['note']})" if move.get("note") else ""  # imported from MLflow
+            text.append(visible(f"  {move.get('actor', '?')}, {when}{note}") + "\n", style="dim")
         text.rstrip()
         widget.update(text)
         widget.border_title = f"Alias moves ({len(self.history)})"
