@@ -165,15 +165,21 @@ def test_startup_bench_reaches_every_phase_of_both_programs(seeded: Path) -> Non
         assert sample.cpu_interactive is not None and sample.cpu_interactive > 0
 
 
-def test_many_monitors_and_results_are_rows_core_reads(seed: ModuleType, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def monitored(seed: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("monitored")
+    seed.seed_workspace(folder, runs=300, now=NOW, monitors=23, monitor_results=2_000)
+    return folder
+
+
+def test_many_monitors_and_results_are_rows_core_reads(monitored: Path) -> None:
     """--monitors / --monitor-results (issue 9's store): every monitor is a project file's,
     results are shared evenly, spaced by schedule and shaped as core.monitoring writes
     them; each alert result raised one alert; the monitors' run counts match."""
     from dockyard.core.monitoring import get_result, list_alerts, list_monitors, monitor_history
 
-    seed.seed_workspace(tmp_path, runs=300, now=NOW, monitors=23, monitor_results=2_000)
-    db = tmp_path / ".dockyard" / "dockyard.db"
-    workspace = find_workspace(home=tmp_path)
+    db = monitored / ".dockyard" / "dockyard.db"
+    workspace = find_workspace(home=monitored)
     monitors = list_monitors(workspace)
     assert len(monitors) == 23
     assert {m.kind for m in monitors} == {"drift", "quality", "performance"}
@@ -223,3 +229,28 @@ def test_monitors_fewer_than_the_projects_own_are_refused(seed: ModuleType, tmp_
     with pytest.raises(ValueError, match="at least 7"):
         seed.seed_workspace(tmp_path, runs=10, now=NOW, monitors=3)
     assert seed.main([str(tmp_path / "w"), "--runs", "10", "--monitor-results", "-1"]) == 2
+
+
+def test_the_monitoring_pane_reads_results_and_alerts_by_index_only(monitored: Path) -> None:
+    """The home screen's Monitoring pane (open alerts, each monitor's latest result, the
+    sparklines' last results) never scans the results or alerts: with a million results
+    a scan would cost the startup target (issue 9)."""
+    from dockyard.store import queries
+
+    statements = [
+        queries.ALERTS_COUNT.format(where="1"),
+        queries.ALERTS_PAGE.format(where="1"),
+        queries.MONITORS_COUNT.format(where="1"),
+        queries.MONITORS_PAGE.format(where="1"),
+        queries.MONITOR_HEADLINES.format(ids="1, 2, 3"),
+    ]
+    params = {"limit": 100, "offset": 0, "pattern": "%", "n": 20}
+    conn = sqlite3.connect(monitored / ".dockyard" / "dockyard.db")
+    try:
+        for sql in statements:
+            plan = [str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+            # "SCAN <alias> ...": a full pass over a table (or an index of it)
+            scanned = {step.split()[1] for step in plan if step.startswith("SCAN ")}
+            assert not scanned & {"al", "lr", "res", "r"}, (sql, plan)
+    finally:
+        conn.close()
