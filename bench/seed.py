@@ -1,6 +1,7 @@
 """Fill a workspace with a realistic, large history, fast: the store the benches measure.
 
     python bench/seed.py DIR --runs 100000 [--metrics-per-run N] [--seed 7]
+    python bench/seed.py DIR --monitors 1000 --monitor-results 1000000   # issue 9's store
 
 Projects (and their monitors) are registered through ``core.projects.add_project`` so that
 those rows are exactly what Dockyard writes; everything else (datasets and versions, runs,
@@ -17,6 +18,7 @@ booleans 0/1, metric timestamps epoch seconds. The output is deterministic for a
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import math
 import random
@@ -222,7 +224,7 @@ def ts(moment: datetime) -> str:
     return moment.isoformat(sep=" ", timespec="microseconds")
 
 
-def _write_project_folder(root: Path, project: ProjectDef) -> Path:
+def _write_project_folder(root: Path, project: ProjectDef, extra_monitors: str = "") -> Path:
     folder = root / "projects" / project.name
     (folder / "data").mkdir(parents=True, exist_ok=True)
     (folder / "data" / f"{project.dataset}.csv").write_text(
@@ -236,7 +238,7 @@ def _write_project_folder(root: Path, project: ProjectDef) -> Path:
         f'[[datasets]]\nname = "{project.dataset}"\npath = "data/{project.dataset}.csv"\n'
         f'target = "{project.target}"\n\n{params}\n\n'
         f'[metrics]\nprimary = "{project.primary}"\ndirection = "{project.direction}"\n\n'
-        f"[[gates]]\n{project.gate}\n{project.monitors}"
+        f"[[gates]]\n{project.gate}\n{project.monitors}\n{extra_monitors}"
     )
     return folder
 
@@ -317,15 +319,25 @@ def seed_workspace(
     seed: int = 7,
     now: datetime | None = None,
     months: int = 6,
+    monitors: int | None = None,
+    monitor_results: int | None = None,
 ) -> SeedReport:
     """Create (or reuse) a workspace in ``directory`` and add ``runs`` runs with history.
 
     ``metrics_per_run`` metric points are written per finished run (half the primary
-    metric, half ``train_loss``, step by step). A store that already holds runs is
-    refused: seeding twice would mix two histories.
+    metric, half ``train_loss``, step by step). ``monitors``: how many monitors the store
+    holds in all (the projects' own seven, then more added to their files); each gets two
+    weeks of results on its schedule, or an even share of ``monitor_results``. A store
+    that already holds runs is refused: seeding twice would mix two histories.
     """
     if runs < 0 or metrics_per_run < 0:
         raise ValueError("--runs and --metrics-per-run must be zero or more")
+    own = sum(p.monitors.count("[[monitors]]") for p in PROJECTS)
+    if monitors is not None and monitors < own:
+        raise ValueError(f"--monitors must be at least {own} (the seeded projects' own)")
+    if monitor_results is not None and monitor_results < 0:
+        raise ValueError("--monitor-results must be zero or more")
+    extra = extra_monitors(0 if monitors is None else monitors - own)
     started_at = time.perf_counter()
     rng = random.Random(seed)
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
@@ -334,7 +346,7 @@ def seed_workspace(
     if db_path is None:
         raise ValueError("seeding needs a SQLite store; unset DOCKYARD_DB")
     for project in PROJECTS:
-        add_project(workspace, _write_project_folder(workspace.root, project))
+        add_project(workspace, _write_project_folder(workspace.root, project, extra[project.name]))
 
     conn = sqlite3.connect(db_path, isolation_level=None)
     try:
@@ -348,11 +360,11 @@ def seed_workspace(
         # their own recorded SQL, so the schema ends exactly as the migrations made it.
         indexes = conn.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-            "AND tbl_name IN ('run', 'metric')"
+            "AND tbl_name IN ('run', 'metric', 'monitor_result', 'alert')"
         ).fetchall()
         for name, _sql in indexes:
             conn.execute(f'DROP INDEX "{name}"')
-        counts = _fill(conn, rng, now, months, runs, metrics_per_run, workspace)
+        counts = _fill(conn, rng, now, months, runs, metrics_per_run, workspace, monitor_results)
         for _name, sql in indexes:
             conn.execute(sql)
         conn.execute("COMMIT")
@@ -375,6 +387,7 @@ def _fill(
     n_runs: int,
     metrics_per_run: int,
     workspace: Workspace,
+    monitor_results: int | None = None,
 ) -> dict[str, int]:
     ids = _Ids(conn)
     counts: dict[str, int] = {}
@@ -580,7 +593,7 @@ def _fill(
         )
 
     counts.update(_registry(conn, ids, rng, now, seeded, workspace))
-    counts.update(_monitoring(conn, ids, rng, now, project_ids))
+    counts.update(_monitoring(conn, ids, rng, now, project_ids, monitor_results))
     return counts
 
 
@@ -787,70 +800,340 @@ def _registry(
     }
 
 
+#: Columns the seeded projects treat as categories (chi-square and counts, not deciles).
+CATEGORICAL = frozenset({"plan", "merchant", "country", "district", "store", "weekday", "promo"})
+#: Extra monitors (``--monitors``): kinds and schedules taken in turn, and the spacing of
+#: their seeded results by schedule.
+EXTRA_KINDS = ("drift", "quality", "drift", "performance")
+EXTRA_SCHEDULES = ("every 6h", "every 1h", "every 30m", "0 6 * * 1", "every 1d")
+SPACING = {
+    "every 6h": timedelta(hours=6),
+    "every 1h": timedelta(hours=1),
+    "every 30m": timedelta(minutes=30),
+    "0 6 * * 1": timedelta(days=7),
+    "every 1d": timedelta(days=1),
+}
+RESULT_STATUSES = ("ok", "warn", "alert", "error")
+RESULT_WEIGHTS = (0.86, 0.08, 0.03, 0.03)
+#: Results of a monitor when ``--monitor-results`` is not given: two weeks of its schedule.
+DEFAULT_HISTORY = timedelta(days=14)
+#: Differently drawn ``details_json`` documents per (monitor, status); results reuse them,
+#: so seeding a million rows costs the writes, not a million JSON encodings.
+DETAIL_VARIANTS = 4
+
+
+def extra_monitors(count: int) -> dict[str, str]:
+    """``[[monitors]]`` blocks to add to each project's file so that the store holds
+    ``count`` more monitors, spread over the projects in turn."""
+    blocks: dict[str, list[str]] = {project.name: [] for project in PROJECTS}
+    for i in range(count):
+        project = PROJECTS[i % len(PROJECTS)]
+        kind = EXTRA_KINDS[i % len(EXTRA_KINDS)]
+        schedule = EXTRA_SCHEDULES[(i // len(PROJECTS)) % len(EXTRA_SCHEDULES)]
+        block = f'[[monitors]]\nname = "{kind}-{i + 1:04d}"\nkind = "{kind}"\n'
+        block += f'schedule = "{schedule}"\n'
+        if kind == "drift":
+            block += "threshold = 0.2\n"
+        if kind == "performance":
+            bound = "min" if project.direction == "maximize" else "max"
+            block += f'metric = "{project.primary}"\n{bound} = {project.base:g}\n'
+        blocks[project.name].append(block)
+    return {name: "\n".join(parts) for name, parts in blocks.items()}
+
+
+def _check(
+    check: str,
+    column: str | None,
+    status: str,
+    statistic: str,
+    value: float | None,
+    threshold: float | None,
+    detail: str,
+    extras: dict[str, Any],
+) -> dict[str, Any]:
+    """One line of a result, as ``core.monitor_checks.CheckResult.to_dict`` writes it."""
+    return {
+        "check": check,
+        "column": column,
+        "status": status,
+        "statistic": statistic,
+        "value": value,
+        "threshold": threshold,
+        "detail": detail,
+        "extras": extras,
+    }
+
+
+def _histogram(column: str, rng: random.Random, shift: float) -> dict[str, Any]:
+    if column in CATEGORICAL:
+        labels = ["a", "b", "c", "d", "e"]
+        reference = [rng.randint(800, 1200) for _ in labels]
+        current = [max(0, int(r * (1 + rng.uniform(-shift, shift)))) for r in reference]
+        return {"kind": "categorical", "labels": labels, "reference": reference, "current": current}
+    edges = sorted(round(rng.gauss(0, 1), 4) for _ in range(9))
+    reference = [1000] * 10
+    current = [max(0, int(1000 * (1 + rng.uniform(-shift, shift)))) for _ in range(10)]
+    return {"kind": "numeric", "edges": edges, "reference": reference, "current": current}
+
+
+def _details(
+    project: ProjectDef, kind: str, status: str, rng: random.Random
+) -> tuple[str, str, float | None]:
+    """(summary, details_json, headline) of one result, shaped as ``core.monitoring``
+    stores a check of ``kind`` that came out ``status``."""
+    inputs = [c for c in project.columns if c != project.target]
+    if status == "error":
+        missing = rng.choice(inputs)
+        message = f"the batch does not match the model's input: missing column(s) {missing}"
+        return message, json.dumps({"checks": [], "error": message}), None
+    flagged = [] if status == "ok" else rng.sample(inputs, rng.randint(1, 2))
+    checks: list[dict[str, Any]] = []
+    if kind == "performance":
+        bound_at = project.base
+        worse = status != "ok"
+        value = round(project.base * (0.9 if worse else 1.05), 6)
+        check_status = "alert" if status == "alert" else "warn" if worse else "ok"
+        checks.append(
+            _check(
+                "performance",
+                project.primary,
+                check_status,
+                project.primary,
+                value,
+                bound_at,
+                f"{project.primary} {value:.4g}",
+                {"baseline": project.base, "rows": 5000},
+            )
+        )
+        return _summary(status, [project.primary]), json.dumps({"checks": checks}), value
+    if kind == "drift":
+        alpha = 0.05 / len(inputs)
+        for column in inputs:
+            bad = column in flagged
+            # an alert result has its first flagged column past psi_alert, the rest warn
+            past = status == "alert" and column == flagged[0]
+            psi = round(
+                rng.uniform(0.26, 0.4) if past else rng.uniform(0.1, 0.24) if bad else 0.01, 6
+            )
+            col_status = "alert" if past else "warn" if bad else "ok"
+            p_value = rng.uniform(0, alpha / 10) if bad else rng.uniform(alpha, 1)
+            test = "chi2" if column in CATEGORICAL else "ks"
+            level = "alert" if psi >= 0.25 else "warn" if psi >= 0.1 else "ok"
+            checks.append(
+                _check(
+                    "drift",
+                    column,
+                    col_status,
+                    "psi",
+                    psi,
+                    0.25,
+                    f"PSI {psi:.3f} ({level}), {test} p={p_value:.3g} "
+                    f"(significant below {alpha:.3g})",
+                    {
+                        "test": test,
+                        "test_statistic": round(rng.uniform(0, 0.2), 6),
+                        "p_value": p_value,
+                        "alpha": alpha,
+                        "psi_warn": 0.1,
+                        "psi_status": level,
+                        "histogram": _histogram(column, rng, psi),
+                    },
+                )
+            )
+        drifted = [c["column"] for c in checks if c["status"] == "alert"]
+        share = round(len(drifted) / len(inputs), 6)
+        checks.append(
+            _check(
+                "dataset_drift",
+                None,
+                "alert" if drifted and share >= 0.2 else "warn" if drifted else "ok",
+                "drifted_share",
+                share,
+                0.2,
+                f"{len(drifted)} of {len(inputs)} columns drifted"
+                + (f": {', '.join(drifted)}" if drifted else ""),
+                {"drifted": drifted},
+            )
+        )
+        statuses = {c["column"]: c["status"] for c in checks if c["column"]}
+        summary = (
+            f"all checks ok ({checks[-1]['detail']})"
+            if status == "ok"
+            else _summary(status, flagged, statuses)
+        )
+        return summary, json.dumps({"checks": checks}), share
+    # quality
+    checks.append(
+        _check(
+            "schema",
+            None,
+            "ok",
+            "columns",
+            float(len(inputs)),
+            None,
+            "every input column present with the expected type",
+            {},
+        )
+    )
+    worst = 0.0
+    for column in inputs:
+        bad = column in flagged
+        share = round(rng.uniform(0.06, 0.2) if bad else rng.uniform(0, 0.01), 6)
+        worst = max(worst, share)
+        checks.append(
+            _check(
+                "missing",
+                column,
+                "alert" if bad and status == "alert" else "ok",
+                "missing_share_increase",
+                share,
+                0.05,
+                f"{share:.1%} missing (training 0.0%)",
+                {"missing_share": share, "histogram": _histogram(column, rng, 0.05)},
+            )
+        )
+        check = "categories" if column in CATEGORICAL else "range"
+        checks.append(
+            _check(
+                check,
+                column,
+                "warn" if bad and status == "warn" else "ok",
+                "unseen_share" if check == "categories" else "outside_share",
+                0.0,
+                0.05,
+                "no unseen category" if check == "categories" else "0 value(s) outside",
+                {"unseen": []} if check == "categories" else {"outside": 0},
+            )
+        )
+    summary = "all checks ok" if status == "ok" else _summary(status, flagged)
+    return summary, json.dumps({"checks": checks}), worst
+
+
+def _summary(status: str, flagged: Sequence[str], statuses: dict[str, str] | None = None) -> str:
+    """``core.monitor_checks.summarise``'s line: the flagged columns by status."""
+    if status == "ok":
+        return "all checks ok"
+    by: dict[str, list[str]] = {"alert": [], "warn": []}
+    for column in flagged:
+        by[(statuses or {}).get(column, status)].append(column)
+    return "; ".join(f"{s}: {', '.join(sorted(cols))}" for s, cols in by.items() if cols)
+
+
 def _monitoring(
     conn: sqlite3.Connection,
     ids: _Ids,
     rng: random.Random,
     now: datetime,
     project_ids: dict[str, int],
+    total_results: int | None = None,
 ) -> dict[str, int]:
-    """Two weeks of results for every monitor add_project created, with alerts for the
-    bad ones; alerts older than two days have been acknowledged."""
-    active = dict(
-        conn.execute(
-            "SELECT p.id, d.id FROM deployment d JOIN model_version v ON v.id = d.model_version_id"
+    """Results for every monitor add_project created, newest ``now``, spaced by the
+    monitor's schedule: two weeks' worth each, or ``total_results`` shared evenly. Rows
+    are what ``core.monitoring`` writes (statuses ok / warn / alert / error, the checks
+    as JSON, the batch's hash and size, the model version checked, the headline); every
+    ``alert`` result raises an alert, acknowledged if older than two days."""
+    by_project = {p.name: p for p in PROJECTS}
+    names = {v: k for k, v in project_ids.items()}
+    active = {
+        project_id: (deployment_id, version_id, f"{model}@{version}")
+        for project_id, deployment_id, version_id, model, version in conn.execute(
+            "SELECT p.id, d.id, v.id, m.name, v.version FROM deployment d"
+            " JOIN model_version v ON v.id = d.model_version_id"
+            " JOIN registered_model m ON m.id = v.model_id"
             " JOIN run r ON r.id = v.run_id JOIN project p ON p.id = r.project_id"
             " WHERE d.status = 'active'"
         ).fetchall()
-    )
-    monitors = conn.execute(
-        "SELECT id, project_id, kind FROM monitor WHERE enabled = 1 ORDER BY id"
-    ).fetchall()
-    results: list[tuple[Any, ...]] = []
+    }
+    monitors = [
+        (monitor_id, project_id, name, kind, schedule)
+        for monitor_id, project_id, name, kind, schedule in conn.execute(
+            "SELECT id, project_id, name, kind, schedule FROM monitor WHERE enabled = 1 ORDER BY id"
+        ).fetchall()
+        if project_id in names
+    ]
+    if not monitors:
+        return {"monitor results": 0, "alerts": 0}
+    share, extra = divmod(total_results or 0, len(monitors))
+
+    def history(index: int, spacing: timedelta) -> int:
+        if total_results is None:
+            return max(1, int(DEFAULT_HISTORY / spacing))
+        return share + (1 if index < extra else 0)
+
+    variants: dict[tuple[int, str], list[tuple[str, str, float | None]]] = {}
+    for monitor_id, project_id, _name, kind, _schedule in monitors:
+        project = by_project[names[project_id]]
+        for status in RESULT_STATUSES:
+            variants[(monitor_id, status)] = [
+                _details(project, kind, status, rng) for _ in range(DETAIL_VARIANTS)
+            ]
+
+    def times(index: int) -> Iterable[tuple[datetime, int]]:
+        spacing = SPACING.get(monitors[index][4], timedelta(hours=6))
+        count = history(index, spacing)
+        # every monitor's newest result is a little before now, oldest first
+        newest = now - timedelta(minutes=1 + index % 50)
+        for k in range(count - 1, -1, -1):
+            yield newest - k * spacing, index
+
     alerts: list[tuple[Any, ...]] = []
-    wanted = set(project_ids.values())
-    for monitor_id, project_id, kind in monitors:
-        if project_id not in wanted:
-            continue
-        moment = now - timedelta(days=14)
-        while moment < now:
+    checked: dict[int, tuple[int, datetime]] = {}
+    host = HOSTS[0]
+
+    def rows() -> Iterable[tuple[Any, ...]]:
+        # in time order across monitors, as an agent writes them
+        for moment, index in heapq.merge(*(times(i) for i in range(len(monitors)))):
+            monitor_id, project_id, name, _kind, _schedule = monitors[index]
             result_id = ids.take("monitor_result")
-            roll = rng.random()
-            status = "critical" if roll < 0.03 else "warning" if roll < 0.12 else "ok"
-            score = round(rng.uniform(0.25, 0.6) if status != "ok" else rng.uniform(0, 0.18), 4)
-            results.append(
-                (
-                    result_id,
-                    monitor_id,
-                    active.get(project_id),
-                    status,
-                    f"{kind}: score {score}" + ("" if status == "ok" else " over 0.2"),
-                    json.dumps({"score": score, "threshold": 0.2}),
-                    f"incoming/batch-{moment:%Y%m%d-%H}.csv",
-                    ts(moment),
-                )
-            )
-            if status != "ok":
+            status = rng.choices(RESULT_STATUSES, RESULT_WEIGHTS)[0]
+            summary, details, headline = rng.choice(variants[(monitor_id, status)])
+            deployment_id, version_id, ref = active.get(project_id, (None, None, ""))
+            finished = moment + timedelta(seconds=1 + rng.random() * 3)
+            count, _last = checked.get(monitor_id, (0, moment))
+            checked[monitor_id] = (count + 1, moment)
+            if status == "alert":
                 acknowledged = moment < now - timedelta(days=2)
                 alerts.append(
                     (
                         ids.take("alert"),
                         monitor_id,
                         result_id,
-                        status,
-                        f"{kind} score {score} is over the threshold 0.2",
-                        ts(moment),
-                        ts(moment + timedelta(hours=3)) if acknowledged else None,
+                        "alert",
+                        f"{name}: {summary}",
+                        ts(finished),
+                        ts(finished + timedelta(hours=3)) if acknowledged else None,
                         rng.choice(USERS) if acknowledged else None,
                     )
                 )
-            moment += timedelta(hours=6, minutes=rng.randint(0, 4))
-    return {
-        "monitor results": _insert(
+            yield (
+                result_id,
+                monitor_id,
+                deployment_id,
+                status,
+                summary,
+                details,
+                f"incoming/batch-{moment:%Y%m%d-%H%M}.csv",
+                ts(moment),
+                "" if status == "error" else _hex(rng),
+                rng.randint(200_000, 2_000_000),
+                int(moment.timestamp() * 1e9),
+                None if status == "error" else rng.randint(1_000, 10_000),
+                version_id,
+                ref,
+                f"{host}:{rng.randint(1000, 60000)}",
+                ts(moment),
+                ts(finished),
+                headline,
+            )
+
+    counts = {
+        "monitor results": _insert_iter(
             conn,
             "monitor_result",
-            "id, monitor_id, deployment_id, status, summary, details_json, batch_path, ran_at",
-            results,
+            "id, monitor_id, deployment_id, status, summary, details_json, batch_path, ran_at, "
+            "batch_hash, batch_size, batch_mtime_ns, rows, model_version_id, model_ref, runner, "
+            "started_at, finished_at, headline",
+            rows(),
         ),
         "alerts": _insert(
             conn,
@@ -860,6 +1143,11 @@ def _monitoring(
             alerts,
         ),
     }
+    conn.executemany(
+        "UPDATE monitor SET checks_count = ?, last_checked_at = ? WHERE id = ?",
+        [(count, ts(last), monitor_id) for monitor_id, (count, last) in checked.items()],
+    )
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -878,6 +1166,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=7, help="random seed (7)")
     parser.add_argument("--months", type=int, default=6, help="months of history (6)")
+    parser.add_argument(
+        "--monitors",
+        type=int,
+        metavar="N",
+        help="monitors in all (the projects' own 7, then more in their files)",
+    )
+    parser.add_argument(
+        "--monitor-results",
+        type=int,
+        metavar="N",
+        help="monitor results in all, shared evenly (default: two weeks per monitor)",
+    )
     args = parser.parse_args(argv)
     try:
         report = seed_workspace(
@@ -886,6 +1186,8 @@ def main(argv: list[str] | None = None) -> int:
             metrics_per_run=args.metrics_per_run,
             seed=args.seed,
             months=args.months,
+            monitors=args.monitors,
+            monitor_results=args.monitor_results,
         )
     except (ValueError, OSError, DockyardError) as exc:
         print(f"seed: error: {exc}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Time to interactive: ``dockyard`` on 100,000 runs against a bare Textual app, side by side.
 
     python bench/startup.py [--runs 100000] [--repeat 7] [--json-out FILE]
+    python bench/startup.py --monitors 1000 --monitor-results 1000000   # issue 9's store
 
 Each sample starts the program for real in a pseudo-terminal (``TERM=xterm-256color``,
 120x40 by default), reads what it writes, and notes when
@@ -108,7 +109,8 @@ def _set_size(fd: int, columns: int, lines: int) -> None:
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TMPDIR")
+    # PYTHONPATH: a checkout run without installing (its `.pkg` first) starts the same code
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TMPDIR", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.setdefault("LANG", "C.UTF-8")
     env["TERM"] = "xterm-256color"
@@ -340,7 +342,12 @@ def print_report(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
-    table = Table(title=f"Time to interactive, {result['runs']:,} runs, {result['size']}")
+    store = f"{result['runs']:,} runs"
+    if result.get("monitors") or result.get("monitor_results") is not None:
+        store += f", {result.get('monitors') or 7:,} monitors"
+        if result.get("monitor_results") is not None:
+            store += f", {result['monitor_results']:,} monitor results"
+    table = Table(title=f"Time to interactive, {store}, {result['size']}")
     table.add_column("phase")
     table.add_column("bare: median (min-max)", justify="right")
     table.add_column("dockyard: median (min-max)", justify="right")
@@ -384,7 +391,13 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
 
         temp = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
         print(f"seeding {args.runs:,} runs in {temp} ...", flush=True)
-        report = seed_workspace(temp, runs=args.runs, metrics_per_run=args.metrics_per_run)
+        report = seed_workspace(
+            temp,
+            runs=args.runs,
+            metrics_per_run=args.metrics_per_run,
+            monitors=args.monitors,
+            monitor_results=args.monitor_results,
+        )
         print(report.summary(), flush=True)
         store = temp
     try:
@@ -419,6 +432,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "machine": info,
         "code": code_version(),
         "runs": args.runs,
+        "monitors": args.monitors,
+        "monitor_results": args.monitor_results,
         "size": f"{columns}x{lines}",
         "repeat": args.repeat,
         "warmup": args.warmup,
@@ -441,6 +456,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--runs", type=int, default=100_000, help="runs in the store (100000)")
     parser.add_argument("--metrics-per-run", type=int, default=4, help="metric points per run")
+    parser.add_argument(
+        "--monitors", type=int, help="monitors in the store (default: the seeded projects' 7)"
+    )
+    parser.add_argument(
+        "--monitor-results",
+        type=int,
+        help="monitor results in the store (default: two weeks of each monitor's schedule)",
+    )
     parser.add_argument("--repeat", type=int, default=7, help="recorded starts of each (7)")
     parser.add_argument("--warmup", type=int, default=1, help="unrecorded starts of each (1)")
     parser.add_argument("--size", default="120x40", help="terminal COLUMNSxLINES (120x40)")

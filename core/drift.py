@@ -176,6 +176,76 @@ def _finite(values: Sequence[float] | Floats) -> Floats:
 # ------------------------------------------------------------------------------------ KS
 
 
+#: Buckets per point of :func:`rank_counts`' lookup table: enough that a bucket of data
+#: spread like its points holds at most one or two of them.
+RANK_BUCKETS_PER_POINT = 4
+#: Steps :func:`rank_counts` takes from a bucket's first point before it leaves the
+#: values still unplaced (crowded buckets: far tails, heavy skew) to a binary search.
+RANK_STEPS = 3
+
+Ints = npt.NDArray[np.intp]
+
+
+def rank_counts(points: Floats, values: Floats) -> tuple[Ints, Ints]:
+    """For sorted, distinct ``points`` and finite ``values`` in any order: how many values
+    lie below each point, and how many at or below it. The same numbers as binary searches
+    of the points in the sorted values, without sorting a large batch.
+
+    Each value's place among the points (how many are at or below it) starts from a
+    lookup table over evenly spaced buckets between the first and last point and steps
+    up past the few points of its bucket; a value that is not then proven to sit between
+    two neighbouring points (a crowded bucket) is placed by a binary search, so the
+    result is exact whatever the data's shape, and only heavy-tailed data pays the
+    search."""
+    k, m = len(points), len(values)
+    if not k or not m:
+        zeros: Ints = np.zeros(k, dtype=np.intp)
+        return zeros, zeros.copy()
+    places = _places(points, values)
+    above: Floats = np.append(points, np.inf)  # above[i]: the first point above place i
+    below: Floats = np.concatenate([[-np.inf], points])  # below[i]: the last one at or below
+    lower = below[places]
+    unproven = (above[places] <= values) | (lower > values)
+    if unproven.any():
+        rest = np.flatnonzero(unproven)
+        places[rest] = np.searchsorted(points, values[rest], side="right")
+        lower[rest] = below[places[rest]]
+    # values in place i lie in [points[i-1], points[i]): below points[j] are those in
+    # places 0..j; the ones equal to points[j] sit at place j + 1 with lower == value
+    under: Ints = np.cumsum(np.bincount(places, minlength=k + 1))[:k]
+    equal = np.bincount(places[lower == values] - 1, minlength=k)[:k]
+    return under, under + equal
+
+
+def _places(points: Floats, values: Floats) -> Ints:
+    """A guess, exact for most values, of how many ``points`` are at or below each value."""
+    lo, hi = float(points[0]), float(points[-1])
+    buckets = RANK_BUCKETS_PER_POINT * len(points)
+    scale = buckets / (hi - lo) if hi > lo else 0.0
+    if not 0.0 < scale < math.inf:  # one point, or a span past the largest float
+        searched: Ints = np.searchsorted(points, values, side="right")
+        return searched
+
+    def bucket(v: Floats) -> Ints:
+        # (v - lo) * scale is monotone in v, so a point's bucket never exceeds the
+        # bucket of a value at or above it; the table's start is a lower bound
+        position = v - lo
+        position *= scale
+        np.clip(position, 0, buckets - 1, out=position)
+        out: Ints = position.astype(np.intp)
+        return out
+
+    start = np.searchsorted(bucket(points), np.arange(buckets), side="left")
+    places: Ints = start[bucket(values)]
+    above = np.append(points, np.inf)
+    for _ in range(RANK_STEPS):
+        step = above[places] <= values
+        if not step.any():
+            break
+        places += step
+    return places
+
+
 def ks_statistic(reference: Sequence[float] | Floats, current: Sequence[float] | Floats) -> float:
     """Exact two-sample Kolmogorov-Smirnov D of two samples (NaN ignored)."""
     a = np.sort(_finite(reference))

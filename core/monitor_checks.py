@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from dockyard.core.drift import chi_square, ks_pvalue, psi, psi_categorical
+from dockyard.core.drift import chi_square, ks_pvalue, psi, psi_categorical, rank_counts
 
 STATUSES = ("ok", "warn", "alert", "error")
 #: The most values of one column kept in a reference: its order statistics at evenly
@@ -118,6 +118,9 @@ def conform(frame: Any, schema: Sequence[Mapping[str, Any]], label: str | None) 
             continue
         values = frame[name]
         if _numeric_dtype(str(column.get("dtype", ""))):
+            if values.dtype == np.float64:  # already what the checks read: no copy
+                out[name] = values
+                continue
             converted = pd.to_numeric(values, errors="coerce")
             bad = converted.isna() & values.notna()
             if bad.any():
@@ -127,13 +130,18 @@ def conform(frame: Any, schema: Sequence[Mapping[str, Any]], label: str | None) 
                     f"{str(values.iloc[index])[:40]!r})"
                 )
             out[name] = converted.astype("float64")
+        elif isinstance(values.dtype, pd.StringDtype):
+            # text as pandas reads it (Arrow-backed under pandas 3): counted in Arrow,
+            # the same values and missing cells a model was trained on
+            out[name] = values
         else:
             out[name] = values.astype("object").where(values.notna(), None)
     if retyped:
         problems.append("retyped column(s) " + "; ".join(retyped))
     if problems:
         raise BatchError("the batch does not match the model's input: " + "; ".join(problems))
-    return pd.DataFrame(out, index=frame.index)
+    # the batch's own columns where they already fit: a check reads, never writes, them
+    return pd.DataFrame(out, index=frame.index, copy=False)
 
 
 def _numeric_dtype(dtype: str) -> bool:
@@ -218,21 +226,23 @@ def build_reference(
 # ------------------------------------------------------------------------ statistics
 
 
-def _ks_against_sample(sample: Sequence[float], batch: Any) -> tuple[float, float]:
-    """The two-sample KS statistic of the reference's sorted ``sample`` (a few thousand
-    order statistics) and the sorted, finite ``batch``, and its p-value.
+def _ks_from_counts(sample: Any, points: Any, under: Any, upto: Any, m: int) -> tuple[float, float]:
+    """KS of the sorted ``sample`` against a batch of ``m`` values of which ``under`` lie
+    below and ``upto`` at or below each of ``points`` (a sorted superset of the sample's
+    distinct values; :func:`core.drift.rank_counts`).
 
     Between two sample points the sample's CDF is flat and the batch's rises, so the
-    largest gap is at a sample point or just below one: two binary searches of the sample
-    points in the batch give both CDFs there, exactly what comparing at every point of
-    both would give, at the cost of the batch's sort (which PSI's bins reuse)."""
-    a = np.asarray(sample, dtype=np.float64)
-    n, m = len(a), len(batch)
+    largest gap is at a sample point or just below one: the two CDFs there give exactly
+    what comparing at every point of both samples would (``scipy.stats.ks_2samp``'s
+    statistic)."""
+    a = sample
+    n = len(a)
     if not n or not m:
         return 0.0, 1.0
-    below = np.abs(np.searchsorted(a, a, side="left") / n - np.searchsorted(batch, a, "left") / m)
-    at = np.abs(np.searchsorted(a, a, side="right") / n - np.searchsorted(batch, a, "right") / m)
-    d = float(max(np.max(below), np.max(at)))
+    at = np.searchsorted(points, a)
+    below = np.abs(np.searchsorted(a, a, side="left") / n - under[at] / m)
+    upon = np.abs(np.searchsorted(a, a, side="right") / n - upto[at] / m)
+    d = float(max(np.max(below), np.max(upon)))
     return d, ks_pvalue(d, n, m)
 
 
@@ -288,14 +298,21 @@ def _column_drift(
     warn_at, alert_at = float(config["psi_warn"]), float(config["psi_alert"])
     if ref["kind"] == "numeric":
         current = np.asarray(values, dtype=np.float64)
-        current = np.sort(current[np.isfinite(current)])
+        finite = np.isfinite(current)
+        if not finite.all():
+            current = current[finite]
+        sample = np.asarray(ref["sample"], dtype=np.float64)
         edges = np.asarray(ref["edges"], dtype=np.float64)
-        # the bins' counts from the sorted batch: values below each edge, differenced
-        # (a value equal to an edge belongs to the bin above it, as in the reference)
-        upto = np.searchsorted(current, edges, side="left")
-        actual = np.diff(np.concatenate([[0], upto, [len(current)]])).tolist()
+        # one pass over the batch places it among the sample's points and the bin edges
+        # together (no sort of a million values)
+        points = np.unique(np.concatenate([sample, edges]))
+        under, upto = rank_counts(points, current)
+        # the bins' counts: values below each edge, differenced (a value equal to an
+        # edge belongs to the bin above it, as in the reference)
+        below_edges = under[np.searchsorted(points, edges)]
+        actual = np.diff(np.concatenate([[0], below_edges, [len(current)]])).tolist()
         value = psi(ref["counts"], actual) if len(current) else 0.0
-        stat, p = _ks_against_sample(ref["sample"], current)
+        stat, p = _ks_from_counts(sample, points, under, upto, len(current))
         test = "ks"
         histogram = _histogram(ref, actual)
     else:

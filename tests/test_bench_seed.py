@@ -163,3 +163,94 @@ def test_startup_bench_reaches_every_phase_of_both_programs(seeded: Path) -> Non
         assert sample.exit_code == 0
         assert sample.first_paint <= sample.data_shown <= sample.all_shown < sample.interactive
         assert sample.cpu_interactive is not None and sample.cpu_interactive > 0
+
+
+@pytest.fixture(scope="module")
+def monitored(seed: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("monitored")
+    seed.seed_workspace(folder, runs=300, now=NOW, monitors=23, monitor_results=2_000)
+    return folder
+
+
+def test_many_monitors_and_results_are_rows_core_reads(monitored: Path) -> None:
+    """--monitors / --monitor-results (issue 9's store): every monitor is a project file's,
+    results are shared evenly, spaced by schedule and shaped as core.monitoring writes
+    them; each alert result raised one alert; the monitors' run counts match."""
+    from dockyard.core.monitoring import get_result, list_alerts, list_monitors, monitor_history
+
+    db = monitored / ".dockyard" / "dockyard.db"
+    workspace = find_workspace(home=monitored)
+    monitors = list_monitors(workspace)
+    assert len(monitors) == 23
+    assert {m.kind for m in monitors} == {"drift", "quality", "performance"}
+    assert len({(m.project, m.schedule) for m in monitors}) > 10  # not one schedule per project
+    assert rows(db, "SELECT COUNT(*) FROM monitor_result") == [(2_000,)]
+    per_monitor = dict(rows(db, "SELECT monitor_id, COUNT(*) FROM monitor_result GROUP BY 1"))
+    assert set(per_monitor.values()) <= {86, 87}
+    assert dict(rows(db, "SELECT id, checks_count FROM monitor")) == per_monitor
+    statuses = dict(rows(db, "SELECT status, COUNT(*) FROM monitor_result GROUP BY status"))
+    assert set(statuses) == {"ok", "warn", "alert", "error"}
+    assert rows(db, "SELECT COUNT(*) FROM alert") == [(statuses["alert"],)]
+    assert (
+        rows(db, "PRAGMA foreign_key_check")
+        == []
+        == rows(
+            db,
+            "SELECT id FROM monitor_result WHERE status != 'error' AND "
+            "(batch_hash = '' OR rows IS NULL OR model_ref = '' OR headline IS NULL)",
+        )
+    )
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+    indexes = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"ix_monitor_result_monitor_ran", "ux_monitor_result_batch", "ix_alert_open"} <= indexes
+
+    for monitor in monitors:
+        history = monitor_history(workspace, monitor.id, limit=3)
+        assert [r.id for r in history] == sorted((r.id for r in history), reverse=True)
+        newest = get_result(workspace, history[0].id)
+        assert newest.status == monitor.last_status
+        if newest.status == "error":
+            assert newest.error and not newest.checks
+        else:
+            assert newest.checks and {c.status for c in newest.checks} <= {"ok", "warn", "alert"}
+            worst = max((c.status for c in newest.checks), key=["ok", "warn", "alert"].index)
+            assert worst == newest.status  # the stored status is its checks' worst
+    assert list_alerts(workspace)  # the newest alerts are still open
+    spacing = rows(
+        db,
+        "SELECT MIN(julianday(b.ran_at) - julianday(a.ran_at)) FROM monitor_result a "
+        "JOIN monitor_result b ON b.monitor_id = a.monitor_id AND b.id = ("
+        "SELECT MIN(id) FROM monitor_result c WHERE c.monitor_id = a.monitor_id AND c.id > a.id)",
+    )
+    assert spacing[0][0] * 24 * 60 >= 29  # the most frequent schedule is every 30 minutes
+
+
+def test_monitors_fewer_than_the_projects_own_are_refused(seed: ModuleType, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 7"):
+        seed.seed_workspace(tmp_path, runs=10, now=NOW, monitors=3)
+    assert seed.main([str(tmp_path / "w"), "--runs", "10", "--monitor-results", "-1"]) == 2
+
+
+def test_the_monitoring_pane_reads_results_and_alerts_by_index_only(monitored: Path) -> None:
+    """The home screen's Monitoring pane (open alerts, each monitor's latest result, the
+    sparklines' last results) never scans the results or alerts: with a million results
+    a scan would cost the startup target (issue 9)."""
+    from dockyard.store import queries
+
+    statements = [
+        queries.ALERTS_COUNT.format(where="1"),
+        queries.ALERTS_PAGE.format(where="1"),
+        queries.MONITORS_COUNT.format(where="1"),
+        queries.MONITORS_PAGE.format(where="1"),
+        queries.MONITOR_HEADLINES.format(ids="1, 2, 3"),
+    ]
+    params = {"limit": 100, "offset": 0, "pattern": "%", "n": 20}
+    conn = sqlite3.connect(monitored / ".dockyard" / "dockyard.db")
+    try:
+        for sql in statements:
+            plan = [str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+            # "SCAN <alias> ...": a full pass over a table (or an index of it)
+            scanned = {step.split()[1] for step in plan if step.startswith("SCAN ")}
+            assert not scanned & {"al", "lr", "res", "r"}, (sql, plan)
+    finally:
+        conn.close()
