@@ -226,9 +226,11 @@ def _amount(report: Any) -> str:
     from dockyard.core.overview import human_size
 
     count = len(report.garbage)
-    return (
-        f"{count} unreferenced object{'s' if count != 1 else ''} ({human_size(report.reclaimable)})"
-    )
+    plural = "s" if count != 1 else ""
+    size = human_size(report.reclaimable)
+    if not size.endswith(" B"):
+        size += f", {report.reclaimable:,} bytes"
+    return f"{count} unreferenced object{plural} ({size})"
 
 
 def _describe(report: Any, verbose: bool) -> None:
@@ -238,11 +240,7 @@ def _describe(report: Any, verbose: bool) -> None:
         for item in report.garbage:
             kind = "folder" if item.is_dir else "file"
             echo(f"  {item.name}  {kind}  {human_size(item.size)}")
-    line = (
-        f"{_amount(report)}, {report.reclaimable:,} bytes"
-        if report.garbage
-        else "No unreferenced objects"
-    )
+    line = _amount(report) if report.garbage else "No unreferenced objects"
     extra = [f"{report.kept} in use"]
     if report.young:
         extra.append(f"{report.young} too recent, left alone")
