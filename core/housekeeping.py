@@ -313,7 +313,8 @@ def _blockers(session: Session, target: Target, action: str) -> list[str]:
     if table == "run":
         return _run_blockers(session, target, action)
     if table == "model_version":
-        return _model_version_blockers(session, target.id, target.label, action)
+        ref = target.label.split(" ", 1)[1]  # "model m@3" -> "m@3"
+        return _model_version_blockers(session, target.id, ref, action)
     if table == "registered_model":
         versions = _rows(
             session,
