@@ -814,6 +814,9 @@ def _write_row_index(objects: Path, digest: str, scanner: Any) -> Path | None:
         return None
     final = objects / f"{digest}.rows"
     if final.exists():
+        from dockyard.core import staging
+
+        staging.touch_object(final)  # reused: gc's grace period starts again
         return None
     offsets = scanner.row_index()
     tmp = hashing.tmp_path(objects, "rows")
