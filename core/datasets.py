@@ -230,9 +230,14 @@ class Registration:
 
         v = self.version
         if not self.created:
+            archived = (
+                f"; it is archived: `dockyard data restore {v.ref}` makes it current again"
+                if v.archived_at is not None
+                else ""
+            )
             return (
                 f"{v.dataset}: identical content is already version {v.version} "
-                f"({v.content_hash[:12]}); no new version registered"
+                f"({v.content_hash[:12]}); no new version registered{archived}"
             )
         return (
             f"Registered {v.ref}: {v.n_rows:,} rows x {v.n_cols} columns, "
@@ -855,6 +860,7 @@ def _tables() -> tuple[Any, Any]:
         column("description", String),
         column("created_at", DateTime),
         column("updated_at", DateTime),
+        column("max_deleted_version", Integer),
     )
     version = table(
         "dataset_version",
@@ -970,7 +976,11 @@ def _insert_version(
                 latest = conn.execute(
                     select(func.max(version.c.version)).where(version.c.dataset_id == dataset_id)
                 ).scalar()
-                number = int(latest or 0) + 1
+                deleted = conn.execute(
+                    select(dataset.c.max_deleted_version).where(dataset.c.id == dataset_id)
+                ).scalar()
+                # never a number a deleted version had: "iris@3" in a record means one file
+                number = max(int(latest or 0), int(deleted or 0)) + 1
                 conn.execute(
                     insert(version).values(
                         dataset_id=dataset_id,

@@ -6,8 +6,9 @@ the runs that trained on it). *Delete* removes rows for good, and is refused, na
 reason, for anything another record needs: a run that produced a model version, a
 version a deployment, a deployment request, an alias or a monitor's results name, a
 dataset version a run or a model version trained on or a monitor checked, a project with
-runs. The files those rows named stay in ``objects/`` until ``dockyard gc``
-(:mod:`core.object_gc`) removes what nothing refers to any more.
+runs. A deleted version's number is never given again (``max_deleted_version``): a record
+that says ``iris@3`` means one content for ever. The files those rows named stay in
+``objects/`` until ``dockyard gc`` (:mod:`core.object_gc`) removes what nothing refers to.
 
 Every archive, restore and delete is an audit event, written in the same transaction as
 the change. The checks and the change share one write transaction (the store's write lock
@@ -597,7 +598,14 @@ def _delete_rows(session: Session, target: Target) -> dict[str, Any]:
         return {"artifacts": artifacts, "metric_points": points}
     if table == "model_version":
         _delete_model_version(run, row_id)
-        _drop_empty_model(run, target.details["model_id"])
+        # the model stays, even empty: it remembers the number so it is never reused
+        run(
+            "UPDATE registered_model SET max_deleted_version = CASE"
+            " WHEN coalesce(max_deleted_version, 0) > :v THEN max_deleted_version ELSE :v END"
+            " WHERE id = :m",
+            v=target.details["version"],
+            m=target.details["model_id"],
+        )
         return {}
     if table == "registered_model":
         versions = [
@@ -612,12 +620,14 @@ def _delete_rows(session: Session, target: Target) -> dict[str, Any]:
         return {"versions": sorted(versions)}
     if table == "dataset_version":
         run("DELETE FROM dataset_version WHERE id = :v", v=row_id)
-        dataset_id = target.details["dataset_id"]
-        left = _rows(
-            session, "SELECT COUNT(*) AS n FROM dataset_version WHERE dataset_id = :d", d=dataset_id
-        )[0].n
-        if not left:
-            run("DELETE FROM dataset WHERE id = :d", d=dataset_id)
+        # the dataset stays, even empty: it remembers the number so it is never reused
+        run(
+            "UPDATE dataset SET max_deleted_version = CASE"
+            " WHEN coalesce(max_deleted_version, 0) > :v THEN max_deleted_version ELSE :v END"
+            " WHERE id = :d",
+            v=target.details["version"],
+            d=target.details["dataset_id"],
+        )
         return {}
     if table == "dataset":
         versions = [
@@ -648,15 +658,6 @@ def _delete_rows(session: Session, target: Target) -> dict[str, Any]:
 def _delete_model_version(run: Any, version_id: int) -> None:
     run("DELETE FROM monitor_reference WHERE model_version_id = :v", v=version_id)
     run("DELETE FROM model_version WHERE id = :v", v=version_id)
-
-
-def _drop_empty_model(run: Any, model_id: int) -> None:
-    """A model whose last version was deleted goes too (it has no alias: aliases block)."""
-    run(
-        "DELETE FROM registered_model WHERE id = :m"
-        " AND NOT EXISTS (SELECT 1 FROM model_version WHERE model_id = :m)",
-        m=model_id,
-    )
 
 
 def _remove_log(workspace: Workspace, log_file: Path) -> None:

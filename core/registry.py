@@ -229,9 +229,11 @@ def register_version(
         latest = session.exec(
             select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)
         ).one()
+        # never a number a deleted version had: "m@3" in a record means one file
+        latest = max(latest or 0, model.max_deleted_version or 0)
         version = ModelVersion(
             model_id=model.id,
-            version=(latest or 0) + 1,
+            version=latest + 1,
             run_id=run_id,
             artifact_id=artifact.id,
             dataset_version_id=run.dataset_version_id,

@@ -44,6 +44,8 @@ class Dataset(SQLModel, table=True):
     description: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
+    #: the highest version number ever deleted: new versions are numbered above it
+    max_deleted_version: int | None = None
     #: when and by whom it was archived (hidden from lists, restorable); NULL: not archived
     archived_at: datetime | None = None
     archived_by: str | None = None
@@ -176,6 +178,8 @@ class RegisteredModel(SQLModel, table=True):
     description: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
+    #: the highest version number ever deleted: new versions are numbered above it
+    max_deleted_version: int | None = None
     #: when and by whom it was archived (hidden from lists, restorable); NULL: not archived
     archived_at: datetime | None = None
     archived_by: str | None = None

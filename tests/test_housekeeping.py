@@ -291,8 +291,9 @@ def test_deleting_a_version_then_its_run_then_the_project(seeded: Any) -> None:
     with pytest.raises(DeleteRefusedError, match=r"produced model free-clf@1"):
         housekeeping.delete(ws, "run", str(run_id))
     housekeeping.delete(ws, "model", "free-clf@1")
-    # its last version gone, the model goes too
-    assert rows(ws, "SELECT count(*) FROM registered_model WHERE name = 'free-clf'") == [(0,)]
+    # its last version gone, the model stays, remembering the number it must not give again
+    assert rows(ws, "SELECT max_deleted_version FROM registered_model WHERE name = ?",
+                "free-clf") == [(1,)]  # fmt: skip
     housekeeping.delete(ws, "run", str(run_id))
     sql = "SELECT r.id FROM run r JOIN project p ON p.id = r.project_id WHERE p.name = ?"
     diabetes_runs = [r[0] for r in rows(ws, sql, "diabetes")]
@@ -327,9 +328,18 @@ def test_deleting_a_dataset_version_and_a_whole_dataset(
     register_dataset(ws, "pts", first)
     housekeeping.delete(ws, "data", "pts@2")
     assert [v.version for v in list_dataset_versions(ws, "pts", archived="include")] == [1]
-    housekeeping.delete(ws, "data", "pts")
+    # the number of a deleted version is never given again: pts@2 meant other bytes
+    first.write_text("x,y\n5,6\n")
+    assert register_dataset(ws, "pts", first).version.version == 3
+    housekeeping.delete(ws, "data", "pts@3")
+    housekeeping.delete(ws, "data", "pts@1")
+    assert list_dataset_versions(ws, "pts", archived="include") == []
+    assert register_dataset(ws, "pts", first).version.version == 4
+    housekeeping.delete(ws, "data", "pts")  # the name itself: a new pts starts again
     assert rows(ws, "SELECT count(*) FROM dataset") == [(0,)]
-    assert [e[0] for e in events(ws)] == ["dataset.delete", "dataset.delete"]
+    assert [e[0] for e in events(ws)] == ["dataset.delete"] * 4
+    register_dataset(ws, "pts", first)
+    assert list_dataset_versions(ws, "pts")[0].version == 1
     chain_ok(ws)
 
 
@@ -401,3 +411,34 @@ def test_command_line_archive_list_delete_and_audit(seeded: Any) -> None:
     verify = dockyard("audit", "verify", cwd=root)
     assert verify.returncode == 0, verify.stderr
     assert "intact: 4 events" in verify.stdout
+
+
+def test_a_deleted_model_version_number_is_never_given_again(seeded: Any) -> None:
+    import hashlib
+
+    from dockyard.core.registry import register_version
+
+    ws, ids = seeded
+    run_id = ids["runs"][4]
+    body = b"a model file"
+    digest = hashlib.sha256(body).hexdigest()
+    ws.objects.mkdir(parents=True, exist_ok=True)
+    (ws.objects / digest).write_bytes(body)
+    assert ws.db_path is not None
+    with sqlite3.connect(ws.db_path) as conn:
+        conn.execute("UPDATE run SET status = 'finished' WHERE id = ?", (run_id,))
+        conn.execute(
+            "INSERT INTO artifact (run_id, name, kind, sha256, size_bytes, object_path,"
+            " file_format, created_at) VALUES (?, 'model.skops', 'model', ?, ?, ?, 'skops',"
+            " '2026-03-14 12:00:00')",
+            (run_id, digest, len(body), f"objects/{digest}"),
+        )
+    assert register_version(ws, run_id, "again-clf").version == 1
+    assert register_version(ws, run_id, "again-clf").version == 2
+    housekeeping.delete(ws, "model", "again-clf@2")
+    assert register_version(ws, run_id, "again-clf").version == 3
+    housekeeping.delete(ws, "model", "again-clf@3")
+    housekeeping.delete(ws, "model", "again-clf@1")
+    assert [m.versions for m in list_models(ws) if m.name == "again-clf"] == [0]
+    assert register_version(ws, run_id, "again-clf").version == 4
+    chain_ok(ws)

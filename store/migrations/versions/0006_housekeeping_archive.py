@@ -1,5 +1,6 @@
 """housekeeping: archived_at/archived_by on projects, datasets, dataset versions, runs,
-models and model versions; the runs list's indexes carry archived_at
+models and model versions; max_deleted_version on datasets and models; the runs list's
+indexes carry archived_at
 
 Revision ID: 0006
 Revises: 0005
@@ -32,6 +33,9 @@ def upgrade() -> None:
     for table in ARCHIVABLE:
         op.add_column(table, sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))
         op.add_column(table, sa.Column("archived_by", sa.String(), nullable=True))
+    # The highest version number ever deleted, so a deleted number is never given again.
+    for table in ("dataset", "registered_model"):
+        op.add_column(table, sa.Column("max_deleted_version", sa.Integer(), nullable=True))
     # The Runs pane counts and pages runs from these two indexes alone; with archived_at
     # in them, hiding archived runs costs no lookup of the table's rows.
     op.drop_index("ix_run_status_created", table_name="run")
@@ -49,6 +53,9 @@ def downgrade() -> None:
     op.create_index("ix_run_created_filter", "run", ["created_at", "status", "user", "project_id"])
     op.drop_index("ix_run_status_created", table_name="run")
     op.create_index("ix_run_status_created", "run", ["status", "created_at"])
+    for table in ("dataset", "registered_model"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("max_deleted_version")
     for table in ARCHIVABLE:
         with op.batch_alter_table(table) as batch:
             batch.drop_column("archived_by")
