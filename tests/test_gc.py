@@ -222,3 +222,33 @@ def test_command_line_gc(two_versions: Any) -> None:
     assert '"count": 0' in again.stdout
     verify = dockyard("audit", "verify", cwd=root)
     assert verify.returncode == 0 and "intact" in verify.stdout
+
+
+def test_a_run_logging_an_artifact_waits_for_gc_and_keeps_its_object(tmp_path: Path) -> None:
+    """A training run's artifact lands under the shared lock: while gc holds it, the write
+    waits; once written, its row names it and gc keeps it."""
+    from dockyard.core.tracking import Tracker
+    from tests.test_tracking import Store
+
+    store = Store(tmp_path / "ws")
+    ws = store.workspace
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "dockyard.toml").write_text('[project]\nname = "demo"\nentry = "python t.py"\n')
+    report = tmp_path / "report.json"
+    report.write_text('{"ok": true}')
+    tracker = Tracker.from_env(store.env(), project_dir=project)
+    logged: list[Any] = []
+    try:
+        with staging.object_lock(ws.objects, exclusive=True):  # what gc holds
+            writer = threading.Thread(target=lambda: logged.append(tracker.log_artifact(report)))
+            writer.start()
+            writer.join(0.5)
+            assert writer.is_alive() and not logged  # waiting for gc
+        writer.join(30)
+        assert logged and logged[0].path.exists()
+        os.utime(logged[0].path, (OLD, OLD))
+        result = object_gc.collect_garbage(ws)
+        assert result.garbage == [] and result.kept == 1 and logged[0].path.exists()
+    finally:
+        tracker.close()
