@@ -220,6 +220,8 @@ def gc(ctx: Context, dry_run: bool, yes: bool, verbose: bool, grace: float, as_j
         from dockyard.core.overview import human_size
 
         echo(f"Removed {report.removed} object(s), freed {human_size(report.freed)}.")
+    else:
+        echo("Nothing removed.")
 
 
 def _amount(report: Any) -> str:
