@@ -480,18 +480,30 @@ def _store_manifest(store: _ObjectWriter, entries: list[list[Any]]) -> str:
     return store.put(json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
 
 
-def referenced_objects(record: Mapping[str, Any], objects: Path) -> set[str]:
+def referenced_objects(
+    record: Mapping[str, Any], objects: Path, *, strict: bool = False
+) -> set[str]:
     """Every object digest a code record keeps alive (manifests, their files, the diff),
-    for a clean-up that must not remove them."""
+    for a clean-up that must not remove them.
+
+    A manifest that cannot be read hides the files it names; with ``strict`` that raises
+    (``DockyardError``) instead of being skipped, for a caller that would otherwise
+    remove those files (``dockyard gc``)."""
     digests: set[str] = set()
     for key in ("manifest", "changes"):
         digest = record.get(key)
         if not isinstance(digest, str):
             continue
         digests.add(digest)
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        try:
             manifest = json.loads(hashing.object_path(objects, digest).read_bytes())
             digests.update(entry[1] for entry in manifest["files"] if entry[1])
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+            if strict:
+                raise DockyardError(
+                    f"code manifest {digest} cannot be read ({type(error).__name__}); "
+                    "the files it names cannot be told from garbage"
+                ) from None
     diff = record.get("diff")
     if isinstance(diff, dict) and isinstance(diff.get("hash"), str):
         digests.add(diff["hash"])

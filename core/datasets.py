@@ -147,6 +147,8 @@ class VersionInfo:
     author: str
     created_at: datetime
     profile: dict[str, Any] | None = field(default=None, repr=False)
+    #: when it was archived (hidden from `data versions`, skipped by "latest"), None if not
+    archived_at: datetime | None = None
 
     @property
     def ref(self) -> str:
@@ -174,6 +176,7 @@ class VersionInfo:
             "message": self.message,
             "author": self.author,
             "created_at": self.created_at.isoformat(),
+            "archived_at": self.archived_at.isoformat() if self.archived_at else None,
         }
         if with_profile:
             out["profile"] = self.profile
@@ -191,6 +194,8 @@ class DatasetInfo:
     updated_at: datetime
     n_versions: int
     latest: VersionInfo | None
+    #: when it was archived (hidden from `data list`), None if not
+    archived_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         latest = self.latest
@@ -206,6 +211,7 @@ class DatasetInfo:
             "content_hash": latest.content_hash if latest else None,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "archived_at": self.archived_at.isoformat() if self.archived_at else None,
         }
 
 
@@ -224,9 +230,14 @@ class Registration:
 
         v = self.version
         if not self.created:
+            archived = (
+                f"; it is archived: `dockyard data restore {v.ref}` makes it current again"
+                if v.archived_at is not None
+                else ""
+            )
             return (
                 f"{v.dataset}: identical content is already version {v.version} "
-                f"({v.content_hash[:12]}); no new version registered"
+                f"({v.content_hash[:12]}); no new version registered{archived}"
             )
         return (
             f"Registered {v.ref}: {v.n_rows:,} rows x {v.n_cols} columns, "
@@ -401,7 +412,7 @@ def register_dataset(
     version of the same size exists (probably the same bytes again) the hash comes first,
     so an unchanged file is not profiled at all.
     """
-    from dockyard.core import hashing
+    from dockyard.core import hashing, staging
 
     check_name(name)
     source = _plan_source(Path(path).expanduser())
@@ -458,34 +469,37 @@ def register_dataset(
         # Everything is known and valid: move objects into place, then write the row.
         for f in staged:
             f.staged.check_source()  # refuse a source that changed at any time until now
-        for f in staged:
-            final, created = f.staged.commit()
-            if created:
-                created_paths.append(final)
-            if f.scanner is not None:
-                index_path = _write_row_index(objects, f.digest, f.scanner)
-                if index_path is not None:
-                    created_paths.append(index_path)
-        if source.folder:
-            links = [(f.rel, hashing.object_path(objects, f.digest)) for f in staged]
-            tree_tmp, _ = hashing.stage_tree(objects, links, algo=algo)
-            final_dir, created = hashing.commit_tree(objects, tree_tmp, digest)
-            tree_tmp = None
-            if created:
-                created_paths.append(final_dir)
-        version = _insert_version(
-            workspace,
-            name=name,
-            digest=digest,
-            hash_algo=hash_algo,
-            source=source,
-            file_format=source.file_format + (FOLDER_SUFFIX if source.folder else ""),
-            size=tracker.total,
-            profile=profile,
-            columns_json=columns_json,
-            message=message,
-            author=author if author is not None else _current_user(),
-        )
+        # From the first object in place until the row is committed, gc must wait: it
+        # would take a just-renamed (or reused) object for garbage.
+        with staging.object_lock(objects):
+            for f in staged:
+                final, created = f.staged.commit()
+                if created:
+                    created_paths.append(final)
+                if f.scanner is not None:
+                    index_path = _write_row_index(objects, f.digest, f.scanner)
+                    if index_path is not None:
+                        created_paths.append(index_path)
+            if source.folder:
+                links = [(f.rel, hashing.object_path(objects, f.digest)) for f in staged]
+                tree_tmp, _ = hashing.stage_tree(objects, links, algo=algo)
+                final_dir, created = hashing.commit_tree(objects, tree_tmp, digest)
+                tree_tmp = None
+                if created:
+                    created_paths.append(final_dir)
+            version = _insert_version(
+                workspace,
+                name=name,
+                digest=digest,
+                hash_algo=hash_algo,
+                source=source,
+                file_format=source.file_format + (FOLDER_SUFFIX if source.folder else ""),
+                size=tracker.total,
+                profile=profile,
+                columns_json=columns_json,
+                message=message,
+                author=author if author is not None else _current_user(),
+            )
         created_paths.clear()  # the row owns them now
         return version
     except hashing.HashingCancelled as exc:
@@ -805,6 +819,9 @@ def _write_row_index(objects: Path, digest: str, scanner: Any) -> Path | None:
         return None
     final = objects / f"{digest}.rows"
     if final.exists():
+        from dockyard.core import staging
+
+        staging.touch_object(final)  # reused: gc's grace period starts again
         return None
     offsets = scanner.row_index()
     tmp = hashing.tmp_path(objects, "rows")
@@ -890,6 +907,7 @@ def _tables() -> tuple[Any, Any]:
         column("description", String),
         column("created_at", DateTime),
         column("updated_at", DateTime),
+        column("max_deleted_version", Integer),
     )
     version = table(
         "dataset_version",
@@ -910,6 +928,8 @@ def _tables() -> tuple[Any, Any]:
         column("message", String),
         column("author", String),
         column("created_at", DateTime),
+        column("archived_at", DateTime),
+        column("archived_by", String),
     )
     return dataset, version
 
@@ -1003,7 +1023,11 @@ def _insert_version(
                 latest = conn.execute(
                     select(func.max(version.c.version)).where(version.c.dataset_id == dataset_id)
                 ).scalar()
-                number = int(latest or 0) + 1
+                deleted = conn.execute(
+                    select(dataset.c.max_deleted_version).where(dataset.c.id == dataset_id)
+                ).scalar()
+                # never a number a deleted version had: "iris@3" in a record means one file
+                number = max(int(latest or 0), int(deleted or 0)) + 1
                 conn.execute(
                     insert(version).values(
                         dataset_id=dataset_id,
@@ -1085,6 +1109,7 @@ def _version_info(
         author=row.author,
         created_at=row.created_at,
         profile=json.loads(row.profile_json) if with_profile else None,
+        archived_at=getattr(row, "archived_at", None),
     )
 
 
@@ -1110,17 +1135,25 @@ def list_datasets(
     limit: int | None = None,
     offset: int = 0,
     name: str | None = None,
+    archived: str = "hide",
 ) -> list[DatasetInfo]:
     """Datasets with their latest version, most recently changed first, in one query
-    (``limit``/``offset`` page it; profiles are not loaded)."""
+    (``limit``/``offset`` page it; profiles are not loaded). Archived datasets and
+    versions are hidden (``archived="hide"``), alone (``"only"``) or included
+    (``"include"``); a dataset asked for by ``name`` is found whatever its state."""
     from types import SimpleNamespace
 
     from dockyard.core.workspace import reader_for
-    from dockyard.store.queries import as_utc
+    from dockyard.store.queries import archived_clause, as_utc
 
+    if name is not None:
+        archived = "include"
+    shown = archived_clause("d.archived_at", archived)
+    versions = archived_clause("archived_at", "hide" if archived == "hide" else "include")
     params = {"name": name, "limit": INT64_MAX if limit is None else limit, "offset": offset}
     out = []
-    for row in reader_for(workspace).fetch_all(DATASETS_SQL, params):
+    sql = DATASETS_SQL.format(archived=shown, version_archived=versions)
+    for row in reader_for(workspace).fetch_all(sql, params):
         version = None
         if row["version_id"] is not None:
             fields = {k: row[k] for k in VERSION_FIELDS} | {"id": row["version_id"]}
@@ -1137,6 +1170,7 @@ def list_datasets(
                 updated_at=updated,
                 n_versions=int(row["n"] or 0),
                 latest=version,
+                archived_at=as_utc(row["d_archived_at"]),
             )
         )
     return out
@@ -1149,18 +1183,21 @@ VERSION_FIELDS = (
 )  # fmt: skip
 
 # Plain SQL through ``reader_for``: `data list` must not import SQLAlchemy (decision 25).
+# {archived} and {version_archived}: store.queries.archived_clause (archived versions are
+# neither counted nor "latest" unless asked for).
 DATASETS_SQL = f"""
 SELECT d.id AS d_id, d.name AS d_name, d.description AS d_description,
        d.created_at AS d_created_at, d.updated_at AS d_updated_at, s.n AS n,
+       d.archived_at AS d_archived_at,
        v.id AS version_id, {", ".join(f"v.{c} AS {c}" for c in VERSION_FIELDS)},
-       v.created_at AS created_at
+       v.created_at AS created_at, v.archived_at AS archived_at
 FROM dataset AS d
 LEFT JOIN (
     SELECT dataset_id, MAX(version) AS latest, COUNT(*) AS n
-    FROM dataset_version GROUP BY dataset_id
+    FROM dataset_version WHERE {{version_archived}} GROUP BY dataset_id
 ) AS s ON s.dataset_id = d.id
 LEFT JOIN dataset_version AS v ON v.dataset_id = d.id AND v.version = s.latest
-WHERE (:name IS NULL OR d.name = :name)
+WHERE (:name IS NULL OR d.name = :name) AND {{archived}}
 ORDER BY d.updated_at DESC, d.name
 LIMIT :limit OFFSET :offset
 """
@@ -1179,11 +1216,13 @@ def get_dataset(workspace: Workspace, name: str) -> DatasetInfo:
     raise NotFoundError(f"no dataset named {name!r}")  # pragma: no cover
 
 
-def list_versions(workspace: Workspace, name: str) -> list[VersionInfo]:
-    """The versions of ``name``, newest first (without profiles)."""
+def list_versions(workspace: Workspace, name: str, *, archived: str = "hide") -> list[VersionInfo]:
+    """The versions of ``name``, newest first (without profiles); archived ones hidden,
+    alone (``archived="only"``) or included (``"include"``)."""
     from sqlalchemy.orm import defer
     from sqlmodel import Session, select
 
+    from dockyard.core.housekeeping import archived_filter
     from dockyard.store.models import DatasetVersion
 
     check_name(name)
@@ -1193,6 +1232,7 @@ def list_versions(workspace: Workspace, name: str) -> list[VersionInfo]:
             select(DatasetVersion)
             .options(defer(DatasetVersion.profile_json))  # type: ignore[arg-type]
             .where(DatasetVersion.dataset_id == dataset.id)
+            .where(archived_filter(DatasetVersion, archived))
             .order_by(DatasetVersion.version.desc())  # type: ignore[attr-defined]
         ).all()
         return [_version_info(r, name, workspace) for r in rows]
@@ -1202,7 +1242,7 @@ def get_version(
     workspace: Workspace, ref: str | DatasetRef, *, with_profile: bool = True
 ) -> VersionInfo:
     """The version ``ref`` names (``name``, ``name@3``, ``name@latest``), with its profile."""
-    from sqlmodel import Session, select
+    from sqlmodel import Session, col, select
 
     from dockyard.store.models import DatasetVersion
 
@@ -1211,7 +1251,11 @@ def get_version(
         dataset = _dataset_row(session, parsed.name)
         query = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
         if parsed.version is None:
-            query = query.order_by(DatasetVersion.version.desc())  # type: ignore[attr-defined]
+            # "latest" never means an archived version: archiving an accidental version
+            # is how a user makes the one before it current again
+            query = query.where(col(DatasetVersion.archived_at).is_(None)).order_by(
+                DatasetVersion.version.desc()  # type: ignore[attr-defined]
+            )
         else:
             query = query.where(DatasetVersion.version == parsed.version)
         row = session.exec(query.limit(1)).first()

@@ -251,6 +251,7 @@ class StagedObject:
             raise DockyardError("internal error: commit before hash")
         final = self.final_path
         if final.exists():
+            staging.touch_object(final)  # reused: gc's grace period starts again
             self.discard()
             return final, False
         with contextlib.suppress(OSError):
@@ -426,6 +427,7 @@ def commit_tree(objects: Path, folder: Path, digest: str) -> tuple[Path, bool]:
     """Rename a staged folder to ``objects/<digest>``; ``(path, created)``."""
     final = object_path(objects, digest)
     if final.exists():
+        staging.touch_object(final)  # reused: gc's grace period starts again
         _remove(folder)
         return final, False
     try:

@@ -558,7 +558,7 @@ def _batches(workspace: Workspace, project_path: Path, config: dict[str, Any]) -
         from dockyard.core.datasets import list_versions
 
         try:
-            versions = list_versions(workspace, config["dataset"])
+            versions = list_versions(workspace, config["dataset"], archived="include")
         except NotFoundError:
             return []
         return [

@@ -42,6 +42,16 @@ CHECK_MARKS = {"passed": "✓", "failed": "✗", "note": "!"}
 
 #: The mark after the sweep id of the best run of a finished sweep (readable without colour).
 BEST_MARK = "★"
+#: In front of an archived row's first cell, where archived rows are shown (``H``): the
+#: mark says it without colour, the pane also dims the row.
+ARCHIVED_MARK = "⊘"
+#: Panes whose rows can be archived, deleted (``d``) and shown when archived (``H``).
+ARCHIVABLE_PANES = frozenset({"datasets", "runs", "models"})
+
+
+def archived_cell(value: str, archived: bool) -> str:
+    """A row's first cell, marked when the row is archived."""
+    return f"{ARCHIVED_MARK} {value}" if archived else value
 
 
 class Pane(StrEnum):
@@ -192,6 +202,7 @@ class DatasetRow:
     file_format: str
     updated_at: datetime | None
     age: str
+    archived: bool = False
 
     @property
     def key(self) -> str:
@@ -204,7 +215,7 @@ class DatasetRow:
     def cells(self) -> tuple[str, ...]:
         version = NO_VALUE if self.latest_version is None else f"v{self.latest_version}"
         return (
-            self.name,
+            archived_cell(self.name, self.archived),
             version,
             human_count(self.rows),
             human_count(self.columns),
@@ -233,6 +244,7 @@ class RunRow:
     sparkline: str = ""
     #: The best run (primary metric, project's direction) of a sweep whose runs all ended.
     best: bool = False
+    archived: bool = False
 
     @property
     def key(self) -> str:
@@ -255,7 +267,7 @@ class RunRow:
         if self.sparkline:
             metric = f"{metric} {self.sparkline}"
         return (
-            str(self.id),
+            archived_cell(str(self.id), self.archived),
             self.project,
             self.status,
             self.elapsed,
@@ -277,10 +289,17 @@ class ModelRow:
     primary_value: float | None
     updated_at: datetime | None
     age: str
+    #: the model is archived, or the version shown is (then every version is)
+    archived: bool = False
 
     @property
     def key(self) -> str:
         return f"model:{self.id}"
+
+    @property
+    def ref(self) -> str:
+        """What ``d`` acts on: the version shown (``name@3``), or the model if it has none."""
+        return self.name if self.latest_version is None else f"{self.name}@{self.latest_version}"
 
     @property
     def label(self) -> str:
@@ -289,7 +308,7 @@ class ModelRow:
     def cells(self) -> tuple[str, ...]:
         version = NO_VALUE if self.latest_version is None else f"v{self.latest_version}"
         return (
-            self.name,
+            archived_cell(self.name, self.archived),
             version,
             ", ".join(self.aliases) or NO_VALUE,
             format_metric(self.primary_metric, self.primary_value),
@@ -436,6 +455,8 @@ class PanePage:
     summary: str = ""
     #: rows per segment matching the filter ("alerts", "monitors", "running", ...)
     counts: dict[str, int] = field(default_factory=dict)
+    #: archived rows: ``hide`` or ``include`` (``store.queries.ARCHIVED_CHOICES``)
+    archived: str = "hide"
 
 
 @dataclass(frozen=True)
@@ -475,6 +496,7 @@ def _dataset_row(row: Mapping[str, Any], now: datetime) -> DatasetRow:
         file_format=_text(row["file_format"]),
         updated_at=updated,
         age=human_age(updated, now),
+        archived=row.get("archived_at") is not None,
     )
 
 
@@ -510,6 +532,7 @@ def _run_row(row: Mapping[str, Any], now: datetime) -> RunRow:
         error=_text(row["error"]),
         age=human_age(created, now),
         group_id=row.get("group_id") or None,
+        archived=row.get("archived_at") is not None,
     )
 
 
@@ -604,6 +627,7 @@ def _model_row(row: Mapping[str, Any], now: datetime) -> ModelRow:
         primary_value=_float_or_none(row["primary_value"]),
         updated_at=updated,
         age=human_age(updated, now),
+        archived=row.get("archived_at") is not None or row.get("version_archived_at") is not None,
     )
 
 
@@ -830,15 +854,23 @@ def load_pane(
     limit: int = PAGE_SIZE,
     offset: int = 0,
     now: datetime | None = None,
+    archived: str = "hide",
 ) -> PanePage:
-    """One page of ``pane``: ``limit`` rows from ``offset`` matching ``filter_text``.
+    """One page of ``pane``: ``limit`` rows from ``offset`` matching ``filter_text``;
+    archived rows of the Datasets, Runs and Models panes as ``archived`` says (hidden).
 
     Raises whatever the reader raises (``sqlite3.Error``, SQLAlchemy errors); the faces
     turn that into one line for the user.
     """
     pane = Pane(pane)
     moment = now if now is not None else utcnow()
-    page = _PAGE_READERS[pane](reader, filter_text, limit=limit, offset=offset)
+    if pane.value in ARCHIVABLE_PANES:
+        page = _PAGE_READERS[pane](
+            reader, filter_text, limit=limit, offset=offset, archived=archived
+        )
+    else:
+        archived = "hide"
+        page = _PAGE_READERS[pane](reader, filter_text, limit=limit, offset=offset)
     make = _ROW_MAKERS[pane]
     rows = [make(row, moment) for row in page.rows]
     if pane is Pane.RUNS:
@@ -853,6 +885,7 @@ def load_pane(
         filter_text=filter_text,
         summary=_summary(pane, page.counts),
         counts=dict(page.counts),
+        archived=archived,
     )
 
 

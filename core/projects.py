@@ -191,6 +191,8 @@ class ProjectInfo:
     created_at: datetime
     updated_at: datetime
     spec: ProjectSpec = field(repr=False)
+    #: when it was archived (hidden from `project list`), None if not
+    archived_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -206,6 +208,7 @@ class ProjectInfo:
             "monitors": [m.name for m in self.spec.monitors],
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "archived_at": self.archived_at.isoformat() if self.archived_at else None,
         }
 
 
@@ -725,15 +728,19 @@ def _sync_monitors(session: Any, project_id: int, spec: ProjectSpec) -> None:
 
 
 PROJECT_COLUMNS = (
-    "SELECT id, name, path, description, entry, spec_json, created_at, updated_at FROM project"
+    "SELECT id, name, path, description, entry, spec_json, created_at, updated_at,"
+    " archived_at FROM project"
 )
 
 
-def list_projects(workspace: Workspace) -> list[ProjectInfo]:
-    """Every registered project, by name."""
+def list_projects(workspace: Workspace, *, archived: str = "hide") -> list[ProjectInfo]:
+    """Registered projects, by name; archived ones hidden, alone (``archived="only"``) or
+    included (``"include"``)."""
     from dockyard.core.workspace import reader_for
+    from dockyard.store.queries import archived_clause
 
-    rows = reader_for(workspace).fetch_all(PROJECT_COLUMNS + " ORDER BY name")
+    where = archived_clause("archived_at", archived)
+    rows = reader_for(workspace).fetch_all(f"{PROJECT_COLUMNS} WHERE {where} ORDER BY name")
     return [_info(row) for row in rows]
 
 
@@ -768,6 +775,7 @@ def _info(row: Mapping[str, Any]) -> ProjectInfo:
         created_at=created,
         updated_at=updated,
         spec=ProjectSpec.from_json(row["spec_json"]),
+        archived_at=as_utc(row["archived_at"]),
     )
 
 

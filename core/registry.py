@@ -66,6 +66,8 @@ class VersionInfo:
     primary_metric: str | None
     primary_value: float | None
     metrics: dict[str, float] = field(default_factory=dict)
+    #: when it was archived (hidden from lists, never "latest"), None if not
+    archived_at: datetime | None = None
 
     @property
     def ref(self) -> str:
@@ -92,6 +94,7 @@ class VersionInfo:
             "primary_metric": self.primary_metric,
             "primary_value": self.primary_value,
             "metrics": self.metrics,
+            "archived_at": self.archived_at.isoformat() if self.archived_at else None,
         }
 
 
@@ -105,6 +108,8 @@ class ModelSummary:
     primary_metric: str | None
     primary_value: float | None
     updated_at: datetime
+    #: when the model as a whole was archived, None if not
+    archived_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +121,7 @@ class ModelSummary:
             "primary_metric": self.primary_metric,
             "primary_value": self.primary_value,
             "updated_at": self.updated_at.isoformat(),
+            "archived_at": self.archived_at.isoformat() if self.archived_at else None,
         }
 
 
@@ -232,9 +238,11 @@ def register_version(
         latest = session.exec(
             select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)
         ).one()
+        # never a number a deleted version had: "m@3" in a record means one file
+        latest = max(latest or 0, model.max_deleted_version or 0)
         version = ModelVersion(
             model_id=model.id,
-            version=(latest or 0) + 1,
+            version=latest + 1,
             run_id=run_id,
             artifact_id=artifact.id,
             dataset_version_id=run.dataset_version_id,
@@ -277,7 +285,7 @@ def _resolve(session: Session, ref: str) -> tuple[RegisteredModel, ModelVersion]
     if selector == "latest":
         version = session.exec(
             select(ModelVersion)
-            .where(ModelVersion.model_id == model.id)
+            .where(ModelVersion.model_id == model.id, col(ModelVersion.archived_at).is_(None))
             .order_by(col(ModelVersion.version).desc())
         ).first()
     elif (number := parse_version(selector, ref)) is not None:
@@ -310,9 +318,12 @@ def get_version(workspace: Workspace, ref: str) -> VersionInfo:
         return _version_info(session, version)
 
 
-def list_versions(workspace: Workspace, name: str) -> list[VersionInfo]:
+def list_versions(workspace: Workspace, name: str, *, archived: str = "hide") -> list[VersionInfo]:
+    """The versions of model ``name``, newest first; archived ones hidden, alone
+    (``archived="only"``) or included (``"include"``)."""
     from sqlmodel import Session, col, select
 
+    from dockyard.core.housekeeping import archived_filter
     from dockyard.store.models import ModelVersion, RegisteredModel
 
     with Session(engine_for(workspace)) as session:
@@ -322,17 +333,25 @@ def list_versions(workspace: Workspace, name: str) -> list[VersionInfo]:
         rows = session.exec(
             select(ModelVersion)
             .where(ModelVersion.model_id == model.id)
+            .where(archived_filter(ModelVersion, archived))
             .order_by(col(ModelVersion.version).desc())
         ).all()
         return [_version_info(session, row) for row in rows]
 
 
-def list_models(workspace: Workspace) -> list[ModelSummary]:
-    """Every model with its latest version, aliases and the latest version's metric."""
+def list_models(workspace: Workspace, *, archived: str = "hide") -> list[ModelSummary]:
+    """Every model with its latest version, aliases and the latest version's metric.
+
+    A model is hidden when it is archived or every version it has is (``archived="hide"``);
+    ``"only"`` lists the models archived or holding an archived version, ``"include"``
+    all. Hidden versions are neither counted nor the latest.
+    """
     from sqlmodel import Session, col, func, select
 
+    from dockyard.core.housekeeping import archived_filter
     from dockyard.store.models import ModelAlias, ModelVersion, RegisteredModel, Run
 
+    versions_shown = archived_filter(ModelVersion, "hide" if archived == "hide" else "include")
     with Session(engine_for(workspace)) as session:
         summaries = []
         models = session.exec(
@@ -341,14 +360,26 @@ def list_models(workspace: Workspace) -> list[ModelSummary]:
         for model in models:
             latest = session.exec(
                 select(ModelVersion)
-                .where(ModelVersion.model_id == model.id)
+                .where(ModelVersion.model_id == model.id, versions_shown)
                 .order_by(col(ModelVersion.version).desc())
             ).first()
             count = session.exec(
                 select(func.count())
                 .select_from(ModelVersion)
-                .where(ModelVersion.model_id == model.id)
+                .where(ModelVersion.model_id == model.id, versions_shown)
             ).one()
+            if archived != "include":
+                archived_versions = session.exec(
+                    select(func.count())
+                    .select_from(ModelVersion)
+                    .where(ModelVersion.model_id == model.id)
+                    .where(col(ModelVersion.archived_at).is_not(None))
+                ).one()
+                hidden = model.archived_at is not None or (archived_versions and not count)
+                if archived == "hide" and hidden:
+                    continue
+                if archived == "only" and not (model.archived_at or archived_versions):
+                    continue
             aliases = {
                 a.alias: v.version
                 for a, v in session.exec(
@@ -368,6 +399,7 @@ def list_models(workspace: Workspace) -> list[ModelSummary]:
                     primary_metric=run.primary_metric if run else None,
                     primary_value=run.primary_value if run else None,
                     updated_at=model.updated_at,
+                    archived_at=model.archived_at,
                 )
             )
         return summaries
@@ -714,4 +746,5 @@ def _version_info(session: Session, version: ModelVersion) -> VersionInfo:
         primary_metric=run.primary_metric,
         primary_value=run.primary_value,
         metrics=final_metrics(session, version.run_id),
+        archived_at=version.archived_at,
     )

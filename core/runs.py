@@ -24,7 +24,7 @@ from dockyard.core.parsing import INT64_MAX, parse_int, shown
 from dockyard.core.projects import ParamSpec, ProjectInfo, coerce_param, get_project
 from dockyard.core.run_data import DataChoice, resolve_run_data
 from dockyard.core.workspace import Workspace, current_user, engine_for, reader_for
-from dockyard.store.queries import Reader, as_utc
+from dockyard.store.queries import Reader, archived_clause, as_utc
 from dockyard.store.schema import RUN_STATUSES
 
 if TYPE_CHECKING:
@@ -69,6 +69,8 @@ class RunInfo:
     dataset_hash: str | None = None
     #: which code the run ran (``core.code``): a git commit or a snapshot; {} until started
     code: dict[str, Any] = field(default_factory=dict)
+    #: when it was archived (hidden from lists; `dockyard run restore`), None if not
+    archived_at: datetime | None = None
 
     @property
     def duration(self) -> float | None:
@@ -110,6 +112,7 @@ class RunInfo:
             "env": self.env,
             "tags": self.tags,
             "code": self.code,
+            "archived_at": iso(self.archived_at),
         }
 
 
@@ -318,7 +321,7 @@ SELECT r.id AS id, p.name AS project, r.status AS status, r.command AS command,
        r.log_path AS log_path, r.git_commit AS git_commit, r.git_dirty AS git_dirty,
        r.seed AS seed, r.env_json AS env_json, r.code_json AS code_json,
        ds.name AS dataset_name, dv.version AS dataset_version,
-       dv.hash_algo AS hash_algo, dv.content_hash AS content_hash
+       dv.hash_algo AS hash_algo, dv.content_hash AS content_hash, r.archived_at AS archived_at
 FROM run AS r
 LEFT JOIN project AS p ON p.id = r.project_id
 LEFT JOIN dataset_version AS dv ON dv.id = r.dataset_version_id
@@ -331,7 +334,11 @@ RUN_BY_ID = RUN_SELECT + "WHERE r.id = :run_id"
 # come from ix_run_status_created and the rest from the primary key, never a sort of the
 # whole table on a CASE expression.
 _ACTIVE_SQL = ", ".join(f"'{status}'" for status in ACTIVE)
-_RUNS_WHERE = "(:status IS NULL OR r.status = :status) AND (:project IS NULL OR p.name = :project)"
+# {archived}: store.queries.archived_clause, hiding archived runs unless asked for
+_RUNS_WHERE = (
+    "(:status IS NULL OR r.status = :status) AND (:project IS NULL OR p.name = :project)"
+    " AND {archived}"
+)
 RUNS_ACTIVE = (
     f"{RUN_SELECT} WHERE r.status IN ({_ACTIVE_SQL}) AND {_RUNS_WHERE}"
     " ORDER BY r.id DESC LIMIT :limit OFFSET :offset"
@@ -355,8 +362,10 @@ def list_runs(
     project: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    archived: str = "hide",
 ) -> list[RunInfo]:
-    """Runs, active first then newest, filtered by status and project."""
+    """Runs, active first then newest, filtered by status and project; archived runs
+    hidden, alone (``archived="only"``) or included (``"include"``)."""
     if status and status not in RUN_STATUSES:
         raise InputError(
             f"{shown(status)} is not a run status; use one of {', '.join(RUN_STATUSES)}"
@@ -364,16 +373,19 @@ def list_runs(
     parse_int(limit, 1)  # a negative LIMIT means "no limit" to SQLite
     parse_int(offset, 0)
 
+    visible_sql = archived_clause("r.archived_at", archived)
     reader = reader_for(workspace)
     params: dict[str, Any] = {"status": status or None, "project": project or None}
-    row = reader.fetch_one(RUNS_COUNT_ACTIVE, params)
+    row = reader.fetch_one(RUNS_COUNT_ACTIVE.format(archived=visible_sql), params)
     active = int(row["n"]) if row else 0
     rows: list[dict[str, Any]] = []
     if offset < active:
-        rows += reader.fetch_all(RUNS_ACTIVE, {**params, "limit": limit, "offset": offset})
+        rows += reader.fetch_all(
+            RUNS_ACTIVE.format(archived=visible_sql), {**params, "limit": limit, "offset": offset}
+        )
     if len(rows) < limit:
         rows += reader.fetch_all(
-            RUNS_OTHER,
+            RUNS_OTHER.format(archived=visible_sql),
             {**params, "limit": limit - len(rows), "offset": max(0, offset - active)},
         )
     return [_info_from_row(reader, row) for row in rows]
@@ -439,6 +451,7 @@ def _info_from_row(reader: Reader, row: Mapping[str, Any]) -> RunInfo:
         tags=tags,
         dataset_hash=dataset_hash,
         code=json.loads(row["code_json"] or "{}"),
+        archived_at=as_utc(row["archived_at"]),
     )
 
 
@@ -559,6 +572,7 @@ def _info(session: Session, run: Run, project_name: str | None = None) -> RunInf
         tags=tags,
         dataset_hash=dataset_hash,
         code=json.loads(run.code_json or "{}"),
+        archived_at=run.archived_at,
     )
 
 

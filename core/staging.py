@@ -15,6 +15,12 @@ is removed only once older than ``STALE_SECONDS``, as are names without an owner
 
 Standard library only and cheap to import (socket and secrets load only when needed):
 every command's start calls :func:`sweep`.
+
+:func:`object_lock` is how writers and ``dockyard gc`` keep out of each other's way: a
+writer holds it shared from the moment an object lands in (or is found in) ``objects/``
+until the row that names it is committed; gc holds it exclusive while it decides what is
+unreferenced and removes it. So gc never removes an object between a registration's
+rename and its commit, nor an existing object a registration has just decided to reuse.
 """
 
 from __future__ import annotations
@@ -24,12 +30,68 @@ import functools
 import os
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 TMP_DIRNAME = "tmp"
 STALE_SECONDS = 24 * 3600
 SWEEP_LIMIT = 1000  # entries looked at per sweep
 _PREFIX = "dy"
+#: The lock writers hold shared and gc exclusive, beside ``objects/`` (never inside it:
+#: gc lists that folder, and the sweep empties ``objects/tmp``).
+OBJECT_LOCK_NAME = "objects.lock"
+
+
+class ObjectLockBusy(Exception):
+    """The exclusive object lock was not free within the time allowed."""
+
+
+@contextlib.contextmanager
+def object_lock(
+    objects: Path, *, exclusive: bool = False, timeout: float | None = None
+) -> Iterator[None]:
+    """Hold the object store's lock: shared (writers, any number at once) or exclusive
+    (gc). A shared request waits for a gc in progress; an exclusive one waits at most
+    ``timeout`` seconds (None: for ever) and then raises :class:`ObjectLockBusy`.
+
+    A flock on ``<objects>/../objects.lock``, released when the file is closed, so a killed
+    holder never leaves it taken. Where flock does not exist (Windows) it does nothing.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Windows
+        yield
+        return
+    path = objects.parent / OBJECT_LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:  # a teammate's file in a shared workspace: flock needs no write
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        if timeout is None:
+            fcntl.flock(fd, mode)
+        else:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise ObjectLockBusy(str(path)) from None
+                    time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def touch_object(path: Path) -> None:
+    """Mark an existing object as just used (its time), so that gc's grace period covers
+    a writer that reuses it and commits its row a little later. Best effort: another
+    user's object may refuse it, and the lock alone still orders the two."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
 
 
 @functools.cache

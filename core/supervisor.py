@@ -39,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dockyard.core import staging
 from dockyard.core.code import capture_code
 from dockyard.core.projects import ProjectSpec
 from dockyard.core.tracking import ProtocolError, RunEndedError, Tracker, parse_protocol_line
@@ -209,47 +210,51 @@ class Supervisor:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env_record = json.loads(run.env_json or "{}")
         data_paths: dict[str, str] = env_record.get("data_paths", {})
-        # before the script starts, so the record is of the code it runs (core.code)
-        spec = ProjectSpec.from_json(project.spec_json)
-        code_record = capture_code(
-            self.workspace, folder, run.command, [d.path for d in spec.datasets if d.path]
-        )
-        argv = command_argv(run.command)
-        env_record.update(
-            {
-                "argv": argv,
-                "cwd": str(folder),
-                "python": sys.version.split()[0],
-                "platform": platform.platform(),
-                "packages": installed_packages(),
+        # The snapshot's objects land before the row naming them is committed: hold the
+        # object store's lock (shared) until then, so `dockyard gc` cannot judge them
+        # unreferenced in between (core.object_gc).
+        with staging.object_lock(self.workspace.objects):
+            # before the script starts, so the record is of the code it runs (core.code)
+            spec = ProjectSpec.from_json(project.spec_json)
+            code_record = capture_code(
+                self.workspace, folder, run.command, [d.path for d in spec.datasets if d.path]
+            )
+            argv = command_argv(run.command)
+            env_record.update(
+                {
+                    "argv": argv,
+                    "cwd": str(folder),
+                    "python": sys.version.split()[0],
+                    "platform": platform.platform(),
+                    "packages": installed_packages(),
+                }
+            )
+            child_env = {
+                **os.environ,
+                "DOCKYARD_RUN_ID": str(self.run_id),
+                "DOCKYARD_HOME": str(self.workspace.home),
+                "DOCKYARD_DB": self.workspace.db_url,
+                "DOCKYARD_PARAMS": json.dumps(params),
+                "DOCKYARD_DATA": json.dumps(data_paths),
+                "PYTHONUNBUFFERED": "1",
             }
-        )
-        child_env = {
-            **os.environ,
-            "DOCKYARD_RUN_ID": str(self.run_id),
-            "DOCKYARD_HOME": str(self.workspace.home),
-            "DOCKYARD_DB": self.workspace.db_url,
-            "DOCKYARD_PARAMS": json.dumps(params),
-            "DOCKYARD_DATA": json.dumps(data_paths),
-            "PYTHONUNBUFFERED": "1",
-        }
-        if run.primary_metric:
-            child_env["DOCKYARD_PRIMARY_METRIC"] = run.primary_metric
-        if run.seed is not None:
-            child_env["DOCKYARD_SEED"] = str(run.seed)
-        self._update(
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            log_path=str(log_path),
-            # the project folder's own repository, or none: never the one around the
-            # workspace, whose commit need not hold this code
-            git_commit=code_record.get("commit"),
-            git_dirty=code_record.get("dirty"),
-            code_json=json.dumps(code_record),
-            env_json=json.dumps(env_record),
-            heartbeat_at=_now(),
-            user=run.user or current_user(),
-        )
+            if run.primary_metric:
+                child_env["DOCKYARD_PRIMARY_METRIC"] = run.primary_metric
+            if run.seed is not None:
+                child_env["DOCKYARD_SEED"] = str(run.seed)
+            self._update(
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                log_path=str(log_path),
+                # the project folder's own repository, or none: never the one around the
+                # workspace, whose commit need not hold this code
+                git_commit=code_record.get("commit"),
+                git_dirty=code_record.get("dirty"),
+                code_json=json.dumps(code_record),
+                env_json=json.dumps(env_record),
+                heartbeat_at=_now(),
+                user=run.user or current_user(),
+            )
         if self.cancelled.is_set():
             self._finish("cancelled", None, "cancelled before it started")
             return 0

@@ -1035,17 +1035,22 @@ class Tracker:
     def _record_file(self, source: Path, name: str, kind: str, file_format: str) -> LoggedArtifact:
         if isinstance(self._sink, _StoreSink):
             assert self._home is not None
-            sha, size, object_path = _store_object(source, self._home)
-            logged = LoggedArtifact(
-                name=name,
-                kind=kind,
-                path=self._home / object_path,
-                sha256=sha,
-                size_bytes=size,
-                file_format=file_format,
-                object_path=object_path,
-            )
-            self._sink.artifact(logged, object_path)
+            from dockyard.core import staging
+
+            # Held until the artifact row is written (the sink writes it at once), so
+            # `dockyard gc` never takes the new object for garbage in between.
+            with staging.object_lock(self._home / "objects"):
+                sha, size, object_path = _store_object(source, self._home)
+                logged = LoggedArtifact(
+                    name=name,
+                    kind=kind,
+                    path=self._home / object_path,
+                    sha256=sha,
+                    size_bytes=size,
+                    file_format=file_format,
+                    object_path=object_path,
+                )
+                self._sink.artifact(logged, object_path)
             return logged
         target = self.outputs_dir / name
         if file_format and not target.suffix:
@@ -1178,6 +1183,7 @@ def _store_object(source: Path, home: Path) -> tuple[str, int, str]:
         target = objects / sha
         if target.exists():
             os.unlink(tmp_name)  # same content already stored
+            staging.touch_object(target)  # reused: gc's grace period starts again
         else:
             os.chmod(tmp_name, 0o444)  # objects are immutable
             os.replace(tmp_name, target)

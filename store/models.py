@@ -33,6 +33,9 @@ class Project(SQLModel, table=True):
     spec_hash: str
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    #: when and by whom it was archived (hidden from lists, restorable); NULL: not archived
+    archived_at: datetime | None = None
+    archived_by: str | None = None
 
 
 class Dataset(SQLModel, table=True):
@@ -41,6 +44,11 @@ class Dataset(SQLModel, table=True):
     description: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
+    #: the highest version number ever deleted: new versions are numbered above it
+    max_deleted_version: int | None = None
+    #: when and by whom it was archived (hidden from lists, restorable); NULL: not archived
+    archived_at: datetime | None = None
+    archived_by: str | None = None
 
 
 class DatasetVersion(SQLModel, table=True):
@@ -69,17 +77,22 @@ class DatasetVersion(SQLModel, table=True):
     message: str = ""
     author: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+    #: when and by whom it was archived (hidden from lists, restorable); NULL: not archived
+    archived_at: datetime | None = None
+    archived_by: str | None = None
 
 
 class Run(SQLModel, table=True):
     """One execution of a project's entry command."""
 
     __table_args__ = (
-        Index("ix_run_status_created", "status", "created_at"),
+        # archived_at ends both list indexes so hiding archived runs reads no table row
+        # (migration 0007).
+        Index("ix_run_status_created", "status", "created_at", "archived_at"),
         Index("ix_run_project_created", "project_id", "created_at"),
         # Newest-first paging, and the Runs pane's text filter evaluated on the index
         # alone (status, user, project) instead of 100,000 wide rows (migration 0002).
-        Index("ix_run_created_filter", "created_at", "status", "user", "project_id"),
+        Index("ix_run_created_filter", "created_at", "status", "user", "project_id", "archived_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -109,6 +122,9 @@ class Run(SQLModel, table=True):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     heartbeat_at: datetime | None = None
+    #: when and by whom it was archived (hidden from lists, restorable); NULL: not archived
+    archived_at: datetime | None = None
+    archived_by: str | None = None
 
 
 class Param(SQLModel, table=True):
@@ -164,6 +180,11 @@ class RegisteredModel(SQLModel, table=True):
     description: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
+    #: the highest version number ever deleted: new versions are numbered above it
+    max_deleted_version: int | None = None
+    #: when and by whom it was archived (hidden from lists, restorable); NULL: not archived
+    archived_at: datetime | None = None
+    archived_by: str | None = None
 
 
 class ModelVersion(SQLModel, table=True):
@@ -182,6 +203,9 @@ class ModelVersion(SQLModel, table=True):
     tags_json: str = "{}"
     created_by: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+    #: when and by whom it was archived (hidden from lists, restorable); NULL: not archived
+    archived_at: datetime | None = None
+    archived_by: str | None = None
 
 
 class ModelAlias(SQLModel, table=True):

@@ -268,39 +268,66 @@ def _where(filter_sql: str, filter_text: str) -> str:
     return f"({filter_sql})" if filter_text.strip() else "1 = 1"
 
 
+#: What a list shows of archived rows: ``hide`` them (the default), ``only`` them, or
+#: ``include`` them with the rest (each row then says whether it is archived).
+ARCHIVED_CHOICES = ("hide", "only", "include")
+
+
+def archived_clause(column: str, archived: str = "hide") -> str:
+    """The SQL condition on an ``archived_at`` column that ``archived`` asks for."""
+    if archived == "hide":
+        return f"{column} IS NULL"
+    if archived == "only":
+        return f"{column} IS NOT NULL"
+    if archived == "include":
+        return "1 = 1"
+    raise ValueError(f"archived must be one of {', '.join(ARCHIVED_CHOICES)}, not {archived!r}")
+
+
 # --- Datasets -----------------------------------------------------------------------------
 
 DATASETS_FILTER = (
     "LOWER(d.name) LIKE :pattern ESCAPE '\\' OR LOWER(d.description) LIKE :pattern ESCAPE '\\'"
 )
 
-DATASETS_COUNT = "SELECT COUNT(*) AS n FROM dataset AS d WHERE {where}"
+DATASETS_COUNT = "SELECT COUNT(*) AS n FROM dataset AS d WHERE {where} AND {archived}"
 
-# The latest version comes from the (dataset_id, version) unique index, one probe per row.
+# The latest version comes from the (dataset_id, version) unique index, one probe per row;
+# an archived version is skipped unless archived rows are asked for.
 DATASETS_PAGE = """
 SELECT d.id AS id, d.name AS name, d.description AS description,
        d.created_at AS created_at, d.updated_at AS updated_at,
        v.version AS version, v.n_rows AS n_rows, v.n_cols AS n_cols,
        v.size_bytes AS size_bytes, v.file_format AS file_format,
-       v.created_at AS version_created_at
+       v.created_at AS version_created_at, d.archived_at AS archived_at
 FROM dataset AS d
 LEFT JOIN dataset_version AS v ON v.id = (
     SELECT lv.id FROM dataset_version AS lv
-    WHERE lv.dataset_id = d.id ORDER BY lv.version DESC LIMIT 1
+    WHERE lv.dataset_id = d.id AND {version_archived} ORDER BY lv.version DESC LIMIT 1
 )
-WHERE {where}
+WHERE {where} AND {archived}
 ORDER BY d.updated_at DESC, d.id DESC
 LIMIT :limit OFFSET :offset
 """
 
 
 def datasets_page(
-    reader: Reader, filter_text: str = "", *, limit: int = 100, offset: int = 0
+    reader: Reader,
+    filter_text: str = "",
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    archived: str = "hide",
 ) -> Page:
-    """Datasets, most recently changed first, each with its latest version."""
+    """Datasets, most recently changed first, each with its latest version (archived
+    datasets and versions as ``archived`` says: hidden by default)."""
     where = _where(DATASETS_FILTER, filter_text)
+    shown = archived_clause("d.archived_at", archived)
+    versions = archived_clause("lv.archived_at", "hide" if archived == "hide" else "include")
     segment = Segment(
-        "datasets", DATASETS_COUNT.format(where=where), DATASETS_PAGE.format(where=where)
+        "datasets",
+        DATASETS_COUNT.format(where=where, archived=shown),
+        DATASETS_PAGE.format(where=where, archived=shown, version_archived=versions),
     )
     return read_segments(reader, [segment], filter_params(filter_text), limit=limit, offset=offset)
 
@@ -324,11 +351,14 @@ RUNS_FILTER_CI = (
 
 RUNS_COUNT = """
 SELECT COUNT(*) AS n FROM run AS r JOIN project AS p ON p.id = r.project_id
-WHERE r.status {status_op} :live_status AND {where}
+WHERE r.status {status_op} :live_status AND {archived} AND {where}
 """
 
-# Unfiltered counts skip the join so SQLite answers them from an index alone.
-RUNS_COUNT_PLAIN = "SELECT COUNT(*) AS n FROM run AS r WHERE r.status {status_op} :live_status"
+# Unfiltered counts skip the join so SQLite answers them from an index alone (archived_at
+# is the last column of both run list indexes).
+RUNS_COUNT_PLAIN = (
+    "SELECT COUNT(*) AS n FROM run AS r WHERE r.status {status_op} :live_status AND {archived}"
+)
 
 # Ordered by ix_run_status_created (live segment) and ix_run_created_filter (the rest).
 RUNS_PAGE = """
@@ -336,24 +366,33 @@ SELECT r.id AS id, p.name AS project, r.status AS status, r.user AS user,
        r.created_at AS created_at, r.started_at AS started_at, r.ended_at AS ended_at,
        r.primary_metric AS primary_metric, r.primary_value AS primary_value,
        r.exit_code AS exit_code, r.error AS error, r.host AS host, r.command AS command,
-       r.group_id AS group_id
+       r.group_id AS group_id, r.archived_at AS archived_at
 FROM run AS r JOIN project AS p ON p.id = r.project_id
-WHERE r.status {status_op} :live_status AND {where}
+WHERE r.status {status_op} :live_status AND {archived} AND {where}
 ORDER BY r.created_at DESC, r.id DESC
 LIMIT :limit OFFSET :offset
 """
 
 
-def runs_page(reader: Reader, filter_text: str = "", *, limit: int = 100, offset: int = 0) -> Page:
-    """Runs: running ones first, then every other run, newest first."""
+def runs_page(
+    reader: Reader,
+    filter_text: str = "",
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    archived: str = "hide",
+) -> Page:
+    """Runs: running ones first, then every other run, newest first (archived runs as
+    ``archived`` says: hidden by default)."""
     ci = getattr(reader, "like_ignores_case", False)
     where = _where(RUNS_FILTER_CI if ci else RUNS_FILTER, filter_text)
+    shown = archived_clause("r.archived_at", archived)
     count = RUNS_COUNT if filter_text.strip() else RUNS_COUNT_PLAIN
     segments = [
         Segment(
             name,
-            count.format(status_op=op, where=where),
-            RUNS_PAGE.format(status_op=op, where=where),
+            count.format(status_op=op, where=where, archived=shown),
+            RUNS_PAGE.format(status_op=op, where=where, archived=shown),
         )
         for name, op in (("running", "="), ("other", "<>"))
     ]
@@ -421,21 +460,33 @@ MODELS_FILTER = (
     " AND LOWER(fa.alias) LIKE :pattern ESCAPE '\\')"
 )
 
-MODELS_COUNT = "SELECT COUNT(*) AS n FROM registered_model AS m WHERE {where}"
+MODELS_COUNT = "SELECT COUNT(*) AS n FROM registered_model AS m WHERE {where} AND {archived}"
+
+# A model is archived as a whole (its row) or version by version; hidden when its row is
+# archived or every version it has is.
+MODELS_ARCHIVED = {
+    "hide": "m.archived_at IS NULL AND (NOT EXISTS (SELECT 1 FROM model_version AS hv"
+    " WHERE hv.model_id = m.id) OR EXISTS (SELECT 1 FROM model_version AS hv"
+    " WHERE hv.model_id = m.id AND hv.archived_at IS NULL))",
+    "only": "(m.archived_at IS NOT NULL OR EXISTS (SELECT 1 FROM model_version AS hv"
+    " WHERE hv.model_id = m.id AND hv.archived_at IS NOT NULL))",
+    "include": "1 = 1",
+}
 
 MODELS_PAGE = """
 SELECT m.id AS id, m.name AS name, m.description AS description,
        m.updated_at AS updated_at,
        v.id AS version_id, v.version AS version, v.run_id AS run_id,
        v.created_at AS version_created_at, v.created_by AS created_by,
-       r.primary_metric AS primary_metric, r.primary_value AS primary_value
+       r.primary_metric AS primary_metric, r.primary_value AS primary_value,
+       m.archived_at AS archived_at, v.archived_at AS version_archived_at
 FROM registered_model AS m
 LEFT JOIN model_version AS v ON v.id = (
     SELECT lv.id FROM model_version AS lv
-    WHERE lv.model_id = m.id ORDER BY lv.version DESC LIMIT 1
+    WHERE lv.model_id = m.id AND {version_archived} ORDER BY lv.version DESC LIMIT 1
 )
 LEFT JOIN run AS r ON r.id = v.run_id
-WHERE {where}
+WHERE {where} AND {archived}
 ORDER BY m.updated_at DESC, m.id DESC
 LIMIT :limit OFFSET :offset
 """
@@ -449,15 +500,28 @@ ORDER BY a.model_id, a.alias
 
 
 def models_page(
-    reader: Reader, filter_text: str = "", *, limit: int = 100, offset: int = 0
+    reader: Reader,
+    filter_text: str = "",
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    archived: str = "hide",
 ) -> Page:
     """Registered models, most recently changed first, with the latest version's metric.
 
     Each row carries ``aliases``: a list of ``(alias, version)`` pairs, read in one extra
-    query for the page's models only.
+    query for the page's models only. Archived models and versions are hidden by default
+    (``archived``); the latest version shown is the latest one not hidden.
     """
     where = _where(MODELS_FILTER, filter_text)
-    segment = Segment("models", MODELS_COUNT.format(where=where), MODELS_PAGE.format(where=where))
+    archived_clause("m.archived_at", archived)  # validates the choice
+    shown = MODELS_ARCHIVED[archived]
+    versions = archived_clause("lv.archived_at", "hide" if archived == "hide" else "include")
+    segment = Segment(
+        "models",
+        MODELS_COUNT.format(where=where, archived=shown),
+        MODELS_PAGE.format(where=where, archived=shown, version_archived=versions),
+    )
     page = read_segments(reader, [segment], filter_params(filter_text), limit=limit, offset=offset)
     ids = [int(row["id"]) for row in page.rows]
     aliases: dict[int, list[tuple[str, int]]] = {model_id: [] for model_id in ids}

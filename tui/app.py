@@ -312,6 +312,12 @@ class DockyardApp(App[None]):
     async def action_acknowledge_alert(self) -> None:
         await self._here_or_home("acknowledge_alert")
 
+    async def action_tidy_row(self) -> None:
+        await self._here_or_home("tidy_row")
+
+    async def action_toggle_archived(self) -> None:
+        await self._here_or_home("toggle_archived")
+
     async def action_back(self) -> None:
         """Clear the home screen's filter there; anywhere else close the screen."""
         if self.screen is self.home:

@@ -18,6 +18,7 @@ import click
 
 from dockyard.core.errors import DockyardError
 from dockyard.core.workspace import Workspace
+from dockyard.tui.cli_housekeeping import archived_choice, archived_options, marked
 from dockyard.tui.clikit import Context, echo, fail, pass_ctx, print_json, print_table
 
 
@@ -265,9 +266,10 @@ def project_add(ctx: Context, path: Path, as_json: bool) -> None:
 
 @project.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of projects.")
+@archived_options
 @pass_ctx
 def project_list(ctx: Context, as_json: bool) -> None:
-    """List registered projects.
+    """List registered projects (archived ones with --all or --archived).
 
     \b
     Example:
@@ -275,7 +277,7 @@ def project_list(ctx: Context, as_json: bool) -> None:
     """
     from dockyard.core.projects import list_projects
 
-    projects = list_projects(ctx.workspace())
+    projects = list_projects(ctx.workspace(), archived=archived_choice())
     if as_json:
         print_json([p.to_dict() for p in projects])
         return
@@ -284,7 +286,7 @@ def project_list(ctx: Context, as_json: bool) -> None:
         return
     print_table(
         ["name", "primary metric", "path"],
-        ([p.name, p.spec.primary_metric or "-", p.path] for p in projects),
+        ([marked(p.name, p.archived_at), p.spec.primary_metric or "-", p.path] for p in projects),
     )
 
 
@@ -334,6 +336,7 @@ def _register_commands() -> None:
     from dockyard.tui.cli_audit import audit
     from dockyard.tui.cli_data import data
     from dockyard.tui.cli_deploy import deploy, env, predict
+    from dockyard.tui.cli_housekeeping import gc, housekeeping_commands
     from dockyard.tui.cli_mlflow import export_group, import_group
     from dockyard.tui.cli_models import model
     from dockyard.tui.cli_ops import monitor
@@ -350,6 +353,10 @@ def _register_commands() -> None:
     main.add_command(audit)
     main.add_command(import_group)
     main.add_command(export_group)
+    for noun, group in (("project", project), ("data", data), ("run", run), ("model", model)):
+        for command in housekeeping_commands(noun):  # archive, restore, delete
+            group.add_command(command)
+    main.add_command(gc)
 
 
 _register_commands()

@@ -14,6 +14,7 @@ import click
 
 from dockyard.core.overview import human_size, human_time
 from dockyard.core.text import visible
+from dockyard.tui.cli_housekeeping import archived_choice, archived_options, marked
 from dockyard.tui.clikit import OFFSET, Context, echo, pass_ctx, print_json, print_table
 from dockyard.tui.profile_rows import profile_cells
 
@@ -130,6 +131,7 @@ def data_add(ctx: Context, name: str, path: Path, message: str, as_json: bool) -
 
 @data.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of datasets.")
+@archived_options
 @pass_ctx
 def data_list(ctx: Context, as_json: bool) -> None:
     """List datasets with their latest version, most recently changed first.
@@ -140,7 +142,7 @@ def data_list(ctx: Context, as_json: bool) -> None:
     """
     from dockyard.core.datasets import list_datasets
 
-    datasets = list_datasets(ctx.workspace())
+    datasets = list_datasets(ctx.workspace(), archived=archived_choice())
     if as_json:
         print_json([d.to_dict() for d in datasets])
         return
@@ -151,7 +153,7 @@ def data_list(ctx: Context, as_json: bool) -> None:
         ["name", "latest", "versions", "rows", "cols", "size", "updated"],
         (
             [
-                d.name,
+                marked(d.name, d.archived_at),
                 f"v{d.latest.version}" if d.latest else "-",
                 d.n_versions,
                 _number(d.latest.n_rows) if d.latest else "-",
@@ -167,6 +169,7 @@ def data_list(ctx: Context, as_json: bool) -> None:
 @data.command("versions")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of versions.")
+@archived_options
 @pass_ctx
 def data_versions(ctx: Context, name: str, as_json: bool) -> None:
     """List the versions of dataset NAME, newest first.
@@ -177,7 +180,7 @@ def data_versions(ctx: Context, name: str, as_json: bool) -> None:
     """
     from dockyard.core.datasets import list_versions
 
-    versions = list_versions(ctx.workspace(), name)
+    versions = list_versions(ctx.workspace(), name, archived=archived_choice())
     if as_json:
         print_json([v.to_dict() for v in versions])
         return
@@ -185,7 +188,7 @@ def data_versions(ctx: Context, name: str, as_json: bool) -> None:
         ["version", "hash", "rows", "cols", "size", "author", "created", "message"],
         (
             [
-                v.version,
+                marked(v.version, v.archived_at),
                 v.content_hash[:12],
                 _number(v.n_rows),
                 v.n_cols,

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from dockyard.core.overview import human_time
+from dockyard.tui.cli_housekeeping import archived_choice, archived_options, marked
 from dockyard.tui.clikit import (
     ROW_ID,
     Context,
@@ -58,6 +59,7 @@ def model_register(ctx: Context, run_id: int, name: str, description: str, as_js
 
 @model.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of models.")
+@archived_options
 @pass_ctx
 def model_list(ctx: Context, as_json: bool) -> None:
     """List models with their latest version, aliases and primary metric.
@@ -68,7 +70,7 @@ def model_list(ctx: Context, as_json: bool) -> None:
     """
     from dockyard.core.registry import list_models
 
-    models = list_models(ctx.workspace())
+    models = list_models(ctx.workspace(), archived=archived_choice())
     if as_json:
         print_json([m.to_dict() for m in models])
         return
@@ -79,7 +81,7 @@ def model_list(ctx: Context, as_json: bool) -> None:
         ["name", "latest", "versions", "aliases", "metric"],
         (
             [
-                m.name,
+                marked(m.name, m.archived_at),
                 m.latest_version,
                 m.versions,
                 " ".join(f"{a}=v{v}" for a, v in sorted(m.aliases.items())),
@@ -93,6 +95,7 @@ def model_list(ctx: Context, as_json: bool) -> None:
 @model.command("show")
 @click.argument("ref")
 @click.option("--json", "as_json", is_flag=True, help="Print as a JSON object.")
+@archived_options
 @pass_ctx
 def model_show(ctx: Context, ref: str, as_json: bool) -> None:
     """Show a model (its versions and alias history) or one version (NAME@VERSION|@ALIAS).
@@ -127,7 +130,7 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
             echo(f"  {key} = {number:.6g}")
         return
     name, _ = parse_ref(ref)
-    versions = list_versions(workspace, name)
+    versions = list_versions(workspace, name, archived=archived_choice())
     history, event_ids = alias_history_events(workspace, name)
     # only the shown moves, their neighbours and the chain's head: `audit verify` does the rest
     warning = shown_history_warning(workspace, event_ids)
@@ -145,7 +148,7 @@ def model_show(ctx: Context, ref: str, as_json: bool) -> None:
         ["version", "run", "aliases", "metric", "created"],
         (
             [
-                v.version,
+                marked(v.version, v.archived_at),
                 v.run_id,
                 ",".join(v.aliases),
                 f"{v.primary_metric}={_number(v.primary_value)}" if v.primary_metric else "",

@@ -10,6 +10,7 @@ import click
 
 from dockyard.core.overview import human_time
 from dockyard.store.schema import RUN_STATUSES
+from dockyard.tui.cli_housekeeping import archived_choice, archived_options, marked
 from dockyard.tui.clikit import (
     COUNT,
     ROW_ID,
@@ -140,6 +141,7 @@ def _print_tail(path: str, lines: int) -> None:
     "--limit", type=COUNT, default=50, show_default=True, help="How many runs (1 or more)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of runs.")
+@archived_options
 @pass_ctx
 def run_list(
     ctx: Context, status: str | None, project: str | None, limit: int, as_json: bool
@@ -152,7 +154,9 @@ def run_list(
     """
     from dockyard.core.runs import list_runs
 
-    runs = list_runs(ctx.workspace(), status=status, project=project, limit=limit)
+    runs = list_runs(
+        ctx.workspace(), status=status, project=project, limit=limit, archived=archived_choice()
+    )
     if as_json:
         print_json([r.to_dict() for r in runs])
         return
@@ -163,7 +167,7 @@ def run_list(
         ["id", "project", "status", "duration", "metric", "params"],
         (
             [
-                r.id,
+                marked(r.id, r.archived_at),
                 r.project,
                 r.status,
                 _format_duration(r.duration),

@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 
 from dockyard.core.errors import DockyardError
 from dockyard.core.overview import (
+    ARCHIVABLE_PANES,
     PAGE_SIZE,
     DeploymentRow,
     ModelRow,
@@ -147,6 +148,23 @@ class HomeScreen(Screen[None]):
             id="acknowledge-alert",
         ),
         Binding(
+            "d",
+            "tidy_row",
+            "Archive/delete",
+            show=False,  # 80 columns are full; help and the palette list it
+            tooltip="Archive, restore or delete the highlighted dataset, run or model version "
+            "(asks first, naming what blocks a delete)",
+            id="tidy-row",
+        ),
+        Binding(
+            "H",
+            "toggle_archived",
+            "Archived",
+            show=False,
+            tooltip="Show or hide archived rows in this pane (shown dimmed, marked ⊘)",
+            id="toggle-archived",
+        ),
+        Binding(
             "D",
             "request_deployment",
             "Deploy",
@@ -262,6 +280,10 @@ class HomeScreen(Screen[None]):
             return self.active_pane is Pane.MODELS and not isinstance(self.focused, Input)
         if action == "acknowledge_alert":
             return self.active_pane is Pane.MONITORING and not isinstance(self.focused, Input)
+        if action in ("tidy_row", "toggle_archived"):
+            return self.active_pane.value in ARCHIVABLE_PANES and not isinstance(
+                self.focused, Input
+            )
         return True
 
     async def action_filter(self) -> None:
@@ -297,7 +319,10 @@ class HomeScreen(Screen[None]):
 
     def refresh_panes(self) -> None:
         """Re-read what every pane shows (its filter, as many rows as it has loaded)."""
-        requests = [(pane.pane, pane.filter_text, pane.refresh_limit) for pane in self.panes()]
+        requests = [
+            (pane.pane, pane.filter_text, pane.refresh_limit, pane.archived)
+            for pane in self.panes()
+        ]
         self._load_panes(requests)
 
     def _poll(self) -> None:
@@ -311,7 +336,7 @@ class HomeScreen(Screen[None]):
         self.refresh_panes()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="home-refresh")
-    def _load_panes(self, requests: list[tuple[Pane, str, int]]) -> None:
+    def _load_panes(self, requests: list[tuple[Pane, str, int, str]]) -> None:
         worker = get_current_worker()
         try:
             reader = self._open_reader()
@@ -320,11 +345,11 @@ class HomeScreen(Screen[None]):
         except Exception as error:
             self.post_message(LoadFailed("the store", describe_error(error)))
             return
-        for pane, filter_text, limit in requests:
+        for pane, filter_text, limit, archived in requests:
             if worker.is_cancelled:
                 return
             try:
-                page = load_pane(reader, pane, filter_text, limit=limit, now=now)
+                page = load_pane(reader, pane, filter_text, limit=limit, now=now, archived=archived)
             except Exception as error:
                 self.post_message(LoadFailed(pane.heading, describe_error(error), pane=pane))
                 continue
@@ -360,8 +385,9 @@ class HomeScreen(Screen[None]):
 
     def _load_page(self, pane: Pane, filter_text: str, *, offset: int, append: bool) -> None:
         """Start a worker for one page of one pane; a newer request for it cancels this one."""
+        archived = self.pane(pane).archived
         self.run_worker(
-            partial(self._read_page, pane, filter_text, offset, append),
+            partial(self._read_page, pane, filter_text, offset, append, archived),
             thread=True,
             exclusive=True,
             exit_on_error=False,
@@ -369,7 +395,9 @@ class HomeScreen(Screen[None]):
             name=f"load {pane.value}",
         )
 
-    def _read_page(self, pane: Pane, filter_text: str, offset: int, append: bool) -> None:
+    def _read_page(
+        self, pane: Pane, filter_text: str, offset: int, append: bool, archived: str = "hide"
+    ) -> None:
         worker = get_current_worker()
         try:
             page = load_pane(
@@ -379,6 +407,7 @@ class HomeScreen(Screen[None]):
                 limit=PAGE_SIZE,
                 offset=offset,
                 now=self._now(),
+                archived=archived,
             )
         except Exception as error:
             self.post_message(LoadFailed(pane.heading, describe_error(error), pane=pane))
@@ -675,6 +704,28 @@ class HomeScreen(Screen[None]):
             return
         ref = f"{row.name}@{row.latest_version}"
         deploy_actions.ask_to_request(self, self.workspace, ref, self.refresh_deployments)
+
+    # --- housekeeping: d archives/deletes, H shows archived (tui.housekeeping_actions) -------
+
+    def action_toggle_archived(self) -> None:
+        shown = self.current.toggle_archived()
+        heading = self.active_pane.heading
+        self.notify(
+            f"{heading}: archived rows shown (dimmed, marked ⊘)"
+            if shown
+            else f"{heading}: archived rows hidden",
+            markup=False,
+        )
+
+    def action_tidy_row(self) -> None:
+        from dockyard.tui import housekeeping_actions
+
+        row = self.current.row_at_cursor()
+        target = housekeeping_actions.Target.from_row(row) if row is not None else None
+        if target is None:
+            self.notify(f"Nothing highlighted in {self.active_pane.heading}", severity="warning")
+            return
+        housekeeping_actions.ask_to_tidy(self, self.workspace, target, self.action_refresh)
 
     # --- monitoring: A acknowledges (tui.monitor_actions asks and does the work) ------------
 

@@ -118,6 +118,19 @@ APP_COMMANDS: tuple[AppCommand, ...] = (
         "acknowledge_alert",
         ("ack",),
     ),
+    AppCommand(
+        "Archive or delete",
+        "Archive, restore or delete the highlighted dataset, run or model version, "
+        "after confirming (d)",
+        "tidy_row",
+        ("archive", "delete", "rm"),
+    ),
+    AppCommand(
+        "Show archived",
+        "Show or hide archived rows in the focused Datasets, Runs or Models pane (H)",
+        "toggle_archived",
+        ("archived",),
+    ),
     AppCommand("Back", "Close this screen", "back", ("back",)),
     AppCommand("Help", "Show every key binding of this screen", "help", ("help", "h", "?")),
     AppCommand("Command bar", "Type a command such as :runs", "command_bar", ()),

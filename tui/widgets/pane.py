@@ -38,7 +38,11 @@ def cell_text(value: str) -> Text:
 
 
 def row_cells(row: PaneRow, *, tagged: bool = False) -> list[Text]:
-    cells = [cell_text(value) for value in row.cells()]
+    if getattr(row, "archived", False):
+        # dimmed, and marked in the first cell (core.overview.ARCHIVED_MARK) for monochrome
+        cells = [data_text(value, "dim") for value in row.cells()]
+    else:
+        cells = [cell_text(value) for value in row.cells()]
     if tagged:
         cells[0] = tagged_text(cells[0].plain)
     return cells
@@ -100,6 +104,9 @@ class OverviewPane(Vertical):
         self._more_pending = False
         # Tagged rows in the order they were tagged, kept when paged out or filtered away.
         self._tagged: dict[str, PaneRow] = {}
+        #: archived rows: "hide" or "include" (H toggles it in the Datasets, Runs and
+        #: Models panes)
+        self.archived = "hide"
 
     # --- composition ----------------------------------------------------------------------
 
@@ -191,7 +198,7 @@ class OverviewPane(Vertical):
 
     def apply_page(self, page: PanePage, *, append: bool = False) -> None:
         """Show a page the screen's worker loaded; stale pages (old filter) are dropped."""
-        if page.filter_text != self.filter_text:
+        if page.filter_text != self.filter_text or page.archived != self.archived:
             return
         self.total = page.total
         self.summary = page.summary
@@ -242,8 +249,10 @@ class OverviewPane(Vertical):
             if row.key in self._tagged:
                 self._tagged[row.key] = row
             cells = self._cells(row)
+            # archived or restored: every cell's style changes, not only the marked one
+            restyle = getattr(old, "archived", False) != getattr(row, "archived", False)
             for index, (before, after) in enumerate(zip(old.cells(), row.cells(), strict=True)):
-                if before != after:
+                if before != after or restyle:
                     table.update_cell(row.key, f"c{index}", cells[index], update_width=True)
 
     def _rebuild(self, rows: list[PaneRow]) -> None:
@@ -288,6 +297,8 @@ class OverviewPane(Vertical):
         parts = [f"{shown:,} of {self.total:,} loaded"] if self.total and shown < self.total else []
         if self._tagged:
             parts.append(f"{len(self._tagged)} tagged · c compares · esc untags")
+        if self.archived != "hide":
+            parts.append("archived shown ⊘ · H hides")
         self.border_subtitle = plain(" · ".join(parts))
 
     def _update_hint(self) -> None:
@@ -338,6 +349,15 @@ class OverviewPane(Vertical):
                 field.value = ""
         self._set_filter("")
         return True
+
+    def toggle_archived(self) -> bool:
+        """Show archived rows (dimmed, marked) or hide them again; True if shown now.
+        Reloads the first page, like a new filter."""
+        self.archived = "hide" if self.archived != "hide" else "include"
+        self._more_pending = False
+        self._update_title()
+        self.post_message(FilterChanged(self.pane, self.filter_text))
+        return self.archived != "hide"
 
     def _set_filter(self, text: str) -> None:
         if text == self.filter_text:

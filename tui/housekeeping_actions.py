@@ -1,0 +1,147 @@
+"""``d`` on a dataset, run or model row: archive (or restore) or delete it, asked first.
+
+The question names what would block each answer before it is asked (read in a worker from
+``core.housekeeping.blockers``, the same check the core applies), so a delete that would be
+refused is offered disabled with its reason rather than failing after the user chose it.
+Archive, restore and delete run in a thread worker as the OS account of the process, like
+the command line; the outcome is a notification and the panes are read again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual.screen import Screen
+
+from dockyard.tui.run_actions import one_line
+from dockyard.tui.widgets.choice import Choice, ChoiceModal
+
+if TYPE_CHECKING:
+    from dockyard.core.workspace import Workspace
+
+Done = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What ``d`` acts on: the command line's noun and reference, and how to name it."""
+
+    noun: str
+    ref: str
+    label: str
+    archived: bool
+
+    @classmethod
+    def from_row(cls, row: object) -> Target | None:
+        """The target of a Runs, Datasets or Models row (None for any other row)."""
+        from dockyard.core.overview import DatasetRow, ModelRow, RunRow
+
+        if isinstance(row, RunRow):
+            return cls("run", str(row.id), f"run {row.id} ({row.project})", row.archived)
+        if isinstance(row, DatasetRow):
+            return cls("data", row.name, f"dataset {row.name}", row.archived)
+        if isinstance(row, ModelRow):
+            return cls("model", row.ref, f"model {row.ref}", row.archived)
+        return None
+
+
+def ask_to_tidy(screen: Screen[Any], workspace: Workspace, target: Target, on_done: Done) -> None:
+    """Read what blocks archive and delete (worker), then ask; act on the answer."""
+    screen.run_worker(
+        lambda: _read_blockers(screen, workspace, target, on_done),
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="tidy-ask",
+        name=f"check {target.label}",
+    )
+
+
+def _read_blockers(
+    screen: Screen[Any], workspace: Workspace, target: Target, on_done: Done
+) -> None:
+    from dockyard.core.housekeeping import blockers
+
+    try:
+        delete_blocked = blockers(workspace, target.noun, target.ref, "delete")
+        archive_blocked = (
+            [] if target.archived else blockers(workspace, target.noun, target.ref, "archive")
+        )
+    except Exception as error:
+        screen.notify(one_line(error), title="Cannot check", severity="error", markup=False)
+        return
+    screen.app.call_from_thread(
+        _ask, screen, workspace, target, delete_blocked, archive_blocked, on_done
+    )
+
+
+def question(target: Target, delete_blocked: list[str], archive_blocked: list[str]) -> str:
+    """The modal's text: what each answer does, and what blocks it."""
+    lines = [
+        (
+            f"Restore {target.label}: it shows in lists again."
+            if target.archived
+            else f"Archive {target.label}: it leaves lists and panes (H shows archived "
+            "rows) and can be restored."
+        ),
+        f"Delete {target.label} for good: its stored files are freed by `dockyard gc`.",
+    ]
+    if archive_blocked:
+        lines.append("Archive is not possible: " + "; ".join(archive_blocked) + ".")
+    if delete_blocked:
+        lines.append("Delete is not possible: " + "; ".join(delete_blocked) + ".")
+    return "\n".join(lines)
+
+
+def _ask(
+    screen: Screen[Any],
+    workspace: Workspace,
+    target: Target,
+    delete_blocked: list[str],
+    archive_blocked: list[str],
+    on_done: Done,
+) -> None:
+    first = (
+        Choice("restore", "Restore", "r")
+        if target.archived
+        else Choice("archive", "Archive", "a", enabled=not archive_blocked)
+    )
+    choices = [first, Choice("delete", "Delete", "d", enabled=not delete_blocked)]
+
+    def answered(action: str | None) -> None:
+        if action is not None:
+            screen.run_worker(
+                lambda: _act(screen, workspace, target, action, on_done),
+                thread=True,
+                exit_on_error=False,
+                group="tidy-act",
+                name=f"{action} {target.label}",
+            )
+
+    title = f"{target.label[:1].upper()}{target.label[1:]}"
+    screen.app.push_screen(
+        ChoiceModal(title, question(target, delete_blocked, archive_blocked), choices), answered
+    )
+
+
+def _act(
+    screen: Screen[Any], workspace: Workspace, target: Target, action: str, on_done: Done
+) -> None:
+    from dockyard.core import housekeeping
+
+    call = {
+        "archive": housekeeping.archive,
+        "restore": housekeeping.restore,
+        "delete": housekeeping.delete,
+    }[action]
+    try:
+        outcome = call(workspace, target.noun, target.ref)
+    except Exception as error:
+        screen.notify(
+            one_line(error), title=f"Not {action}d", severity="error", timeout=10, markup=False
+        )
+        return
+    screen.notify(outcome.message, title=f"{action.capitalize()}d", markup=False)
+    screen.app.call_from_thread(on_done)
