@@ -108,7 +108,8 @@ def _set_size(fd: int, columns: int, lines: int) -> None:
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TMPDIR")
+    # PYTHONPATH too: a checkout run with `PYTHONPATH=.pkg` finds `dockyard` only through it
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TMPDIR", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.setdefault("LANG", "C.UTF-8")
     env["TERM"] = "xterm-256color"
