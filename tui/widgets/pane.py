@@ -250,6 +250,8 @@ class OverviewPane(Vertical):
         ] != [key for key in keys if key in staying]:
             return False
         table = self.table
+        old_cursor = table.cursor_row
+        cursor_key = self._order[old_cursor] if 0 <= old_cursor < len(self._order) else None
         for key in gone:
             table.remove_row(key)
             del self._rows[key]  # a tag stays (tags outlive paging and filters)
@@ -264,6 +266,12 @@ class OverviewPane(Vertical):
             # object, which the table keeps as it was given.
             position = {id(table.get_cell(key, "c0")): index for index, key in enumerate(keys)}
             table.sort(key=lambda cells: position[id(cells[0])])
+        if keys:
+            # The cursor stays on its row, or at its place when its row left (as a rebuild).
+            target = keys.index(cursor_key) if cursor_key in staying else old_cursor
+            target = min(max(target, 0), len(keys) - 1)
+            if target != table.cursor_row:
+                table.move_cursor(row=target, animate=False)
         return True
 
     def _update_in_place(self, rows: list[PaneRow]) -> None:
