@@ -11,16 +11,18 @@ so both see the same machine load and a warm page cache):
   programs on the same file (MD5 is what DVC hashes with; DVC itself is not installed);
 * ``add``: ``register_dataset`` (copy, hash, scan, profile, row index, store row) against
   one ``pandas.read_csv`` of the file, each with pandas already imported, timed around
-  the call; and the whole ``dockyard data add`` process against a whole
-  ``python -c "import pandas; pandas.read_csv(...)"`` process. Peak memory is the
-  child's ``ru_maxrss``;
+  the call (reported); and the whole ``dockyard data add`` process against a whole
+  ``python -c "import pandas; pandas.read_csv(...)"`` process, which is what a user
+  waits for and what the target is judged on (wall, and CPU as the steadier figure).
+  Peak memory is the child's ``ru_maxrss``;
 * ``preview``: ``preview_page`` of 50 rows at 20 offsets spread over the file (first and
   last included), in a fresh process, so the first page pays for opening the store.
 
 The file has 1,000,000 rows x 20 columns (8 floats, 5 integers, 4 categories with 7
 values, a 5,000-value city and a unique id, 10% missing in one float column), about
 200 MB, written with pyarrow into a temporary folder. Targets (issue 3): hashing at least
-as fast as ``sha256sum``; ``add`` at most 2x ``read_csv`` with peak memory under 1 GB; a
+as fast as ``sha256sum``; the whole ``data add`` process at most 2x the whole ``read_csv``
+process, with peak memory under 1 GB; a
 preview page under 0.2 s. Results go to ``bench/results/datasets.json``.
 """
 
@@ -125,11 +127,19 @@ def child(code: str, *args: str) -> dict[str, Any]:
     return result
 
 
-def timed_process(argv: list[str], cwd: Path | None = None) -> float:
+def timed_process(
+    argv: list[str], cwd: Path | None = None, cpu: list[float] | None = None
+) -> float:
+    """Wall seconds of a whole process; its CPU seconds (user + system) appended to ``cpu``."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / ".pkg"), "DOCKYARD_USER": "bench"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, cwd=cwd, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return elapsed
 
 
 def make_csv(path: Path, rows: int) -> None:
@@ -179,6 +189,8 @@ def run(rows: int, repeat: int, keep: Path | None) -> dict[str, Any]:
     adds: list[dict[str, Any]] = []
     cli_reads: list[float] = []
     cli_adds: list[float] = []
+    cli_read_cpu: list[float] = []
+    cli_add_cpu: list[float] = []
     for i in range(repeat):
         print(f"round {i + 1}/{repeat}", file=sys.stderr)
         hashes["blake3"].append(child(HASH, str(data))["seconds"])
@@ -190,7 +202,10 @@ def run(rows: int, repeat: int, keep: Path | None) -> dict[str, Any]:
         shutil.rmtree(ws_dir, ignore_errors=True)
         adds.append(child(REGISTER, str(data), str(ws_dir)))
         cli_reads.append(
-            timed_process([PYTHON, "-c", f"import pandas; pandas.read_csv({str(data)!r})"])
+            timed_process(
+                [PYTHON, "-c", f"import pandas; pandas.read_csv({str(data)!r})"],
+                cpu=cli_read_cpu,
+            )
         )
         cli_ws = folder / f"cli-{i}"
         shutil.rmtree(cli_ws, ignore_errors=True)
@@ -198,7 +213,8 @@ def run(rows: int, repeat: int, keep: Path | None) -> dict[str, Any]:
         timed_process([PYTHON, "-c", CLI_ENTRY, "init", str(cli_ws)])
         cli_adds.append(
             timed_process(
-                [PYTHON, "-c", CLI_ENTRY, "--home", str(cli_ws), "data", "add", "b", str(data)]
+                [PYTHON, "-c", CLI_ENTRY, "--home", str(cli_ws), "data", "add", "b", str(data)],
+                cpu=cli_add_cpu,
             )
         )
     last_ws = folder / f"ws-{repeat - 1}"
@@ -244,6 +260,20 @@ def run(rows: int, repeat: int, keep: Path | None) -> dict[str, Any]:
             "read_csv_seconds": median(cli_reads),
             "data_add_seconds": median(cli_adds),
             "ratio": median(cli_adds) / median(cli_reads),
+            "read_csv_cpu_seconds": median(cli_read_cpu),
+            "data_add_cpu_seconds": median(cli_add_cpu),
+            "cpu_ratio": median(cli_add_cpu) / median(cli_read_cpu),
+            "read_csv_all": cli_reads,
+            "data_add_all": cli_adds,
+        },
+        # The verdict is what a user sees: the whole `dockyard data add` against a whole
+        # `python -c "import pandas; pandas.read_csv(...)"` (issue 10 part 7); the
+        # in-process ratio above leaves out both processes' start-up and imports.
+        "target": {
+            "name": "whole-process data add <= 2x whole-process read_csv",
+            "ratio": median(cli_adds) / median(cli_reads),
+            "limit": 2.0,
+            "met": median(cli_adds) / median(cli_reads) <= 2.0,
         },
         "preview": {
             "open_store_seconds": preview["open_store_seconds"],
@@ -280,11 +310,24 @@ def report(result: dict[str, Any]) -> None:
                 "faster" if tool == "sha256sum" else "(DVC's MD5)",
             )
     add, read = result["add"], result["read_csv"]
+    proc, verdict = result["process"], result["target"]
     table.add_row(
-        "add vs read_csv (in process)",
+        "[b]whole process: data add vs python+read_csv[/b]",
+        f"{proc['data_add_seconds']:.2f}s",
+        f"{proc['read_csv_seconds']:.2f}s",
+        f"<= 2x: {verdict['ratio']:.2f}x {'met' if verdict['met'] else 'MISSED'}",
+    )
+    table.add_row(
+        "  its CPU time",
+        f"{proc['data_add_cpu_seconds']:.2f}s",
+        f"{proc['read_csv_cpu_seconds']:.2f}s",
+        f"{proc['cpu_ratio']:.2f}x",
+    )
+    table.add_row(
+        "add vs read_csv (in process, report)",
         f"{add['seconds']:.2f}s",
         f"{read['seconds']:.2f}s",
-        f"<= 2x: {add['ratio_to_read_csv']:.2f}x",
+        f"{add['ratio_to_read_csv']:.2f}x",
     )
     table.add_row(
         "add vs read_csv (CPU time)",
@@ -297,13 +340,6 @@ def report(result: dict[str, Any]) -> None:
         f"{add['peak_bytes'] / 1e6:,.0f} MB",
         f"{read['peak_bytes'] / 1e6:,.0f} MB",
         "< 1 GB",
-    )
-    proc = result["process"]
-    table.add_row(
-        "whole process: data add vs python+read_csv",
-        f"{proc['data_add_seconds']:.2f}s",
-        f"{proc['read_csv_seconds']:.2f}s",
-        f"{proc['ratio']:.2f}x",
     )
     table.add_row("add again (same bytes)", f"{add['again_seconds']:.2f}s", "", "no new version")
     prev = result["preview"]

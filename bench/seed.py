@@ -325,10 +325,12 @@ def seed_workspace(
     """Create (or reuse) a workspace in ``directory`` and add ``runs`` runs with history.
 
     ``metrics_per_run`` metric points are written per finished run (half the primary
-    metric, half ``train_loss``, step by step). ``monitors``: how many monitors the store
-    holds in all (the projects' own seven, then more added to their files); each gets two
-    weeks of results on its schedule, or an even share of ``monitor_results``. A store
-    that already holds runs is refused: seeding twice would mix two histories.
+    metric, half ``train_loss``, step by step), and when it is not 0 each running run has
+    logged :data:`LIVE_STEPS` steps of both, so that the Runs pane draws its sparklines.
+    ``monitors``: how many monitors the store holds in all (the projects' own seven, then
+    more added to their files); each gets two weeks of results on its schedule, or an even
+    share of ``monitor_results``. A store that already holds runs is refused: seeding twice
+    would mix two histories.
     """
     if runs < 0 or metrics_per_run < 0:
         raise ValueError("--runs and --metrics-per-run must be zero or more")
@@ -597,10 +599,19 @@ def _fill(
     return counts
 
 
+#: Steps each running run has logged so far: more than the Runs pane's sparkline shows
+#: (``core.overview.SPARK_POINTS``, 12), so that every live row draws one.
+LIVE_STEPS = 24
+
+
 def _metric_rows(seeded: list[_Run], per_run: int, rng: random.Random) -> Iterable[tuple[Any, ...]]:
-    """Curves that end at the run's primary value; ``train_loss`` falls alongside."""
+    """Curves that end at the run's primary value; ``train_loss`` falls alongside. Running
+    runs have logged :data:`LIVE_STEPS` steps of both so far, one a second from their start."""
     steps = max(1, per_run // 2)
     for run in seeded:
+        if run.status == "running" and run.started is not None:
+            yield from _live_rows(run, rng)
+            continue
         if run.value is None or run.started is None or run.ended is None:
             continue
         start = run.started.replace(tzinfo=UTC).timestamp()
@@ -615,6 +626,20 @@ def _metric_rows(seeded: list[_Run], per_run: int, rng: random.Random) -> Iterab
             if step * 2 + 1 < per_run:
                 loss = 0.08 + 0.9 * (1 - share) ** 2 + rng.uniform(0, 0.02)
                 yield (run.id, "train_loss", step, round(loss, 5), at)
+
+
+def _live_rows(run: _Run, rng: random.Random) -> Iterable[tuple[Any, ...]]:
+    assert run.started is not None
+    start = run.started.replace(tzinfo=UTC).timestamp()
+    project = run.project
+    first = project.base - project.gain * 2 if project.gain else project.base
+    for step in range(LIVE_STEPS):
+        share = (step + 1) / LIVE_STEPS
+        value = first + (project.base - first) * (1 - (1 - share) ** 2)
+        value += rng.gauss(0, project.noise / 4)
+        yield (run.id, project.primary, step, round(value, 5), start + step + 1)
+        loss = 0.08 + 0.9 * (1 - share) ** 2 + rng.uniform(0, 0.02)
+        yield (run.id, "train_loss", step, round(loss, 5), start + step + 1)
 
 
 def _registry(

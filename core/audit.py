@@ -28,8 +28,9 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -464,7 +465,9 @@ def check_chain(
     witness_size = witness.stat().st_size if witness.is_file() else -1
     reader = open_reader(workspace.db_url)
     try:
-        fast = _check_in_batches(reader, witness, witness_size, progress)
+        fast = _check_split(reader, witness, witness_size, progress)
+        if fast is None:
+            fast = _check_in_batches(reader, witness, witness_size, progress)
         # Anything the batched pass cannot vouch for is checked again row by row, which
         # names the first wrong event; an intact log is never read twice.
         return fast if fast is not None else _check(reader, witness, witness_size, progress)
@@ -478,15 +481,19 @@ _COLUMNS = "id, prev_hash, hash, at, actor, action, entity_type, entity_id, deta
 # It equals the Python encoder's output for ASCII text without DEL (Python escapes those,
 # SQLite does not), so any other row is rebuilt in Python. ``at`` is rebuilt only in the
 # shape SQLAlchemy stores (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC); any other shape -> NULL.
-_CANONICAL_SQL = """
+_CANONICAL_SELECT = """
 SELECT id, prev_hash, hash, CASE WHEN length(at) = 26 AND substr(at, 11, 1) = ' ' THEN
   json_array(prev_hash,
              replace(CASE WHEN substr(at, 21) = '000000' THEN substr(at, 1, 19) ELSE at END,
                      ' ', 'T') || '+00:00',
              actor, action, entity_type, entity_id, details_json)
 END
-FROM audit_event ORDER BY id
 """
+_CANONICAL_SQL = _CANONICAL_SELECT + "FROM audit_event ORDER BY id"
+#: One id range of the log (``:after`` < id <= ``:upto``), for the split check.
+_CANONICAL_RANGE_SQL = (
+    _CANONICAL_SELECT + "FROM audit_event WHERE id > :after AND id <= :upto ORDER BY id"
+)
 
 
 def _canonical_events(reader: Any) -> Iterator[tuple[int, str, str, str]]:
@@ -542,11 +549,11 @@ class _WitnessStream:
     """The witness's bytes within its first ``size`` bytes, consumed a batch at a time
     by comparing them with the lines an intact witness holds for that batch."""
 
-    def __init__(self, handle: Any, size: int) -> None:
+    def __init__(self, handle: Any, size: int, *, skip_header: bool = True) -> None:
         self._handle = handle
         self._remaining = size
         self._buffer = b""
-        self._started = False
+        self._started = not skip_header  # a stream from inside the file has no header
         self.ended = False  # its last complete line is behind us
 
     def _fill(self, want: int) -> None:
@@ -597,6 +604,10 @@ def _check_in_batches(
     witness: Path,
     witness_size: int,
     progress: Callable[[int, int], None] | None,
+    *,
+    ids: tuple[int, int] | None = None,
+    start: tuple[int, str] = (0, GENESIS),
+    witness_offset: int = 0,
 ) -> ChainReport | None:
     """The same check as ``_check``, a batch of rows at a time with the comparisons done
     on whole batches (tuple slices, joined strings) instead of row by row; None as soon as
@@ -604,6 +615,11 @@ def _check_in_batches(
 
     Every event's hash is still recomputed from its canonical text, every previous-hash
     compared, and every witness byte compared with the line the event gives.
+
+    For one part of the split check (``_check_split``): only the events with ``ids[0]`` <
+    id <= ``ids[1]``, the first of them at position ``start[0]`` + 1 following the hash
+    ``start[1]``, against the witness bytes from ``witness_offset`` to ``witness_size``.
+    The report's counts are then positions in the whole log.
     """
     import sqlite3
 
@@ -616,14 +632,20 @@ def _check_in_batches(
         row = reader.fetch_one("SELECT MAX(id) AS n FROM audit_event")
         about = int(row["n"] or 0) if row else 0
     sha256 = hashlib.sha256
-    prev = GENESIS
+    count, prev = start
     prev_id: int | None = None
-    count = witnessed = 0
+    witnessed = 0
+    if ids is None:
+        sql, params = _CANONICAL_SQL, None
+    else:
+        sql, params = _CANONICAL_RANGE_SQL, {"after": ids[0], "upto": ids[1]}
     with witness.open("rb") as handle:
-        lines = _WitnessStream(handle, witness_size)
+        handle.seek(witness_offset)
+        lines = _WitnessStream(handle, witness_size - witness_offset,
+                               skip_header=not witness_offset)  # fmt: skip
         try:
-            for batch in reader.iter_batches(_CANONICAL_SQL, size=_BATCH):
-                ids, prevs, hashes, texts = zip(*batch, strict=True)
+            for batch in reader.iter_batches(sql, params, size=_BATCH):
+                event_ids, prevs, hashes, texts = zip(*batch, strict=True)
                 joined = "".join(text or "" for text in texts) if None in texts else "".join(texts)
                 if None in texts or not joined.isascii() or "\x7f" in joined:
                     texts = tuple(_canonical_row(reader, row)[3] for row in batch)
@@ -637,15 +659,15 @@ def _check_in_batches(
                     return None
                 size = len(batch)
                 expected = "".join(map(_WITNESS_LINE, range(count + 1, count + size + 1),
-                                       ids, hashes)).encode()  # fmt: skip
+                                       event_ids, hashes)).encode()  # fmt: skip
                 matched = lines.match(expected)
                 if matched < 0:
                     return None
                 if matched:
                     witnessed = count + matched
                 count += size
-                prev, prev_id = hashes[-1], ids[-1]
-                if progress is not None and count % 50_000 == 0:
+                prev, prev_id = hashes[-1], event_ids[-1]
+                if progress is not None and (count - size) // 50_000 != count // 50_000:
                     progress(count, about)
         except sqlite3.OperationalError:  # a SQLite built without JSON functions
             return None
@@ -657,6 +679,169 @@ def _check_in_batches(
         events=count, head_id=prev_id, head_hash=prev, witnessed=witnessed,
         unwitnessed=count - witnessed, witness_found=True, broken_id=None, problem=None,
     )  # fmt: skip
+
+
+#: Below this many events (by id span) one process checks the whole log: the second
+#: process costs about 0.1 s to start and pays off only on long logs.
+_SPLIT_MIN_EVENTS = 100_000
+
+
+def _cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # pragma: no cover - not Linux
+
+
+def _witness_line_of(path: Path, size: int, event_id: int) -> tuple[int, int] | None:
+    """(byte offset, position) of the witness line of ``event_id`` within the first
+    ``size`` bytes, found by bisection on the ids (ascending in an intact witness); None
+    when there is no such complete line.
+
+    Only a guess at where the split check divides the witness: the two parts then compare
+    every byte on either side of it, so a wrong guess in a damaged witness fails the check.
+    """
+    with path.open("rb") as handle:
+
+        def line_from(pos: int) -> tuple[int, bytes]:
+            """The first line starting at or after ``pos`` (empty past ``size``)."""
+            handle.seek(max(pos - 1, 0))
+            if pos:
+                handle.readline()
+            offset = handle.tell()
+            return offset, (handle.readline() if offset < size else b"")
+
+        low, high = 0, size
+        while low < high:
+            middle = (low + high) // 2
+            line = line_from(middle)[1]
+            record = _parse_record(line)
+            if not line or (record is not None and record[1] >= event_id):
+                high = middle
+            elif line.startswith(b"#") or record is not None:
+                low = middle + 1
+            else:
+                return None  # not a record: for the row-by-row check
+        offset, line = line_from(low)
+    record = _parse_record(line)
+    if not line.endswith(b"\n") or record is None or record[1] != event_id:
+        return None
+    return offset, record[0]
+
+
+def _check_split(
+    reader: Any,
+    witness: Path,
+    witness_size: int,
+    progress: Callable[[int, int], None] | None,
+) -> ChainReport | None:
+    """The batched pass over two processes, each over half of the ids; None when the log
+    is short, there is one CPU, or either half cannot vouch for its part.
+
+    The older half runs here, the newer in a child process (``_check_range_main``). The
+    chain and the witness join at one seam: the newer half starts at its first event's
+    witness line (its position and byte offset), following that event's stored
+    previous-hash; the older half must then end exactly there, fully witnessed, with that
+    hash. Together they compare every hash, link and witness byte that one pass would.
+    """
+    import subprocess
+    import threading
+
+    from dockyard.store.queries import SqliteReader
+
+    if not isinstance(reader, SqliteReader) or witness_size < 0 or _cpus() < 2:
+        return None
+    if not sys.executable:  # pragma: no cover - an embedded interpreter
+        return None
+    bounds = reader.fetch_one("SELECT MIN(id) AS low, MAX(id) AS high FROM audit_event")
+    if bounds is None or bounds["low"] is None:
+        return None
+    low, high = int(bounds["low"]), int(bounds["high"])
+    if high - low + 1 < _SPLIT_MIN_EVENTS:
+        return None
+    middle = (low + high) // 2
+    first = reader.fetch_one(
+        "SELECT id, prev_hash FROM audit_event WHERE id > :id ORDER BY id LIMIT 1",
+        {"id": middle},
+    )
+    if first is None:
+        return None
+    seam = _witness_line_of(witness, witness_size, int(first["id"]))
+    if seam is None:
+        return None  # a long unwitnessed tail, or a damaged witness
+    offset, position = seam
+    before, link = position - 1, str(first["prev_hash"])
+    job = {
+        "db": str(reader.path), "witness": str(witness), "offset": offset,
+        "size": witness_size, "after": middle, "count": before, "prev": link,
+    }  # fmt: skip
+    code = "from dockyard.core.audit import _check_range_main; _check_range_main()"
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, json.dumps(job)],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+    except OSError:
+        return None
+    state: dict[str, Any] = {"done": 0, "report": None}
+
+    def read_child() -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            kind, _, value = line.partition(" ")
+            if kind == "progress":
+                state["done"] = int(value) - before
+            elif kind == "report":
+                state["report"] = json.loads(value)
+
+    reader_thread = threading.Thread(target=read_child, daemon=True)
+    reader_thread.start()
+
+    def both(done: int, about: int) -> None:
+        assert progress is not None
+        progress(done + state["done"], about)
+
+    older: ChainReport | None = None
+    try:
+        older = _check_in_batches(reader, witness, offset, progress and both,
+                                  ids=(low - 1, middle))  # fmt: skip
+        while older is not None and reader_thread.is_alive():
+            reader_thread.join(0.2)
+            if progress is not None:
+                progress(older.events + state["done"], high)
+    finally:
+        if older is None and child.poll() is None:
+            child.kill()  # the row-by-row check decides; the newer half no longer matters
+        child.wait()
+        reader_thread.join()
+    fields = state["report"]
+    if older is None or child.returncode != 0 or not fields:
+        return None
+    if older.events != before or older.witnessed != before or older.head_hash != link:
+        return None
+    newer = ChainReport(**fields)
+    if progress is not None:
+        progress(newer.events, newer.events)
+    return newer
+
+
+def _check_range_main() -> None:
+    """The newer half of ``_check_split``, in its child process: the job is the JSON in
+    ``argv[1]``; prints ``progress COUNT`` lines, then ``report JSON`` (``null`` when the
+    half cannot vouch for its part)."""
+    from dockyard.store.queries import SqliteReader
+
+    job = json.loads(sys.argv[1])
+    reader = SqliteReader(Path(job["db"]))
+    try:
+        report = _check_in_batches(
+            reader, Path(job["witness"]), job["size"],
+            lambda done, about: print(f"progress {done}", flush=True),
+            ids=(job["after"], 2**63 - 1), start=(job["count"], job["prev"]),
+            witness_offset=job["offset"],
+        )  # fmt: skip
+    finally:
+        reader.close()
+    print("report " + json.dumps(None if report is None else asdict(report)), flush=True)
 
 
 def _check(

@@ -628,3 +628,63 @@ def test_the_batched_pass_vouches_only_for_what_the_row_check_accepts(
     if fast is not None:
         assert fast == slow and fast.ok
     assert check_chain(workspace) == slow
+
+
+#: Whether the split check (two processes) vouches; where it does not, the one-process
+#: path decides. A witness with no line for the newer half's first event gives no seam.
+SPLIT_VOUCHES = {"intact", "newest two unwitnessed", "half-written line", "non-ascii event"}
+
+
+@pytest.mark.parametrize("scenario", sorted(BATCH_SCENARIOS))
+def test_the_split_check_reports_exactly_what_one_process_reports(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, scenario: str
+) -> None:
+    import dockyard.core.audit as audit
+    from dockyard.store.queries import open_reader
+
+    append(workspace, 7)
+    tamper = BATCH_SCENARIOS[scenario][0]
+    tamper(workspace)
+    path = witness_path(workspace)
+    size = path.stat().st_size
+    monkeypatch.setattr(audit, "_SPLIT_MIN_EVENTS", 2)
+    monkeypatch.setattr(audit, "_BATCH", 2)  # the older half in batches too
+    monkeypatch.setattr(audit, "_cpus", lambda: 2)
+    seen: list[tuple[int, int]] = []
+    reader = open_reader(workspace.db_url)
+    try:
+        split = audit._check_split(reader, path, size, lambda *done_about: seen.append(done_about))
+        slow = audit._check(reader, path, size, None)
+    finally:
+        reader.close()
+    assert (split is not None) == (scenario in SPLIT_VOUCHES)
+    if split is not None:
+        assert split == slow and split.ok
+        assert seen[-1] == (slow.events, slow.events)
+    assert check_chain(workspace) == slow
+
+
+def test_the_split_check_needs_the_older_half_to_end_where_the_newer_begins(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older half that is intact on its own but misses a witness line the newer half's
+    seam assumes (a line deleted from the middle of the witness): no vouching."""
+    import dockyard.core.audit as audit
+
+    append(workspace, 8)
+    path = witness_path(workspace)
+    lines = path.read_text().splitlines(keepends=True)
+    # event 4's line gone: the older half (1-4) reads a clean prefix (1-3) and stops short
+    path.write_text("".join(lines[:4] + lines[5:]))
+    monkeypatch.setattr(audit, "_SPLIT_MIN_EVENTS", 2)
+    monkeypatch.setattr(audit, "_cpus", lambda: 2)
+    from dockyard.store.queries import open_reader
+
+    reader = open_reader(workspace.db_url)
+    try:
+        size = path.stat().st_size
+        assert audit._check_split(reader, path, size, None) is None
+        slow = audit._check(reader, path, size, None)
+    finally:
+        reader.close()
+    assert check_chain(workspace) == slow

@@ -129,6 +129,29 @@ def test_runs_follow_time_and_metrics_end_at_the_primary_value(seeded: Path) -> 
     assert last and all(abs(float(a) - float(b)) < 1e-4 for a, b in last)
 
 
+def test_running_runs_have_live_curves_and_the_runs_pane_draws_their_sparklines(
+    seed: ModuleType, seeded: Path
+) -> None:
+    from dockyard.core.overview import SPARK_POINTS, Pane, RunRow, load_pane
+    from dockyard.store.queries import open_reader
+
+    db = seeded / ".dockyard" / "dockyard.db"
+    counts = rows(
+        db,
+        "SELECT r.id, COUNT(m.step) FROM run r LEFT JOIN metric m ON m.run_id = r.id "
+        "AND m.key = r.primary_metric WHERE r.status = 'running' GROUP BY r.id",
+    )
+    assert counts and all(n == seed.LIVE_STEPS > SPARK_POINTS for _, n in counts)
+    reader = open_reader(f"sqlite:///{db}")
+    try:
+        page = load_pane(reader, Pane.RUNS, "running", limit=50)
+    finally:
+        reader.close()
+    live = [row for row in page.rows if isinstance(row, RunRow) and row.status == "running"]
+    assert len(live) == len(counts)
+    assert all(len(row.sparkline) == SPARK_POINTS for row in live)
+
+
 def test_seeding_twice_is_refused_and_the_cli_reports_it(seed: ModuleType, seeded: Path) -> None:
     with pytest.raises(ValueError, match="already holds runs"):
         seed.seed_workspace(seeded, runs=10, now=NOW)

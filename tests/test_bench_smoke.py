@@ -57,6 +57,10 @@ def test_tracking_bench(tmp_path: Path) -> None:
     assert results["history"]["points"] == 500
     assert results["mlflow"]["available"] is False  # --no-mlflow never installs it
     assert results["ratio_to_raw"] > 0
+    assert results["history_ratio_to_raw"] > 0
+    names = {target["name"] for target in data["targets"]}
+    assert "throughput / raw sqlite3 executemany, same run" in names
+    assert "metric_history / raw sqlite3 same query, same run" in names
 
 
 def test_load_bench(tmp_path: Path) -> None:
@@ -91,6 +95,14 @@ def test_load_bench(tmp_path: Path) -> None:
     assert large["history_points"] == 1000
     assert large["db_bytes"] > 0
     assert {"project name", "no match"} <= set(large["filters"])
+    # the budget comes from the bare app measured in this run, not from a saved file
+    assert large["bare_app_interactive_seconds"]["n"] == 1
+    assert "this run" in large["startup_budget_source"]
+    assert all(f["cold_seconds"] > 0 for f in large["filters"].values())
+    assert large["history_raw_sqlite3_seconds"]["median"] > 0
+    names = {target["name"] for target in data["targets"]}
+    assert "large: slowest first (cold) filter, fresh process" in names
+    assert "large: metric_history / raw sqlite3 same query, same run" in names
 
 
 def test_compare_bench(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.command import CommandPalette
@@ -675,3 +676,56 @@ def test_the_sqlalchemy_reader_gives_the_same_overview(seeded_workspace: Workspa
         assert load_pane(other, Pane.MODELS).total == 2
     finally:
         other.close()
+
+
+# --- a refresh patches the rows that changed ----------------------------------------------------
+
+
+def _dataset_rows(*ids: int) -> list[Any]:
+    from dockyard.core.overview import DatasetRow
+
+    return [DatasetRow(i, f"d{i}", "", 1, 10, 2, 100, "csv", None, "1 min ago") for i in ids]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "cursor_on", "cursor_after"),
+    [
+        ((1, 2, 3, 4, 5), (1, 3, 5), 4, 2),  # rows above the cursor left: it follows its row
+        ((1, 2, 3, 4, 5), (9, 1, 2, 3, 4, 5), 2, 3),  # a row came in on top
+        ((1, 2, 3, 4, 5), (1, 2, 4, 5), 2, 2),  # its own row left: it keeps its place
+        ((1, 2, 3), (1, 2), 2, 1),  # ... or the last row when that was the last
+    ],
+)
+async def test_a_refresh_patches_rows_in_place_and_the_cursor_keeps_its_row(
+    before: tuple[int, ...], after: tuple[int, ...], cursor_on: int, cursor_after: int
+) -> None:
+    from textual.app import App, ComposeResult
+
+    from dockyard.core.overview import Pane, PanePage
+    from dockyard.tui.widgets.pane import OverviewPane
+
+    class PaneApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield OverviewPane(Pane.DATASETS)
+
+    app = PaneApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        pane = app.query_one(OverviewPane)
+        pane.apply_page(PanePage(Pane.DATASETS, _dataset_rows(*before), len(before)))
+        await pilot.pause()
+        pane.table.move_cursor(row=cursor_on, animate=False)
+        cleared: list[bool] = []
+        clear = pane.table.clear
+
+        def counted_clear(columns: bool = False) -> Any:
+            cleared.append(columns)
+            return clear(columns)
+
+        pane.table.clear = counted_clear  # type: ignore[method-assign]
+        pane.apply_page(PanePage(Pane.DATASETS, _dataset_rows(*after), len(after)))
+        await pilot.pause()
+        keys = [f"dataset:{i}" for i in after]
+        assert [row.key for row in pane.rows()] == keys
+        assert [row.key.value for row in pane.table.ordered_rows] == keys
+        assert pane.table.cursor_row == cursor_after
+        assert not cleared

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 import pytest
+from textual.message import Message
 from textual.pilot import Pilot
 
 from dockyard.core.audit import list_events
@@ -374,7 +375,7 @@ async def test_a_decision_rereads_only_the_deployments_pane(deploy_ws: Workspace
         full: list[int] = []
         targeted: list[int] = []
         home = app.home
-        refresh_panes, refresh_deployments = home.refresh_panes, home.refresh_deployments
+        refresh_panes, read_deployments = home.refresh_panes, home._read_deployments
 
         def count_full() -> None:
             # only the resume's reads: the 2 s poll may also fire on a loaded machine
@@ -382,12 +383,12 @@ async def test_a_decision_rereads_only_the_deployments_pane(deploy_ws: Workspace
                 full.append(1)
             refresh_panes()
 
-        def count_targeted() -> None:
+        def count_targeted(filter_text: str, limit: int) -> list[Message]:
             targeted.append(1)
-            refresh_deployments()
+            return read_deployments(filter_text, limit)
 
         home.refresh_panes = count_full  # type: ignore[method-assign]
-        home.refresh_deployments = count_targeted  # type: ignore[method-assign]
+        home._read_deployments = count_targeted  # type: ignore[method-assign]
         await pilot.press("4", "a")
         await pilot.pause()
         before = len(full)
@@ -404,6 +405,51 @@ async def test_a_decision_rereads_only_the_deployments_pane(deploy_ws: Workspace
         assert len(full) == before  # the resume read nothing (a poll may come later)
         await settle(pilot)
         assert get_request(deploy_ws, request.id).status == "deployed"
-        # the decision's targeted re-read ran (a header refresh may ask for it once more)
+        # the decision's targeted re-read ran, in its own worker (a header refresh may
+        # ask for it once more)
         assert targeted
         assert [row.kind for row in deployment_rows(app)] == ["deployment"]
+
+
+async def test_a_decision_patches_the_pane_rows_instead_of_rebuilding_the_table(
+    deploy_ws: Workspace,
+) -> None:
+    """The approved request leaves and its deployment comes in, each row in its place,
+    without clearing the table (a rebuild re-measures and repaints every row)."""
+    from dockyard.core.overview import load_pane
+    from dockyard.store.queries import open_reader
+
+    request_deployment(deploy_ws, "iris-clf@1", "staging", actor="alice")  # deploys at once
+    for env in ("canary", "qa"):
+        set_environment(deploy_ws, env, approvals=1, approvers=(ME,), actor="bob")
+        request_deployment(deploy_ws, "iris-clf@1", env, actor="alice")
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        pane = app.home.pane(Pane.DEPLOYMENTS)
+        before = [(row.kind, row.target) for row in deployment_rows(app)]
+        assert before == [("request", "qa"), ("request", "canary"), ("deployment", "staging")]
+        cleared: list[int] = []
+        clear = pane.table.clear
+
+        def counted_clear(columns: bool = False) -> Any:
+            cleared.append(1)
+            return clear(columns)
+
+        pane.table.clear = counted_clear  # type: ignore[method-assign]
+        await pilot.press("4", "g", "a")
+        await pilot.pause()
+        await pilot.press("tab", *"ok", "enter", "enter")
+        await settle(pilot)
+        reader = open_reader(deploy_ws.db_url)
+        try:
+            fresh = load_pane(reader, Pane.DEPLOYMENTS, "", limit=50)
+        finally:
+            reader.close()
+        first = deployment_rows(app)[0]
+        assert (first.kind, first.target) == ("request", "canary")
+        assert [row.key for row in deployment_rows(app)] == [row.key for row in fresh.rows]
+        shown = [row.key.value for row in pane.table.ordered_rows]
+        assert shown == [row.key for row in fresh.rows]
+        assert not cleared
+        assert pane.table.cursor_row == 0  # on the next pending request

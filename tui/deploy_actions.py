@@ -24,7 +24,20 @@ if TYPE_CHECKING:
     from dockyard.core.overview import DeploymentRow
     from dockyard.core.workspace import Workspace
 
-Done = Callable[[], None] | None
+
+@dataclass(frozen=True)
+class Reread:
+    """What a screen shows again after a decision, in two halves: ``read`` runs in the
+    decision's worker right after the core call (no second worker, no second wait), and
+    ``show`` puts its result on screen together with the decision's notification, in one
+    repaint (docs/performance.md, "TUI approve on a large store")."""
+
+    read: Callable[[], Any]
+    show: Callable[[Any], None]
+
+
+#: After a decision: nothing, a callable run on the UI thread, or a :class:`Reread`.
+Done = Callable[[], None] | Reread | None
 
 
 @dataclass(frozen=True)
@@ -83,9 +96,22 @@ def _run(screen: Screen[Any], work: Callable[[], None], group: str) -> None:
     screen.run_worker(work, thread=True, exit_on_error=False, group=group, name=group)
 
 
-def _after(screen: Screen[Any], on_done: Done) -> None:
-    if on_done is not None:
-        screen.app.call_from_thread(on_done)
+def _after(screen: Screen[Any], on_done: Done, notice: dict[str, Any] | None = None) -> None:
+    """From the worker: the notification ``notice`` (``notify``'s arguments) and what
+    ``on_done`` shows, handed to the UI thread as one batch, so the toast, the pane and
+    the header repaint once."""
+    result = on_done.read() if isinstance(on_done, Reread) else None
+
+    def answer() -> None:
+        with screen.app.batch_update():
+            if notice is not None:
+                screen.notify(**notice)
+            if isinstance(on_done, Reread):
+                on_done.show(result)
+            elif on_done is not None:
+                on_done()
+
+    screen.app.call_from_thread(answer)
 
 
 def decision_text(decision: Decision) -> str:
@@ -176,12 +202,11 @@ def _approve(
     try:
         decision = approve_request(workspace, subject.id, comment, override)
     except Exception as error:
-        screen.notify(one_line(error), title=f"Request {subject.id} not approved", severity="error")
-        _after(screen, on_done)
+        refused = {"title": f"Request {subject.id} not approved", "severity": "error"}
+        _after(screen, on_done, {"message": one_line(error), **refused})
         return
     title = "Deployed" if decision.deployment is not None else "Approved"
-    screen.notify(decision_text(decision), title=title)
-    _after(screen, on_done)
+    _after(screen, on_done, {"message": decision_text(decision), "title": title})
 
 
 def ask_to_reject(
@@ -215,11 +240,11 @@ def _reject(
     try:
         request = reject_request(workspace, subject.id, comment)
     except Exception as error:
-        screen.notify(one_line(error), title=f"Request {subject.id} not rejected", severity="error")
-        _after(screen, on_done)
+        refused = {"title": f"Request {subject.id} not rejected", "severity": "error"}
+        _after(screen, on_done, {"message": one_line(error), **refused})
         return
-    screen.notify(f"Rejected request {request.id} ({request.ref} -> {request.target})")
-    _after(screen, on_done)
+    text = f"Rejected request {request.id} ({request.ref} -> {request.target})"
+    _after(screen, on_done, {"message": text})
 
 
 # --- roll back --------------------------------------------------------------------------------
@@ -263,12 +288,11 @@ def _roll_back(
     try:
         decision = rollback(workspace, env, model, reason)
     except Exception as error:
-        screen.notify(one_line(error), title=f"{model} not rolled back", severity="error")
-        _after(screen, on_done)
+        refused = {"title": f"{model} not rolled back", "severity": "error"}
+        _after(screen, on_done, {"message": one_line(error), **refused})
         return
     title = "Rolled back" if decision.deployment is not None else "Rollback requested"
-    screen.notify(decision_text(decision), title=title)
-    _after(screen, on_done)
+    _after(screen, on_done, {"message": decision_text(decision), "title": title})
 
 
 # --- request ----------------------------------------------------------------------------------
@@ -339,10 +363,10 @@ def _request(
         return
     request = decision.request
     verdict = "checks pass" if request.checks_passed else "checks FAILED"
-    screen.notify(
-        f"{decision_text(decision)}\n{checks_text(request)}",
-        title=f"Request {request.id}: {verdict}",
-        severity="information" if request.checks_passed else "warning",
-        timeout=10,
-    )
-    _after(screen, on_done)
+    notice = {
+        "message": f"{decision_text(decision)}\n{checks_text(request)}",
+        "title": f"Request {request.id}: {verdict}",
+        "severity": "information" if request.checks_passed else "warning",
+        "timeout": 10,
+    }
+    _after(screen, on_done, notice)

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.events import DescendantFocus
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
@@ -66,6 +67,7 @@ TAGGABLE_PANES = (Pane.RUNS, Pane.MODELS)
 
 if TYPE_CHECKING:
     from dockyard.tui.app import DockyardApp
+    from dockyard.tui.deploy_actions import Reread
 
 
 def describe_error(error: BaseException) -> str:
@@ -372,16 +374,44 @@ class HomeScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="home-deployments")
     def _load_deployments(self, filter_text: str, limit: int) -> None:
+        for message in self._read_deployments(filter_text, limit):
+            self.post_message(message)
+
+    def _read_deployments(self, filter_text: str, limit: int) -> list[Message]:
+        """The Deployments pane's page and the header's count, as the messages that show
+        them (in a worker thread; never raises)."""
         try:
             reader = self._open_reader()
             page = load_pane(reader, Pane.DEPLOYMENTS, filter_text, limit=limit, now=self._now())
         except Exception as error:
-            self.post_message(
-                LoadFailed(Pane.DEPLOYMENTS.heading, describe_error(error), pane=Pane.DEPLOYMENTS)
-            )
-            return
-        self.post_message(PaneLoaded(page))
-        self._post_waiting(reader)
+            heading = Pane.DEPLOYMENTS.heading
+            return [LoadFailed(heading, describe_error(error), pane=Pane.DEPLOYMENTS)]
+        try:
+            return [PaneLoaded(page), WaitingLoaded(waiting_for(reader, self._actor))]
+        except Exception as error:
+            return [PaneLoaded(page), LoadFailed("the requests", describe_error(error))]
+
+    def deployments_reread(self) -> Reread:
+        """After a decision: the Deployments pane and the header's count, read in the
+        decision's own worker and shown with its notification in one repaint."""
+        from dockyard.tui.deploy_actions import Reread
+
+        pane = self.pane(Pane.DEPLOYMENTS)
+        filter_text, limit = pane.filter_text, pane.refresh_limit
+        return Reread(
+            read=lambda: self._read_deployments(filter_text, limit),
+            show=self._show_messages,
+        )
+
+    def _show_messages(self, messages: list[Message]) -> None:
+        # Handled here and now rather than posted: posted, each would repaint on its own.
+        for message in messages:
+            if isinstance(message, PaneLoaded):
+                self.on_pane_loaded(message)
+            elif isinstance(message, WaitingLoaded):
+                self.on_waiting_loaded(message)
+            elif isinstance(message, LoadFailed):
+                self.on_load_failed(message)
 
     def _load_page(self, pane: Pane, filter_text: str, *, offset: int, append: bool) -> None:
         """Start a worker for one page of one pane; a newer request for it cancels this one."""
@@ -666,7 +696,7 @@ class HomeScreen(Screen[None]):
         row = self._request_at_cursor()
         if row is not None:
             subject = deploy_actions.Subject.from_row(row)
-            deploy_actions.ask_to_approve(self, self.workspace, subject, self.refresh_deployments)
+            deploy_actions.ask_to_approve(self, self.workspace, subject, self.deployments_reread())
 
     def action_reject_request(self) -> None:
         from dockyard.tui import deploy_actions
@@ -674,7 +704,7 @@ class HomeScreen(Screen[None]):
         row = self._request_at_cursor()
         if row is not None:
             subject = deploy_actions.Subject.from_row(row)
-            deploy_actions.ask_to_reject(self, self.workspace, subject, self.refresh_deployments)
+            deploy_actions.ask_to_reject(self, self.workspace, subject, self.deployments_reread())
 
     def action_roll_back(self) -> None:
         from dockyard.tui import deploy_actions
@@ -692,7 +722,7 @@ class HomeScreen(Screen[None]):
             env=row.target,
             model=row.model,
             current=row.ref,
-            on_done=self.refresh_deployments,
+            on_done=self.deployments_reread(),
         )
 
     def action_request_deployment(self) -> None:
@@ -703,7 +733,7 @@ class HomeScreen(Screen[None]):
             self.notify("No model version highlighted in the Models pane", severity="warning")
             return
         ref = f"{row.name}@{row.latest_version}"
-        deploy_actions.ask_to_request(self, self.workspace, ref, self.refresh_deployments)
+        deploy_actions.ask_to_request(self, self.workspace, ref, self.deployments_reread())
 
     # --- housekeeping: d archives/deletes, H shows archived (tui.housekeeping_actions) -------
 

@@ -236,8 +236,50 @@ class OverviewPane(Vertical):
                     self.table.remove_row(key)
                     del self._rows[key]
                 del self._order[len(keys) :]
-        else:
+        elif not self._patch(page.rows):
             self._rebuild(page.rows)
+
+    #: Rows that may come and go in one refresh and still be patched in place.
+    PATCH_LIMIT = 8
+
+    def _patch(self, rows: list[PaneRow]) -> bool:
+        """Remove the rows that left and add those that came, leaving the others in place
+        (a decision moves one request out of the pending ones and one deployment in);
+        False when the rows that stay changed order or too many changed, for a rebuild."""
+        keys = [row.key for row in rows]
+        if len(set(keys)) != len(keys):
+            return False
+        staying = set(keys) & set(self._rows)
+        gone = [key for key in self._order if key not in staying]
+        added = [row for row in rows if row.key not in staying]
+        if len(gone) + len(added) > self.PATCH_LIMIT or [
+            key for key in self._order if key in staying
+        ] != [key for key in keys if key in staying]:
+            return False
+        table = self.table
+        old_cursor = table.cursor_row
+        cursor_key = self._order[old_cursor] if 0 <= old_cursor < len(self._order) else None
+        for key in gone:
+            table.remove_row(key)
+            del self._rows[key]  # a tag stays (tags outlive paging and filters)
+        self._update_in_place([row for row in rows if row.key in staying])
+        for row in added:
+            self._rows[row.key] = row
+            table.add_row(*self._cells(row), key=row.key)
+        self._order = keys
+        if added:
+            # Added rows land at the bottom; order by position in the page. The key
+            # function sees a row's cells only, so each row is known by its first cell
+            # object, which the table keeps as it was given.
+            position = {id(table.get_cell(key, "c0")): index for index, key in enumerate(keys)}
+            table.sort(key=lambda cells: position[id(cells[0])])
+        if keys:
+            # The cursor stays on its row, or at its place when its row left (as a rebuild).
+            target = keys.index(cursor_key) if cursor_key in staying else old_cursor
+            target = min(max(target, 0), len(keys) - 1)
+            if target != table.cursor_row:
+                table.move_cursor(row=target, animate=False)
+        return True
 
     def _update_in_place(self, rows: list[PaneRow]) -> None:
         table = self.table
@@ -311,8 +353,13 @@ class OverviewPane(Vertical):
             text = EMPTY_HINTS[self.pane]
         else:
             text = ""
+        if text == self._hint_text:
+            return  # an update re-lays the whole screen out; every poll lands here
+        self._hint_text = text
         hint.update(plain(text))
         self.set_class(bool(text), "-empty")
+
+    _hint_text: str | None = None
 
     # --- filtering --------------------------------------------------------------------------
 

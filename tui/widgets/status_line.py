@@ -59,12 +59,13 @@ class StatusLine(Static):
     def on_mount(self) -> None:
         self.update(self.render_text())
 
+    # One line whatever it says: a change repaints the line, not the screen's layout.
     def watch_agent(self, status: AgentStatus | None) -> None:
         self.set_class(status is not None and status.alive, "-agent-alive")
-        self.update(self.render_text())
+        self.update(self.render_text(), layout=False)
 
     def watch_waiting(self, count: int) -> None:
-        self.update(self.render_text())
+        self.update(self.render_text(), layout=False)
 
     def watch_alerts(self, count: int) -> None:
-        self.update(self.render_text())
+        self.update(self.render_text(), layout=False)
