@@ -291,6 +291,19 @@ def open_writer(workspace: Workspace) -> Writer:
     return SqlAlchemyWriter(engine_for(workspace))
 
 
+def close_stores() -> None:
+    """Close every reader and dispose of every engine this process opened and cached.
+
+    For a process that is done with its stores (a test suite opens hundreds of them: each
+    cached reader or pooled connection holds the database, WAL and shared-memory files
+    open). A later :func:`reader_for` or :func:`engine_for` opens afresh.
+    """
+    while _READERS:
+        _READERS.popitem()[1].close()
+    while _ENGINES:
+        _ENGINES.popitem()[1].dispose()
+
+
 def home_of_engine(engine: Engine) -> Path | None:
     """The workspace folder ``engine`` serves: the one ``engine_for`` opened it for, else
     the folder of its SQLite file (the workspace folder unless ``DOCKYARD_DB`` moved it)."""

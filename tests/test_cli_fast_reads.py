@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,7 @@ FAST_READS = [
     ["model", "show", "churn-model@champion", "--json"],
     ["model", "compare", "churn-model@1", "churn-model@2", "churn-model@champion"],
     ["model", "compare", "run:1", "run:2", "--format", "json"],
+    ["model", "report", "churn-model@2", "--format", "json"],
     ["project", "list"],
     ["project", "show", "churn", "--json"],
     ["deploy", "list"],
@@ -317,3 +319,30 @@ def test_the_fast_read_matches_the_orm(store: Path, tmp_path: Path) -> None:
         shown.pop(moving)
         expected.pop(moving)
     assert shown == json.loads(json.dumps(expected, default=str))
+
+
+def test_deploy_status_at_a_time_with_an_offset_compares_in_utc(
+    store: Path, tmp_path: Path
+) -> None:
+    """`--at` with a UTC offset means that instant: an hour before a deployment, written in
+    +10:00, does not show it (the ORM compared the local wall-clock time as if UTC)."""
+    from datetime import datetime, timedelta, timezone
+
+    conn = sqlite3.connect(store / ".dockyard" / "dockyard.db")
+    try:
+        deployment_id, deployed_at = conn.execute(
+            "SELECT id, deployed_at FROM deployment WHERE status = 'active' ORDER BY id LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    deployed = datetime.fromisoformat(deployed_at).replace(tzinfo=UTC)
+    before = (deployed - timedelta(hours=1)).astimezone(timezone(timedelta(hours=10)))
+    after = deployed + timedelta(hours=1)
+
+    def shown_at(moment: datetime) -> set[int]:
+        args = ["deploy", "status", "--at", moment.isoformat(), "--json"]
+        output, _loaded = run_recording_modules(store, args, tmp_path)
+        return {d["id"] for d in json.loads(output)}
+
+    assert deployment_id in shown_at(after)
+    assert deployment_id not in shown_at(before)
