@@ -11,8 +11,12 @@ exactly what Dockyard writes.
 
 Timed: ``compare(workspace, ["bench-model@1", ..., "bench-model@10"])`` (the table and
 the overlaid, SQL-downsampled curves), warm (median of ``--repeat``) and as the first call
-of a fresh process (imports and engine opening included); and, to see where the time goes,
-``overlay_curves`` alone.
+of a fresh process (imports and store opening included); ``overlay_curves`` alone, to see
+where the time goes; what a user sees: ``dockyard model compare`` as a whole process
+(cold: its first run; then the median of the next ones) beside ``dockyard --version``; and
+the TUI's first compare of a session (a fresh process, the app headless under Pilot: the
+home screen loaded, then the compare screen opened as the ``c`` key opens it, timed until
+its table and chart are drawn and painted).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import sqlite3
 import subprocess
@@ -49,6 +54,55 @@ result = compare(workspace, refs)
 t2 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "compare": t2 - t1}))
 """
+
+# The TUI's first compare in a session: the app headless, its home screen loaded, then the
+# compare screen pushed as the app's router pushes it for `c`, awaited until painted.
+TUI_CODE = """
+import asyncio, json, sys, time
+from dockyard.core.workspace import find_workspace
+from dockyard.tui.app import DockyardApp
+from dockyard.tui.screens.compare import CompareScreen
+
+async def main():
+    workspace = find_workspace(home=sys.argv[1], env={})
+    app = DockyardApp(workspace, user="bench")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        modules = {name.split(".")[0] for name in sys.modules}
+        pressed = time.perf_counter()
+        screen = CompareScreen(workspace, sys.argv[2:])
+        await app.push_screen(screen)
+        while screen.painted_after is None:
+            await pilot.pause(0.005)
+            if time.perf_counter() - pressed > 300:
+                raise SystemExit("the compare screen never painted")
+        print(json.dumps({
+            "painted": time.perf_counter() - pressed,
+            "shown_after": screen.shown_after,
+            "load": screen.load_seconds,
+            "sqlalchemy_before": "sqlalchemy" in modules,
+            "sqlalchemy_after": "sqlalchemy" in sys.modules,
+        }))
+
+asyncio.run(main())
+"""
+
+
+def whole_process(args: list[str], home: Path) -> float:
+    """Wall seconds of one whole ``dockyard`` process (this checkout's code)."""
+    env = {**os.environ, "PYTHONPATH": str(kit.ROOT / ".pkg"), "DOCKYARD_HOME": str(home)}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [kit.python(), "-c", "from dockyard.tui.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"dockyard {' '.join(args)} failed: {done.stderr[-2000:]}")
+    return time.perf_counter() - started
 
 
 def _store_object(home: Path, data: bytes) -> tuple[str, str]:
@@ -159,6 +213,28 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"compare failed: {done.stderr[-2000:]}")
             fresh.append(json.loads(done.stdout.strip().splitlines()[-1]))
 
+        log("dockyard model compare, whole process, beside dockyard --version ...")
+        cli_walls, version_walls = [], []
+        for _ in range(repeat + 1):  # the first of each is the cold one
+            version_walls.append(whole_process(["--version"], workspace.home))
+            cli_walls.append(whole_process(["model", "compare", *refs, "--format", "json"],
+                                           workspace.home))  # fmt: skip
+
+        log("the TUI's first compare of a session (fresh process, Pilot, headless) ...")
+        tui = []
+        for _ in range(min(3, repeat)):
+            done = subprocess.run(
+                [kit.python(), "-c", TUI_CODE, str(workspace.home), *refs],
+                capture_output=True,
+                text=True,
+                cwd=kit.ROOT,
+                timeout=600,
+                env={**os.environ, "TEXTUAL_ANIMATIONS": "none"},
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"TUI compare failed: {done.stderr[-2000:]}")
+            tui.append(json.loads(done.stdout.strip().splitlines()[-1]))
+
         log("compare, warm ...")
         compare(workspace, refs)  # engine opened, modules imported: what a running TUI has
         walls, cpus = [], []
@@ -178,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     curves = kit.summary(curve_walls)
     fresh_import = kit.summary([f["import"] for f in fresh])
     fresh_compare = kit.summary([f["compare"] for f in fresh])
+    cli_warm = kit.summary(cli_walls[1:])
+    version_warm = kit.summary(version_walls[1:])
+    tui_painted = kit.summary([t["painted"] for t in tui])
+    tui_load = kit.summary([t["load"] for t in tui])
     longest_curve = max((len(c) for cs in result.curves.values() for c in cs), default=0)
     kit.print_table(
         f"compare: {len(refs)} versions x {stored // max(1, len(refs)):,} points, "
@@ -201,6 +281,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"{kit.fmt_ms(fresh_compare['min'])} - {kit.fmt_ms(fresh_compare['max'])}",
             ),
             ("  + importing core.comparison", kit.fmt_ms(fresh_import["median"]), ""),
+            ("dockyard model compare, whole process, cold", kit.fmt_ms(cli_walls[0]), ""),
+            (
+                "dockyard model compare, whole process, warm",
+                kit.fmt_ms(cli_warm["median"]),
+                f"{kit.fmt_ms(cli_warm['min'])} - {kit.fmt_ms(cli_warm['max'])}",
+            ),
+            ("  dockyard --version beside it, warm", kit.fmt_ms(version_warm["median"]), ""),
+            (
+                "TUI first compare: open to painted",
+                kit.fmt_ms(tui_painted["median"]),
+                f"{kit.fmt_ms(tui_painted['min'])} - {kit.fmt_ms(tui_painted['max'])}",
+            ),
+            ("  of which the compare worker", kit.fmt_ms(tui_load["median"]), ""),
         ],
     )
     log(
@@ -230,6 +323,18 @@ def main(argv: list[str] | None = None) -> int:
         "compare_cpu_seconds": cpu,
         "overlay_curves_seconds": curves,
         "fresh_process": {"import_seconds": fresh_import, "compare_seconds": fresh_compare},
+        "cli_whole_process": {
+            "cold_seconds": cli_walls[0],
+            "warm_seconds": cli_warm,
+            "version_cold_seconds": version_walls[0],
+            "version_warm_seconds": version_warm,
+            "ratio_to_version": cli_warm["median"] / version_warm["median"],
+        },
+        "tui_first_compare": {
+            "painted_seconds": tui_painted,
+            "worker_seconds": tui_load,
+            "sqlalchemy_loaded": sorted({str(t["sqlalchemy_after"]) for t in tui}),
+        },
         "table_rows": len(result.rows),
         "curves": len(result.curves),
         "max_points_per_curve": longest_curve,

@@ -32,6 +32,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from dockyard.core.workspace import Workspace
+    from dockyard.store.writes import Transaction, Writer
 
 GENESIS = "0" * 64
 WITNESS_FILENAME = "audit-witness"
@@ -206,6 +208,68 @@ def append_event(
     _pending(session).append(((last.id or 0) if last else 0, event.id, event.hash))
 
 
+def append_event_in(
+    tx: Transaction,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str | int,
+    details: dict[str, Any] | None = None,
+) -> tuple[int, int, str]:
+    """:func:`append_event` for a ``store.writes`` transaction (the plain-SQL write path).
+
+    The transaction already holds the write lock (a SQLite writer begins ``IMMEDIATE``;
+    PostgreSQL's table lock is taken here), so the head read below is the chain's true
+    head. Returns the witness record to hand to :func:`witness_appended` after the commit.
+    """
+    if tx.dialect == "postgresql":
+        tx.execute("LOCK TABLE audit_event IN SHARE ROW EXCLUSIVE MODE")
+    last = tx.fetch_one("SELECT id, hash FROM audit_event ORDER BY id DESC LIMIT 1")
+    prev = str(last["hash"]) if last else GENESIS
+    at = datetime.now(UTC)
+    details_json = json.dumps(details or {}, sort_keys=True, default=str)
+    event_id = tx.insert(
+        "audit_event",
+        {
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": str(entity_id),
+            "details_json": details_json,
+            "prev_hash": prev,
+            "hash": (digest := _digest(prev, at, actor, action, entity_type, str(entity_id),
+                                       details_json)),
+        },
+    )  # fmt: skip
+    return (int(last["id"]) if last else 0, event_id, digest)
+
+
+def witness_appended(
+    workspace: Workspace, writer: Writer, pending: list[tuple[int, int, str]]
+) -> None:
+    """After the commit of :func:`append_event_in`'s transaction: make the commit durable,
+    then write the events' witness lines (as a session's commit does, decision 17)."""
+    from dockyard.core.workspace import reader_for
+
+    if not pending:
+        return
+    try:
+        writer.durable()
+        reader = reader_for(workspace)
+        _write_witness(witness_path(workspace), partial(_events_read, reader), pending)
+    except (OSError, DockyardError) as exc:
+        _log.warning("could not write the audit witness: %s", exc)
+
+
+def _events_read(reader: Any, after_id: int, up_to_id: int) -> list[tuple[int, str]]:
+    rows = reader.fetch_all(
+        "SELECT id, hash FROM audit_event WHERE id > :a AND id <= :b ORDER BY id",
+        {"a": after_id, "b": up_to_id},
+    )
+    return [(int(row["id"]), str(row["hash"])) for row in rows]
+
+
 def _lock_chain(session: Session) -> None:
     """Take the store's write lock now, before the head is read, until the commit."""
     connection = session.connection()
@@ -250,7 +314,7 @@ def _after_commit(session: Session) -> None:
     engine = bind if isinstance(bind, Engine) else bind.engine
     try:
         _sync_store(engine)
-        _write_witness(_witness_for_engine(engine), engine, pending)
+        _write_witness(_witness_for_engine(engine), partial(_events_between, engine), pending)
     except (OSError, DockyardError) as exc:
         # The change is committed and stays so; a missing witness line is reported by
         # `dockyard audit verify` as unwitnessed and written by the next append.
@@ -284,7 +348,11 @@ def _sync_store(engine: Any) -> None:
         return
 
 
-def _write_witness(path: Path, engine: Engine, pending: list[tuple[int, int, str]]) -> None:
+def _write_witness(
+    path: Path,
+    events_between: Callable[[int, int], list[tuple[int, str]]],
+    pending: list[tuple[int, int, str]],
+) -> None:
     """Append the witness lines of ``pending`` (prev id, id, hash), catching up first on
     committed events the witness lacks, under an exclusive lock so lines stay in order."""
     with path.open("a+b") as handle:
@@ -297,7 +365,7 @@ def _write_witness(path: Path, engine: Engine, pending: list[tuple[int, int, str
                 # under the witness, which `dockyard audit verify` reports)
                 continue
             if prev_id != last_id:
-                for missed_id, missed_hash in _events_between(engine, last_id, prev_id):
+                for missed_id, missed_hash in events_between(last_id, prev_id):
                     count += 1
                     lines.append(b"%d %d %s\n" % (count, missed_id, missed_hash.encode()))
             count += 1
@@ -363,31 +431,44 @@ def _events_between(engine: Engine, after_id: int, up_to_id: int) -> list[tuple[
 def list_events(
     workspace: Workspace, entity_type: str | None = None, entity_id: str | int | None = None
 ) -> list[AuditEntry]:
-    """Events of one entity (or all), oldest first."""
-    from sqlmodel import Session, col, select
+    """Events of one entity (or all), oldest first.
 
-    from dockyard.core.workspace import engine_for
-    from dockyard.store.models import AuditEvent
+    Read through ``reader_for`` (no ORM import: `model show` lists alias moves with it).
+    """
+    from dockyard.core.workspace import reader_for
+    from dockyard.store.queries import as_utc
 
-    with Session(engine_for(workspace)) as session:
-        query = select(AuditEvent).order_by(col(AuditEvent.id))
-        if entity_type is not None:
-            query = query.where(AuditEvent.entity_type == entity_type)
-        if entity_id is not None:
-            query = query.where(AuditEvent.entity_id == str(entity_id))
-        return [
+    # Conditions are added, not written as ``:x IS NULL OR ...``, so that SQLite can seek
+    # ix_audit_entity instead of scanning a million events.
+    where, params = [], {}
+    if entity_type is not None:
+        where.append("entity_type = :entity_type")
+        params["entity_type"] = entity_type
+    if entity_id is not None:
+        where.append("entity_id = :entity_id")
+        params["entity_id"] = str(entity_id)
+    sql = (
+        "SELECT id, at, actor, action, entity_type, entity_id, details_json, hash FROM audit_event"
+    )
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    entries = []
+    for row in reader_for(workspace).fetch_all(sql + " ORDER BY id", params):
+        at = as_utc(row["at"])
+        assert at is not None  # a NOT NULL column
+        entries.append(
             AuditEntry(
-                id=e.id or 0,
-                at=e.at,
-                actor=e.actor,
-                action=e.action,
-                entity_type=e.entity_type,
-                entity_id=e.entity_id,
-                details=json.loads(e.details_json),
-                hash=e.hash,
+                id=int(row["id"]),
+                at=at,
+                actor=row["actor"],
+                action=row["action"],
+                entity_type=row["entity_type"],
+                entity_id=row["entity_id"],
+                details=json.loads(row["details_json"]),
+                hash=row["hash"],
             )
-            for e in session.exec(query)
-        ]
+        )
+    return entries
 
 
 def search_events(

@@ -14,7 +14,7 @@ from typing import Any
 
 from dockyard.core.errors import InputError
 from dockyard.core.parsing import INT64_MAX, parse_int, shown
-from dockyard.core.workspace import Workspace, engine_for
+from dockyard.core.workspace import Workspace, reader_for
 
 MIN_ITEMS, MAX_ITEMS = 2, 10
 LOWER_IS_BETTER = ("loss", "error", "rmse", "mse", "mae", "std", "seconds", "time", "latency")
@@ -150,21 +150,17 @@ def _item_for_ref(workspace: Workspace, ref: str) -> Item:
 
 def _confusion(workspace: Workspace, run_id: int) -> dict[str, Any] | None:
     """The run's ``confusion_matrix.json`` artifact, if it logged one and it is intact."""
-    from sqlmodel import Session, select
-
     from dockyard.core.registry import ArtifactIntegrityError, verify_artifact
-    from dockyard.store.models import Artifact
 
-    with Session(engine_for(workspace)) as session:
-        artifact = session.exec(
-            select(Artifact).where(
-                Artifact.run_id == run_id, Artifact.name == "confusion_matrix.json"
-            )
-        ).first()
+    artifact = reader_for(workspace).fetch_one(
+        "SELECT object_path, sha256 FROM artifact"
+        " WHERE run_id = :r AND name = 'confusion_matrix.json' LIMIT 1",
+        {"r": run_id},
+    )
     if artifact is None:
         return None
     try:
-        path = verify_artifact(workspace, artifact.object_path, artifact.sha256, "confusion")
+        path = verify_artifact(workspace, artifact["object_path"], artifact["sha256"], "confusion")
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ArtifactIntegrityError, ValueError, OSError):
         return None
@@ -242,16 +238,16 @@ def overlay_curves(
     """Per metric logged over more than one step by every run: one downsampled curve each."""
     from dockyard.core.metrics import downsample, metric_keys, step_bounds
 
-    with engine_for(workspace).connect() as conn:
-        keys: set[str] | None = None
-        for run_id in run_ids:
-            multi = set()
-            for key in metric_keys(conn, run_id):
-                bounds = step_bounds(conn, run_id, key)
-                if bounds is not None and bounds[0] != bounds[1]:
-                    multi.add(key)
-            keys = multi if keys is None else keys & multi
-        return {
-            key: [downsample(conn, run_id, key, points) for run_id in run_ids]
-            for key in sorted(keys or ())
-        }
+    reader = reader_for(workspace)
+    keys: set[str] | None = None
+    for run_id in run_ids:
+        multi = set()
+        for key in metric_keys(reader, run_id):
+            bounds = step_bounds(reader, run_id, key)
+            if bounds is not None and bounds[0] != bounds[1]:
+                multi.add(key)
+        keys = multi if keys is None else keys & multi
+    return {
+        key: [downsample(reader, run_id, key, points) for run_id in run_ids]
+        for key in sorted(keys or ())
+    }

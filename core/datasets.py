@@ -25,7 +25,7 @@ import secrets
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from dockyard.core.parsing import INT64_MAX, parse_version, shown
 if TYPE_CHECKING:
     from dockyard.core.profiling import TableSource
     from dockyard.core.workspace import Workspace
+    from dockyard.store.queries import Reader
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
@@ -1113,20 +1114,39 @@ def _version_info(
     )
 
 
-def _dataset_row(session: Any, name: str) -> Any:
-    from sqlmodel import select
-
-    from dockyard.store.models import Dataset
-
-    row = session.exec(select(Dataset).where(Dataset.name == name)).first()
+def _dataset_id(reader: Reader, name: str) -> int:
+    """The id of dataset ``name``; NotFoundError lists (some of) the known names."""
+    row = reader.fetch_one("SELECT id FROM dataset WHERE name = :name", {"name": name})
     if row is None:
-        known = session.exec(select(Dataset.name).order_by(Dataset.name).limit(10)).all()
-        listing = ", ".join(known) or "none yet"
+        known = reader.fetch_all("SELECT name FROM dataset ORDER BY name LIMIT 10")
+        listing = ", ".join(str(r["name"]) for r in known) or "none yet"
         raise NotFoundError(
             f"no dataset named {name!r} (registered: {listing}); "
             "add one with `dockyard data add NAME PATH`"
         )
-    return row
+    return int(row["id"])
+
+
+def _reader(workspace: Workspace) -> Reader:
+    from dockyard.core.workspace import reader_for
+
+    return reader_for(workspace)
+
+
+def _version_from_row(
+    row: Mapping[str, Any], dataset_name: str, workspace: Workspace, with_profile: bool = False
+) -> VersionInfo:
+    """A :class:`VersionInfo` from a row of ``VERSION_SQL`` (``profile_json`` if asked)."""
+    from types import SimpleNamespace
+
+    from dockyard.store.queries import as_utc
+
+    fields = {k: row[k] for k in ("id", *VERSION_FIELDS)}
+    fields["created_at"] = as_utc(row["created_at"])
+    fields["archived_at"] = as_utc(row["archived_at"])
+    if with_profile:
+        fields["profile_json"] = row["profile_json"]
+    return _version_info(SimpleNamespace(**fields), dataset_name, workspace, with_profile)
 
 
 def list_datasets(
@@ -1205,70 +1225,66 @@ LIMIT :limit OFFSET :offset
 
 def get_dataset(workspace: Workspace, name: str) -> DatasetInfo:
     """One dataset with its latest version; NotFoundError names the known ones."""
-    from sqlmodel import Session
-
     check_name(name)
     found = list_datasets(workspace, name=name)
     if found:
         return found[0]
-    with Session(_engine(workspace)) as session:
-        _dataset_row(session, name)  # raises, listing the known names
+    _dataset_id(_reader(workspace), name)  # raises, listing the known names
     raise NotFoundError(f"no dataset named {name!r}")  # pragma: no cover
+
+
+# A version's columns (``profile_json`` only where asked: it can be large).
+VERSION_SQL = (
+    f"SELECT id, {', '.join(VERSION_FIELDS)}, created_at, archived_at{{profile}}"
+    " FROM dataset_version"
+)
 
 
 def list_versions(workspace: Workspace, name: str, *, archived: str = "hide") -> list[VersionInfo]:
     """The versions of ``name``, newest first (without profiles); archived ones hidden,
     alone (``archived="only"``) or included (``"include"``)."""
-    from sqlalchemy.orm import defer
-    from sqlmodel import Session, select
-
-    from dockyard.core.housekeeping import archived_filter
-    from dockyard.store.models import DatasetVersion
+    from dockyard.store.queries import archived_clause
 
     check_name(name)
-    with Session(_engine(workspace)) as session:
-        dataset = _dataset_row(session, name)
-        rows = session.exec(
-            select(DatasetVersion)
-            .options(defer(DatasetVersion.profile_json))  # type: ignore[arg-type]
-            .where(DatasetVersion.dataset_id == dataset.id)
-            .where(archived_filter(DatasetVersion, archived))
-            .order_by(DatasetVersion.version.desc())  # type: ignore[attr-defined]
-        ).all()
-        return [_version_info(r, name, workspace) for r in rows]
+    reader = _reader(workspace)
+    dataset_id = _dataset_id(reader, name)
+    where = archived_clause("archived_at", archived)
+    rows = reader.fetch_all(
+        VERSION_SQL.format(profile="") + f" WHERE dataset_id = :d AND {where}"
+        " ORDER BY version DESC",
+        {"d": dataset_id},
+    )
+    return [_version_from_row(r, name, workspace) for r in rows]
 
 
 def get_version(
     workspace: Workspace, ref: str | DatasetRef, *, with_profile: bool = True
 ) -> VersionInfo:
     """The version ``ref`` names (``name``, ``name@3``, ``name@latest``), with its profile."""
-    from sqlmodel import Session, col, select
-
-    from dockyard.store.models import DatasetVersion
-
     parsed = parse_ref(ref) if isinstance(ref, str) else ref
-    with Session(_engine(workspace)) as session:
-        dataset = _dataset_row(session, parsed.name)
-        query = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
-        if parsed.version is None:
-            # "latest" never means an archived version: archiving an accidental version
-            # is how a user makes the one before it current again
-            query = query.where(col(DatasetVersion.archived_at).is_(None)).order_by(
-                DatasetVersion.version.desc()  # type: ignore[attr-defined]
-            )
-        else:
-            query = query.where(DatasetVersion.version == parsed.version)
-        row = session.exec(query.limit(1)).first()
-        if row is None:
-            versions = session.exec(
-                select(DatasetVersion.version).where(DatasetVersion.dataset_id == dataset.id)
-            ).all()
-            have = _ranges(sorted(versions)) or "none"
-            raise NotFoundError(
-                f"dataset {parsed.name!r} has no version {parsed.version} (versions: {have}); "
-                f"see `dockyard data versions {parsed.name}`"
-            )
-        return _version_info(row, parsed.name, workspace, with_profile=with_profile)
+    reader = _reader(workspace)
+    dataset_id = _dataset_id(reader, parsed.name)
+    select = VERSION_SQL.format(profile=", profile_json" if with_profile else "")
+    if parsed.version is None:
+        # "latest" never means an archived version: archiving an accidental version is
+        # how a user makes the one before it current again
+        sql = (
+            select + " WHERE dataset_id = :d AND archived_at IS NULL ORDER BY version DESC LIMIT 1"
+        )
+    else:
+        sql = select + " WHERE dataset_id = :d AND version = :v"
+    row = reader.fetch_one(sql, {"d": dataset_id, "v": parsed.version})
+    if row is None:
+        versions = reader.fetch_all(
+            "SELECT version FROM dataset_version WHERE dataset_id = :d ORDER BY version",
+            {"d": dataset_id},
+        )
+        have = _ranges([int(r["version"]) for r in versions]) or "none"
+        raise NotFoundError(
+            f"dataset {parsed.name!r} has no version {parsed.version} (versions: {have}); "
+            f"see `dockyard data versions {parsed.name}`"
+        )
+    return _version_from_row(row, parsed.name, workspace, with_profile=with_profile)
 
 
 def _ranges(numbers: Sequence[int]) -> str:
@@ -1289,17 +1305,15 @@ def _ranges(numbers: Sequence[int]) -> str:
 def get_version_by_id(
     workspace: Workspace, version_id: int, *, with_profile: bool = False
 ) -> VersionInfo:
-    from sqlmodel import Session
-
-    from dockyard.store.models import Dataset, DatasetVersion
-
-    with Session(_engine(workspace)) as session:
-        row = session.get(DatasetVersion, version_id)
-        if row is None:
-            raise NotFoundError(f"no dataset version with id {version_id}")
-        dataset = session.get(Dataset, row.dataset_id)
-        name = dataset.name if dataset is not None else "?"
-        return _version_info(row, name, workspace, with_profile=with_profile)
+    """The version with row id ``version_id`` (what a run records)."""
+    select = VERSION_SQL.format(profile=", profile_json" if with_profile else "")
+    reader = _reader(workspace)
+    row = reader.fetch_one(select + " WHERE id = :id", {"id": version_id})
+    if row is None:
+        raise NotFoundError(f"no dataset version with id {version_id}")
+    dataset = reader.fetch_one("SELECT name FROM dataset WHERE id = :id", {"id": row["dataset_id"]})
+    name = str(dataset["name"]) if dataset is not None else "?"
+    return _version_from_row(row, name, workspace, with_profile=with_profile)
 
 
 def version_path(workspace: Workspace, version_id: int, *, verify: bool = True) -> Path:
@@ -1349,39 +1363,44 @@ def object_problem(info: VersionInfo) -> str | None:
     return None
 
 
+RUNS_USING_SQL = """
+SELECT r.id AS run_id, p.name AS project, r.status AS status, r.created_at AS created_at,
+       dv.version AS version, r.dataset_version_id AS dataset_version_id
+FROM run AS r
+JOIN dataset_version AS dv ON dv.id = r.dataset_version_id
+JOIN project AS p ON p.id = r.project_id
+WHERE dv.dataset_id = :d AND (:v IS NULL OR dv.version = :v)
+ORDER BY r.created_at DESC, r.id DESC
+LIMIT :limit
+"""
+
+
 def runs_using(
     workspace: Workspace, dataset_name: str, version: int | None = None, *, limit: int = 1000
 ) -> list[RunUse]:
     """Runs whose ``dataset_version_id`` is a version of ``dataset_name`` (one version if
     given), newest first."""
-    from sqlmodel import Session, select
-
-    from dockyard.store.models import DatasetVersion, Project, Run
+    from dockyard.store.queries import as_utc
 
     check_name(dataset_name)
-    with Session(_engine(workspace)) as session:
-        dataset = _dataset_row(session, dataset_name)
-        query = (
-            select(Run, Project.name, DatasetVersion.version)
-            .join(DatasetVersion, DatasetVersion.id == Run.dataset_version_id)  # type: ignore[arg-type]
-            .join(Project, Project.id == Run.project_id)  # type: ignore[arg-type]
-            .where(DatasetVersion.dataset_id == dataset.id)
-        )
-        if version is not None:
-            query = query.where(DatasetVersion.version == version)
-        query = query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)  # type: ignore[attr-defined,union-attr]
-        return [
+    reader = _reader(workspace)
+    dataset_id = _dataset_id(reader, dataset_name)
+    out = []
+    for row in reader.fetch_all(RUNS_USING_SQL, {"d": dataset_id, "v": version, "limit": limit}):
+        created = as_utc(row["created_at"])
+        assert created is not None  # a NOT NULL column
+        out.append(
             RunUse(
-                run_id=_id(run.id),
-                project=project,
-                status=run.status,
-                created_at=run.created_at,
+                run_id=int(row["run_id"]),
+                project=row["project"],
+                status=row["status"],
+                created_at=created,
                 dataset=dataset_name,
-                version=v,
-                dataset_version_id=_id(run.dataset_version_id),
+                version=int(row["version"]),
+                dataset_version_id=int(row["dataset_version_id"]),
             )
-            for run, project, v in session.exec(query).all()
-        ]
+        )
+    return out
 
 
 # ------------------------------------------------------------------------------ preview
@@ -1410,18 +1429,16 @@ def _layout(workspace: Workspace, version_id: int) -> _Layout:
         if cached is not None:
             _LAYOUTS.move_to_end(key)
             return cached
-    # a plain query, not the ORM: the first page must not wait for mapper set-up
-    from sqlalchemy import text
-
-    query = text(
+    # a plain query through the reader: the first page must not wait for SQLAlchemy
+    row = _reader(workspace).fetch_one(
         "SELECT object_path, file_format, columns_json, profile_json "
-        "FROM dataset_version WHERE id = :id"
+        "FROM dataset_version WHERE id = :id",
+        {"id": version_id},
     )
-    with _engine(workspace).connect() as conn:
-        row = conn.execute(query, {"id": version_id}).first()
     if row is None:
         raise NotFoundError(f"no dataset version with id {version_id}")
-    object_path, file_format, columns_json, profile_json = row
+    object_path, file_format = row["object_path"], row["file_format"]
+    columns_json, profile_json = row["columns_json"], row["profile_json"]
     columns = json.loads(columns_json)
     profile = json.loads(profile_json)
     stored = Path(object_path)

@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,7 +48,7 @@ from dockyard.core.environments import (
 )
 from dockyard.core.errors import ConflictError, InputError, NotFoundError
 from dockyard.core.parsing import shown
-from dockyard.core.workspace import Workspace, engine_for, os_user
+from dockyard.core.workspace import Workspace, engine_for, os_user, reader_for
 from dockyard.store.schema import REQUEST_STATUSES
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
     from dockyard.core.registry import VersionInfo
     from dockyard.store.models import Deployment, DeploymentRequest
+    from dockyard.store.queries import Reader
 
 MODEL_FILE = "model.skops"
 MANIFEST = "manifest.json"
@@ -220,32 +221,33 @@ def list_requests(
     """Deployment requests, pending first, then newest; ``status``/``env`` filter, and
     ``limit``/``offset`` page, all in SQL, so a page costs the same with 10,000 requests
     as with ten (five queries whatever its length)."""
-    from sqlmodel import Session, case, col, select
-
-    from dockyard.store.models import DeploymentRequest
-
     if status and status not in REQUEST_STATUSES:
         raise InputError(
             f"{shown(status)} is not a request status; use one of {', '.join(REQUEST_STATUSES)}"
         )
-    with Session(engine_for(workspace)) as session:
-        query = select(DeploymentRequest)
-        if status:
-            query = query.where(DeploymentRequest.status == status)
-        if env:
-            query = query.where(DeploymentRequest.target == env)
-        pending_first = case((col(DeploymentRequest.status) == "pending", 0), else_=1)
-        query = query.order_by(pending_first, col(DeploymentRequest.id).desc())
-        query = query.offset(max(offset, 0)).limit(limit)
-        return _request_infos(session, list(session.exec(query).all()))
+    from dockyard.core.parsing import INT64_MAX
+
+    reader = reader_for(workspace)
+    params = {
+        "status": status or None,
+        "env": env or None,
+        "limit": INT64_MAX if limit is None else limit,
+        "offset": max(offset, 0),
+    }
+    return _request_infos(reader, reader.fetch_all(REQUESTS_SQL, params))
 
 
 def get_request(workspace: Workspace, request_id: int) -> RequestInfo:
     """One request with its checks, approvals and whether it is stale."""
-    from sqlmodel import Session
+    from dockyard.core.parsing import INT64_MAX
 
-    with Session(engine_for(workspace)) as session:
-        return _request_info(session, _request_row(session, request_id))
+    reader = reader_for(workspace)
+    row = None
+    if 1 <= request_id <= INT64_MAX:  # beyond it the driver would overflow
+        row = reader.fetch_one(REQUEST_SELECT + " WHERE id = :id", {"id": request_id})
+    if row is None:
+        raise NotFoundError(f"no deployment request {request_id}; see `dockyard deploy list`")
+    return _request_infos(reader, [row])[0]
 
 
 def _request_row(session: Session, request_id: int) -> DeploymentRequest:
@@ -282,98 +284,138 @@ def _approvals(session: Session, request_id: int) -> list[ApprovalInfo]:
     ]
 
 
+# Read through ``reader_for`` (sqlite3 on a SQLite store): `deploy list|status` must not
+# pay for importing SQLAlchemy and SQLModel (decision 25). Writers build what they return
+# with the same code through ``store.queries.SessionReader``.
+REQUEST_COLUMNS = (
+    "id", "model_version_id", "target", "status", "requested_by", "reason", "checks_json",
+    "requested_at", "decided_at", "kind", "base_deployment_id", "input_schema_json",
+)  # fmt: skip
+REQUEST_SELECT = f"SELECT {', '.join(REQUEST_COLUMNS)} FROM deployment_request"
+REQUESTS_SQL = (
+    REQUEST_SELECT
+    + " WHERE (:status IS NULL OR status = :status) AND (:env IS NULL OR target = :env)"
+    " ORDER BY CASE WHEN status = 'pending' THEN 0 ELSE 1 END, id DESC"
+    " LIMIT :limit OFFSET :offset"
+)
+DEPLOYMENT_COLUMNS = (
+    "id", "request_id", "model_version_id", "target", "status", "deployed_by", "deployed_at",
+    "retired_at", "path", "manifest_json",
+)  # fmt: skip
+DEPLOYMENT_SELECT = f"SELECT {', '.join(DEPLOYMENT_COLUMNS)} FROM deployment"
+
+
+def _as_row(obj: Any, columns: tuple[str, ...]) -> dict[str, Any]:
+    """An ORM object as the dict a reader returns (attribute reads refresh expired ones)."""
+    return {name: getattr(obj, name) for name in columns}
+
+
 def _request_info(session: Session, row: DeploymentRequest) -> RequestInfo:
-    return _request_infos(session, [row])[0]
+    from dockyard.store.queries import SessionReader
+
+    return _request_infos(SessionReader(session), [_as_row(row, REQUEST_COLUMNS)])[0]
 
 
-def _request_infos(session: Session, rows: list[DeploymentRequest]) -> list[RequestInfo]:
-    """``RequestInfo`` of each row, with a fixed number of queries for the whole list
-    (names, environments, live deployments, approvals), not a few per row."""
-    from sqlmodel import col, select
+def _version_names(reader: Reader, version_ids: Iterable[int]) -> dict[int, tuple[str, int, int]]:
+    """model_version id -> (model name, version number, model id)."""
+    from dockyard.store.queries import in_list
 
-    from dockyard.store.models import (
-        Approval,
-        Deployment,
-        Environment,
-        ModelVersion,
-        RegisteredModel,
+    ids = sorted(set(version_ids))
+    if not ids:
+        return {}
+    placeholders, params = in_list("v", ids)
+    rows = reader.fetch_all(
+        "SELECT mv.id AS id, mv.version AS version, mv.model_id AS model_id, m.name AS name "
+        "FROM model_version AS mv JOIN registered_model AS m ON m.id = mv.model_id "
+        f"WHERE mv.id IN {placeholders}",
+        params,
     )
+    return {int(r["id"]): (r["name"], int(r["version"]), int(r["model_id"])) for r in rows}
+
+
+def _approvals_of(reader: Reader, request_ids: Iterable[int]) -> dict[int, list[ApprovalInfo]]:
+    """request id -> its approvals and rejections, in the order they were given."""
+    from dockyard.store.queries import as_utc, in_list
+
+    ids = sorted(set(request_ids))
+    if not ids:
+        return {}
+    placeholders, params = in_list("r", ids)
+    out: dict[int, list[ApprovalInfo]] = {}
+    for a in reader.fetch_all(
+        "SELECT request_id, reviewer, decision, comment, override_reason, created_at "
+        f"FROM approval WHERE request_id IN {placeholders} ORDER BY id",
+        params,
+    ):
+        at = as_utc(a["created_at"])
+        assert at is not None  # a NOT NULL column
+        out.setdefault(int(a["request_id"]), []).append(
+            ApprovalInfo(a["reviewer"], a["decision"], a["comment"], a["override_reason"], at)
+        )
+    return out
+
+
+def _request_infos(reader: Reader, rows: list[dict[str, Any]]) -> list[RequestInfo]:
+    """``RequestInfo`` of each ``deployment_request`` row, with a fixed number of queries
+    for the whole list (names, environments, live deployments, approvals), not a few per
+    row."""
+    from dockyard.store.queries import as_utc, in_list
 
     if not rows:
         return []
-    version_ids = {r.model_version_id for r in rows}
-    names = {
-        vid: (name, number, model_id)
-        for vid, number, model_id, name in session.exec(
-            select(
-                col(ModelVersion.id),
-                col(ModelVersion.version),
-                col(ModelVersion.model_id),
-                col(RegisteredModel.name),
-            )
-            .join(RegisteredModel, col(RegisteredModel.id) == col(ModelVersion.model_id))
-            .where(col(ModelVersion.id).in_(version_ids))
-        ).all()
+    names = _version_names(reader, (r["model_version_id"] for r in rows))
+    targets = sorted({r["target"] for r in rows})
+    placeholders, params = in_list("t", targets)
+    needed = {
+        e["name"]: int(e["approvals"])
+        for e in reader.fetch_all(
+            f"SELECT name, approvals FROM environment WHERE name IN {placeholders}", params
+        )
     }
-    targets = {r.target for r in rows}
-    needed = dict(
-        session.exec(
-            select(col(Environment.name), col(Environment.approvals)).where(
-                col(Environment.name).in_(targets)
-            )
-        ).all()
-    )
     # the newest live deployment per (model, environment), as _live() reads it for one
     live: dict[tuple[int, str], int] = {}
-    if any(r.status == "pending" for r in rows):
-        model_ids = {names[r.model_version_id][2] for r in rows}
-        for deployment_id, model_id, target in session.exec(
-            select(col(Deployment.id), col(ModelVersion.model_id), col(Deployment.target))
-            .join(ModelVersion, col(ModelVersion.id) == col(Deployment.model_version_id))
-            .where(
-                col(ModelVersion.model_id).in_(model_ids),
-                col(Deployment.target).in_(targets),
-                col(Deployment.status).in_(LIVE),
-            )
-        ).all():
-            key = (model_id, target)
-            live[key] = max(live.get(key, 0), deployment_id or 0)
-    approvals: dict[int, list[ApprovalInfo]] = {}
-    for a in session.exec(
-        select(Approval)
-        .where(col(Approval.request_id).in_([r.id for r in rows]))
-        .order_by(col(Approval.id))
-    ).all():
-        approvals.setdefault(a.request_id, []).append(
-            ApprovalInfo(a.reviewer, a.decision, a.comment, a.override_reason, a.created_at)
-        )
+    if any(r["status"] == "pending" for r in rows):
+        model_ids = sorted({names[r["model_version_id"]][2] for r in rows})
+        model_list, model_params = in_list("m", model_ids)
+        live_list, live_params = in_list("s", LIVE)
+        for d in reader.fetch_all(
+            "SELECT d.id AS id, mv.model_id AS model_id, d.target AS target FROM deployment AS d"
+            " JOIN model_version AS mv ON mv.id = d.model_version_id"
+            f" WHERE mv.model_id IN {model_list} AND d.target IN {placeholders}"
+            f" AND d.status IN {live_list}",
+            {**model_params, **params, **live_params},
+        ):
+            key = (int(d["model_id"]), d["target"])
+            live[key] = max(live.get(key, 0), int(d["id"] or 0))
+    approvals = _approvals_of(reader, (r["id"] for r in rows))
     infos = []
     for row in rows:
-        assert row.id is not None
-        model, version, model_id = names[row.model_version_id]
+        model, version, model_id = names[row["model_version_id"]]
         stale = False
-        if row.status == "pending" and row.target in needed:
-            stale = live.get((model_id, row.target)) != row.base_deployment_id
-        raw_checks = json.loads(row.checks_json or "[]")
+        if row["status"] == "pending" and row["target"] in needed:
+            stale = live.get((model_id, row["target"])) != row["base_deployment_id"]
+        raw_checks = json.loads(row["checks_json"] or "[]")
+        requested = as_utc(row["requested_at"])
+        assert requested is not None  # a NOT NULL column
         infos.append(
             RequestInfo(
-                id=row.id,
+                id=int(row["id"]),
                 model=model,
                 version=version,
-                target=row.target,
-                status=row.status,
-                requested_by=row.requested_by,
-                reason=row.reason,
-                requested_at=row.requested_at,
-                decided_at=row.decided_at,
-                kind=row.kind,
+                target=row["target"],
+                status=row["status"],
+                requested_by=row["requested_by"],
+                reason=row["reason"],
+                requested_at=requested,
+                decided_at=as_utc(row["decided_at"]),
+                kind=row["kind"],
                 checks=tuple(
                     Check(**c) for c in raw_checks if isinstance(c, dict) and "blocking" in c
                 ),
-                approvals=tuple(approvals.get(row.id, ())),
-                needed=needed.get(row.target, 0),
+                approvals=tuple(approvals.get(int(row["id"]), ())),
+                needed=needed.get(row["target"], 0),
                 stale=stale,
-                input_schema=json.loads(row.input_schema_json or "null"),
+                input_schema=json.loads(row["input_schema_json"] or "null"),
             )
         )
     return infos
@@ -398,51 +440,62 @@ def _live(session: Session, model_id: int, env: str) -> Deployment | None:
 
 
 def _deployment_info(session: Session, row: Deployment) -> DeploymentInfo:
-    assert row.id is not None
-    model, version, _ = _names(session, row.model_version_id)
-    approvers: list[str] = []
-    if row.request_id is not None:
+    from dockyard.store.queries import SessionReader
+
+    return _deployment_infos(SessionReader(session), [_as_row(row, DEPLOYMENT_COLUMNS)])[0]
+
+
+def _deployment_infos(reader: Reader, rows: list[dict[str, Any]]) -> list[DeploymentInfo]:
+    """``DeploymentInfo`` of each ``deployment`` row, with its approvers."""
+    from dockyard.store.queries import as_utc
+
+    names = _version_names(reader, (r["model_version_id"] for r in rows))
+    approvals = _approvals_of(reader, (r["request_id"] for r in rows if r["request_id"]))
+    infos = []
+    for row in rows:
+        model, version, _ = names[row["model_version_id"]]
         approvers = [
-            a.reviewer for a in _approvals(session, row.request_id) if a.decision == "approve"
+            a.reviewer for a in approvals.get(row["request_id"] or 0, ()) if a.decision == "approve"
         ]
-    manifest = json.loads(row.manifest_json or "{}")
-    return DeploymentInfo(
-        id=row.id,
-        model=model,
-        version=version,
-        target=row.target,
-        status=row.status,
-        deployed_by=row.deployed_by,
-        deployed_at=row.deployed_at,
-        retired_at=row.retired_at,
-        request_id=row.request_id,
-        approved_by=tuple(approvers),
-        path=row.path,
-        sha256=str(manifest.get("sha256", "")),
-    )
+        manifest = json.loads(row["manifest_json"] or "{}")
+        deployed = as_utc(row["deployed_at"])
+        assert deployed is not None  # a NOT NULL column
+        infos.append(
+            DeploymentInfo(
+                id=int(row["id"]),
+                model=model,
+                version=version,
+                target=row["target"],
+                status=row["status"],
+                deployed_by=row["deployed_by"],
+                deployed_at=deployed,
+                retired_at=as_utc(row["retired_at"]),
+                request_id=row["request_id"],
+                approved_by=tuple(approvers),
+                path=row["path"],
+                sha256=str(manifest.get("sha256", "")),
+            )
+        )
+    return infos
 
 
 def deployment_status(workspace: Workspace, at: datetime | None = None) -> list[DeploymentInfo]:
     """What runs in each environment now (or at ``at``), since when, approved by whom."""
-    from sqlmodel import Session, col, or_, select
-
-    from dockyard.store.models import Deployment
+    from dockyard.store.queries import sql_time
 
     if at is None:
         recover_deployments(workspace)
-    with Session(engine_for(workspace)) as session:
-        query = select(Deployment)
-        if at is None:
-            query = query.where(Deployment.status == "active")
-        else:
-            query = query.where(
-                col(Deployment.status).in_(("active", "retired")),
-                col(Deployment.deployed_at) <= at,
-                or_(col(Deployment.retired_at).is_(None), col(Deployment.retired_at) > at),
-            )
-        rows = session.exec(query.order_by(col(Deployment.target), col(Deployment.id))).all()
-        infos = [_deployment_info(session, r) for r in rows]
-        return sorted(infos, key=lambda d: (d.target, d.model))
+    reader = reader_for(workspace)
+    if at is None:
+        rows = reader.fetch_all(DEPLOYMENT_SELECT + " WHERE status = 'active' ORDER BY target, id")
+    else:
+        rows = reader.fetch_all(
+            DEPLOYMENT_SELECT + " WHERE status IN ('active', 'retired') AND deployed_at <= :at"
+            " AND (retired_at IS NULL OR retired_at > :at) ORDER BY target, id",
+            {"at": sql_time(at)},
+        )
+    infos = _deployment_infos(reader, rows)
+    return sorted(infos, key=lambda d: (d.target, d.model))
 
 
 def deployment_history(workspace: Workspace, env: str, model: str) -> list[DeploymentInfo]:
@@ -1355,17 +1408,14 @@ def _abandon(workspace: Workspace, deployment_id: int, why: str) -> None:
 def recover_deployments(workspace: Workspace) -> list[DeploymentInfo]:
     """Complete (or abandon, if its model file is no longer intact) every deployment a
     crash left ``switching``; idempotent, and a no-op costing one query otherwise."""
-    from sqlmodel import Session, select
+    switching = "SELECT id FROM deployment WHERE status = 'switching' ORDER BY id"
+    pending = [int(r["id"]) for r in reader_for(workspace).fetch_all(switching)]
+    if not pending:  # the usual case: one query, and no ORM import for `deploy status`
+        return []
+    from sqlmodel import Session
 
     from dockyard.core.registry import ArtifactIntegrityError
-    from dockyard.store.models import Deployment
 
-    with Session(engine_for(workspace)) as session:
-        pending = [
-            d.id
-            for d in session.exec(select(Deployment).where(Deployment.status == "switching"))
-            if d.id is not None
-        ]
     done = []
     for deployment_id in pending:
         try:

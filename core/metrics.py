@@ -3,7 +3,9 @@
 
 That is what keeps a run with 100,000 points, or a store with 10 million, instant: the
 number of distinct keys (a skip-scan), each key's last point, and a downsampled curve all
-cost about one seek per row returned.
+cost about one seek per row returned. They read through a ``store.queries`` reader (the
+standard library's ``sqlite3`` on a SQLite store), so no face pays for importing SQLAlchemy
+to draw a chart.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from dockyard.store.queries import Reader
 
 KEYS_SQL = """
@@ -51,77 +51,47 @@ FROM b
 """
 
 
-def metric_keys(conn: Connection, run_id: int) -> list[str]:
+def metric_keys(reader: Reader, run_id: int) -> list[str]:
     """The distinct metric keys of a run, sorted (a skip-scan of the index)."""
-    from sqlalchemy import text
-
-    return [str(k) for (k,) in conn.execute(text(KEYS_SQL), {"r": run_id})]
+    return [str(row[0]) for row in reader.iter_rows(KEYS_SQL, {"r": run_id})]
 
 
-def last_points(conn: Connection, run_id: int) -> dict[str, tuple[int, float]]:
+def last_points(reader: Reader, run_id: int) -> dict[str, tuple[int, float]]:
     """key -> (step, value) of each metric's highest step."""
-    from sqlalchemy import text
-
     result = {}
-    for key in metric_keys(conn, run_id):
-        row = conn.execute(text(LAST_SQL), {"r": run_id, "k": key}).first()
-        if row is not None:
-            result[key] = (int(row[0]), float(row[1]))
-    return result
-
-
-def read_last_points(reader: Reader, run_id: int) -> dict[str, tuple[int, float]]:
-    """:func:`last_points` through a ``store.queries`` reader (no SQLAlchemy on SQLite)."""
-    result = {}
-    for key_row in reader.fetch_all(KEYS_SQL, {"r": run_id}):
-        key = str(key_row["key"])
+    for key in metric_keys(reader, run_id):
         row = reader.fetch_one(LAST_SQL, {"r": run_id, "k": key})
         if row is not None:
             result[key] = (int(row["step"]), float(row["value"]))
     return result
 
 
-def history(
-    conn: Connection, run_id: int, key: str, after_step: int = -1
-) -> list[tuple[int, float]]:
+def history(reader: Reader, run_id: int, key: str, after_step: int = -1) -> list[tuple[int, float]]:
     """(step, value) points of one metric after ``after_step``, in step order."""
-    from sqlalchemy import text
-
-    # Tens of thousands of rows: read them from the DBAPI cursor as plain tuples; building
-    # SQLAlchemy Row objects cost as much as the query. The columns are INTEGER and FLOAT
-    # NOT NULL, so the driver already returns int and float.
-    result = conn.execute(text(HISTORY_SQL), {"r": run_id, "k": key, "after": after_step})
-    try:
-        rows: list[tuple[int, float]] = list(result.cursor.fetchall())
-    finally:
-        result.close()
-    return rows
+    # Tens of thousands of rows: plain tuples, not a dict per row. The columns are INTEGER
+    # and FLOAT NOT NULL, so the driver already returns int and float.
+    params = {"r": run_id, "k": key, "after": after_step}
+    return [(row[0], row[1]) for row in reader.iter_rows(HISTORY_SQL, params)]
 
 
-def step_bounds(conn: Connection, run_id: int, key: str) -> tuple[int, int] | None:
-    from sqlalchemy import text
-
-    low, high = conn.execute(text(BOUNDS_SQL), {"r": run_id, "k": key}).one()
-    return None if low is None else (int(low), int(high))
+def step_bounds(reader: Reader, run_id: int, key: str) -> tuple[int, int] | None:
+    row = next(iter(reader.iter_rows(BOUNDS_SQL, {"r": run_id, "k": key})), None)
+    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
 
 
-def downsample(conn: Connection, run_id: int, key: str, points: int) -> list[tuple[int, float]]:
+def downsample(reader: Reader, run_id: int, key: str, points: int) -> list[tuple[int, float]]:
     """About ``points`` evenly spaced points of one metric (all of them when fewer)."""
-    from sqlalchemy import text
-
-    bounds = step_bounds(conn, run_id, key)
+    bounds = step_bounds(reader, run_id, key)
     if bounds is None:
         return []
     low, high = bounds
     if high - low + 1 <= points:
-        return history(conn, run_id, key)
+        return history(reader, run_id, key)
     width = (high - low) / (points - 1)
-    rows = conn.execute(
-        text(DOWNSAMPLE_SQL), {"n": points, "r": run_id, "k": key, "lo": low, "w": width}
-    )
+    params = {"n": points, "r": run_id, "k": key, "lo": low, "w": width}
     seen: set[int] = set()
     result = []
-    for step, value in rows:
+    for step, value in reader.iter_rows(DOWNSAMPLE_SQL, params):
         if step is not None and step not in seen:
             seen.add(step)
             result.append((int(step), float(value)))

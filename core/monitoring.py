@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import ConflictError, DockyardError, InputError, NotFoundError
-from dockyard.core.monitor_checks import BatchError, CheckResult, headline, summarise
 from dockyard.core.workspace import Workspace, current_user, engine_for
 
 if TYPE_CHECKING:
     from sqlmodel import Session
+
+    # numpy, through core.drift: loaded by the functions that check batches, not by lists
+    from dockyard.core.monitor_checks import CheckResult
 
 #: A file modified this recently is watched for this long before it is read: a batch
 #: whose size or modification time changes meanwhile is still being written.
@@ -76,52 +78,54 @@ def list_monitors(
     workspace: Workspace, project: str | None = None, include_disabled: bool = False
 ) -> list[MonitorInfo]:
     """Monitors by project and name, each with its latest result and open alert count."""
-    from sqlmodel import Session, col, func, select
+    from dockyard.core.workspace import reader_for
+    from dockyard.store.queries import as_utc
 
-    from dockyard.store.models import Alert, Monitor, MonitorResult, Project
-
-    with Session(engine_for(workspace)) as session:
-        query = (
-            select(Monitor, Project.name)
-            .join(Project, col(Project.id) == col(Monitor.project_id))
-            .order_by(col(Project.name), col(Monitor.name))
-        )
-        if project:
-            query = query.where(Project.name == project)
-        if not include_disabled:
-            query = query.where(col(Monitor.enabled).is_(True))
-        result = []
-        for monitor, project_name in session.exec(query).all():
-            last = session.exec(
-                select(MonitorResult)
-                .where(MonitorResult.monitor_id == monitor.id)
-                .order_by(col(MonitorResult.ran_at).desc())
-                .limit(1)
-            ).first()
-            alerts = session.exec(
-                select(func.count())
-                .select_from(Alert)
-                .where(Alert.monitor_id == monitor.id, col(Alert.acknowledged_at).is_(None))
-            ).one()
-            assert monitor.id is not None
-            result.append(
-                MonitorInfo(
-                    id=monitor.id,
-                    project=project_name,
-                    name=monitor.name,
-                    kind=monitor.kind,
-                    schedule=monitor.schedule,
-                    enabled=monitor.enabled,
-                    config=json.loads(monitor.config_json or "{}"),
-                    last_status=last.status if last else None,
-                    last_run_at=last.ran_at if last else None,
-                    last_summary=last.summary if last else "",
-                    open_alerts=int(alerts),
-                    paused=monitor.paused,
-                    source=monitor.source,
-                )
+    reader = reader_for(workspace)
+    sql = MONITORS_SQL
+    if project:
+        sql += " AND p.name = :project"
+    if not include_disabled:
+        sql += " AND m.enabled"
+    result = []
+    for row in reader.fetch_all(sql + " ORDER BY p.name, m.name", {"project": project}):
+        last = reader.fetch_one(LAST_RESULT_SQL, {"m": row["id"]})
+        alerts = reader.fetch_one(OPEN_ALERTS_SQL, {"m": row["id"]})
+        result.append(
+            MonitorInfo(
+                id=int(row["id"]),
+                project=row["project"],
+                name=row["name"],
+                kind=row["kind"],
+                schedule=row["schedule"],
+                enabled=bool(row["enabled"]),
+                config=json.loads(row["config_json"] or "{}"),
+                last_status=last["status"] if last else None,
+                last_run_at=as_utc(last["ran_at"]) if last else None,
+                last_summary=last["summary"] if last else "",
+                open_alerts=int(alerts["n"]) if alerts else 0,
+                paused=bool(row["paused"]),
+                source=row["source"],
             )
-        return result
+        )
+    return result
+
+
+# Read through ``reader_for`` (sqlite3 on a SQLite store): `monitor list` must not pay for
+# importing SQLAlchemy and SQLModel (decision 25).
+MONITORS_SQL = """
+SELECT m.id AS id, p.name AS project, m.name AS name, m.kind AS kind, m.schedule AS schedule,
+       m.enabled AS enabled, m.config_json AS config_json, m.paused AS paused,
+       m.source AS source
+FROM monitor AS m JOIN project AS p ON p.id = m.project_id
+WHERE 1 = 1"""
+LAST_RESULT_SQL = (
+    "SELECT status, ran_at, summary FROM monitor_result WHERE monitor_id = :m"
+    " ORDER BY ran_at DESC LIMIT 1"
+)
+OPEN_ALERTS_SQL = (
+    "SELECT COUNT(*) AS n FROM alert WHERE monitor_id = :m AND acknowledged_at IS NULL"
+)
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,7 @@ def get_monitor(workspace: Workspace, ident: str | int) -> MonitorInfo:
 def _result(session: Session, row: Any, monitor: Any, project: str) -> MonitorRun:
     from sqlmodel import select
 
+    from dockyard.core.monitor_checks import CheckResult
     from dockyard.store.models import Alert
 
     details = json.loads(row.details_json or "{}")
@@ -447,6 +452,7 @@ def _resolve_target(workspace: Workspace, project: str, config: dict[str, Any]) 
     from sqlmodel import Session
 
     from dockyard.core.deployments import deployment_status
+    from dockyard.core.monitor_checks import BatchError
     from dockyard.core.registry import get_version
     from dockyard.store.models import Deployment
 
@@ -492,7 +498,7 @@ def load_reference(workspace: Workspace, target: _Target, estimator: Any) -> dic
     from sqlmodel import Session
 
     from dockyard.core.datasets import version_path
-    from dockyard.core.monitor_checks import build_reference
+    from dockyard.core.monitor_checks import BatchError, build_reference
     from dockyard.core.projects import get_project
     from dockyard.core.registry import get_version
     from dockyard.store.models import Dataset, DatasetVersion, Deployment, MonitorReference
@@ -849,6 +855,7 @@ def _finish(
     from sqlalchemy import update
     from sqlmodel import Session, col
 
+    from dockyard.core.monitor_checks import BatchError, headline, summarise
     from dockyard.store.models import Alert, MonitorResult, utcnow
 
     target: _Target | None = context.get("target")
@@ -985,6 +992,7 @@ def retrain_plan(workspace: Workspace, ident: str | int) -> RetrainPlan:
     latest result checked (else the one deployed now), with the params of that version's
     run, on the newest version of the dataset it was trained on."""
     from dockyard.core.datasets import list_versions
+    from dockyard.core.monitor_checks import BatchError
     from dockyard.core.registry import get_version
     from dockyard.core.runs import get_run
 

@@ -23,6 +23,7 @@ from dockyard.core.parsing import INT64_MAX, parse_float, parse_int, shown
 
 if TYPE_CHECKING:
     from dockyard.core.workspace import Workspace
+    from dockyard.store.writes import Transaction
 
 PROJECT_FILE = "dockyard.toml"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -652,79 +653,94 @@ def load_project_dir(path: Path) -> tuple[Path, ProjectSpec]:
 
 
 def add_project(workspace: Workspace, path: Path) -> ProjectInfo:
-    """Validate and register the project at ``path``; re-adding the same name updates it."""
-    from sqlmodel import Session, select
+    """Validate and register the project at ``path``; re-adding the same name updates it.
 
-    from dockyard.store.models import Project, utcnow
+    Written in plain SQL through ``core.workspace.open_writer`` (one transaction): a script
+    re-adding projects in a loop does not pay for importing the ORM (decision 26).
+    """
+    from contextlib import closing
+    from datetime import UTC
+
+    from dockyard.core.workspace import open_writer
 
     folder, spec = load_project_dir(path)
     text = spec.to_json()
     digest = hashlib.sha256(text.encode()).hexdigest()
-    engine = workspace_engine(workspace)
-    with Session(engine) as session:
-        row = session.exec(select(Project).where(Project.name == spec.name)).first()
-        imported = ProjectSpec.from_json(row.spec_json).imported_from if row is not None else ""
+    now = datetime.now(UTC)
+    with closing(open_writer(workspace)) as writer, writer.transaction() as tx:
+        row = tx.fetch_one(
+            "SELECT id, path, spec_json FROM project WHERE name = :name", {"name": spec.name}
+        )
+        imported = ProjectSpec.from_json(row["spec_json"]).imported_from if row is not None else ""
         if imported:
             # a folder taking over an imported project keeps its MLflow experiment, so a
             # later import still adds that experiment's new runs here
             spec = replace(spec, imported_from=imported)
             text = spec.to_json()
             digest = hashlib.sha256(text.encode()).hexdigest()
-        if row is not None and row.path != str(folder) and not imported:
+        if row is not None and row["path"] != str(folder) and not imported:
             raise InputError(
-                f"project {spec.name!r} is already registered from {row.path}; "
+                f"project {spec.name!r} is already registered from {row['path']}; "
                 "rename it in dockyard.toml or remove the other one"
             )
+        values = {
+            "path": str(folder),
+            "entry": spec.entry,
+            "spec_json": text,
+            "spec_hash": digest,
+            "description": spec.description,
+            "updated_at": now,
+        }
         if row is None:
-            row = Project(
-                name=spec.name,
-                path=str(folder),
-                entry=spec.entry,
-                spec_json=text,
-                spec_hash=digest,
-                description=spec.description,
-            )
+            project_id = tx.insert("project", {"name": spec.name, "created_at": now, **values})
         else:
             # an imported project taken over by its folder keeps its runs and gets an entry
-            row.entry, row.spec_json, row.spec_hash = spec.entry, text, digest
-            row.path = str(folder)
-            row.description, row.updated_at = spec.description, utcnow()
-        session.add(row)
-        session.flush()
-        assert row.id is not None
-        _sync_monitors(session, row.id, spec)
-        session.commit()
-        session.refresh(row)
-        return _info(row.model_dump())
+            project_id = int(row["id"])
+            tx.execute(
+                "UPDATE project SET path = :path, entry = :entry, spec_json = :spec_json, "
+                "spec_hash = :spec_hash, description = :description, updated_at = :updated_at "
+                "WHERE id = :id",
+                {**values, "id": project_id},
+            )
+        _sync_monitors(tx, project_id, spec, now)
+    return get_project(workspace, spec.name)
 
 
-def _sync_monitors(session: Any, project_id: int, spec: ProjectSpec) -> None:
+def _sync_monitors(tx: Transaction, project_id: int, spec: ProjectSpec, now: datetime) -> None:
     """Make the monitor rows match the file: new ones added, changed ones updated,
     removed ones disabled (their results stay)."""
-    from sqlmodel import select
-
-    from dockyard.store.models import Monitor
-
     existing = {
-        m.name: m for m in session.exec(select(Monitor).where(Monitor.project_id == project_id))
+        str(m["name"]): m
+        for m in tx.fetch_all(
+            "SELECT id, name, source FROM monitor WHERE project_id = :p", {"p": project_id}
+        )
     }
     for monitor in spec.monitors:
-        config = json.dumps(asdict(monitor), sort_keys=True)
-        row = existing.pop(monitor.name, None) or Monitor(
-            project_id=project_id, name=monitor.name, kind=monitor.kind, schedule=""
-        )
-        row.kind, row.schedule, row.config_json, row.enabled, row.source = (
-            monitor.kind,
-            monitor.schedule,
-            config,
-            True,
-            "file",
-        )
-        session.add(row)
+        values = {
+            "kind": monitor.kind,
+            "schedule": monitor.schedule,
+            "config_json": json.dumps(asdict(monitor), sort_keys=True),
+            "enabled": True,
+            "source": "file",
+        }
+        row = existing.pop(monitor.name, None)
+        if row is None:
+            tx.insert(
+                "monitor",
+                {"project_id": project_id, "name": monitor.name, "paused": False,
+                 "checks_count": 0, "created_at": now, **values},
+            )  # fmt: skip
+        else:
+            tx.execute(
+                "UPDATE monitor SET kind = :kind, schedule = :schedule, "
+                "config_json = :config_json, enabled = :enabled, source = :source WHERE id = :id",
+                {**values, "id": row["id"]},
+            )
     for row in existing.values():
-        if row.source == "file":  # `dockyard monitor add` ones are not the file's to drop
-            row.enabled = False
-            session.add(row)
+        if row["source"] == "file":  # `dockyard monitor add` ones are not the file's to drop
+            tx.execute(
+                "UPDATE monitor SET enabled = :no WHERE id = :id", {"no": False, "id": row["id"]}
+            )
 
 
 PROJECT_COLUMNS = (
@@ -777,10 +793,3 @@ def _info(row: Mapping[str, Any]) -> ProjectInfo:
         spec=ProjectSpec.from_json(row["spec_json"]),
         archived_at=as_utc(row["archived_at"]),
     )
-
-
-def workspace_engine(workspace: Workspace) -> Any:
-    """The workspace's engine, opened (and migrated) once per process."""
-    from dockyard.core.workspace import engine_for
-
-    return engine_for(workspace)

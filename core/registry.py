@@ -20,12 +20,13 @@ from dockyard.core.audit import append_event, list_events
 from dockyard.core.errors import ConflictError, DockyardError, InputError, NotFoundError
 from dockyard.core.parsing import INT64_MAX, parse_version
 from dockyard.core.projects import NAME_RE
-from dockyard.core.workspace import Workspace, current_user, engine_for
+from dockyard.core.workspace import Workspace, current_user, engine_for, reader_for
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from dockyard.store.models import Artifact, ModelVersion, RegisteredModel
+    from dockyard.store.models import ModelVersion, RegisteredModel
+    from dockyard.store.queries import Reader
 
 ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -183,17 +184,10 @@ def verify_version_files(workspace: Workspace, ref: str | VersionInfo) -> Versio
     return info
 
 
-def _model_artifact(session: Session, run_id: int) -> Artifact | None:
-    from sqlmodel import col, select
-
-    from dockyard.store.models import Artifact
-
-    query = (
-        select(Artifact)
-        .where(Artifact.run_id == run_id, Artifact.kind == "model")
-        .order_by(col(Artifact.id).desc())
-    )
-    return session.exec(query).first()
+MODEL_ARTIFACT_SQL = (
+    "SELECT id, object_path, sha256, size_bytes FROM artifact"
+    " WHERE run_id = :r AND kind = 'model' ORDER BY id DESC LIMIT 1"
+)
 
 
 def register_version(
@@ -203,73 +197,92 @@ def register_version(
     description: str = "",
     tags: dict[str, str] | None = None,
 ) -> VersionInfo:
-    """Make version N+1 of model ``name`` from finished run ``run_id``'s model artifact."""
-    from sqlmodel import Session, func, select
+    """Make version N+1 of model ``name`` from finished run ``run_id``'s model artifact.
 
-    from dockyard.store.models import ModelVersion, RegisteredModel, Run, utcnow
+    Written in plain SQL (``core.workspace.open_writer``), so `model register` does not
+    import the ORM (decision 26). The artifact is verified before the write lock is taken
+    (hashing a large file must not hold up every tracker); the transaction then takes the
+    lock first, so the version number it reads and the audit event it chains are final.
+    """
+    from contextlib import closing
+    from datetime import UTC
+
+    from dockyard.core.audit import append_event_in, witness_appended
+    from dockyard.core.workspace import open_writer
+    from dockyard.store.writes import integrity_errors
 
     if not NAME_RE.match(name):
         raise InputError(
             f"{name!r} is not a valid model name; use lowercase letters, digits, - and _"
         )
-    with Session(engine_for(workspace)) as session:
-        run = session.get(Run, run_id) if 1 <= run_id <= INT64_MAX else None
-        if run is None:
-            raise NotFoundError(f"no run with id {run_id}; see `dockyard run list`")
-        if run.status != "finished":
-            raise InputError(
-                f"run {run_id} is {run.status}; only a finished run can become a model version"
-            )
-        artifact = _model_artifact(session, run_id)
-        if artifact is None:
-            raise InputError(
-                f"run {run_id} logged no model; call tracker.log_model(...) in the script"
-            )
-        verify_artifact(
-            workspace, artifact.object_path, artifact.sha256, f"run {run_id}: model file",
-            size=artifact.size_bytes,
-        )  # fmt: skip
-        model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
-        if model is None:
-            model = RegisteredModel(name=name)
-            session.add(model)
-            session.flush()
-        assert model.id is not None and artifact.id is not None
-        latest = session.exec(
-            select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)
-        ).one()
-        # never a number a deleted version had: "m@3" in a record means one file
-        latest = max(latest or 0, model.max_deleted_version or 0)
-        version = ModelVersion(
-            model_id=model.id,
-            version=latest + 1,
-            run_id=run_id,
-            artifact_id=artifact.id,
-            dataset_version_id=run.dataset_version_id,
-            description=description,
-            tags_json=json.dumps(tags or {}, sort_keys=True),
-            created_by=current_user(),
+    reader = reader_for(workspace)
+    run = None
+    if 1 <= run_id <= INT64_MAX:  # beyond it the driver would overflow
+        run = reader.fetch_one(
+            "SELECT status, dataset_version_id FROM run WHERE id = :id", {"id": run_id}
         )
-        model.updated_at = utcnow()
-        session.add(version)
-        session.add(model)
-        session.flush()
-        append_event(
-            session, current_user(), "model.register", "model_version", version.id or 0,
-            {"model": name, "version": version.version, "run_id": run_id,
-             "sha256": artifact.sha256},
-        )  # fmt: skip
+    if run is None:
+        raise NotFoundError(f"no run with id {run_id}; see `dockyard run list`")
+    if run["status"] != "finished":
+        raise InputError(
+            f"run {run_id} is {run['status']}; only a finished run can become a model version"
+        )
+    artifact = reader.fetch_one(MODEL_ARTIFACT_SQL, {"r": run_id})
+    if artifact is None:
+        raise InputError(f"run {run_id} logged no model; call tracker.log_model(...) in the script")
+    verify_artifact(
+        workspace, artifact["object_path"], artifact["sha256"], f"run {run_id}: model file",
+        size=artifact["size_bytes"],
+    )  # fmt: skip
+    user = current_user()
+    with closing(open_writer(workspace)) as writer:
         try:
-            session.commit()
-        except Exception as exc:  # two registrations raced for the same number
-            from sqlalchemy.exc import IntegrityError
-
-            if isinstance(exc, IntegrityError):
-                raise ConflictError(
-                    f"model {name} got a new version at the same moment; register again"
-                ) from None
-            raise
-        return _version_info(session, version)
+            with writer.transaction() as tx:
+                now = datetime.now(UTC)
+                model = tx.fetch_one(MODEL_ID_SQL, {"name": name})
+                if model is None:
+                    model_id = tx.insert(
+                        "registered_model",
+                        {"name": name, "description": "", "created_at": now, "updated_at": now},
+                    )
+                else:
+                    model_id = int(model["id"])
+                    tx.execute(
+                        "UPDATE registered_model SET updated_at = :now WHERE id = :id",
+                        {"now": now, "id": model_id},
+                    )
+                latest = tx.fetch_one(
+                    "SELECT MAX(version) AS n FROM model_version WHERE model_id = :m",
+                    {"m": model_id},
+                )
+                # never a number a deleted version had: "m@3" in a record means one file
+                deleted = int(model["max_deleted_version"] or 0) if model is not None else 0
+                number = max(int((latest or {}).get("n") or 0), deleted) + 1
+                version_id = tx.insert(
+                    "model_version",
+                    {
+                        "model_id": model_id,
+                        "version": number,
+                        "run_id": run_id,
+                        "artifact_id": artifact["id"],
+                        "dataset_version_id": run["dataset_version_id"],
+                        "description": description,
+                        "tags_json": json.dumps(tags or {}, sort_keys=True),
+                        "created_by": user,
+                        "created_at": now,
+                    },
+                )
+                pending = append_event_in(
+                    tx, user, "model.register", "model_version", version_id,
+                    {"model": name, "version": number, "run_id": run_id,
+                     "sha256": artifact["sha256"]},
+                )  # fmt: skip
+        except integrity_errors():  # two registrations raced for the same number
+            raise ConflictError(
+                f"model {name} got a new version at the same moment; register again"
+            ) from None
+        witness_appended(workspace, writer, [pending])
+    return version_by_id(workspace, version_id)
 
 
 def _resolve(session: Session, ref: str) -> tuple[RegisteredModel, ModelVersion]:
@@ -309,34 +322,162 @@ def _resolve(session: Session, ref: str) -> tuple[RegisteredModel, ModelVersion]
     return model, version
 
 
+# Reads go through ``reader_for`` (the standard library's sqlite3 on a SQLite store), so
+# `model list|show|compare` do not pay for importing SQLAlchemy and SQLModel (decision 25).
+VERSION_SELECT = """
+SELECT mv.id AS id, m.name AS model, mv.version AS version, mv.run_id AS run_id,
+       p.name AS project, ds.name AS dataset_name, dv.version AS dataset_number,
+       mv.dataset_version_id AS dataset_version_id, a.sha256 AS artifact_sha256,
+       a.object_path AS artifact_path, a.file_format AS artifact_format,
+       a.size_bytes AS size_bytes, mv.description AS description, mv.tags_json AS tags_json,
+       mv.created_by AS created_by, mv.created_at AS created_at,
+       r.primary_metric AS primary_metric, r.primary_value AS primary_value,
+       mv.archived_at AS archived_at
+FROM model_version AS mv
+JOIN registered_model AS m ON m.id = mv.model_id
+JOIN artifact AS a ON a.id = mv.artifact_id
+JOIN run AS r ON r.id = mv.run_id
+LEFT JOIN project AS p ON p.id = r.project_id
+LEFT JOIN dataset_version AS dv ON dv.id = mv.dataset_version_id
+LEFT JOIN dataset AS ds ON ds.id = dv.dataset_id
+"""
+MODEL_ID_SQL = "SELECT id, max_deleted_version FROM registered_model WHERE name = :name"
+VERSION_ALIASES_SQL = "SELECT alias FROM model_alias WHERE model_version_id = :id ORDER BY alias"
+
+
+def _model_id(reader: Reader, name: str) -> int:
+    row = reader.fetch_one(MODEL_ID_SQL, {"name": name})
+    if row is None:
+        raise NotFoundError(f"no model named {name!r}; see `dockyard model list`")
+    return int(row["id"])
+
+
+def _resolve_id(reader: Reader, ref: str) -> int:
+    """The ``model_version`` id ``ref`` names (``NAME``, ``NAME@N``, ``NAME@ALIAS``)."""
+    name, selector = parse_ref(ref)
+    model_id = _model_id(reader, name)
+    row: dict[str, Any] | None
+    if selector == "latest":
+        row = reader.fetch_one(
+            # "latest" is never an archived version (archiving makes the one before current)
+            "SELECT id FROM model_version WHERE model_id = :m AND archived_at IS NULL"
+            " ORDER BY version DESC LIMIT 1",
+            {"m": model_id},
+        )
+    elif (number := parse_version(selector, ref)) is not None:
+        row = reader.fetch_one(
+            "SELECT id FROM model_version WHERE model_id = :m AND version = :v",
+            {"m": model_id, "v": number},
+        )
+    else:
+        row = reader.fetch_one(
+            "SELECT mv.id AS id FROM model_alias AS a "
+            "JOIN model_version AS mv ON mv.id = a.model_version_id "
+            "WHERE a.model_id = :m AND a.alias = :a",
+            {"m": model_id, "a": selector},
+        )
+        if row is None:
+            raise NotFoundError(
+                f"model {name} has no version or alias {selector!r}; "
+                f"see `dockyard model show {name}`"
+            )
+    if row is None:
+        raise NotFoundError(
+            f"model {name} has no version {selector}; see `dockyard model show {name}`"
+        )
+    return int(row["id"])
+
+
+def _read_versions(reader: Reader, where: str, params: dict[str, Any]) -> list[VersionInfo]:
+    """The versions ``VERSION_SELECT`` finds with ``where``, each with its aliases and the
+    newest point of each of its run's metrics."""
+    from dockyard.core.metrics import last_points
+    from dockyard.store.queries import as_utc
+
+    out = []
+    for row in reader.fetch_all(VERSION_SELECT + where, params):
+        version_id, run_id = int(row["id"]), int(row["run_id"])
+        aliases = reader.fetch_all(VERSION_ALIASES_SQL, {"id": version_id})
+        created = as_utc(row["created_at"])
+        assert created is not None  # a NOT NULL column
+        dataset = None
+        if row["dataset_name"] is not None and row["dataset_number"] is not None:
+            dataset = f"{row['dataset_name']}@{row['dataset_number']}"
+        out.append(
+            VersionInfo(
+                id=version_id,
+                model=row["model"],
+                version=int(row["version"]),
+                run_id=run_id,
+                project=row["project"] if row["project"] is not None else "?",
+                dataset=dataset,
+                dataset_version_id=row["dataset_version_id"],
+                artifact_sha256=row["artifact_sha256"],
+                artifact_path=row["artifact_path"],
+                artifact_format=row["artifact_format"],
+                size_bytes=int(row["size_bytes"]),
+                description=row["description"],
+                tags=json.loads(row["tags_json"]),
+                aliases=[str(a["alias"]) for a in aliases],
+                created_by=row["created_by"],
+                created_at=created,
+                primary_metric=row["primary_metric"],
+                primary_value=row["primary_value"],
+                metrics={k: v for k, (_s, v) in last_points(reader, run_id).items()},
+                archived_at=as_utc(row["archived_at"]),
+            )
+        )
+    return out
+
+
+def version_by_id(workspace: Workspace, version_id: int) -> VersionInfo:
+    """The version whose ``model_version`` row id is ``version_id``."""
+    found = _read_versions(reader_for(workspace), "WHERE mv.id = :id", {"id": version_id})
+    if not found:
+        raise NotFoundError(f"no model version with id {version_id}")
+    return found[0]
+
+
 def get_version(workspace: Workspace, ref: str) -> VersionInfo:
     """The version ``ref`` names (``NAME@VERSION``, ``NAME@ALIAS`` or ``NAME``: latest)."""
-    from sqlmodel import Session
-
-    with Session(engine_for(workspace)) as session:
-        _model, version = _resolve(session, ref)
-        return _version_info(session, version)
+    return version_by_id(workspace, _resolve_id(reader_for(workspace), ref))
 
 
 def list_versions(workspace: Workspace, name: str, *, archived: str = "hide") -> list[VersionInfo]:
     """The versions of model ``name``, newest first; archived ones hidden, alone
     (``archived="only"``) or included (``"include"``)."""
-    from sqlmodel import Session, col, select
+    from dockyard.store.queries import archived_clause
 
-    from dockyard.core.housekeeping import archived_filter
-    from dockyard.store.models import ModelVersion, RegisteredModel
+    reader = reader_for(workspace)
+    model_id = _model_id(reader, name)
+    where = archived_clause("mv.archived_at", archived)
+    return _read_versions(
+        reader, f"WHERE mv.model_id = :m AND {where} ORDER BY mv.version DESC", {"m": model_id}
+    )
 
-    with Session(engine_for(workspace)) as session:
-        model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
-        if model is None:
-            raise NotFoundError(f"no model named {name!r}; see `dockyard model list`")
-        rows = session.exec(
-            select(ModelVersion)
-            .where(ModelVersion.model_id == model.id)
-            .where(archived_filter(ModelVersion, archived))
-            .order_by(col(ModelVersion.version).desc())
-        ).all()
-        return [_version_info(session, row) for row in rows]
+
+# {shown}: store.queries.archived_clause on mv.archived_at (hidden versions are neither
+# counted nor the latest)
+MODELS_SQL = """
+SELECT m.id AS id, m.name AS name, m.description AS description, m.updated_at AS updated_at,
+       m.archived_at AS archived_at,
+       (SELECT COUNT(*) FROM model_version AS mv WHERE mv.model_id = m.id AND {shown}) AS n,
+       (SELECT COUNT(*) FROM model_version AS mv
+        WHERE mv.model_id = m.id AND mv.archived_at IS NOT NULL) AS n_archived
+FROM registered_model AS m
+ORDER BY m.updated_at DESC
+"""
+LATEST_VERSION_SQL = """
+SELECT mv.version AS version, r.primary_metric AS primary_metric,
+       r.primary_value AS primary_value
+FROM model_version AS mv LEFT JOIN run AS r ON r.id = mv.run_id
+WHERE mv.model_id = :m AND {shown} ORDER BY mv.version DESC LIMIT 1
+"""
+MODEL_ALIASES_SQL = """
+SELECT a.alias AS alias, mv.version AS version
+FROM model_alias AS a JOIN model_version AS mv ON mv.id = a.model_version_id
+WHERE a.model_id = :m
+"""
 
 
 def list_models(workspace: Workspace, *, archived: str = "hide") -> list[ModelSummary]:
@@ -346,63 +487,39 @@ def list_models(workspace: Workspace, *, archived: str = "hide") -> list[ModelSu
     ``"only"`` lists the models archived or holding an archived version, ``"include"``
     all. Hidden versions are neither counted nor the latest.
     """
-    from sqlmodel import Session, col, func, select
+    from dockyard.store.queries import archived_clause, as_utc
 
-    from dockyard.core.housekeeping import archived_filter
-    from dockyard.store.models import ModelAlias, ModelVersion, RegisteredModel, Run
-
-    versions_shown = archived_filter(ModelVersion, "hide" if archived == "hide" else "include")
-    with Session(engine_for(workspace)) as session:
-        summaries = []
-        models = session.exec(
-            select(RegisteredModel).order_by(col(RegisteredModel.updated_at).desc())
-        ).all()
-        for model in models:
-            latest = session.exec(
-                select(ModelVersion)
-                .where(ModelVersion.model_id == model.id, versions_shown)
-                .order_by(col(ModelVersion.version).desc())
-            ).first()
-            count = session.exec(
-                select(func.count())
-                .select_from(ModelVersion)
-                .where(ModelVersion.model_id == model.id, versions_shown)
-            ).one()
-            if archived != "include":
-                archived_versions = session.exec(
-                    select(func.count())
-                    .select_from(ModelVersion)
-                    .where(ModelVersion.model_id == model.id)
-                    .where(col(ModelVersion.archived_at).is_not(None))
-                ).one()
-                hidden = model.archived_at is not None or (archived_versions and not count)
-                if archived == "hide" and hidden:
-                    continue
-                if archived == "only" and not (model.archived_at or archived_versions):
-                    continue
-            aliases = {
-                a.alias: v.version
-                for a, v in session.exec(
-                    select(ModelAlias, ModelVersion)
-                    .join(ModelVersion, col(ModelVersion.id) == col(ModelAlias.model_version_id))
-                    .where(ModelAlias.model_id == model.id)
-                )
-            }
-            run = session.get(Run, latest.run_id) if latest else None
-            summaries.append(
-                ModelSummary(
-                    name=model.name,
-                    description=model.description,
-                    latest_version=latest.version if latest else None,
-                    versions=int(count),
-                    aliases=aliases,
-                    primary_metric=run.primary_metric if run else None,
-                    primary_value=run.primary_value if run else None,
-                    updated_at=model.updated_at,
-                    archived_at=model.archived_at,
-                )
+    shown = archived_clause("mv.archived_at", "hide" if archived == "hide" else "include")
+    reader = reader_for(workspace)
+    summaries = []
+    for model in reader.fetch_all(MODELS_SQL.format(shown=shown)):
+        count, archived_versions = int(model["n"]), int(model["n_archived"])
+        model_archived = as_utc(model["archived_at"])
+        if archived == "hide" and (model_archived is not None or (archived_versions and not count)):
+            continue
+        if archived == "only" and not (model_archived or archived_versions):
+            continue
+        latest = reader.fetch_one(LATEST_VERSION_SQL.format(shown=shown), {"m": model["id"]})
+        aliases = {
+            str(a["alias"]): int(a["version"])
+            for a in reader.fetch_all(MODEL_ALIASES_SQL, {"m": model["id"]})
+        }
+        updated = as_utc(model["updated_at"])
+        assert updated is not None  # a NOT NULL column
+        summaries.append(
+            ModelSummary(
+                name=model["name"],
+                description=model["description"],
+                latest_version=int(latest["version"]) if latest else None,
+                versions=count,
+                aliases=aliases,
+                primary_metric=latest["primary_metric"] if latest else None,
+                primary_value=latest["primary_value"] if latest else None,
+                updated_at=updated,
+                archived_at=model_archived,
             )
-        return summaries
+        )
+    return summaries
 
 
 def set_alias(workspace: Workspace, ref: str, alias: str, *, force: bool = False) -> VersionInfo:
@@ -430,11 +547,11 @@ def set_alias(workspace: Workspace, ref: str, alias: str, *, force: bool = False
         model, version = _resolve(session, ref)
         assert model.id is not None and version.id is not None
         # An alias vouches for the version: never point one at a file that is not intact.
-        verify_version_files(workspace, _version_info(session, version))
+        info = verify_version_files(workspace, version_by_id(workspace, version.id))
         seen = _alias_target(session, model.id, alias)
         if seen == version.id:
-            return _version_info(session, version)
-        failed = _champion_gate_failures(workspace, _version_info(session, version), alias)
+            return info
+        failed = _champion_gate_failures(workspace, info, alias)
         if failed and not force:
             raise GatesFailedError(
                 f"{model.name}@{version.version} fails its gates ({gate_summary(failed)}); "
@@ -454,7 +571,7 @@ def set_alias(workspace: Workspace, ref: str, alias: str, *, force: bool = False
             payload["reason"] = f"forced past failing gates: {gate_summary(failed)}"
         append_event(session, current_user(), "model.alias", "registered_model", model.id, payload)
         session.commit()
-        return _version_info(session, version)
+        return version_by_id(workspace, version.id)
 
 
 def _champion_gate_failures(workspace: Workspace, info: VersionInfo, alias: str) -> list[Any]:
@@ -594,15 +711,7 @@ def alias_history(workspace: Workspace, name: str) -> list[dict[str, Any]]:
 def alias_history_events(workspace: Workspace, name: str) -> tuple[list[dict[str, Any]], list[int]]:
     """:func:`alias_history` and the ids of the audit events it was read from, which
     ``core.audit.check_shown_events`` checks."""
-    from sqlmodel import Session, select
-
-    from dockyard.store.models import RegisteredModel
-
-    with Session(engine_for(workspace)) as session:
-        model = session.exec(select(RegisteredModel).where(RegisteredModel.name == name)).first()
-        if model is None:
-            raise NotFoundError(f"no model named {name!r}; see `dockyard model list`")
-        model_id = model.id
+    model_id = _model_id(reader_for(workspace), name)
     moves = [e for e in list_events(workspace, "registered_model", model_id)
              if e.action == "model.alias"]  # fmt: skip
     return [{"at": e.at.isoformat(), "actor": e.actor, **e.details} for e in moves], [
@@ -641,15 +750,17 @@ def update_version(
             if changed:
                 changes["tags"] = changed
             version.tags_json = json.dumps(new_tags, sort_keys=True)
+        version_id = version.id
+        assert version_id is not None
         if not changes:
-            return _version_info(session, version)
+            return version_by_id(workspace, version_id)
         session.add(version)
         append_event(
-            session, current_user(), "model.edit", "model_version", version.id or 0,
+            session, current_user(), "model.edit", "model_version", version_id,
             {"model": model.name, "version": version.version, "changes": changes},
         )  # fmt: skip
         session.commit()
-        return _version_info(session, version)
+    return version_by_id(workspace, version_id)
 
 
 def load_model(workspace: Workspace, ref: str) -> Any:
@@ -694,57 +805,3 @@ def _trusted_modules(workspace: Workspace, project: str) -> tuple[str, ...]:
         return get_project(workspace, project).spec.trusted_modules
     except NotFoundError:
         return ()
-
-
-def _version_info(session: Session, version: ModelVersion) -> VersionInfo:
-    from sqlmodel import select
-
-    from dockyard.store.models import (
-        Artifact,
-        Dataset,
-        DatasetVersion,
-        ModelAlias,
-        Project,
-        RegisteredModel,
-        Run,
-    )
-
-    model = session.get(RegisteredModel, version.model_id)
-    artifact = session.get(Artifact, version.artifact_id)
-    run = session.get(Run, version.run_id)
-    assert model is not None and artifact is not None and run is not None
-    assert version.id is not None
-    project = session.get(Project, run.project_id)
-    dataset = None
-    if version.dataset_version_id is not None:
-        dv = session.get(DatasetVersion, version.dataset_version_id)
-        ds = session.get(Dataset, dv.dataset_id) if dv else None
-        dataset = f"{ds.name}@{dv.version}" if ds and dv else None
-    aliases = sorted(
-        a.alias
-        for a in session.exec(select(ModelAlias).where(ModelAlias.model_version_id == version.id))
-    )
-    from dockyard.core.runs import final_metrics
-
-    return VersionInfo(
-        id=version.id,
-        model=model.name,
-        version=version.version,
-        run_id=version.run_id,
-        project=project.name if project else "?",
-        dataset=dataset,
-        dataset_version_id=version.dataset_version_id,
-        artifact_sha256=artifact.sha256,
-        artifact_path=artifact.object_path,
-        artifact_format=artifact.file_format,
-        size_bytes=artifact.size_bytes,
-        description=version.description,
-        tags=json.loads(version.tags_json),
-        aliases=aliases,
-        created_by=version.created_by,
-        created_at=version.created_at,
-        primary_metric=run.primary_metric,
-        primary_value=run.primary_value,
-        metrics=final_metrics(session, version.run_id),
-        archived_at=version.archived_at,
-    )

@@ -176,71 +176,90 @@ def queue_runs(
     ``from_run`` clones a past run: its project, parameters and dataset version, with
     ``params`` applied on top.
     """
-    from sqlmodel import Session
+    from contextlib import closing
 
-    from dockyard.store.models import Param, Run
+    from dockyard.core.workspace import open_writer
 
-    engine = engine_for(workspace)
+    # Read, then write in one short transaction: plain SQL both ways, so a script queueing
+    # runs in a loop does not import the ORM (decisions 25 and 26).
+    reader = reader_for(workspace)
     base_data_id: int | None = None
-    with Session(engine) as session:
-        parent: Run | None = None
-        if from_run is not None:
-            parent = _get_run_row(session, from_run)
-            project = _project_by_id(workspace, session, parent.project_id)
-            if project_name and project_name != project.name:
-                raise InputError(
-                    f"run {from_run} belongs to project {project.name}, not {project_name}"
-                )
-            base = {**_defaults(project), **_run_params(session, from_run)}
-            base = {
-                p.name: coerce_param(p, base[p.name]) for p in project.spec.params if p.name in base
-            }
-            base_data_id = parent.dataset_version_id
-        elif project_name:
-            project = get_project(workspace, project_name)
-            base = _defaults(project)
-        else:
-            raise InputError("name a project (dockyard run start PROJECT) or --from RUN_ID")
-        if not project.entry:
-            raise InputError(
-                f"project {project.name} was imported from MLflow and has no entry command; "
-                f"add a folder whose dockyard.toml names it {project.name} "
-                "(`dockyard project add PATH`) to run it here"
+    parent_id: int | None = None
+    if from_run is not None:
+        parent = None
+        if 1 <= from_run <= INT64_MAX:  # beyond it the driver would overflow
+            parent = reader.fetch_one(
+                "SELECT r.id AS id, r.dataset_version_id AS dataset_version_id, p.name AS name"
+                " FROM run AS r JOIN project AS p ON p.id = r.project_id WHERE r.id = :id",
+                {"id": from_run},
             )
-        grid = expand_grid(project.spec.params, base, parse_param_args(params))
-        clone_of = (parent.id, base_data_id) if parent and parent.id and base_data_id else None
-        choices = resolve_run_data(workspace, project, data, clone_of=clone_of)
-        version_id = next((c.version.id for c in choices if c.version is not None), None)
-        group = uuid.uuid4().hex[:8] if len(grid) > 1 else None
-        user = current_user()
-        env: dict[str, Any] = {
-            "data_paths": _data_paths(project, choices, data is not None or bool(clone_of))
+        if parent is None:
+            raise NotFoundError(f"no run with id {shown(from_run)}; see `dockyard run list`")
+        parent_id = int(parent["id"])
+        project = get_project(workspace, parent["name"])
+        if project_name and project_name != project.name:
+            raise InputError(
+                f"run {from_run} belongs to project {project.name}, not {project_name}"
+            )
+        stored = {
+            str(p["key"]): _decode(p["value"])
+            for p in reader.fetch_all(RUN_PARAMS, {"run_id": from_run})
         }
-        if choices:  # which version each dataset resolved to and why, as the faces showed it
-            env["data"] = [choice.to_dict() for choice in choices]
-        rows = []
+        base = {**_defaults(project), **stored}
+        base = {
+            p.name: coerce_param(p, base[p.name]) for p in project.spec.params if p.name in base
+        }
+        base_data_id = parent["dataset_version_id"]
+    elif project_name:
+        project = get_project(workspace, project_name)
+        base = _defaults(project)
+    else:
+        raise InputError("name a project (dockyard run start PROJECT) or --from RUN_ID")
+    if not project.entry:
+        raise InputError(
+            f"project {project.name} was imported from MLflow and has no entry command; "
+            f"add a folder whose dockyard.toml names it {project.name} "
+            "(`dockyard project add PATH`) to run it here"
+        )
+    grid = expand_grid(project.spec.params, base, parse_param_args(params))
+    clone_of = (parent_id, base_data_id) if parent_id and base_data_id else None
+    choices = resolve_run_data(workspace, project, data, clone_of=clone_of)
+    version_id = next((c.version.id for c in choices if c.version is not None), None)
+    group = uuid.uuid4().hex[:8] if len(grid) > 1 else None
+    user = current_user()
+    env: dict[str, Any] = {
+        "data_paths": _data_paths(project, choices, data is not None or bool(clone_of))
+    }
+    if choices:  # which version each dataset resolved to and why, as the faces showed it
+        env["data"] = [choice.to_dict() for choice in choices]
+    env_json = json.dumps(env)
+    ids = []
+    with closing(open_writer(workspace)) as writer, writer.transaction() as tx:
         for values in grid:
             seed = values.get("seed")
-            run = Run(
-                project_id=project.id,
-                dataset_version_id=version_id,
-                group_id=group,
-                parent_run_id=parent.id if parent else None,
-                status="queued",
-                command=project.entry,
-                user=user,
-                seed=seed if isinstance(seed, int) else None,
-                primary_metric=project.spec.primary_metric,
-                env_json=json.dumps(env),
+            run_id = tx.insert(
+                "run",
+                {
+                    "project_id": project.id,
+                    "dataset_version_id": version_id,
+                    "group_id": group,
+                    "parent_run_id": parent_id,
+                    "status": "queued",
+                    "command": project.entry,
+                    "error": "",
+                    "host": "",
+                    "user": user,
+                    "log_path": "",
+                    "seed": seed if isinstance(seed, int) else None,
+                    "env_json": env_json,
+                    "primary_metric": project.spec.primary_metric,
+                    "created_at": datetime.now(UTC),
+                },
             )
-            session.add(run)
-            session.flush()
-            assert run.id is not None
             for key, value in values.items():
-                session.add(Param(run_id=run.id, key=key, value=json.dumps(value)))
-            rows.append(run)
-        session.commit()
-        return [_info(session, row, project.name) for row in rows]
+                tx.add("param", {"run_id": run_id, "key": key, "value": json.dumps(value)})
+            ids.append(run_id)
+    return [get_run(workspace, run_id) for run_id in ids]
 
 
 def retry_run(workspace: Workspace, run_id: int) -> RunInfo:
@@ -403,9 +422,9 @@ def get_run(workspace: Workspace, run_id: int) -> RunInfo:
 
 def latest_metrics(workspace: Workspace, run_id: int) -> dict[str, tuple[int, float]]:
     """Each metric's newest point of a run: key -> (step, value)."""
-    from dockyard.core.metrics import read_last_points
+    from dockyard.core.metrics import last_points
 
-    return read_last_points(reader_for(workspace), run_id)
+    return last_points(reader_for(workspace), run_id)
 
 
 def _info_from_row(reader: Reader, row: Mapping[str, Any]) -> RunInfo:
@@ -455,21 +474,22 @@ def _info_from_row(reader: Reader, row: Mapping[str, Any]) -> RunInfo:
     )
 
 
-def final_metrics(session: Session, run_id: int) -> dict[str, float]:
-    """Each metric's last logged value, inside an open session."""
-    from dockyard.core.metrics import last_points
-
-    return {k: v for k, (_s, v) in last_points(session.connection(), run_id).items()}
-
-
 def metric_history(
     workspace: Workspace, run_id: int, key: str, after_step: int = -1
 ) -> list[tuple[int, float]]:
     """(step, value) points of one metric after ``after_step``, in step order."""
     from dockyard.core.metrics import history
 
-    with engine_for(workspace).connect() as conn:
-        return history(conn, run_id, key, after_step)
+    return history(reader_for(workspace), run_id, key, after_step)
+
+
+def metric_curve(
+    workspace: Workspace, run_id: int, key: str, points: int
+) -> list[tuple[int, float]]:
+    """About ``points`` evenly spaced points of one metric, for a chart."""
+    from dockyard.core.metrics import downsample
+
+    return downsample(reader_for(workspace), run_id, key, points)
 
 
 def log_path(workspace: Workspace, run_id: int) -> Path:
@@ -593,22 +613,23 @@ class ArtifactInfo:
 
 def list_artifacts(workspace: Workspace, run_id: int) -> list[ArtifactInfo]:
     """The artifacts of a run, by name (one indexed query on ``artifact.run_id``)."""
-    from sqlmodel import col, select
-
-    from dockyard.store.models import Artifact
-
-    with _session(workspace) as session:
-        rows = session.exec(
-            select(Artifact).where(Artifact.run_id == run_id).order_by(col(Artifact.name))
-        ).all()
-        return [
+    rows = reader_for(workspace).fetch_all(
+        "SELECT name, kind, size_bytes, sha256, file_format, created_at FROM artifact"
+        " WHERE run_id = :r ORDER BY name",
+        {"r": run_id},
+    )
+    out = []
+    for row in rows:
+        created = as_utc(row["created_at"])
+        assert created is not None  # a NOT NULL column
+        out.append(
             ArtifactInfo(
-                name=row.name,
-                kind=row.kind,
-                size_bytes=row.size_bytes,
-                sha256=row.sha256,
-                file_format=row.file_format,
-                created_at=row.created_at,
+                name=row["name"],
+                kind=row["kind"],
+                size_bytes=int(row["size_bytes"]),
+                sha256=row["sha256"],
+                file_format=row["file_format"],
+                created_at=created,
             )
-            for row in rows
-        ]
+        )
+    return out

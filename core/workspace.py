@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from dockyard.store.queries import Reader
+    from dockyard.store.writes import Writer
 
 DIRNAME = ".dockyard"
 #: What SQLAlchemy ships (``sqlalchemy.dialects.__all__``, plus mariadb on mysql's code).
@@ -269,6 +270,38 @@ def reader_for(workspace: Workspace) -> Reader:
             reader = SqlAlchemyReader(engine_for(workspace))
         _READERS[workspace.db_url] = reader
     return reader
+
+
+def open_writer(workspace: Workspace) -> Writer:
+    """A new writer of ``workspace``'s store for one command's few rows; close it after.
+
+    On a SQLite file at the code's schema revision this is the standard library's
+    ``sqlite3`` (``store.writes.SqliteWriter``), so `run start`, `project add` and `model
+    register` do not import SQLAlchemy, SQLModel or pydantic (decision 26). The revision is
+    checked (and a store behind it migrated) by :func:`reader_for` first; any other URL
+    writes through SQLAlchemy. Not shared between threads: each call opens its own.
+    """
+    from dockyard.store.queries import SqliteReader, sqlite_file
+    from dockyard.store.writes import SqlAlchemyWriter, SqliteWriter
+
+    reader = reader_for(workspace)  # creates or migrates the store when it must
+    path = sqlite_file(workspace.db_url)
+    if path is not None and isinstance(reader, SqliteReader):
+        return SqliteWriter(path)
+    return SqlAlchemyWriter(engine_for(workspace))
+
+
+def close_stores() -> None:
+    """Close every reader and dispose of every engine this process opened and cached.
+
+    For a process that is done with its stores (a test suite opens hundreds of them: each
+    cached reader or pooled connection holds the database, WAL and shared-memory files
+    open). A later :func:`reader_for` or :func:`engine_for` opens afresh.
+    """
+    while _READERS:
+        _READERS.popitem()[1].close()
+    while _ENGINES:
+        _ENGINES.popitem()[1].dispose()
 
 
 def home_of_engine(engine: Engine) -> Path | None:

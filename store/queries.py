@@ -162,6 +162,52 @@ def as_utc(value: Any) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+class SessionReader:
+    """A reader inside an open SQLAlchemy session: the same SQL as the plain readers, and it
+    sees the session's own writes not committed yet (it flushes before each statement).
+
+    Lets a writer build what it returns with the read path's code instead of a second,
+    ORM-shaped copy of it.
+    """
+
+    like_ignores_case = False
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def _execute(self, sql: str, params: Params | None) -> Any:
+        from sqlalchemy import text
+
+        self.session.flush()
+        return self.session.connection().execute(text(sql), dict(params or {}))
+
+    def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
+        return [dict(row) for row in self._execute(sql, params).mappings()]
+
+    def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
+        rows = self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    def iter_rows(self, sql: str, params: Params | None = None) -> Iterator[tuple[Any, ...]]:
+        for row in self._execute(sql, params):
+            yield tuple(row)
+
+    def close(self) -> None:
+        """The session belongs to its caller."""
+
+
+def in_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """``(:name0, :name1, ...)`` and its parameters, for ``col IN`` a list of values."""
+    params = {f"{name}{i}": value for i, value in enumerate(values)}
+    return "(" + ", ".join(f":{key}" for key in params) + ")", params
+
+
+def sql_time(moment: datetime) -> str:
+    """``moment`` (aware) as the text SQLAlchemy's SQLite ``DateTime`` stores: UTC,
+    ``YYYY-MM-DD HH:MM:SS.ffffff``, so that plain SQL compares stored times correctly."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
 def schema_revision(reader: Reader) -> str | None:
     """The Alembic revision recorded in the store (raises if the table is missing)."""
     row = reader.fetch_one("SELECT version_num FROM alembic_version")

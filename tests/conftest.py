@@ -39,6 +39,17 @@ def frozen_now() -> datetime:
 
 
 @pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    """Close the readers and engines a test's stores left cached in ``core.workspace``
+    (set up first, so torn down last): hundreds of tests' open files otherwise exhaust
+    the descriptors ``select()`` accepts (1024) in one session."""
+    yield
+    from dockyard.core.workspace import close_stores
+
+    close_stores()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_env(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

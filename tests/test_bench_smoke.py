@@ -121,6 +121,10 @@ def test_compare_bench(tmp_path: Path) -> None:
     assert results["curves"] == 4
     assert 0 < results["max_points_per_curve"] <= 100
     assert results["compare_seconds"]["n"] == 1
+    assert results["cli_whole_process"]["warm_seconds"]["n"] == 1
+    assert results["tui_first_compare"]["painted_seconds"]["n"] == 1
+    # the TUI's first compare reads through sqlite3: SQLAlchemy is never loaded
+    assert results["tui_first_compare"]["sqlalchemy_loaded"] == ["False"]
 
 
 def test_deploy_bench(tmp_path: Path) -> None:

@@ -706,3 +706,26 @@ async def test_a_report_that_cannot_be_built_says_so(models_workspace: Workspace
         body = str(screen.query_one("#report-body").render())
         assert body.startswith("Cannot read the report of v3: KeyError")
         assert any("Cannot read the report of v3" in text for text in notifications(app))
+
+
+async def test_the_first_model_screen_and_compare_open_no_engine(
+    models_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model screen (versions, alias history, report) and a compare read through
+    sqlite3: the first of each in a session does not wait for SQLAlchemy to import and an
+    engine to open (it took about 1.3 s at the key press)."""
+    from tests.test_tui_runs import record_engine_opens
+
+    opened = record_engine_opens(monkeypatch)
+    app = make_app(models_workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_model(pilot)
+        assert screen.table.row_count == 3
+        assert "GATES FAILED" in str(screen.query_one("#report-body").render())
+        await pilot.press("space", "j", "space", "c")
+        await settle(pilot)
+        compare_screen = app.screen
+        assert isinstance(compare_screen, CompareScreen)
+        assert compare_screen.comparison is not None
+        assert sorted(compare_screen.comparison.curves) == ["loss"]
+    assert opened == []

@@ -902,3 +902,41 @@ def test_import_tui_app_loads_neither_plotext_nor_the_run_screens() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(result.stdout) == []
+
+
+def record_engine_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Forget the engines and readers opened so far (the fixtures opened some) and record
+    every engine opened from here on: the TUI's screens must need none (decision 25)."""
+    from dockyard.core import workspace as workspace_module
+    from dockyard.store import db
+
+    opened: list[str] = []
+    original = db.open_engine
+
+    def open_engine(url: str, *args: Any, **kwargs: Any) -> Any:
+        opened.append(url)
+        return original(url, *args, **kwargs)
+
+    monkeypatch.setattr(db, "open_engine", open_engine)
+    monkeypatch.setattr(workspace_module, "_ENGINES", {})
+    monkeypatch.setattr(workspace_module, "_READERS", {})
+    return opened
+
+
+async def test_the_first_run_screen_opens_no_engine(
+    toy: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a run (status, log, metrics, the chart, artifacts) reads through sqlite3:
+    the first run screen of a session does not pay for importing and opening SQLAlchemy."""
+    run_id = insert_run(toy, status="finished", log="hello\n")
+    add_metrics(toy, run_id, "loss", [(step, 1 / (step + 1)) for step in range(300)])
+    opened = record_engine_opens(monkeypatch)
+    app = make_app(toy)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(pilot, run_id)
+        await poll(pilot, screen)
+        assert log_lines(screen) == ["hello"]
+        assert screen.info is not None and screen.info.status == "finished"
+        assert screen.latest["loss"][0] == 299
+        assert screen.artifacts == []
+    assert opened == []

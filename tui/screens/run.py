@@ -166,11 +166,9 @@ def read_curve(
         from dockyard.core.runs import metric_history
 
         return metric_history(workspace, run_id, key, after_step)
-    from dockyard.core.metrics import downsample
-    from dockyard.core.workspace import engine_for
+    from dockyard.core.runs import metric_curve
 
-    with engine_for(workspace).connect() as conn:
-        return downsample(conn, run_id, key, CURVE_POINTS)
+    return metric_curve(workspace, run_id, key, CURVE_POINTS)
 
 
 # --- messages ---------------------------------------------------------------------------------
