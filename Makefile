@@ -30,6 +30,7 @@ test: $(STAMP)
 	  (apt-get update -qq && apt-get install -y -qq tmux) >/dev/null 2>&1 || \
 	  (sudo apt-get update -qq && sudo apt-get install -y -qq tmux) >/dev/null 2>&1 || \
 	  { echo "tmux is required by the end-to-end tests: install it and re-run"; exit 1; }; }
+	@bash .ci/postgres.sh
 	$(BIN)/python -m pytest -n 2 -q
 
 test-min:

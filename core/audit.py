@@ -18,8 +18,9 @@ tampering, and the next append writes their lines (they are in the chain it exte
 A witness record the store does not have, or has with another hash, is tampering.
 
 Appends are serialised: on SQLite the appending transaction takes the write lock
-(``BEGIN IMMEDIATE``) before it reads the chain's head, on PostgreSQL the table is locked,
-so two processes appending at the same instant extend one chain instead of forking it.
+(``BEGIN IMMEDIATE``) before it reads the chain's head, on PostgreSQL a transaction-level
+advisory lock (``AUDIT_LOCK_KEY``), so two processes appending at the same instant extend
+one chain instead of forking it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ WITNESS_FILENAME = "audit-witness"
 WITNESS_HEADER = b"# dockyard audit witness: COUNT ID SHA256 of each event, after its commit\n"
 
 _PENDING = "dockyard.audit.pending"
+#: The PostgreSQL advisory lock that serialises appends (per database; any fixed number
+#: that no other tool sharing the database uses: "DYAUDIT" in ASCII).
+AUDIT_LOCK_KEY = 0x44594155444954
 _log = logging.getLogger(__name__)
 
 
@@ -219,8 +223,10 @@ def _lock_chain(session: Session) -> None:
     elif dialect == "postgresql":
         from sqlalchemy import text
 
-        # conflicts with itself, not with readers
-        connection.execute(text("LOCK TABLE audit_event IN SHARE ROW EXCLUSIVE MODE"))
+        # A transaction-scoped advisory lock: appenders queue on it, readers never wait, and
+        # it needs no privilege on the table (a LOCK TABLE in a mode that excludes other
+        # appenders needs UPDATE or DELETE on audit_event, which team roles will not have).
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
 
 
 def _pending(session: Session) -> list[tuple[int, int, str]]:
@@ -609,8 +615,10 @@ def _check_in_batches(
 
     from dockyard.store.queries import SqliteReader
 
-    if not isinstance(reader, SqliteReader) or witness_size < 0:
+    if witness_size < 0 or not hasattr(reader, "iter_batches"):
         return None
+    in_sql = isinstance(reader, SqliteReader)
+    query = _CANONICAL_SQL if in_sql else f"SELECT {_COLUMNS} FROM audit_event ORDER BY id"
     about = 0
     if progress is not None:
         row = reader.fetch_one("SELECT MAX(id) AS n FROM audit_event")
@@ -622,11 +630,15 @@ def _check_in_batches(
     with witness.open("rb") as handle:
         lines = _WitnessStream(handle, witness_size)
         try:
-            for batch in reader.iter_batches(_CANONICAL_SQL, size=_BATCH):
-                ids, prevs, hashes, texts = zip(*batch, strict=True)
-                joined = "".join(text or "" for text in texts) if None in texts else "".join(texts)
-                if None in texts or not joined.isascii() or "\x7f" in joined:
-                    texts = tuple(_canonical_row(reader, row)[3] for row in batch)
+            for batch in reader.iter_batches(query, size=_BATCH):
+                if in_sql:
+                    ids, prevs, hashes, texts = zip(*batch, strict=True)
+                    joined = "".join(t or "" for t in texts) if None in texts else "".join(texts)
+                    if None in texts or not joined.isascii() or "\x7f" in joined:
+                        texts = tuple(_canonical_row(reader, row)[3] for row in batch)
+                else:  # PostgreSQL's JSON text is not the canonical one: built here
+                    ids, prevs, hashes = zip(*(row[:3] for row in batch), strict=True)
+                    texts = tuple(_canonical_text(row[1], *row[3:]) for row in batch)
                 if prevs[0] != prev or prevs[1:] != hashes[:-1]:
                     return None
                 stored = "".join(hashes)

@@ -253,14 +253,21 @@ def reader_for(workspace: Workspace) -> Reader:
     ``sqlite3`` (``store.queries.SqliteReader``): the read commands answer without importing
     SQLAlchemy, SQLModel or pydantic, which cost far more than the queries themselves
     (docs/architecture.md, decision 25). A store that must be created or migrated goes
-    through :func:`engine_for` first; any other URL (PostgreSQL) reads through SQLAlchemy.
+    through :func:`engine_for` first. A PostgreSQL store reads through psycopg 3 directly
+    (``store.queries.PsycopgReader``), any other URL through SQLAlchemy.
     """
     reader = _READERS.get(workspace.db_url)
     if reader is None:
-        from dockyard.store.queries import SqlAlchemyReader, open_reader, sqlite_file
+        from dockyard.store.queries import SqlAlchemyReader, libpq_url, open_reader, sqlite_file
 
         path = sqlite_file(workspace.db_url)
-        if path is not None and path.is_file():
+        if libpq_url(workspace.db_url) is not None:
+            try:
+                reader = open_reader(workspace.db_url)  # psycopg when installed
+            except ImportError as exc:
+                _check_url_failure(exc)
+                raise
+        elif path is not None and path.is_file():
             reader = open_reader(workspace.db_url)  # migrates through store.db if behind
         elif path is not None:
             engine_for(workspace)  # creates and migrates the missing file

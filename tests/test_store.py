@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from dockyard.core.workspace import Workspace
 from dockyard.store.db import (
     HEAD_REVISION,
     SchemaTooNewError,
@@ -109,3 +110,32 @@ def test_an_older_store_is_migrated_to_head_on_open(tmp_path: Path) -> None:
         )
         indexes = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
     assert "ix_metric_run_key_step_value" in indexes and "ix_metric_run_key_step" not in indexes
+
+
+# --- both engines -------------------------------------------------------------------------
+
+
+@pytest.mark.both_stores
+def test_the_migrations_build_the_same_tables_and_indexes_on_both_engines(
+    workspace: Workspace,
+) -> None:
+    from sqlalchemy import inspect
+
+    engine = open_engine(workspace.db_url)
+    try:
+        with engine.connect() as conn:
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            inspector = inspect(conn)
+            tables = set(inspector.get_table_names())
+            indexes = {ix["name"] for table in tables for ix in inspector.get_indexes(table)}
+    finally:
+        engine.dispose()
+    assert revision == HEAD_REVISION
+    assert {"run", "metric", "audit_event", "agent_lease", "environment"} <= tables
+    for index in (
+        "ix_metric_run_key_step_value",
+        "ix_run_created_filter",
+        "ix_run_status_created",
+        "ux_monitor_result_batch",
+    ):
+        assert index in indexes

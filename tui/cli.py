@@ -64,9 +64,9 @@ class DockyardGroup(click.Group):
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(0)
         except Exception as exc:
-            from dockyard.store.db import SchemaTooNewError, StoreError
+            from dockyard.store.db import SchemaTooNewError, StoreConnectError, StoreError
 
-            if isinstance(exc, SchemaTooNewError):
+            if isinstance(exc, SchemaTooNewError | StoreConnectError):
                 self._report(ctx, exc, str(exc), 2)
             elif isinstance(exc, StoreError):
                 self._report(ctx, exc, str(exc), 1)
