@@ -169,18 +169,29 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "store_backend" not in metafunc.fixturenames:
-        return
     if metafunc.definition.get_closest_marker("both_stores") is None:
         return
     if metafunc.definition.get_closest_marker("sqlite_only") is not None:
         return
-    metafunc.parametrize("store_backend", STORE_BACKENDS, indirect=True)
+    # A module-scoped template (a workspace trained once per module) decides for the
+    # whole module, so its copies and the plain workspaces of the same test agree.
+    if "module_store_backend" in metafunc.fixturenames:
+        metafunc.parametrize("module_store_backend", STORE_BACKENDS, indirect=True, scope="module")
+    elif "store_backend" in metafunc.fixturenames:
+        metafunc.parametrize("store_backend", STORE_BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="module")
+def module_store_backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``pg`` for a module-scoped template workspace (see ``clone_workspace``)."""
+    return str(getattr(request, "param", "sqlite"))
 
 
 @pytest.fixture
 def store_backend(request: pytest.FixtureRequest) -> str:
     """``sqlite`` or ``pg``: the store the test's workspace lives in."""
+    if "module_store_backend" in request.fixturenames:
+        return str(request.getfixturevalue("module_store_backend"))
     return str(getattr(request, "param", "sqlite"))
 
 
@@ -225,21 +236,74 @@ def _create_template(server: Any) -> None:
 _pg_databases = itertools.count(1)
 
 
-@pytest.fixture
-def pg_url(pg_server: Any) -> Iterator[str]:
-    """The URL of a fresh, migrated PostgreSQL database, dropped after the test."""
+def create_pg_database(server: Any, template: str = _TEMPLATE_DB) -> str:
+    """The URL of a new database on ``server``, a copy of database ``template`` (which
+    nobody may be connected to meanwhile)."""
     import psycopg
 
     name = f"dy_{os.getpid()}_{next(_pg_databases)}"
-    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {_TEMPLATE_DB}")
-    url = str(pg_server.url(name))
-    yield url
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    return str(server.url(name))
+
+
+def drop_pg_database(server: Any, url: str) -> None:
+    """Stop what the store records as running here, close our pools, drop the database."""
+    import psycopg
+
     for pid, role in _pg_recorded_processes(url):
         stop_process_group(pid, role)
     _forget_store(url)
-    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url(pg_server: Any) -> Iterator[str]:
+    """The URL of a fresh, migrated PostgreSQL database, dropped after the test."""
+    url = create_pg_database(pg_server)
+    yield url
+    drop_pg_database(pg_server, url)
+
+
+def template_workspace(
+    request: pytest.FixtureRequest, backend: str, directory: Path
+) -> tuple[Workspace, str | None]:
+    """For a module-scoped fixture: a new workspace in ``directory`` on ``backend`` and
+    the URL of its PostgreSQL database (None on SQLite). The caller drops the database
+    with ``drop_pg_database`` when the module is done."""
+    if backend != "pg":
+        return init_workspace(directory, env={}), None
+    url = create_pg_database(request.getfixturevalue("pg_server"))
+    return init_workspace(directory, env={}, db=url), url
+
+
+def release_template(template: Workspace) -> None:
+    """Close this process's connections to a template's database: PostgreSQL copies a
+    database only while nobody is connected to it."""
+    _forget_store(template.db_url)
+
+
+def clone_workspace(
+    template: Workspace, destination: Path, request: pytest.FixtureRequest
+) -> Workspace:
+    """A private copy of ``template``: its folder copied to ``destination`` and, on
+    PostgreSQL, its database copied into a new one that the copy's settings name (dropped
+    after the test)."""
+    import shutil
+
+    from dockyard.core.workspace import SETTINGS_FILENAME, _write_settings, find_workspace
+
+    shutil.copytree(template.root, destination, ignore=shutil.ignore_patterns("*-wal", "*-shm"))
+    if template.db_url.startswith("postgresql"):
+        server = request.getfixturevalue("pg_server")
+        url = create_pg_database(server, template=template.db_url.rsplit("/", 1)[1])
+        request.addfinalizer(lambda: drop_pg_database(server, url))
+        home = destination / template.home.name
+        (home / SETTINGS_FILENAME).unlink()
+        _write_settings(home, url)
+    return find_workspace(home=destination)
 
 
 def _forget_store(url: str) -> None:
@@ -278,16 +342,14 @@ def _pg_recorded_processes(url: str) -> list[tuple[int, str]]:
 
 
 @pytest.fixture
-def workspace(
-    tmp_path: Path, store_backend: str, request: pytest.FixtureRequest, monkeypatch: Any
-) -> Workspace:
+def workspace(tmp_path: Path, store_backend: str, request: pytest.FixtureRequest) -> Workspace:
     """An empty workspace, store created and migrated, in ``tmp_path``.
 
-    On ``pg`` its store is a PostgreSQL database of its own, named by ``DOCKYARD_DB`` in
-    this process's environment (so the processes a test starts use it too).
+    On ``pg`` its store is a PostgreSQL database of its own, recorded in the workspace's
+    settings as `dockyard init --db URL` does (so every process finds it, as a user's do).
     """
     if store_backend == "pg":
-        monkeypatch.setenv("DOCKYARD_DB", request.getfixturevalue("pg_url"))
+        return init_workspace(tmp_path, db=request.getfixturevalue("pg_url"))
     return init_workspace(tmp_path)
 
 

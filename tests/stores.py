@@ -32,7 +32,9 @@ def connect(workspace: Workspace) -> Any:
 
 
 def _statement(workspace: Workspace, statement: str) -> str:
-    return statement.replace("?", "%s") if is_postgres(workspace) else statement
+    if not is_postgres(workspace):
+        return statement
+    return statement.replace("%", "%%").replace("?", "%s")
 
 
 def rows(workspace: Workspace, statement: str, *params: object) -> list[tuple[Any, ...]]:
@@ -52,5 +54,15 @@ def execute(workspace: Workspace, *statements: str | tuple[str, tuple[object, ..
             statement, params = (item, ()) if isinstance(item, str) else item
             conn.execute(_statement(workspace, statement), params)
         conn.commit()
+    finally:
+        conn.close()
+
+
+def columns(workspace: Workspace, table: str) -> list[str]:
+    """The column names of ``table``, in order."""
+    conn = connect(workspace)
+    try:
+        cursor = conn.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+        return [column[0] for column in cursor.description]
     finally:
         conn.close()
