@@ -295,7 +295,8 @@ def clone_workspace(
 
     from dockyard.core.workspace import SETTINGS_FILENAME, _write_settings, find_workspace
 
-    shutil.copytree(template.root, destination, ignore=shutil.ignore_patterns("*-wal", "*-shm"))
+    # with the SQLite WAL, which may hold the newest commits (nobody has the template open)
+    shutil.copytree(template.root, destination, symlinks=True)
     if template.db_url.startswith("postgresql"):
         server = request.getfixturevalue("pg_server")
         url = create_pg_database(server, template=template.db_url.rsplit("/", 1)[1])

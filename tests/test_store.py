@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from dockyard.core.workspace import Workspace
+from dockyard.core.workspace import Workspace, init_workspace
 from dockyard.store.db import (
     HEAD_REVISION,
     SchemaTooNewError,
@@ -16,6 +17,7 @@ from dockyard.store.db import (
     open_engine,
     sqlite_url,
 )
+from tests.test_cli import dockyard, one_line_error
 
 
 def test_migrates_an_empty_file_to_head(tmp_path: Path) -> None:
@@ -139,3 +141,85 @@ def test_the_migrations_build_the_same_tables_and_indexes_on_both_engines(
         "ux_monitor_result_batch",
     ):
         assert index in indexes
+
+
+# --- PostgreSQL: bad URLs, and the URL the workspace records ------------------------------
+
+
+PROJECT = '[project]\nname = "p"\nentry = "python t.py"\n'
+
+
+def _unused_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [("run", "list"), ("project", "add", ".")])
+def test_an_unreachable_postgresql_server_is_one_line_without_the_password(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    pytest.importorskip("psycopg")
+    init_workspace(tmp_path)
+    (tmp_path / "dockyard.toml").write_text(PROJECT)
+    port = _unused_port()  # nothing listens there
+    url = f"postgresql+psycopg://alice:s3cret-pw@127.0.0.1:{port}/dockyard"
+    result = dockyard(*command, cwd=tmp_path, env={"DOCKYARD_DB": url})
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert f"cannot reach the PostgreSQL server at 127.0.0.1:{port}" in line
+    assert "s3cret-pw" not in result.stderr
+
+
+def test_a_wrong_password_is_one_line_and_init_writes_nothing(tmp_path: Path, pg_url: str) -> None:
+    wrong = pg_url.replace(":dockyard-test@", ":not-the-password@")
+    init_workspace(tmp_path / "ws")
+    listed = dockyard("run", "list", cwd=tmp_path / "ws", env={"DOCKYARD_DB": wrong})
+    assert listed.returncode == 2
+    assert "refused the login of 'dockyard' (wrong password)" in one_line_error(listed)
+    assert "not-the-password" not in listed.stderr
+    made = dockyard("init", str(tmp_path / "team"), "--db", wrong, cwd=tmp_path)
+    assert made.returncode == 2 and "wrong password" in one_line_error(made)
+    assert not (tmp_path / "team").exists()
+
+
+def test_a_missing_database_is_named(tmp_path: Path, pg_url: str) -> None:
+    missing = pg_url.rsplit("/", 1)[0] + "/no_such_db"
+    result = dockyard("init", str(tmp_path), "--db", missing, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "has no database 'no_such_db'; create it" in one_line_error(result)
+
+
+def test_a_postgresql_store_at_a_newer_migration_is_refused_and_left_untouched(
+    tmp_path: Path, pg_url: str
+) -> None:
+    from tests.stores import _pg_connect
+
+    with _pg_connect(pg_url) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    init_workspace(tmp_path)
+    (tmp_path / "dockyard.toml").write_text(PROJECT)
+    for command in (("run", "list"), ("project", "add", ".")):
+        result = dockyard(*command, cwd=tmp_path, env={"DOCKYARD_DB": pg_url})
+        assert result.returncode == 2
+        assert "(revision 9999) is newer than this Dockyard knows" in one_line_error(result)
+    with _pg_connect(pg_url) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("9999",)]
+
+
+def test_init_db_records_the_store_for_every_later_command(tmp_path: Path, pg_url: str) -> None:
+    made = dockyard("init", str(tmp_path), "--db", pg_url, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    settings = tmp_path / ".dockyard" / "settings.toml"
+    assert oct(settings.stat().st_mode & 0o777) == "0o600"  # the URL holds a password
+    assert not (tmp_path / ".dockyard" / "dockyard.db").exists()
+    (tmp_path / "dockyard.toml").write_text(PROJECT)
+    added = dockyard("project", "add", ".", cwd=tmp_path)  # no DOCKYARD_DB: the settings
+    assert added.returncode == 0, added.stderr
+    listed = dockyard("project", "list", "--json", cwd=tmp_path)
+    assert [p["name"] for p in json.loads(listed.stdout)] == ["p"]
+    assert not (tmp_path / ".dockyard" / "dockyard.db").exists()
+    again = dockyard("init", str(tmp_path), "--db", pg_url.replace("/dy_", "/other_"), cwd=tmp_path)
+    assert again.returncode == 2 and "already uses another store" in one_line_error(again)
