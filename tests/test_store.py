@@ -223,3 +223,34 @@ def test_init_db_records_the_store_for_every_later_command(tmp_path: Path, pg_ur
     assert not (tmp_path / ".dockyard" / "dockyard.db").exists()
     again = dockyard("init", str(tmp_path), "--db", pg_url.replace("/dy_", "/other_"), cwd=tmp_path)
     assert again.returncode == 2 and "already uses another store" in one_line_error(again)
+
+
+def test_the_home_screens_read_path_gives_the_same_rows_on_postgresql(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The TUI's first paint reads through ``open_reader``: psycopg on PostgreSQL, not
+    SQLAlchemy; every pane, filtered or not, must show exactly what it shows on SQLite."""
+    from dockyard.core.overview import Pane, load_home, row_fields
+    from dockyard.store.queries import PsycopgReader, open_reader
+    from tests.conftest import FROZEN_NOW, seed_store
+
+    lite = init_workspace(tmp_path / "lite")
+    pg = init_workspace(tmp_path / "pg", db=pg_url)
+    shown = {}
+    for workspace in (lite, pg):
+        seed_store(workspace)
+        reader = open_reader(workspace.db_url)
+        try:
+            pages = []
+            for text in ("", "wine", "ALICE", "17", "pe"):
+                home = load_home(reader, dict.fromkeys(Pane, text), now=FROZEN_NOW)
+                for pane in Pane:
+                    page = home.panes[pane]
+                    pages.append((page.total, page.summary, [row_fields(r) for r in page.rows]))
+            shown[workspace.db_url] = (pages, home.agent)
+        finally:
+            if workspace is pg:
+                assert isinstance(reader, PsycopgReader)
+            reader.close()
+    assert shown[pg.db_url] == shown[lite.db_url]
+    assert shown[lite.db_url][0][0][0] == 3  # three datasets: the seed is really there
