@@ -166,6 +166,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only(reason): a test of a both_stores module that is about SQLite"
     )
+    # pytest-xdist's own, declared for runs without it (`make test-min`)
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on one worker")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -45,7 +45,9 @@ from tests.conftest import (
     template_workspace,
 )
 
-pytestmark = pytest.mark.both_stores
+# One xdist worker takes the whole module (`--dist loadgroup`), so each kind of store's
+# template is trained once, not once per worker.
+pytestmark = [pytest.mark.both_stores, pytest.mark.xdist_group("deployments")]
 
 TOML = """
 [project]

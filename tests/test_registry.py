@@ -162,7 +162,9 @@ def test_a_copied_workspace_is_self_contained(trained: Workspace, ws: Workspace)
     release_template(trained)
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.both_stores]
+# One xdist worker takes the whole module (`--dist loadgroup`), so each kind of store's
+# template is trained once, not once per worker.
+pytestmark = [pytest.mark.slow, pytest.mark.both_stores, pytest.mark.xdist_group("registry")]
 
 
 def test_register_makes_numbered_immutable_versions(ws: Workspace) -> None:
