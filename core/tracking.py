@@ -32,6 +32,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -835,8 +836,8 @@ def _pg(statement: str) -> str:
 
 def _postgres_url(url: str) -> bool:
     """Whether ``url`` is a PostgreSQL store that this process can write to directly."""
-    if not url.lower().startswith(("postgresql", "postgres:")):
-        return False
+    if not re.match(r"^postgresql(\+psycopg2?)?://", url, re.IGNORECASE):
+        return False  # another driver: this process cannot speak it
     from importlib.util import find_spec
 
     return find_spec("psycopg") is not None

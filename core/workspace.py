@@ -113,7 +113,7 @@ def settings_db_url(home: Path) -> str | None:
     path = home / SETTINGS_FILENAME
     try:
         raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None

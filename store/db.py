@@ -109,9 +109,18 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _apply_sqlite_pragmas)
         return engine
     if url.startswith("postgresql"):
+        if url.startswith("postgresql://") and _installed("psycopg") and not _installed("psycopg2"):
+            # SQLAlchemy's default driver for a bare URL is psycopg2; use the one we ship
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
         # A server that does not answer is an error after 10 s, not a hang.
         return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     return create_engine(url, pool_pre_ping=True)
+
+
+def _installed(module: str) -> bool:
+    from importlib.util import find_spec
+
+    return find_spec(module) is not None
 
 
 def current_revision(engine: Engine) -> str | None:

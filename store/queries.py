@@ -151,14 +151,15 @@ def _pyformat(sql: str) -> str:
 
 
 def libpq_url(db_url: str) -> str | None:
-    """The libpq connection URI of a ``postgresql[+driver]://`` SQLAlchemy URL, else None.
+    """The libpq connection URI of a ``postgresql[+psycopg|+psycopg2]://`` SQLAlchemy URL,
+    else None.
 
     Both spell user, password, host, port, database and options the same way (percent
     escapes included); only SQLAlchemy's ``+driver`` has to go.
     """
-    match = re.match(r"^postgres(?:ql)?(?:\+\w+)?://", db_url, re.IGNORECASE)
-    if match is None:
-        return None
+    match = re.match(r"^postgresql(\+\w+)?://", db_url, re.IGNORECASE)
+    if match is None or (match.group(1) or "+psycopg").lower() not in ("+psycopg", "+psycopg2"):
+        return None  # another driver: left to SQLAlchemy, which knows it (or says it cannot)
     return "postgresql://" + db_url[match.end() :]
 
 

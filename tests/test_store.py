@@ -254,3 +254,14 @@ def test_the_home_screens_read_path_gives_the_same_rows_on_postgresql(
             reader.close()
     assert shown[pg.db_url] == shown[lite.db_url]
     assert shown[lite.db_url][0][0][0] == 3  # three datasets: the seed is really there
+
+
+def test_a_bare_postgresql_url_uses_psycopg(tmp_path: Path, pg_url: str) -> None:
+    """``postgresql://`` means psycopg2 to SQLAlchemy; without it, the psycopg we ship."""
+    bare = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    (tmp_path / "dockyard.toml").write_text(PROJECT)
+    init_workspace(tmp_path)
+    added = dockyard("project", "add", ".", cwd=tmp_path, env={"DOCKYARD_DB": bare})
+    assert added.returncode == 0, added.stderr
+    listed = dockyard("project", "list", "--json", cwd=tmp_path, env={"DOCKYARD_DB": bare})
+    assert [p["name"] for p in json.loads(listed.stdout)] == ["p"]
