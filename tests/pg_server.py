@@ -108,21 +108,42 @@ class Server:
         )
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown) and remove its folder."""
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._run("pg_ctl", "stop", "-D", str(self.datadir), "-m", "immediate", "-w")
+        """Stop the server (immediate shutdown: its data is thrown away) and remove its
+        folder."""
+        if (self.datadir / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._run("pg_ctl", "stop", "-D", str(self.datadir), "-m", "immediate", "-w")
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+FOLDER_PREFIX = "dy-pg-"
+OWNER_FILE = "owner"
+
+
+def stop_abandoned_servers(bindir: Path, account: str | None) -> None:
+    """Stop the servers of test sessions that died without stopping theirs (a killed
+    pytest-xdist worker): each folder names the process that started it."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being set up
+        if Path(f"/proc/{owner}").exists():
+            continue
+        Server(bindir=bindir, folder=folder, port=0, account=account).stop()
 
 
 def start_server() -> Server:
     """initdb in a new temporary folder and start a server on a free local port."""
     bindir = find_bindir()
     account = _service_account()
+    stop_abandoned_servers(bindir, account)
     # A short path of its own under /tmp: the unix socket's path must stay under 108
     # bytes, and the service account must be able to reach it (pytest's basetemp is 0700).
-    folder = Path(tempfile.mkdtemp(prefix="dy-pg-"))
+    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
     server = Server(bindir=bindir, folder=folder, port=_free_port(), account=account)
     try:
+        (folder / OWNER_FILE).write_text(str(os.getpid()))
         (folder / "pw").write_text(PASSWORD + "\n")
         if account is not None:
             entry = pwd.getpwnam(account)
