@@ -265,3 +265,16 @@ def test_a_bare_postgresql_url_uses_psycopg(tmp_path: Path, pg_url: str) -> None
     assert added.returncode == 0, added.stderr
     listed = dockyard("project", "list", "--json", cwd=tmp_path, env={"DOCKYARD_DB": bare})
     assert [p["name"] for p in json.loads(listed.stdout)] == ["p"]
+
+
+def test_without_postgresql_its_tests_skip_here_and_fail_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.conftest import _pg_unavailable
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="PostgreSQL is not usable here: gone"):
+        _pg_unavailable("gone")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="PostgreSQL is required in CI"):
+        _pg_unavailable("gone")
