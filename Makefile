@@ -30,7 +30,9 @@ test: $(STAMP)
 	  (apt-get update -qq && apt-get install -y -qq tmux) >/dev/null 2>&1 || \
 	  (sudo apt-get update -qq && sudo apt-get install -y -qq tmux) >/dev/null 2>&1 || \
 	  { echo "tmux is required by the end-to-end tests: install it and re-run"; exit 1; }; }
-	$(BIN)/python -m pytest -n 2 -q
+	@bash .ci/postgres.sh
+	@# loadgroup: a module marked xdist_group runs on one worker (its template built once)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 test-min:
 	rm -rf $(VENV_MIN)

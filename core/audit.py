@@ -18,8 +18,9 @@ tampering, and the next append writes their lines (they are in the chain it exte
 A witness record the store does not have, or has with another hash, is tampering.
 
 Appends are serialised: on SQLite the appending transaction takes the write lock
-(``BEGIN IMMEDIATE``) before it reads the chain's head, on PostgreSQL the table is locked,
-so two processes appending at the same instant extend one chain instead of forking it.
+(``BEGIN IMMEDIATE``) before it reads the chain's head, on PostgreSQL a transaction-level
+advisory lock (``AUDIT_LOCK_KEY``), so two processes appending at the same instant extend
+one chain instead of forking it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ WITNESS_FILENAME = "audit-witness"
 WITNESS_HEADER = b"# dockyard audit witness: COUNT ID SHA256 of each event, after its commit\n"
 
 _PENDING = "dockyard.audit.pending"
+#: The PostgreSQL advisory lock that serialises appends (per database; any fixed number
+#: that no other tool sharing the database uses: "DYAUDIT" in ASCII).
+AUDIT_LOCK_KEY = 0x44594155444954
 _log = logging.getLogger(__name__)
 
 
@@ -219,11 +223,12 @@ def append_event_in(
     """:func:`append_event` for a ``store.writes`` transaction (the plain-SQL write path).
 
     The transaction already holds the write lock (a SQLite writer begins ``IMMEDIATE``;
-    PostgreSQL's table lock is taken here), so the head read below is the chain's true
-    head. Returns the witness record to hand to :func:`witness_appended` after the commit.
+    on PostgreSQL the chain's advisory lock is taken here, as :func:`_lock_chain` does for
+    the ORM path), so the head read below is the chain's true head. Returns the witness
+    record to hand to :func:`witness_appended` after the commit.
     """
     if tx.dialect == "postgresql":
-        tx.execute("LOCK TABLE audit_event IN SHARE ROW EXCLUSIVE MODE")
+        tx.execute("SELECT pg_advisory_xact_lock(:key)", {"key": AUDIT_LOCK_KEY})
     last = tx.fetch_one("SELECT id, hash FROM audit_event ORDER BY id DESC LIMIT 1")
     prev = str(last["hash"]) if last else GENESIS
     at = datetime.now(UTC)
@@ -284,8 +289,10 @@ def _lock_chain(session: Session) -> None:
     elif dialect == "postgresql":
         from sqlalchemy import text
 
-        # conflicts with itself, not with readers
-        connection.execute(text("LOCK TABLE audit_event IN SHARE ROW EXCLUSIVE MODE"))
+        # A transaction-scoped advisory lock: appenders queue on it, readers never wait, and
+        # it needs no privilege on the table (a LOCK TABLE in a mode that excludes other
+        # appenders needs UPDATE or DELETE on audit_event, which team roles will not have).
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
 
 
 def _pending(session: Session) -> list[tuple[int, int, str]]:
@@ -706,8 +713,9 @@ def _check_in_batches(
 
     from dockyard.store.queries import SqliteReader
 
-    if not isinstance(reader, SqliteReader) or witness_size < 0:
+    if witness_size < 0 or not hasattr(reader, "iter_batches"):
         return None
+    in_sql = isinstance(reader, SqliteReader)
     about = 0
     if progress is not None:
         row = reader.fetch_one("SELECT MAX(id) AS n FROM audit_event")
@@ -716,20 +724,26 @@ def _check_in_batches(
     count, prev = start
     prev_id: int | None = None
     witnessed = 0
-    if ids is None:
-        sql, params = _CANONICAL_SQL, None
-    else:
-        sql, params = _CANONICAL_RANGE_SQL, {"after": ids[0], "upto": ids[1]}
+    params = None if ids is None else {"after": ids[0], "upto": ids[1]}
+    if in_sql:
+        sql = _CANONICAL_SQL if ids is None else _CANONICAL_RANGE_SQL
+    else:  # the raw columns: PostgreSQL's JSON text is not the canonical one
+        where = "" if ids is None else " WHERE id > :after AND id <= :upto"
+        sql = f"SELECT {_COLUMNS} FROM audit_event{where} ORDER BY id"
     with witness.open("rb") as handle:
         handle.seek(witness_offset)
         lines = _WitnessStream(handle, witness_size - witness_offset,
                                skip_header=not witness_offset)  # fmt: skip
         try:
             for batch in reader.iter_batches(sql, params, size=_BATCH):
-                event_ids, prevs, hashes, texts = zip(*batch, strict=True)
-                joined = "".join(text or "" for text in texts) if None in texts else "".join(texts)
-                if None in texts or not joined.isascii() or "\x7f" in joined:
-                    texts = tuple(_canonical_row(reader, row)[3] for row in batch)
+                if in_sql:
+                    event_ids, prevs, hashes, texts = zip(*batch, strict=True)
+                    joined = "".join(t or "" for t in texts) if None in texts else "".join(texts)
+                    if None in texts or not joined.isascii() or "\x7f" in joined:
+                        texts = tuple(_canonical_row(reader, row)[3] for row in batch)
+                else:  # PostgreSQL's JSON text is not the canonical one: built here
+                    event_ids, prevs, hashes = zip(*(row[:3] for row in batch), strict=True)
+                    texts = tuple(_canonical_text(row[1], *row[3:]) for row in batch)
                 if prevs[0] != prev or prevs[1:] != hashes[:-1]:
                     return None
                 stored = "".join(hashes)

@@ -1217,7 +1217,7 @@ LEFT JOIN (
     FROM dataset_version WHERE {{version_archived}} GROUP BY dataset_id
 ) AS s ON s.dataset_id = d.id
 LEFT JOIN dataset_version AS v ON v.dataset_id = d.id AND v.version = s.latest
-WHERE (:name IS NULL OR d.name = :name) AND {{archived}}
+WHERE (CAST(:name AS VARCHAR) IS NULL OR d.name = :name) AND {{archived}}
 ORDER BY d.updated_at DESC, d.name
 LIMIT :limit OFFSET :offset
 """

@@ -353,10 +353,12 @@ RUN_BY_ID = RUN_SELECT + "WHERE r.id = :run_id"
 # come from ix_run_status_created and the rest from the primary key, never a sort of the
 # whole table on a CASE expression.
 _ACTIVE_SQL = ", ".join(f"'{status}'" for status in ACTIVE)
-# {archived}: store.queries.archived_clause, hiding archived runs unless asked for
+# The casts give PostgreSQL the type of a parameter it would otherwise only see compared
+# with NULL (it refuses to guess); SQLite ignores them. {archived}:
+# store.queries.archived_clause, hiding archived runs unless asked for.
 _RUNS_WHERE = (
-    "(:status IS NULL OR r.status = :status) AND (:project IS NULL OR p.name = :project)"
-    " AND {archived}"
+    "(CAST(:status AS VARCHAR) IS NULL OR r.status = :status) "
+    "AND (CAST(:project AS VARCHAR) IS NULL OR p.name = :project) AND {archived}"
 )
 RUNS_ACTIVE = (
     f"{RUN_SELECT} WHERE r.status IN ({_ACTIVE_SQL}) AND {_RUNS_WHERE}"

@@ -12,14 +12,16 @@ A training script reports through one object::
 
 It works in two modes, chosen by the environment (see ``docs/tracking.md``):
 
-* **store** — under the agent (``DOCKYARD_RUN_ID`` set and ``DOCKYARD_DB`` a SQLite URL):
-  rows go straight into the SQLite store with the stdlib ``sqlite3`` module, buffered and
-  written in batches, flushed every ``flush_points`` points or ``flush_seconds`` seconds,
-  at ``close()``, at interpreter exit and on SIGTERM.
+* **store** — under the agent (``DOCKYARD_RUN_ID`` set and ``DOCKYARD_DB`` a SQLite URL, or
+  a PostgreSQL one with ``DOCKYARD_HOME`` and psycopg installed): rows go straight into
+  the store (the stdlib ``sqlite3`` module, or psycopg 3 with ``COPY`` for the points),
+  buffered and written in batches, flushed every ``flush_points`` points or
+  ``flush_seconds`` seconds, at ``close()``, at interpreter exit and on SIGTERM.
 * **protocol** — anywhere else: every event is one ``@dockyard {json}`` line on stdout, the
   same line protocol a non-Python script uses; :func:`parse_protocol_line` reads it back.
 
-This module imports only the standard library; skops/joblib load inside ``log_model``.
+This module imports only the standard library; skops/joblib load inside ``log_model`` and
+psycopg when the store is PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -521,17 +524,12 @@ class _StoreSink:
 
     def __init__(
         self,
-        db_path: Path,
+        target: Any,
         run_id: int,
         primary_metric: str | None,
         flush_points: int,
         flush_seconds: float,
     ) -> None:
-        if not db_path.is_file():
-            raise ValueError(
-                f"{ENV_DB} points to {db_path}, which does not exist; "
-                "the runner must pass the workspace's store"
-            )
         self._run_id = run_id
         self._insert_metric = _INSERT_METRIC.format(run_id=int(run_id))
         self._primary = primary_metric
@@ -556,26 +554,7 @@ class _StoreSink:
         # refused by the background writer and not yet raised to the script
         self._unreported: RunEndedError | None = None
         self.last_error: BaseException | None = None
-        # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE, which
-        # takes the write lock up front and so waits (busy_timeout) instead of failing.
-        self._conn = sqlite3.connect(
-            db_path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        try:
-            self._conn.execute("PRAGMA busy_timeout=10000")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            row = self._conn.execute("SELECT 1 FROM run WHERE id = ?", (run_id,)).fetchone()
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise ValueError(f"cannot use the store {db_path}: {exc}") from None
-        if row is None:
-            self._conn.close()
-            raise ValueError(f"{ENV_RUN_ID}={run_id} names no run in {db_path}")
-        # Every row this connection writes points at this one run, checked just above;
-        # checking it again for each of hundreds of thousands of metric rows costs ~10 %
-        # of the insert time.
-        self._conn.execute("PRAGMA foreign_keys=OFF")
+        self._conn: Any = self._connect(target, run_id)
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -587,6 +566,37 @@ class _StoreSink:
                 daemon=True,
             )
             self._thread.start()
+
+    def _connect(self, target: Any, run_id: int) -> Any:
+        """An autocommit connection to the store, after checking that the run exists."""
+        db_path = Path(target)
+        if not db_path.is_file():
+            raise ValueError(
+                f"{ENV_DB} points to {db_path}, which does not exist; "
+                "the runner must pass the workspace's store"
+            )
+        # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE, which
+        # takes the write lock up front and so waits (busy_timeout) instead of failing.
+        conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            row = conn.execute("SELECT 1 FROM run WHERE id = ?", (run_id,)).fetchone()
+        except sqlite3.Error as exc:
+            conn.close()
+            raise ValueError(f"cannot use the store {db_path}: {exc}") from None
+        if row is None:
+            conn.close()
+            raise ValueError(f"{ENV_RUN_ID}={run_id} names no run in {db_path}")
+        # Every row this connection writes points at this one run, checked just above;
+        # checking it again for each of hundreds of thousands of metric rows costs ~10 %
+        # of the insert time.
+        conn.execute("PRAGMA foreign_keys=OFF")
+        return conn
+
+    def _now(self) -> object:
+        return _sql_time()
 
     # buffering -----------------------------------------------------------------------
 
@@ -626,7 +636,7 @@ class _StoreSink:
             logged.size_bytes,
             logged.object_path,
             logged.file_format,
-            _sql_time(),
+            self._now(),
         )
         self._artifacts.append(row)
         self.flush()  # rare and precious: written at once
@@ -750,6 +760,95 @@ class _StoreSink:
                     self._conn.close()
 
 
+class _PostgresSink(_StoreSink):
+    """Store mode on PostgreSQL: the same buffering, written with psycopg 3.
+
+    Metric points go in by ``COPY`` (one round trip per batch instead of one per row).
+    The run's row is locked ``FOR NO KEY UPDATE`` in the writing transaction, so a batch
+    and a change of the run's status (``claim_status``) never interleave: the batch lands
+    before the run is marked over, or sees that it is and is dropped.
+    """
+
+    def _connect(self, target: Any, run_id: int) -> Any:
+        import psycopg
+
+        conninfo = "postgresql://" + str(target).split("://", 1)[1]
+        try:
+            conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            from urllib.parse import urlsplit
+
+            where = urlsplit(conninfo)  # the URL's password is never repeated
+            detail = " ".join(str(exc).split())[:200]
+            raise ValueError(
+                f"cannot use the store at {where.hostname}:{where.port or 5432}"
+                f"{where.path}: {detail}"
+            ) from None
+        try:
+            row = conn.execute("SELECT 1 FROM run WHERE id = %s", (run_id,)).fetchone()
+        except psycopg.Error as exc:
+            conn.close()
+            raise ValueError(f"cannot use the store: {' '.join(str(exc).split())}") from None
+        if row is None:
+            conn.close()
+            raise ValueError(f"{ENV_RUN_ID}={run_id} names no run in the store")
+        return conn
+
+    def _now(self) -> object:
+        return datetime.now(UTC)
+
+    def _write(
+        self,
+        metrics: list[tuple[str, int, float, float]],
+        params: dict[str, str],
+        tags: dict[str, str],
+        artifacts: list[tuple[object, ...]],
+        updates: dict[str, object],
+    ) -> None:
+        conn = self._conn
+        run_id = self._run_id
+        with conn.transaction(), conn.cursor() as cursor:
+            row = cursor.execute(
+                "SELECT status FROM run WHERE id = %s FOR NO KEY UPDATE", (run_id,)
+            ).fetchone()
+            if row is None or row[0] in ENDED_STATUSES:
+                status = "deleted" if row is None else row[0]
+                raise RunEndedError(
+                    f"run {run_id} is {status}; the store accepts no more data for it"
+                )
+            if params:
+                cursor.executemany(_pg(_UPSERT_PARAM), [(run_id, k, v) for k, v in params.items()])
+            if tags:
+                cursor.executemany(_pg(_UPSERT_TAG), [(run_id, k, v) for k, v in tags.items()])
+            if metrics:
+                with cursor.copy(
+                    "COPY metric (run_id, key, step, value, timestamp) FROM STDIN"
+                ) as copy:
+                    for key, step, value, stamp in metrics:
+                        copy.write_row((run_id, key, step, value, stamp))
+            if artifacts:
+                cursor.executemany(_pg(_UPSERT_ARTIFACT), artifacts)
+            if updates:
+                columns = ", ".join(f"{column} = %s" for column in updates)
+                cursor.execute(
+                    f"UPDATE run SET {columns} WHERE id = %s", (*updates.values(), run_id)
+                )
+
+
+def _pg(statement: str) -> str:
+    """A ``?``-parameter statement of this module in psycopg's ``%s`` style."""
+    return statement.replace("?", "%s")
+
+
+def _postgres_url(url: str) -> bool:
+    """Whether ``url`` is a PostgreSQL store that this process can write to directly."""
+    if not re.match(r"^postgresql(\+psycopg2?)?://", url, re.IGNORECASE):
+        return False  # another driver: this process cannot speak it
+    from importlib.util import find_spec
+
+    return find_spec("psycopg") is not None
+
+
 def _take(buffer: list[Any]) -> list[Any]:
     """Remove and return what ``buffer`` holds now; appends racing with us are kept."""
     count = len(buffer)
@@ -781,6 +880,7 @@ class Tracker:
         home: Path | None = None,
         primary_metric: str | None = None,
         stream: IO[str] | None = None,
+        db_url: str | None = None,
         flush_points: int = DEFAULT_FLUSH_POINTS,
         flush_seconds: float = DEFAULT_FLUSH_SECONDS,
         handle_signals: bool = True,
@@ -798,6 +898,8 @@ class Tracker:
         self._sink: _StoreSink | _ProtocolSink
         if run_id is not None and db_path is not None:
             self._sink = _StoreSink(db_path, run_id, primary_metric, flush_points, flush_seconds)
+        elif run_id is not None and db_url is not None and home is not None:
+            self._sink = _PostgresSink(db_url, run_id, primary_metric, flush_points, flush_seconds)
         else:
             self._sink = _ProtocolSink(stream)
         self._previous_sigterm: SignalHandler = None
@@ -856,6 +958,7 @@ class Tracker:
 
         run_id: int | None = None
         db_path: Path | None = None
+        db_url: str | None = None
         home: Path | None = None
         raw_run = env.get(ENV_RUN_ID, "").strip()
         if raw_run:
@@ -868,7 +971,9 @@ class Tracker:
             if home is not None and (home / ".dockyard").is_dir():
                 home = home / ".dockyard"
             url = env.get(ENV_DB, "").strip()
-            if url:
+            if url and _postgres_url(url) and home is not None:
+                db_url = url  # written directly; the artifacts go under DOCKYARD_HOME
+            elif url:
                 db_path = _sqlite_path(url)
             elif home is not None:
                 db_path = home / DB_FILENAME
@@ -876,7 +981,7 @@ class Tracker:
                 raise ValueError(f"{ENV_RUN_ID} is set but neither {ENV_DB} nor {ENV_HOME} is")
             if db_path is not None and home is None:
                 home = db_path.parent
-            # db_path None: a non-SQLite store; the agent records our protocol lines.
+            # neither: a store this process cannot write; the agent records our lines.
 
         return cls(
             project_dir=folder,
@@ -885,6 +990,7 @@ class Tracker:
             datasets=datasets,
             run_id=run_id,
             db_path=db_path,
+            db_url=db_url,
             home=home,
             primary_metric=primary if isinstance(primary, str) and primary else None,
             stream=stream,

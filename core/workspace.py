@@ -92,29 +92,64 @@ def os_user() -> str:
         return f"uid{uid}"
 
 
+#: The workspace's own settings (``dockyard init --db URL`` writes ``[store] db``).
+SETTINGS_FILENAME = "settings.toml"
+
+
 def _db_url(home: Path, env: Mapping[str, str]) -> str:
     url = env.get("DOCKYARD_DB", "").strip()
-    return check_db_url(url) if url else f"sqlite:///{home / DB_FILENAME}"
+    if url:
+        return check_db_url(url)
+    recorded = settings_db_url(home)
+    if recorded:
+        return check_db_url(recorded, source=str(home / SETTINGS_FILENAME))
+    return f"sqlite:///{home / DB_FILENAME}"
 
 
-def check_db_url(url: str) -> str:
+def settings_db_url(home: Path) -> str | None:
+    """The store URL recorded in ``home``'s settings file, or None (no file, no entry).
+
+    Only read when the file exists, so a plain SQLite workspace pays one ``stat``.
+    """
+    path = home / SETTINGS_FILENAME
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    import tomllib
+
+    try:
+        store = tomllib.loads(raw).get("store", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path} is not valid TOML ({exc}); fix or remove it") from None
+    url = store.get("db") if isinstance(store, dict) else None
+    if url is not None and not isinstance(url, str):
+        raise InputError(f"{path}: [store] db must be a text URL")
+    return url.strip() if url else None
+
+
+def check_db_url(url: str, source: str = "DOCKYARD_DB") -> str:
     """``url`` if it is an SQLAlchemy URL of a database kind that is installed.
 
     Checked when the workspace is found, without importing SQLAlchemy, so a typo in
-    ``DOCKYARD_DB`` is one line naming the variable rather than a driver error later. The
-    URL itself is never repeated: it may hold a password.
+    ``DOCKYARD_DB`` (or the workspace's settings, ``source``) is one line naming where it
+    came from rather than a driver error later. The URL itself is never repeated: it may
+    hold a password.
     """
     match = _URL_RE.match(url)
     if match is None:
         raise InputError(
-            "DOCKYARD_DB is not a database URL; write e.g. sqlite:////abs/path/dockyard.db "
-            "or postgresql://USER@HOST/DBNAME (or unset it to use the workspace's own file)"
+            f"{source} is not a database URL; write e.g. sqlite:////abs/path/dockyard.db "
+            "or postgresql+psycopg://USER@HOST/DBNAME (or unset it to use the workspace's "
+            "own file)"
         )
     dialect = match.group(1).lower()
     if dialect not in BUILTIN_DIALECTS and dialect not in _plugin_dialects():
         raise InputError(
-            f"DOCKYARD_DB names an unknown kind of database {dialect[:20]!r}; use "
-            "sqlite:///PATH or postgresql://USER@HOST/DBNAME"
+            f"{source} names an unknown kind of database {dialect[:20]!r}; use "
+            "sqlite:///PATH or postgresql+psycopg://USER@HOST/DBNAME"
         )
     return url
 
@@ -146,7 +181,9 @@ def find_workspace(
     override = home if home is not None else env.get("DOCKYARD_HOME") or None
     if override is not None:
         path = _as_home(Path(override).expanduser().resolve())
-        if not (path / DB_FILENAME).exists() and not env.get("DOCKYARD_DB"):
+        if not any((path / name).exists() for name in (DB_FILENAME, SETTINGS_FILENAME)) and (
+            not env.get("DOCKYARD_DB")
+        ):
             raise WorkspaceNotFoundError(
                 f"no Dockyard workspace at {path}; create one with `dockyard init {path.parent}`"
             )
@@ -163,14 +200,29 @@ def find_workspace(
 
 
 def init_workspace(
-    directory: Path | None = None, env: Mapping[str, str] | None = None
+    directory: Path | None = None, env: Mapping[str, str] | None = None, db: str | None = None
 ) -> Workspace:
-    """Create (or reuse) ``directory/.dockyard`` with its store, objects and logs folders."""
+    """Create (or reuse) ``directory/.dockyard`` with its store, objects and logs folders.
+
+    ``db`` (a database URL) puts the store there instead of in the folder's SQLite file and
+    records it in the workspace's settings, once the store has opened (and been migrated),
+    so that every later command finds it without ``DOCKYARD_DB``.
+    """
     env = os.environ if env is None else env
     root = (directory or Path.cwd()).expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise InputError(f"{root} is a file, not a folder; give a folder to `dockyard init`")
     home = root / DIRNAME
+    recorded = settings_db_url(home)
+    if db is not None:
+        db = check_db_url(db.strip(), source="--db")
+        if recorded is not None and recorded != db:
+            raise InputError(
+                f"{home} already uses another store ({home / SETTINGS_FILENAME}); "
+                "edit that file to move it"
+            )
+        # the store first: an unreachable server or a wrong password leaves no folder
+        engine_for(Workspace(home=home, db_url=db))
     try:
         for folder in (home, home / "objects", home / "logs"):
             folder.mkdir(parents=True, exist_ok=True)
@@ -180,9 +232,27 @@ def init_workspace(
             f"cannot create a workspace in {root}: {exc.strerror or exc} "
             f"(making {exc.filename or home}); give a folder you can write to"
         ) from None
-    workspace = Workspace(home=home, db_url=_db_url(home, env))
-    engine_for(workspace)
+    if db is None:
+        workspace = Workspace(home=home, db_url=_db_url(home, env))
+        engine_for(workspace)
+        return workspace
+    workspace = Workspace(home=home, db_url=db)
+    if recorded is None:
+        _write_settings(home, db)
     return workspace
+
+
+def _write_settings(home: Path, db_url: str) -> None:
+    """Record the store URL; readable by the owner only when it carries a password."""
+    import json
+
+    path = home / SETTINGS_FILENAME
+    has_password = re.match(r"^[^:/]+(\+\w+)?://[^/@]*:[^/@]*@", db_url) is not None
+    # a TOML basic string and a JSON string escape the same way for what a URL holds
+    text = f"# written by `dockyard init --db`\n[store]\ndb = {json.dumps(db_url)}\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if has_password else 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 SHARED_FILE = "shared-group"
@@ -254,14 +324,21 @@ def reader_for(workspace: Workspace) -> Reader:
     ``sqlite3`` (``store.queries.SqliteReader``): the read commands answer without importing
     SQLAlchemy, SQLModel or pydantic, which cost far more than the queries themselves
     (docs/architecture.md, decision 25). A store that must be created or migrated goes
-    through :func:`engine_for` first; any other URL (PostgreSQL) reads through SQLAlchemy.
+    through :func:`engine_for` first. A PostgreSQL store reads through psycopg 3 directly
+    (``store.queries.PsycopgReader``), any other URL through SQLAlchemy.
     """
     reader = _READERS.get(workspace.db_url)
     if reader is None:
-        from dockyard.store.queries import SqlAlchemyReader, open_reader, sqlite_file
+        from dockyard.store.queries import SqlAlchemyReader, libpq_url, open_reader, sqlite_file
 
         path = sqlite_file(workspace.db_url)
-        if path is not None and path.is_file():
+        if libpq_url(workspace.db_url) is not None:
+            try:
+                reader = open_reader(workspace.db_url)  # psycopg when installed
+            except ImportError as exc:
+                _check_url_failure(exc)
+                raise
+        elif path is not None and path.is_file():
             reader = open_reader(workspace.db_url)  # migrates through store.db if behind
         elif path is not None:
             engine_for(workspace)  # creates and migrates the missing file

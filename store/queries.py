@@ -3,8 +3,9 @@
 Nothing here imports SQLAlchemy for a SQLite store: the TUI's home screen must be drawn
 long before SQLAlchemy (~0.4 s to import) could even load. ``open_reader`` checks the schema
 revision with the standard ``sqlite3`` module and only falls back to ``store.db`` (which
-migrates) when the revision differs from :data:`store.schema.HEAD_REVISION`. Any other
-database URL gets a reader backed by SQLAlchemy, imported lazily.
+migrates) when the revision differs from :data:`store.schema.HEAD_REVISION`. A PostgreSQL
+URL gets the same check and a reader on psycopg 3 (imported only then); any other database
+URL a reader backed by SQLAlchemy, imported lazily.
 
 Every list query takes ``:limit``/``:offset`` and an optional text filter that becomes a
 ``LIKE`` pattern; none of them ever loads a whole table. Lists whose order puts one group
@@ -15,6 +16,8 @@ an index instead of sorting the whole table on a ``CASE`` expression.
 
 from __future__ import annotations
 
+import functools
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -137,6 +140,112 @@ class SqlAlchemyReader:
         self.engine.dispose()
 
 
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@functools.lru_cache(maxsize=512)
+def _pyformat(sql: str) -> str:
+    """``:name`` parameters as psycopg's ``%(name)s`` (a literal ``%`` doubled; ``::type``
+    casts left alone), so one SQL text serves both readers."""
+    return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def libpq_url(db_url: str) -> str | None:
+    """The libpq connection URI of a ``postgresql[+psycopg|+psycopg2]://`` SQLAlchemy URL,
+    else None.
+
+    Both spell user, password, host, port, database and options the same way (percent
+    escapes included); only SQLAlchemy's ``+driver`` has to go.
+    """
+    match = re.match(r"^postgresql(\+\w+)?://", db_url, re.IGNORECASE)
+    if match is None or (match.group(1) or "+psycopg").lower() not in ("+psycopg", "+psycopg2"):
+        return None  # another driver: left to SQLAlchemy, which knows it (or says it cannot)
+    return "postgresql://" + db_url[match.end() :]
+
+
+class PsycopgReader:
+    """The read path on PostgreSQL: psycopg 3 directly, no SQLAlchemy.
+
+    One autocommit connection serves the lists (each query its own snapshot, never an idle
+    transaction holding locks), shared by worker threads behind a lock; a stream gets a
+    connection and a server-side cursor of its own in one read-only snapshot, so memory
+    stays flat and a long verification sees one consistent state of the table.
+    """
+
+    like_ignores_case = False
+
+    def __init__(self, conninfo: str, *, connect_timeout: int = 10) -> None:
+        import psycopg
+
+        self._conninfo = conninfo
+        self._timeout = connect_timeout
+        self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=connect_timeout)
+        self._lock = threading.Lock()
+
+    def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
+        with self._lock:
+            cursor = self._conn.execute(_pyformat(sql), dict(params or {}))
+            names = [column.name for column in cursor.description or ()]
+            return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+    def fetch_one(self, sql: str, params: Params | None = None) -> Row | None:
+        rows = self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    def iter_rows(self, sql: str, params: Params | None = None) -> Iterator[tuple[Any, ...]]:
+        for batch in self.iter_batches(sql, params, size=1000):
+            yield from batch
+
+    def iter_batches(
+        self, sql: str, params: Params | None = None, size: int = 10_000
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows in lists of ``size``, streamed from a server-side cursor."""
+        import psycopg
+
+        with psycopg.connect(self._conninfo, connect_timeout=self._timeout) as conn:
+            conn.read_only = True
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            with conn.cursor(name="dockyard_stream") as cursor:
+                cursor.itersize = size
+                cursor.execute(_pyformat(sql), dict(params or {}))
+                while rows := cursor.fetchmany(size):
+                    yield rows
+            conn.rollback()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def open_postgres_reader(db_url: str) -> PsycopgReader:
+    """A ``PsycopgReader`` of the PostgreSQL store at ``db_url``, migrated if behind.
+
+    Raises ``store.db.StoreError`` (one line, no password) when the server cannot be
+    reached, refuses the login, or holds a schema newer than this code.
+    """
+    import psycopg
+
+    conninfo = libpq_url(db_url)
+    assert conninfo is not None
+    try:
+        reader = PsycopgReader(conninfo)
+    except psycopg.Error as exc:
+        from dockyard.store.db import StoreConnectError, describe_connect_error
+
+        raise StoreConnectError(describe_connect_error(db_url, exc)) from None
+    try:
+        revision = schema_revision(reader)
+    except psycopg.errors.UndefinedTable:
+        revision = None
+    if revision == HEAD_REVISION:
+        return reader
+    reader.close()
+    from dockyard.store.db import open_engine  # migrates, or refuses a newer schema
+
+    open_engine(db_url).dispose()
+    return PsycopgReader(conninfo)
+
+
 def sqlite_file(db_url: str) -> Path | None:
     """The file of a plain ``sqlite:///PATH`` URL; None for anything else (memory, options)."""
     prefix = "sqlite:///"
@@ -221,6 +330,8 @@ def open_reader(db_url: str) -> Reader:
     that is missing, empty or behind goes through ``store.db.open_engine`` (Alembic), and a
     store written by a newer Dockyard raises its ``SchemaTooNewError`` (a ``StoreError``).
     """
+    if libpq_url(db_url) is not None and _has_psycopg():
+        return open_postgres_reader(db_url)
     path = sqlite_file(db_url)
     if path is not None and path.is_file():
         try:
@@ -242,6 +353,12 @@ def open_reader(db_url: str) -> Reader:
         return SqlAlchemyReader(engine)
     engine.dispose()
     return SqliteReader(path)
+
+
+def _has_psycopg() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("psycopg") is not None
 
 
 @dataclass(frozen=True)

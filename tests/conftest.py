@@ -10,10 +10,12 @@ output and snapshots never drift. Pass ``now=lambda: FROZEN_NOW`` (or use the
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -174,9 +176,212 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
+# --- PostgreSQL -----------------------------------------------------------------------------
+#
+# Modules marked ``both_stores`` run every test that uses ``workspace`` (directly or through
+# another fixture) twice: on a SQLite file and on a PostgreSQL database of its own, created
+# from a template that already holds the migrated schema (a copy costs ~50 ms, migrating
+# ~1 s). Each pytest-xdist worker starts its own server (tests/pg_server.py). Without
+# PostgreSQL the PostgreSQL half skips, saying why, except in CI (CI=true), where it fails.
+
+STORE_BACKENDS = ("sqlite", "pg")
+_TEMPLATE_DB = "dockyard_template"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_stores: run the module's workspace tests on SQLite and on PostgreSQL"
+    )
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): a test of a both_stores module that is about SQLite"
+    )
+    # pytest-xdist's own, declared for runs without it (`make test-min`)
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on one worker")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_stores") is None:
+        return
+    if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+        return
+    # A module-scoped template (a workspace trained once per module) decides for the
+    # whole module, so its copies and the plain workspaces of the same test agree.
+    if "module_store_backend" in metafunc.fixturenames:
+        metafunc.parametrize("module_store_backend", STORE_BACKENDS, indirect=True, scope="module")
+    elif "store_backend" in metafunc.fixturenames:
+        metafunc.parametrize("store_backend", STORE_BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="module")
+def module_store_backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``pg`` for a module-scoped template workspace (see ``clone_workspace``)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
 @pytest.fixture
-def workspace(tmp_path: Path) -> Workspace:
-    """An empty workspace, store created and migrated, in ``tmp_path``."""
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``pg``: the store the test's workspace lives in."""
+    if "module_store_backend" in request.fixturenames:
+        return str(request.getfixturevalue("module_store_backend"))
+    return str(getattr(request, "param", "sqlite"))
+
+
+def _pg_unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"PostgreSQL is required in CI and is not usable: {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL is not usable here: {reason}")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """A private PostgreSQL server for this worker, with the template database migrated."""
+    try:
+        import psycopg  # noqa: F401
+
+        from tests.pg_server import ServerUnavailable, start_server
+    except ImportError as exc:
+        _pg_unavailable(f"psycopg is not installed ({exc}); pip install 'dockyard[postgres]'")
+        raise  # unreachable: _pg_unavailable raises
+    try:
+        server = start_server()
+    except (ServerUnavailable, OSError, subprocess.SubprocessError) as exc:
+        _pg_unavailable(str(exc))
+        raise
+    try:
+        _create_template(server)
+        yield server
+    finally:
+        server.stop()
+
+
+def _create_template(server: Any) -> None:
+    import psycopg
+
+    from dockyard.store.db import open_engine
+
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {_TEMPLATE_DB}")
+    open_engine(server.url(_TEMPLATE_DB)).dispose()
+
+
+_pg_databases = itertools.count(1)
+
+
+def create_pg_database(server: Any, template: str = _TEMPLATE_DB) -> str:
+    """The URL of a new database on ``server``, a copy of database ``template`` (which
+    nobody may be connected to meanwhile)."""
+    import psycopg
+
+    name = f"dy_{os.getpid()}_{next(_pg_databases)}"
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    return str(server.url(name))
+
+
+def drop_pg_database(server: Any, url: str) -> None:
+    """Stop what the store records as running here, close our pools, drop the database."""
+    import psycopg
+
+    for pid, role in _pg_recorded_processes(url):
+        stop_process_group(pid, role)
+    _forget_store(url)
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url(pg_server: Any) -> Iterator[str]:
+    """The URL of a fresh, migrated PostgreSQL database, dropped after the test."""
+    url = create_pg_database(pg_server)
+    yield url
+    drop_pg_database(pg_server, url)
+
+
+def template_workspace(
+    request: pytest.FixtureRequest, backend: str, directory: Path
+) -> tuple[Workspace, str | None]:
+    """For a module-scoped fixture: a new workspace in ``directory`` on ``backend`` and
+    the URL of its PostgreSQL database (None on SQLite). The caller drops the database
+    with ``drop_pg_database`` when the module is done."""
+    if backend != "pg":
+        return init_workspace(directory, env={}), None
+    url = create_pg_database(request.getfixturevalue("pg_server"))
+    return init_workspace(directory, env={}, db=url), url
+
+
+def release_template(template: Workspace) -> None:
+    """Close this process's connections to a template's database: PostgreSQL copies a
+    database only while nobody is connected to it."""
+    _forget_store(template.db_url)
+
+
+def clone_workspace(
+    template: Workspace, destination: Path, request: pytest.FixtureRequest
+) -> Workspace:
+    """A private copy of ``template``: its folder copied to ``destination`` and, on
+    PostgreSQL, its database copied into a new one that the copy's settings name (dropped
+    after the test)."""
+    import shutil
+
+    from dockyard.core.workspace import SETTINGS_FILENAME, _write_settings, find_workspace
+
+    # with the SQLite WAL, which may hold the newest commits (nobody has the template open)
+    shutil.copytree(template.root, destination, symlinks=True)
+    if template.db_url.startswith("postgresql"):
+        server = request.getfixturevalue("pg_server")
+        url = create_pg_database(server, template=template.db_url.rsplit("/", 1)[1])
+        request.addfinalizer(lambda: drop_pg_database(server, url))
+        home = destination / template.home.name
+        (home / SETTINGS_FILENAME).unlink()
+        _write_settings(home, url)
+    return find_workspace(home=destination)
+
+
+def _forget_store(url: str) -> None:
+    """Close what this process keeps open on ``url`` (engines, readers), so the pools of
+    dropped databases do not pile up over a session."""
+    from dockyard.core import workspace as workspace_module
+
+    engine = workspace_module._ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+    reader = workspace_module._READERS.pop(url, None)
+    if reader is not None:
+        with contextlib.suppress(Exception):
+            reader.close()
+
+
+def _pg_recorded_processes(url: str) -> list[tuple[int, str]]:
+    """What ``_recorded_processes`` finds in a SQLite store, in a PostgreSQL one."""
+    import psycopg
+
+    host = socket.gethostname()
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    found: list[tuple[int, str]] = []
+    with contextlib.suppress(psycopg.Error), psycopg.connect(conninfo) as conn:
+        for (pid,) in conn.execute(
+            "SELECT pid FROM agent_lease WHERE host = %s AND pid IS NOT NULL", (host,)
+        ):
+            found.append((int(pid), "dockyard.core.agent"))
+        for (pid,) in conn.execute(
+            "SELECT pid FROM run WHERE host = %s AND pid IS NOT NULL "
+            "AND status IN ('running', 'cancelling')",
+            (host,),
+        ):
+            found.append((int(pid), "dockyard.core.supervisor"))
+    return found
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, store_backend: str, request: pytest.FixtureRequest) -> Workspace:
+    """An empty workspace, store created and migrated, in ``tmp_path``.
+
+    On ``pg`` its store is a PostgreSQL database of its own, recorded in the workspace's
+    settings as `dockyard init --db URL` does (so every process finds it, as a user's do).
+    """
+    if store_backend == "pg":
+        return init_workspace(tmp_path, db=request.getfixturevalue("pg_url"))
     return init_workspace(tmp_path)
 
 

@@ -29,7 +29,10 @@ from dockyard.core.audit import (
     witness_path,
 )
 from dockyard.core.workspace import Workspace, engine_for, find_workspace, init_workspace
+from tests import stores
 from tests.test_cli import dockyard, one_line_error
+
+pytestmark = pytest.mark.both_stores
 
 
 def append(workspace: Workspace, count: int, action: str = "test.event") -> None:
@@ -42,11 +45,7 @@ def append(workspace: Workspace, count: int, action: str = "test.event") -> None
 
 
 def sql(workspace: Workspace, statement: str, *params: object) -> None:
-    assert workspace.db_path is not None
-    conn = sqlite3.connect(workspace.db_path)
-    with conn:
-        conn.execute(statement, params)
-    conn.close()
+    stores.execute(workspace, (statement, params))
 
 
 def witness_records(workspace: Workspace) -> list[list[str]]:
@@ -57,23 +56,19 @@ def witness_records(workspace: Workspace) -> list[list[str]]:
 def rehash_from(workspace: Workspace, first_id: int) -> None:
     """Recompute the chain from ``first_id`` on, as an attacker who edited event
     ``first_id`` would to make the chain valid again (the witness is left alone)."""
-    assert workspace.db_path is not None
-    conn = sqlite3.connect(workspace.db_path)
-    with conn:
-        rows = conn.execute(
-            "SELECT id, at, actor, action, entity_type, entity_id, details_json, prev_hash "
-            "FROM audit_event WHERE id >= ? ORDER BY id",
-            (first_id,),
-        ).fetchall()
-        prev = rows[0][-1]
-        for event_id, at, *fields, _old_prev in rows:
-            digest = _digest_text(prev, _iso(at), *fields)
-            conn.execute(
-                "UPDATE audit_event SET prev_hash = ?, hash = ? WHERE id = ?",
-                (prev, digest, event_id),
-            )
-            prev = digest
-    conn.close()
+    rows = stores.rows(
+        workspace,
+        "SELECT id, at, actor, action, entity_type, entity_id, details_json, prev_hash "
+        "FROM audit_event WHERE id >= ? ORDER BY id",
+        first_id,
+    )
+    prev, updates = rows[0][-1], []
+    for event_id, at, *fields, _old_prev in rows:
+        digest = _digest_text(prev, _iso(at), *fields)
+        statement = "UPDATE audit_event SET prev_hash = ?, hash = ? WHERE id = ?"
+        updates.append((statement, (prev, digest, event_id)))
+        prev = digest
+    stores.execute(workspace, *updates)
 
 
 @pytest.fixture
@@ -132,10 +127,13 @@ def test_deleting_the_newest_events_is_detected_by_the_witness(five: Workspace) 
 
 def test_truncation_then_a_new_append_is_still_detected(five: Workspace) -> None:
     sql(five, "DELETE FROM audit_event WHERE id > 3")
-    append(five, 1)  # SQLite gives the new event id 4 again
+    append(five, 1)  # SQLite gives the new event id 4 again; PostgreSQL's sequence 6
     report = check_chain(five)
     assert report.broken_id == 4 and report.problem is not None
-    assert "differs from the witness" in report.problem
+    if stores.is_postgres(five):
+        assert "audit event 4 is missing" in report.problem
+    else:
+        assert "differs from the witness" in report.problem
 
 
 def test_deleting_a_middle_event_names_it(five: Workspace) -> None:
@@ -155,13 +153,12 @@ def test_deleting_a_middle_event_breaks_the_chain_without_the_witness(five: Work
 
 
 def test_reordered_events_are_detected(five: Workspace) -> None:
-    assert five.db_path is not None
-    conn = sqlite3.connect(five.db_path)
-    with conn:  # swap events 2 and 3, hashes and all: each stays valid on its own
-        conn.execute("UPDATE audit_event SET id = -2 WHERE id = 2")
-        conn.execute("UPDATE audit_event SET id = 2 WHERE id = 3")
-        conn.execute("UPDATE audit_event SET id = 3 WHERE id = -2")
-    conn.close()
+    stores.execute(  # swap events 2 and 3, hashes and all: each stays valid on its own
+        five,
+        "UPDATE audit_event SET id = -2 WHERE id = 2",
+        "UPDATE audit_event SET id = 2 WHERE id = 3",
+        "UPDATE audit_event SET id = 3 WHERE id = -2",
+    )
     report = check_chain(five)
     assert verify_chain(five) == 2
     assert report.problem is not None and "does not follow event 1" in report.problem
@@ -231,10 +228,7 @@ def test_the_witness_lives_in_the_workspace_folder_whatever_the_store_url(
 
 
 def test_the_first_event_chains_to_genesis(five: Workspace) -> None:
-    assert five.db_path is not None
-    conn = sqlite3.connect(five.db_path)
-    assert conn.execute("SELECT prev_hash FROM audit_event WHERE id = 1").fetchone()[0] == GENESIS
-    conn.close()
+    assert stores.rows(five, "SELECT prev_hash FROM audit_event WHERE id = 1") == [(GENESIS,)]
 
 
 def test_non_ascii_and_control_characters_verify(workspace: Workspace) -> None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +36,18 @@ from dockyard.core.errors import ConflictError, InputError, NotFoundError
 from dockyard.core.projects import add_project
 from dockyard.core.registry import ArtifactIntegrityError, get_version, register_version
 from dockyard.core.runs import queue_runs
-from dockyard.core.workspace import Workspace, find_workspace, init_workspace
+from dockyard.core.workspace import Workspace
+from tests import stores
+from tests.conftest import (
+    clone_workspace,
+    drop_pg_database,
+    release_template,
+    template_workspace,
+)
+
+# One xdist worker takes the whole module (`--dist loadgroup`), so each kind of store's
+# template is trained once, not once per worker.
+pytestmark = [pytest.mark.both_stores, pytest.mark.xdist_group("deployments")]
 
 TOML = """
 [project]
@@ -89,10 +99,14 @@ def iris_csv(path: Path, rows: int | None = None) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(
+    tmp_path_factory: pytest.TempPathFactory,
+    module_store_backend: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[Workspace]:
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("DOCKYARD_")}
     root = tmp_path_factory.mktemp("deploy")
-    ws = init_workspace(root / "ws")
+    ws, pg_url = template_workspace(request, module_store_backend, root / "ws")
     project = root / "ws" / "iris"
     project.mkdir()
     (project / "dockyard.toml").write_text(TOML)
@@ -117,14 +131,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for engine in _ENGINES.values():
         engine.dispose()
     _ENGINES.clear()
-    return root / "ws"
+    release_template(ws)
+    yield ws
+    if pg_url is not None:
+        drop_pg_database(request.getfixturevalue("pg_server"), pg_url)
 
 
 @pytest.fixture
-def ws(trained: Path, tmp_path: Path) -> Workspace:
-    copy = tmp_path / "ws"
-    shutil.copytree(trained, copy, symlinks=True)
-    return find_workspace(copy)
+def ws(trained: Workspace, tmp_path: Path, request: pytest.FixtureRequest) -> Workspace:
+    return clone_workspace(trained, tmp_path / "ws", request)
 
 
 def refused(ws: Workspace) -> list[str]:
@@ -345,12 +360,11 @@ def _kill_while_switching(ws: Workspace, tmp_path: Path) -> int:
     go = tmp_path / "go"
     go.touch()
     proc = _spawn(ws, request.id, "bob", go)
-    assert ws.db_path is not None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        with sqlite3.connect(ws.db_path) as conn:
-            row = conn.execute("SELECT id FROM deployment WHERE status = 'switching'").fetchone()
-        if row:
+        found = stores.rows(ws, "SELECT id FROM deployment WHERE status = 'switching'")
+        if found:
+            row = found[0]
             break
         time.sleep(0.05)
     else:
@@ -528,22 +542,24 @@ def test_list_pages_10000_requests_in_sql(ws: Workspace) -> None:
 
     first = request_deployment(ws, "iris-clf@1", "production", actor="alice").request
     approve_request(ws, first.id, actor="bob")
-    assert ws.db_path is not None
-    with sqlite3.connect(ws.db_path) as conn:
-        columns = [r[1] for r in conn.execute("PRAGMA table_info(deployment_request)")]
-        copied = ", ".join(c for c in columns if c not in ("id", "status", "target"))
-        for n in range(10_000):
-            status, target = ("pending", "rejected")[n % 2], ("staging", "production")[n % 3 % 2]
-            conn.execute(
-                f"INSERT INTO deployment_request ({copied}, status, target) "
-                f"SELECT {copied}, ?, ? FROM deployment_request WHERE id = ?",
-                (status, target, first.id),
-            )
-        conn.execute(
-            "INSERT INTO approval (request_id, reviewer, decision, comment, created_at, "
-            "override_reason) SELECT max(id), 'carol', 'approve', '', datetime('now'), '' "
-            "FROM deployment_request WHERE status = 'pending'"
-        )
+    columns = stores.columns(ws, "deployment_request")
+    copied = ", ".join(c for c in columns if c not in ("id", "status", "target"))
+    # 10,000 copies in one statement, in the order of n (ids follow it), on either engine
+    stores.execute(
+        ws,
+        (
+            f"INSERT INTO deployment_request ({copied}, status, target) "
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9999) "
+            f"SELECT {', '.join('d.' + c for c in copied.split(', '))}, "
+            "CASE WHEN n.i % 2 = 0 THEN 'pending' ELSE 'rejected' END, "
+            "CASE WHEN n.i % 3 % 2 = 0 THEN 'staging' ELSE 'production' END "
+            "FROM n, deployment_request AS d WHERE d.id = ? ORDER BY n.i",
+            (first.id,),
+        ),
+        "INSERT INTO approval (request_id, reviewer, decision, comment, created_at, "
+        "override_reason) SELECT max(id), 'carol', 'approve', '', CURRENT_TIMESTAMP, '' "
+        "FROM deployment_request WHERE status = 'pending'",
+    )
     statements: list[str] = []
     engine = engine_for(ws)
     listen = lambda *args: statements.append(args[2])  # noqa: E731

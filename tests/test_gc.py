@@ -228,9 +228,10 @@ def test_a_run_logging_an_artifact_waits_for_gc_and_keeps_its_object(tmp_path: P
     """A training run's artifact lands under the shared lock: while gc holds it, the write
     waits; once written, its row names it and gc keeps it."""
     from dockyard.core.tracking import Tracker
+    from dockyard.core.workspace import init_workspace
     from tests.test_tracking import Store
 
-    store = Store(tmp_path / "ws")
+    store = Store(init_workspace(tmp_path / "ws"))
     ws = store.workspace
     project = tmp_path / "proj"
     project.mkdir()

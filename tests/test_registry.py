@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import stat
 import threading
@@ -33,7 +32,14 @@ from dockyard.core.registry import (
 )
 from dockyard.core.runs import queue_runs
 from dockyard.core.validation import build_report, render_markdown
-from dockyard.core.workspace import Workspace, engine_for, find_workspace, init_workspace
+from dockyard.core.workspace import Workspace, engine_for, init_workspace
+from tests import stores
+from tests.conftest import (
+    clone_workspace,
+    drop_pg_database,
+    release_template,
+    template_workspace,
+)
 
 TOML = """
 [project]
@@ -101,13 +107,17 @@ with Tracker.from_env() as t:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def trained(
+    tmp_path_factory: pytest.TempPathFactory,
+    module_store_backend: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[Workspace]:
     """The template: one workspace with five real runs (C=1, C=0.01, no model, failed,
-    failed after logging its model), trained once per module and never changed; tests get
-    a copy of it from :func:`ws`."""
+    failed after logging its model), trained once per module and store kind and never
+    changed; tests get a copy of it from :func:`ws`."""
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("DOCKYARD_")}
     root = tmp_path_factory.mktemp("registry")
-    ws = init_workspace(root / "ws")
+    ws, pg_url = template_workspace(request, module_store_backend, root / "ws")
     project = root / "tiny"
     project.mkdir()
     (project / "dockyard.toml").write_text(TOML)
@@ -119,23 +129,22 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     queue_runs(ws, "tiny", ["fail_late=true"])
     Agent(ws, concurrency=2).serve(until_idle=True)
     os.environ.update(saved)
-    assert ws.db_path is not None
-    # Everything written so far goes into the main database file, so that a copy of the
-    # folder without the WAL and its index is the whole store.
-    with sqlite3.connect(ws.db_path) as conn:
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    assert busy == 0
-    engine_for(ws).dispose()
-    return ws
+    if ws.db_path is not None:
+        # Everything written so far goes into the main database file, so that a copy of
+        # the folder without the WAL and its index is the whole store.
+        with sqlite3.connect(ws.db_path) as conn:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0
+    release_template(ws)
+    yield ws
+    if pg_url is not None:
+        drop_pg_database(request.getfixturevalue("pg_server"), pg_url)
 
 
 @pytest.fixture
-def ws(trained: Workspace, tmp_path: Path) -> Iterator[Workspace]:
+def ws(trained: Workspace, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Workspace]:
     """A private copy of the trained workspace: tests do not see each other's models."""
-    copied = shutil.copytree(
-        trained.root, tmp_path / "ws", ignore=shutil.ignore_patterns("*-wal", "*-shm")
-    )
-    workspace = find_workspace(home=copied)
+    workspace = clone_workspace(trained, tmp_path / "ws", request)
     yield workspace
     engine_for(workspace).dispose()
 
@@ -143,18 +152,20 @@ def ws(trained: Workspace, tmp_path: Path) -> Iterator[Workspace]:
 def test_a_copied_workspace_is_self_contained(trained: Workspace, ws: Workspace) -> None:
     """The copy reads its own store and objects, never the template's: artifact paths are
     relative to the workspace folder."""
-    assert ws.home != trained.home and ws.db_path is not None
-    with sqlite3.connect(ws.db_path) as conn:
-        paths = [row[0] for row in conn.execute("SELECT object_path FROM artifact")]
+    assert ws.home != trained.home and ws.db_url != trained.db_url
+    paths = [row[0] for row in stores.rows(ws, "SELECT object_path FROM artifact")]
     assert paths and all(not Path(p).is_absolute() for p in paths)
     assert all((ws.home / p).is_file() for p in paths)
     info = register_version(ws, 1, "copied")
     assert Path(info.artifact_path).parts[0] == "objects"
     assert load_model(ws, info.ref).predict([[5.1, 3.5, 1.4, 0.2]]).tolist() == [0]
     assert not [m for m in list_models(trained) if m.name == "copied"]  # template untouched
+    release_template(trained)
 
 
-pytestmark = pytest.mark.slow
+# One xdist worker takes the whole module (`--dist loadgroup`), so each kind of store's
+# template is trained once, not once per worker.
+pytestmark = [pytest.mark.slow, pytest.mark.both_stores, pytest.mark.xdist_group("registry")]
 
 
 def test_register_makes_numbered_immutable_versions(ws: Workspace) -> None:

@@ -8,7 +8,6 @@ import json
 import math
 import os
 import signal
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -30,22 +29,24 @@ from dockyard.core.tracking import (
     format_value,
     parse_protocol_line,
 )
+from dockyard.core.workspace import Workspace
+from tests import stores
 
 REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.both_stores
 
 
 class Store:
     """A workspace with one project and one run, and the env the runner would set."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         from sqlmodel import Session, create_engine
 
-        from dockyard.core.workspace import init_workspace
         from dockyard.store.models import Project
 
-        self.workspace = init_workspace(root)
-        assert self.workspace.db_path is not None
-        self.db_path = self.workspace.db_path
+        self.workspace = workspace
+        root = workspace.root
         engine = create_engine(self.workspace.db_url)
         with Session(engine) as session:
             project = Project(
@@ -84,8 +85,7 @@ class Store:
         }
 
     def rows(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db_path) as conn:
-            return conn.execute(sql, args).fetchall()
+        return stores.rows(self.workspace, sql, *args)
 
     def count_metrics(self, run_id: int | None = None) -> int:
         return int(
@@ -94,8 +94,8 @@ class Store:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "ws")
+def store(workspace: Workspace) -> Store:
+    return Store(workspace)
 
 
 @pytest.fixture

@@ -65,9 +65,9 @@ class DockyardGroup(click.Group):
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(0)
         except Exception as exc:
-            from dockyard.store.db import SchemaTooNewError, StoreError
+            from dockyard.store.db import SchemaTooNewError, StoreConnectError, StoreError
 
-            if isinstance(exc, SchemaTooNewError):
+            if isinstance(exc, SchemaTooNewError | StoreConnectError):
                 self._report(ctx, exc, str(exc), 2)
             elif isinstance(exc, StoreError):
                 self._report(ctx, exc, str(exc), 1)
@@ -168,19 +168,26 @@ def open_tui(workspace: Workspace) -> None:
 @main.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 @click.option("--shared", metavar="GROUP", help="Make it group-writable for OS group GROUP.")
-def init(directory: Path | None, shared: str | None) -> None:
+@click.option(
+    "--db",
+    metavar="URL",
+    help="Keep the store in this database (e.g. PostgreSQL) instead of .dockyard/dockyard.db;"
+    " recorded in the workspace.",
+)
+def init(directory: Path | None, shared: str | None, db: str | None) -> None:
     """Create a workspace (.dockyard/) in DIRECTORY (default: here).
 
     \b
     Examples:
       dockyard init ~/models
       dockyard init /srv/models --shared mlteam
+      dockyard init ~/models --db postgresql+psycopg://alice@db.example/dockyard
     """
     from dockyard.core.workspace import init_workspace, share_workspace
 
     if shared:
         os.umask(0o002)
-    workspace = init_workspace(directory)
+    workspace = init_workspace(directory, db=db)
     if shared:
         share_workspace(workspace, shared)
     echo(
