@@ -852,8 +852,6 @@ def matching_version(workspace: Workspace, name: str, path: Path) -> VersionInfo
     a file already matched and unchanged since is not read again either (the per-user
     verification record of ``core.hashing``).
     """
-    from sqlalchemy import select
-
     from dockyard.core import hashing
 
     try:
@@ -861,21 +859,20 @@ def matching_version(workspace: Workspace, name: str, path: Path) -> VersionInfo
         size = sum(file.stat().st_size for _, file in source.files)
     except (InputError, OSError):
         return None
-    dataset, version = _tables()
-    query = (
-        select(*_version_columns(version))
-        .select_from(version.join(dataset, dataset.c.id == version.c.dataset_id))
-        .where(dataset.c.name == name, version.c.size_bytes == size)
-        .order_by(version.c.version.desc())
+    # plain SQL through the reader: `run start` and `project add` ask this, and they must
+    # not import SQLAlchemy (decision 25)
+    rows = _reader(workspace).fetch_all(
+        VERSION_SQL.format(profile="")
+        + " WHERE dataset_id = (SELECT id FROM dataset WHERE name = :name)"
+        " AND size_bytes = :size ORDER BY version DESC",
+        {"name": name, "size": size},
     )
-    with _engine(workspace).connect() as conn:
-        rows = conn.execute(query).all()
-    candidates = [r for r in rows if r.file_format.endswith(FOLDER_SUFFIX) == source.folder]
+    candidates = [r for r in rows if str(r["file_format"]).endswith(FOLDER_SUFFIX) == source.folder]
     by_algo: dict[str, list[Any]] = {}
     for row in candidates:
-        by_algo.setdefault(row.hash_algo, []).append(row)
+        by_algo.setdefault(str(row["hash_algo"]), []).append(row)
     for algo, same_algo in by_algo.items():
-        known = [row.content_hash for row in same_algo]
+        known = [str(row["content_hash"]) for row in same_algo]
         try:
             if source.folder:
                 file_algo = hashing.file_algorithm(algo)
@@ -886,8 +883,8 @@ def matching_version(workspace: Workspace, name: str, path: Path) -> VersionInfo
         except OSError:  # removed or made unreadable meanwhile: it matches nothing
             return None
         for row in same_algo:
-            if row.content_hash == digest:
-                return _version_info(row, name, workspace)
+            if row["content_hash"] == digest:
+                return _version_from_row(row, name, workspace)
     return None
 
 

@@ -252,6 +252,7 @@ def queue_runs(
                     "log_path": "",
                     "seed": seed if isinstance(seed, int) else None,
                     "env_json": env_json,
+                    "code_json": "{}",  # the supervisor records the code when it starts
                     "primary_metric": project.spec.primary_metric,
                     "created_at": datetime.now(UTC),
                 },
