@@ -860,7 +860,7 @@ def matching_version(workspace: Workspace, name: str, path: Path) -> VersionInfo
     except (InputError, OSError):
         return None
     # plain SQL through the reader: `run start` and `project add` ask this, and they must
-    # not import SQLAlchemy (decision 25)
+    # not import SQLAlchemy (decision 21)
     rows = _reader(workspace).fetch_all(
         VERSION_SQL.format(profile="")
         + " WHERE dataset_id = (SELECT id FROM dataset WHERE name = :name)"
@@ -1199,7 +1199,7 @@ VERSION_FIELDS = (
     "file_format", "size_bytes", "n_rows", "n_cols", "columns_json", "message", "author",
 )  # fmt: skip
 
-# Plain SQL through ``reader_for``: `data list` must not import SQLAlchemy (decision 25).
+# Plain SQL through ``reader_for``: `data list` must not import SQLAlchemy (decision 21).
 # {archived} and {version_archived}: store.queries.archived_clause (archived versions are
 # neither counted nor "latest" unless asked for).
 DATASETS_SQL = f"""

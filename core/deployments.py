@@ -285,7 +285,7 @@ def _approvals(session: Session, request_id: int) -> list[ApprovalInfo]:
 
 
 # Read through ``reader_for`` (sqlite3 on a SQLite store): `deploy list|status` must not
-# pay for importing SQLAlchemy and SQLModel (decision 25). Writers build what they return
+# pay for importing SQLAlchemy and SQLModel (decision 21). Writers build what they return
 # with the same code through ``store.queries.SessionReader``.
 REQUEST_COLUMNS = (
     "id", "model_version_id", "target", "status", "requested_by", "reason", "checks_json",

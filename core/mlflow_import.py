@@ -9,7 +9,7 @@ What maps to what (docs/mlflow.md has the whole table):
   second import skip it;
 - the run's artifacts are copied into ``objects/`` (SHA-256 recorded); an sklearn-flavour
   model is read by ``core.model_policy.load_pickle_restricted`` and stored as a skops file,
-  a ``model`` artifact the registry takes (docs/architecture.md, decision 26);
+  a ``model`` artifact the registry takes (docs/architecture.md, decision 31);
 - a registered model becomes a model with the same version numbers, descriptions and tags;
   aliases are kept, a legacy stage becomes the alias ``mlflow-<stage>``, and each becomes
   an audit event noting it was imported from MLflow.

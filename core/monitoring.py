@@ -112,7 +112,7 @@ def list_monitors(
 
 
 # Read through ``reader_for`` (sqlite3 on a SQLite store): `monitor list` must not pay for
-# importing SQLAlchemy and SQLModel (decision 25).
+# importing SQLAlchemy and SQLModel (decision 21).
 MONITORS_SQL = """
 SELECT m.id AS id, p.name AS project, m.name AS name, m.kind AS kind, m.schedule AS schedule,
        m.enabled AS enabled, m.config_json AS config_json, m.paused AS paused,

@@ -656,7 +656,7 @@ def add_project(workspace: Workspace, path: Path) -> ProjectInfo:
     """Validate and register the project at ``path``; re-adding the same name updates it.
 
     Written in plain SQL through ``core.workspace.open_writer`` (one transaction): a script
-    re-adding projects in a loop does not pay for importing the ORM (decision 26).
+    re-adding projects in a loop does not pay for importing the ORM (decision 28).
     """
     from contextlib import closing
     from datetime import UTC

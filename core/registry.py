@@ -200,7 +200,7 @@ def register_version(
     """Make version N+1 of model ``name`` from finished run ``run_id``'s model artifact.
 
     Written in plain SQL (``core.workspace.open_writer``), so `model register` does not
-    import the ORM (decision 26). The artifact is verified before the write lock is taken
+    import the ORM (decision 28). The artifact is verified before the write lock is taken
     (hashing a large file must not hold up every tracker); the transaction then takes the
     lock first, so the version number it reads and the audit event it chains are final.
     """
@@ -323,7 +323,7 @@ def _resolve(session: Session, ref: str) -> tuple[RegisteredModel, ModelVersion]
 
 
 # Reads go through ``reader_for`` (the standard library's sqlite3 on a SQLite store), so
-# `model list|show|compare` do not pay for importing SQLAlchemy and SQLModel (decision 25).
+# `model list|show|compare` do not pay for importing SQLAlchemy and SQLModel (decision 21).
 VERSION_SELECT = """
 SELECT mv.id AS id, m.name AS model, mv.version AS version, mv.run_id AS run_id,
        p.name AS project, ds.name AS dataset_name, dv.version AS dataset_number,

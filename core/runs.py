@@ -181,7 +181,7 @@ def queue_runs(
     from dockyard.core.workspace import open_writer
 
     # Read, then write in one short transaction: plain SQL both ways, so a script queueing
-    # runs in a loop does not import the ORM (decisions 25 and 26).
+    # runs in a loop does not import the ORM (decisions 21 and 28).
     reader = reader_for(workspace)
     base_data_id: int | None = None
     parent_id: int | None = None
@@ -331,7 +331,7 @@ def cancel_run(workspace: Workspace, run_id: int) -> RunInfo:
 
 
 # Read through ``reader_for`` (the standard library's sqlite3 on a SQLite store): a read
-# command must not pay for importing SQLAlchemy and SQLModel (decision 25).
+# command must not pay for importing SQLAlchemy and SQLModel (decision 21).
 RUN_SELECT = """
 SELECT r.id AS id, p.name AS project, r.status AS status, r.command AS command,
        r.group_id AS group_id, r.parent_run_id AS parent_run_id, r.exit_code AS exit_code,

@@ -323,7 +323,7 @@ def reader_for(workspace: Workspace) -> Reader:
     On a SQLite file at the code's schema revision this is the standard library's
     ``sqlite3`` (``store.queries.SqliteReader``): the read commands answer without importing
     SQLAlchemy, SQLModel or pydantic, which cost far more than the queries themselves
-    (docs/architecture.md, decision 25). A store that must be created or migrated goes
+    (docs/architecture.md, decision 21). A store that must be created or migrated goes
     through :func:`engine_for` first. A PostgreSQL store reads through psycopg 3 directly
     (``store.queries.PsycopgReader``), any other URL through SQLAlchemy.
     """
@@ -354,7 +354,7 @@ def open_writer(workspace: Workspace) -> Writer:
 
     On a SQLite file at the code's schema revision this is the standard library's
     ``sqlite3`` (``store.writes.SqliteWriter``), so `run start`, `project add` and `model
-    register` do not import SQLAlchemy, SQLModel or pydantic (decision 26). The revision is
+    register` do not import SQLAlchemy, SQLModel or pydantic (decision 28). The revision is
     checked (and a store behind it migrated) by :func:`reader_for` first; any other URL
     writes through SQLAlchemy. Not shared between threads: each call opens its own.
     """

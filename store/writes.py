@@ -2,7 +2,7 @@
 
 ``dockyard run start``, ``project add`` and ``model register`` each write a handful of
 rows; importing SQLModel, pydantic and SQLAlchemy to do so costs several times the whole
-rest of the command (docs/architecture.md, decision 26). :func:`open_writer` gives them the
+rest of the command (docs/architecture.md, decision 28). :func:`open_writer` gives them the
 standard library's ``sqlite3`` on a SQLite store at the code's schema revision, with the
 same connection settings as ``store.db`` (WAL, ``busy_timeout``, foreign keys,
 ``synchronous=NORMAL``), and an SQLAlchemy-backed writer for any other URL, so the SQL is

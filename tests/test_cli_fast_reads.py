@@ -24,7 +24,7 @@ from tests.test_bench_seed import load_seed
 PKG = Path(__file__).resolve().parent.parent / ".pkg"
 HEAVY = ("sqlalchemy", "sqlmodel", "pydantic", "alembic")
 
-#: The read commands, all on the standard library's sqlite3 (decision 25).
+#: The read commands, all on the standard library's sqlite3 (decision 21).
 FAST_READS = [
     ["run", "list"],
     ["run", "list", "--status", "finished", "--limit", "3", "--json"],
@@ -160,7 +160,7 @@ def test_the_fast_reads_name_only_what_the_orm_schema_defines(
         engine.dispose()
 
 
-#: The writes a script calls in a loop, on the standard library's sqlite3 (decision 26).
+#: The writes a script calls in a loop, on the standard library's sqlite3 (decision 28).
 def fast_writes(store: Path) -> list[list[str]]:
     conn = sqlite3.connect(store / ".dockyard" / "dockyard.db")
     try:

@@ -906,7 +906,7 @@ def test_import_tui_app_loads_neither_plotext_nor_the_run_screens() -> None:
 
 def record_engine_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Forget the engines and readers opened so far (the fixtures opened some) and record
-    every engine opened from here on: the TUI's screens must need none (decision 25)."""
+    every engine opened from here on: the TUI's screens must need none (decision 28)."""
     from dockyard.core import workspace as workspace_module
     from dockyard.store import db
 
