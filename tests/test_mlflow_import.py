@@ -19,13 +19,13 @@ import pytest
 
 from dockyard.core.errors import InputError
 from dockyard.core.mlflow_import import (
-    NONFINITE_TAG,
     RUN_ID_TAG,
     ImportProgress,
     ImportSummary,
     import_mlflow,
 )
 from dockyard.core.mlflow_source import MlflowSourceError
+from dockyard.core.mlflow_writer import NONFINITE_TAG
 from dockyard.core.workspace import Workspace
 from tests.test_cli import dockyard, one_line_error
 
