@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -196,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         write_results,
     )
 
+    load_before = list(os.getloadavg())
+    commit = subprocess.run(
+        ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     points = args.runs * args.metrics * args.steps
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-mlflow-") as tmp:
         root = Path(tmp)
@@ -230,14 +236,12 @@ def main(argv: list[str] | None = None) -> int:
             env = mlflow_env.ensure(install=True)
             if env.available:
                 assert env.python is not None
-                import subprocess
-
                 done = subprocess.run(
                     [str(env.python), __file__, "relog", "--dir", str(root / "mlflow"),
                      "--runs", str(args.mlflow_runs), "--metrics", str(args.metrics),
                      "--steps", str(args.steps)],
                     capture_output=True, text=True, timeout=3600,
-                    env={**__import__("os").environ, **mlflow_env.QUIET_ENV},
+                    env={**os.environ, **mlflow_env.QUIET_ENV},
                 )  # fmt: skip
                 if done.returncode != 0:
                     raise RuntimeError(done.stderr[-2000:])
@@ -272,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     print_targets(targets)
     params = {"runs": args.runs, "metrics": args.metrics, "steps": args.steps,
-              "repeat": args.repeat, "mlflow_runs": args.mlflow_runs}  # fmt: skip
+              "repeat": args.repeat, "mlflow_runs": args.mlflow_runs, "commit": commit,
+              "load_before": load_before}  # fmt: skip
     results = {"make_store_seconds": make_seconds,
                "raw": {"seconds": raw_wall, "cpu_seconds": raw_cpu, "points": raw_points,
                        "walls": raw_walls, "cpus": raw_cpus},
