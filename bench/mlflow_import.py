@@ -1,6 +1,6 @@
 """Importing an MLflow SQLite store: Dockyard against raw sqlite3 and MLflow's own client.
 
-    python bench/mlflow_import.py [--runs 10000] [--metrics 5] [--steps 100]
+    python bench/mlflow_import.py [--runs 10000] [--metrics 5] [--steps 100] [--repeat 3]
                                   [--mlflow-runs 300] [--no-mlflow] [--out FILE]
 
 The store: a copy of the MLflow 3.17 fixture database (``tests/fixtures/mlflow``, written
@@ -8,7 +8,9 @@ by real MLflow, so the schema is MLflow's own) with an experiment ``bench`` of `
 finished runs, each with 3 params, 2 tags and ``--metrics`` metrics of ``--steps`` steps,
 inserted with ``executemany``.
 
-Timed, side by side in one process run on the same store:
+Timed, side by side in one process run on the same store, the first two ``--repeat``
+times each, taken in turns (raw, import, raw, import, ...) so that a change of the
+machine's load falls on both; medians are reported:
 
 * ``raw sqlite3 read``: the same rows read with the standard library, run by run (the
   runs of the experiment, then each run's params, tags and metric points, all fetched):
@@ -30,11 +32,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--metrics", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--mlflow-runs", type=int, default=300)
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--dir", type=Path)
@@ -182,8 +188,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sys.path.insert(0, str(HERE))
-    from benchkit import Target, fmt_number, print_table, print_targets, timed, write_results
+    from benchkit import (
+        Target,
+        fmt_number,
+        print_table,
+        print_targets,
+        summary,
+        timed,
+        write_results,
+    )
 
+    load_before = list(os.getloadavg())
+    commit = subprocess.run(
+        ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     points = args.runs * args.metrics * args.steps
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-mlflow-") as tmp:
         root = Path(tmp)
@@ -192,10 +210,25 @@ def main(argv: list[str] | None = None) -> int:
             lambda: make_store(db, args.runs, args.metrics, args.steps)
         )
         print(f"store: {args.runs:,} runs, {points:,} points ({make_seconds:.1f} s to write)")
-        raw_wall, raw_cpu, raw_points = timed(lambda: raw_read(db, experiment))
-        assert raw_points == points, (raw_points, points)
-        dy_wall, dy_cpu, (dy_runs, dy_points) = timed(lambda: dockyard_import(db, root / "ws"))
-        assert dy_runs == args.runs and dy_points == points, (dy_runs, dy_points)
+        raw_walls: list[float] = []
+        raw_cpus: list[float] = []
+        dy_walls: list[float] = []
+        dy_cpus: list[float] = []
+        for attempt in range(args.repeat):
+            wall, cpu, raw_points = timed(lambda: raw_read(db, experiment))
+            assert raw_points == points, (raw_points, points)
+            raw_walls.append(wall)
+            raw_cpus.append(cpu)
+            folder = root / f"ws{attempt}"
+            wall, cpu, (dy_runs, dy_points) = timed(partial(dockyard_import, db, folder))
+            assert dy_runs == args.runs and dy_points == points, (dy_runs, dy_points)
+            dy_walls.append(wall)
+            dy_cpus.append(cpu)
+            shutil.rmtree(folder)  # a fresh workspace each time; the disk is not ours
+            print(f"  {attempt + 1}/{args.repeat}: raw {raw_walls[-1]:.1f} s, "
+                  f"import {dy_walls[-1]:.1f} s wall")  # fmt: skip
+        raw_wall, raw_cpu = summary(raw_walls)["median"], summary(raw_cpus)["median"]
+        dy_wall, dy_cpu = summary(dy_walls)["median"], summary(dy_cpus)["median"]
         mlflow: dict[str, Any] | None = None
         if not args.no_mlflow:
             import mlflow_env
@@ -203,14 +236,12 @@ def main(argv: list[str] | None = None) -> int:
             env = mlflow_env.ensure(install=True)
             if env.available:
                 assert env.python is not None
-                import subprocess
-
                 done = subprocess.run(
                     [str(env.python), __file__, "relog", "--dir", str(root / "mlflow"),
                      "--runs", str(args.mlflow_runs), "--metrics", str(args.metrics),
                      "--steps", str(args.steps)],
                     capture_output=True, text=True, timeout=3600,
-                    env={**__import__("os").environ, **mlflow_env.QUIET_ENV},
+                    env={**os.environ, **mlflow_env.QUIET_ENV},
                 )  # fmt: skip
                 if done.returncode != 0:
                     raise RuntimeError(done.stderr[-2000:])
@@ -219,10 +250,16 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"MLflow not measured: {env.reason}")
     mlflow_scaled = mlflow["seconds"] * args.runs / mlflow["runs"] if mlflow else None
+
+    def spread(walls: list[float]) -> str:
+        return f"median of {len(walls)}, wall {min(walls):.1f}-{max(walls):.1f}"
+
     rows = [
-        ("raw sqlite3 read", fmt_number(raw_wall), fmt_number(raw_cpu), f"{points:,}", ""),
-        ("dockyard import", fmt_number(dy_wall), fmt_number(dy_cpu), f"{points:,}", ""),
-    ]
+        ("raw sqlite3 read", fmt_number(raw_wall), fmt_number(raw_cpu), f"{points:,}",
+         spread(raw_walls)),
+        ("dockyard import", fmt_number(dy_wall), fmt_number(dy_cpu), f"{points:,}",
+         spread(dy_walls)),
+    ]  # fmt: skip
     if mlflow:
         rows.append((
             f"mlflow {mlflow['version']} log_batch", fmt_number(mlflow_scaled), "-",
@@ -233,17 +270,22 @@ def main(argv: list[str] | None = None) -> int:
                 ("method", "wall", "cpu", "points", "note"), rows)  # fmt: skip
     targets = [
         Target("import / raw sqlite3 read", dy_wall / raw_wall, 3.0, "x", False,
-               "wall clock, same store, same process run"),
+               f"wall clock medians, same store, same process run; CPU {dy_cpu / raw_cpu:.2f}x"),
         Target("mlflow log_batch / import", (mlflow_scaled or 0) / dy_wall if mlflow else None,
                20.0, "x", True, "MLflow scaled per run from --mlflow-runs"),
     ]  # fmt: skip
     print_targets(targets)
     params = {"runs": args.runs, "metrics": args.metrics, "steps": args.steps,
-              "mlflow_runs": args.mlflow_runs}  # fmt: skip
+              "repeat": args.repeat, "mlflow_runs": args.mlflow_runs, "commit": commit,
+              "load_before": load_before}  # fmt: skip
     results = {"make_store_seconds": make_seconds,
-               "raw": {"seconds": raw_wall, "cpu_seconds": raw_cpu, "points": raw_points},
-               "dockyard": {"seconds": dy_wall, "cpu_seconds": dy_cpu, "points": dy_points},
-               "mlflow": mlflow, "mlflow_scaled_seconds": mlflow_scaled}  # fmt: skip
+               "raw": {"seconds": raw_wall, "cpu_seconds": raw_cpu, "points": raw_points,
+                       "walls": raw_walls, "cpus": raw_cpus},
+               "dockyard": {"seconds": dy_wall, "cpu_seconds": dy_cpu, "points": dy_points,
+                            "walls": dy_walls, "cpus": dy_cpus},
+               "mlflow": mlflow, "mlflow_scaled_seconds": mlflow_scaled,
+               "mlflow_scaled_cpu_seconds": mlflow["cpu_seconds"] * args.runs / mlflow["runs"]
+               if mlflow else None}  # fmt: skip
     path = write_results("mlflow_import", params, results, targets, args.out)
     print(f"results: {path}")
     return 0 if all(t.met is not False for t in targets) else 1

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import tempfile
 from collections.abc import Callable, Sequence
@@ -48,18 +47,23 @@ from dockyard.core.mlflow_source import (
     open_source,
     read_mlmodel,
 )
+from dockyard.core.mlflow_writer import (
+    NONFINITE_TAG,
+    RunRows,
+    RunWriter,
+    Written,
+    run_writer,
+    split_points,
+)
 from dockyard.core.projects import NAME_RE
 from dockyard.core.workspace import Workspace, current_user, engine_for
 
 RUN_ID_TAG = "dockyard.mlflow.run_id"
-NONFINITE_TAG = "dockyard.mlflow.nonfinite"
 IMPORTED_TAG = "dockyard.imported_from"
 #: MLflow run statuses; a run MLflow still had running is ``lost`` here: nothing watches it.
 STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "cancelled"}
 STAGE_ALIASES = {"Production": "mlflow-production", "Staging": "mlflow-staging"}
 ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-#: At most this many non-finite points are listed in a run's tag (all are counted).
-NONFINITE_KEEP = 1000
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,11 @@ def import_mlflow(
     """
     source = open_source(spec)
     try:
-        return _Importer(workspace, source, dry_run, progress).run(experiments)
+        importer = _Importer(workspace, source, dry_run, progress)
+        try:
+            return importer.run(experiments)
+        finally:
+            importer.close()
     finally:
         source.close()
 
@@ -179,6 +187,7 @@ class _Importer:
         # MLflow run id -> names of the model artifacts converted for it
         self.models_of: dict[str, set[str]] = {}
         self.home = workspace.home
+        self.writer: RunWriter | None = None
 
     # -- the whole store -----------------------------------------------------------------
 
@@ -365,41 +374,34 @@ class _Importer:
         label: str,
         logged: list[LoggedModel],
     ) -> None:
-        details = self.source.run_details(run)
-        points: list[tuple[str, int, float, float]] = []
-        odd: dict[str, list[list[Any]]] = {}
-        n_odd = 0
-        for key, step, value, stamp in details.metrics:
-            if math.isfinite(value):
-                points.append((key, step, value, stamp / 1000))
-            else:
-                n_odd += 1
-                if n_odd <= NONFINITE_KEEP:
-                    odd.setdefault(key, []).append([step, repr(value), stamp])
+        writer = None if self.dry_run else self._writer()
+        details = self.source.run_details(run, finite=not (writer and writer.copies_metrics))
         tags = dict(details.tags)
         tags[RUN_ID_TAG] = run.run_id
-        if n_odd:
-            tags[NONFINITE_TAG] = json.dumps({"count": n_odd, "points": odd}, sort_keys=True)
-            self.summary.lines.append(
+        at = len(self.summary.lines)  # the non-finite note goes before the artifacts' lines
+        artifacts = self._artifacts(run, label, logged, details.tags)
+        if writer is None:
+            points, _, n_odd = split_points(details.metrics, 0)
+            written = Written(0, len(points), n_odd)
+        else:
+            row = self._run_row(experiment, project_id, run, tags)
+            written = writer.write(
+                RunRows(row, run.run_id, details.params, tags, details.metrics, artifacts)
+            )
+        self.imported[run.run_id] = written.run_id
+        if written.nonfinite:
+            self.summary.lines.insert(
+                at,
                 ImportLine(
                     "metric",
                     label,
                     "kept",
-                    f"{n_odd} NaN/inf points kept in run tag {NONFINITE_TAG}, not in the "
-                    "metric history (which holds finite values only)",
-                )
+                    f"{written.nonfinite} NaN/inf points kept in run tag {NONFINITE_TAG}, not "
+                    "in the metric history (which holds finite values only)",
+                ),
             )
-        artifacts = self._artifacts(run, label, logged, details.tags)
-        if self.dry_run:
-            self.imported[run.run_id] = 0
-            self._counted(run, points, artifacts)
-            return
-        self._insert(experiment, project_id, run, details.params, tags, points, artifacts)
-        self._counted(run, points, artifacts)
-
-    def _counted(self, run: RunRecord, points: list[Any], artifacts: list[dict[str, Any]]) -> None:
         self.summary.count("run", "imported")
-        self.summary.count("metric", "imported", len(points))
+        self.summary.count("metric", "imported", written.points)
         files = sum(1 for a in artifacts if a["kind"] != "model")
         self.summary.count("artifact", "imported", files)
         self.summary.count("model file", "imported", len(artifacts) - files)
@@ -407,20 +409,21 @@ class _Importer:
             if a["kind"] == "model":
                 self.models_of.setdefault(run.run_id, set()).add(a["name"])
 
-    def _insert(
-        self,
-        experiment: Experiment,
-        project_id: int,
-        run: RunRecord,
-        params: dict[str, str],
-        tags: dict[str, str],
-        points: list[tuple[str, int, float, float]],
-        artifacts: list[dict[str, Any]],
-    ) -> None:
-        from sqlalchemy import insert
+    def _writer(self) -> RunWriter:
+        """The run writer, opened on the first run written (the store is migrated by then)."""
+        if self.writer is None:
+            self.writer = run_writer(self.workspace.db_url, self.engine, self.source)
+        return self.writer
 
-        from dockyard.store.models import Artifact, Metric, Param, Run, RunTag
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
+    def _run_row(
+        self, experiment: Experiment, project_id: int, run: RunRecord, tags: dict[str, str]
+    ) -> dict[str, Any]:
+        """The run table's columns for ``run``."""
         status = STATUS.get(run.status.upper(), "lost")
         started, ended = _time(run.start_time), _time(run.end_time)
         commit = run.source_version or tags.get("mlflow.source.git.commit") or None
@@ -435,54 +438,17 @@ class _Importer:
                 "source": self.source.label,
             }
         }
-        now = datetime.now(UTC)
-        row = {
+        return {
             "project_id": project_id,
             "status": status,
             "error": "" if status != "lost" else f"was {run.status} in MLflow when imported",
             "user": run.user_id or tags.get("mlflow.user", ""),
             "git_commit": commit,
             "env_json": json.dumps(env, sort_keys=True),
-            "created_at": started or now,
+            "created_at": started or datetime.now(UTC),
             "started_at": started,
             "ended_at": ended,
         }
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                # the driver itself, in the same transaction: SQLAlchemy's statement building
-                # cost more than the writes (bench/mlflow_import.py)
-                run_id = _insert_sqlite(
-                    conn.connection.dbapi_connection, row, params, tags, points, artifacts, now
-                )
-            else:
-                result = conn.execute(insert(Run).values(**row))
-                run_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-                if params:
-                    conn.execute(
-                        insert(Param),
-                        [
-                            {"run_id": run_id, "key": k, "value": _param(v)}
-                            for k, v in params.items()
-                        ],
-                    )
-                conn.execute(
-                    insert(RunTag),
-                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
-                )
-                if points:
-                    conn.execute(
-                        insert(Metric),
-                        [
-                            {"run_id": run_id, "key": k, "step": s, "value": v, "timestamp": t}
-                            for k, s, v, t in points
-                        ],
-                    )
-                if artifacts:
-                    conn.execute(
-                        insert(Artifact),
-                        [{**a, "run_id": run_id, "created_at": now} for a in artifacts],
-                    )
-        self.imported[run.run_id] = run_id
 
     # -- artifacts and models ------------------------------------------------------------
 
@@ -881,66 +847,6 @@ class _Importer:
                 )
 
 
-def _sql_time(moment: datetime | None) -> str | None:
-    """A datetime as SQLAlchemy writes it into SQLite (naive UTC text, microseconds)."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def _insert_sqlite(
-    dbapi: Any,
-    row: dict[str, Any],
-    params: dict[str, str],
-    tags: dict[str, str],
-    points: list[tuple[str, int, float, float]],
-    artifacts: list[dict[str, Any]],
-    now: datetime,
-) -> int:
-    """One imported run's rows through ``sqlite3`` (the caller's open transaction)."""
-    values = {
-        k: _sql_time(v) if isinstance(v, datetime) or k.endswith("_at") else v
-        for k, v in row.items()
-    }
-    values.update(command="", log_path="", host="")
-    columns = ", ".join(f'"{k}"' for k in values)
-    marks = ", ".join("?" for _ in values)
-    cursor = dbapi.execute(f"INSERT INTO run ({columns}) VALUES ({marks})", list(values.values()))
-    run_id = int(cursor.lastrowid)
-    dbapi.executemany(
-        "INSERT INTO param (run_id, key, value) VALUES (?, ?, ?)",
-        [(run_id, k, _param(v)) for k, v in params.items()],
-    )
-    dbapi.executemany(
-        "INSERT INTO run_tag (run_id, key, value) VALUES (?, ?, ?)",
-        [(run_id, k, v) for k, v in tags.items()],
-    )
-    dbapi.executemany(
-        "INSERT INTO metric (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)",
-        [(run_id, *p) for p in points],
-    )
-    if artifacts:
-        stamp = _sql_time(now)
-        dbapi.executemany(
-            "INSERT INTO artifact (run_id, name, kind, sha256, size_bytes, object_path, "
-            "file_format, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    run_id,
-                    a["name"],
-                    a["kind"],
-                    a["sha256"],
-                    a["size_bytes"],
-                    a["object_path"],
-                    a["file_format"],
-                    stamp,
-                )
-                for a in artifacts
-            ],
-        )
-    return run_id
-
-
 def _artifact_name(source: str, model_id: str | None, store: Source) -> str | None:
     """The artifact name the importer gave the model a version points at."""
     if source.startswith("runs:/"):
@@ -955,21 +861,6 @@ def _artifact_name(source: str, model_id: str | None, store: Source) -> str | No
     if "/artifacts/" in source:
         return source.rsplit("/artifacts/", 1)[1].strip("/") or None
     return None
-
-
-def _param(value: str) -> str:
-    """A param value as Dockyard stores it (JSON text, decision 12); MLflow kept strings, so
-    a number or bool is typed only when its text reads back the same."""
-    for parse in (int, float):
-        try:
-            number = parse(value)
-        except ValueError:
-            continue
-        if str(number) == value and (not isinstance(number, float) or math.isfinite(number)):
-            return json.dumps(number)
-    if value in ("True", "False"):
-        return json.dumps(value == "True")
-    return json.dumps(value)
 
 
 def _time(ms: int | None) -> datetime | None:

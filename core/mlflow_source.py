@@ -111,6 +111,9 @@ NEWEST_KNOWN = "3.17"
 
 #: What MLflow's SQL store writes for +/-inf (SQL has no infinity); read back as inf.
 SQL_INF = 1.7976931348623157e308
+#: The order a run's points are read (and so numbered in Dockyard); ``value`` last, so that
+#: points MLflow kept at the same key, step and time come out the same way every time.
+METRIC_ORDER = "key, step, timestamp, value"
 #: MLflow's ``RunStatus`` numbers, as the file store writes them.
 FILE_STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 RUN_DIR_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -219,6 +222,9 @@ class Source:
     #: the folder local artifact paths are looked up under when their recorded place is gone
     base: Path
     schema: str
+    #: the SQLite file the store is, when it is one: an import into an SQLite workspace
+    #: then copies the finite metric points in SQL (:meth:`finite_metrics_sql`)
+    sqlite_path: Path | None = None
 
     def experiments(self) -> list[Experiment]:
         raise NotImplementedError
@@ -226,8 +232,14 @@ class Source:
     def runs(self, experiment: Experiment) -> Iterator[RunRecord | MalformedItemError]:
         raise NotImplementedError
 
-    def run_details(self, run: RunRecord) -> RunDetails:
+    def run_details(self, run: RunRecord, *, finite: bool = True) -> RunDetails:
+        """A run's params, tags and metric points; ``finite=False`` leaves out the finite
+        points, for a caller that copies them with :meth:`finite_metrics_sql`."""
         raise NotImplementedError
+
+    def finite_metrics_sql(self, schema: str) -> str:
+        """A SELECT of one run's finite metric points as Dockyard's metric columns."""
+        raise NotImplementedError(f"{self.label} is not an SQLite store")
 
     def logged_models(self) -> list[LoggedModel]:
         return []
@@ -335,7 +347,9 @@ class SqlSource(Source):
         def query(sql: str, params: dict[str, Any]) -> list[Any]:
             return connection.execute(sql, params).fetchall()
 
-        return cls(label, path.resolve().parent, query, connection.close)
+        source = cls(label, path.resolve().parent, query, connection.close)
+        source.sqlite_path = path.resolve()
+        return source
 
     @classmethod
     def sqlalchemy(cls, url: str) -> SqlSource:
@@ -428,8 +442,8 @@ class SqlSource(Source):
         )
         return int(rows[0]["n"])
 
-    def run_details(self, run: RunRecord) -> RunDetails:
-        key = {"r": run.run_id}
+    def run_details(self, run: RunRecord, *, finite: bool = True) -> RunDetails:
+        key: dict[str, Any] = {"r": run.run_id}
         params = {
             r["key"]: r["value"] or ""
             for r in self._query("SELECT key, value FROM params WHERE run_uuid = :r", key)
@@ -439,9 +453,13 @@ class SqlSource(Source):
             for r in self._query("SELECT key, value FROM tags WHERE run_uuid = :r", key)
         }
         nan = "is_nan" if self._has("metrics", "is_nan") else "0"
+        where = "run_uuid = :r"
+        if not finite:  # only the points finite_metrics_sql leaves out (NULL counts as NaN)
+            where += f" AND NOT coalesce({self._finite_condition()}, 0)"
+            key["inf"] = SQL_INF
         found = self._query(
             f"SELECT key, step, value, timestamp, {nan} AS is_nan FROM metrics "
-            "WHERE run_uuid = :r ORDER BY key, step, timestamp",
+            f"WHERE {where} ORDER BY {METRIC_ORDER}",
             key,
         )
         # one pass, plain tuples: this is most of an import's reading
@@ -449,6 +467,21 @@ class SqlSource(Source):
             found = [tuple(r.values()) for r in found]
         metrics = [(r[0], int(r[1] or 0), _metric_value(r[2], r[4]), int(r[3] or 0)) for r in found]
         return RunDetails(params, tags, metrics)
+
+    def _finite_condition(self) -> str:
+        """True for a point :func:`_metric_value` reads as finite (``:inf`` is SQL_INF)."""
+        nan = "coalesce(is_nan, 0)" if self._has("metrics", "is_nan") else "0"
+        return f"(NOT {nan} AND value > -:inf AND value < :inf)"
+
+    def finite_metrics_sql(self, schema: str) -> str:
+        """A SELECT of run ``:r``'s finite points, this store attached as ``schema``: the
+        columns of Dockyard's metric table (``:run`` its run id, timestamps in seconds), in
+        :meth:`run_details`'s order and with its conversions, done by SQLite."""
+        return (
+            "SELECT :run, key, CAST(coalesce(step, 0) AS INTEGER), CAST(value AS REAL), "
+            f"CAST(coalesce(timestamp, 0) AS INTEGER) / 1000.0 FROM {schema}.metrics "
+            f"WHERE run_uuid = :r AND {self._finite_condition()} ORDER BY {METRIC_ORDER}"
+        )
 
     def logged_models(self) -> list[LoggedModel]:
         if not self._has("logged_models"):
@@ -610,7 +643,7 @@ class FileSource(Source):
                 lifecycle_stage=str(data.get("lifecycle_stage") or "active"),
             )
 
-    def run_details(self, run: RunRecord) -> RunDetails:
+    def run_details(self, run: RunRecord, *, finite: bool = True) -> RunDetails:
         folder = self.root / run.experiment_id / run.run_id
         metrics: list[tuple[str, int, float, int]] = []
         metrics_dir = folder / "metrics"
@@ -632,6 +665,8 @@ class FileSource(Source):
         # MLflow 3 appends a run's metrics again when it links them to a logged model: the
         # same point twice says nothing more (the SQL store's key drops such repeats too)
         metrics = sorted(set(metrics), key=lambda m: (m[0], m[1], m[3]))
+        if not finite:
+            metrics = [m for m in metrics if not math.isfinite(m[2])]
         return RunDetails(_read_values(folder / "params"), _read_values(folder / "tags"), metrics)
 
     def run_artifact_dir(self, run: RunRecord) -> Path | None:

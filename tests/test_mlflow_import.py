@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -19,13 +20,13 @@ import pytest
 
 from dockyard.core.errors import InputError
 from dockyard.core.mlflow_import import (
-    NONFINITE_TAG,
     RUN_ID_TAG,
     ImportProgress,
     ImportSummary,
     import_mlflow,
 )
 from dockyard.core.mlflow_source import MlflowSourceError
+from dockyard.core.mlflow_writer import NONFINITE_TAG
 from dockyard.core.workspace import Workspace
 from tests.test_cli import dockyard, one_line_error
 
@@ -69,6 +70,19 @@ def counts(ws: Workspace) -> dict[str, int]:
         "audit_event",
     )
     return {t: rows(ws, f"SELECT count(*) FROM {t}")[0][0] for t in tables}
+
+
+def bench_module() -> Any:
+    """bench/mlflow_import.py, whose ``make_store`` writes MLflow's schema (the fixture's)."""
+    import importlib.util
+
+    loaded = importlib.util.spec_from_file_location(
+        "bench_mlflow_import", Path(__file__).parent.parent / "bench" / "mlflow_import.py"
+    )
+    assert loaded is not None and loaded.loader is not None
+    bench = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(bench)
+    return bench
 
 
 def lines(summary: ImportSummary, outcome: str) -> list[str]:
@@ -353,38 +367,130 @@ def test_cli_summary_and_json(workspace: Workspace, tmp_path: Path) -> None:
     assert len(listed) == 4
 
 
-@pytest.mark.slow
-def test_sigkill_mid_import_leaves_whole_runs_and_a_rerun_finishes(
-    workspace: Workspace, tmp_path: Path
+# --------------------------------------------------------------------------- the writers
+
+STAMP_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
+HASH_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def tables(ws: Workspace, since: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, with what differs between two imports of one store
+    masked: times stamped at import (not MLflow's), and hashes (a skops file's bytes vary,
+    and the audit chain hashes its times)."""
+
+    def mask(cell: Any) -> Any:
+        if isinstance(cell, str) and STAMP_RE.match(cell) and cell >= since:
+            return "NOW"
+        return HASH_RE.sub("H", cell) if isinstance(cell, str) else cell
+
+    names = [r[0] for r in rows(ws, "SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {
+        name: [tuple(mask(c) for c in row) for row in rows(ws, f'SELECT * FROM "{name}"')]
+        for name in sorted(names)
+    }
+
+
+def odd_points_store(tmp_path: Path) -> Path:
+    """A bench-shaped store (MLflow's schema) with the points the SQL copy must sort out:
+    NaN, +/-inf as MLflow clamps them, the largest finite values, a repeated step."""
+    db = tmp_path / "odd" / "mlflow.db"
+    db.parent.mkdir()
+    bench_module().make_store(db, 3, 2, 5)
+    big = 1.7976931348623157e308
+    run = f"{1:032x}"
+    with sqlite3.connect(db) as con:
+        con.executemany(
+            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [("odd", 0.0, 1001, run, 1, 1), ("odd", big, 1002, run, 2, 0),
+             ("odd", -big, 1003, run, 3, 0), ("odd", 1e308, 1004, run, 4, 0),
+             ("odd", -1e308, 1005, run, 5, 0), ("odd", 2.5, 1006, run, 6, 0),
+             ("odd", 3.5, 1006, run, 6, 0), ("odd", 7, 1234567, run, -1, 0)],
+        )  # fmt: skip
+    return db
+
+
+@pytest.mark.parametrize(("version", "kind"), [*STORES, ("bench", "odd")])
+def test_the_sqlite_writer_writes_what_sqlalchemy_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str, kind: str
 ) -> None:
-    """A real ``dockyard import mlflow`` process killed outright, then run again."""
-    import importlib.util
+    """The sqlite3 fast path (an SQLite MLflow store attached, its finite points copied in
+    SQL) and the SQLAlchemy path other stores take leave the same rows."""
+    from datetime import UTC, datetime
+
+    from dockyard.core import mlflow_import
+    from dockyard.core.mlflow_writer import EngineRunWriter, SqliteRunWriter, run_writer
+    from dockyard.core.workspace import init_workspace
+
+    store = odd_points_store(tmp_path) if kind == "odd" else copy_store(tmp_path, version, kind)
+    since = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    made: list[Any] = []
+
+    def spy(*args: Any) -> Any:
+        made.append(run_writer(*args))
+        return made[-1]
+
+    monkeypatch.setattr(mlflow_import, "run_writer", spy)
+    fast = init_workspace(tmp_path / "fast")
+    only = ["bench"] if kind == "odd" else []  # the fixture's own runs stay out: no files
+    fast_summary = import_mlflow(fast, spec(store), only)
+    assert isinstance(made[0], SqliteRunWriter)
+    assert made[0].copies_metrics == (kind != "mlruns")  # attached when MLflow's is SQLite
+
+    def orm_writer(_url: str, engine: Any, _source: Any) -> EngineRunWriter:
+        return EngineRunWriter(engine)
+
+    monkeypatch.setattr(mlflow_import, "run_writer", orm_writer)
+    orm = init_workspace(tmp_path / "orm")
+    orm_summary = import_mlflow(orm, spec(store), only)
+
+    assert fast_summary.to_dict() == orm_summary.to_dict()
+    assert tables(fast, since) == tables(orm, since)
+    assert fast_summary.total("imported") > 0 and fast_summary.total("failed") == 0
+    if kind == "odd":
+        odd = rows(fast, "SELECT step, value, timestamp FROM metric WHERE key = 'odd'")
+        assert odd == [(-1, 7.0, 1234.567), (4, 1e308, 1.004), (5, -1e308, 1.005),
+                       (6, 2.5, 1.006), (6, 3.5, 1.006)]  # fmt: skip
+        tag = rows(fast, "SELECT value FROM run_tag WHERE key = ?", NONFINITE_TAG)
+        assert json.loads(tag[0][0]) == {
+            "count": 3,
+            "points": {"odd": [[1, "nan", 1001], [2, "inf", 1002], [3, "-inf", 1003]]},
+        }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", ["SIGKILL", "SIGINT"])
+def test_sigkill_mid_import_leaves_whole_runs_and_a_rerun_finishes(
+    workspace: Workspace, tmp_path: Path, signum: str
+) -> None:
+    """A real ``dockyard import mlflow`` process killed outright (or stopped by ctrl+c,
+    which lands in the middle of a run's writes more often than not), then run again."""
     import os
     import signal
     import subprocess
     import sys
     import time
 
-    loaded = importlib.util.spec_from_file_location(
-        "bench_mlflow_import", Path(__file__).parent.parent / "bench" / "mlflow_import.py"
-    )
-    assert loaded is not None and loaded.loader is not None
-    bench = importlib.util.module_from_spec(loaded)
-    loaded.loader.exec_module(bench)
     db = tmp_path / "big.db"
-    bench.make_store(db, 400, 5, 100)  # MLflow's schema (the fixture), 200,000 points
+    bench_module().make_store(db, 400, 5, 100)  # MLflow's schema (the fixture), 200,000 points
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
     args = [sys.executable, "-m", "dockyard.tui", "import", "mlflow", f"sqlite:///{db}",
             "--experiment", "bench", "--json"]  # fmt: skip
     process = subprocess.Popen(args, cwd=workspace.root, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         if rows(workspace, "SELECT count(*) FROM run")[0][0] >= 20:
             break
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    process.send_signal(getattr(signal, signum))
+    _, err = process.communicate(timeout=30)
+    if signum == "SIGINT":
+        assert process.returncode == 130, err
+        stopped = subprocess.CompletedProcess(args, 130, "", err)
+        assert "interrupted: the runs imported so far are whole" in one_line_error(stopped)
+    else:
+        assert process.returncode == -signal.SIGKILL
     done = rows(workspace, "SELECT count(*) FROM run")[0][0]
     assert 20 <= done < 400
     per_run = rows(workspace, "SELECT r.id, count(m.id) FROM run r LEFT JOIN metric m "
