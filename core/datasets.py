@@ -1366,7 +1366,7 @@ SELECT r.id AS run_id, p.name AS project, r.status AS status, r.created_at AS cr
 FROM run AS r
 JOIN dataset_version AS dv ON dv.id = r.dataset_version_id
 JOIN project AS p ON p.id = r.project_id
-WHERE dv.dataset_id = :d AND (:v IS NULL OR dv.version = :v)
+WHERE dv.dataset_id = :d AND (CAST(:v AS INTEGER) IS NULL OR dv.version = :v)
 ORDER BY r.created_at DESC, r.id DESC
 LIMIT :limit
 """

@@ -294,7 +294,9 @@ REQUEST_COLUMNS = (
 REQUEST_SELECT = f"SELECT {', '.join(REQUEST_COLUMNS)} FROM deployment_request"
 REQUESTS_SQL = (
     REQUEST_SELECT
-    + " WHERE (:status IS NULL OR status = :status) AND (:env IS NULL OR target = :env)"
+    # the casts tell PostgreSQL the type of a parameter it would only see compared with NULL
+    + " WHERE (CAST(:status AS VARCHAR) IS NULL OR status = :status)"
+    " AND (CAST(:env AS VARCHAR) IS NULL OR target = :env)"
     " ORDER BY CASE WHEN status = 'pending' THEN 0 ELSE 1 END, id DESC"
     " LIMIT :limit OFFSET :offset"
 )

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.core.environments import set_environment
-from dockyard.core.workspace import find_workspace
+from dockyard.core.workspace import Workspace, find_workspace
 from tests.test_deployments import trained  # noqa: F401  (the module-scoped trained workspace)
 
 pytestmark = pytest.mark.slow
@@ -253,12 +253,12 @@ def test_init_shared_sets_group_modes_and_later_files_stay_shared(accounts: Acco
 @pytest.mark.parametrize("approvers", ["user", "group"])
 def test_two_accounts_request_and_approve(
     accounts: Accounts,
-    trained: Path,  # noqa: F811
+    trained: Workspace,  # noqa: F811
     approvers: str,
 ) -> None:
     acc = accounts
     root = acc.base / "ws"
-    shutil.copytree(trained, root, symlinks=True)
+    shutil.copytree(trained.root, root, symlinks=True)
     who = acc.second.name if approvers == "user" else f"@{acc.group}"
     # `production` of the trained workspace is protected, approved by bob and carol: bob
     # hands it to the team (before it is shared, so that every file is then re-moded)
