@@ -18,6 +18,7 @@ This module is imported only when the Dask executor is used; ``distributed`` onl
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -154,6 +155,10 @@ class DaskExecutor:
     def broken(self) -> str | None:
         if self._broken is None and self.client.status in ("closing", "closed"):
             self._broken = f"the Dask scheduler at {self.scheduler} went away"
+        if self._broken is not None:
+            # the client's own reconnection attempts would follow our one line with
+            # pages of tracebacks saying the same thing
+            logging.getLogger("distributed").setLevel(logging.CRITICAL)
         return self._broken
 
     def close(self) -> None:
