@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -246,7 +247,7 @@ def run_on_worker(
     if not take_run(workspace, run_id, host, worker):
         return {"outcome": "superseded"}
     env = {
-        **os.environ,
+        **run_environment(os.environ),
         "DOCKYARD_HOME": home,
         "DOCKYARD_DB": workspace.db_url,
         # the supervisor dies with this worker process, as its training process dies with it
@@ -265,6 +266,24 @@ def run_on_worker(
             start_new_session=True,
         )
     return {"outcome": "ran", "code": process.wait(), "worker": worker}
+
+
+def run_environment(worker_env: Mapping[str, str]) -> dict[str, str]:
+    """The worker's environment less what Dask's nanny set for the worker's own threads
+    (``OMP_NUM_THREADS=1`` and the like, ``distributed.nanny.pre-spawn-environ``): the run
+    is a process of its own and gets the environment the worker was started with, as a
+    local run gets the agent's, not one BLAS thread whatever the machine has."""
+    try:
+        import dask.config
+
+        nanny = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    except ImportError:
+        nanny = {}
+    return {
+        key: value
+        for key, value in worker_env.items()
+        if key not in nanny or value != str(nanny[key])
+    }
 
 
 def unreachable(

@@ -57,9 +57,10 @@ requeue_lost = true
 
 # long enough to be caught running; every step is a metric point, so "it runs" is visible
 TOY_TRAIN = """
-import time
+import os, time
 from dockyard.core.tracking import Tracker
 with Tracker.from_env() as t:
+    t.set_tag("omp_threads", os.environ.get("OMP_NUM_THREADS", "unset"))
     for i in range(t.params["steps"]):
         t.log_metric("loss", 1.0 / (i + 1), step=i)
         time.sleep(0.05)
@@ -287,6 +288,10 @@ def test_cancel_through_the_store_and_a_dead_worker_on_a_dask_cluster(
         wait_for(lambda: bool(latest_metrics(ws, first.id)), 90, explain(ws, first.id))
         set_cancelling(ws, first.id)
         wait_for(lambda: get_run(ws, first.id).status == "cancelled", 30, explain(ws, first.id))
+        # the run's process has the worker's environment, not the one Dask's nanny made
+        # for the worker's own threads (one BLAS thread)
+        expected = os.environ.get("OMP_NUM_THREADS", "unset")
+        assert get_run(ws, first.id).tags["omp_threads"] == expected
         first_pid = get_run(ws, first.id).pid
         assert first_pid is not None
         wait_for(lambda: not pid_alive(first_pid), 15, lambda: "the supervisor exits")
