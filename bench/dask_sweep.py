@@ -8,8 +8,9 @@ registered as a dataset version), a real ``dockyard agent`` process holding the 
 sweep of ``--runs`` runs (``-p seed=1,2,...``) queued and timed until every run has ended.
 The Dask cluster is a ``dask scheduler`` and ``dask worker --nworkers WORKERS --nthreads
 1`` on this machine, started once before the first measurement (like a team's running
-cluster) and stopped at the end. The two executors alternate, local first, ``--repeat``
-times each, so a change in the machine's load hits both.
+cluster) and stopped at the end. The two executors alternate, ``--repeat`` times each,
+local first in even rounds and Dask first in odd ones, so a change in the machine's load
+hits both alike.
 
 Target (issue 12): the Dask sweep's wall clock within 1.2x the local executor's.
 """
@@ -176,7 +177,10 @@ def main() -> int:
         address, cluster = start_cluster(base / "cluster", args.workers)
         try:
             for round_ in range(args.repeat):
-                for name, scheduler in (("local", None), ("dask", address)):
+                # alternating which goes first, so a load that drifts during the bench
+                # does not always favour the second
+                order = [("local", None), ("dask", address)]
+                for name, scheduler in order if round_ % 2 == 0 else order[::-1]:
                     root = base / f"{name}-{round_}"
                     root.mkdir()
                     log(f"{name}: sweep of {args.runs} runs, concurrency {args.workers}")
