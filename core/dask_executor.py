@@ -199,11 +199,19 @@ class DaskExecutor:
             error = future.exception()
             if isinstance(error, KilledWorker):
                 return Ended(run_id, "lost", "its Dask worker died (Dask gave up on the task)")
+            missing = _missing_module(error)
+            if missing is not None:
+                # the scheduler unpickles the task too: it must import dockyard as well
+                return Ended(
+                    run_id,
+                    "failed",
+                    f"the Dask cluster cannot import {missing}: install the same Dockyard "
+                    "(pip install 'dockyard[dask]') where the scheduler and every worker run",
+                )
             return Ended(
                 run_id,
                 "failed",
-                f"the Dask worker could not run it: {type(error).__name__}: "
-                f"{_first_line(error)} (is the same Dockyard installed on every worker?)",
+                f"the Dask cluster could not run it: {type(error).__name__}: {_first_line(error)}",
             )
         result: dict[str, Any] = future.result()
         kind = result.get("outcome")
@@ -346,6 +354,17 @@ def _worker_address() -> str:
         return str(get_worker().address)
     except (ImportError, ValueError):  # called outside a worker (tests of the task itself)
         return "(no worker)"
+
+
+def _missing_module(error: BaseException | None) -> str | None:
+    """The module a failure on the cluster could not import (Dask wraps it), or None."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, ModuleNotFoundError) and error.name:
+            return error.name
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return None
 
 
 def _first_line(error: BaseException) -> str:

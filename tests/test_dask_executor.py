@@ -531,3 +531,19 @@ def test_a_cancel_recorded_in_the_store_alone_stops_a_local_run(tmp_path: Path) 
         wait_for(lambda: get_run(ws, run.id).status == "cancelled", 30, explain(ws, run.id))
     finally:
         agent.release()
+
+
+def test_a_cluster_that_cannot_import_dockyard_is_named_as_such() -> None:
+    """What Dask raises when its scheduler or a worker lacks Dockyard: a RuntimeError
+    caused by the ModuleNotFoundError (seen with a real cluster; a test cluster always has
+    Dockyard on its path, so the wrapped error is built here)."""
+    from dockyard.core.dask_executor import _missing_module
+
+    try:
+        try:
+            import dockyard_is_not_here  # noqa: F401
+        except ModuleNotFoundError as exc:
+            raise RuntimeError("Error during deserialization of the task graph.") from exc
+    except RuntimeError as wrapped:
+        assert _missing_module(wrapped) == "dockyard_is_not_here"
+    assert _missing_module(RuntimeError("other")) is None
