@@ -125,9 +125,9 @@ def read_agent_settings(
             )
         table = raw
     chosen_scheduler = scheduler or _setting_str(path, table, "scheduler")
-    chosen = executor or _setting_str(path, table, "executor")
-    if chosen is None:
-        chosen = "dask" if scheduler else "local"
+    file_executor = _setting_str(path, table, "executor")
+    # a --scheduler flag says "Dask" even where the file says local
+    chosen = executor or ("dask" if scheduler else file_executor) or "local"
     if chosen not in EXECUTORS:
         where = "--executor" if executor else f"{path}: agent.executor"
         raise InputError(f"{where}: {chosen!r} is not one of {', '.join(EXECUTORS)}")

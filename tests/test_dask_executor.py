@@ -449,6 +449,9 @@ def test_the_agent_settings_file_is_read_and_checked(tmp_path: Path) -> None:
     chosen = read_agent_settings(ws)
     assert (chosen.executor, chosen.scheduler) == ("dask", "tcp://h:8786")
     assert read_agent_settings(ws, executor="local").executor == "local"  # the flag wins
+    settings.write_text('[agent]\nexecutor = "local"\n')
+    flagged = read_agent_settings(ws, scheduler="tcp://other:8786")
+    assert (flagged.executor, flagged.scheduler) == ("dask", "tcp://other:8786")
     for text, message in (
         ('[agent]\nexecutor = "ray"\n', "agent.executor: 'ray' is not one of local, dask"),
         ('[agent]\nschedular = "tcp://h:1"\n', "agent.schedular: unknown key"),
