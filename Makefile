@@ -8,7 +8,8 @@ VENV_MIN := .venv-min
 CORE_TESTS := tests/test_store.py tests/test_workspace.py tests/test_projects.py \
 	tests/test_datasets.py tests/test_hashing.py tests/test_profiling.py tests/test_drift.py \
 	tests/test_registry.py tests/test_runs.py tests/test_tracking.py tests/test_cli.py \
-	tests/test_cli_data.py tests/test_import_hygiene.py tests/test_sample_projects.py
+	tests/test_cli_data.py tests/test_import_hygiene.py tests/test_sample_projects.py \
+	tests/test_dask_executor.py
 
 .PHONY: demo test test-min lint install dist clean bench
 

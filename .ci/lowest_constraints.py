@@ -1,5 +1,6 @@
 """Print a pip constraints file that pins every runtime dependency of pyproject.toml to the
-lowest version it allows (``>=X`` or ``==X`` becomes ``==X``), for ``make test-min``.
+lowest version it allows (``>=X`` or ``==X`` becomes ``==X``), for ``make test-min``; the
+optional extras the tests install (``postgres``, ``dask``) are pinned the same way.
 
 Only direct dependencies are pinned, like ``uv``'s ``lowest-direct`` resolution: what we
 promise is that our lower bounds work; the libraries they pull in resolve as pip chooses.
@@ -12,6 +13,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+#: Optional extras whose lower bounds ``make test-min`` tests too (the ``test`` extra pulls them).
+TESTED_EXTRAS = ("postgres", "dask")
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(\[[^\]]*\])?\s*(.*)$")
 LOWER = re.compile(r"(?:>=|==|~=)\s*([0-9][^,;\s]*)")
 
@@ -21,9 +24,9 @@ def lowest_pins(pyproject: Path) -> list[str]:
     an error, since its lowest version could be anything."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     pins = []
-    # the optional store drivers are tested at their lowest too (the test extra pulls them)
     extras = project.get("optional-dependencies", {})
-    for requirement in [*project["dependencies"], *extras.get("postgres", [])]:
+    tested = [r for extra in TESTED_EXTRAS for r in extras.get(extra, [])]
+    for requirement in [*project["dependencies"], *tested]:
         match = REQUIREMENT.match(requirement.split(";")[0])
         assert match is not None, requirement
         name, _extras, spec = match.groups()

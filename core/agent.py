@@ -9,10 +9,11 @@ supervisor is gone, and leaves the live ones to finish by themselves.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import DockyardError
+from dockyard.core.executors import Ended, Executor, Launch, LocalExecutor, spawn_detached
 from dockyard.core.runs import claim_status, signal_group
 from dockyard.core.workspace import Workspace, engine_for, reader_for
 
@@ -35,6 +37,10 @@ SUPERVISOR_STALE_SECONDS = 60.0
 
 class LeaseHeldError(DockyardError):
     """Another agent serves this store."""
+
+
+class ExecutorBrokenError(DockyardError):
+    """The executor can start nothing more (a Dask scheduler that went away)."""
 
 
 @dataclass(frozen=True)
@@ -124,14 +130,21 @@ def agent_status(workspace: Workspace) -> AgentStatus:
 
 
 class Agent:
-    def __init__(self, workspace: Workspace, concurrency: int | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        concurrency: int | None = None,
+        executor: Executor | None = None,
+    ) -> None:
         self.workspace = workspace
         self.engine: Engine = engine_for(workspace)
-        self.concurrency = concurrency or os.cpu_count() or 1
+        self.executor: Executor = executor or LocalExecutor(workspace)
+        #: None: as many as the executor has slots (a Dask cluster's change as workers come)
+        self.fixed_concurrency = concurrency
+        self.concurrency = concurrency or self.executor.slots()
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.holder = f"{self.host}:{self.pid}"
-        self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.stopping = False
         self._last_beat = 0.0
         #: the monitors' APScheduler, only while this agent holds the lease
@@ -229,14 +242,15 @@ class Agent:
 
         from dockyard.store.models import Run
 
-        lost = []
+        lost: list[tuple[int, str]] = []
         now = _now()
         with Session(self.engine) as session:
             active = session.exec(
                 select(Run).where(col(Run.status).in_(("running", "cancelling")))
             ).all()
+            in_flight = self.executor.in_flight()
             for run in active:
-                if run.id in self.children:
+                if run.id in in_flight:
                     continue
                 if run.host == self.host:
                     gone = run.pid is None or not pid_alive(run.pid)
@@ -252,9 +266,25 @@ class Agent:
                     session, run.id, run.status, "lost", ended_at=now,
                     error="its process vanished (agent or machine stopped); retry it",
                 ):  # fmt: skip
-                    lost.append(run.id)
+                    lost.append((run.id, run.status))
             session.commit()
-        return lost
+        for run_id, was in lost:
+            if was == "running":  # a run being cancelled is not run again
+                self.requeue_if_asked(run_id)
+        return [run_id for run_id, _was in lost]
+
+    def requeue_if_asked(self, run_id: int) -> int | None:
+        """Queue a lost run again when its project says ``[runs] requeue_lost = true``."""
+        from dockyard.core.runs import requeue_lost_run
+
+        try:
+            again = requeue_lost_run(self.workspace, run_id)
+        except DockyardError as exc:  # e.g. its dataset version is gone: say why, go on
+            print(f"agent: run {run_id} not requeued: {exc}", file=sys.stderr, flush=True)
+            return None
+        if again is not None:
+            print(f"agent: run {run_id} was lost; requeued as run {again}", file=sys.stderr)
+        return again
 
     def running_count(self) -> int:
         from sqlalchemy import func
@@ -286,35 +316,139 @@ class Agent:
             ).all()
             for run in queued:
                 assert run.id is not None
+                host = self.executor.pending_host or self.host
                 # cancelled in the meantime? then it is not ours to start
                 if not claim_status(
-                    session, run.id, "queued", "running", started_at=_now(), host=self.host
+                    session, run.id, "queued", "running", started_at=_now(), host=host
                 ):
                     session.rollback()
                     continue
+                launch = self._launch(session, run)
+                env = json.loads(run.env_json or "{}")
+                env["executor"] = self.executor.record(launch)
+                session.execute(
+                    update(Run).where(col(Run.id) == run.id).values(env_json=json.dumps(env))
+                )
                 session.commit()
-                process = self.spawn(run.id)
-                session.execute(update(Run).where(col(Run.id) == run.id).values(pid=process.pid))
-                session.commit()
+                try:
+                    pid = self.executor.start(launch)
+                except DockyardError as exc:
+                    self.settle(Ended(run.id, "failed", str(exc)))
+                    continue
+                if pid is not None:
+                    session.execute(update(Run).where(col(Run.id) == run.id).values(pid=pid))
+                    session.commit()
                 started.append(run.id)
         return started
 
-    def spawn(self, run_id: int) -> subprocess.Popen[bytes]:
-        process = spawn_detached(
-            self.workspace, ["dockyard.core.supervisor", str(run_id)], f"run-{run_id}.log"
+    def _launch(self, session: Any, run: Any) -> Launch:
+        from dockyard.core.projects import ProjectSpec
+        from dockyard.store.models import Project
+
+        project = session.get(Project, run.project_id)
+        spec = ProjectSpec.from_json(project.spec_json)
+        env = json.loads(run.env_json or "{}")
+        return Launch(
+            run_id=run.id,
+            project=project.name,
+            project_path=project.path,
+            data_paths=dict(env.get("data_paths", {})),
+            resources=spec.resources,
         )
-        self.children[run_id] = process
-        return process
+
+    def settle(self, ended: Ended) -> bool:
+        """Record the outcome of a run whose supervisor could not (a worker that cannot
+        see the workspace, a dead worker, a scheduler gone): the status, the reason, and
+        the reason in the run's log; a lost run is requeued when its project asks."""
+        from sqlalchemy import update
+        from sqlmodel import Session, col
+
+        from dockyard.store.models import Run
+
+        log = self.workspace.logs / f"run-{ended.run_id}.log"
+        with Session(self.engine) as session:
+            run = session.get(Run, ended.run_id)
+            was = run.status if run is not None else None
+            if not claim_status(
+                session, ended.run_id, ("running", "cancelling"), ended.status,
+                error=ended.error[:500], ended_at=_now(),
+            ):  # fmt: skip
+                session.rollback()  # its supervisor (or a user's cancel) was first
+                return False
+            session.execute(
+                update(Run)
+                .where(col(Run.id) == ended.run_id, col(Run.log_path).is_(None))
+                .values(log_path=str(log))
+            )
+            session.commit()
+        with contextlib.suppress(OSError):
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(f"dockyard: run {ended.status}: {ended.error}\n")
+        print(f"agent: run {ended.run_id} {ended.status}: {ended.error}", file=sys.stderr)
+        if ended.status == "lost" and was == "running":
+            self.requeue_if_asked(ended.run_id)
+        return True
+
+    def withdraw_cancelled(self) -> None:
+        """Runs cancelled while they waited for a worker: cancelled now, never started."""
+        from sqlmodel import Session, col, select
+
+        from dockyard.store.models import Run
+
+        pending = self.executor.pending_host
+        in_flight = self.executor.in_flight()
+        if pending is None or not in_flight:
+            return
+        with Session(self.engine) as session:
+            waiting = session.exec(
+                select(Run.id).where(
+                    col(Run.id).in_(in_flight),
+                    col(Run.status) == "cancelling",
+                    col(Run.host) == pending,
+                )
+            ).all()
+            for run_id in waiting:
+                assert run_id is not None
+                if claim_status(
+                    session, run_id, "cancelling", "cancelled", ended_at=_now(),
+                    error="cancelled before a worker took it",
+                ):  # fmt: skip
+                    session.commit()
+                    self.executor.withdraw(run_id)
+
+    def requeue_unstarted(self) -> None:
+        """Runs handed to the executor that no worker took yet go back to the queue (the
+        agent is stopping and lets go of them; a task that starts now finds them queued
+        and does not start)."""
+        from sqlalchemy import update
+        from sqlmodel import Session, col
+
+        from dockyard.store.models import Run
+
+        pending = self.executor.pending_host
+        in_flight = self.executor.in_flight()
+        if pending is None or not in_flight:
+            return
+        with Session(self.engine) as session:
+            session.execute(
+                update(Run)
+                .where(
+                    col(Run.id).in_(in_flight),
+                    col(Run.status) == "running",
+                    col(Run.host) == pending,
+                )
+                .values(status="queued", started_at=None, host=None)
+            )
+            session.commit()
 
     def reap(self) -> None:
-        for run_id, process in list(self.children.items()):
-            code = process.poll()
-            if code is not None:
-                del self.children[run_id]
-                if code != 0:
-                    # the supervisor itself failed (not the run: its exit code is recorded
-                    # by the supervisor); mark_lost will settle the run's status
-                    print(f"supervisor of run {run_id} exited with {code}", file=sys.stderr)
+        for ended in self.executor.poll():
+            self.settle(ended)
+        self.withdraw_cancelled()
+        problem = self.executor.broken()
+        if problem is not None:
+            raise ExecutorBrokenError(f"{problem}; queued runs wait for the next agent")
 
     # -- loop -------------------------------------------------------------------------
 
@@ -334,18 +468,24 @@ class Agent:
                     if not self.renew():
                         raise LeaseHeldError("this agent lost its lease to another; exiting")
                     self._last_beat = now
+                    if self.fixed_concurrency is None:
+                        self.concurrency = self.executor.slots()
                     self.mark_lost()
                     self.sync_monitors()
                 self.reap()
                 self.start_queued()
-                if until_idle and not self.children and not self._has_queued():
+                if until_idle and not self.executor.in_flight() and not self._has_queued():
                     break
                 time.sleep(POLL_SECONDS)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.stop_monitors()
-            self.release()
+            try:
+                self.requeue_unstarted()
+            finally:
+                self.executor.close()
+                self.release()
 
     # -- monitors ---------------------------------------------------------------------
 
@@ -391,28 +531,10 @@ class Agent:
         self.stopping = True
 
 
-def spawn_detached(
-    workspace: Workspace, module_args: list[str], log_name: str
-) -> subprocess.Popen[bytes]:
-    """``python -m MODULE ARGS`` in a session of its own (no terminal, so no hang-up
-    reaches it), output appended to ``logs/LOG_NAME``, with the workspace in its env."""
-    workspace.logs.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DOCKYARD_HOME": str(workspace.home), "DOCKYARD_DB": workspace.db_url}
-    with (workspace.logs / log_name).open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", *module_args],
-            env=env,
-            cwd=workspace.root,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-
-
-def start_detached(workspace: Workspace) -> int:
-    """Start ``dockyard agent`` in the background, detached from this terminal."""
-    process = spawn_detached(workspace, ["dockyard.core.agent"], "agent.log")
+def start_detached(workspace: Workspace, args: list[str] | None = None) -> int:
+    """Start ``dockyard agent`` in the background, detached from this terminal; ``args``
+    (``--executor dask --scheduler ADDR``) override the workspace's settings."""
+    process = spawn_detached(workspace, ["dockyard.core.agent", *(args or [])], "agent.log")
     return process.pid
 
 
@@ -438,13 +560,25 @@ def stop_agent(workspace: Workspace, timeout: float = 10.0) -> AgentStatus:
     return status
 
 
-def main() -> int:
-    """``python -m dockyard.core.agent``: serve the workspace named by the environment, waiting for
-    the lease if another agent holds it (the detached form the TUI and CLI start)."""
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dockyard.core.agent [--executor NAME] [--scheduler ADDR]``: serve the
+    workspace named by the environment, waiting for the lease if another agent holds it
+    (the detached form the TUI and CLI start). The executor is the workspace's setting
+    (``.dockyard/settings.toml``) unless given."""
+    import argparse
+
+    from dockyard.core.executors import make_executor, read_agent_settings
     from dockyard.core.workspace import find_workspace
 
+    parser = argparse.ArgumentParser(prog="python -m dockyard.core.agent")
+    parser.add_argument("--executor")
+    parser.add_argument("--scheduler")
+    args = parser.parse_args(argv)
     try:
-        Agent(find_workspace()).serve(wait=True)
+        workspace = find_workspace()
+        settings = read_agent_settings(workspace, args.executor, args.scheduler)
+        executor = make_executor(workspace, settings)
+        Agent(workspace, settings.concurrency, executor).serve(wait=True)
     except DockyardError as exc:
         print(f"dockyard agent: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -138,7 +138,8 @@ def start_demo_models(workspace: Workspace, projects: list[ProjectInfo]) -> bool
     """Queue each sample's demo run, make sure an agent runs them, and start the background
     step that deploys and monitors them (:func:`finish_demo`). Returns False, starting
     nothing, when the demo is complete or its background step is already at work."""
-    from dockyard.core.agent import ensure_agent, spawn_detached
+    from dockyard.core.agent import ensure_agent
+    from dockyard.core.executors import spawn_detached
 
     if finisher_alive(workspace) or demo_complete(workspace, projects):
         return False

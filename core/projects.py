@@ -133,6 +133,62 @@ class MonitorSpec:
     psi_alert: float = 0.25
 
 
+#: Units of ``[resources] memory``: decimal (``GB``) and binary (``GiB``) multiples of a byte.
+MEMORY_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*$")
+
+
+@dataclass(frozen=True)
+class ResourcesSpec:
+    """What one run of the project needs from the machine that executes it.
+
+    The Dask executor asks the cluster for them (``core.dask_executor``); the local
+    executor cannot enforce them and says so in the run's record.
+    """
+
+    gpus: int | None = None
+    #: as written in the file (``"8GB"``), and in bytes
+    memory: str | None = None
+    memory_bytes: int | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.gpus) or self.memory_bytes is not None
+
+    def describe(self) -> str:
+        """``gpus=1, memory=8GB``: the request as the project file says it."""
+        parts = []
+        if self.gpus:
+            parts.append(f"gpus={self.gpus}")
+        if self.memory is not None:
+            parts.append(f"memory={self.memory}")
+        return ", ".join(parts)
+
+
+def parse_memory(text: str) -> int:
+    """``"8GB"``, ``"512 MiB"`` or ``"1.5GB"`` as bytes; ValueError saying what is wrong."""
+    match = MEMORY_RE.match(text)
+    unit = MEMORY_UNITS.get(match.group(2).lower()) if match else None
+    if match is None or unit is None:
+        raise ValueError(
+            f'{shown(text)} is not an amount of memory; write e.g. "8GB" or "512MiB" '
+            "(units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+        )
+    amount = int(float(match.group(1)) * unit)
+    if amount <= 0 or amount > INT64_MAX:
+        raise ValueError(f"{shown(text)} is out of range (more than 0 bytes, at most 8 EiB)")
+    return amount
+
+
 @dataclass(frozen=True)
 class ProjectSpec:
     """A validated ``dockyard.toml``."""
@@ -151,11 +207,20 @@ class ProjectSpec:
     #: ``mlflow:<experiment id>`` for a project made by ``dockyard import mlflow``: it has
     #: no entry command until a project folder of the same name is added
     imported_from: str = ""
+    #: ``[resources]``: what a run needs from the executor (empty: nothing in particular)
+    resources: ResourcesSpec = field(default_factory=ResourcesSpec)
+    #: ``[runs] requeue_lost``: a run whose process or worker vanished is queued again, once
+    requeue_lost: bool = False
 
     def to_json(self) -> str:
         data = asdict(self)
-        if not self.imported_from:  # the spec (and its hash) of every other project unchanged
+        # the spec (and its hash) of a project that does not use these stays as it was
+        if not self.imported_from:
             del data["imported_from"]
+        if not self.resources:
+            del data["resources"]
+        if not self.requeue_lost:
+            del data["requeue_lost"]
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -177,6 +242,8 @@ class ProjectSpec:
             register_candidates=data.get("register_candidates", False),
             trusted_modules=tuple(data.get("trusted_modules", ())),
             imported_from=data.get("imported_from", ""),
+            resources=ResourcesSpec(**data.get("resources", {})),
+            requeue_lost=data.get("requeue_lost", False),
         )
 
 
@@ -510,7 +577,19 @@ def parse_project_file(file: Path) -> ProjectSpec:
         raise ProjectFileError(f"{file}: not valid TOML: {exc}") from None
     c = _Checker(file)
     c.unknown_keys(
-        data, {"project", "datasets", "params", "metrics", "gates", "monitors", "models"}, ""
+        data,
+        {
+            "project",
+            "datasets",
+            "params",
+            "metrics",
+            "gates",
+            "monitors",
+            "models",
+            "resources",
+            "runs",
+        },
+        "",
     )
     name = entry = description = ""
     register = False
@@ -568,6 +647,18 @@ def parse_project_file(file: Path) -> ProjectSpec:
     with c.entry():
         trusted_modules = _check_trusted_modules(c, c.table(data, "models", required=False))
 
+    resources = ResourcesSpec()
+    with c.entry():
+        resources = _check_resources(c, c.table(data, "resources", required=False))
+
+    requeue_lost = False
+    with c.entry():
+        runs = c.table(data, "runs", required=False)
+        c.unknown_keys(runs, {"requeue_lost"}, "runs")
+        requeue_lost = runs.get("requeue_lost", False)
+        if not isinstance(requeue_lost, bool):
+            raise c.fail("runs.requeue_lost", "must be true or false")
+
     c.raise_problems()
     return ProjectSpec(
         name=name,
@@ -581,7 +672,35 @@ def parse_project_file(file: Path) -> ProjectSpec:
         monitors=tuple(monitors),
         register_candidates=register,
         trusted_modules=trusted_modules,
+        resources=resources,
+        requeue_lost=requeue_lost,
     )
+
+
+def _check_resources(c: _Checker, raw: dict[str, Any]) -> ResourcesSpec:
+    """``[resources]``: ``gpus`` a whole number, ``memory`` an amount with its unit."""
+    c.unknown_keys(raw, {"gpus", "memory"}, "resources")
+    gpus = raw.get("gpus")
+    if gpus is not None and (
+        isinstance(gpus, bool) or not isinstance(gpus, int) or not 0 <= gpus <= 1024
+    ):
+        c.problems.append(
+            ("resources.gpus", f"must be a whole number of GPUs (0 to 1024), not {shown(gpus)}")
+        )
+        gpus = None
+    memory = raw.get("memory")
+    memory_bytes = None
+    if memory is not None:
+        if not isinstance(memory, str):
+            raise c.fail(
+                "resources.memory", f'must be a string such as "8GB", not {_type_name(memory)}'
+            )
+        try:
+            memory_bytes = parse_memory(memory)
+        except ValueError as exc:
+            raise c.fail("resources.memory", str(exc)) from None
+        memory = memory.strip()
+    return ResourcesSpec(gpus=gpus or None, memory=memory, memory_bytes=memory_bytes)
 
 
 def _check_dataset(c: _Checker, raw: dict[str, Any], where: str) -> DatasetSpec:

@@ -272,6 +272,35 @@ def retry_run(workspace: Workspace, run_id: int) -> RunInfo:
     return queue_runs(workspace, from_run=run_id)[0]
 
 
+def requeue_lost_run(workspace: Workspace, run_id: int) -> int | None:
+    """Queue a lost run again, once, when its project says ``[runs] requeue_lost = true``:
+    a new run with the same parameters and data (a retry), whose record names the lost
+    one (``env.requeue_of``). A run that was itself a requeue is not queued a third time.
+    Returns the new run's id, or None when nothing was queued."""
+    from sqlalchemy import update
+    from sqlmodel import col
+
+    from dockyard.store.models import Run
+
+    with _session(workspace) as session:
+        run = _get_run_row(session, run_id)
+        project = _project_by_id(workspace, session, run.project_id)
+        env = json.loads(run.env_json or "{}")
+        if run.status != "lost" or not project.spec.requeue_lost or "requeue_of" in env:
+            return None
+    again = queue_runs(workspace, from_run=run_id)[0]
+    with _session(workspace) as session:
+        new_env = {**again.env, "requeue_of": run_id}
+        session.execute(
+            update(Run).where(col(Run.id) == again.id).values(env_json=json.dumps(new_env))
+        )
+        lost = _get_run_row(session, run_id)
+        lost.error = f"{lost.error}; requeued as run {again.id}"[:500]
+        session.add(lost)
+        session.commit()
+    return again.id
+
+
 def claim_status(
     session: Any, run_id: int, expected: str | tuple[str, ...], new: str, **values: Any
 ) -> bool:

@@ -255,7 +255,7 @@ class Supervisor:
                 heartbeat_at=_now(),
                 user=run.user or current_user(),
             )
-        if self.cancelled.is_set():
+        if self.cancelled.is_set() or run.status == "cancelling":
             self._finish("cancelled", None, "cancelled before it started")
             return 0
         if run.dataset_version_id is not None:
@@ -385,11 +385,43 @@ class Supervisor:
     def _beat(self) -> None:
         while self.child is not None and self.child.poll() is None:
             # a busy store must not kill the run; the next beat retries
+            status = None
             with contextlib.suppress(Exception):
-                self._update(heartbeat_at=_now())
+                status = self._beat_once()
+            if status == "cancelling" and not self.cancelled.is_set():
+                # a cancel asked from a machine that cannot signal us (the run executes
+                # on a Dask worker elsewhere): the store carries it
+                self._stop_child()
+            elif status in ("finished", "failed", "cancelled", "lost") and not self.run_ended:
+                # someone else settled the run (an agent that lost its Dask scheduler,
+                # or presumed us gone): nothing it does is recorded any more
+                self.run_ended = True
+                self._stop_child()
             time.sleep(HEARTBEAT_SECONDS)
 
+    def _beat_once(self) -> str | None:
+        """Beat the heartbeat and read back the run's status, in one transaction."""
+        from sqlalchemy import select, update
+        from sqlmodel import Session, col
+
+        from dockyard.store.models import Run
+
+        with Session(engine_for(self.workspace)) as session:
+            session.execute(
+                update(Run).where(col(Run.id) == self.run_id).values(heartbeat_at=_now())
+            )
+            status = session.execute(
+                select(col(Run.status)).where(col(Run.id) == self.run_id)
+            ).scalar_one_or_none()
+            session.commit()
+            return status
+
     def _on_sigterm(self, _signum: int, _frame: object) -> None:
+        self._stop_child()
+
+    def _stop_child(self) -> None:
+        """SIGTERM to the training process, SIGKILL after the grace period; the run is
+        recorded as cancelled (unless someone else settled it first)."""
         self.cancelled.set()
         child = self.child
         if child is None or child.poll() is not None:
@@ -455,8 +487,24 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or not args[0].isdigit():
         print("usage: python -m dockyard.core.supervisor RUN_ID", file=sys.stderr)
         return 2
+    parent = os.environ.pop("DOCKYARD_DIE_WITH_PARENT", "")
+    if parent.isdigit():
+        die_with(int(parent))
     workspace = find_workspace()
     return Supervisor(workspace, int(args[0])).run()
+
+
+def die_with(parent: int) -> None:
+    """Get SIGKILL when process ``parent`` (which started us) dies: a Dask worker's run
+    must not outlive the worker, which Dask no longer counts (Linux only; elsewhere the
+    agent's check of the heartbeat settles the run)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # it died before the signal was armed
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 if __name__ == "__main__":

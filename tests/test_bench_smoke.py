@@ -19,12 +19,12 @@ TARGET_FIELDS = {"name", "value", "target", "unit", "comparison", "met", "note"}
 pytestmark = pytest.mark.slow
 
 
-def run_bench(script: str, out: Path, *args: str) -> dict[str, Any]:
+def run_bench(script: str, out: Path, *args: str, timeout: float = 120) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, str(BENCH / script), "--out", str(out), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         cwd=BENCH.parent,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -156,3 +156,18 @@ def test_monitoring_bench(tmp_path: Path) -> None:
     assert [name for name, _status in results["flagged"]["100,000 rows"]] == sorted(
         data["params"]["shifted"]
     )
+
+
+@pytest.mark.timeout(400)
+def test_dask_sweep_bench(tmp_path: Path) -> None:
+    data = run_bench(
+        "dask_sweep.py", tmp_path / "dask.json", "--runs", "2", "--cv-folds", "2", timeout=360
+    )
+    results = data["results"]
+    assert data["bench"] == "dask_sweep"
+    for name in ("local", "dask"):
+        (sweep,) = results[name]["sweeps"]
+        assert sweep["runs"] == 2 and sweep["wall_seconds"] > 0
+    assert results["local"]["sweeps"][0]["workers_used"] == ["local"]
+    assert all(w.startswith("tcp://") for w in results["dask"]["sweeps"][0]["workers_used"])
+    assert results["ratio"] > 0

@@ -52,3 +52,19 @@ def test_command_line_startup_does_not_load_pandas_or_sklearn() -> None:
     loaded = modules_after("import dockyard.tui.cli")
     for heavy in ("pandas", "sklearn", "textual", "sqlalchemy"):
         assert heavy not in loaded, heavy
+
+
+def test_an_agent_with_the_local_executor_loads_nothing_of_dask() -> None:
+    """Dask is an optional extra: the default path (the command line, the settings, a
+    local agent serving a run queue) never imports it, installed or not."""
+    loaded = modules_after(
+        "import tempfile, pathlib\n"
+        "import dockyard.tui.cli, dockyard.tui.cli_runs\n"
+        "from dockyard.core.workspace import init_workspace\n"
+        "from dockyard.core.agent import Agent\n"
+        "from dockyard.core.executors import make_executor, read_agent_settings\n"
+        "ws = init_workspace(pathlib.Path(tempfile.mkdtemp()))\n"
+        "Agent(ws, 1, make_executor(ws, read_agent_settings(ws))).serve(until_idle=True)"
+    )
+    assert not {m for m in loaded if m.split(".")[0] in ("dask", "distributed")}
+    assert "dockyard.core.dask_executor" not in loaded

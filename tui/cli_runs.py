@@ -211,6 +211,7 @@ def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
         ("error", info.error or None),
         ("code", _code_line(info)),
         ("host/user", f"{info.host or '-'} / {info.user}"),
+        ("executor", _executor_line(info.env.get("executor"))),
         ("log", info.log_path or "-"),
     ):
         if value is not None:
@@ -223,6 +224,22 @@ def run_show(ctx: Context, run_id: int, as_json: bool) -> None:
         echo("metrics (latest):")
         for key, (step, number) in metrics.items():
             echo(f"  {key} = {number:.6g}  (step {step})")
+
+
+def _executor_line(record: Any) -> str | None:
+    """Where the run executed, and what it asked for: ``dask tcp://... worker tcp://...
+    (gpus=1)``, or ``local (gpus=1: not enforced by the local executor)``."""
+    if not isinstance(record, dict) or not record.get("name"):
+        return None  # a run from before executors were recorded
+    parts = [str(record["name"])]
+    if record.get("scheduler"):
+        parts.append(str(record["scheduler"]))
+    if record.get("worker"):
+        parts.append(f"worker {record['worker']}")
+    if record.get("resources"):
+        note = f": {record['note']}" if record.get("note") else ""
+        parts.append(f"(resources {record['resources']}{note})")
+    return " ".join(parts)
 
 
 def _code_line(info: Any) -> str:
@@ -311,39 +328,69 @@ def run_retry(ctx: Context, run_id: int, wait: bool) -> None:
 
 @click.group(invoke_without_command=True)
 @click.option("--detach", is_flag=True, help="Run in the background and return at once.")
-@click.option("--concurrency", type=click.IntRange(1, 256), help="Runs at once (default: cores).")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 256),
+    help="Runs at once (default: cores, or the Dask cluster's threads).",
+)  # fmt: skip
 @click.option("--wait", "wait_lease", is_flag=True, help="Wait for the lease if another holds it.")
+@click.option(
+    "--executor", type=click.Choice(["local", "dask"]),
+    help="Where runs execute (default: the workspace's setting, else local).",
+)  # fmt: skip
+@click.option(
+    "--scheduler", metavar="tcp://HOST:8786", help="The Dask scheduler (implies --executor dask)."
+)
 @click.pass_context
-def agent(ctx: click.Context, detach: bool, concurrency: int | None, wait_lease: bool) -> None:
+def agent(
+    ctx: click.Context,
+    detach: bool,
+    concurrency: int | None,
+    wait_lease: bool,
+    executor: str | None,
+    scheduler: str | None,
+) -> None:
     """Serve queued runs for this store (foreground, for a service manager).
 
-    Exactly one agent serves a store. Runs keep going when the agent stops.
+    Exactly one agent serves a store. Runs keep going when the agent stops. With
+    --executor dask, runs execute on the workers of an existing Dask cluster
+    (docs/dask.md); the workspace's .dockyard/settings.toml can say so once for all.
 
     \b
     Examples:
       dockyard agent                 # foreground; ctrl+c stops it, not the runs
       dockyard agent --detach
+      dockyard agent --executor dask --scheduler tcp://10.0.0.5:8786
       dockyard agent status --json
     """
     if ctx.invoked_subcommand is not None:
         return
     from dockyard.core.agent import Agent, agent_status, start_detached
+    from dockyard.core.executors import make_executor, read_agent_settings
 
     workspace = ctx.find_object(Context).workspace()  # type: ignore[union-attr]
+    settings = read_agent_settings(workspace, executor, scheduler, concurrency)
     if detach:
         status = agent_status(workspace)
         if status.alive:
             echo(f"An agent already serves this store (pid {status.pid} on {status.host}).")
             return
-        pid = start_detached(workspace)
+        args = []
+        if settings.executor == "dask" and settings.scheduler:
+            # a scheduler that is down is said here, not in the background agent's log
+            make_executor(workspace, settings).close()
+            args = ["--executor", "dask", "--scheduler", settings.scheduler]
+        pid = start_detached(workspace, args)
         echo(f"Started the agent in the background (pid {pid}).")
         return
-    worker = Agent(workspace, concurrency=concurrency)
+    # connected before the lease: an agent that cannot reach its cluster takes nothing
+    runner = make_executor(workspace, settings)
+    worker = Agent(workspace, concurrency=settings.concurrency, executor=runner)
     if wait_lease and not worker.try_acquire():
         echo("Another agent serves this store; waiting for its lease.", err=True)
     # the lease first: an agent that is refused must not have announced itself
     worker.acquire(wait=wait_lease)
-    echo(f"Agent serving {workspace.root} with {worker.concurrency} slots; ctrl+c stops it.")
+    where = f" on the Dask cluster at {settings.scheduler}" if settings.scheduler else ""
+    echo(f"Agent serving {workspace.root}{where} with {worker.concurrency} slots; ctrl+c stops it.")
     worker.serve(wait=wait_lease)
 
 
