@@ -624,6 +624,13 @@ class _Importer:
                     )
                     return
             plan = self._versions_plan(session, record, existing)
+            if not plan and model is None and record.versions:
+                # every version failed (each said why above): an empty model would only
+                # stand in the lists as if it had been brought in
+                self.summary.note(
+                    "model", record.name, "failed", "none of its versions could be imported"
+                )
+                return
             if not plan and model is not None:
                 self.summary.count("model", "skipped")
                 if not self.dry_run:  # an alias added in MLflow since the last import

@@ -295,6 +295,9 @@ def test_duplicate_names(workspace: Workspace, tmp_path: Path) -> None:
     assert sum("its run" in f and "was not imported" in f for f in failed) == 2
     assert summary.counts["run"]["imported"] == 1  # churn's
     assert counts(workspace)["model_version"] == 0
+    # and no empty model stands in the lists as if it had been brought in
+    assert any("none of its versions could be imported" in f for f in failed)
+    assert rows(workspace, "SELECT count(*) FROM registered_model")[0][0] == 0
 
 
 def test_remote_artifacts_are_listed_with_their_uri(workspace: Workspace, tmp_path: Path) -> None:
