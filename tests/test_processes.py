@@ -241,7 +241,9 @@ def test_a_refusal_found_by_the_background_writer_is_raised_at_close(
     tracker = Tracker.from_env(env, project_dir=tmp_path / "procs", flush_seconds=0.05)
     tracker.log_metric("loss", 1.0)
     sink: Any = tracker._sink
-    wait_for(lambda: sink.last_error is not None, what="the background write")
+    # `_unreported` stays until close; `last_error` is cleared by the next (empty) flush,
+    # 0.05 s later, so a loaded machine could poll right past it
+    wait_for(lambda: sink._unreported is not None, what="the background write")
     with pytest.raises(RunEndedError, match="is lost"):
         tracker.close()
     assert _points(ws, run.id) == []
