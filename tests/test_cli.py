@@ -244,7 +244,7 @@ def test_every_integer_option_is_bounded_for_the_store() -> None:
 
     from dockyard.core.parsing import INT64_MAX
     from dockyard.tui.cli import main
-    from dockyard.tui.clikit import StoreInt
+    from dockyard.tui.cli.kit import StoreInt
 
     unbounded = []
 
