@@ -29,6 +29,7 @@ from textual_plotext import PlotextPlot
 from dockyard.core.overview import NO_VALUE, human_duration, human_size
 from dockyard.core.text import visible
 from dockyard.core.workspace import Workspace
+from dockyard.tui.errors import describe_error
 from dockyard.tui.text import data_text, plain
 
 if TYPE_CHECKING:
@@ -255,8 +256,6 @@ class CompareScreen(Screen[None]):
         try:
             comparison = compare(self.workspace, self.refs, points=self.points)
         except Exception as error:
-            from dockyard.tui.screens.model import describe_error
-
             self.post_message(CompareFailed(describe_error(error)))
             return
         self.post_message(ComparisonLoaded(comparison, time.perf_counter() - started))

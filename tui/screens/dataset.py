@@ -29,8 +29,11 @@ from textual.worker import get_current_worker
 from dockyard.core.overview import NO_VALUE, human_age, human_size
 from dockyard.core.text import visible
 from dockyard.core.workspace import Workspace
+from dockyard.tui import navigation
+from dockyard.tui.errors import describe_error
 from dockyard.tui.profile_rows import profile_cells
 from dockyard.tui.text import data_text, plain
+from dockyard.tui.widgets.tables import fill_table
 
 if TYPE_CHECKING:
     from dockyard.core.datasets import RunUse, VersionInfo
@@ -58,12 +61,6 @@ PROFILE_COLUMNS = (
     "Mean",
 )
 LINEAGE_COLUMNS = ("Run", "Project", "Status", "Data", "Created")
-
-
-def describe_error(error: BaseException) -> str:
-    from dockyard.tui.screens.home import describe_error as home_describe_error
-
-    return home_describe_error(error)
 
 
 def number(value: Any) -> str:
@@ -94,27 +91,6 @@ def profile_rows(profile: dict[str, Any]) -> list[tuple[str, ...]]:
         name, detail = cell(c.name, 22), cell(c.detail, 30)
         rows.append((name, c.kind, detail, c.missing, c.distinct, c.min, c.max, c.mean))
     return rows
-
-
-def fill_table(
-    table: DataTable[Any], headers: tuple[str, ...], rows: list[tuple[Any, ...]], keys: list[str]
-) -> None:
-    """Replace a table's rows, with column widths measured here from the cells.
-
-    The table would measure new rows itself when idle; measuring here draws the rows at
-    their final widths at once (and keeps snapshots independent of when idle comes).
-    Cells that are not already Text are data: they become Text, never parsed as markup.
-    """
-    texts = [[v if isinstance(v, Text) else data_text(v) for v in row] for row in rows]
-    labels = [data_text(header) for header in headers]
-    widths = [label.cell_len for label in labels]
-    for row_texts in texts:
-        widths = [max(w, v.cell_len) for w, v in zip(widths, row_texts, strict=True)]
-    table.clear(columns=True)
-    for index, (label, width) in enumerate(zip(labels, widths, strict=True)):
-        table.add_column(label, key=f"c{index}", width=width)
-    for key, row_texts in zip(keys, texts, strict=True):
-        table.add_row(*row_texts, key=key)
 
 
 # --- messages from the workers ----------------------------------------------------------------
@@ -654,9 +630,7 @@ class DatasetScreen(Screen[None]):
     def _open_run(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is None:
             return
-        from dockyard.tui.screens.run import RunScreen  # plotext loads with the first run opened
-
-        self.app.push_screen(RunScreen(int(event.row_key.value)))
+        navigation.open_run(self.app, int(event.row_key.value))
 
     # --- tags and diff ----------------------------------------------------------------------
 
@@ -687,23 +661,18 @@ class DatasetScreen(Screen[None]):
                 )
                 return
             a, b = older[0], current
-        from dockyard.tui.screens.dataset_diff import DatasetDiffScreen
-
-        self.app.push_screen(
-            DatasetDiffScreen(
-                self.workspace, f"{self.dataset_name}@{a}", f"{self.dataset_name}@{b}"
-            )
+        navigation.open_dataset_diff(
+            self.app, self.workspace, f"{self.dataset_name}@{a}", f"{self.dataset_name}@{b}"
         )
 
     def action_add_version(self) -> None:
         """The add-dataset form on this dataset: a new file becomes the next version."""
-        from dockyard.tui.screens.add_dataset import AddDatasetScreen
 
         def done(outcome: str | None) -> None:
             if outcome is not None:
                 self.action_reload()
 
-        self.app.push_screen(AddDatasetScreen(self.workspace, name=self.dataset_name), done)
+        navigation.open_add_dataset(self.app, self.workspace, name=self.dataset_name, done=done)
 
     def action_back(self) -> None:
         """esc: from a section back to the versions; otherwise close the screen."""

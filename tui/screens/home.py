@@ -23,7 +23,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
-from dockyard.core.errors import DockyardError
 from dockyard.core.overview import (
     ARCHIVABLE_PANES,
     PAGE_SIZE,
@@ -40,6 +39,8 @@ from dockyard.core.overview import (
 )
 from dockyard.core.workspace import Workspace, os_user
 from dockyard.store.queries import Reader
+from dockyard.tui import navigation
+from dockyard.tui.errors import describe_error
 from dockyard.tui.messages import (
     AgentStatusLoaded,
     FilterChanged,
@@ -49,7 +50,6 @@ from dockyard.tui.messages import (
     PaneLoaded,
     WaitingLoaded,
 )
-from dockyard.tui.screens.detail import DetailScreen
 from dockyard.tui.widgets.pane import OverviewPane
 from dockyard.tui.widgets.status_line import StatusLine
 
@@ -68,18 +68,6 @@ TAGGABLE_PANES = (Pane.RUNS, Pane.MODELS)
 if TYPE_CHECKING:
     from dockyard.tui.app import DockyardApp
     from dockyard.tui.deploy_actions import Reread
-
-
-def describe_error(error: BaseException) -> str:
-    """One line for the user: our own errors already are; others get their type."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    # store.db.StoreError is matched by name: importing store.db would load SQLAlchemy.
-    ours = isinstance(error, DockyardError) or any(
-        cls.__name__ == "StoreError" for cls in type(error).__mro__
-    )
-    if ours:
-        return text or type(error).__name__
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class HomeScreen(Screen[None]):
@@ -514,32 +502,23 @@ class HomeScreen(Screen[None]):
             self._open_run(message.row.id)
             return
         if isinstance(message.row, ModelRow):
-            # Imported on first use, like every screen the home screen does not need to start.
-            from dockyard.tui.screens.model import ModelScreen
-
-            self.app.push_screen(ModelScreen(self.workspace, message.row.name, now=self._now))
+            navigation.open_model(self.app, self.workspace, message.row.name, now=self._now)
             return
         if isinstance(message.row, DeploymentRow) and message.row.kind == "request":
-            from dockyard.tui.screens.deploy_request import RequestScreen
-
-            self.app.push_screen(RequestScreen(self.workspace, message.row.id, now=self._now))
+            navigation.open_request(self.app, self.workspace, message.row.id, now=self._now)
             return
         if isinstance(message.row, MonitoringRow) and message.row.monitor_id:
-            from dockyard.tui.screens.monitor import MonitorScreen
-
             row = message.row
             result = row.result_id if row.kind == "alert" else None
-            self.app.push_screen(
-                MonitorScreen(self.workspace, row.monitor_id, result_id=result, now=self._now)
+            navigation.open_monitor(
+                self.app, self.workspace, row.monitor_id, result_id=result, now=self._now
             )
             return
         if message.pane is Pane.DATASETS:
-            from dockyard.tui.screens.dataset import DatasetScreen
-
             name = getattr(message.row, "name", "")
-            self.app.push_screen(DatasetScreen(self.workspace, name, now=self._now))
+            navigation.open_dataset(self.app, self.workspace, name, now=self._now)
             return
-        self.app.push_screen(DetailScreen(message.row.label, row_fields(message.row)))
+        navigation.open_detail(self.app, message.row.label, row_fields(message.row))
 
     # --- models: tag, compare, register (tui.screens.model and .compare do the rest) ---------
 
@@ -558,11 +537,9 @@ class HomeScreen(Screen[None]):
         self.refresh_bindings()
 
     def action_compare_tagged(self) -> None:
-        from dockyard.tui.screens.model import compare_limit_problem
-
         pane = self.current
         noun = "runs" if pane.pane is Pane.RUNS else "models"
-        problem = compare_limit_problem(len(pane.tagged), noun)
+        problem = navigation.compare_limit_problem(len(pane.tagged), noun)
         if problem:
             self.notify(problem, severity="warning")
             return
@@ -570,11 +547,7 @@ class HomeScreen(Screen[None]):
             f"run:{row.id}" if isinstance(row, RunRow) else getattr(row, "name", row.key)
             for row in pane.tagged
         ]
-        from dockyard.tui.screens.compare import (
-            CompareScreen,  # plotext loads on first compare only
-        )
-
-        self.app.push_screen(CompareScreen(self.workspace, refs))
+        navigation.open_compare(self.app, self.workspace, refs)
 
     def action_register_run(self) -> None:
         from dockyard.tui.widgets.prompt import PromptField, PromptModal
@@ -619,9 +592,7 @@ class HomeScreen(Screen[None]):
     # --- runs: open, n new, x cancel, R retry (tui.run_actions asks and does the work) ----------
 
     def _open_run(self, run_id: int) -> None:
-        from dockyard.tui.screens.run import RunScreen  # plotext loads with the first run opened
-
-        self.app.push_screen(RunScreen(run_id))
+        navigation.open_run(self.app, run_id)
 
     def _run_at_cursor(self) -> RunRow | None:
         from dockyard.core import overview

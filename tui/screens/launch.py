@@ -31,6 +31,7 @@ from dockyard.core.errors import InputError
 from dockyard.core.projects import ParamSpec, ProjectInfo, coerce_param
 from dockyard.core.text import visible
 from dockyard.tui import run_actions
+from dockyard.tui.errors import describe_error
 from dockyard.tui.text import data_text, plain
 
 if TYPE_CHECKING:
@@ -377,7 +378,7 @@ class LaunchScreen(Screen[None]):
         try:
             projects = list_projects(self.workspace)
         except Exception as error:
-            self.post_message(LaunchLoadFailed(run_actions.one_line(error)))
+            self.post_message(LaunchLoadFailed(describe_error(error)))
             return
         self.post_message(ProjectsLoaded(projects, self._dataset_refs(projects)))
 
@@ -525,7 +526,7 @@ class LaunchScreen(Screen[None]):
         try:
             described = describe_choices(resolve_run_data(self.workspace, project))
         except Exception as error:
-            described = f"✗ {run_actions.one_line(error)}"
+            described = f"✗ {describe_error(error)}"
         self.post_message(DataResolved(project.name, described))
 
     def on_data_resolved(self, message: DataResolved) -> None:
@@ -687,7 +688,7 @@ class LaunchScreen(Screen[None]):
                 from_run=from_run,
             )
         except Exception as error:
-            self.post_message(QueueFailed(run_actions.one_line(error)))
+            self.post_message(QueueFailed(describe_error(error)))
             return
         run_actions.start_agent(self, self.workspace)
         self.post_message(RunsQueued(runs))

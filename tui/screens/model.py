@@ -26,6 +26,9 @@ from textual.worker import get_current_worker
 from dockyard.core.overview import NO_VALUE, as_utc, format_metric, human_age
 from dockyard.core.text import visible
 from dockyard.core.workspace import Workspace
+from dockyard.tui import navigation
+from dockyard.tui.errors import describe_error
+from dockyard.tui.navigation import compare_limit_problem
 from dockyard.tui.text import data_text, plain
 from dockyard.tui.widgets.confirm import ConfirmModal
 from dockyard.tui.widgets.prompt import PromptField, PromptModal
@@ -35,31 +38,11 @@ if TYPE_CHECKING:
     from dockyard.core.registry import VersionInfo
 
 #: A comparison takes this many items at least and at most (core.comparison checks too).
-COMPARE_MIN, COMPARE_MAX = 2, 10
 
 TAG_MARK = "*"
 
 VERSION_COLUMNS = ("Ver", "Aliases", "Metric", "Run", "Data", "Created", "Description")
 METRIC_COLUMN = 2
-
-
-def describe_error(error: BaseException) -> str:
-    """One line for the user (the home screen's wording)."""
-    from dockyard.tui.screens.home import describe_error as home_describe_error
-
-    return home_describe_error(error)
-
-
-def compare_limit_problem(count: int, noun: str) -> str | None:
-    """Why ``count`` tagged items cannot be compared, or None if they can."""
-    if count < COMPARE_MIN:
-        return (
-            f"Compare needs {COMPARE_MIN} to {COMPARE_MAX} {noun}; {count} tagged — "
-            f"tag {noun} with space, then press c"
-        )
-    if count > COMPARE_MAX:
-        return f"Compare takes at most {COMPARE_MAX} {noun}; {count} tagged — untag some with space"
-    return None
 
 
 def _at_event(event_id: int | None) -> str:
@@ -474,10 +457,8 @@ class ModelScreen(Screen[None]):
         if problem:
             self.notify(problem, severity="warning")
             return
-        from dockyard.tui.screens.compare import CompareScreen
-
         refs = [f"{self.model_name}@{number}" for number in self.tagged]
-        self.app.push_screen(CompareScreen(self.workspace, refs))
+        navigation.open_compare(self.app, self.workspace, refs)
 
     def action_set_alias(self) -> None:
         current = self._need_version("alias")

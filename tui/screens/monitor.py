@@ -30,8 +30,8 @@ from textual.worker import get_current_worker
 from dockyard.core.overview import NO_VALUE, as_utc, human_age
 from dockyard.core.text import visible
 from dockyard.core.workspace import Workspace
-from dockyard.tui import monitor_actions
-from dockyard.tui.run_actions import one_line
+from dockyard.tui import monitor_actions, navigation
+from dockyard.tui.errors import describe_error
 from dockyard.tui.text import data_text, plain
 from dockyard.tui.widgets.monitor_charts import HistogramChart, HistoryChart
 
@@ -232,7 +232,7 @@ class MonitorScreen(Screen[None]):
         try:
             view = read_monitor(self.workspace, self.monitor_id, result_id)
         except Exception as error:
-            self.post_message(MonitorLoadFailed(one_line(error)))
+            self.post_message(MonitorLoadFailed(describe_error(error)))
             return
         if not get_current_worker().is_cancelled:
             self.post_message(MonitorLoaded(view))
@@ -398,13 +398,11 @@ class MonitorScreen(Screen[None]):
         try:
             plan = retrain_plan(self.workspace, self.monitor_id)
         except Exception as error:
-            self.notify(one_line(error), title="Cannot retrain", severity="error")
+            self.notify(describe_error(error), title="Cannot retrain", severity="error")
             return
         self.post_message(RetrainReady(plan.project, plan.params, plan.dataset))
 
     def on_retrain_ready(self, message: RetrainReady) -> None:
-        from dockyard.tui.screens.launch import LaunchScreen
-
-        self.app.push_screen(
-            LaunchScreen(project=message.project, values=message.values, dataset=message.dataset)
+        navigation.open_launch(
+            self.app, project=message.project, values=message.values, dataset=message.dataset
         )

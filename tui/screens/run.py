@@ -35,7 +35,8 @@ from textual.worker import Worker, WorkerState
 from dockyard.core.code import summary as code_summary
 from dockyard.core.overview import as_utc, human_age, human_duration, human_size
 from dockyard.core.text import visible
-from dockyard.tui import run_actions
+from dockyard.tui import navigation, run_actions
+from dockyard.tui.errors import describe_error
 from dockyard.tui.text import data_text, markup, plain
 from dockyard.tui.widgets.metric_chart import MetricChart
 
@@ -621,7 +622,7 @@ class RunScreen(Screen[None]):
             if request.with_artifacts or ended:
                 artifacts = list_artifacts(workspace, request.run_id)
         except Exception as error:
-            self.post_message(RunPollFailed(run_actions.one_line(error)))
+            self.post_message(RunPollFailed(describe_error(error)))
             return
         self.post_message(
             RunPolled(
@@ -835,13 +836,10 @@ class RunScreen(Screen[None]):
         info = self.info
         if info is None:
             return
-        from dockyard.tui.screens.launch import LaunchScreen
-
-        self.app.push_screen(
-            LaunchScreen(
-                project=info.project,
-                values=info.params,
-                from_run=info.id,
-                dataset=info.dataset,
-            )
+        navigation.open_launch(
+            self.app,
+            project=info.project,
+            values=info.params,
+            from_run=info.id,
+            dataset=info.dataset,
         )
