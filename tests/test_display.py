@@ -28,7 +28,9 @@ from dockyard.core.text import visible, visible_tree
 from dockyard.core.workspace import Workspace, init_workspace
 from dockyard.tui.app import DockyardApp
 from dockyard.tui.screens.dataset import DatasetScreen, PreviewTable, ProfileTable
-from dockyard.tui.screens.run import DetailsTable, RunLog, RunScreen
+from dockyard.tui.screens.run import RunScreen
+from dockyard.tui.widgets.run_details import DetailsTable
+from dockyard.tui.widgets.run_log import RunLog
 from tests.conftest import FROZEN_NOW, ago, seed_store
 from tests.pilot_wait import notified
 
