@@ -27,8 +27,10 @@ from dockyard.core.projects import add_project
 from dockyard.core.text import visible, visible_tree
 from dockyard.core.workspace import Workspace, init_workspace
 from dockyard.tui.app import DockyardApp
-from dockyard.tui.screens.dataset import DatasetScreen, PreviewTable, ProfileTable
+from dockyard.tui.screens.dataset import DatasetScreen
 from dockyard.tui.screens.run import RunScreen
+from dockyard.tui.widgets.dataset_preview import PreviewTable
+from dockyard.tui.widgets.dataset_tables import ProfileTable
 from dockyard.tui.widgets.run_details import DetailsTable
 from dockyard.tui.widgets.run_log import RunLog
 from tests.conftest import FROZEN_NOW, ago, seed_store
