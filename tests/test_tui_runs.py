@@ -28,17 +28,12 @@ from dockyard.store.queries import open_reader
 from dockyard.tui.app import DockyardApp
 from dockyard.tui.screens.help import HelpScreen
 from dockyard.tui.screens.home import HomeScreen
-from dockyard.tui.screens.launch import (
-    LaunchScreen,
-    ParamRow,
-    check_values,
-    describe_spec,
-    runs_count,
-)
+from dockyard.tui.screens.launch import LaunchScreen
 from dockyard.tui.screens.run import RunScreen
 from dockyard.tui.widgets.confirm import ConfirmModal
 from dockyard.tui.widgets.metric_chart import MAX_KEPT_POINTS, MetricChart, step_ticks, thin
 from dockyard.tui.widgets.pane import PaneTable
+from dockyard.tui.widgets.param_row import ParamRow, check_values, describe_spec, runs_count
 from dockyard.tui.widgets.run_details import ordered_keys
 from dockyard.tui.widgets.run_log import LogTail
 from tests.conftest import FROZEN_NOW, ago
