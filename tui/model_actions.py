@@ -1,4 +1,5 @@
-"""What the model screen does to a model: move or remove an alias, edit a version.
+"""What the model screen does to a model: move or remove an alias, edit a version; and
+what the home screen's ``M`` does: register a run as a model version.
 
 Each action asks first (a prompt, and a confirmation where the command line would ask
 too), then writes in a thread worker; a write that went through posts
@@ -8,6 +9,7 @@ imported inside the workers, never at startup.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
@@ -203,3 +205,63 @@ def _edit_version(
         screen.notify(describe_error(error), title="Not saved", severity="error")
         return
     screen.post_message(ModelChanged(f"Updated {info.ref}"))
+
+
+# --- M registers a run as a model version (the home screen's Runs pane) -------------------------
+
+
+def ask_to_register_run(
+    screen: Screen[Any],
+    workspace: Workspace,
+    run_id: int,
+    project: str,
+    *,
+    on_done: Callable[[], None] | None = None,
+) -> None:
+    """Ask for the model's name (the run's project by default), then register the run."""
+    modal = PromptModal(
+        f"Register run {run_id} as a model version",
+        [
+            PromptField("name", "Model name (new or existing)", value=project),
+            PromptField("description", "Description (optional)"),
+        ],
+        hint="enter registers · esc cancels",
+    )
+
+    def done(values: dict[str, str] | None) -> None:
+        if values is None:
+            return
+        name, description = values["name"], values["description"]
+        screen.run_worker(
+            lambda: _register_run(screen, workspace, run_id, name, description, on_done),
+            thread=True,
+            exit_on_error=False,
+            group="register-run",
+        )
+
+    screen.app.push_screen(modal, done)
+
+
+def _register_run(
+    screen: Screen[Any],
+    workspace: Workspace,
+    run_id: int,
+    name: str,
+    description: str,
+    on_done: Callable[[], None] | None,
+) -> None:
+    from dockyard.core.registry import register_version
+
+    try:
+        info = register_version(workspace, run_id, name, description)
+    except Exception as error:
+        screen.notify(
+            describe_error(error),
+            title=f"Run {run_id} not registered",
+            severity="error",
+            timeout=8,
+        )
+        return
+    screen.notify(f"Registered {info.ref} from run {run_id}", title="New model version")
+    if on_done is not None:
+        screen.app.call_from_thread(on_done)
