@@ -50,7 +50,7 @@ PYTHON = sys.executable
 
 CLI_ENTRY = (
     "from dockyard.tui.cli import main\n"
-    "from dockyard.tui.cli_data import data\n"
+    "from dockyard.tui.cli.data import data\n"
     "if 'data' not in main.commands:\n"
     "    main.add_command(data)\n"
     "main()\n"

@@ -127,6 +127,20 @@ def test_version_names_the_package_and_the_schema_revisions(tmp_path: Path) -> N
     assert broken.returncode == 0 and "not a Dockyard store" in broken.stdout
 
 
+def test_python_dash_m_runs_the_command_line_package(tmp_path: Path) -> None:
+    """``python -m dockyard.tui.cli`` (bench/audit_verify.py's fallback) is the command,
+    as ``python -m dockyard.tui`` is: the package's __main__ calls main."""
+    result = subprocess.run(
+        [sys.executable, "-m", "dockyard.tui.cli", "--version"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("dockyard ")
+
+
 def test_version_reads_the_store_without_sqlalchemy(tmp_path: Path) -> None:
     from dockyard.store.schema import HEAD_REVISION
 
@@ -244,7 +258,7 @@ def test_every_integer_option_is_bounded_for_the_store() -> None:
 
     from dockyard.core.parsing import INT64_MAX
     from dockyard.tui.cli import main
-    from dockyard.tui.clikit import StoreInt
+    from dockyard.tui.cli.kit import StoreInt
 
     unbounded = []
 

@@ -234,7 +234,7 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_bar_draws_both_phases(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dockyard.tui.cli_data import _progress_bar
+    from dockyard.tui.cli.data import _progress_bar
     from dockyard.tui.sparkline import sparkline
 
     monkeypatch.setenv("COLUMNS", "120")
@@ -279,7 +279,7 @@ def test_head_past_the_last_row_or_of_no_rows_is_one_line(ws: Path) -> None:
 
 
 def test_a_table_without_rows_prints_its_header(capsys: pytest.CaptureFixture[str]) -> None:
-    from dockyard.tui.clikit import print_table
+    from dockyard.tui.cli.kit import print_table
 
     print_table(["id", "name"], [])
     assert capsys.readouterr().out == "ID  NAME\n"

@@ -456,7 +456,7 @@ def test_run_code_and_run_diff_of_two_runs_of_a_sample_project(tmp_path: Path) -
 def test_the_run_screen_shows_the_code_record_in_one_row(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    from dockyard.tui.screens.run import detail_rows
+    from dockyard.tui.widgets.run_details import detail_rows
 
     project = make_project(tmp_path / "p")
     snap = add_run(workspace, project, capture(workspace, project))

@@ -59,7 +59,7 @@ def test_an_agent_with_the_local_executor_loads_nothing_of_dask() -> None:
     local agent serving a run queue) never imports it, installed or not."""
     loaded = modules_after(
         "import tempfile, pathlib\n"
-        "import dockyard.tui.cli, dockyard.tui.cli_runs\n"
+        "import dockyard.tui.cli, dockyard.tui.cli.runs\n"
         "from dockyard.core.workspace import init_workspace\n"
         "from dockyard.core.agent import Agent\n"
         "from dockyard.core.executors import make_executor, read_agent_settings\n"

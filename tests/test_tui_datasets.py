@@ -22,10 +22,12 @@ from dockyard.core.workspace import Workspace
 from dockyard.store.queries import sqlite_file
 from dockyard.tui.app import DockyardApp
 from dockyard.tui.screens.add_dataset import AddDatasetScreen
-from dockyard.tui.screens.dataset import DatasetScreen, PreviewTable, ProfileTable
+from dockyard.tui.screens.dataset import DatasetScreen
 from dockyard.tui.screens.dataset_diff import DatasetDiffScreen
 from dockyard.tui.screens.home import HomeScreen
 from dockyard.tui.sparkline import SPARK
+from dockyard.tui.widgets.dataset_preview import PreviewTable
+from dockyard.tui.widgets.dataset_tables import ProfileTable
 from tests.conftest import FROZEN_NOW, ago
 from tests.pilot_wait import notified
 

@@ -23,10 +23,13 @@ from dockyard.core.registry import alias_history, get_version
 from dockyard.core.workspace import Workspace
 from dockyard.store.queries import sqlite_file
 from dockyard.tui.app import DockyardApp
-from dockyard.tui.screens.compare import CompareScreen, metric_cell, visible_rows
+from dockyard.tui.model_actions import parse_tags
+from dockyard.tui.screens.compare import CompareScreen
 from dockyard.tui.screens.home import HomeScreen
-from dockyard.tui.screens.model import ModelScreen, ReportView, parse_tags
+from dockyard.tui.screens.model import ModelScreen
+from dockyard.tui.widgets.compare_table import metric_cell, visible_rows
 from dockyard.tui.widgets.confirm import ConfirmModal
+from dockyard.tui.widgets.model_versions import ReportView
 from dockyard.tui.widgets.prompt import PromptModal
 from dockyard.tui.widgets.report import report_text
 from tests.conftest import FROZEN_NOW, ago, rechain_audit

@@ -127,8 +127,9 @@ async def test_new_alert_is_notified_and_counted(ws: Workspace) -> None:
 
 
 async def test_enter_opens_monitor_screen_and_cursor_moves_the_histogram(ws: Workspace) -> None:
-    from dockyard.tui.screens.monitor import ChecksTable, MonitorScreen
+    from dockyard.tui.screens.monitor import MonitorScreen
     from dockyard.tui.widgets.monitor_charts import HistogramChart, HistoryChart
+    from dockyard.tui.widgets.monitor_result import ChecksTable
 
     app = DockyardApp(ws)
     async with app.run_test(size=SIZE) as pilot:

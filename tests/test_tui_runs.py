@@ -28,17 +28,14 @@ from dockyard.store.queries import open_reader
 from dockyard.tui.app import DockyardApp
 from dockyard.tui.screens.help import HelpScreen
 from dockyard.tui.screens.home import HomeScreen
-from dockyard.tui.screens.launch import (
-    LaunchScreen,
-    ParamRow,
-    check_values,
-    describe_spec,
-    runs_count,
-)
-from dockyard.tui.screens.run import LogTail, RunScreen, ordered_keys
+from dockyard.tui.screens.launch import LaunchScreen
+from dockyard.tui.screens.run import RunScreen
 from dockyard.tui.widgets.confirm import ConfirmModal
 from dockyard.tui.widgets.metric_chart import MAX_KEPT_POINTS, MetricChart, step_ticks, thin
 from dockyard.tui.widgets.pane import PaneTable
+from dockyard.tui.widgets.param_row import ParamRow, check_values, describe_spec, runs_count
+from dockyard.tui.widgets.run_details import ordered_keys
+from dockyard.tui.widgets.run_log import LogTail
 from tests.conftest import FROZEN_NOW, ago
 from tests.pilot_wait import notifications
 
@@ -264,7 +261,7 @@ async def test_the_log_tails_only_new_bytes(toy: Workspace) -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_run(pilot, run_id)
         assert log_lines(screen) == ["epoch 0", "epoch 1"]
-        tail = screen._tail
+        tail = screen._poller.tail if screen._poller is not None else None
         assert tail is not None and tail.offset == len(b"epoch 0\nepoch 1\n")
         append_log(toy, run_id, "epoch 2\npartial")
         await poll(pilot, screen)
@@ -841,7 +838,7 @@ async def test_a_long_log_opens_at_its_end_with_a_note(toy: Workspace) -> None:
 
 
 def test_log_tail_opens_a_long_log_near_its_end(tmp_path: Path) -> None:
-    from dockyard.tui.screens import run as run_module
+    from dockyard.tui.widgets import run_log as run_module
 
     path = tmp_path / "long.log"
     lines = [f"line {index:06d}\n" for index in range(100_000)]

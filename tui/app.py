@@ -23,6 +23,7 @@ from dockyard.core.overview import Pane
 from dockyard.core.text import visible
 from dockyard.core.workspace import Workspace, current_user
 from dockyard.store.queries import Reader, open_reader
+from dockyard.tui import navigation
 from dockyard.tui.screens.command_bar import CommandBarScreen
 from dockyard.tui.screens.help import HelpScreen, binding_rows
 from dockyard.tui.screens.home import HomeScreen
@@ -261,21 +262,15 @@ class DockyardApp(App[None]):
 
     def open_run(self, run_id: int) -> None:
         """Push the run screen of ``run_id``: its live log, curves and record."""
-        from dockyard.tui.screens.run import RunScreen  # plotext loads with the first run opened
-
-        self.push_screen(RunScreen(run_id))
+        navigation.open_run(self, run_id)
 
     async def action_new_run(self) -> None:
         """The launch form, on the project of the run highlighted in the Runs pane."""
-        from dockyard.tui.screens.launch import LaunchScreen
-
         row = self.home.pane(Pane.RUNS).row_at_cursor() if self.home.is_mounted else None
-        await self.push_screen(LaunchScreen(project=getattr(row, "project", None)))
+        await navigation.open_launch(self, project=getattr(row, "project", None))
 
     async def action_add_dataset(self) -> None:
         """The add-dataset form, on the dataset highlighted in the Datasets pane."""
-        from dockyard.tui.screens.add_dataset import AddDatasetScreen
-
         row = self.home.pane(Pane.DATASETS).row_at_cursor() if self.home.is_mounted else None
 
         def done(outcome: str | None) -> None:
@@ -285,8 +280,8 @@ class DockyardApp(App[None]):
                 if getattr(self.screen, "dataset_name", None) is not None:
                     self.screen.action_reload()  # type: ignore[attr-defined]
 
-        await self.push_screen(
-            AddDatasetScreen(self.workspace, name=getattr(row, "name", "")), done
+        await navigation.open_add_dataset(
+            self, self.workspace, name=getattr(row, "name", ""), done=done
         )
 
     async def action_cancel_run(self) -> None:

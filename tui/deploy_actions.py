@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
 
-from dockyard.tui.run_actions import one_line
+from dockyard.tui.errors import describe_error
 from dockyard.tui.widgets.decision import DecisionField, DecisionModal
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ def _approve(
         decision = approve_request(workspace, subject.id, comment, override)
     except Exception as error:
         refused = {"title": f"Request {subject.id} not approved", "severity": "error"}
-        _after(screen, on_done, {"message": one_line(error), **refused})
+        _after(screen, on_done, {"message": describe_error(error), **refused})
         return
     title = "Deployed" if decision.deployment is not None else "Approved"
     _after(screen, on_done, {"message": decision_text(decision), "title": title})
@@ -241,7 +241,7 @@ def _reject(
         request = reject_request(workspace, subject.id, comment)
     except Exception as error:
         refused = {"title": f"Request {subject.id} not rejected", "severity": "error"}
-        _after(screen, on_done, {"message": one_line(error), **refused})
+        _after(screen, on_done, {"message": describe_error(error), **refused})
         return
     text = f"Rejected request {request.id} ({request.ref} -> {request.target})"
     _after(screen, on_done, {"message": text})
@@ -289,7 +289,7 @@ def _roll_back(
         decision = rollback(workspace, env, model, reason)
     except Exception as error:
         refused = {"title": f"{model} not rolled back", "severity": "error"}
-        _after(screen, on_done, {"message": one_line(error), **refused})
+        _after(screen, on_done, {"message": describe_error(error), **refused})
         return
     title = "Rolled back" if decision.deployment is not None else "Rollback requested"
     _after(screen, on_done, {"message": decision_text(decision), "title": title})
@@ -312,7 +312,7 @@ def _pick_environment(screen: Screen[Any], workspace: Workspace, ref: str, on_do
     try:
         names = tuple(e.name for e in list_environments(workspace))
     except Exception as error:
-        screen.notify(one_line(error), title="Cannot read environments", severity="error")
+        screen.notify(describe_error(error), title="Cannot read environments", severity="error")
         return
     if not names:
         screen.notify(
@@ -359,7 +359,7 @@ def _request(
     try:
         decision = request_deployment(workspace, ref, env, reason)
     except Exception as error:
-        screen.notify(one_line(error), title=f"{ref} not requested", severity="error")
+        screen.notify(describe_error(error), title=f"{ref} not requested", severity="error")
         return
     request = decision.request
     verdict = "checks pass" if request.checks_passed else "checks FAILED"

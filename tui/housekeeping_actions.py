@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
 
-from dockyard.tui.run_actions import one_line
+from dockyard.tui.errors import describe_error
 from dockyard.tui.widgets.choice import Choice, ChoiceModal
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def _read_blockers(
             [] if target.archived else blockers(workspace, target.noun, target.ref, "archive")
         )
     except Exception as error:
-        screen.notify(one_line(error), title="Cannot check", severity="error", markup=False)
+        screen.notify(describe_error(error), title="Cannot check", severity="error", markup=False)
         return
     screen.app.call_from_thread(
         _ask, screen, workspace, target, delete_blocked, archive_blocked, on_done
@@ -140,7 +140,11 @@ def _act(
         outcome = call(workspace, target.noun, target.ref)
     except Exception as error:
         screen.notify(
-            one_line(error), title=f"Not {action}d", severity="error", timeout=10, markup=False
+            describe_error(error),
+            title=f"Not {action}d",
+            severity="error",
+            timeout=10,
+            markup=False,
         )
         return
     screen.notify(outcome.message, title=f"{action.capitalize()}d", markup=False)

@@ -13,7 +13,7 @@ from typing import Any
 from textual.screen import Screen
 
 from dockyard.core.workspace import Workspace
-from dockyard.tui.run_actions import one_line
+from dockyard.tui.errors import describe_error
 from dockyard.tui.widgets.decision import DecisionField, DecisionModal
 
 Done = Callable[[], None] | None
@@ -67,7 +67,9 @@ def _acknowledge(
     try:
         alert = acknowledge_alert(workspace, alert_id, comment)
     except Exception as error:
-        screen.notify(one_line(error), title=f"Alert {alert_id} not acknowledged", severity="error")
+        screen.notify(
+            describe_error(error), title=f"Alert {alert_id} not acknowledged", severity="error"
+        )
         _after(screen, on_done)
         return
     screen.notify(f"Acknowledged alert {alert.id} of {alert.project}/{alert.monitor}")
@@ -89,7 +91,7 @@ def _run_now(screen: Screen[Any], workspace: Workspace, monitor_id: int, on_done
     try:
         results = run_monitor(workspace, monitor_id)
     except Exception as error:
-        screen.notify(one_line(error), title="Monitor not run", severity="error")
+        screen.notify(describe_error(error), title="Monitor not run", severity="error")
         _after(screen, on_done)
         return
     if not results:
@@ -120,7 +122,7 @@ def set_paused(
         try:
             info = core_set_paused(workspace, monitor_id, paused)
         except Exception as error:
-            screen.notify(one_line(error), title="Monitor unchanged", severity="error")
+            screen.notify(describe_error(error), title="Monitor unchanged", severity="error")
             _after(screen, on_done)
             return
         word = "Paused" if info.paused else "Resumed"

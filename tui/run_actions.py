@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from textual.screen import Screen
 
+from dockyard.tui.errors import describe_error
 from dockyard.tui.widgets.confirm import ConfirmModal
 
 if TYPE_CHECKING:
@@ -28,18 +29,6 @@ def workspace_of(screen: Screen[Any]) -> Workspace:
     return cast("DockyardApp", screen.app).workspace
 
 
-def one_line(error: BaseException) -> str:
-    """An error as one line for a notification (our errors already are one line)."""
-    from dockyard.core.errors import DockyardError
-
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    if isinstance(error, DockyardError) or any(
-        cls.__name__ == "StoreError" for cls in type(error).__mro__
-    ):
-        return text or type(error).__name__
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
 def start_agent(screen: Screen[Any], workspace: Workspace) -> None:
     """Start the agent if none serves the store (from a worker thread); warn if it fails."""
     from dockyard.core.agent import ensure_agent
@@ -48,7 +37,7 @@ def start_agent(screen: Screen[Any], workspace: Workspace) -> None:
         started = ensure_agent(workspace)
     except Exception as error:
         screen.notify(
-            f"The run is queued but the agent did not start: {one_line(error)} "
+            f"The run is queued but the agent did not start: {describe_error(error)} "
             "(start it with `dockyard agent --detach`)",
             title="Agent",
             severity="warning",
@@ -115,7 +104,10 @@ def _cancel(
         info = cancel_run(workspace, run_id)
     except Exception as error:
         screen.notify(
-            one_line(error), title=f"Run {run_id} not cancelled", severity="error", markup=False
+            describe_error(error),
+            title=f"Run {run_id} not cancelled",
+            severity="error",
+            markup=False,
         )
         return
     if info.status == "cancelled":
@@ -163,7 +155,7 @@ def _retry(
         info = retry_run(workspace, run_id)
     except Exception as error:
         screen.notify(
-            one_line(error), title=f"Run {run_id} not retried", severity="error", markup=False
+            describe_error(error), title=f"Run {run_id} not retried", severity="error", markup=False
         )
         return
     screen.notify(

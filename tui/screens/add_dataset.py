@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, ProgressBar, Static
 
+from dockyard.tui.errors import describe_error
 from dockyard.tui.text import plain
 
 if TYPE_CHECKING:
@@ -142,7 +143,6 @@ class AddDatasetScreen(ModalScreen[str | None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="add-dataset")
     def _register(self, name: str, path: str, message: str) -> None:
         from dockyard.core.datasets import RegistrationCancelled, register_dataset
-        from dockyard.tui.screens.home import describe_error
 
         def progress(event: RegisterProgress) -> None:
             # called from two threads (hash and profile); post_message is thread-safe

@@ -2,16 +2,15 @@
 profile, a preview of its rows and the runs that used it (lineage).
 
 ``p`` / ``s`` / ``l`` (or ``tab`` on the section bar's order) switch the lower section.
-The preview never holds the file: the table keeps a window of :data:`PREVIEW_WINDOW`
-rows read by ``core.datasets.preview_page`` in a worker, and the window slides as the
-cursor nears its edge, so paging costs the same on row 10 and on row 10 million.
+The preview never holds the file: it keeps a window of rows read in a worker, which
+slides as the cursor nears its edge, so paging costs the same on row 10 and row 10 million.
+The preview is ``widgets/dataset_preview.py``, the other tables ``widgets/dataset_tables.py``.
 ``space`` tags versions and ``d`` diffs the two tagged (or the selected against the one
 before it). Every read runs in a thread worker; errors become notifications.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,205 +20,35 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Static
-from textual.worker import get_current_worker
 
-from dockyard.core.overview import NO_VALUE, human_age, human_size
 from dockyard.core.text import visible
 from dockyard.core.workspace import Workspace
-from dockyard.tui.profile_rows import profile_cells
-from dockyard.tui.text import data_text, plain
+from dockyard.tui import navigation
+from dockyard.tui.errors import describe_error
+from dockyard.tui.text import plain
+from dockyard.tui.widgets.dataset_preview import DatasetPreview
+from dockyard.tui.widgets.dataset_tables import (
+    LINEAGE_COLUMNS,
+    PROFILE_COLUMNS,
+    VERSION_COLUMNS,
+    DatasetLoadFailed,
+    DatasetVersionsTable,
+    LineageLoaded,
+    LineageTable,
+    ObjectChecked,
+    ProfileLoaded,
+    ProfileTable,
+    VersionsLoaded,
+)
+from dockyard.tui.widgets.tables import fill_table
 
 if TYPE_CHECKING:
     from dockyard.core.datasets import RunUse, VersionInfo
 
-#: Rows held by the preview table at most (three pages of :data:`PREVIEW_STEP`).
-PREVIEW_WINDOW = 300
-PREVIEW_STEP = 100
-#: Slide the window when the cursor comes this close to its edge.
-PREVIEW_MARGIN = 20
-
 SECTIONS = ("profile", "preview", "lineage")
 SECTION_KEYS = {"profile": "p", "preview": "s", "lineage": "l"}
-TAG_MARK = "*"
-
-VERSION_COLUMNS = ("Ver", "Rows", "Cols", "Size", "Hash", "Message", "Author", "Age")
-#: The histogram comes early: at 80 columns it is what must not be scrolled off screen.
-PROFILE_COLUMNS = (
-    "Column",
-    "Kind",
-    "Histogram / top",
-    "Missing",
-    "Distinct",
-    "Min",
-    "Max",
-    "Mean",
-)
-LINEAGE_COLUMNS = ("Run", "Project", "Status", "Data", "Created")
-
-
-def describe_error(error: BaseException) -> str:
-    from dockyard.tui.screens.home import describe_error as home_describe_error
-
-    return home_describe_error(error)
-
-
-def number(value: Any) -> str:
-    if value is None:
-        return NO_VALUE
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def cell(value: Any, width: int = 30) -> str:
-    """A value as one short line, control characters made visible (data from the file)."""
-    if value is None:
-        return ""
-    text = visible(f"{value:g}" if isinstance(value, float) else str(value))
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def profile_rows(profile: dict[str, Any]) -> list[tuple[str, ...]]:
-    """One row per column of a stored profile: the profile table's cells as text."""
-    rows: list[tuple[str, ...]] = []
-    for column in profile.get("columns", []):
-        c = profile_cells(column, NO_VALUE)
-        name, detail = cell(c.name, 22), cell(c.detail, 30)
-        rows.append((name, c.kind, detail, c.missing, c.distinct, c.min, c.max, c.mean))
-    return rows
-
-
-def fill_table(
-    table: DataTable[Any], headers: tuple[str, ...], rows: list[tuple[Any, ...]], keys: list[str]
-) -> None:
-    """Replace a table's rows, with column widths measured here from the cells.
-
-    The table would measure new rows itself when idle; measuring here draws the rows at
-    their final widths at once (and keeps snapshots independent of when idle comes).
-    Cells that are not already Text are data: they become Text, never parsed as markup.
-    """
-    texts = [[v if isinstance(v, Text) else data_text(v) for v in row] for row in rows]
-    labels = [data_text(header) for header in headers]
-    widths = [label.cell_len for label in labels]
-    for row_texts in texts:
-        widths = [max(w, v.cell_len) for w, v in zip(widths, row_texts, strict=True)]
-    table.clear(columns=True)
-    for index, (label, width) in enumerate(zip(labels, widths, strict=True)):
-        table.add_column(label, key=f"c{index}", width=width)
-    for key, row_texts in zip(keys, texts, strict=True):
-        table.add_row(*row_texts, key=key)
-
-
-# --- messages from the workers ----------------------------------------------------------------
-
-
-class VersionsLoaded(Message):
-    def __init__(self, versions: list[VersionInfo]) -> None:
-        super().__init__()
-        self.versions = versions
-
-
-class ProfileLoaded(Message):
-    def __init__(self, version: VersionInfo) -> None:
-        super().__init__()
-        self.version = version
-
-
-class PreviewLoaded(Message):
-    def __init__(
-        self,
-        version_id: int,
-        start: int,
-        columns: list[str],
-        rows: list[tuple[Any, ...]],
-        cursor: int,
-        seconds: float,
-    ) -> None:
-        super().__init__()
-        self.version_id = version_id
-        self.start = start
-        self.columns = columns
-        self.rows = rows
-        self.cursor = cursor
-        self.seconds = seconds
-
-
-class LineageLoaded(Message):
-    def __init__(self, version: int, uses: list[RunUse]) -> None:
-        super().__init__()
-        self.version = version
-        self.uses = uses
-
-
-class ObjectChecked(Message):
-    """The stored object of ``version`` was re-verified; ``problem`` says what is wrong."""
-
-    def __init__(self, version: int, problem: str | None) -> None:
-        super().__init__()
-        self.version = version
-        self.problem = problem
-
-
-class DatasetLoadFailed(Message):
-    def __init__(self, what: str, error: str) -> None:
-        super().__init__()
-        self.what = what
-        self.error = error
-
-
-# --- widgets ------------------------------------------------------------------------------
-
-
-class _Table(DataTable[Any]):
-    BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
-
-
-class DatasetVersionsTable(_Table):
-    help_label = "Versions"
-
-
-class ProfileTable(_Table):
-    help_label = "Profile"
-
-
-class PreviewTable(_Table):
-    """The preview window; g/G go to the first and last row of the whole file."""
-
-    help_label = "Preview"
-
-    BINDINGS = [
-        Binding("g", "first_row", "First row", show=False, id="preview-first-row"),
-        Binding("G", "last_row", "Last row", show=False, id="preview-last-row"),
-    ]
-
-    def action_first_row(self) -> None:
-        screen = self.screen
-        if isinstance(screen, DatasetScreen):
-            screen.preview_jump(0)
-
-    def action_last_row(self) -> None:
-        screen = self.screen
-        if isinstance(screen, DatasetScreen):
-            screen.preview_jump(-1)
-
-
-class LineageTable(_Table):
-    help_label = "Lineage"
-
-    BINDINGS = [Binding("enter", "select_cursor", "Open run", id="lineage-open-run")]
-
-
-# --- the screen ---------------------------------------------------------------------------
 
 
 class DatasetScreen(Screen[None]):
@@ -268,15 +97,9 @@ class DatasetScreen(Screen[None]):
         self.section = "profile"
         self.selected: int | None = None
         self._profiles: dict[int, VersionInfo] = {}
-        self._preview_start = 0
-        self._preview_count = 0
-        self._preview_columns: list[str] = []
-        self._preview_widths: list[int] = []
-        self._preview_pending = False
         self._lineage: list[RunUse] = []
         #: Per version: None when its object matched its digest, else the problem.
         self._problems: dict[int, str | None] = {}
-        self.last_page_seconds: float | None = None
         self.loaded = False
 
     def compose(self) -> ComposeResult:
@@ -285,9 +108,7 @@ class DatasetScreen(Screen[None]):
         yield Static(id="ds-sections")
         with ContentSwitcher(initial="ds-profile", id="ds-switcher"):
             yield ProfileTable(id="ds-profile", cursor_type="row")
-            with Vertical(id="ds-preview-box"):
-                yield PreviewTable(id="ds-preview", cursor_type="row")
-                yield Static("", id="ds-preview-status")
+            yield DatasetPreview(self.workspace, id="ds-preview-box")
             with Vertical(id="ds-lineage-box"):
                 yield LineageTable(id="ds-lineage", cursor_type="row")
                 yield Static("", id="ds-lineage-empty")
@@ -305,8 +126,13 @@ class DatasetScreen(Screen[None]):
         return self.query_one(DatasetVersionsTable)
 
     @property
-    def preview(self) -> PreviewTable:
-        return self.query_one(PreviewTable)
+    def preview(self) -> DatasetPreview:
+        return self.query_one(DatasetPreview)
+
+    @property
+    def last_page_seconds(self) -> float | None:
+        """How long the preview's last window took to read."""
+        return self.preview.last_page_seconds
 
     @property
     def current(self) -> VersionInfo | None:
@@ -339,7 +165,7 @@ class DatasetScreen(Screen[None]):
         self._show_sections()
         target: DataTable[Any] = {
             "profile": self.query_one(ProfileTable),
-            "preview": self.preview,
+            "preview": self.preview.table,
             "lineage": self.query_one(LineageTable),
         }[name]
         self.set_focus(target)
@@ -357,8 +183,8 @@ class DatasetScreen(Screen[None]):
         current = self.current
         if current is None:
             return
-        if self.section == "preview" and self._preview_columns == [] and not self._preview_pending:
-            self._request_preview(0, 0)
+        if self.section == "preview":
+            self.preview.fill()
         if self.section == "lineage":
             self._load_lineage(current.version)
 
@@ -402,20 +228,6 @@ class DatasetScreen(Screen[None]):
             problem = describe_error(error)
         self.post_message(ObjectChecked(version.version, problem))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="ds-preview")
-    def _load_preview(self, version_id: int, start: int, cursor: int) -> None:
-        from dockyard.core.datasets import preview_page
-
-        began = time.perf_counter()
-        try:
-            columns, rows = preview_page(self.workspace, version_id, start, PREVIEW_WINDOW)
-        except Exception as error:
-            self.post_message(DatasetLoadFailed("the preview", describe_error(error)))
-            return
-        if not get_current_worker().is_cancelled:
-            seconds = time.perf_counter() - began
-            self.post_message(PreviewLoaded(version_id, start, columns, rows, cursor, seconds))
-
     @work(thread=True, exclusive=True, exit_on_error=False, group="ds-lineage")
     def _load_lineage(self, version: int) -> None:
         from dockyard.core.datasets import runs_using
@@ -444,24 +256,7 @@ class DatasetScreen(Screen[None]):
         self._select(target)
 
     def _fill_versions(self) -> None:
-        now = self._now()
-        rows: list[tuple[Any, ...]] = []
-        for number_ in self._order:
-            v = self.versions[number_]
-            mark = TAG_MARK if number_ in self.tagged else " "
-            rows.append(
-                (
-                    Text(f"{mark}v{v.version}", style="bold" if mark == TAG_MARK else ""),
-                    f"{v.n_rows:,}",
-                    str(v.n_cols),
-                    human_size(v.size_bytes),
-                    v.content_hash[:10],
-                    cell(v.message, 36),
-                    cell(v.author, 12),
-                    human_age(v.created_at, now),
-                )
-            )
-        fill_table(self.table, VERSION_COLUMNS, rows, [str(n) for n in self._order])
+        self.table.show_versions(self.versions, self._order, self.tagged, self._now())
 
     @on(DataTable.RowHighlighted, "#ds-versions")
     def _version_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -474,13 +269,7 @@ class DatasetScreen(Screen[None]):
     def _select(self, number_: int) -> None:
         self.selected = number_
         version = self.versions[number_]
-        self._preview_columns = []
-        self._preview_widths = []
-        self._preview_start = 0
-        self._preview_count = 0
-        self._preview_pending = False
-        self.preview.clear(columns=True)
-        self.query_one("#ds-preview-status", Static).update("")
+        self.preview.show_version(version)
         self.query_one(LineageTable).clear()
         self.query_one("#ds-lineage-empty", Static).update("")
         self._show_sections()
@@ -499,9 +288,7 @@ class DatasetScreen(Screen[None]):
             self._show_profile(message.version)
 
     def _show_profile(self, version: VersionInfo) -> None:
-        rows: list[tuple[Any, ...]] = list(profile_rows(version.profile or {}))
-        keys = [str(index) for index in range(len(rows))]
-        fill_table(self.query_one(ProfileTable), PROFILE_COLUMNS, rows, keys)
+        self.query_one(ProfileTable).show_profile(version)
 
     def on_object_checked(self, message: ObjectChecked) -> None:
         self._problems[message.version] = message.problem
@@ -517,7 +304,6 @@ class DatasetScreen(Screen[None]):
         )
 
     def on_dataset_load_failed(self, message: DatasetLoadFailed) -> None:
-        self._preview_pending = False
         self.notify(
             f"Cannot read {message.what}: {message.error}",
             title="Load failed",
@@ -525,128 +311,13 @@ class DatasetScreen(Screen[None]):
             timeout=8,
         )
 
-    # --- preview ----------------------------------------------------------------------------
-
-    #: Where the preview's cursor goes when the window being read arrives (absolute row),
-    #: and whether the read slides the window (cursor keys) rather than jumps (g/G).
-    _preview_target = 0
-    _preview_slide = False
-
-    def _request_preview(self, start: int, cursor: int, *, slide: bool = False) -> None:
-        current = self.current
-        if current is None:
-            return
-        self._preview_pending = True
-        self._preview_target = cursor
-        self._preview_slide = slide
-        self._load_preview(current.id, start, cursor)
-
-    def _window_start(self, row: int) -> int:
-        total = self.current.n_rows if self.current else 0
-        start = max(0, row - PREVIEW_WINDOW // 2)
-        start -= start % PREVIEW_STEP  # pages, so a window is read from a page boundary
-        return max(0, min(start, max(0, total - PREVIEW_WINDOW + PREVIEW_STEP - 1)))
-
-    def preview_jump(self, row: int) -> None:
-        """Put the preview's cursor on absolute ``row`` (-1: the last), reading as needed."""
-        total = self.current.n_rows if self.current else 0
-        if total == 0:
-            return
-        row = total - 1 if row < 0 else min(row, total - 1)
-        if self._preview_start <= row < self._preview_start + self._preview_count:
-            self.preview.move_cursor(row=row - self._preview_start, animate=False)
-            return
-        self._request_preview(self._window_start(row), row)
-
-    @on(DataTable.RowHighlighted, "#ds-preview")
-    def _preview_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if not self._preview_count or event.cursor_row != self.preview.cursor_row:
-            return  # stale: posted while the window was refilled (clear moves the cursor)
-        row = self._preview_start + event.cursor_row
-        if self._preview_pending:
-            if self._preview_slide:  # keys typed while the next window is read still count
-                self._preview_target = row
-                self._show_preview_status(row)
-            return
-        total = self.current.n_rows if self.current else 0
-        end = self._preview_start + self._preview_count
-        near_end = row >= end - PREVIEW_MARGIN and end < total
-        near_start = row < self._preview_start + PREVIEW_MARGIN and self._preview_start > 0
-        self._show_preview_status(row)
-        if near_end or near_start:
-            start = self._window_start(row)
-            if start != self._preview_start:
-                self._request_preview(start, row, slide=True)
-
-    def on_preview_loaded(self, message: PreviewLoaded) -> None:
-        current = self.current
-        if current is None or message.version_id != current.id:
-            return
-        self._preview_pending = False
-        self.last_page_seconds = message.seconds
-        table = self.preview
-        total = self.current.n_rows if self.current else 0
-        cells = [
-            [f"{message.start + i + 1:,}", *(cell(v) for v in row)]
-            for i, row in enumerate(message.rows)
-        ]
-        headers = ["#", *(cell(name, 24) for name in message.columns)]  # made visible
-        # Widths set here, not measured by the table when idle: the window is drawn at its
-        # final widths at once, and they only grow (a later window with longer values).
-        needed = [len(f"{total:,}"), *(len(h) for h in headers[1:])]
-        for values in cells:
-            needed = [max(w, len(v)) for w, v in zip(needed, values, strict=True)]
-        widths = [max(w, old) for w, old in zip(needed, self._preview_widths, strict=False)]
-        widths += needed[len(widths) :]
-        if message.columns != self._preview_columns or widths != self._preview_widths:
-            table.clear(columns=True)
-            for index, (header, width) in enumerate(zip(headers, widths, strict=True)):
-                table.add_column(data_text(header), key=f"c{index}", width=width)
-            self._preview_columns = list(message.columns)
-            self._preview_widths = widths
-        else:
-            table.clear()
-        self._preview_start = message.start
-        self._preview_count = len(message.rows)
-        table.add_rows(
-            [(data_text(values[0], "dim"), *map(data_text, values[1:])) for values in cells]
-        )
-        target = self._preview_target
-        if message.rows:
-            at = min(max(target - message.start, 0), len(message.rows) - 1)
-            target = message.start + at
-            table.move_cursor(row=at, animate=False, scroll=True)
-        self._show_preview_status(target)
-
-    def _show_preview_status(self, row: int) -> None:
-        total = self.current.n_rows if self.current else 0
-        if not self._preview_count:
-            text = "no rows" if total == 0 else "reading…"
-        else:
-            first = self._preview_start + 1
-            last = self._preview_start + self._preview_count
-            text = f"rows {first:,}-{last:,} of {total:,} · row {row + 1:,} · g/G first/last row"
-        self.query_one("#ds-preview-status", Static).update(text)
-
     # --- lineage ----------------------------------------------------------------------------
 
     def on_lineage_loaded(self, message: LineageLoaded) -> None:
         if message.version != self.selected:
             return
         self._lineage = message.uses
-        now = self._now()
-        rows: list[tuple[Any, ...]] = [
-            (
-                str(use.run_id),
-                use.project,
-                use.status,
-                f"{use.dataset}@{use.version}",
-                human_age(use.created_at, now),
-            )
-            for use in message.uses
-        ]
-        keys = [str(use.run_id) for use in message.uses]
-        fill_table(self.query_one(LineageTable), LINEAGE_COLUMNS, rows, keys)
+        self.query_one(LineageTable).show_uses(message.uses, self._now())
         empty = "" if message.uses else f"No runs used {self.dataset_name}@{message.version} yet."
         self.query_one("#ds-lineage-empty", Static).update(plain(empty))
 
@@ -654,9 +325,7 @@ class DatasetScreen(Screen[None]):
     def _open_run(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is None:
             return
-        from dockyard.tui.screens.run import RunScreen  # plotext loads with the first run opened
-
-        self.app.push_screen(RunScreen(int(event.row_key.value)))
+        navigation.open_run(self.app, int(event.row_key.value))
 
     # --- tags and diff ----------------------------------------------------------------------
 
@@ -687,23 +356,18 @@ class DatasetScreen(Screen[None]):
                 )
                 return
             a, b = older[0], current
-        from dockyard.tui.screens.dataset_diff import DatasetDiffScreen
-
-        self.app.push_screen(
-            DatasetDiffScreen(
-                self.workspace, f"{self.dataset_name}@{a}", f"{self.dataset_name}@{b}"
-            )
+        navigation.open_dataset_diff(
+            self.app, self.workspace, f"{self.dataset_name}@{a}", f"{self.dataset_name}@{b}"
         )
 
     def action_add_version(self) -> None:
         """The add-dataset form on this dataset: a new file becomes the next version."""
-        from dockyard.tui.screens.add_dataset import AddDatasetScreen
 
         def done(outcome: str | None) -> None:
             if outcome is not None:
                 self.action_reload()
 
-        self.app.push_screen(AddDatasetScreen(self.workspace, name=self.dataset_name), done)
+        navigation.open_add_dataset(self.app, self.workspace, name=self.dataset_name, done=done)
 
     def action_back(self) -> None:
         """esc: from a section back to the versions; otherwise close the screen."""

@@ -19,8 +19,9 @@ from textual.widgets import DataTable, Footer, Static
 
 from dockyard.core.text import visible
 from dockyard.core.workspace import Workspace
-from dockyard.tui.screens.dataset import fill_table
+from dockyard.tui.errors import describe_error
 from dockyard.tui.text import data_text, plain
+from dockyard.tui.widgets.tables import fill_table
 
 if TYPE_CHECKING:
     from dockyard.core.dataset_diff import ColumnChange, DatasetDiff
@@ -162,7 +163,6 @@ class DatasetDiffScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="ds-diff")
     def _load(self) -> None:
         from dockyard.core.dataset_diff import diff_versions
-        from dockyard.tui.screens.dataset import describe_error
 
         try:
             diff = diff_versions(self.workspace, self.ref_a, self.ref_b)

@@ -29,7 +29,7 @@ from dockyard.core.overview import NO_VALUE, CheckMark, as_utc, human_age
 from dockyard.core.text import visible
 from dockyard.core.workspace import Workspace
 from dockyard.tui import deploy_actions
-from dockyard.tui.run_actions import one_line
+from dockyard.tui.errors import describe_error
 from dockyard.tui.text import plain
 from dockyard.tui.widgets.report import report_text
 
@@ -94,12 +94,12 @@ def read_request(workspace: Workspace, request_id: int) -> RequestView:
         try:
             comparison = compare(workspace, [live.ref, request.ref], points=2)
         except Exception as error:
-            comparison_error = one_line(error)
+            comparison_error = describe_error(error)
     report, report_error = None, ""
     try:
         report = build_report(workspace, request.ref)
     except Exception as error:
-        report_error = one_line(error)
+        report_error = describe_error(error)
     return RequestView(
         request, environment, live, comparison, comparison_error, report, report_error
     )
@@ -324,7 +324,7 @@ class RequestScreen(Screen[None]):
         try:
             view = read_request(self.workspace, self.request_id)
         except Exception as error:
-            self.post_message(RequestLoadFailed(one_line(error)))
+            self.post_message(RequestLoadFailed(describe_error(error)))
             return
         if not get_current_worker().is_cancelled:
             self.post_message(RequestLoaded(view))

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, cast
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Container
 from textual.events import DescendantFocus
 from textual.message import Message
@@ -23,15 +22,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
-from dockyard.core.errors import DockyardError
 from dockyard.core.overview import (
-    ARCHIVABLE_PANES,
     PAGE_SIZE,
     DeploymentRow,
     ModelRow,
     MonitoringRow,
     Pane,
-    PanePage,
     RunRow,
     agent_status,
     load_pane,
@@ -40,6 +36,9 @@ from dockyard.core.overview import (
 )
 from dockyard.core.workspace import Workspace, os_user
 from dockyard.store.queries import Reader
+from dockyard.tui import navigation
+from dockyard.tui.errors import describe_error
+from dockyard.tui.home_keys import HOME_BINDINGS, PANE_KEYS
 from dockyard.tui.messages import (
     AgentStatusLoaded,
     FilterChanged,
@@ -49,7 +48,6 @@ from dockyard.tui.messages import (
     PaneLoaded,
     WaitingLoaded,
 )
-from dockyard.tui.screens.detail import DetailScreen
 from dockyard.tui.widgets.pane import OverviewPane
 from dockyard.tui.widgets.status_line import StatusLine
 
@@ -62,118 +60,15 @@ MAX_BACKOFF_POLLS = 15
 #: The pane focused when the app opens: runs are what people come back to watch.
 START_PANE = Pane.RUNS
 
-#: Panes whose rows ``space`` tags for ``c`` (compare): runs, and models (latest versions).
-TAGGABLE_PANES = (Pane.RUNS, Pane.MODELS)
-
 if TYPE_CHECKING:
     from dockyard.tui.app import DockyardApp
     from dockyard.tui.deploy_actions import Reread
 
 
-def describe_error(error: BaseException) -> str:
-    """One line for the user: our own errors already are; others get their type."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    # store.db.StoreError is matched by name: importing store.db would load SQLAlchemy.
-    ours = isinstance(error, DockyardError) or any(
-        cls.__name__ == "StoreError" for cls in type(error).__mro__
-    )
-    if ours:
-        return text or type(error).__name__
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
 class HomeScreen(Screen[None]):
     """The five panes, the status line and the footer."""
 
-    BINDINGS = [
-        # Priority: the action runs as the key arrives, before the keys typed after it are
-        # routed, so a burst like "/wine" (paste, slow SSH link) lands in the filter.
-        Binding("slash", "filter", "Filter", id="filter", priority=True),
-        Binding("escape", "back", "Clear", tooltip="Clear the filter, then the tags", id="back"),
-        Binding("r", "refresh", "Refresh", id="refresh"),
-        Binding("n", "new_run", "New run", tooltip="Launch a run (the launch form)", id="new-run"),
-        Binding(
-            "x",
-            "cancel_run",
-            "Cancel",
-            tooltip="Cancel the highlighted run (asks first)",
-            id="cancel-run",
-        ),
-        Binding(
-            "R",
-            "retry_run",
-            "Retry",
-            tooltip="Queue the highlighted run again (once it has ended)",
-            id="retry-run",
-        ),
-        # space and M stay out of the footer (80 columns are full): help and the palette
-        # list them, and c with nothing tagged says to tag with space.
-        Binding("space", "toggle_tag", "Tag", show=False, id="tag"),
-        Binding("c", "compare_tagged", "Compare", id="compare"),
-        Binding("M", "register_run", "Register model", show=False, id="register-run"),
-        Binding(
-            "a",
-            "add_dataset",
-            "Add data",
-            show=False,
-            tooltip="Register a file as a dataset version (Datasets pane)",
-            id="add-dataset",
-        ),
-        # Same letters as other panes' keys: check_action lets one of each pair through.
-        Binding(
-            "a",
-            "approve_request",
-            "Approve",
-            tooltip="Approve the highlighted request (Deployments pane; asks first)",
-            id="approve-request",
-        ),
-        Binding(
-            "x",
-            "reject_request",
-            "Reject",
-            tooltip="Reject the highlighted request, with a comment (Deployments pane)",
-            id="reject-request",
-        ),
-        Binding(
-            "b",
-            "roll_back",
-            "Roll back",
-            tooltip="Roll the highlighted deployment back to the version before (asks first)",
-            id="roll-back",
-        ),
-        Binding(
-            "A",
-            "acknowledge_alert",
-            "Acknowledge",
-            show=False,  # 80 columns are full; help and the palette list it
-            tooltip="Acknowledge the highlighted alert, with a comment (Monitoring pane)",
-            id="acknowledge-alert",
-        ),
-        Binding(
-            "d",
-            "tidy_row",
-            "Archive/delete",
-            show=False,  # 80 columns are full; help and the palette list it
-            tooltip="Archive, restore or delete the highlighted dataset, run or model version "
-            "(asks first, naming what blocks a delete)",
-            id="tidy-row",
-        ),
-        Binding(
-            "H",
-            "toggle_archived",
-            "Archived",
-            show=False,
-            tooltip="Show or hide archived rows in this pane (shown dimmed, marked ⊘)",
-            id="toggle-archived",
-        ),
-        Binding(
-            "D",
-            "request_deployment",
-            "Deploy",
-            tooltip="Request a deployment of the highlighted model's latest version",
-            id="request-deployment",
-        ),
-    ]
+    BINDINGS = HOME_BINDINGS
 
     # Wide and tall: a grid with every pane's rows visible. Otherwise the focused pane
     # takes the room and the others shrink to their title line (count and summary).
@@ -260,7 +155,8 @@ class HomeScreen(Screen[None]):
     # --- actions ----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Offer esc only when there is a filter to clear, and / only outside an input."""
+        """Offer esc only when there is a filter to clear, / only outside an input, and each
+        pane's own keys only on that pane (``tui/home_keys.py``)."""
         if not self.is_mounted or not self.query(OverviewPane):
             return True
         pane = self.current
@@ -268,24 +164,9 @@ class HomeScreen(Screen[None]):
             return pane.filter_text != "" or pane.is_filtering or bool(pane.tagged)
         if action == "filter":
             return not isinstance(self.focused, Input)
-        if action in ("cancel_run", "retry_run"):
-            return self.active_pane is Pane.RUNS and not isinstance(self.focused, Input)
-        if action in ("toggle_tag", "compare_tagged"):
-            return self.active_pane in TAGGABLE_PANES and not isinstance(self.focused, Input)
-        if action == "register_run":
-            return self.active_pane is Pane.RUNS and not isinstance(self.focused, Input)
-        if action == "add_dataset":
-            return self.active_pane is Pane.DATASETS and not isinstance(self.focused, Input)
-        if action in ("approve_request", "reject_request", "roll_back"):
-            return self.active_pane is Pane.DEPLOYMENTS and not isinstance(self.focused, Input)
-        if action == "request_deployment":
-            return self.active_pane is Pane.MODELS and not isinstance(self.focused, Input)
-        if action == "acknowledge_alert":
-            return self.active_pane is Pane.MONITORING and not isinstance(self.focused, Input)
-        if action in ("tidy_row", "toggle_archived"):
-            return self.active_pane.value in ARCHIVABLE_PANES and not isinstance(
-                self.focused, Input
-            )
+        panes = PANE_KEYS.get(action)
+        if panes is not None:  # a key of some panes only (its letter means another there)
+            return self.active_pane in panes and not isinstance(self.focused, Input)
         return True
 
     async def action_filter(self) -> None:
@@ -456,29 +337,7 @@ class HomeScreen(Screen[None]):
         if message.page.pane is Pane.RUNS and self._show_run_key is not None:
             self._put_cursor_on_run()
         if message.page.pane is Pane.MONITORING and not message.page.filter_text:
-            self._note_alerts(message.page)
-
-    #: The newest open alert seen so far (None before the first unfiltered read).
-    _newest_alert: int | None = None
-
-    def _note_alerts(self, page: PanePage) -> None:
-        """The header's open-alert count, and a notification for each alert that is new
-        since the last read (not for those already open when the app started)."""
-        self.query_one(StatusLine).alerts = page.counts.get("alerts", 0)
-        if page.offset:
-            return
-        alerts = [r for r in page.rows if isinstance(r, MonitoringRow) and r.kind == "alert"]
-        newest = max((r.id for r in alerts), default=0)
-        if self._newest_alert is not None:
-            for row in alerts:
-                if row.id > self._newest_alert:
-                    self.notify(
-                        row.message or f"{row.project}/{row.monitor}: {row.status}",
-                        title=f"New alert {row.id}: {row.project}/{row.monitor}",
-                        severity="error",
-                        timeout=10,
-                    )
-        self._newest_alert = max(newest, self._newest_alert or 0)
+            self.query_one(StatusLine).note_alerts(message.page)
 
     def on_agent_status_loaded(self, message: AgentStatusLoaded) -> None:
         self.query_one(StatusLine).agent = message.status
@@ -514,32 +373,23 @@ class HomeScreen(Screen[None]):
             self._open_run(message.row.id)
             return
         if isinstance(message.row, ModelRow):
-            # Imported on first use, like every screen the home screen does not need to start.
-            from dockyard.tui.screens.model import ModelScreen
-
-            self.app.push_screen(ModelScreen(self.workspace, message.row.name, now=self._now))
+            navigation.open_model(self.app, self.workspace, message.row.name, now=self._now)
             return
         if isinstance(message.row, DeploymentRow) and message.row.kind == "request":
-            from dockyard.tui.screens.deploy_request import RequestScreen
-
-            self.app.push_screen(RequestScreen(self.workspace, message.row.id, now=self._now))
+            navigation.open_request(self.app, self.workspace, message.row.id, now=self._now)
             return
         if isinstance(message.row, MonitoringRow) and message.row.monitor_id:
-            from dockyard.tui.screens.monitor import MonitorScreen
-
             row = message.row
             result = row.result_id if row.kind == "alert" else None
-            self.app.push_screen(
-                MonitorScreen(self.workspace, row.monitor_id, result_id=result, now=self._now)
+            navigation.open_monitor(
+                self.app, self.workspace, row.monitor_id, result_id=result, now=self._now
             )
             return
         if message.pane is Pane.DATASETS:
-            from dockyard.tui.screens.dataset import DatasetScreen
-
             name = getattr(message.row, "name", "")
-            self.app.push_screen(DatasetScreen(self.workspace, name, now=self._now))
+            navigation.open_dataset(self.app, self.workspace, name, now=self._now)
             return
-        self.app.push_screen(DetailScreen(message.row.label, row_fields(message.row)))
+        navigation.open_detail(self.app, message.row.label, row_fields(message.row))
 
     # --- models: tag, compare, register (tui.screens.model and .compare do the rest) ---------
 
@@ -558,11 +408,9 @@ class HomeScreen(Screen[None]):
         self.refresh_bindings()
 
     def action_compare_tagged(self) -> None:
-        from dockyard.tui.screens.model import compare_limit_problem
-
         pane = self.current
         noun = "runs" if pane.pane is Pane.RUNS else "models"
-        problem = compare_limit_problem(len(pane.tagged), noun)
+        problem = navigation.compare_limit_problem(len(pane.tagged), noun)
         if problem:
             self.notify(problem, severity="warning")
             return
@@ -570,58 +418,23 @@ class HomeScreen(Screen[None]):
             f"run:{row.id}" if isinstance(row, RunRow) else getattr(row, "name", row.key)
             for row in pane.tagged
         ]
-        from dockyard.tui.screens.compare import (
-            CompareScreen,  # plotext loads on first compare only
-        )
-
-        self.app.push_screen(CompareScreen(self.workspace, refs))
+        navigation.open_compare(self.app, self.workspace, refs)
 
     def action_register_run(self) -> None:
-        from dockyard.tui.widgets.prompt import PromptField, PromptModal
+        from dockyard.tui import model_actions
 
         row = self.pane(Pane.RUNS).row_at_cursor()
         if not isinstance(row, RunRow):
             self.notify("No run to register", severity="warning")
             return
-        modal = PromptModal(
-            f"Register run {row.id} as a model version",
-            [
-                PromptField("name", "Model name (new or existing)", value=row.project),
-                PromptField("description", "Description (optional)"),
-            ],
-            hint="enter registers · esc cancels",
+        model_actions.ask_to_register_run(
+            self, self.workspace, row.id, row.project, on_done=self.refresh_panes
         )
-
-        def done(values: dict[str, str] | None) -> None:
-            if values is None:
-                return
-            self._register_run(row.id, values["name"], values["description"])
-
-        self.app.push_screen(modal, done)
-
-    @work(thread=True, exit_on_error=False, group="register-run")
-    def _register_run(self, run_id: int, name: str, description: str) -> None:
-        from dockyard.core.registry import register_version
-
-        try:
-            info = register_version(self.workspace, run_id, name, description)
-        except Exception as error:
-            self.notify(
-                describe_error(error),
-                title=f"Run {run_id} not registered",
-                severity="error",
-                timeout=8,
-            )
-            return
-        self.notify(f"Registered {info.ref} from run {run_id}", title="New model version")
-        self.app.call_from_thread(self.refresh_panes)
 
     # --- runs: open, n new, x cancel, R retry (tui.run_actions asks and does the work) ----------
 
     def _open_run(self, run_id: int) -> None:
-        from dockyard.tui.screens.run import RunScreen  # plotext loads with the first run opened
-
-        self.app.push_screen(RunScreen(run_id))
+        navigation.open_run(self.app, run_id)
 
     def _run_at_cursor(self) -> RunRow | None:
         from dockyard.core import overview

@@ -4,7 +4,8 @@ report of the version under the cursor.
 Everything the command line's ``dockyard model …`` does to one model is a key here: ``a``
 points an alias at the version (``A`` removes one), ``e`` edits its description and tags,
 ``space`` tags versions and ``c`` compares the tagged ones, ``w`` writes the report as
-Markdown. Every read and write runs in a worker; core errors become notifications.
+Markdown. Every read and write runs in a worker; core errors become notifications. The
+parts are ``widgets/model_versions.py``, the writes ``tui/model_actions.py``.
 """
 
 from __future__ import annotations
@@ -17,49 +18,23 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Vertical, VerticalScroll
+from textual.containers import Container, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from dockyard.core.overview import NO_VALUE, as_utc, format_metric, human_age
-from dockyard.core.text import visible
 from dockyard.core.workspace import Workspace
+from dockyard.tui import model_actions, navigation
+from dockyard.tui.errors import describe_error
+from dockyard.tui.model_actions import ModelChanged
+from dockyard.tui.navigation import compare_limit_problem
 from dockyard.tui.text import data_text, plain
-from dockyard.tui.widgets.confirm import ConfirmModal
-from dockyard.tui.widgets.prompt import PromptField, PromptModal
+from dockyard.tui.widgets.model_versions import AliasMoves, ReportView, VersionsTable
 from dockyard.tui.widgets.report import report_text
 
 if TYPE_CHECKING:
     from dockyard.core.registry import VersionInfo
-
-#: A comparison takes this many items at least and at most (core.comparison checks too).
-COMPARE_MIN, COMPARE_MAX = 2, 10
-
-TAG_MARK = "*"
-
-VERSION_COLUMNS = ("Ver", "Aliases", "Metric", "Run", "Data", "Created", "Description")
-METRIC_COLUMN = 2
-
-
-def describe_error(error: BaseException) -> str:
-    """One line for the user (the home screen's wording)."""
-    from dockyard.tui.screens.home import describe_error as home_describe_error
-
-    return home_describe_error(error)
-
-
-def compare_limit_problem(count: int, noun: str) -> str | None:
-    """Why ``count`` tagged items cannot be compared, or None if they can."""
-    if count < COMPARE_MIN:
-        return (
-            f"Compare needs {COMPARE_MIN} to {COMPARE_MAX} {noun}; {count} tagged — "
-            f"tag {noun} with space, then press c"
-        )
-    if count > COMPARE_MAX:
-        return f"Compare takes at most {COMPARE_MAX} {noun}; {count} tagged — untag some with space"
-    return None
 
 
 def _at_event(event_id: int | None) -> str:
@@ -97,52 +72,6 @@ class ModelLoadFailed(Message):
         self.what = what
         self.error = error
         self.version = version
-
-
-class ModelChanged(Message):
-    """An alias move or an edit went through: say so and read the model again."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
-# --- widgets ------------------------------------------------------------------------------
-
-
-class VersionsTable(DataTable[Text]):
-    BINDINGS = [
-        Binding("enter", "select_cursor", "Report", id="model-open-report"),
-        Binding("j", "cursor_down", "Down", show=False, id="versions-cursor-down"),
-        Binding("k", "cursor_up", "Up", show=False, id="versions-cursor-up"),
-        Binding("g", "first_row", "First row", show=False, id="versions-first-row"),
-        Binding("G", "last_row", "Last row", show=False, id="versions-last-row"),
-    ]
-
-    help_label = "Versions"
-
-    def action_first_row(self) -> None:
-        self.move_cursor(row=0)
-
-    def action_last_row(self) -> None:
-        if self.row_count:
-            self.move_cursor(row=self.row_count - 1)
-
-
-class ReportView(VerticalScroll):
-    """The validation report; focused by enter, scrolled with j/k, left with esc."""
-
-    BINDINGS = [
-        Binding("j", "scroll_down", "Down", show=False, id="report-down"),
-        Binding("k", "scroll_up", "Up", show=False, id="report-up"),
-        Binding("g", "scroll_home", "Top", show=False, id="report-top"),
-        Binding("G", "scroll_end", "Bottom", show=False, id="report-bottom"),
-    ]
-
-    help_label = "Report"
-
-
-# --- the screen -----------------------------------------------------------------------------
 
 
 class ModelScreen(Screen[None]):
@@ -217,14 +146,13 @@ class ModelScreen(Screen[None]):
         self._order: list[int] = []
         self._reports: dict[int, dict[str, Any]] = {}
         self._shown_report: int | None = None
-        self._metric_heading: str | None = None
         self.loaded = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="model", classes="box"), Container(id="model-body"):
             with Vertical(id="model-left"):
                 yield VersionsTable(id="versions", cursor_type="row")
-                yield Static("", id="aliases")
+                yield AliasMoves("", id="aliases")
             with ReportView(id="report"):
                 yield Static("Loading…", id="report-body")
         yield Footer(compact=True, show_command_palette=False)
@@ -295,16 +223,7 @@ class ModelScreen(Screen[None]):
         self.audit_warning = message.audit_warning
         self._reports.clear()
         self.tagged = [number for number in self.tagged if number in self.versions]
-        metrics = {info.primary_metric for info in message.versions}
-        # One primary metric for every version (the usual case): it names the column.
-        self._metric_heading = metrics.pop() if len(metrics) == 1 else None
-        table.clear(columns=True)
-        for index, heading in enumerate(VERSION_COLUMNS):
-            if index == METRIC_COLUMN and self._metric_heading:
-                heading = self._metric_heading
-            table.add_column(data_text(heading), key=f"c{index}")
-        for info in message.versions:
-            table.add_row(*self._cells(info), key=str(info.version))
+        table.show_versions(message.versions, self.tagged, self._now())
         if keep in self.versions:
             table.move_cursor(row=self._order.index(keep), animate=False)
         self.loaded = True
@@ -365,35 +284,6 @@ class ModelScreen(Screen[None]):
 
     # --- drawing ------------------------------------------------------------------------------
 
-    def _cells(self, info: VersionInfo) -> list[Text]:
-        tagged = info.version in self.tagged
-        version = Text(
-            f"{TAG_MARK if tagged else ''}v{info.version}",
-            style="bold magenta" if tagged else "",
-            no_wrap=True,
-        )
-        aliases = data_text(", ".join(info.aliases) or NO_VALUE, "bold" if info.aliases else "")
-        created = as_utc(info.created_at)
-        metric = (
-            format_metric(None, info.primary_value)
-            if self._metric_heading
-            else format_metric(info.primary_metric, info.primary_value)
-        )
-        return [
-            version,
-            aliases,
-            data_text(metric),
-            Text(str(info.run_id)),
-            data_text(info.dataset or NO_VALUE),
-            Text(human_age(created, self._now()), no_wrap=True),
-            data_text(info.description or ""),
-        ]
-
-    def _redraw_version(self, number: int) -> None:
-        info = self.versions[number]
-        cells = self._cells(info)
-        self.table.update_cell(str(number), "c0", cells[0], update_width=True)
-
     def _update_title(self) -> None:
         count = len(self._order)
         title = f"Model {self.model_name} · {count} version{'s' if count != 1 else ''}"
@@ -403,30 +293,7 @@ class ModelScreen(Screen[None]):
         )
 
     def _show_history(self) -> None:
-        widget = self.query_one("#aliases", Static)
-        now = self._now()
-        text = Text(no_wrap=True, overflow="ellipsis")
-        if self.audit_warning:
-            # wraps, unlike the moves: the whole warning must be readable at 80 columns
-            text = Text(self.audit_warning + "\n", style="bold red", overflow="fold")
-        if not self.history:
-            text.append("No alias has been set yet (a sets one).", style="dim")
-        for move in reversed(self.history):
-            source, target = move.get("from"), move.get("to")
-            if target is None:
-                change = f" removed from v{source}"
-            elif source is None:
-                change = f" set on v{target}"
-            else:
-                change = f" v{source} -> v{target}"
-            text.append(visible(str(move.get("alias", "?"))), style="bold")
-            text.append(change)
-            when = human_age(as_utc(move.get("at")), now)
-            note = f" ({move['note']})" if move.get("note") else ""  # imported from MLflow
-            text.append(visible(f"  {move.get('actor', '?')}, {when}{note}") + "\n", style="dim")
-        text.rstrip()
-        widget.update(text)
-        widget.border_title = f"Alias moves ({len(self.history)})"
+        self.query_one(AliasMoves).show(self.history, self.audit_warning, self._now())
 
     def _show_report(self, version: int) -> None:
         report = self._reports[version]
@@ -465,7 +332,7 @@ class ModelScreen(Screen[None]):
             self.tagged.remove(current.version)
         else:
             self.tagged.append(current.version)
-        self._redraw_version(current.version)
+        self.table.redraw_tag(current, current.version in self.tagged, self._now())
         self._update_title()
         self.table.action_cursor_down()
 
@@ -474,155 +341,23 @@ class ModelScreen(Screen[None]):
         if problem:
             self.notify(problem, severity="warning")
             return
-        from dockyard.tui.screens.compare import CompareScreen
-
         refs = [f"{self.model_name}@{number}" for number in self.tagged]
-        self.app.push_screen(CompareScreen(self.workspace, refs))
+        navigation.open_compare(self.app, self.workspace, refs)
 
     def action_set_alias(self) -> None:
         current = self._need_version("alias")
-        if current is None:
-            return
-        ref = current.ref
-        modal = PromptModal(
-            f"Alias for {ref}",
-            [
-                PromptField(
-                    "alias",
-                    "Alias (moves it here if another version has it)",
-                    placeholder="champion",
-                )
-            ],
-            hint="enter sets it · esc cancels · e.g. champion, challenger",
-        )
-
-        def done(values: dict[str, str] | None) -> None:
-            if values is None:
-                return
-            if not values["alias"]:
-                self.notify("No alias given; nothing changed", severity="warning")
-                return
-            self._set_alias(ref, values["alias"])
-
-        self.app.push_screen(modal, done)
-
-    @work(thread=True, exit_on_error=False, group="model-write")
-    def _set_alias(self, ref: str, alias: str, force: bool = False) -> None:
-        from dockyard.core.registry import GatesFailedError, gate_summary, set_alias
-
-        try:
-            info = set_alias(self.workspace, ref, alias, force=force)
-        except GatesFailedError as error:
-            self.app.call_from_thread(
-                self._confirm_failing_alias, ref, alias, gate_summary(error.failed)
-            )
-            return
-        except Exception as error:
-            self.notify(describe_error(error), title="Alias not set", severity="error")
-            return
-        forced = " (forced past failing gates)" if force else ""
-        self.post_message(ModelChanged(f"{info.model}@{alias} -> v{info.version}{forced}"))
-
-    def _confirm_failing_alias(self, ref: str, alias: str, failed: str) -> None:
-        """The version fails its gates: the same question the command line asks."""
-        question = ConfirmModal(
-            f"Make {ref} {alias} anyway?",
-            f"{ref} fails its gates: {failed}. The move is recorded in the audit log as "
-            "forced past failing gates.",
-            confirm_label=f"Make {alias}",
-        )
-
-        def answer(yes: bool | None) -> None:
-            if yes:
-                self._set_alias(ref, alias, force=True)
-            else:
-                self.notify(f"{alias} not moved; nothing changed", severity="warning")
-
-        self.app.push_screen(question, answer)
+        if current is not None:
+            model_actions.ask_to_set_alias(self, self.workspace, current.ref)
 
     def action_remove_alias(self) -> None:
         current = self._need_version("remove an alias from")
-        if current is None:
-            return
-        modal = PromptModal(
-            f"Remove an alias of {self.model_name}",
-            [PromptField("alias", "Alias to remove", value=(current.aliases or [""])[0])],
-            hint="enter removes it (its history stays) · esc cancels",
-        )
-
-        def confirm(values: dict[str, str] | None) -> None:
-            if not values or not values["alias"]:
-                return
-            alias = values["alias"]
-            question = ConfirmModal(
-                f"Remove {self.model_name}@{alias}?",
-                f"The alias {alias} will point at no version of {self.model_name} "
-                "(its history stays). Anything that loads the model by this alias stops "
-                "finding it until the alias is set again.",
-                confirm_label="Remove alias",
-            )
-
-            def remove(yes: bool | None) -> None:
-                if yes:
-                    self._remove_alias(alias)
-
-            self.app.push_screen(question, remove)
-
-        self.app.push_screen(modal, confirm)
-
-    @work(thread=True, exit_on_error=False, group="model-write")
-    def _remove_alias(self, alias: str) -> None:
-        from dockyard.core.registry import remove_alias
-
-        try:
-            remove_alias(self.workspace, self.model_name, alias)
-        except Exception as error:
-            self.notify(describe_error(error), title="Alias not removed", severity="error")
-            return
-        self.post_message(ModelChanged(f"Removed alias {alias} from {self.model_name}"))
+        if current is not None:
+            model_actions.ask_to_remove_alias(self, self.workspace, self.model_name, current)
 
     def action_edit_version(self) -> None:
         current = self._need_version("edit")
-        if current is None:
-            return
-        tags = " ".join(f"{key}={value}" for key, value in sorted(current.tags.items()))
-        modal = PromptModal(
-            f"Edit {current.ref} (the model itself never changes)",
-            [
-                PromptField("description", "Description", value=current.description),
-                PromptField(
-                    "tags",
-                    "Tags: KEY=VALUE separated by spaces; KEY= removes one",
-                    value=tags,
-                    placeholder="reviewed=yes",
-                ),
-            ],
-        )
-        ref, old_tags = current.ref, current.tags
-
-        def done(values: dict[str, str] | None) -> None:
-            if values is None:
-                return
-            parsed = parse_tags(values["tags"])
-            if isinstance(parsed, str):
-                self.notify(parsed, title="Not saved", severity="error")
-                return
-            # Tags left out of the field are removed, as the field showed all of them.
-            changes = {key: "" for key in old_tags if key not in parsed} | parsed
-            self._edit_version(ref, values["description"], changes)
-
-        self.app.push_screen(modal, done)
-
-    @work(thread=True, exit_on_error=False, group="model-write")
-    def _edit_version(self, ref: str, description: str, tags: dict[str, str]) -> None:
-        from dockyard.core.registry import update_version
-
-        try:
-            info = update_version(self.workspace, ref, description, tags or None)
-        except Exception as error:
-            self.notify(describe_error(error), title="Not saved", severity="error")
-            return
-        self.post_message(ModelChanged(f"Updated {info.ref}"))
+        if current is not None:
+            model_actions.ask_to_edit_version(self, self.workspace, current)
 
     def action_request_deployment(self) -> None:
         from dockyard.tui import deploy_actions
@@ -652,14 +387,3 @@ class ModelScreen(Screen[None]):
             self.notify(describe_error(error), title="Report not written", severity="error")
             return
         self.notify(f"Wrote {target}", title=f"Report {ref}")
-
-
-def parse_tags(text: str) -> dict[str, str] | str:
-    """``"reviewed=yes owner=bob"`` -> a dict; a one-line problem for bad input."""
-    tags: dict[str, str] = {}
-    for part in text.split():
-        key, sep, value = part.partition("=")
-        if not sep or not key:
-            return f"Tag {part!r} is not KEY=VALUE (KEY= removes a tag)"
-        tags[key] = value
-    return tags

@@ -13,11 +13,9 @@ opens the launch form to retrain the model on the newest data.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -27,46 +25,23 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from dockyard.core.overview import NO_VALUE, as_utc, human_age
-from dockyard.core.text import visible
 from dockyard.core.workspace import Workspace
-from dockyard.tui import monitor_actions
-from dockyard.tui.run_actions import one_line
-from dockyard.tui.text import data_text, plain
+from dockyard.tui import monitor_actions, navigation
+from dockyard.tui.errors import describe_error
+from dockyard.tui.text import plain
 from dockyard.tui.widgets.monitor_charts import HistogramChart, HistoryChart
+from dockyard.tui.widgets.monitor_result import (
+    ChecksTable,
+    MonitorView,
+    ResultsTable,
+    check_label,
+    head_text,
+    read_monitor,
+)
 
 if TYPE_CHECKING:
     from dockyard.core.monitor_checks import CheckResult
-    from dockyard.core.monitoring import AlertInfo, MonitorInfo, MonitorRun
-
-#: Stored results the screen reads (newest first); the history chart spans them.
-HISTORY_LIMIT = 50
-
-STATUS_STYLES = {"ok": "green", "warn": "yellow", "alert": "bold red", "error": "bold red"}
-
-
-@dataclass(frozen=True)
-class MonitorView:
-    """What the screen shows, read in one worker."""
-
-    monitor: MonitorInfo
-    runs: list[MonitorRun]  # newest first
-    shown: MonitorRun | None
-    alerts: list[AlertInfo]  # open alerts of this monitor, newest first
-
-
-def read_monitor(workspace: Workspace, monitor_id: int, result_id: int | None) -> MonitorView:
-    """The monitor, its last results, the one to show (``result_id`` or the newest) and
-    its open alerts."""
-    from dockyard.core.monitoring import get_monitor, get_result, list_alerts, monitor_history
-
-    monitor = get_monitor(workspace, monitor_id)
-    runs = monitor_history(workspace, monitor_id, limit=HISTORY_LIMIT)
-    shown = next((r for r in runs if r.id == result_id), None) if result_id else None
-    if shown is None:
-        shown = get_result(workspace, result_id) if result_id else (runs[0] if runs else None)
-    alerts = [a for a in list_alerts(workspace) if a.monitor_id == monitor_id]
-    return MonitorView(monitor, runs, shown, alerts)
+    from dockyard.core.monitoring import AlertInfo
 
 
 class MonitorLoaded(Message):
@@ -87,64 +62,6 @@ class RetrainReady(Message):
         self.project = project
         self.values = values
         self.dataset = dataset
-
-
-def _number(value: float | None) -> str:
-    return NO_VALUE if value is None else f"{value:.4g}"
-
-
-def head_text(view: MonitorView, now: datetime) -> Text:
-    """Two lines: the monitor and its state; the result shown."""
-    info = view.monitor
-    text = Text(no_wrap=True, overflow="ellipsis")
-    state = "paused" if info.paused else (info.last_status or "never run")
-    text.append(f" {state.upper()} ", style=f"reverse {STATUS_STYLES.get(state, 'bold')}")
-    text.append(f" {visible(info.project)}/{visible(info.name)}", style="bold")
-    text.append(f" · {visible(info.kind)} · {visible(info.schedule)}")
-    if view.alerts:
-        noun = "open alert" if len(view.alerts) == 1 else "open alerts"
-        text.append(f" · {len(view.alerts)} {noun}", style="bold red")
-    text.append("\n")
-    run = view.shown
-    if run is None:
-        text.append("No result yet: r runs the monitor now", style="dim")
-        return text
-    newest = bool(view.runs) and view.runs[0].id == run.id
-    text.append(f"result {run.id}" + ("" if newest else " (earlier run)"), style="bold")
-    text.append(f" · {human_age(as_utc(run.started_at), now)} · {visible(run.batch_path)}")
-    if run.rows is not None:
-        text.append(f" · {run.rows:,} rows")
-    if run.model_ref:
-        text.append(f" · {visible(run.model_ref)}")
-    return text
-
-
-def check_label(check: CheckResult) -> str:
-    return f"{check.check} {check.column}" if check.column else check.check
-
-
-def fill_table(
-    table: DataTable[Text],
-    headings: tuple[str, ...],
-    rows: list[list[Text]],
-    keys: list[str] | None = None,
-) -> None:
-    """Replace a table's rows; each column as wide as its widest cell (measured here, so
-    the layout does not depend on when the table measures itself)."""
-    table.clear(columns=True)
-    for index, heading in enumerate(headings):
-        width = max([len(heading)] + [row[index].cell_len for row in rows if len(row) > index])
-        table.add_column(heading, key=f"c{index}", width=min(width, 60))
-    for index, cells in enumerate(rows):
-        table.add_row(*cells, key=keys[index] if keys else None)
-
-
-class ChecksTable(DataTable[Text]):
-    help_label = "Checks"
-
-
-class ResultsTable(DataTable[Text]):
-    help_label = "Results"
 
 
 class MonitorScreen(Screen[None]):
@@ -232,7 +149,7 @@ class MonitorScreen(Screen[None]):
         try:
             view = read_monitor(self.workspace, self.monitor_id, result_id)
         except Exception as error:
-            self.post_message(MonitorLoadFailed(one_line(error)))
+            self.post_message(MonitorLoadFailed(describe_error(error)))
             return
         if not get_current_worker().is_cancelled:
             self.post_message(MonitorLoaded(view))
@@ -242,40 +159,8 @@ class MonitorScreen(Screen[None]):
         self.result_id = view.shown.id if view.shown else None
         self.title = f"monitor {view.monitor.project}/{view.monitor.name}"
         self.query_one("#monitor-head", Static).update(head_text(view, self._now()))
-        checks = self.query_one(ChecksTable)
-        row = checks.cursor_row
-        check_rows = [
-            [
-                data_text(check_label(check)),
-                data_text(check.status, STATUS_STYLES.get(check.status, "")),
-                data_text(_number(check.value)),
-                data_text(_number(check.threshold)),
-                data_text(check.statistic),
-            ]
-            for check in (view.shown.checks if view.shown else ())
-        ]
-        if view.shown is not None and not view.shown.checks:
-            reason = view.shown.error or view.shown.summary or view.shown.status
-            check_rows.append([data_text(reason)] + [data_text("")] * 4)
-        fill_table(checks, ("Check", "Status", "Value", "Limit", "Statistic"), check_rows)
-        if checks.row_count:
-            checks.move_cursor(row=min(row, checks.row_count - 1), animate=False)
-        now = self._now()
-        run_rows = [
-            [
-                data_text(run.id),
-                data_text(human_age(as_utc(run.started_at), now)),
-                data_text(run.status, STATUS_STYLES.get(run.status, "")),
-                data_text(run.batch_path.rsplit("/", 1)[-1]),
-            ]
-            for run in view.runs
-        ]
-        fill_table(
-            self.query_one(ResultsTable),
-            ("Id", "Ran", "Status", "Batch"),
-            run_rows,
-            keys=[str(run.id) for run in view.runs],
-        )
+        self.query_one(ChecksTable).show_result(view.shown)
+        self.query_one(ResultsTable).show_runs(view.runs, self._now())
         self._show_charts()
         self.loaded = True
         self.refresh_bindings()
@@ -398,13 +283,11 @@ class MonitorScreen(Screen[None]):
         try:
             plan = retrain_plan(self.workspace, self.monitor_id)
         except Exception as error:
-            self.notify(one_line(error), title="Cannot retrain", severity="error")
+            self.notify(describe_error(error), title="Cannot retrain", severity="error")
             return
         self.post_message(RetrainReady(plan.project, plan.params, plan.dataset))
 
     def on_retrain_ready(self, message: RetrainReady) -> None:
-        from dockyard.tui.screens.launch import LaunchScreen
-
-        self.app.push_screen(
-            LaunchScreen(project=message.project, values=message.values, dataset=message.dataset)
+        navigation.open_launch(
+            self.app, project=message.project, values=message.values, dataset=message.dataset
         )

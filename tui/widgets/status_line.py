@@ -8,7 +8,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from dockyard.core.overview import AgentStatus
+from dockyard.core.overview import AgentStatus, MonitoringRow, PanePage
 from dockyard.tui.text import markup
 
 
@@ -34,6 +34,28 @@ class StatusLine(Static):
         super().__init__(id="status-line")
         self.workspace_label = workspace_label
         self.user = user
+        #: The newest open alert seen so far (None before the first unfiltered read).
+        self._newest_alert: int | None = None
+
+    def note_alerts(self, page: PanePage) -> None:
+        """The open-alert count of an unfiltered Monitoring page, and a notification for
+        each alert that is new since the last read (not for those already open when the
+        app started)."""
+        self.alerts = page.counts.get("alerts", 0)
+        if page.offset:
+            return
+        alerts = [r for r in page.rows if isinstance(r, MonitoringRow) and r.kind == "alert"]
+        newest = max((r.id for r in alerts), default=0)
+        if self._newest_alert is not None:
+            for row in alerts:
+                if row.id > self._newest_alert:
+                    self.notify(
+                        row.message or f"{row.project}/{row.monitor}: {row.status}",
+                        title=f"New alert {row.id}: {row.project}/{row.monitor}",
+                        severity="error",
+                        timeout=10,
+                    )
+        self._newest_alert = max(newest, self._newest_alert or 0)
 
     def render_text(self) -> Content:
         if self.agent is None:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from dockyard.tui.clikit import Context, echo, fail, pass_ctx, print_json
+from dockyard.tui.cli.kit import Context, echo, fail, pass_ctx, print_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -10,8 +10,8 @@ import click
 
 from dockyard.core.overview import human_time
 from dockyard.store.schema import RUN_STATUSES
-from dockyard.tui.cli_housekeeping import archived_choice, archived_options, marked
-from dockyard.tui.clikit import (
+from dockyard.tui.cli.housekeeping import archived_choice, archived_options, marked
+from dockyard.tui.cli.kit import (
     COUNT,
     ROW_ID,
     Context,

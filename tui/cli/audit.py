@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-from dockyard.tui.clikit import Context, echo, fail, pass_ctx, print_json
+from dockyard.tui.cli.kit import Context, echo, fail, pass_ctx, print_json
 
 
 @click.group()
@@ -86,7 +86,7 @@ def audit_log(
       dockyard audit log --model wine-clf --env production --since 2026-03-01
     """
     from dockyard.core.audit import history_warning, search_events
-    from dockyard.tui.cli_deploy import _parse_date
+    from dockyard.tui.cli.deploy import _parse_date
 
     workspace = ctx.workspace()
     events = search_events(workspace, model, env_name, _parse_date(since) if since else None)

@@ -15,7 +15,7 @@ import click
 
 from dockyard.core.overview import human_time
 from dockyard.store.schema import REQUEST_STATUSES
-from dockyard.tui.clikit import (
+from dockyard.tui.cli.kit import (
     COUNT,
     OFFSET,
     ROW_ID,

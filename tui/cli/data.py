@@ -14,8 +14,8 @@ import click
 
 from dockyard.core.overview import human_size, human_time
 from dockyard.core.text import visible
-from dockyard.tui.cli_housekeeping import archived_choice, archived_options, marked
-from dockyard.tui.clikit import OFFSET, Context, echo, pass_ctx, print_json, print_table
+from dockyard.tui.cli.housekeeping import archived_choice, archived_options, marked
+from dockyard.tui.cli.kit import OFFSET, Context, echo, pass_ctx, print_json, print_table
 from dockyard.tui.profile_rows import profile_cells
 
 if TYPE_CHECKING:

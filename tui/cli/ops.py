@@ -1,4 +1,4 @@
-"""``dockyard monitor …``: the operations side (deployments: ``tui/cli_deploy.py``)."""
+"""``dockyard monitor …``: the operations side (deployments: ``tui/cli/deploy.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from dockyard.core.overview import human_time
-from dockyard.tui.clikit import COUNT, ROW_ID, Context, echo, pass_ctx, print_json, print_table
+from dockyard.tui.cli.kit import COUNT, ROW_ID, Context, echo, pass_ctx, print_json, print_table
 
 
 @click.group()

@@ -11,8 +11,7 @@ from typing import Any
 import click
 
 from dockyard.core.overview import human_size
-from dockyard.tui.cli_runs import run
-from dockyard.tui.clikit import (
+from dockyard.tui.cli.kit import (
     ROW_ID,
     Context,
     echo,
@@ -21,6 +20,7 @@ from dockyard.tui.clikit import (
     print_machine,
     print_table,
 )
+from dockyard.tui.cli.runs import run
 
 
 @run.command("code")

@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from dockyard.core.overview import human_time
-from dockyard.tui.cli_housekeeping import archived_choice, archived_options, marked
-from dockyard.tui.clikit import (
+from dockyard.tui.cli.housekeeping import archived_choice, archived_options, marked
+from dockyard.tui.cli.kit import (
     ROW_ID,
     Context,
     echo,

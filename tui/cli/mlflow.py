@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from dockyard.tui.clikit import Context, echo, fail, pass_ctx, print_json
+from dockyard.tui.cli.kit import Context, echo, fail, pass_ctx, print_json
 
 
 @click.group("import")
