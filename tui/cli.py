@@ -344,6 +344,7 @@ def _register_commands() -> None:
     from dockyard.tui.cli_data import data
     from dockyard.tui.cli_deploy import deploy, env, predict
     from dockyard.tui.cli_housekeeping import gc, housekeeping_commands
+    from dockyard.tui.cli_migrate import migrate_store_cmd
     from dockyard.tui.cli_mlflow import export_group, import_group
     from dockyard.tui.cli_models import model
     from dockyard.tui.cli_ops import monitor
@@ -364,6 +365,7 @@ def _register_commands() -> None:
         for command in housekeeping_commands(noun):  # archive, restore, delete
             group.add_command(command)
     main.add_command(gc)
+    main.add_command(migrate_store_cmd)
 
 
 _register_commands()
