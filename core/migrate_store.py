@@ -312,44 +312,34 @@ def _as_datetime(value: Any, aware: bool) -> datetime:
     return moment if aware else moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _as_text(value: Any) -> str:
-    text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
-    if "\x00" in text:
-        raise ValueError("holds a NUL character, which PostgreSQL text cannot store")
-    return text
-
-
 def _as_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "t", "true")
     return bool(value)
 
 
+#: The PostgreSQL column types whose values SQLite hands over in another form (0/1,
+#: naive UTC text, text dates). Numbers and text go to ``COPY`` as they come: a value
+#: PostgreSQL refuses there fails the transaction, which leaves the target empty anyway.
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "boolean": _as_bool,
     "timestamp with time zone": lambda v: _as_datetime(v, aware=True),
     "timestamp without time zone": lambda v: _as_datetime(v, aware=False),
     "date": lambda v: v if isinstance(v, date) else date.fromisoformat(str(v)),
-    "smallint": int,
-    "integer": int,
-    "bigint": int,
-    "double precision": float,
-    "real": float,
-    "bytea": lambda v: bytes(v) if not isinstance(v, str) else v.encode("utf-8"),
-    "text": _as_text,
-    "character varying": _as_text,
-    "character": _as_text,
-    "json": _as_text,
-    "jsonb": _as_text,
+    "bytea": lambda v: v.encode("utf-8") if isinstance(v, str) else bytes(v),
 }
+_TEXT_TYPES = frozenset({"text", "character varying", "character", "json", "jsonb"})
 
 
 def _row_converter(
     table: str, columns: list[str], types: list[str]
-) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    """A function making one SQLite row what the PostgreSQL columns take; a value that
-    cannot be is a :class:`MigrationError` naming the table, the column and the row."""
-    steps = [(i, _CONVERTERS.get(kind, lambda v: v)) for i, kind in enumerate(types)]
+) -> Callable[[tuple[Any, ...]], tuple[Any, ...]] | None:
+    """A function making one SQLite row what the PostgreSQL columns take (None: the rows
+    go as they are); a value that cannot be is a :class:`MigrationError` naming the
+    table, the column and the row."""
+    steps = [(i, _CONVERTERS[kind]) for i, kind in enumerate(types) if kind in _CONVERTERS]
+    if not steps:
+        return None
 
     def convert(row: tuple[Any, ...]) -> tuple[Any, ...]:
         values = list(row)
@@ -359,15 +349,38 @@ def _row_converter(
                 continue
             try:
                 values[index] = step(value)
-            except (ValueError, TypeError, UnicodeDecodeError) as exc:
-                where = f"id {row[columns.index('id')]}" if "id" in columns else "a row"
+            except (ValueError, TypeError) as exc:
                 raise MigrationError(
-                    f"table {table}, {where}: column {columns[index]} {exc}; nothing was "
+                    f"table {table}, {_which_row(columns, row)}: column {columns[index]} "
+                    f"holds {str(value)[:40]!r}, not a {types[index]} ({exc}); nothing was "
                     "copied (fix the value in the SQLite store and migrate again)"
                 ) from None
         return tuple(values)
 
     return convert
+
+
+def _which_row(columns: list[str], row: tuple[Any, ...]) -> str:
+    return f"id {row[columns.index('id')]}" if "id" in columns else "a row"
+
+
+def _refuse_nul(source: sqlite3.Connection, table: str, columns: list[tuple[str, str]]) -> None:
+    """PostgreSQL text cannot hold a NUL character, which SQLite text can: name the first
+    such value before anything is sent (SQLite searches the bytes, in C)."""
+    names = [name for name, _kind in columns]
+    for name, kind in columns:
+        if kind not in _TEXT_TYPES:
+            continue
+        found = source.execute(
+            f"SELECT {', '.join(_quote(n) for n in names)} FROM {_quote(table)} "
+            f"WHERE instr(CAST({_quote(name)} AS BLOB), X'00') > 0 LIMIT 1"
+        ).fetchone()
+        if found is not None:
+            raise MigrationError(
+                f"table {table}, {_which_row(names, found)}: column {name} holds a NUL "
+                "character, which PostgreSQL text cannot store; nothing was copied (fix the "
+                "value in the SQLite store and migrate again)"
+            )
 
 
 # --- the target's catalogue --------------------------------------------------------------
@@ -446,6 +459,7 @@ def _copy_table(
     from psycopg import sql
 
     names = [name for name, _kind in columns]
+    _refuse_nul(source, table, columns)
     convert = _row_converter(table, names, [kind for _name, kind in columns])
     select = f"SELECT {', '.join(_quote(n) for n in names)} FROM {_quote(table)}"
     if order:
@@ -459,8 +473,8 @@ def _copy_table(
     # and foreign keys are checked at the end of the statement
     with cursor.copy(copy_sql) as copy:
         while batch := rows.fetchmany(BATCH_ROWS):
-            for row in batch:
-                copy.write_row(convert(row))
+            for row in batch if convert is None else map(convert, batch):
+                copy.write_row(row)
             done += len(batch)
             if progress is not None:
                 progress(table, done, total)
@@ -714,6 +728,7 @@ def iter_lines(report: MigrationReport) -> Iterator[str]:
     )
     yield f"the workspace now uses {report.target} (recorded in {report.settings})"
     yield (
-        "the SQLite file is kept as it was; to go back, remove the [store] db line from "
-        f"{report.settings.name} (changes made on PostgreSQL since are not in the file)"
+        f"the SQLite file {report.source.removeprefix('sqlite:///')} is kept as it was; to go "
+        f"back, remove the [store] lines from {report.settings.name} (what is done on "
+        "PostgreSQL from now on is not in that file)"
     )
