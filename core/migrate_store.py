@@ -52,6 +52,8 @@ BATCH_ROWS = 5_000
 #: APScheduler's job store (core/scheduling.py): created by APScheduler, not by the
 #: migrations, and copied too so that each monitor's next run time survives the move.
 JOBS_TABLE = "apscheduler_jobs"
+#: The copy of the audit witness kept beside it for going back to the SQLite file.
+SQLITE_WITNESS = "audit-witness.sqlite"
 #: Tables the copy leaves out: the target records its own schema revision.
 NOT_COPIED = frozenset({"alembic_version"})
 
@@ -590,8 +592,22 @@ def migrate_store(
         open_engine(url).dispose()  # the same migrations, to the same head
     tables, counts = _copy(workspace, url, plan, progress)
     report = _verify(workspace, url, plan, tables, counts, started)
+    _keep_witness(workspace)
     record_store_url(workspace.home, url, by="`dockyard migrate-store`")
     return report
+
+
+def _keep_witness(workspace: Workspace) -> None:
+    """A copy of the audit witness as it matches the SQLite file: the witness goes on
+    recording the events made on PostgreSQL, which going back to the file would report as
+    missing; with this copy put back, going back verifies."""
+    import shutil
+
+    from dockyard.core.audit import witness_path
+
+    witness = witness_path(workspace)
+    if witness.is_file():
+        shutil.copy2(witness, witness.with_name(SQLITE_WITNESS))
 
 
 def _copy(
@@ -729,6 +745,7 @@ def iter_lines(report: MigrationReport) -> Iterator[str]:
     yield f"the workspace now uses {report.target} (recorded in {report.settings})"
     yield (
         f"the SQLite file {report.source.removeprefix('sqlite:///')} is kept as it was; to go "
-        f"back, remove the [store] lines from {report.settings.name} (what is done on "
-        "PostgreSQL from now on is not in that file)"
+        f"back, remove the [store] lines from {report.settings.name} and put "
+        f"{SQLITE_WITNESS} back as audit-witness (what is done on PostgreSQL from now on is "
+        "not in that file)"
     )

@@ -130,6 +130,13 @@ def test_moved_workspace_reads_the_same_on_postgresql(source: Workspace, empty_d
     verify = dockyard("audit", "verify", cwd=source.root)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
+    # going back as the command says: the [store] lines out, the SQLite witness back
+    settings_path = source.home / SETTINGS_FILENAME
+    kept = settings_path.read_text().split("\n# written by `dockyard migrate-store`")[0]
+    settings_path.write_text(kept + "\n")
+    (source.home / "audit-witness.sqlite").replace(source.home / "audit-witness")
+    assert _reads(source) == before
+
 
 def test_json_report_and_types(source: Workspace, empty_db: str) -> None:
     import json
