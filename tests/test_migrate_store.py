@@ -303,3 +303,46 @@ def test_killed_mid_copy_leaves_target_empty(source: Workspace, empty_db: str) -
         time.sleep(0.05)
     assert _pg_total_rows(empty_db) == 0
     assert "[store]" not in (source.home / SETTINGS_FILENAME).read_text()
+
+
+def test_init_db_keeps_an_existing_settings_file(tmp_path: Path, pg_url: str) -> None:
+    from dockyard.core.workspace import find_workspace, init_workspace
+
+    home = tmp_path / ".dockyard"
+    home.mkdir()
+    (home / SETTINGS_FILENAME).write_text('[agent]\nexecutor = "local"\n')
+    init_workspace(tmp_path, env={}, db=pg_url)
+    text = (home / SETTINGS_FILENAME).read_text()
+    assert text.startswith('[agent]\nexecutor = "local"\n') and f'db = "{pg_url}"' in text
+    assert oct((home / SETTINGS_FILENAME).stat().st_mode & 0o777) == "0o600"  # a password
+    assert find_workspace(tmp_path, env={}).db_url == pg_url
+
+
+def test_copy_that_does_not_verify_is_removed_again(
+    source: Workspace, empty_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should the audit chain not verify on PostgreSQL after the commit (a conversion that
+    changed an event), the copied rows go and the workspace stays on SQLite."""
+    from dataclasses import replace
+
+    from dockyard.core import audit
+    from dockyard.core.migrate_store import MigrationError, migrate_store
+
+    real = audit.check_chain
+
+    def check_chain(workspace: Workspace, progress: Any = None) -> audit.ChainReport:
+        report = real(workspace, progress)
+        if workspace.db_url.startswith("postgresql"):
+            return replace(report, broken_id=1, problem="event 1 was edited")
+        return report
+
+    monkeypatch.setattr(audit, "check_chain", check_chain)
+    settings = (source.home / SETTINGS_FILENAME).read_text()
+    with pytest.raises(MigrationError, match=r"did not verify on PostgreSQL.*removed again"):
+        migrate_store(source, empty_db, env={})
+    assert _pg_total_rows(empty_db) == 0
+    assert (source.home / SETTINGS_FILENAME).read_text() == settings
+    assert not (source.home / "audit-witness.sqlite").exists()
+    # the sequences start over too: a later move gets the same ids
+    monkeypatch.setattr(audit, "check_chain", real)
+    assert migrate_store(source, empty_db, env={}).ok
