@@ -540,9 +540,14 @@ def _plan(workspace: Workspace, url: str, env: dict[str, str]) -> _Plan:
     conninfo = _target_conninfo(url)
     _check_quiet(workspace)
     _check_audit(workspace)
+    import psycopg
+
     conn = _connect(url, conninfo)
     try:
         revision = _target_state(conn)
+    except psycopg.Error as exc:  # no right to read the catalogue, the server went away
+        detail = " ".join(str(exc).split())[:300]
+        raise MigrationError(f"cannot inspect the target database: {detail}") from None
     finally:
         conn.close()
     source = _open_source(path)

@@ -148,6 +148,9 @@ def test_json_report_and_types(source: Workspace, empty_db: str) -> None:
     counts = {t["table"]: (t["sqlite"], t["postgresql"]) for t in report["tables"]}
     assert all(a == b for a, b in counts.values())
     assert counts["run"][0] == 3 and counts["metric"][0] > 0 and counts["approval"][0] == 1
+    # the monitors' schedule too (APScheduler's own table), so no next run time is lost
+    assert counts["apscheduler_jobs"][0] > 0
+    assert _rows(empty_db, "SELECT count(*) FROM apscheduler_jobs WHERE next_run_time > 0")[0][0]
     assert "dockyard-test" not in result.stdout
     # booleans are booleans, times keep their instant, text stays text
     [(protected, updated)] = _rows(

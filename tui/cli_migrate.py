@@ -18,7 +18,7 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None] | N
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     bar = Progress(
         TextColumn("copying {task.description:<20}"),
@@ -27,12 +27,11 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None] | N
         console=Console(stderr=True),
         transient=True,
     )
-    tasks: dict[str, TaskID] = {}
+    # one line, whatever the number of tables: the bar follows the table being copied
+    task = bar.add_task("", total=None)
 
     def update(table: str, done: int, total: int) -> None:
-        if table not in tasks:
-            tasks[table] = bar.add_task(table, total=total)
-        bar.update(tasks[table], completed=done)
+        bar.update(task, description=table, total=total, completed=done)
 
     with bar:
         yield update
