@@ -241,6 +241,7 @@ def test_refused_while_an_agent_serves_the_store(source: Workspace, empty_db: st
     assert "an agent serves this store" in one_line_error(result)
 
 
+@pytest.mark.slow
 def test_failure_mid_copy_leaves_target_empty_then_retry_works(
     source: Workspace, empty_db: str
 ) -> None:
