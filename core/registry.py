@@ -477,6 +477,7 @@ MODEL_ALIASES_SQL = """
 SELECT a.alias AS alias, mv.version AS version
 FROM model_alias AS a JOIN model_version AS mv ON mv.id = a.model_version_id
 WHERE a.model_id = :m
+ORDER BY a.alias
 """
 
 

@@ -242,17 +242,53 @@ def init_workspace(
     return workspace
 
 
-def _write_settings(home: Path, db_url: str) -> None:
-    """Record the store URL; readable by the owner only when it carries a password."""
+def _write_settings(home: Path, db_url: str, by: str = "`dockyard init --db`") -> None:
+    """Record the store URL; readable by the owner only when it carries a password.
+
+    A settings file that already holds other tables (``[agent]``, docs/dask.md) keeps them:
+    ``[store] db`` is added to it, and the file replaced at once (a rename), so a reader
+    sees the old file or the new one.
+    """
     import json
 
     path = home / SETTINGS_FILENAME
     has_password = re.match(r"^[^:/]+(\+\w+)?://[^/@]*:[^/@]*@", db_url) is not None
     # a TOML basic string and a JSON string escape the same way for what a URL holds
-    text = f"# written by `dockyard init --db`\n[store]\ndb = {json.dumps(db_url)}\n"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if has_password else 0o666)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    line = f"db = {json.dumps(db_url)}\n"
+    try:
+        old = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if has_password else 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"# written by {by}\n[store]\n{line}")
+        return
+    header = re.search(r"^[ \t]*\[store\][ \t]*(#.*)?$\n?", old, re.MULTILINE)
+    if header is not None:  # a [store] table without db (settings_db_url said so)
+        text = old[: header.end()] + ("" if old[: header.end()].endswith("\n") else "\n")
+        text += line + old[header.end() :]
+    else:
+        text = (
+            old
+            + ("" if not old or old.endswith("\n") else "\n")
+            + f"\n# written by {by}\n[store]\n{line}"
+        )
+    mode = 0o600 if has_password else os.stat(path).st_mode & 0o777
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, mode)  # whatever the umask took away
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def record_store_url(home: Path, db_url: str, by: str = "`dockyard init --db`") -> None:
+    """Record ``db_url`` as ``[store] db`` in ``home``'s settings (as `dockyard init --db`
+    does), keeping the file's other tables; ``by`` names the command in its comment."""
+    _write_settings(home, db_url, by)
 
 
 SHARED_FILE = "shared-group"

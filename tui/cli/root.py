@@ -248,6 +248,7 @@ def _register_commands() -> None:
     from dockyard.tui.cli.data import data
     from dockyard.tui.cli.deploy import deploy, env, predict
     from dockyard.tui.cli.housekeeping import gc, housekeeping_commands
+    from dockyard.tui.cli.migrate import migrate_store_cmd
     from dockyard.tui.cli.mlflow import export_group, import_group
     from dockyard.tui.cli.models import model
     from dockyard.tui.cli.ops import monitor
@@ -270,6 +271,7 @@ def _register_commands() -> None:
         for command in housekeeping_commands(noun):  # archive, restore, delete
             group.add_command(command)
     main.add_command(gc)
+    main.add_command(migrate_store_cmd)
 
 
 _register_commands()
