@@ -348,6 +348,7 @@ def _register_commands() -> None:
     from dockyard.tui.cli_models import model
     from dockyard.tui.cli_ops import monitor
     from dockyard.tui.cli_runs import agent, run
+    from dockyard.tui.cli_team import team
 
     main.add_command(data)
     main.add_command(run)
@@ -364,6 +365,7 @@ def _register_commands() -> None:
         for command in housekeeping_commands(noun):  # archive, restore, delete
             group.add_command(command)
     main.add_command(gc)
+    main.add_command(team)
 
 
 _register_commands()
