@@ -204,8 +204,14 @@ def test_the_requester_cannot_approve_even_by_writing_sql(team: dict[str, Any]) 
 def test_a_member_off_the_list_is_refused_and_a_forged_name_is_one_line(
     team: dict[str, Any],
 ) -> None:
+    from dockyard.core.overview import waiting_for
+    from dockyard.core.workspace import reader_for
+
     request = request_deployment(_as(team, "alice"), "iris-clf@1", "production").request
     erin = _as(team, "erin")
+    # the home screen's "waiting for you" asks the login, not the OS account it is given
+    assert waiting_for(reader_for(erin), "carol") == 0
+    assert waiting_for(reader_for(_as(team, "carol")), "erin") >= 1
     with _connect(team["server"], "erin") as conn:
         assert "erin is not an approver of production" in _refused(
             conn, APPROVE, request.id, "erin"
@@ -343,3 +349,20 @@ def test_migration_0008_downgrades_and_upgrades_on_both_engines(
                 assert triggers(engine) == expected
         finally:
             engine.dispose()
+
+
+def test_a_member_opening_a_store_behind_the_code_is_told_to_ask_the_admin(
+    team: dict[str, Any],
+) -> None:
+    from dockyard.store.schema import HEAD_REVISION
+
+    env = {"DOCKYARD_DB": team["server"].url(DB, user="alice"), "DOCKYARD_HOME": str(team["root"])}
+    with _connect(team["server"], "dockyard_admin") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0007'")
+        try:
+            result = dockyard("team", "check", env=env, cwd=team["root"])
+        finally:
+            conn.execute("UPDATE alembic_version SET version_num = %s", (HEAD_REVISION,))
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert "revision 0007" in line and "as the admin role" in line
