@@ -48,7 +48,7 @@ from dockyard.core.environments import (
 )
 from dockyard.core.errors import ConflictError, InputError, NotFoundError
 from dockyard.core.parsing import shown
-from dockyard.core.workspace import Workspace, engine_for, os_user, reader_for
+from dockyard.core.workspace import Workspace, acting_user, engine_for, reader_for
 from dockyard.store.schema import REQUEST_STATUSES
 
 if TYPE_CHECKING:
@@ -732,7 +732,7 @@ def request_deployment(
     from dockyard.core.registry import verify_version_files
     from dockyard.store.models import DeploymentRequest
 
-    actor = actor or os_user()
+    actor = actor or acting_user(workspace)
     check_env_name(env)
     recover_deployments(workspace)
     with Session(engine_for(workspace)) as session:
@@ -799,7 +799,7 @@ def recheck_request(workspace: Workspace, request_id: int, actor: str | None = N
     from dockyard.core.registry import get_version, verify_version_files
     from dockyard.store.models import Approval
 
-    actor = actor or os_user()
+    actor = actor or acting_user(workspace)
     recover_deployments(workspace)
     with Session(engine_for(workspace)) as session:
         row = _request_row(session, request_id)
@@ -876,7 +876,7 @@ def approve_request(
     from dockyard.core.registry import get_version, verify_version_files
     from dockyard.store.models import Approval, DeploymentRequest
 
-    actor = actor or os_user()
+    actor = actor or acting_user(workspace)
     recover_deployments(workspace)
     if override_reason is not None and not override_reason.strip():
         _refuse(
@@ -898,7 +898,7 @@ def approve_request(
         row = _request_row(session, request_id)
         request = _request_info(session, row)
         environment = _env_info(environment_row(session, row.target))
-        problem = _approval_problem(request, environment, actor, override_reason)
+        problem = _approval_problem(session, request, environment, actor, override_reason)
         if problem is not None:
             session.rollback()
             _refuse(workspace, actor, "approve", request_id, problem)
@@ -937,6 +937,7 @@ def approve_request(
             )
         deployment = None
         if len(set(request.approved_by) | {actor}) >= environment.approvals:
+            session.flush()  # the approval before the status, which PostgreSQL checks
             # the compare-and-set: a request leaves `pending` once, whoever races for it
             moved = session.exec(
                 update(DeploymentRequest)
@@ -958,7 +959,11 @@ def approve_request(
 
 
 def _approval_problem(
-    request: RequestInfo, env: EnvironmentInfo, actor: str, override_reason: str | None
+    session: Session,
+    request: RequestInfo,
+    env: EnvironmentInfo,
+    actor: str,
+    override_reason: str | None,
 ) -> Exception | None:
     rid = request.id
     if request.status != "pending":
@@ -974,7 +979,7 @@ def _approval_problem(
         return NotPermittedError(
             f"{actor} requested {rid} and cannot approve it; another approver must"
         )
-    if not is_approver(actor, env.approvers):
+    if not is_approver(actor, env.approvers, session):
         listed = ", ".join(env.approvers) or "nobody"
         return NotPermittedError(f"{actor} is not an approver of {env.name} (approvers: {listed})")
     if actor in request.approved_by:
@@ -998,7 +1003,7 @@ def reject_request(
 
     from dockyard.store.models import Approval, DeploymentRequest, utcnow
 
-    actor = actor or os_user()
+    actor = actor or acting_user(workspace)
     if not comment.strip():
         _refuse(
             workspace,
@@ -1016,7 +1021,7 @@ def reject_request(
             problem = ConflictError(
                 f"request {request_id} is {row.status}; only a pending request can be rejected"
             )
-        elif actor != row.requested_by and not is_approver(actor, environment.approvers):
+        elif actor != row.requested_by and not is_approver(actor, environment.approvers, session):
             problem = NotPermittedError(
                 f"{actor} is not an approver of {environment.name} and did not make request "
                 f"{request_id}; only they may reject it"
@@ -1062,7 +1067,7 @@ def rollback(
 
     from dockyard.store.models import Deployment
 
-    actor = actor or os_user()
+    actor = actor or acting_user(workspace)
     current = live_deployment(workspace, env, model)
     with Session(engine_for(workspace)) as session:
         row = session.get(Deployment, current.id)
@@ -1081,12 +1086,15 @@ def rollback(
         assert previous is not None
         _, version, _ = _names(session, previous.model_version_id)
         environment = _env_info(environment_row(session, env))
+        alone = environment.emergency_rollback and is_approver(
+            actor, environment.approvers, session
+        )
     decision = request_deployment(
         workspace, f"{model}@{version}", env, reason, actor, kind="rollback"
     )
     if decision.deployment is not None:
         return decision
-    if environment.emergency_rollback and is_approver(actor, environment.approvers):
+    if alone:
         return _emergency(workspace, decision.request.id, actor, reason)
     return decision
 
@@ -1102,15 +1110,6 @@ def _emergency(workspace: Workspace, request_id: int, actor: str, reason: str) -
         row = _request_row(session, request_id)
         model, version, _ = _names(session, row.model_version_id)
         info = verify_version_files(workspace, get_version(workspace, f"{model}@{version}"))
-        moved = session.exec(
-            update(DeploymentRequest)
-            .where(
-                col(DeploymentRequest.id) == request_id, col(DeploymentRequest.status) == "pending"
-            )
-            .values(status="approved")
-        )
-        if moved.rowcount != 1:
-            raise ConflictError(f"request {request_id} was decided by someone else just now")
         session.add(
             Approval(
                 request_id=request_id,
@@ -1120,6 +1119,18 @@ def _emergency(workspace: Workspace, request_id: int, actor: str, reason: str) -
                 override_reason=reason,
             )
         )
+        # the approval first: on PostgreSQL a request becomes approved only with its
+        # approvals already there (the migrations' trigger counts them)
+        session.flush()
+        moved = session.exec(
+            update(DeploymentRequest)
+            .where(
+                col(DeploymentRequest.id) == request_id, col(DeploymentRequest.status) == "pending"
+            )
+            .values(status="approved")
+        )
+        if moved.rowcount != 1:
+            raise ConflictError(f"request {request_id} was decided by someone else just now")
         append_event(
             session,
             actor,
@@ -1428,7 +1439,7 @@ def recover_deployments(workspace: Workspace) -> list[DeploymentInfo]:
         with Session(engine_for(workspace)) as session:
             append_event(
                 session,
-                os_user(),
+                acting_user(workspace),
                 "deploy.recovered",
                 "deployment",
                 ",".join(str(d.id) for d in done),

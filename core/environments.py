@@ -21,18 +21,13 @@ from typing import Any
 
 from dockyard.core.audit import append_event
 from dockyard.core.errors import InputError, NotFoundError
-from dockyard.core.workspace import Workspace, engine_for, os_user
+from dockyard.core.errors import NotPermittedError as NotPermittedError  # re-exported
+from dockyard.core.workspace import Workspace, acting_user, engine_for
 
 ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$", re.IGNORECASE)
 MAX_APPROVALS = 10
 DEPLOY_DIR = "deployments"
-
-
-class NotPermittedError(InputError):
-    """The acting user may not do this (approve their own request, not an approver…)."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -153,7 +148,7 @@ def set_environment(
     from dockyard.store.models import Environment, utcnow
 
     check_env_name(name)
-    actor = actor or os_user()
+    actor = actor or acting_user(workspace)
     if approvals is not None and not 0 <= approvals <= MAX_APPROVALS:
         raise InputError(f"--approvals must be between 0 and {MAX_APPROVALS}, not {approvals}")
     with Session(engine_for(workspace)) as session:
@@ -163,7 +158,7 @@ def set_environment(
         if row is None:
             _refuse_hand_set_alias(session, name)
             row = Environment(name=name)
-        elif row.protected and not is_approver(actor, _info(row).approvers):
+        elif row.protected and not is_approver(actor, _info(row).approvers, session):
             raise NotPermittedError(
                 f"environment {name} is protected; only its approvers "
                 f"({', '.join(_info(row).approvers)}) may change it, not {actor}"
@@ -248,8 +243,22 @@ def group_members(group: str) -> set[str]:
     return members
 
 
-def is_approver(user: str, approvers: tuple[str, ...]) -> bool:
-    """Whether ``user`` is listed by name or is in a listed ``@group``."""
+def is_approver(user: str, approvers: tuple[str, ...], session: Any = None) -> bool:
+    """Whether ``user`` is listed by name or is in a listed ``@group``.
+
+    A group is the OS group of that name, except on a PostgreSQL store (given its
+    ``session``), where it is the database role of that name and membership is the
+    server's (``pg_has_role``), asked through the same function its triggers use.
+    """
+    if session is not None and session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        return bool(
+            session.execute(
+                text("SELECT dockyard_is_approver(:who, :approvers)"),
+                {"who": user, "approvers": json.dumps(list(approvers))},
+            ).scalar()
+        )
     for entry in approvers:
         if entry.startswith("@"):
             if user in group_members(entry[1:]):

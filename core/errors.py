@@ -30,3 +30,10 @@ class WorkspaceNotFoundError(InputError):
 
 class ConflictError(DockyardError):
     """Someone else changed the thing first; reload and try again."""
+
+
+class NotPermittedError(InputError):
+    """The acting user may not do this (approve their own request, not an approver, a
+    change the database refused for their role…): a refusal, exit status 1."""
+
+    exit_code = 1

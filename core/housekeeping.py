@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import ConflictError, InputError, NotFoundError
 from dockyard.core.parsing import INT64_MAX, parse_int, parse_version, shown
-from dockyard.core.workspace import Workspace, engine_for, os_user
+from dockyard.core.workspace import Workspace, acting_user, engine_for
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -525,7 +525,7 @@ def _change(workspace: Workspace, noun: str, ref: str, action: str) -> Outcome:
     from dockyard.core.audit import _lock_chain, append_event
     from dockyard.store.models import utcnow
 
-    user = os_user()
+    user = acting_user(workspace)
     log_file: Path | None = None
     with Session(engine_for(workspace)) as session:
         # The store's write lock first (the audit chain's lock is that lock): the checks

@@ -56,7 +56,7 @@ from dockyard.core.mlflow_writer import (
     split_points,
 )
 from dockyard.core.projects import NAME_RE
-from dockyard.core.workspace import Workspace, current_user, engine_for
+from dockyard.core.workspace import Workspace, acting_user, current_user, engine_for
 
 RUN_ID_TAG = "dockyard.mlflow.run_id"
 IMPORTED_TAG = "dockyard.imported_from"
@@ -708,7 +708,7 @@ class _Importer:
         from dockyard.core.audit import append_event
         from dockyard.store.models import Artifact, ModelVersion, RegisteredModel, utcnow
 
-        actor = current_user()
+        actor = acting_user(self.workspace, current_user)
         if model is None:
             model = RegisteredModel(name=name, description=record.description)
             session.add(model)
@@ -834,7 +834,7 @@ class _Importer:
             session.flush()
             append_event(
                 session,
-                current_user(),
+                acting_user(self.workspace, current_user),
                 "model.alias",
                 "registered_model",
                 model.id,

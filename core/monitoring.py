@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import ConflictError, DockyardError, InputError, NotFoundError
-from dockyard.core.workspace import Workspace, current_user, engine_for
+from dockyard.core.workspace import Workspace, acting_user, current_user, engine_for
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -373,7 +373,7 @@ def acknowledge_alert(
     reason = reason.strip()
     if not reason:
         raise InputError("say why the alert is acknowledged: -m 'WHY'")
-    actor = actor or current_user()
+    actor = actor or acting_user(workspace, current_user)
     with Session(engine_for(workspace)) as session:
         alert = session.get(Alert, alert_id)
         if alert is None:

@@ -133,12 +133,12 @@ def _record(workspace: Workspace, report: GcReport) -> None:
     from sqlmodel import Session
 
     from dockyard.core.audit import append_event
-    from dockyard.core.workspace import engine_for, os_user
+    from dockyard.core.workspace import acting_user, engine_for
 
     with Session(engine_for(workspace)) as session:
         append_event(
             session,
-            os_user(),
+            acting_user(workspace),
             "gc.collect",
             "objects",
             "objects",

@@ -671,18 +671,32 @@ def deployment_row(row: Mapping[str, Any], now: datetime) -> DeploymentRow:
 
 def waiting_for(reader: Reader, user: str) -> int:
     """How many pending requests wait for ``user``: made by someone else, not yet decided
-    by them, in an environment ``user`` approves for (by name or ``@group``)."""
+    by them, in an environment ``user`` approves for (by name or ``@group``). On a
+    PostgreSQL reader the user is its database login instead, and ``@group`` a role."""
     from dockyard.core.environments import (
         is_approver,  # group lookups; light, but off the start path
     )
 
+    # On PostgreSQL the login acts, whoever the OS account is, and @group is a role
+    postgres = isinstance(reader, queries.PsycopgReader)
+    if postgres:
+        me = reader.fetch_one("SELECT CAST(current_user AS TEXT) AS name")
+        user = str(me["name"]) if me is not None else user
     total = 0
     for row in queries.waiting_requests(reader, user):
         try:
             approvers = tuple(str(a) for a in json.loads(row["approvers_json"] or "[]"))
         except ValueError:
             continue
-        if is_approver(user, approvers):
+        if postgres:
+            answer = reader.fetch_one(
+                "SELECT dockyard_is_approver(:who, :approvers) AS ok",
+                {"who": user, "approvers": json.dumps(list(approvers))},
+            )
+            listed = bool(answer and answer["ok"])
+        else:
+            listed = is_approver(user, approvers)
+        if listed:
             total += int(row["n"])
     return total
 

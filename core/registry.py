@@ -20,7 +20,13 @@ from dockyard.core.audit import append_event, list_events
 from dockyard.core.errors import ConflictError, DockyardError, InputError, NotFoundError
 from dockyard.core.parsing import INT64_MAX, parse_version
 from dockyard.core.projects import NAME_RE
-from dockyard.core.workspace import Workspace, current_user, engine_for, reader_for
+from dockyard.core.workspace import (
+    Workspace,
+    acting_user,
+    current_user,
+    engine_for,
+    reader_for,
+)
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -124,6 +130,11 @@ class ModelSummary:
             "updated_at": self.updated_at.isoformat(),
             "archived_at": self.archived_at.isoformat() if self.archived_at else None,
         }
+
+
+def _actor(workspace: Workspace) -> str:
+    """Who acts: the database login on PostgreSQL, else ``DOCKYARD_USER`` or the login."""
+    return acting_user(workspace, current_user)
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
@@ -234,7 +245,7 @@ def register_version(
         workspace, artifact["object_path"], artifact["sha256"], f"run {run_id}: model file",
         size=artifact["size_bytes"],
     )  # fmt: skip
-    user = current_user()
+    user = _actor(workspace)
     with closing(open_writer(workspace)) as writer:
         try:
             with writer.transaction() as tx:
@@ -570,7 +581,8 @@ def set_alias(workspace: Workspace, ref: str, alias: str, *, force: bool = False
             payload["failed_gates"] = [g.to_dict() for g in failed]
             # what `audit log` prints as the event's why
             payload["reason"] = f"forced past failing gates: {gate_summary(failed)}"
-        append_event(session, current_user(), "model.alias", "registered_model", model.id, payload)
+        actor = _actor(workspace)
+        append_event(session, actor, "model.alias", "registered_model", model.id, payload)
         session.commit()
         return version_by_id(workspace, version.id)
 
@@ -616,7 +628,7 @@ def remove_alias(workspace: Workspace, name: str, alias: str) -> None:
         old = session.get(ModelVersion, seen)
         _write_alias(session, model, alias, seen, None)
         append_event(
-            session, current_user(), "model.alias", "registered_model", model.id,
+            session, _actor(workspace), "model.alias", "registered_model", model.id,
             {"model": name, "alias": alias, "from": old.version if old else None, "to": None},
         )  # fmt: skip
         session.commit()
@@ -757,7 +769,7 @@ def update_version(
             return version_by_id(workspace, version_id)
         session.add(version)
         append_event(
-            session, current_user(), "model.edit", "model_version", version_id,
+            session, _actor(workspace), "model.edit", "model_version", version_id,
             {"model": model.name, "version": version.version, "changes": changes},
         )  # fmt: skip
         session.commit()

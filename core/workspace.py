@@ -10,10 +10,10 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from dockyard.core.errors import InputError, WorkspaceNotFoundError
@@ -90,6 +90,31 @@ def os_user() -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:  # no passwd entry (some containers): the number is still the truth
         return f"uid{uid}"
+
+
+_DB_USERS: dict[str, str] = {}
+
+
+def is_postgresql(workspace: Workspace) -> bool:
+    """Whether the workspace's store is a PostgreSQL database (not an SQLite file)."""
+    return workspace.db_url.lower().startswith("postgresql")
+
+
+def acting_user(workspace: Workspace, fallback: Callable[[], str] | None = None) -> str:
+    """Who acts on ``workspace``: on PostgreSQL the database login (``current_user``),
+    which the server authenticated and its triggers hold every write to; elsewhere
+    ``fallback()`` (default :func:`os_user`, the account the kernel vouches for).
+
+    Read once per process and store URL.
+    """
+    if not is_postgresql(workspace):
+        return (fallback or os_user)()
+    name = _DB_USERS.get(workspace.db_url)
+    if name is None:
+        row = reader_for(workspace).fetch_one("SELECT CAST(current_user AS TEXT) AS name")
+        assert row is not None
+        name = _DB_USERS[workspace.db_url] = str(row["name"])
+    return name
 
 
 #: The workspace's own settings (``dockyard init --db URL`` writes ``[store] db``).
@@ -348,9 +373,36 @@ def engine_for(workspace: Workspace) -> Engine:
             if workspace.db_url != f"sqlite:///{workspace.home / DB_FILENAME}":
                 _check_url_failure(exc)
             raise
+        if engine.dialect.name == "postgresql":
+            from sqlalchemy import event
+
+            event.listen(engine, "handle_error", _refused_by_database)
         _ENGINES[workspace.db_url] = engine
     _HOMES.setdefault(engine, workspace.home)
     return engine
+
+
+#: The SQLSTATE of the refusals the migrations' triggers raise (store/migrations 0008).
+REFUSED_SQLSTATE = "DY001"
+#: PostgreSQL's own "permission denied" (a privilege the role was not granted).
+NO_PRIVILEGE_SQLSTATE = "42501"
+
+
+def _refused_by_database(context: Any) -> None:
+    """SQLAlchemy's ``handle_error`` hook: a refusal by the database's rules for the
+    login's role becomes one line (``NotPermittedError``, exit 1) instead of a driver
+    error with the statement attached."""
+    from dockyard.core.errors import NotPermittedError
+
+    original = context.original_exception
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate not in (REFUSED_SQLSTATE, NO_PRIVILEGE_SQLSTATE):
+        return
+    diag = getattr(original, "diag", None)
+    message = " ".join(str(getattr(diag, "message_primary", None) or original).split())
+    if sqlstate == NO_PRIVILEGE_SQLSTATE:
+        message += " (the database role lacks the privilege; see docs/team.md, Roles)"
+    raise NotPermittedError(f"refused by the database: {message}") from None
 
 
 def reader_for(workspace: Workspace) -> Reader:
@@ -411,6 +463,7 @@ def close_stores() -> None:
     cached reader or pooled connection holds the database, WAL and shared-memory files
     open). A later :func:`reader_for` or :func:`engine_for` opens afresh.
     """
+    _DB_USERS.clear()
     while _READERS:
         _READERS.popitem()[1].close()
     while _ENGINES:

@@ -157,6 +157,16 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def _revision_or_none(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        return current_revision(engine)
+    except Exception:
+        return None
+    finally:
+        engine.dispose()
+
+
 def open_engine(url: str) -> Engine:
     """Open (creating and migrating as needed) the store at ``url``."""
     engine = make_engine(url)
@@ -171,6 +181,14 @@ def open_engine(url: str) -> Engine:
         failure = _connect_failure(exc)
         if failure is not None:
             raise StoreConnectError(describe_connect_error(url, failure)) from None
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) == "42501":
+            # a member's login opening a store behind the code: only the tables' owner
+            # may migrate them (docs/team.md, Roles)
+            raise StoreError(
+                f"the store's schema is at revision {_revision_or_none(url)}, behind this "
+                f"Dockyard's {HEAD_REVISION}, and this login may not upgrade it; run any "
+                "dockyard command once as the admin role that owns the tables"
+            ) from None
         if engine.dialect.name != "sqlite":  # the URL may hold a password: never repeat it
             detail = " ".join(str(getattr(exc, "orig", exc)).split())[:200]
             raise StoreError(f"cannot open the store ({engine.dialect.name}): {detail}") from exc

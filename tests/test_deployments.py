@@ -435,10 +435,10 @@ def test_predict_checks_the_input_and_scores(ws: Workspace, tmp_path: Path) -> N
 
 
 def test_cli_review_approve_status_predict_audit(ws: Workspace, tmp_path: Path) -> None:
-    from dockyard.core.workspace import os_user
+    from dockyard.core.workspace import acting_user
     from tests.test_cli import dockyard, one_line_error
 
-    me = os_user()
+    me = acting_user(ws)  # the OS account; on PostgreSQL the database login
     set_environment(ws, "production", approvers=("bob", me), actor="bob")
     request = request_deployment(ws, "iris-clf@1", "production", "ship", actor="alice").request
     cwd = ws.root

@@ -1,7 +1,8 @@
 """``dockyard env …``, ``dockyard deploy …`` and ``dockyard predict``: the approval workflow.
 
-The acting user is always the OS account of this process (``core.workspace.os_user``);
-every rule is enforced by ``core.deployments``, this module only prints.
+The acting user is the OS account of this process (``core.workspace.os_user``), on
+PostgreSQL the database login (``core.workspace.acting_user``); every rule is enforced by
+``core.deployments`` (and on PostgreSQL by the database too), this module only prints.
 """
 
 from __future__ import annotations

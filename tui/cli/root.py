@@ -254,6 +254,7 @@ def _register_commands() -> None:
     from dockyard.tui.cli.ops import monitor
     from dockyard.tui.cli.projects import project
     from dockyard.tui.cli.runs import agent, run
+    from dockyard.tui.cli.team import team
 
     main.add_command(project)
     main.add_command(data)
@@ -271,6 +272,7 @@ def _register_commands() -> None:
         for command in housekeeping_commands(noun):  # archive, restore, delete
             group.add_command(command)
     main.add_command(gc)
+    main.add_command(team)
     main.add_command(migrate_store_cmd)
 
 
