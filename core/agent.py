@@ -497,17 +497,15 @@ class Agent:
         """Start the monitors' scheduler (we hold the lease); runs a killed agent left
         half done are marked interrupted and their monitors run at once."""
         from dockyard.core.monitoring import mark_interrupted
-        from dockyard.core.scheduling import start_scheduler, sync_jobs
+        from dockyard.core.scheduling import start_scheduler
 
         # the monitor runs of an agent whose lease we took are over whatever its host:
         # it stops at its next heartbeat (if it still runs at all), and its scheduler
         # ran in its own process, named like its lease (host:pid)
         gone = () if self.took_over_from is None else (self.took_over_from,)
         interrupted = set(mark_interrupted(self.workspace, gone_runners=gone))
-        self.scheduler = start_scheduler(self.workspace)
+        self.scheduler = start_scheduler(self.workspace, run_now=interrupted)
         print(f"agent {self.holder}: monitor scheduler started", file=sys.stderr, flush=True)
-        if interrupted:
-            sync_jobs(self.scheduler, self.workspace, run_now=interrupted)
 
     def sync_monitors(self) -> None:
         if self.scheduler is None:

@@ -68,8 +68,9 @@ def run_scheduled(monitor_id: int) -> None:
         )
 
 
-def start_scheduler(workspace: Workspace) -> Any:
-    """A running BackgroundScheduler whose jobs are the workspace's monitors."""
+def start_scheduler(workspace: Workspace, run_now: set[int] | None = None) -> Any:
+    """A running BackgroundScheduler whose jobs are the workspace's monitors; ``run_now``
+    as for :func:`sync_jobs`."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -84,8 +85,11 @@ def start_scheduler(workspace: Workspace) -> Any:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=UTC,
     )
-    scheduler.start()
-    sync_jobs(scheduler, workspace)
+    # paused until the jobs match the monitors: a job overdue in the store and asked to
+    # run now as well runs once, not once for each
+    scheduler.start(paused=True)
+    sync_jobs(scheduler, workspace, run_now)
+    scheduler.resume()
     return scheduler
 
 
