@@ -206,9 +206,7 @@ def test_pause_and_resume_reach_the_running_scheduler(ws: Workspace, agents) -> 
 @pytest.mark.slow
 @pytest.mark.parametrize("store_backend", ["pg"], indirect=True)
 def test_two_machines_one_scheduler_and_the_survivor_takes_over_a_killed_holder(
-    ws: Workspace,
-    agents,  # type: ignore[no-untyped-def]
-    store_backend: str,
+    ws: Workspace, agents: Callable[..., subprocess.Popen[bytes]], store_backend: str
 ) -> None:
     """Two agents on two machines (host names) share one PostgreSQL store: one holds the
     lease and runs the scheduler; SIGKILLed mid-check, it cannot be seen dead from the
@@ -235,7 +233,7 @@ def test_two_machines_one_scheduler_and_the_survivor_takes_over_a_killed_holder(
     wait_for(lambda: any(r[0] == "running" for r in tick_results()), 30)
     lease = "SELECT host, heartbeat_at, acquired_at FROM agent_lease"
     host, heartbeat, _acquired = query(ws, lease)[0]
-    heartbeat = as_utc(heartbeat)  # type: ignore[arg-type]
+    heartbeat = as_utc(heartbeat)
     assert host == "machine-a" and started not in (ws.root / "b.log").read_text()
     assert [r[2] for r in tick_results()] == [f"machine-a:{first.pid}"]
     checked = checks_count(ws, "tick")
@@ -245,7 +243,7 @@ def test_two_machines_one_scheduler_and_the_survivor_takes_over_a_killed_holder(
 
     wait_for(lambda: started in (ws.root / "b.log").read_text(), LEASE_SECONDS + 10)
     host, _beat, acquired = query(ws, lease)[0]
-    acquired = as_utc(acquired)  # type: ignore[arg-type]
+    acquired = as_utc(acquired)
     assert host == "machine-b" and acquired is not None and heartbeat is not None
     # not before the lease expired (another machine's pid cannot be checked), and
     # within one more attempt after it
@@ -259,7 +257,7 @@ def test_two_machines_one_scheduler_and_the_survivor_takes_over_a_killed_holder(
     assert len({r[1] for r in done}) == 2 and {str(r[2]).split(":")[0] for r in done} == {
         "machine-b"
     }
-    assert all(as_utc(r[3]) >= acquired for r in done)  # type: ignore[arg-type, operator]
+    assert all(as_utc(r[3]) >= acquired for r in done)  # type: ignore[operator]
     # the times tick fell due while nobody held the lease: one run, then the schedule
     due = jobs(ws)[job_of(ws, "tick")]
     assert due is not None
