@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.core.errors import DockyardError
 from dockyard.core.executors import Ended, Executor, Launch, LocalExecutor, spawn_detached
 from dockyard.core.runs import claim_status, signal_group
-from dockyard.core.workspace import Workspace, engine_for, reader_for
+from dockyard.core.workspace import Workspace, engine_for, host_name, reader_for
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -102,7 +101,7 @@ def holder_gone(host: str | None, pid: int | None, acquired_at: datetime) -> boo
     on this host and its pid is gone, or now belongs to a process started after the
     lease was taken (the pid was reused). Another host's agent is judged by its
     heartbeat alone."""
-    if host != socket.gethostname() or pid is None:
+    if host != host_name() or pid is None:
         return False
     if not pid_alive(pid):
         return True
@@ -142,7 +141,7 @@ class Agent:
         #: None: as many as the executor has slots (a Dask cluster's change as workers come)
         self.fixed_concurrency = concurrency
         self.concurrency = concurrency or self.executor.slots()
-        self.host = socket.gethostname()
+        self.host = host_name()
         self.pid = os.getpid()
         self.holder = f"{self.host}:{self.pid}"
         self.stopping = False
@@ -150,6 +149,8 @@ class Agent:
         #: the monitors' APScheduler, only while this agent holds the lease
         self.scheduler: Any = None
         self.schedule_monitors = True
+        #: the holder (``host:pid``) whose expired or dead lease this agent took, if any
+        self.took_over_from: str | None = None
 
     # -- lease ------------------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class Agent:
                 col(AgentLease.heartbeat_at) < cutoff,
             ]
             current = session.get(AgentLease, 1)
+            former = None if current is None or current.holder == self.holder else current.holder
             if current is not None and holder_gone(current.host, current.pid, current.acquired_at):
                 # its holder died without expiring: take it from that holder only, so of
                 # two agents starting now one wins
@@ -188,6 +190,8 @@ class Agent:
             )
             if result.rowcount == 1:
                 session.commit()
+                if former is not None:
+                    self.took_over_from = former
                 return True
             session.rollback()
             if session.get(AgentLease, 1) is not None:
@@ -493,13 +497,15 @@ class Agent:
         """Start the monitors' scheduler (we hold the lease); runs a killed agent left
         half done are marked interrupted and their monitors run at once."""
         from dockyard.core.monitoring import mark_interrupted
-        from dockyard.core.scheduling import start_scheduler, sync_jobs
+        from dockyard.core.scheduling import start_scheduler
 
-        interrupted = set(mark_interrupted(self.workspace))
-        self.scheduler = start_scheduler(self.workspace)
+        # the monitor runs of an agent whose lease we took are over whatever its host:
+        # it stops at its next heartbeat (if it still runs at all), and its scheduler
+        # ran in its own process, named like its lease (host:pid)
+        gone = () if self.took_over_from is None else (self.took_over_from,)
+        interrupted = set(mark_interrupted(self.workspace, gone_runners=gone))
+        self.scheduler = start_scheduler(self.workspace, run_now=interrupted)
         print(f"agent {self.holder}: monitor scheduler started", file=sys.stderr, flush=True)
-        if interrupted:
-            sync_jobs(self.scheduler, self.workspace, run_now=interrupted)
 
     def sync_monitors(self) -> None:
         if self.scheduler is None:
@@ -551,7 +557,7 @@ def stop_agent(workspace: Workspace, timeout: float = 10.0) -> AgentStatus:
     status = agent_status(workspace)
     if not status.alive or status.pid is None:
         raise DockyardError("no agent is running for this store")
-    if status.host != socket.gethostname():
+    if status.host != host_name():
         raise DockyardError(f"the agent runs on {status.host}; stop it there")
     os.kill(status.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout

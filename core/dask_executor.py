@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import uuid
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import DockyardError, InputError
 from dockyard.core.executors import Ended, Launch
-from dockyard.core.workspace import DB_FILENAME, Workspace
+from dockyard.core.workspace import DB_FILENAME, Workspace, host_name
 
 if TYPE_CHECKING:
     from dockyard.core.projects import ResourcesSpec
@@ -243,7 +242,7 @@ def run_on_worker(
     supervisor to the end. Returns ``{"outcome": "ran", "code": ...}``, or
     ``"unreachable"`` with the reason, or ``"superseded"`` when another attempt took it."""
     worker = _worker_address()
-    host = socket.gethostname()
+    host = host_name()
     problem = unreachable(home, db_url, project_path, data_paths)
     if problem is not None:
         return {

@@ -14,17 +14,16 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import ConflictError, DockyardError, InputError, NotFoundError
-from dockyard.core.workspace import Workspace, acting_user, current_user, engine_for
+from dockyard.core.workspace import Workspace, acting_user, current_user, engine_for, host_name
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -635,15 +634,19 @@ def _settled(path: Path) -> tuple[int, int] | str:
 
 
 def _runner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{host_name()}:{os.getpid()}"
 
 
 # --------------------------------------------------------------------------- running
 
 
-def mark_interrupted(workspace: Workspace) -> list[int]:
+def mark_interrupted(workspace: Workspace, gone_runners: Collection[str] = ()) -> list[int]:
     """Results left ``running`` by a process that is gone become ``interrupted``; their
-    batches are free to be checked again. Returns the monitors concerned."""
+    batches are free to be checked again. Returns the monitors concerned.
+
+    A runner on this host is judged by its pid; one on another host only when it is in
+    ``gone_runners`` (``host:pid``: the agent whose expired lease the caller took).
+    """
     from sqlalchemy import update
     from sqlmodel import Session, col, select
 
@@ -662,7 +665,9 @@ def mark_interrupted(workspace: Workspace) -> list[int]:
                 from datetime import UTC
 
                 started = started.replace(tzinfo=UTC)
-            if not pid.isdigit() or not holder_gone(host, int(pid), started):
+            if row.runner not in gone_runners and (
+                not pid.isdigit() or not holder_gone(host, int(pid), started)
+            ):
                 continue
             done = session.exec(
                 update(MonitorResult)
@@ -890,14 +895,16 @@ def _finish(
                 model_version_id=target.model_version_id,
                 deployment_id=target.deployment_id,
             )
-        session.exec(
+        kept = session.exec(
             update(MonitorResult)
             .where(col(MonitorResult.id) == result_id, col(MonitorResult.status) == "running")
             .values(**values)
-        )
+        ).rowcount
         row = session.get(MonitorResult, result_id)
         assert row is not None
-        if status == "alert":
+        # not kept: the result was marked interrupted meanwhile (this process was presumed
+        # gone, its lease taken); the batch is checked again, and alerted on, by the next
+        if kept and status == "alert":
             session.add(
                 Alert(
                     monitor_id=row.monitor_id,
@@ -907,7 +914,7 @@ def _finish(
                 )
             )
         session.commit()
-    if status == "alert" and config.get("on_alert"):
+    if kept and status == "alert" and config.get("on_alert"):
         _run_action(workspace, result_id, config)
     return get_result(workspace, result_id)
 

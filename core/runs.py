@@ -23,7 +23,7 @@ from dockyard.core.errors import ConflictError, InputError, NotFoundError
 from dockyard.core.parsing import INT64_MAX, parse_int, shown
 from dockyard.core.projects import ParamSpec, ProjectInfo, coerce_param, get_project
 from dockyard.core.run_data import DataChoice, resolve_run_data
-from dockyard.core.workspace import Workspace, current_user, engine_for, reader_for
+from dockyard.core.workspace import Workspace, current_user, engine_for, host_name, reader_for
 from dockyard.store.queries import Reader, archived_clause, as_utc
 from dockyard.store.schema import RUN_STATUSES
 
@@ -354,7 +354,7 @@ def cancel_run(workspace: Workspace, run_id: int) -> RunInfo:
         session.commit()
         session.expire_all()
         run = _get_run_row(session, run_id)
-        if run.status == "cancelling" and run.pid and run.host == _hostname():
+        if run.status == "cancelling" and run.pid and run.host == host_name():
             signal_group(run.pid, signal.SIGTERM)
         return _info(session, run)
 
@@ -532,12 +532,6 @@ def signal_group(pid: int, sig: signal.Signals) -> None:
     """Send ``sig`` to process group ``pid``, if it still exists and is ours to signal."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-
-
-def _hostname() -> str:
-    import socket
-
-    return socket.gethostname()
 
 
 def _session(workspace: Workspace) -> Session:

@@ -8,10 +8,18 @@ Coalescing turns several missed times (the machine slept, the clock jumped, the 
 down) into one run, and there is no misfire limit, so a restart never silently skips a
 run. The job function is module-level and takes only the monitor's id: the job store
 pickles the job, and nothing else may be in it.
+
+The job store is read back with an allow-list (:func:`load_job_state`), never a plain
+``pickle.loads``: on a team store anyone who can write the table could otherwise make the
+lease holder's machine run code of their choosing. A row that is not a monitor job of
+this module is logged and removed, and the next heartbeat writes the monitor's job again.
 """
 
 from __future__ import annotations
 
+import importlib
+import io
+import pickle
 import re
 import sys
 from datetime import UTC, datetime
@@ -20,6 +28,18 @@ from typing import Any
 from dockyard.core.workspace import Workspace
 
 JOB_PREFIX = "monitor-"
+#: the one function a stored job may name (APScheduler keeps it as this text reference)
+JOB_FUNC = "dockyard.core.scheduling:run_scheduled"
+#: what a stored job's pickle may name: the triggers ``trigger_for`` makes and their times
+_STATE_GLOBALS = {
+    "datetime": frozenset({"datetime", "timedelta", "timezone"}),
+    "apscheduler.triggers.interval": frozenset({"IntervalTrigger"}),
+    "apscheduler.triggers.cron": frozenset({"CronTrigger"}),
+}
+#: modules any of whose own classes a cron trigger's state may hold (fields, expressions)
+_STATE_MODULES = frozenset(
+    {"apscheduler.triggers.cron.fields", "apscheduler.triggers.cron.expressions"}
+)
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 #: the workspace the jobs of this process run against (set by start_scheduler)
@@ -68,24 +88,82 @@ def run_scheduled(monitor_id: int) -> None:
         )
 
 
-def start_scheduler(workspace: Workspace) -> Any:
-    """A running BackgroundScheduler whose jobs are the workspace's monitors."""
-    from apscheduler.executors.pool import ThreadPoolExecutor
+class _JobStateUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if name in _STATE_GLOBALS.get(module, ()):
+            return super().find_class(module, name)
+        if module in _STATE_MODULES:
+            found = getattr(importlib.import_module(module), name, None)
+            if isinstance(found, type) and found.__module__ == module:
+                return found
+        raise pickle.UnpicklingError(f"a monitor job may not hold {module}.{name}")
+
+
+def load_job_state(data: bytes) -> dict[str, Any]:
+    """The state of a monitor job as the job store holds it, refusing (ValueError or
+    UnpicklingError) anything but a job :func:`sync_jobs` writes: ``run_scheduled`` of one
+    monitor id on an interval or cron trigger."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    state = _JobStateUnpickler(io.BytesIO(data)).load()
+    if not isinstance(state, dict):
+        raise ValueError("a stored monitor job is not a job's state")
+    ident, args = state.get("id"), state.get("args")
+    if (
+        state.get("func") != JOB_FUNC
+        or not isinstance(ident, str)
+        or re.fullmatch(rf"{JOB_PREFIX}\d+", ident) is None
+        or not isinstance(args, tuple | list)
+        or [type(arg) for arg in args] != [int]
+        or ident != job_id(args[0])
+        or state.get("kwargs")
+        or not isinstance(state.get("trigger"), IntervalTrigger | CronTrigger)
+    ):
+        raise ValueError(f"stored job {ident!r} is not a monitor job of this Dockyard")
+    return state
+
+
+def _job_store(workspace: Workspace) -> Any:
+    """APScheduler's SQLAlchemy job store on the workspace's engine (table
+    ``apscheduler_jobs``), reading jobs back through :func:`load_job_state`."""
+    from apscheduler.job import Job
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from apscheduler.schedulers.background import BackgroundScheduler
 
     from dockyard.core.workspace import engine_for
+
+    class MonitorJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+        def _reconstitute_job(self, job_state: bytes) -> Job:
+            state = load_job_state(job_state)
+            state["jobstore"] = self
+            job = Job.__new__(Job)
+            job.__setstate__(state)
+            job._scheduler = self._scheduler
+            job._jobstore_alias = self._alias
+            return job
+
+    return MonitorJobStore(engine=engine_for(workspace))
+
+
+def start_scheduler(workspace: Workspace, run_now: set[int] | None = None) -> Any:
+    """A running BackgroundScheduler whose jobs are the workspace's monitors; ``run_now``
+    as for :func:`sync_jobs`."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
 
     global _workspace
     _workspace = workspace
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine_for(workspace))},
+        jobstores={"default": _job_store(workspace)},
         executors={"default": ThreadPoolExecutor(max_workers=2)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=UTC,
     )
-    scheduler.start()
-    sync_jobs(scheduler, workspace)
+    # paused until the jobs match the monitors: a job overdue in the store and asked to
+    # run now as well runs once, not once for each
+    scheduler.start(paused=True)
+    sync_jobs(scheduler, workspace, run_now)
+    scheduler.resume()
     return scheduler
 
 

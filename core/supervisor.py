@@ -29,7 +29,6 @@ import os
 import platform
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -43,7 +42,13 @@ from dockyard.core import staging
 from dockyard.core.code import capture_code
 from dockyard.core.projects import ProjectSpec
 from dockyard.core.tracking import ProtocolError, RunEndedError, Tracker, parse_protocol_line
-from dockyard.core.workspace import Workspace, current_user, engine_for, find_workspace
+from dockyard.core.workspace import (
+    Workspace,
+    current_user,
+    engine_for,
+    find_workspace,
+    host_name,
+)
 
 HEARTBEAT_SECONDS = 2.0
 TAIL_LINES = 20
@@ -244,7 +249,7 @@ class Supervisor:
                 child_env["DOCKYARD_SEED"] = str(run.seed)
             self._update(
                 pid=os.getpid(),
-                host=socket.gethostname(),
+                host=host_name(),
                 log_path=str(log_path),
                 # the project folder's own repository, or none: never the one around the
                 # workspace, whose commit need not hold this code

@@ -117,6 +117,24 @@ def acting_user(workspace: Workspace, fallback: Callable[[], str] | None = None)
     return name
 
 
+def host_name(env: Mapping[str, str] | None = None) -> str:
+    """The name of this machine as agents, runs and monitor results record it:
+    ``DOCKYARD_HOSTNAME`` if set, else the OS host name.
+
+    Agents on one store judge each other's processes by it: a process recorded under this
+    name is checked by its pid, one under another name by its heartbeat alone. Set it where
+    machines share a name (containers started from one image, tests standing in for two
+    machines); every process of one machine must then see the same value.
+    """
+    env = os.environ if env is None else env
+    name = env.get("DOCKYARD_HOSTNAME", "").strip()
+    if name:
+        return name
+    import socket
+
+    return socket.gethostname()
+
+
 #: The workspace's own settings (``dockyard init --db URL`` writes ``[store] db``).
 SETTINGS_FILENAME = "settings.toml"
 

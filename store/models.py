@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -325,8 +325,10 @@ class MonitorResult(SQLModel, table=True):
     batch_path: str = ""
     ran_at: datetime = Field(default_factory=utcnow, index=True)
     batch_hash: str = ""
-    batch_size: int = 0
-    batch_mtime_ns: int = 0
+    # BIGINT in the table (0004): said here too, or PostgreSQL is sent the value cast
+    # to a 32-bit INTEGER, which a nanosecond time overflows
+    batch_size: int = Field(default=0, sa_type=BigInteger)
+    batch_mtime_ns: int = Field(default=0, sa_type=BigInteger)
     rows: int | None = None
     model_version_id: int | None = None
     model_ref: str = ""

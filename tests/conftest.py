@@ -57,7 +57,7 @@ def _isolated_env(
 ) -> None:
     """No test sees the developer's own workspace or database through the environment,
     nor writes into their remembered verifications (``core.hashing.verify_cache_dir``)."""
-    for name in ("DOCKYARD_HOME", "DOCKYARD_DB"):
+    for name in ("DOCKYARD_HOME", "DOCKYARD_DB", "DOCKYARD_HOSTNAME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
 
@@ -732,3 +732,15 @@ def deployed_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.monitor_fixtures import build_deployed
 
     return build_deployed(tmp_path_factory.mktemp("deployed-samples"))
+
+
+@pytest.fixture(scope="session")
+def deployed_samples_db(deployed_samples: Path, pg_server: Any) -> str:
+    """``deployed_samples``' store copied into a PostgreSQL database, the template of the
+    monitor tests' PostgreSQL copies (``tests.monitor_fixtures.copy_workspace``)."""
+    from dockyard.store.db import sqlite_url
+    from tests.monitor_fixtures import copy_store
+
+    url = create_pg_database(pg_server)
+    copy_store(sqlite_url(deployed_samples / ".dockyard" / "dockyard.db"), url)
+    return url

@@ -7,7 +7,10 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from dockyard.core.workspace import Workspace, find_workspace
+from tests.stores import execute
 
 SAMPLES = ("breast-cancer", "diabetes", "wine")
 
@@ -42,12 +45,58 @@ def build_deployed(root: Path) -> Path:
     return root / "ws"
 
 
-def copy_workspace(source: Path, target: Path) -> Workspace:
+def copy_workspace(
+    source: Path, target: Path, request: pytest.FixtureRequest | None = None
+) -> Workspace:
+    """A private copy of the workspace at ``source`` in ``target``. When ``request``'s
+    ``store_backend`` is ``pg``, its store is a PostgreSQL database holding the same rows
+    (a copy of ``deployed_samples_db``, dropped after the test), else the copied SQLite
+    file."""
     shutil.copytree(source, target, symlinks=True)
+    if request is not None and request.getfixturevalue("store_backend") == "pg":
+        from dockyard.core.workspace import DIRNAME, _write_settings
+        from tests.conftest import create_pg_database, drop_pg_database
+
+        server = request.getfixturevalue("pg_server")
+        template = request.getfixturevalue("deployed_samples_db").rsplit("/", 1)[1]
+        url = create_pg_database(server, template=template)
+        request.addfinalizer(lambda: drop_pg_database(server, url))
+        home = target / DIRNAME
+        for stale in home.glob("dockyard.db*"):
+            stale.unlink()
+        _write_settings(home, url)
     ws = find_workspace(target)
     # the projects were registered at the source's path: point them at the copy
-    import sqlite3
-
-    with sqlite3.connect(ws.home / "dockyard.db") as conn:
-        conn.execute("UPDATE project SET path = replace(path, ?, ?)", (str(source), str(target)))
+    execute(ws, ("UPDATE project SET path = replace(path, ?, ?)", (str(source), str(target))))
     return ws
+
+
+def copy_store(source_url: str, target_url: str) -> None:
+    """Every row of the store at ``source_url`` into the migrated store at ``target_url``
+    (emptied first), ids kept and PostgreSQL's id sequences moved past them: a trained
+    SQLite workspace becomes a PostgreSQL one without training again."""
+    from sqlalchemy import create_engine, delete, insert, select, text
+    from sqlmodel import SQLModel
+
+    import dockyard.store.models  # noqa: F401  (registers the tables)
+
+    source, target = create_engine(source_url), create_engine(target_url)
+    tables = SQLModel.metadata.sorted_tables
+    try:
+        with source.connect() as reading, target.begin() as writing:
+            for table in reversed(tables):
+                writing.execute(delete(table))
+            for table in tables:
+                rows = [dict(row._mapping) for row in reading.execute(select(table))]
+                if rows:
+                    writing.execute(insert(table), rows)
+                if "id" in table.c and target.dialect.name == "postgresql":
+                    writing.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                            f'COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, false)'
+                        )
+                    )
+    finally:
+        source.dispose()
+        target.dispose()

@@ -36,9 +36,16 @@ from dockyard.core.hashing import ObjectCorruptError
 from dockyard.core.workspace import Workspace, engine_for, init_workspace
 from dockyard.store.models import Dataset, DatasetVersion, Project, Run
 
+pytestmark = pytest.mark.both_stores
+
+#: tests about reading files (their store writes are those the other tests make on both)
+FILES_ONLY = pytest.mark.sqlite_only("about reading the file; the store part is the same")
+
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
+def ws(tmp_path: Path, store_backend: str, request: pytest.FixtureRequest) -> Workspace:
+    if store_backend == "pg":
+        return init_workspace(tmp_path / "root", db=request.getfixturevalue("pg_url"))
     return init_workspace(tmp_path / "root")
 
 
@@ -218,6 +225,7 @@ BAD_FILES: list[tuple[str, str, str | bytes | None, str]] = [
 ]  # fmt: skip
 
 
+@FILES_ONLY
 @pytest.mark.parametrize(
     ("case", "name", "content", "message"), BAD_FILES, ids=[c[0] for c in BAD_FILES]
 )
@@ -236,6 +244,7 @@ def test_bad_input_is_refused_with_nothing_written(
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only("its cost is profiling 20,000 columns, the same on either store")
 def test_a_one_row_file_of_20000_columns_registers(ws: Workspace, tmp_path: Path) -> None:
     # the widest table accepted; registration used to grow with the square of the columns
     width = 20_000
@@ -257,6 +266,7 @@ def test_a_one_row_file_of_20000_columns_registers(ws: Workspace, tmp_path: Path
     assert [p.name for p in (ws.objects / "tmp").iterdir()] == []
 
 
+@FILES_ONLY
 def test_non_utf8_deep_in_a_large_file_is_found(ws: Workspace, tmp_path: Path) -> None:
     body = "".join(f"{i},x{i}\n" for i in range(300_000)).encode()
     path = write(tmp_path / "deep.csv", b"a,b\n" + body + b"1,caf\xe9\n")
@@ -281,6 +291,7 @@ def test_a_version_that_does_not_exist(ws: Workspace, tmp_path: Path) -> None:
         get_version(ws, "wine@1")
 
 
+@FILES_ONLY
 def test_a_file_appended_to_while_hashed_is_refused(ws: Workspace, tmp_path: Path) -> None:
     src = write(tmp_path / "grow.csv", "a,b\n" + "1,2\n" * 200_000)
 
@@ -294,6 +305,7 @@ def test_a_file_appended_to_while_hashed_is_refused(ws: Workspace, tmp_path: Pat
     assert counts(ws) == (0, 0) and leftovers(ws) == []
 
 
+@FILES_ONLY
 def test_a_writer_thread_appending_during_registration_is_refused(
     ws: Workspace, tmp_path: Path
 ) -> None:
@@ -369,6 +381,7 @@ def expected_rows(frame: pd.DataFrame, offset: int, limit: int) -> list[tuple[An
     return out
 
 
+@FILES_ONLY
 def test_preview_pages_through_a_csv_with_quotes_and_newlines(
     ws: Workspace, tmp_path: Path
 ) -> None:
@@ -388,6 +401,7 @@ def test_preview_pages_through_a_csv_with_quotes_and_newlines(
         assert got == [(a, b, c, None if d is None else int(d)) for a, b, c, d in want]
 
 
+@FILES_ONLY
 def test_a_csv_preview_loads_neither_pandas_nor_numpy(ws: Workspace, tmp_path: Path) -> None:
     v = register_dataset(ws, "iris", write(tmp_path / "iris.csv", IRIS)).version
     code = (
@@ -406,6 +420,7 @@ def test_a_csv_preview_loads_neither_pandas_nor_numpy(ws: Workspace, tmp_path: P
     assert result["heavy"] == []  # the first page's time is bench/datasets.py's to measure
 
 
+@FILES_ONLY
 def test_preview_without_a_usable_index_still_reads_the_right_rows(
     ws: Workspace, tmp_path: Path
 ) -> None:
@@ -418,6 +433,7 @@ def test_preview_without_a_usable_index_still_reads_the_right_rows(
     assert rows == [(10, '5"10'), (11, '5"11')]
 
 
+@FILES_ONLY
 def test_parquet_file_with_row_groups(ws: Workspace, tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     import pyarrow as pa
@@ -486,6 +502,7 @@ def test_a_folder_with_different_headers_or_formats_is_refused(
     assert counts(ws) == (0, 0) and leftovers(ws) == []
 
 
+@FILES_ONLY
 def test_tsv_files(ws: Workspace, tmp_path: Path) -> None:
     v = register_dataset(ws, "t", write(tmp_path / "t.tsv", "a\tb\n1\tx, y\n2\tz\n")).version
     assert v.file_format == "tsv"
@@ -538,6 +555,7 @@ def test_runs_using_a_version(ws: Workspace, tmp_path: Path) -> None:
     assert runs_using(ws, "iris", 1)[0].dataset_version_id == v1.id
 
 
+@FILES_ONLY
 def test_diff_reports_columns_rows_and_drift(ws: Workspace, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     n = 5000

@@ -1,15 +1,16 @@
 """The monitors' schedule with real agent processes and a real APScheduler: a SIGKILL
-mid-run, two agents on one store, a sleeping machine (time driven by short intervals)."""
+mid-run, two agents on one store, a sleeping machine (time driven by short intervals), and
+two "machines" (host names) sharing a PostgreSQL store."""
 
 from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,15 @@ from dockyard.core.monitoring import add_monitor, set_paused
 from dockyard.core.projects import add_project
 from dockyard.core.workspace import Workspace
 from tests.monitor_fixtures import copy_workspace
+from tests.stores import rows
 from tests.test_cli import dockyard
 
 
 @pytest.fixture
-def ws(deployed_samples: Path, tmp_path: Path) -> Workspace:
-    ws = copy_workspace(deployed_samples, tmp_path / "ws")
+def ws(
+    deployed_samples: Path, tmp_path: Path, store_backend: str, request: pytest.FixtureRequest
+) -> Workspace:
+    ws = copy_workspace(deployed_samples, tmp_path / "ws", request)
     add_monitor(ws, "wine", {"name": "fast", "kind": "drift", "schedule": "every 1s"})
     return ws
 
@@ -53,8 +57,7 @@ def agents(ws: Workspace) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
 
 
 def query(ws: Workspace, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(ws.home / "dockyard.db", timeout=10) as conn:
-        return conn.execute(sql, args).fetchall()
+    return rows(ws, sql, *args)
 
 
 def fast_results(ws: Workspace) -> list[tuple[object, ...]]:
@@ -198,3 +201,65 @@ def test_pause_and_resume_reach_the_running_scheduler(ws: Workspace, agents) -> 
     assert dockyard("monitor", "resume", "wine/fast", cwd=ws.root).returncode == 0
     wait_for(lambda: checks_count(ws) > paused, 15)
     assert jobs(ws)[fast] is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store_backend", ["pg"], indirect=True)
+def test_two_machines_one_scheduler_and_the_survivor_takes_over_a_killed_holder(
+    ws: Workspace, agents: Callable[..., subprocess.Popen[bytes]], store_backend: str
+) -> None:
+    """Two agents on two machines (host names) share one PostgreSQL store: one holds the
+    lease and runs the scheduler; SIGKILLed mid-check, it cannot be seen dead from the
+    other machine, which takes over once the lease expires, interrupts the dead
+    scheduler's check and runs the monitor that fell due meanwhile exactly once."""
+    from dockyard.core.agent import HEARTBEAT_SECONDS, LEASE_SECONDS
+    from dockyard.store.queries import as_utc
+
+    set_paused(ws, "wine/fast", True)
+    add_monitor(ws, "wine", {"name": "tick", "kind": "drift", "schedule": "every 2s"})
+    started = "monitor scheduler started"
+    first = agents("a.log", DOCKYARD_HOSTNAME="machine-a", DOCKYARD_TEST_MONITOR_PAUSE="60")
+    wait_for(lambda: started in (ws.root / "a.log").read_text(), 30)
+    agents("b.log", DOCKYARD_HOSTNAME="machine-b")
+
+    def tick_results() -> list[tuple[object, ...]]:
+        return query(
+            ws,
+            "SELECT r.status, r.batch_hash, r.runner, r.started_at FROM monitor_result r "
+            "JOIN monitor m ON m.id = r.monitor_id WHERE m.name = 'tick' ORDER BY r.id",
+        )
+
+    # machine-a's scheduler is in the middle of a check (the test hook holds it there)
+    wait_for(lambda: any(r[0] == "running" for r in tick_results()), 30)
+    lease = "SELECT host, heartbeat_at, acquired_at FROM agent_lease"
+    host, heartbeat, _acquired = query(ws, lease)[0]
+    heartbeat = as_utc(heartbeat)
+    assert host == "machine-a" and started not in (ws.root / "b.log").read_text()
+    assert [r[2] for r in tick_results()] == [f"machine-a:{first.pid}"]
+    checked = checks_count(ws, "tick")
+    os.kill(first.pid, signal.SIGKILL)
+    killed_at = time.time()
+    first.wait()
+
+    wait_for(lambda: started in (ws.root / "b.log").read_text(), LEASE_SECONDS + 10)
+    host, _beat, acquired = query(ws, lease)[0]
+    acquired = as_utc(acquired)
+    assert host == "machine-b" and acquired is not None and heartbeat is not None
+    # not before the lease expired (another machine's pid cannot be checked), and
+    # within one more attempt after it
+    assert acquired >= heartbeat + timedelta(seconds=LEASE_SECONDS)
+    assert acquired.timestamp() <= killed_at + LEASE_SECONDS + HEARTBEAT_SECONDS + 3
+    # the dead scheduler's check is interrupted; each batch is checked once, by machine-b
+    wait_for(lambda: len([r for r in tick_results() if r[0] in ("ok", "alert")]) == 2, 30)
+    results = tick_results()
+    assert results[0][0] == "interrupted"
+    done = [r for r in results if r[0] != "interrupted"]
+    assert len({r[1] for r in done}) == 2 and {str(r[2]).split(":")[0] for r in done} == {
+        "machine-b"
+    }
+    assert all(as_utc(r[3]) >= acquired for r in done)  # type: ignore[operator]
+    # the times tick fell due while nobody held the lease: one run, then the schedule
+    due = jobs(ws)[job_of(ws, "tick")]
+    assert due is not None
+    time.sleep(max(0.0, due - 0.7 - time.time()))
+    assert checks_count(ws, "tick") == checked + 1

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,14 +24,23 @@ from dockyard.core.monitoring import (
 from dockyard.core.projects import add_project
 from dockyard.core.workspace import Workspace
 from tests.monitor_fixtures import SAMPLES, copy_workspace
+from tests.stores import execute
 
 REPO = Path(__file__).resolve().parent.parent
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture
-def ws(deployed_samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+def ws(
+    deployed_samples: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    store_backend: str,
+    request: pytest.FixtureRequest,
+) -> Workspace:
     monkeypatch.setattr("dockyard.core.monitoring.SETTLE_SECONDS", 0.2)
-    return copy_workspace(deployed_samples, tmp_path / "ws")
+    return copy_workspace(deployed_samples, tmp_path / "ws", request)
 
 
 def documented_columns(sample: str) -> set[str]:
@@ -216,10 +226,45 @@ def test_alert_runs_the_command_and_ack_is_audited(ws: Workspace, tmp_path: Path
     assert events[-1].details["reason"] == "known shift" and events[-1].actor == "alice"
 
 
-def test_monitor_keys_are_validated_strictly(tmp_path: Path, workspace: Workspace) -> None:
+def test_a_result_interrupted_while_it_is_checked_raises_no_alert(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduler presumed gone (its agent's lease taken) may still finish a check: its
+    result was marked interrupted meanwhile, so it neither alerts nor runs ``on_alert``,
+    and the batch is checked again by the next run."""
+    import shlex
+
+    from dockyard.core import monitoring
+
+    touched = tmp_path / "alerted"
+    monitor = add_monitor(
+        ws, "wine",
+        {"name": "late", "kind": "drift", "schedule": "every 1h",
+         "on_alert": f"touch {shlex.quote(str(touched))}"},
+    )  # fmt: skip
+    evaluate = monitoring._evaluate
+
+    def interrupted_meanwhile(workspace: Workspace, *args: Any) -> Any:
+        execute(
+            workspace,
+            "UPDATE monitor_result SET status = 'interrupted' WHERE status = 'running'",
+        )
+        return evaluate(workspace, *args)
+
+    monkeypatch.setattr(monitoring, "_evaluate", interrupted_meanwhile)
+    assert [r.status for r in run_monitor(ws, monitor.id)] == ["interrupted", "interrupted"]
+    assert not [a for a in list_alerts(ws) if a.monitor_id == monitor.id]
+    assert not touched.exists()
+    monkeypatch.setattr(monitoring, "_evaluate", evaluate)
+    assert sorted(r.status for r in run_monitor(ws, monitor.id)) == ["alert", "ok"]
+    assert len([a for a in list_alerts(ws) if a.monitor_id == monitor.id]) == 1
+    assert touched.exists()
+
+
+@pytest.mark.sqlite_only("parses a project file; no store is involved")
+def test_monitor_keys_are_validated_strictly(tmp_path: Path) -> None:
     from dockyard.core.projects import ProjectFileError, parse_project_file
 
-    del workspace
     base = '[project]\nname = "p"\nentry = "python t.py"\n[[monitors]]\nname = "m"\n'
     cases = {
         'kind = "drift"\nschedule = "every 1h"\nthreshold = 2': "share between 0 and 1",

@@ -78,11 +78,22 @@ with Tracker.from_env() as t:
 """
 
 
+#: the tests that run on PostgreSQL as well: queueing, the run's record and the agent's
+#: verdicts; the rest are about processes, which the store does not change
+BOTH = pytest.mark.both_stores
+
+
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+def ws(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    store_backend: str,
+    request: pytest.FixtureRequest,
+) -> Workspace:
     for key in [k for k in os.environ if k.startswith("DOCKYARD_")]:
         monkeypatch.delenv(key)
-    workspace = init_workspace(tmp_path / "ws")
+    db = request.getfixturevalue("pg_url") if store_backend == "pg" else None
+    workspace = init_workspace(tmp_path / "ws", db=db)
     project = tmp_path / "toy"
     project.mkdir()
     (project / "dockyard.toml").write_text(TOML)
@@ -136,6 +147,7 @@ def agent_process(ws: Workspace) -> Iterator[Callable[[], subprocess.Popen[bytes
             process.wait()
 
 
+@BOTH
 @pytest.mark.slow
 def test_a_run_finishes_with_metrics_params_log_and_record(ws: Workspace) -> None:
     (run,) = queue_runs(ws, "toy", ["n=4"])
@@ -162,6 +174,7 @@ def test_sweep_queues_the_grid_as_one_group(ws: Workspace) -> None:
     assert {get_run(ws, r.id).status for r in runs} == {"finished"}
 
 
+@BOTH
 def test_clone_applies_edits_over_the_source_params(ws: Workspace) -> None:
     (source,) = queue_runs(ws, "toy", ["n=9", "mode=fail"])
     (clone,) = queue_runs(ws, from_run=source.id, params=["mode=ok"])
@@ -169,6 +182,7 @@ def test_clone_applies_edits_over_the_source_params(ws: Workspace) -> None:
     assert clone.parent_run_id == source.id
 
 
+@BOTH
 @pytest.mark.parametrize(
     ("args", "error", "message"),
     [
@@ -188,6 +202,7 @@ def test_bad_launches_are_refused_and_queue_nothing(
     assert list_runs(ws) == []
 
 
+@BOTH
 def test_unknown_dataset_version_is_refused(ws: Workspace) -> None:
     with pytest.raises(NotFoundError, match="no dataset named 'iris'"):
         queue_runs(ws, "toy", data="iris@3")
@@ -201,6 +216,7 @@ def test_unknown_dataset_version_is_refused(ws: Workspace) -> None:
     assert list_runs(ws) == []
 
 
+@BOTH
 def test_unknown_run_ids(ws: Workspace) -> None:
     for call in (get_run, cancel_run, retry_run):
         with pytest.raises(NotFoundError, match="no run with id 404"):
@@ -253,6 +269,7 @@ def test_nan_metric_fails_the_run_naming_the_key_and_keeps_earlier_points(
     assert [s for s, _v in metric_history(ws, run.id, "loss")] == [0, 1]
 
 
+@BOTH
 def test_cancel_a_queued_run_is_immediate(ws: Workspace) -> None:
     (run,) = queue_runs(ws, "toy")
     assert cancel_run(ws, run.id).status == "cancelled"
@@ -301,6 +318,7 @@ def test_runs_survive_an_agent_killed_with_sigkill(
     assert agent_status(ws).pid == second.pid
 
 
+@BOTH
 @pytest.mark.slow
 def test_a_run_whose_supervisor_vanished_is_marked_lost_by_the_next_agent(
     ws: Workspace, agent_process: Callable[[], subprocess.Popen[bytes]]
