@@ -453,3 +453,57 @@ async def test_a_decision_patches_the_pane_rows_instead_of_rebuilding_the_table(
         assert shown == [row.key for row in fresh.rows]
         assert not cleared
         assert pane.table.cursor_row == 0  # on the next pending request
+
+
+async def test_the_row_says_approving_as_the_modal_closes_and_the_decision_replaces_it(
+    deploy_ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer comes with the repaint that closes the modal, before core has committed
+    (its fsyncs may take longer than a frame): the row says "approving…" until the
+    worker's re-read shows the deployment. Core is held on an event to see that moment."""
+    import threading
+
+    import dockyard.core.deployments as deployments
+
+    request = request_deployment(deploy_ws, "iris-clf@1", "staging", actor="alice").request
+    set_environment(deploy_ws, "qa", approvals=1, approvers=(ME,), actor="bob")
+    request = request_deployment(deploy_ws, "iris-clf@1", "qa", actor="alice").request
+    release = threading.Event()
+    real = deployments.approve_request
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        assert release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deployments, "approve_request", held)
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("4", "g", "a")
+        await pilot.pause()
+        await pilot.press("tab", *"ok", "enter", "enter")
+        assert isinstance(app.screen, HomeScreen)
+        row = next(r for r in deployment_rows(app) if r.kind == "request")
+        assert (row.id, row.status) == (request.id, "approving…")
+        assert get_request(deploy_ws, request.id).status == "pending"
+        release.set()
+        await settle(pilot)
+        assert get_request(deploy_ws, request.id).status == "deployed"
+        assert [(r.kind, r.target) for r in deployment_rows(app) if r.target == "qa"] == [
+            ("deployment", "qa")
+        ]
+
+
+async def test_a_refused_approval_puts_the_row_back_as_it_was(deploy_ws: Workspace) -> None:
+    set_environment(deploy_ws, "qa", approvals=1, approvers=(ME,), actor="bob")
+    request = request_deployment(deploy_ws, "iris-clf@1", "qa", actor=ME).request
+    app = DockyardApp(deploy_ws)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("4", "g", "a")
+        await pilot.pause()
+        await pilot.press("tab", *"mine", "enter", "enter")
+        await settle(pilot)
+        row = next(r for r in deployment_rows(app) if r.kind == "request")
+        assert (row.id, row.status) == (request.id, "pending")
+        assert any("cannot approve it" in n for n in notifications(app))

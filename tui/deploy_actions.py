@@ -88,15 +88,25 @@ class Subject:
         )
 
 
-def _run(screen: Screen[Any], work: Callable[[], None], group: str) -> None:
+def _run(
+    screen: Screen[Any], work: Callable[[], None], group: str, marking: tuple[str, str] = ("", "")
+) -> None:
     # Runs as the modal closes, before the screen under it resumes: its `on_done`
     # re-reads what the decision changed, so the home screen skips its full re-read.
     if hasattr(screen, "refreshed_by_decision"):
         screen.refreshed_by_decision = True
+    key, status = marking
+    if key and hasattr(screen, "mark_pending"):
+        # The answer the user sees in the repaint that closes the modal ("approving…"),
+        # while core commits (its fsyncs can take longer than a frame); the worker's
+        # re-read then shows what was decided, or the row as it was, if refused.
+        screen.mark_pending(key, status)
     screen.run_worker(work, thread=True, exit_on_error=False, group=group, name=group)
 
 
-def _after(screen: Screen[Any], on_done: Done, notice: dict[str, Any] | None = None) -> None:
+def _after(
+    screen: Screen[Any], on_done: Done, notice: dict[str, Any] | None = None, marked: str = ""
+) -> None:
     """From the worker: the notification ``notice`` (``notify``'s arguments) and what
     ``on_done`` shows, handed to the UI thread as one batch, so the toast, the pane and
     the header repaint once."""
@@ -104,6 +114,8 @@ def _after(screen: Screen[Any], on_done: Done, notice: dict[str, Any] | None = N
 
     def answer() -> None:
         with screen.app.batch_update():
+            if marked and hasattr(screen, "unmark_pending"):
+                screen.unmark_pending(marked)
             if notice is not None:
                 screen.notify(**notice)
             if isinstance(on_done, Reread):
@@ -184,6 +196,7 @@ def ask_to_approve(
             screen,
             lambda: _approve(screen, workspace, subject, values["comment"], override, on_done),
             f"approve-request-{subject.id}",
+            (f"request:{subject.id}", "approving…"),
         )
 
     screen.app.push_screen(modal, answered)
@@ -203,10 +216,17 @@ def _approve(
         decision = approve_request(workspace, subject.id, comment, override)
     except Exception as error:
         refused = {"title": f"Request {subject.id} not approved", "severity": "error"}
-        _after(screen, on_done, {"message": describe_error(error), **refused})
+        _after(
+            screen, on_done, {"message": describe_error(error), **refused}, f"request:{subject.id}"
+        )
         return
     title = "Deployed" if decision.deployment is not None else "Approved"
-    _after(screen, on_done, {"message": decision_text(decision), "title": title})
+    _after(
+        screen,
+        on_done,
+        {"message": decision_text(decision), "title": title},
+        f"request:{subject.id}",
+    )
 
 
 def ask_to_reject(
@@ -227,6 +247,7 @@ def ask_to_reject(
                 screen,
                 lambda: _reject(screen, workspace, subject, values["comment"], on_done),
                 f"reject-request-{subject.id}",
+                (f"request:{subject.id}", "rejecting…"),
             )
 
     screen.app.push_screen(modal, answered)
@@ -241,10 +262,12 @@ def _reject(
         request = reject_request(workspace, subject.id, comment)
     except Exception as error:
         refused = {"title": f"Request {subject.id} not rejected", "severity": "error"}
-        _after(screen, on_done, {"message": describe_error(error), **refused})
+        _after(
+            screen, on_done, {"message": describe_error(error), **refused}, f"request:{subject.id}"
+        )
         return
     text = f"Rejected request {request.id} ({request.ref} -> {request.target})"
-    _after(screen, on_done, {"message": text})
+    _after(screen, on_done, {"message": text}, f"request:{subject.id}")
 
 
 # --- roll back --------------------------------------------------------------------------------

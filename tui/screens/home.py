@@ -128,6 +128,14 @@ class HomeScreen(Screen[None]):
     #: resume's full re-read.
     refreshed_by_decision = False
 
+    def mark_pending(self, key: str, status: str) -> None:
+        """A decision on the Deployments pane's row ``key`` is being committed: show
+        ``status`` there now (`tui.deploy_actions`)."""
+        self.pane(Pane.DEPLOYMENTS).mark_status(key, status)
+
+    def unmark_pending(self, key: str) -> None:
+        self.pane(Pane.DEPLOYMENTS).unmark_status(key)
+
     # --- panes ------------------------------------------------------------------------------
 
     def pane(self, pane: Pane | str) -> OverviewPane:

@@ -9,6 +9,8 @@ hundred rows, never the whole history.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -104,6 +106,9 @@ class OverviewPane(Vertical):
         self._more_pending = False
         # Tagged rows in the order they were tagged, kept when paged out or filtered away.
         self._tagged: dict[str, PaneRow] = {}
+        # Rows a decision is being committed on, and the status they show meanwhile: a
+        # poll's page read before the commit must not put "pending" back.
+        self._marked: dict[str, str] = {}
         #: archived rows: "hide" or "include" (H toggles it in the Datasets, Runs and
         #: Models panes)
         self.archived = "hide"
@@ -200,6 +205,8 @@ class OverviewPane(Vertical):
         """Show a page the screen's worker loaded; stale pages (old filter) are dropped."""
         if page.filter_text != self.filter_text or page.archived != self.archived:
             return
+        if self._marked:
+            page = replace(page, rows=[self._with_mark(row) for row in page.rows])
         self.total = page.total
         self.summary = page.summary
         self.error = ""
@@ -280,6 +287,25 @@ class OverviewPane(Vertical):
             if target != table.cursor_row:
                 table.move_cursor(row=target, animate=False)
         return True
+
+    def mark_status(self, key: str, status: str) -> bool:
+        """Show ``status`` in the row ``key``'s status cell until the next read replaces
+        the row (a decision's "approving…" while core commits it); False when the row is
+        not on the page."""
+        row = self._rows.get(key)
+        if row is None or not hasattr(row, "status"):
+            return False
+        self._marked[key] = status
+        self._update_in_place([self._with_mark(row)])
+        return True
+
+    def unmark_status(self, key: str) -> None:
+        """The decision on ``key`` is committed (or refused): the next page shows it."""
+        self._marked.pop(key, None)
+
+    def _with_mark(self, row: PaneRow) -> PaneRow:
+        status = self._marked.get(row.key)
+        return row if status is None else replace(row, status=status)  # type: ignore[arg-type]
 
     def _update_in_place(self, rows: list[PaneRow]) -> None:
         table = self.table
