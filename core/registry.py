@@ -136,8 +136,8 @@ def parse_ref(ref: str) -> tuple[str, str]:
 
 
 def object_file(workspace: Workspace, object_path: str) -> Path:
-    path = Path(object_path)
-    return path if path.is_absolute() else workspace.home / path
+    """The artifact's file, confined to the object store (``Workspace.object_file``)."""
+    return workspace.object_file(object_path)
 
 
 def verify_artifact(

@@ -41,9 +41,16 @@ from typing import Any
 
 from dockyard.core import staging
 from dockyard.core.code import capture_code
+from dockyard.core.errors import InputError
 from dockyard.core.projects import ProjectSpec
 from dockyard.core.tracking import ProtocolError, RunEndedError, Tracker, parse_protocol_line
-from dockyard.core.workspace import Workspace, current_user, engine_for, find_workspace
+from dockyard.core.workspace import (
+    OBJECTS_ENV,
+    Workspace,
+    current_user,
+    engine_for,
+    find_workspace,
+)
 
 HEARTBEAT_SECONDS = 2.0
 TAIL_LINES = 20
@@ -210,10 +217,20 @@ class Supervisor:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env_record = json.loads(run.env_json or "{}")
         data_paths: dict[str, str] = env_record.get("data_paths", {})
+        try:
+            # this machine must see the object store (the code snapshot, the model files
+            # land there): a worker without the shared mount fails the run, saying so
+            objects = self.workspace.check_objects(write=True)
+        except InputError as exc:
+            with log_path.open("a", encoding="utf-8") as handle:
+                handle.write(f"dockyard: {exc}\n")
+            self._update(pid=os.getpid(), host=socket.gethostname(), log_path=str(log_path))
+            self._finish("failed", None, f"{socket.gethostname()}: {exc}")
+            return 1
         # The snapshot's objects land before the row naming them is committed: hold the
         # object store's lock (shared) until then, so `dockyard gc` cannot judge them
         # unreferenced in between (core.object_gc).
-        with staging.object_lock(self.workspace.objects):
+        with staging.object_lock(objects):
             # before the script starts, so the record is of the code it runs (core.code)
             spec = ProjectSpec.from_json(project.spec_json)
             code_record = capture_code(
@@ -234,6 +251,8 @@ class Supervisor:
                 "DOCKYARD_RUN_ID": str(self.run_id),
                 "DOCKYARD_HOME": str(self.workspace.home),
                 "DOCKYARD_DB": self.workspace.db_url,
+                # the tracker stores artifacts where this supervisor checked it can
+                OBJECTS_ENV: str(objects),
                 "DOCKYARD_PARAMS": json.dumps(params),
                 "DOCKYARD_DATA": json.dumps(data_paths),
                 "PYTHONUNBUFFERED": "1",
