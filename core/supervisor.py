@@ -43,6 +43,7 @@ from dockyard.core import staging
 from dockyard.core.code import capture_code
 from dockyard.core.errors import InputError
 from dockyard.core.projects import ProjectSpec
+from dockyard.core.run_logs import LogStream
 from dockyard.core.tracking import ProtocolError, RunEndedError, Tracker, parse_protocol_line
 from dockyard.core.workspace import (
     OBJECTS_ENV,
@@ -211,6 +212,22 @@ class Supervisor:
     # -- lifecycle --------------------------------------------------------------------
 
     def run(self) -> int:
+        # the log goes to the file here and, in batches, into the store, so that the run
+        # shows its log on every machine (core.run_logs)
+        self.stream = LogStream(self.workspace, self.run_id)
+        try:
+            return self._run()
+        finally:
+            self.stream.close()
+
+    def _note(self, log_path: Path, message: str) -> None:
+        """Append one ``dockyard:`` line to the log (file and store)."""
+        data = f"dockyard: {message}\n".encode()
+        with log_path.open("ab") as handle:
+            handle.write(data)
+        self.stream.write(data)
+
+    def _run(self) -> int:
         run, project, params = self._load()
         folder = Path(project.path)
         log_path = self.workspace.logs / f"run-{self.run_id}.log"
@@ -222,8 +239,7 @@ class Supervisor:
             # land there): a worker without the shared mount fails the run, saying so
             objects = self.workspace.check_objects(write=True)
         except InputError as exc:
-            with log_path.open("a", encoding="utf-8") as handle:
-                handle.write(f"dockyard: {exc}\n")
+            self._note(log_path, str(exc))
             self._update(pid=os.getpid(), host=socket.gethostname(), log_path=str(log_path))
             self._finish("failed", None, f"{socket.gethostname()}: {exc}")
             return 1
@@ -280,11 +296,11 @@ class Supervisor:
         if run.dataset_version_id is not None:
             problem = self._check_dataset(run.dataset_version_id)
             if problem:
-                with log_path.open("a", encoding="utf-8") as handle:
-                    handle.write(f"dockyard: {problem}\n")
+                self._note(log_path, problem)
                 self._finish("failed", None, problem)
                 return 1
-        with log_path.open("ab", buffering=0) as log:
+        with log_path.open("ab", buffering=0) as log_file:
+            log = _Tee(log_file, self.stream)
             try:
                 self.child = subprocess.Popen(
                     argv,
@@ -465,11 +481,10 @@ class Supervisor:
         log = self.workspace.logs / f"run-{self.run_id}.log"
         try:
             info = register_version(self.workspace, self.run_id, model_name, "candidate")
-            message = f"dockyard: registered {info.ref} as a candidate\n"
+            message = f"registered {info.ref} as a candidate"
         except DockyardError as exc:
-            message = f"dockyard: not registered as a candidate: {exc}\n"
-        with log.open("a", encoding="utf-8") as handle:
-            handle.write(message)
+            message = f"not registered as a candidate: {exc}"
+        self._note(log, message)
 
     def _finish(self, status: str, code: int | None, error: str) -> None:
         if self.protocol_errors and status == "finished":
@@ -478,6 +493,11 @@ class Supervisor:
 
         from dockyard.core.runs import claim_status
 
+        # the log's last lines reach the store before the status says "over": a follower
+        # that reads once more after seeing it has them all
+        stream = getattr(self, "stream", None)
+        if stream is not None:
+            stream.drain()
         # Conditional: an agent that presumed us gone (other host, stale heartbeat) has
         # marked the run lost; we do not overwrite its verdict
         with Session(engine_for(self.workspace)) as session:
@@ -486,6 +506,18 @@ class Supervisor:
                 exit_code=code, error=error[:500], ended_at=_now(),
             )  # fmt: skip
             session.commit()
+
+
+class _Tee:
+    """The run's log as the pump writes it: the file, and the store's copy."""
+
+    def __init__(self, file: Any, stream: LogStream) -> None:
+        self.file = file
+        self.stream = stream
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.stream.write(data)
 
 
 def _signal_name(number: int) -> str:

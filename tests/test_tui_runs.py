@@ -22,6 +22,7 @@ from textual.widgets import Button, Input, Select
 
 from dockyard.core.overview import ACTIVE_RUN_STATUSES, Pane, RunRow, load_pane
 from dockyard.core.projects import add_project
+from dockyard.core.run_logs import LogTail
 from dockyard.core.runs import ACTIVE, get_run, list_runs
 from dockyard.core.workspace import Workspace
 from dockyard.store.queries import open_reader
@@ -35,7 +36,7 @@ from dockyard.tui.screens.launch import (
     describe_spec,
     runs_count,
 )
-from dockyard.tui.screens.run import LogTail, RunScreen, ordered_keys
+from dockyard.tui.screens.run import RunScreen, ordered_keys
 from dockyard.tui.widgets.confirm import ConfirmModal
 from dockyard.tui.widgets.metric_chart import MAX_KEPT_POINTS, MetricChart, step_ticks, thin
 from dockyard.tui.widgets.pane import PaneTable
@@ -841,7 +842,7 @@ async def test_a_long_log_opens_at_its_end_with_a_note(toy: Workspace) -> None:
 
 
 def test_log_tail_opens_a_long_log_near_its_end(tmp_path: Path) -> None:
-    from dockyard.tui.screens import run as run_module
+    from dockyard.core import run_logs
 
     path = tmp_path / "long.log"
     lines = [f"line {index:06d}\n" for index in range(100_000)]
@@ -850,7 +851,7 @@ def test_log_tail_opens_a_long_log_near_its_end(tmp_path: Path) -> None:
     assert chunk.skipped_bytes > 0
     assert chunk.text.endswith("line 099999\n")
     assert chunk.text.startswith("line ")  # no partial first line
-    assert len(chunk.text) <= run_module.LOG_TAIL_BYTES
+    assert len(chunk.text) <= run_logs.LOG_TAIL_BYTES
 
 
 def test_metric_keys_order_and_chart_helpers() -> None:

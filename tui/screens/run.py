@@ -13,11 +13,9 @@ This module imports plotext (through the chart): the app imports it on first use
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Self, cast
 
 from rich.text import Text
@@ -34,6 +32,7 @@ from textual.worker import Worker, WorkerState
 
 from dockyard.core.code import summary as code_summary
 from dockyard.core.overview import as_utc, human_age, human_duration, human_size
+from dockyard.core.run_logs import LOG_MAX_LINES, LogChunk, LogTail, log_source
 from dockyard.core.text import visible
 from dockyard.tui import run_actions
 from dockyard.tui.text import data_text, markup, plain
@@ -50,15 +49,6 @@ POLL_SECONDS = 0.5
 #: After repeated failures, wait at most this many polls before trying again.
 MAX_BACKOFF_POLLS = 16
 
-#: Lines the log view keeps; older ones scroll out (``dockyard run logs ID`` has them all).
-LOG_MAX_LINES = 5000
-
-#: On opening, read at most this much of the end of the log.
-LOG_TAIL_BYTES = 256 * 1024
-
-#: At most this much of the log per poll; a poll that leaves more asks for another at once.
-LOG_CHUNK_BYTES = 1024 * 1024
-
 #: A metric's history is downsampled in SQL to about this many points when first drawn.
 CURVE_POINTS = 1000
 
@@ -69,64 +59,6 @@ ACTIVE_STATUSES = run_actions.ACTIVE_STATUSES
 
 
 # --- reading (worker threads) ---------------------------------------------------------------
-
-
-@dataclass
-class LogChunk:
-    text: str = ""
-    reset: bool = False
-    skipped_bytes: int = 0
-    more: bool = False
-
-
-class LogTail:
-    """What was appended to a log file since the last read, by byte offset.
-
-    Used from one worker at a time (polls never overlap). Bytes are decoded incrementally,
-    so a UTF-8 character split across two reads is not mangled.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def read_new(self, *, final: bool = False) -> LogChunk:
-        try:
-            size = self.path.stat().st_size
-        except OSError:
-            return LogChunk()
-        chunk = LogChunk()
-        if size < self.offset:  # truncated or replaced: start over
-            self.offset = 0
-            self._decoder.reset()
-            chunk.reset = True
-        if size == self.offset:
-            if final:
-                chunk.text = self._decoder.decode(b"", final=True)
-            return chunk
-        start = self.offset
-        if start == 0 and size > LOG_TAIL_BYTES:
-            start = size - LOG_TAIL_BYTES
-        end = min(size, start + LOG_CHUNK_BYTES)
-        with self.path.open("rb") as file:
-            file.seek(start)
-            data = file.read(end - start)
-        if start > self.offset:
-            # Opened near the end: keep whole lines, no more than the view holds (with
-            # the note about what was skipped), so the note is never pruned away.
-            cut = len(data)
-            for _ in range(LOG_MAX_LINES - 1):  # the Log counts a last, empty line
-                cut = data.rfind(b"\n", 0, cut)
-                if cut < 0:
-                    break
-            cut = cut + 1 if cut >= 0 else max(0, data.find(b"\n") + 1)
-            chunk.skipped_bytes = start + cut
-            data = data[cut:]
-        self.offset = end
-        chunk.more = end < size
-        chunk.text = self._decoder.decode(data, final=final and not chunk.more)
-        return chunk
 
 
 @dataclass(frozen=True)
@@ -600,11 +532,12 @@ class RunScreen(Screen[None]):
         try:
             # Status first: if the run has ended, everything after it is complete.
             info = get_run(workspace, request.run_id)
-            path = Path(info.log_path) if info.log_path else log_path(workspace, info.id)
+            # the file on this machine, or the store's copy (a run that ran elsewhere)
+            source = log_source(workspace, info)
             reset = False
-            if self._tail is None or self._tail.path != path:
+            if self._tail is None or self._tail.source != source:
                 reset = self._tail is not None
-                self._tail = LogTail(path)
+                self._tail = LogTail(source)
             ended = info.status not in ACTIVE_STATUSES
             chunk = self._tail.read_new(final=ended)
             chunk.reset = chunk.reset or reset
