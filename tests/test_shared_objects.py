@@ -56,8 +56,14 @@ def tiny_project(folder: Path) -> Path:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[objects]\npath = "/x"\nroot = "/y"\n', "objects.root: unknown key (expected one of path)"),
-        ('[object]\npath = "/x"\n', "object: unknown table (expected one of agent, objects, store)"),
+        (
+            '[objects]\npath = "/x"\nroot = "/y"\n',
+            "objects.root: unknown key (expected one of path)",
+        ),
+        (
+            '[object]\npath = "/x"\n',
+            "object: unknown table (expected one of agent, objects, store)",
+        ),
         ("[objects]\npath = 3\n", "objects.path: must be a non-empty string"),
         ('[objects]\npath = "  "\n', "objects.path: must be a non-empty string"),
         ("[store]\ndb = true\n", "store.db: must be a non-empty string"),
@@ -134,9 +140,11 @@ def test_data_runs_and_models_use_the_object_store_named_by_the_environment(
     assert not (ws.home / "objects").exists()  # nothing written to the default
     stored = {p.name for p in shared.iterdir()}
     assert get_version(ws, "pts@1").object_path.name in stored
-    artifact = sqlite3.connect(ws.home / "dockyard.db").execute(
-        "SELECT object_path, sha256 FROM artifact WHERE run_id = ?", (run.id,)
-    ).fetchone()
+    artifact = (
+        sqlite3.connect(ws.home / "dockyard.db")
+        .execute("SELECT object_path, sha256 FROM artifact WHERE run_id = ?", (run.id,))
+        .fetchone()
+    )
     assert artifact[0] == f"objects/{artifact[1]}"  # relative to the store's root
     assert artifact[1] in stored
     # the code snapshot's manifest and files landed there too (the project has no git)

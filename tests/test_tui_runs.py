@@ -277,6 +277,26 @@ async def test_the_log_tails_only_new_bytes(toy: Workspace) -> None:
         assert log_lines(screen)[-1] == "epoch 3" and len(log_lines(screen)) == 5
 
 
+async def test_a_run_of_another_machine_shows_its_log_from_the_store(toy: Workspace) -> None:
+    from dockyard.core.run_logs import LogStream
+
+    run_id = insert_run(toy, log=None, host="a-worker-elsewhere")  # no file on this machine
+
+    def stream(data: bytes) -> None:
+        writer = LogStream(toy, run_id, flush_seconds=0.01)
+        writer.write(data)
+        writer.close()
+
+    stream(b"epoch 0\nepoch 1\n")
+    app = make_app(toy)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(pilot, run_id)
+        assert log_lines(screen) == ["epoch 0", "epoch 1"]
+        stream(b"epoch 2\n")
+        await poll(pilot, screen)
+        assert log_lines(screen) == ["epoch 0", "epoch 1", "epoch 2"]
+
+
 async def test_new_points_extend_the_curve_and_the_latest_values(toy: Workspace) -> None:
     run_id = insert_run(toy)
     add_metrics(toy, run_id, "accuracy", [(0, 0.5), (1, 0.6)])
