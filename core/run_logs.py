@@ -86,10 +86,11 @@ class LogStream:
         self.keep_chars = keep_chars
         self.last_error: BaseException | None = None
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending: list[str] = []
-        # each counter written by one thread only: queued by write(), stored by the writer
-        self._queued_chars = 0
-        self._stored_chars = 0
+        #: text to write, or the length of text not kept (the store was too far behind)
+        self._pending: list[str | int] = []
+        self._backlog = 0  # characters of text in _pending
+        self._in_flight = False  # a batch taken off _pending and not yet committed
+        self._lock = threading.Lock()
         self._seq: int | None = None  # next seq to write, read from the store once
         self._end = 0  # characters of the log written so far
         self._kept: list[tuple[int, int]] = []  # (seq, start_char) of chunks still stored
@@ -100,29 +101,49 @@ class LogStream:
         self._thread.start()
 
     def write(self, data: bytes) -> None:
-        """Queue ``data`` (raw output, decoded as UTF-8 with replacement characters)."""
-        text = self._decoder.decode(data)
-        if text:
-            self._pending.append(text)
-            self._queued_chars += len(text)
-            if self._queued_chars - self._stored_chars >= FLUSH_CHARS:
-                self._wake.set()
+        """Queue ``data`` (raw output, decoded as UTF-8 with replacement characters).
 
-    def drain(self, timeout: float = 10.0) -> None:
+        When the store falls behind by more than :data:`KEEP_CHARS` (it is slow or away),
+        the oldest pending text is let go, counted: the store would drop it anyway (it
+        keeps the newest part), memory stays bounded, and readers are told it is missing.
+        """
+        text = self._decoder.decode(data)
+        if not text:
+            return
+        with self._lock:  # held for list operations only, never across a database call
+            pending = self._pending
+            pending.append(text)
+            self._backlog += len(text)
+            while self._backlog > self.keep_chars + FLUSH_CHARS and len(pending) > 1:
+                head, after = pending[0], pending[1]
+                if isinstance(head, str):
+                    pending[0] = len(head)
+                    self._backlog -= len(head)
+                elif isinstance(after, int):
+                    pending[0:2] = [head + after]
+                else:
+                    pending[0:2] = [head + len(after)]
+                    self._backlog -= len(after)
+            due = self._backlog >= FLUSH_CHARS
+        if due:
+            self._wake.set()
+
+    def drain(self, timeout: float = 5.0) -> None:
         """Have what is pending written now, waiting at most ``timeout`` seconds (a store
         that refuses it leaves it pending: the run's outcome must not wait for its log)."""
         deadline = time.monotonic() + timeout
-        while self._pending and self._thread.is_alive() and time.monotonic() < deadline:
+        while (self._pending or self._in_flight) and time.monotonic() < deadline:
+            if not self._thread.is_alive():
+                return
             self._wake.set()
             time.sleep(0.02)
-            if self.last_error is not None:
-                return  # the store refuses it now; close() tries once more
 
     def close(self, timeout: float = 15.0) -> None:
         """Write what is pending and stop (waiting at most ``timeout`` seconds)."""
         tail = self._decoder.decode(b"", final=True)
         if tail:
-            self._pending.append(tail)
+            with self._lock:
+                self._pending.append(tail)
         self._stop = True
         self._wake.set()
         self._thread.join(timeout)
@@ -153,29 +174,52 @@ class LogStream:
                     writer.close()
 
     def _flush(self, writer: Any) -> None:
-        count = len(self._pending)
-        if not count:
+        with self._lock:
+            items, self._pending = self._pending, []
+            taken, self._backlog = self._backlog, 0
+            self._in_flight = bool(items)
+        if not items:
             return
-        pieces = self._pending[:count]
-        text = "".join(pieces)
+        try:
+            seq, end, kept = self._write_batch(writer, items)
+        except BaseException:
+            with self._lock:  # kept, in front of what came meanwhile, for the next try
+                self._pending[0:0] = items
+                self._backlog += taken
+                self._in_flight = False
+            raise
+        self._seq, self._end, self._kept = seq, end, kept
+        self._in_flight = False
+
+    def _write_batch(
+        self, writer: Any, items: list[str | int]
+    ) -> tuple[int, int, list[tuple[int, int]]]:
+        """Write one batch in one transaction; (next seq, end, chunks kept) after it."""
         with writer.transaction() as tx:
             if self._seq is None:
                 last = tx.fetch_one(_LAST_CHUNK_SQL, {"r": self.run_id})
                 self._seq = 0 if last is None else int(last["seq"]) + 1
                 self._end = 0 if last is None else int(last["start_char"]) + int(last["size"])
-            seq, end, kept = self._seq, self._end, list(self._kept)
+            seq, kept = self._seq, list(self._kept)
+            segments, end = _segments(items, self._end)
+            floor = end - self.keep_chars  # what ends before this would be dropped at once
             from datetime import UTC, datetime
 
             now = datetime.now(UTC)
-            for at in range(0, len(text), CHUNK_CHARS):
-                piece = text[at : at + CHUNK_CHARS]
-                tx.add(
-                    "run_log_chunk",
-                    {"run_id": self.run_id, "seq": seq, "start_char": end, "text": piece,
-                     "created_at": now},
-                )  # fmt: skip
-                kept.append((seq, end))
-                seq, end = seq + 1, end + len(piece)
+            for start, text in segments:
+                if start + len(text) <= floor:
+                    continue
+                if start < floor:
+                    text, start = text[floor - start :], floor
+                for at in range(0, len(text), CHUNK_CHARS):
+                    piece = text[at : at + CHUNK_CHARS]
+                    tx.add(
+                        "run_log_chunk",
+                        {"run_id": self.run_id, "seq": seq, "start_char": start + at,
+                         "text": piece, "created_at": now},
+                    )  # fmt: skip
+                    kept.append((seq, start + at))
+                    seq += 1
             # the newest keep_chars stay: drop whole chunks from the front past that
             drop = 0
             while drop + 1 < len(kept) and end - kept[drop + 1][1] >= self.keep_chars:
@@ -185,10 +229,28 @@ class LogStream:
                     "DELETE FROM run_log_chunk WHERE run_id = :r AND seq <= :s",
                     {"r": self.run_id, "s": kept[drop - 1][0]},
                 )
-        # committed: only now is the batch taken off the list
-        del self._pending[:count]
-        self._stored_chars += len(text)
-        self._seq, self._end, self._kept = seq, end, kept[drop:]
+        return seq, end, kept[drop:]
+
+
+def _segments(items: list[str | int], start: int) -> tuple[list[tuple[int, str]], int]:
+    """The pending items as (start, text) runs of text, gaps (ints) skipped; and the end."""
+    segments: list[tuple[int, str]] = []
+    texts: list[str] = []
+    end = start
+    for item in items:
+        if isinstance(item, int):
+            if texts:
+                joined = "".join(texts)
+                segments.append((end - len(joined), joined))
+                texts = []
+            end += item
+        else:
+            texts.append(item)
+            end += len(item)
+    if texts:
+        joined = "".join(texts)
+        segments.append((end - len(joined), joined))
+    return segments, end
 
 
 # --- reading -------------------------------------------------------------------------------

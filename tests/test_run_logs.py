@@ -95,6 +95,28 @@ def test_the_store_keeps_the_newest_part_and_says_what_is_missing(
     assert chunk.text.endswith("19" + "." * 96 + "\n")
 
 
+def test_a_store_that_falls_behind_costs_bounded_memory_and_counted_gaps(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dockyard.core import run_logs
+
+    monkeypatch.setattr(run_logs, "FLUSH_CHARS", 100)
+    run_id = queued_run(workspace, tmp_path)
+    stream = LogStream(workspace, run_id, flush_seconds=3600, keep_chars=300)
+    lines = [f"{index:03d}".encode() + b"-" * 95 + b"\n" for index in range(300)]  # 99 each
+    for line in lines:
+        stream.write(line)
+        # however far behind the store is, what waits is bounded
+        assert stream._backlog <= 300 + 100 + 99
+    stream.close()
+    set_host(workspace, run_id, "a-worker-elsewhere")
+    chunk = LogTail(StoredLog(workspace, run_id)).read_new()
+    assert chunk.text.endswith("299" + "-" * 95 + "\n")
+    assert chunk.skipped_bytes + len(chunk.text) == 300 * 99  # every character accounted
+    stored = "".join(read_log(workspace, run_id))
+    assert "not kept in the store" in stored and len(stored) < 1000
+
+
 def test_a_file_on_this_machine_is_read_before_the_store(
     workspace: Workspace, tmp_path: Path
 ) -> None:
