@@ -172,6 +172,8 @@ class Supervisor:
         self.tail: deque[bytes] = deque(maxlen=TAIL_LINES)
         self.protocol_errors = 0
         self.run_ended = False
+        #: the log's copy into the store, while run() runs
+        self.stream: LogStream | None = None
         # installed first thing: a cancel that arrives while we start must not kill us
         # before we can record it
         signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -214,20 +216,21 @@ class Supervisor:
     def run(self) -> int:
         # the log goes to the file here and, in batches, into the store, so that the run
         # shows its log on every machine (core.run_logs)
-        self.stream = LogStream(self.workspace, self.run_id)
+        self.stream = stream = LogStream(self.workspace, self.run_id)
         try:
-            return self._run()
+            return self._run(stream)
         finally:
-            self.stream.close()
+            stream.close()
 
     def _note(self, log_path: Path, message: str) -> None:
         """Append one ``dockyard:`` line to the log (file and store)."""
         data = f"dockyard: {message}\n".encode()
         with log_path.open("ab") as handle:
             handle.write(data)
-        self.stream.write(data)
+        if self.stream is not None:
+            self.stream.write(data)
 
-    def _run(self) -> int:
+    def _run(self, stream: LogStream) -> int:
         run, project, params = self._load()
         folder = Path(project.path)
         log_path = self.workspace.logs / f"run-{self.run_id}.log"
@@ -300,7 +303,7 @@ class Supervisor:
                 self._finish("failed", None, problem)
                 return 1
         with log_path.open("ab", buffering=0) as log_file:
-            log = _Tee(log_file, self.stream)
+            log = _Tee(log_file, stream)
             try:
                 self.child = subprocess.Popen(
                     argv,
@@ -495,9 +498,8 @@ class Supervisor:
 
         # the log's last lines reach the store before the status says "over": a follower
         # that reads once more after seeing it has them all
-        stream = getattr(self, "stream", None)
-        if stream is not None:
-            stream.drain()
+        if self.stream is not None:
+            self.stream.drain()
         # Conditional: an agent that presumed us gone (other host, stale heartbeat) has
         # marked the run lost; we do not overwrite its verdict
         with Session(engine_for(self.workspace)) as session:
