@@ -1319,6 +1319,8 @@ def version_path(workspace: Workspace, version_id: int, *, verify: bool = True) 
     ``core.hashing.ObjectCorruptError``.
     """
     info = get_version_by_id(workspace, version_id)
+    if not info.object_path.exists():
+        workspace.check_objects()  # an unmounted shared store says so, not "file missing"
     if verify:
         verify_version(info)
     return info.object_path

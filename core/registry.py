@@ -150,6 +150,7 @@ def verify_artifact(
 
     path = object_file(workspace, object_path)
     if not path.is_file():
+        workspace.check_objects()  # an unmounted shared store says so, not "file missing"
         raise ArtifactIntegrityError(_missing(label, path))
     try:
         verify_file(path, sha256, "sha256", size=size, cached=True)

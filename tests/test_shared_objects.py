@@ -243,3 +243,19 @@ def test_a_row_naming_a_file_outside_the_store_is_refused(tmp_path: Path) -> Non
     assert shown.returncode == 1
     assert "not inside the object store" in one_line_error(shown)
     assert "9,9" not in shown.stdout
+
+
+def test_reading_an_object_of_an_unmounted_store_names_the_store(tmp_path: Path) -> None:
+    from dockyard.core.datasets import get_version, register_dataset, version_path
+
+    shared = tmp_path / "objects"
+    shared.mkdir()
+    ws = init_workspace(tmp_path / "ws", env={}, objects=shared)
+    source = tmp_path / "pts.csv"
+    source.write_text("x,y\n1,2\n")
+    register_dataset(ws, "pts", source)
+    version_id = get_version(ws, "pts@1").id
+    assert version_path(ws, version_id).parent == shared
+    shared.rename(tmp_path / "unmounted")
+    with pytest.raises(InputError, match="does not exist on this machine; mount the shared"):
+        version_path(ws, version_id)
