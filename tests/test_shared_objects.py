@@ -259,3 +259,18 @@ def test_reading_an_object_of_an_unmounted_store_names_the_store(tmp_path: Path)
     shared.rename(tmp_path / "unmounted")
     with pytest.raises(InputError, match="does not exist on this machine; mount the shared"):
         version_path(ws, version_id)
+
+
+def test_a_dask_worker_without_the_object_store_is_told_before_it_takes_the_run(
+    tmp_path: Path,
+) -> None:
+    from dockyard.core.dask_executor import unreachable
+
+    shared = tmp_path / "objects"
+    shared.mkdir()
+    ws = init_workspace(tmp_path / "ws", env={}, objects=shared)
+    project = tiny_project(tmp_path / "tiny")
+    assert unreachable(str(ws.home), None, str(project), {}, str(shared)) is None
+    missing = tmp_path / "not-mounted"
+    problem = unreachable(str(ws.home), None, str(project), {}, str(missing))
+    assert problem == f"cannot write the object store {missing}"
