@@ -236,7 +236,7 @@ def _git_record(workspace: Workspace, folder: Path, entry: str) -> dict[str, Any
     }
     if not record["dirty"]:
         return record
-    store = _ObjectWriter(workspace.objects)
+    store = _ObjectWriter(workspace.check_objects(write=True))
     algo = store.algo
     entries: list[list[Any]] = []
     for path, status in sorted(changed.items()):
@@ -289,7 +289,7 @@ def _snapshot_record(
     listed, ignore = _list_files(folder)
     left = _LeftOut()
     chosen = _select(folder, listed, data_paths, left)
-    store = _ObjectWriter(workspace.objects)
+    store = _ObjectWriter(workspace.check_objects(write=True))
     entries: list[list[Any]] = []
     total = 0
     for path in chosen:

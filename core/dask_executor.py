@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import DockyardError, InputError
 from dockyard.core.executors import Ended, Launch
-from dockyard.core.workspace import DB_FILENAME, Workspace, host_name
+from dockyard.core.workspace import DB_FILENAME, OBJECTS_ENV, Workspace, host_name
 
 if TYPE_CHECKING:
     from dockyard.core.projects import ResourcesSpec
@@ -123,6 +123,9 @@ class DaskExecutor:
             launch.run_id,
             launch.project_path,
             launch.data_paths,
+            # a configured object store is passed on: the worker has none of the agent's
+            # environment, and must use the same folder (mounted at the same path)
+            str(self.workspace.objects_root) if self.workspace.objects_root else None,
             key=f"dockyard-run-{launch.run_id}-{uuid.uuid4().hex[:8]}",
             pure=False,
             resources=wanted or None,
@@ -237,26 +240,33 @@ def run_on_worker(
     run_id: int,
     project_path: str,
     data_paths: dict[str, str],
+    objects: str | None = None,
 ) -> dict[str, Any]:
     """The Dask task: check what the run needs is visible here, take the run, and run its
     supervisor to the end. Returns ``{"outcome": "ran", "code": ...}``, or
     ``"unreachable"`` with the reason, or ``"superseded"`` when another attempt took it."""
     worker = _worker_address()
     host = host_name()
-    problem = unreachable(home, db_url, project_path, data_paths)
+    problem = unreachable(home, db_url, project_path, data_paths, objects)
     if problem is not None:
         return {
             "outcome": "unreachable",
             "reason": f"Dask worker {worker} on {host} {problem}; mount it at the same "
             "path on every worker",
         }
-    workspace = Workspace(Path(home), db_url or f"sqlite:///{Path(home) / DB_FILENAME}")
+    workspace = Workspace(
+        Path(home),
+        db_url or f"sqlite:///{Path(home) / DB_FILENAME}",
+        objects_root=Path(objects) if objects else None,
+        objects_from=OBJECTS_ENV if objects else None,
+    )
     if not take_run(workspace, run_id, host, worker):
         return {"outcome": "superseded"}
     env = {
         **run_environment(os.environ),
         "DOCKYARD_HOME": home,
         "DOCKYARD_DB": workspace.db_url,
+        **({OBJECTS_ENV: objects} if objects else {}),
         # the supervisor dies with this worker process, as its training process dies with it
         "DOCKYARD_DIE_WITH_PARENT": str(os.getpid()),
     }
@@ -294,7 +304,11 @@ def run_environment(worker_env: Mapping[str, str]) -> dict[str, str]:
 
 
 def unreachable(
-    home: str, db_url: str | None, project_path: str, data_paths: dict[str, str]
+    home: str,
+    db_url: str | None,
+    project_path: str,
+    data_paths: dict[str, str],
+    objects: str | None = None,
 ) -> str | None:
     """What of the run's workspace this machine cannot see or write, or None."""
     folder = Path(home)
@@ -305,6 +319,9 @@ def unreachable(
     logs = folder / "logs"
     if not os.access(logs, os.W_OK | os.X_OK):
         return f"cannot write the workspace's logs folder {logs}"
+    store = Path(objects) if objects else folder / "objects"
+    if not store.is_dir() or not os.access(store, os.W_OK | os.X_OK):
+        return f"cannot write the object store {store}"
     if not Path(project_path).is_dir():
         return f"cannot see the project folder {project_path}"
     for name, path in sorted(data_paths.items()):

@@ -417,8 +417,7 @@ def register_dataset(
 
     check_name(name)
     source = _plan_source(Path(path).expanduser())
-    objects = workspace.objects
-    objects.mkdir(parents=True, exist_ok=True)
+    objects = workspace.check_objects(write=True)
     hashing.sweep_stale_tmp(objects)
     algo = hashing.hash_algorithm()
     tracker = _Progress(progress, sum(p.stat().st_size for _, p in source.files))
@@ -1086,8 +1085,8 @@ def _version_info(
     row: Any, dataset_name: str, workspace: Workspace | None = None, with_profile: bool = False
 ) -> VersionInfo:
     object_path = Path(row.object_path)
-    if workspace is not None and not object_path.is_absolute():
-        object_path = workspace.home / object_path
+    if workspace is not None:
+        object_path = workspace.object_file(row.object_path)
     columns = tuple(Column(c["name"], c["dtype"]) for c in json.loads(row.columns_json))
     return VersionInfo(
         id=row.id,
@@ -1320,6 +1319,8 @@ def version_path(workspace: Workspace, version_id: int, *, verify: bool = True) 
     ``core.hashing.ObjectCorruptError``.
     """
     info = get_version_by_id(workspace, version_id)
+    if not info.object_path.exists():
+        workspace.check_objects()  # an unmounted shared store says so, not "file missing"
     if verify:
         verify_version(info)
     return info.object_path
@@ -1438,9 +1439,7 @@ def _layout(workspace: Workspace, version_id: int) -> _Layout:
     columns_json, profile_json = row["columns_json"], row["profile_json"]
     columns = json.loads(columns_json)
     profile = json.loads(profile_json)
-    stored = Path(object_path)
-    if not stored.is_absolute():
-        stored = workspace.home / stored
+    stored = workspace.object_file(object_path)
     layout = _Layout(
         file_format=str(file_format).removesuffix(FOLDER_SUFFIX),
         columns=[c["name"] for c in columns],

@@ -17,20 +17,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dockyard.core.errors import InputError
+from dockyard.core.settings import EXECUTORS
 
 if TYPE_CHECKING:
     from dockyard.core.projects import ResourcesSpec
     from dockyard.core.workspace import Workspace
-
-EXECUTORS = ("local", "dask")
-#: The workspace's own settings, beside its store: ``.dockyard/settings.toml``.
-SETTINGS_FILE = "settings.toml"
-AGENT_KEYS = ("executor", "scheduler", "concurrency")
 
 
 @dataclass(frozen=True)
@@ -103,33 +98,19 @@ def read_agent_settings(
     scheduler: str | None = None,
     concurrency: int | None = None,
 ) -> AgentSettings:
-    """The agent's settings: the given flags, else ``[agent]`` of ``.dockyard/settings.toml``,
-    else the local executor. A scheduler without an executor means Dask.
-
-    Only ``[agent]`` is read (and checked strictly): other tables of the file belong to
-    other parts of Dockyard, which check their own.
+    """The agent's settings: the given flags, else ``[agent]`` of ``.dockyard/settings.toml``
+    (read and checked by ``core.settings``), else the local executor. A scheduler without
+    an executor means Dask.
     """
-    path = workspace.home / SETTINGS_FILE
-    table: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise InputError(f"{path}: not valid TOML: {exc}") from None
-        raw = data.get("agent", {})
-        if not isinstance(raw, dict):
-            raise InputError(f"{path}: agent: must be a table ([agent])")
-        for key in sorted(set(raw) - set(AGENT_KEYS)):
-            raise InputError(
-                f"{path}: agent.{key}: unknown key (expected one of {', '.join(AGENT_KEYS)})"
-            )
-        table = raw
-    chosen_scheduler = scheduler or _setting_str(path, table, "scheduler")
-    file_executor = _setting_str(path, table, "executor")
+    from dockyard.core.settings import read_settings
+
+    settings = read_settings(workspace.home)
+    path = settings.path
+    chosen_scheduler = scheduler or settings.agent_scheduler
     # a --scheduler flag says "Dask" even where the file says local
-    chosen = executor or ("dask" if scheduler else file_executor) or "local"
+    chosen = executor or ("dask" if scheduler else settings.agent_executor) or "local"
     if chosen not in EXECUTORS:
-        where = "--executor" if executor else f"{path}: agent.executor"
+        where = "--executor" if executor else settings.where("agent.executor")
         raise InputError(f"{where}: {chosen!r} is not one of {', '.join(EXECUTORS)}")
     if chosen == "dask" and not chosen_scheduler:
         raise InputError(
@@ -138,26 +119,11 @@ def read_agent_settings(
         )
     if chosen == "local" and scheduler:
         raise InputError("--scheduler applies to the dask executor; add --executor dask")
-    slots = concurrency
-    if slots is None and "concurrency" in table:
-        value = table["concurrency"]
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
-            raise InputError(f"{path}: agent.concurrency: must be a whole number from 1 to 256")
-        slots = value
     return AgentSettings(
         executor=chosen,
         scheduler=chosen_scheduler if chosen == "dask" else None,
-        concurrency=slots,
+        concurrency=concurrency if concurrency is not None else settings.agent_concurrency,
     )
-
-
-def _setting_str(path: Any, table: dict[str, Any], key: str) -> str | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{path}: agent.{key}: must be a non-empty string")
-    return value.strip()
 
 
 def make_executor(workspace: Workspace, settings: AgentSettings) -> Executor:

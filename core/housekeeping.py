@@ -592,6 +592,7 @@ def _delete_rows(session: Session, target: Target) -> dict[str, Any]:
         run("DELETE FROM param WHERE run_id = :r", r=row_id)
         run("DELETE FROM run_tag WHERE run_id = :r", r=row_id)
         run("DELETE FROM artifact WHERE run_id = :r", r=row_id)
+        run("DELETE FROM run_log_chunk WHERE run_id = :r", r=row_id)
         # a clone keeps its own record; only the link to the deleted run goes
         run("UPDATE run SET parent_run_id = NULL WHERE parent_run_id = :r", r=row_id)
         run("DELETE FROM run WHERE id = :r", r=row_id)

@@ -510,7 +510,7 @@ class _Importer:
         else:
             from dockyard.core.tracking import _store_object
 
-            sha, size, object_path = _store_object(file, self.home)
+            sha, size, object_path = _store_object(file, self.workspace.check_objects(write=True))
         return {
             "name": name,
             "kind": kind,

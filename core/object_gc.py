@@ -98,7 +98,7 @@ def collect_garbage(
     object lock exclusive throughout and raises ConflictError when writers keep it longer
     than ``lock_timeout``. A removal is an audit event (``gc.collect``).
     """
-    objects = workspace.objects
+    objects = workspace.check_objects(write=not dry_run)
     if dry_run:
         return _scan(workspace, dry_run=True, grace=grace, now=now)
     try:

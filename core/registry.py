@@ -147,8 +147,8 @@ def parse_ref(ref: str) -> tuple[str, str]:
 
 
 def object_file(workspace: Workspace, object_path: str) -> Path:
-    path = Path(object_path)
-    return path if path.is_absolute() else workspace.home / path
+    """The artifact's file, confined to the object store (``Workspace.object_file``)."""
+    return workspace.object_file(object_path)
 
 
 def verify_artifact(
@@ -161,6 +161,7 @@ def verify_artifact(
 
     path = object_file(workspace, object_path)
     if not path.is_file():
+        workspace.check_objects()  # an unmounted shared store says so, not "file missing"
         raise ArtifactIntegrityError(_missing(label, path))
     try:
         verify_file(path, sha256, "sha256", size=size, cached=True)

@@ -37,9 +37,10 @@ TMP_DIRNAME = "tmp"
 STALE_SECONDS = 24 * 3600
 SWEEP_LIMIT = 1000  # entries looked at per sweep
 _PREFIX = "dy"
-#: The lock writers hold shared and gc exclusive, beside ``objects/`` (never inside it:
-#: gc lists that folder, and the sweep empties ``objects/tmp``).
-OBJECT_LOCK_NAME = "objects.lock"
+#: The lock writers hold shared and gc exclusive, inside the object store (whose folder
+#: may be a share every machine mounts, the only place they all see): a dot name, which
+#: gc never judges, and not under ``tmp/``, which the sweep empties.
+OBJECT_LOCK_NAME = ".objects.lock"
 
 
 class ObjectLockBusy(Exception):
@@ -54,15 +55,17 @@ def object_lock(
     (gc). A shared request waits for a gc in progress; an exclusive one waits at most
     ``timeout`` seconds (None: for ever) and then raises :class:`ObjectLockBusy`.
 
-    A flock on ``<objects>/../objects.lock``, released when the file is closed, so a killed
-    holder never leaves it taken. Where flock does not exist (Windows) it does nothing.
+    A flock on ``<objects>/.objects.lock``, released when the file is closed, so a killed
+    holder never leaves it taken (on a network file system, flock works across machines
+    where the server supports it, as NFS v4 does). Where flock does not exist (Windows) it
+    does nothing. The folder must exist (``Workspace.check_objects``).
     """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on Windows
         yield
         return
-    path = objects.parent / OBJECT_LOCK_NAME
+    path = objects / OBJECT_LOCK_NAME
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except PermissionError:  # a teammate's file in a shared workspace: flock needs no write

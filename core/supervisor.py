@@ -40,9 +40,12 @@ from typing import Any
 
 from dockyard.core import staging
 from dockyard.core.code import capture_code
+from dockyard.core.errors import InputError
 from dockyard.core.projects import ProjectSpec
+from dockyard.core.run_logs import LogStream
 from dockyard.core.tracking import ProtocolError, RunEndedError, Tracker, parse_protocol_line
 from dockyard.core.workspace import (
+    OBJECTS_ENV,
     Workspace,
     current_user,
     engine_for,
@@ -169,6 +172,8 @@ class Supervisor:
         self.tail: deque[bytes] = deque(maxlen=TAIL_LINES)
         self.protocol_errors = 0
         self.run_ended = False
+        #: the log's copy into the store, while run() runs
+        self.stream: LogStream | None = None
         # installed first thing: a cancel that arrives while we start must not kill us
         # before we can record it
         signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -209,16 +214,42 @@ class Supervisor:
     # -- lifecycle --------------------------------------------------------------------
 
     def run(self) -> int:
+        # the log goes to the file here and, in batches, into the store, so that the run
+        # shows its log on every machine (core.run_logs)
+        self.stream = stream = LogStream(self.workspace, self.run_id)
+        try:
+            return self._run(stream)
+        finally:
+            stream.close()
+
+    def _note(self, log_path: Path, message: str) -> None:
+        """Append one ``dockyard:`` line to the log (file and store)."""
+        data = f"dockyard: {message}\n".encode()
+        with log_path.open("ab") as handle:
+            handle.write(data)
+        if self.stream is not None:
+            self.stream.write(data)
+
+    def _run(self, stream: LogStream) -> int:
         run, project, params = self._load()
         folder = Path(project.path)
         log_path = self.workspace.logs / f"run-{self.run_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env_record = json.loads(run.env_json or "{}")
         data_paths: dict[str, str] = env_record.get("data_paths", {})
+        try:
+            # this machine must see the object store (the code snapshot, the model files
+            # land there): a worker without the shared mount fails the run, saying so
+            objects = self.workspace.check_objects(write=True)
+        except InputError as exc:
+            self._note(log_path, str(exc))
+            self._update(pid=os.getpid(), host=host_name(), log_path=str(log_path))
+            self._finish("failed", None, f"{host_name()}: {exc}")
+            return 1
         # The snapshot's objects land before the row naming them is committed: hold the
         # object store's lock (shared) until then, so `dockyard gc` cannot judge them
         # unreferenced in between (core.object_gc).
-        with staging.object_lock(self.workspace.objects):
+        with staging.object_lock(objects):
             # before the script starts, so the record is of the code it runs (core.code)
             spec = ProjectSpec.from_json(project.spec_json)
             code_record = capture_code(
@@ -239,6 +270,8 @@ class Supervisor:
                 "DOCKYARD_RUN_ID": str(self.run_id),
                 "DOCKYARD_HOME": str(self.workspace.home),
                 "DOCKYARD_DB": self.workspace.db_url,
+                # the tracker stores artifacts where this supervisor checked it can
+                OBJECTS_ENV: str(objects),
                 "DOCKYARD_PARAMS": json.dumps(params),
                 "DOCKYARD_DATA": json.dumps(data_paths),
                 "PYTHONUNBUFFERED": "1",
@@ -266,11 +299,11 @@ class Supervisor:
         if run.dataset_version_id is not None:
             problem = self._check_dataset(run.dataset_version_id)
             if problem:
-                with log_path.open("a", encoding="utf-8") as handle:
-                    handle.write(f"dockyard: {problem}\n")
+                self._note(log_path, problem)
                 self._finish("failed", None, problem)
                 return 1
-        with log_path.open("ab", buffering=0) as log:
+        with log_path.open("ab", buffering=0) as log_file:
+            log = _Tee(log_file, stream)
             try:
                 self.child = subprocess.Popen(
                     argv,
@@ -451,11 +484,10 @@ class Supervisor:
         log = self.workspace.logs / f"run-{self.run_id}.log"
         try:
             info = register_version(self.workspace, self.run_id, model_name, "candidate")
-            message = f"dockyard: registered {info.ref} as a candidate\n"
+            message = f"registered {info.ref} as a candidate"
         except DockyardError as exc:
-            message = f"dockyard: not registered as a candidate: {exc}\n"
-        with log.open("a", encoding="utf-8") as handle:
-            handle.write(message)
+            message = f"not registered as a candidate: {exc}"
+        self._note(log, message)
 
     def _finish(self, status: str, code: int | None, error: str) -> None:
         if self.protocol_errors and status == "finished":
@@ -464,6 +496,10 @@ class Supervisor:
 
         from dockyard.core.runs import claim_status
 
+        # the log's last lines reach the store before the status says "over": a follower
+        # that reads once more after seeing it has them all
+        if self.stream is not None:
+            self.stream.drain()
         # Conditional: an agent that presumed us gone (other host, stale heartbeat) has
         # marked the run lost; we do not overwrite its verdict
         with Session(engine_for(self.workspace)) as session:
@@ -472,6 +508,18 @@ class Supervisor:
                 exit_code=code, error=error[:500], ended_at=_now(),
             )  # fmt: skip
             session.commit()
+
+
+class _Tee:
+    """The run's log as the pump writes it: the file, and the store's copy."""
+
+    def __init__(self, file: Any, stream: LogStream) -> None:
+        self.file = file
+        self.stream = stream
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.stream.write(data)
 
 
 def _signal_name(number: int) -> str:

@@ -1145,12 +1145,13 @@ class Tracker:
 
             # Held until the artifact row is written (the sink writes it at once), so
             # `dockyard gc` never takes the new object for garbage in between.
-            with staging.object_lock(self._home / "objects"):
-                sha, size, object_path = _store_object(source, self._home)
+            objects = self._objects_root()
+            with staging.object_lock(objects):
+                sha, size, object_path = _store_object(source, objects)
                 logged = LoggedArtifact(
                     name=name,
                     kind=kind,
-                    path=self._home / object_path,
+                    path=objects / sha,
                     sha256=sha,
                     size_bytes=size,
                     file_format=file_format,
@@ -1174,6 +1175,17 @@ class Tracker:
             display = str(target)
         self._sink.artifact(logged, display)
         return logged
+
+    def _objects_root(self) -> Path:
+        """The object store: ``DOCKYARD_OBJECTS`` (the supervisor sets it to the folder it
+        checked), else the workspace's settings, else ``objects/`` in the workspace."""
+        from dockyard.core.workspace import objects_root
+
+        assert self._home is not None
+        try:
+            return objects_root(self._home, os.environ, write=True)
+        except Exception as exc:  # an InputError of core: this module's callers get ValueError
+            raise ValueError(str(exc)) from None
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -1264,9 +1276,9 @@ def _sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _store_object(source: Path, home: Path) -> tuple[str, int, str]:
-    """Copy ``source`` to ``home/objects/<sha256>`` (hashing while copying)."""
-    objects = home / "objects"
+def _store_object(source: Path, objects: Path) -> tuple[str, int, str]:
+    """Copy ``source`` to ``objects/<sha256>`` (hashing while copying); the row's path,
+    ``objects/<sha256>``, is relative to the object store wherever it is mounted."""
     # Written under objects/tmp/ first, under a name that carries this process (the next
     # dockyard command removes it if the process was killed), then renamed into place.
     from dockyard.core import staging

@@ -1,8 +1,10 @@
 """Finding and creating workspaces: the ``.dockyard/`` folder, found upward like ``.git``.
 
 A workspace folder holds ``dockyard.db`` (SQLite), ``objects/`` (content-addressed files)
-and ``logs/`` (one log file per run). ``--home``/``DOCKYARD_HOME`` name it directly and
-``DOCKYARD_DB`` replaces the database with any SQLAlchemy URL.
+and ``logs/`` (one log file per run). ``--home``/``DOCKYARD_HOME`` name it directly,
+``DOCKYARD_DB`` replaces the database with any SQLAlchemy URL and ``DOCKYARD_OBJECTS`` the
+object store with a folder every machine mounts (both also recorded in
+``.dockyard/settings.toml``, read by ``core.settings``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from dockyard.core.errors import InputError, WorkspaceNotFoundError
+from dockyard.core.errors import DockyardError, InputError, WorkspaceNotFoundError
+from dockyard.core.settings import Settings, read_settings, toml_string
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -29,6 +32,8 @@ DIRNAME = ".dockyard"
 BUILTIN_DIALECTS = frozenset({"sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql"})
 _URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]*)(\+[A-Za-z0-9_]+)?://")
 DB_FILENAME = "dockyard.db"
+#: The workspace's own settings (``core.settings``), beside its store.
+SETTINGS_FILENAME = "settings.toml"
 
 _ENGINES: dict[str, Engine] = {}
 _READERS: dict[str, Reader] = {}
@@ -37,12 +42,29 @@ _READERS: dict[str, Reader] = {}
 _HOMES: WeakKeyDictionary[Engine, Path] = WeakKeyDictionary()
 
 
+#: The environment variable naming the object store's folder (over ``[objects] path``).
+OBJECTS_ENV = "DOCKYARD_OBJECTS"
+#: How rows name an object: ``objects/<name>``, relative to the object store's root.
+OBJECTS_PREFIX = "objects"
+
+
+class ObjectPathError(DockyardError):
+    """A row names an object outside the object store (a damaged or forged row)."""
+
+
 @dataclass(frozen=True)
 class Workspace:
-    """Where one store lives: ``home`` is the ``.dockyard`` folder itself."""
+    """Where one store lives: ``home`` is the ``.dockyard`` folder itself.
+
+    ``objects_root`` is the object store when it is not the workspace's own ``objects/``
+    folder (``DOCKYARD_OBJECTS`` or ``[objects] path``), and ``objects_from`` says which of
+    the two named it, for messages.
+    """
 
     home: Path
     db_url: str
+    objects_root: Path | None = None
+    objects_from: str | None = None
 
     @property
     def root(self) -> Path:
@@ -51,7 +73,46 @@ class Workspace:
 
     @property
     def objects(self) -> Path:
-        return self.home / "objects"
+        """The object store's folder: configured, or ``.dockyard/objects``."""
+        return self.objects_root if self.objects_root is not None else self.home / "objects"
+
+    def object_file(self, stored: str | Path) -> Path:
+        """The file a row's ``object_path`` names, confined to the object store.
+
+        Rows name objects ``objects/<name>``, relative to the object store's root wherever
+        it is mounted; an absolute path is accepted only inside the root (rows written
+        before the store could move). Anything else (``..``, another folder, an empty
+        path) raises :class:`ObjectPathError`: a row must never make Dockyard read, hash
+        or deploy a file outside the store.
+        """
+        return confined_object(self.objects, stored)
+
+    def check_objects(self, *, write: bool = False) -> Path:
+        """The object store's folder after checking this machine can use it.
+
+        A configured folder that is missing (an unmounted share) or, with ``write``, not
+        writable raises :class:`InputError` naming it and where it was configured: it is
+        never created here, so a missing mount does not quietly fill a local folder that
+        no other machine sees. The workspace's own folder is created when missing.
+        """
+        root = self.objects
+        if self.objects_root is None:
+            if write:
+                root.mkdir(parents=True, exist_ok=True)
+            return root
+        source = self.objects_from or OBJECTS_ENV
+        if not root.is_dir():
+            what = "is not a folder" if root.exists() else "does not exist on this machine"
+            raise InputError(
+                f"the object store {root} ({source}) {what}; mount the shared object store "
+                f"there or change {source}"
+            )
+        if write and not os.access(root, os.W_OK | os.X_OK):
+            raise InputError(
+                f"the object store {root} ({source}) is not writable by this user; "
+                "fix its permissions or change " + source
+            )
+        return root
 
     @property
     def logs(self) -> Path:
@@ -135,42 +196,70 @@ def host_name(env: Mapping[str, str] | None = None) -> str:
     return socket.gethostname()
 
 
-#: The workspace's own settings (``dockyard init --db URL`` writes ``[store] db``).
-SETTINGS_FILENAME = "settings.toml"
+def confined_object(root: Path, stored: str | Path) -> Path:
+    """``stored`` (a row's ``object_path``) as a path under ``root``; see
+    :meth:`Workspace.object_file`."""
+    text = str(stored)
+    if text.startswith("/") or (os.sep != "/" and os.path.isabs(text)):
+        inside = os.path.relpath(os.path.normpath(text), os.path.normpath(root))
+    else:
+        parts = text.replace(os.sep, "/").split("/")
+        inside = "/".join(parts[1:]) if parts[0] == OBJECTS_PREFIX else text
+    name = os.path.normpath(inside) if inside else ""
+    if not name or name in (".", "..") or name.startswith(("..", "/")) or os.path.isabs(name):
+        shown = text if len(text) <= 120 else text[:117] + "..."
+        raise ObjectPathError(
+            f"a row names the object {shown!r}, which is not inside the object store {root}; "
+            "the row was damaged or written by hand, and is not read"
+        )
+    return root / name
 
 
-def _db_url(home: Path, env: Mapping[str, str]) -> str:
+def _workspace(home: Path, env: Mapping[str, str]) -> Workspace:
+    """The workspace of the folder ``home``, its settings file read once."""
+    settings = read_settings(home)
     url = env.get("DOCKYARD_DB", "").strip()
     if url:
-        return check_db_url(url)
-    recorded = settings_db_url(home)
-    if recorded:
-        return check_db_url(recorded, source=str(home / SETTINGS_FILENAME))
-    return f"sqlite:///{home / DB_FILENAME}"
+        db_url = check_db_url(url)
+    elif settings.store_db:
+        db_url = check_db_url(settings.store_db, source=str(settings.path))
+    else:
+        db_url = f"sqlite:///{home / DB_FILENAME}"
+    configured = _configured_objects(home, env, settings)
+    if configured is None:
+        return Workspace(home=home, db_url=db_url)
+    root, source = configured
+    return Workspace(home=home, db_url=db_url, objects_root=root, objects_from=source)
+
+
+def _configured_objects(
+    home: Path, env: Mapping[str, str], settings: Settings
+) -> tuple[Path, str] | None:
+    """(folder, where it was named) of an object store configured away from the workspace."""
+    objects = env.get(OBJECTS_ENV, "").strip()
+    if objects:
+        return Path(os.path.normpath(Path(objects).expanduser().absolute())), OBJECTS_ENV
+    if settings.objects_path:
+        # relative to the folder holding .dockyard, like a path in dockyard.toml
+        base = home.parent if home.name == DIRNAME else home
+        root = Path(os.path.normpath((base / Path(settings.objects_path).expanduser()).absolute()))
+        return root, settings.where("objects.path")
+    return None
+
+
+def objects_root(home: Path, env: Mapping[str, str], *, write: bool = False) -> Path:
+    """The object store of the workspace folder ``home``, checked as
+    :meth:`Workspace.check_objects` does, without looking at its database URL (the
+    tracking client in a training process has only ``DOCKYARD_HOME``)."""
+    configured = _configured_objects(home, env, read_settings(home))
+    root, source = configured if configured is not None else (None, None)
+    workspace = Workspace(home=home, db_url="", objects_root=root, objects_from=source)
+    return workspace.check_objects(write=write)
 
 
 def settings_db_url(home: Path) -> str | None:
-    """The store URL recorded in ``home``'s settings file, or None (no file, no entry).
-
-    Only read when the file exists, so a plain SQLite workspace pays one ``stat``.
-    """
-    path = home / SETTINGS_FILENAME
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    import tomllib
-
-    try:
-        store = tomllib.loads(raw).get("store", {})
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path} is not valid TOML ({exc}); fix or remove it") from None
-    url = store.get("db") if isinstance(store, dict) else None
-    if url is not None and not isinstance(url, str):
-        raise InputError(f"{path}: [store] db must be a text URL")
-    return url.strip() if url else None
+    """The store URL recorded in ``home``'s settings file, or None (no file, no entry)."""
+    return read_settings(home).store_db
 
 
 def check_db_url(url: str, source: str = "DOCKYARD_DB") -> str:
@@ -230,12 +319,12 @@ def find_workspace(
             raise WorkspaceNotFoundError(
                 f"no Dockyard workspace at {path}; create one with `dockyard init {path.parent}`"
             )
-        return Workspace(home=path, db_url=_db_url(path, env))
+        return _workspace(path, env)
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / DIRNAME
         if candidate.is_dir():
-            return Workspace(home=candidate, db_url=_db_url(candidate, env))
+            return _workspace(candidate, env)
     raise WorkspaceNotFoundError(
         "not inside a Dockyard workspace (no .dockyard here or above); "
         "run `dockyard init` to make one or `dockyard demo` to try the sample projects"
@@ -243,20 +332,27 @@ def find_workspace(
 
 
 def init_workspace(
-    directory: Path | None = None, env: Mapping[str, str] | None = None, db: str | None = None
+    directory: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    db: str | None = None,
+    objects: str | Path | None = None,
 ) -> Workspace:
     """Create (or reuse) ``directory/.dockyard`` with its store, objects and logs folders.
 
     ``db`` (a database URL) puts the store there instead of in the folder's SQLite file and
     records it in the workspace's settings, once the store has opened (and been migrated),
-    so that every later command finds it without ``DOCKYARD_DB``.
+    so that every later command finds it without ``DOCKYARD_DB``. ``objects`` (a folder,
+    typically on a share every machine mounts) likewise becomes the object store and is
+    recorded as ``[objects] path``; the folder is created if its parent exists, never a
+    whole missing path (an unmounted share must not turn into a local folder).
     """
     env = os.environ if env is None else env
     root = (directory or Path.cwd()).expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise InputError(f"{root} is a file, not a folder; give a folder to `dockyard init`")
     home = root / DIRNAME
-    recorded = settings_db_url(home)
+    settings = read_settings(home)
+    recorded = settings.store_db
     if db is not None:
         db = check_db_url(db.strip(), source="--db")
         if recorded is not None and recorded != db:
@@ -264,57 +360,111 @@ def init_workspace(
                 f"{home} already uses another store ({home / SETTINGS_FILENAME}); "
                 "edit that file to move it"
             )
+    objects_root = _init_objects(objects, settings.objects_path, home) if objects else None
+    if db is not None:
         # the store first: an unreachable server or a wrong password leaves no folder
         engine_for(Workspace(home=home, db_url=db))
+    own_objects = objects_root is None and not env.get(OBJECTS_ENV, "").strip()
     try:
         for folder in (home, home / "objects", home / "logs"):
-            folder.mkdir(parents=True, exist_ok=True)
+            if folder.name != "objects" or own_objects:
+                folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         # /proc/xx, a read-only mount, a file in the way, no permission: one line, exit 2
         raise InputError(
             f"cannot create a workspace in {root}: {exc.strerror or exc} "
             f"(making {exc.filename or home}); give a folder you can write to"
         ) from None
+    entries: dict[str, str] = {}
+    if db is not None and recorded is None:
+        entries["store.db"] = db
+    if objects_root is not None and settings.objects_path is None:
+        entries["objects.path"] = str(objects_root)
+    if entries:
+        _record_settings(home, entries)
     if db is None:
-        workspace = Workspace(home=home, db_url=_db_url(home, env))
+        workspace = _workspace(home, env)
         engine_for(workspace)
         return workspace
-    workspace = Workspace(home=home, db_url=db)
-    if recorded is None:
-        _write_settings(home, db)
-    return workspace
+    return _workspace(home, {**env, "DOCKYARD_DB": db})
+
+
+def _init_objects(given: str | Path, recorded: str | None, home: Path) -> Path:
+    """The folder ``init --objects`` names, made if only its last part is missing."""
+    root = Path(os.path.normpath(Path(given).expanduser().absolute()))
+    if recorded is not None:
+        previous = Path(os.path.normpath((home.parent / Path(recorded).expanduser()).absolute()))
+        if previous != root:
+            raise InputError(
+                f"{home} already uses another object store ({home / SETTINGS_FILENAME}); "
+                "edit that file to move it"
+            )
+    if not root.parent.is_dir():
+        raise InputError(
+            f"--objects: {root.parent} does not exist; mount the shared folder first "
+            "(only the last folder of the path is created)"
+        )
+    try:
+        root.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--objects: cannot create {root}: {exc.strerror or exc}") from None
+    if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+        raise InputError(f"--objects: {root} is not a folder this user can write to")
+    return root
 
 
 def _write_settings(home: Path, db_url: str, by: str = "`dockyard init --db`") -> None:
-    """Record the store URL; readable by the owner only when it carries a password.
+    """Record the store URL (``[store] db``) in the settings file."""
+    _record_settings(home, {"store.db": db_url}, by)
 
-    A settings file that already holds other tables (``[agent]``, docs/dask.md) keeps them:
-    ``[store] db`` is added to it, and the file replaced at once (a rename), so a reader
-    sees the old file or the new one.
+
+def record_store_url(home: Path, db_url: str, by: str = "`dockyard init --db`") -> None:
+    """Record ``db_url`` as ``[store] db`` in ``home``'s settings (as `dockyard init --db`
+    does), keeping the file's other tables; ``by`` names the command in its comment."""
+    _write_settings(home, db_url, by)
+
+
+def _record_settings(home: Path, entries: Mapping[str, str], by: str = "`dockyard init`") -> None:
+    """Add ``{"table.key": value}`` to the settings file, creating it if needed; keys the
+    file already holds are the caller's to check (``read_settings``).
+
+    A file that holds other tables (``[agent]``, docs/dask.md) keeps them: a key goes under
+    its table's existing header, or a new table is appended, and the file is replaced at
+    once (a rename), so a reader sees the old file or the new one. Readable by the owner
+    only when a URL carries a password.
     """
-    import json
-
     path = home / SETTINGS_FILENAME
-    has_password = re.match(r"^[^:/]+(\+\w+)?://[^/@]*:[^/@]*@", db_url) is not None
-    # a TOML basic string and a JSON string escape the same way for what a URL holds
-    line = f"db = {json.dumps(db_url)}\n"
+    has_password = any(
+        re.match(r"^[^:/]+(\+\w+)?://[^/@]*:[^/@]*@", value) is not None
+        for key, value in entries.items()
+        if key == "store.db"
+    )
+    tables: dict[str, list[str]] = {}
+    for dotted, value in entries.items():
+        table, key = dotted.split(".", 1)
+        tables.setdefault(table, []).append(f"{key} = {toml_string(value)}\n")
     try:
         old = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        old = None
+    if old is None:
+        text = f"# written by {by}\n" + "".join(
+            f"[{table}]\n" + "".join(lines) for table, lines in tables.items()
+        )
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if has_password else 0o666)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(f"# written by {by}\n[store]\n{line}")
+            handle.write(text)
         return
-    header = re.search(r"^[ \t]*\[store\][ \t]*(#.*)?$\n?", old, re.MULTILINE)
-    if header is not None:  # a [store] table without db (settings_db_url said so)
-        text = old[: header.end()] + ("" if old[: header.end()].endswith("\n") else "\n")
-        text += line + old[header.end() :]
-    else:
-        text = (
-            old
-            + ("" if not old or old.endswith("\n") else "\n")
-            + f"\n# written by {by}\n[store]\n{line}"
-        )
+    text = old
+    for table, lines in tables.items():
+        header = re.search(rf"^[ \t]*\[{re.escape(table)}\][ \t]*(#.*)?$\n?", text, re.MULTILINE)
+        if header is not None:
+            head = text[: header.end()] + ("" if text[: header.end()].endswith("\n") else "\n")
+            text = head + "".join(lines) + text[header.end() :]
+        else:
+            text += ("" if not text or text.endswith("\n") else "\n") + (
+                f"\n# written by {by}\n[{table}]\n" + "".join(lines)
+            )
     mode = 0o600 if has_password else os.stat(path).st_mode & 0o777
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -326,12 +476,6 @@ def _write_settings(home: Path, db_url: str, by: str = "`dockyard init --db`") -
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-
-
-def record_store_url(home: Path, db_url: str, by: str = "`dockyard init --db`") -> None:
-    """Record ``db_url`` as ``[store] db`` in ``home``'s settings (as `dockyard init --db`
-    does), keeping the file's other tables; ``by`` names the command in its comment."""
-    _write_settings(home, db_url, by)
 
 
 SHARED_FILE = "shared-group"

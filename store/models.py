@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -154,6 +154,19 @@ class Metric(SQLModel, table=True):
     step: int = 0
     value: float
     timestamp: float
+
+
+class RunLogChunk(SQLModel, table=True):
+    """A piece of a run's log, in order (``seq``), streamed by its supervisor (migration
+    0009); ``start_char`` is where it starts in the whole log (``core.run_logs``)."""
+
+    __tablename__ = "run_log_chunk"
+
+    run_id: int = Field(foreign_key="run.id", primary_key=True)
+    seq: int = Field(primary_key=True)
+    start_char: int = Field(sa_type=BigInteger)
+    text: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Artifact(SQLModel, table=True):

@@ -57,7 +57,7 @@ def _isolated_env(
 ) -> None:
     """No test sees the developer's own workspace or database through the environment,
     nor writes into their remembered verifications (``core.hashing.verify_cache_dir``)."""
-    for name in ("DOCKYARD_HOME", "DOCKYARD_DB", "DOCKYARD_HOSTNAME"):
+    for name in ("DOCKYARD_HOME", "DOCKYARD_DB", "DOCKYARD_HOSTNAME", "DOCKYARD_OBJECTS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
 

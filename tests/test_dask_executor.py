@@ -445,7 +445,9 @@ def test_the_agent_settings_file_is_read_and_checked(tmp_path: Path) -> None:
     ws = init_workspace(tmp_path)
     assert read_agent_settings(ws).executor == "local"
     settings = ws.home / "settings.toml"
-    settings.write_text('[agent]\nexecutor = "dask"\nscheduler = "tcp://h:8786"\n[store]\nx = 1\n')
+    settings.write_text(
+        '[agent]\nexecutor = "dask"\nscheduler = "tcp://h:8786"\n[objects]\npath = "o"\n'
+    )
     chosen = read_agent_settings(ws)
     assert (chosen.executor, chosen.scheduler) == ("dask", "tcp://h:8786")
     assert read_agent_settings(ws, executor="local").executor == "local"  # the flag wins

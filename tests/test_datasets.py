@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from sqlmodel import Session, select
 
-from dockyard.core import datasets, profiling
+from dockyard.core import datasets, profiling, staging
 from dockyard.core.dataset_diff import diff_versions
 from dockyard.core.datasets import (
     DatasetRef,
@@ -50,8 +50,9 @@ def ws(tmp_path: Path, store_backend: str, request: pytest.FixtureRequest) -> Wo
 
 
 def leftovers(ws: Workspace) -> list[Path]:
-    """Every file in the object store, temporary ones included."""
-    return sorted(p for p in ws.objects.rglob("*") if p.is_file())
+    """Every file in the object store, temporary ones included (not the store's lock)."""
+    lock = ws.objects / staging.OBJECT_LOCK_NAME
+    return sorted(p for p in ws.objects.rglob("*") if p.is_file() and p != lock)
 
 
 def counts(ws: Workspace) -> tuple[int, int]:

@@ -29,7 +29,8 @@ def age(ws: Workspace) -> None:
 
 
 def names(ws: Workspace) -> set[str]:
-    return {p.name for p in ws.objects.iterdir() if p.name != staging.TMP_DIRNAME}
+    skipped = (staging.TMP_DIRNAME, staging.OBJECT_LOCK_NAME)
+    return {p.name for p in ws.objects.iterdir() if p.name not in skipped}
 
 
 def audit_actions(ws: Workspace) -> list[str]:

@@ -22,6 +22,7 @@ from textual.widgets import Button, Input, Select
 
 from dockyard.core.overview import ACTIVE_RUN_STATUSES, Pane, RunRow, load_pane
 from dockyard.core.projects import add_project
+from dockyard.core.run_logs import LogTail
 from dockyard.core.runs import ACTIVE, get_run, list_runs
 from dockyard.core.workspace import Workspace
 from dockyard.store.queries import open_reader
@@ -35,7 +36,6 @@ from dockyard.tui.widgets.metric_chart import MAX_KEPT_POINTS, MetricChart, step
 from dockyard.tui.widgets.pane import PaneTable
 from dockyard.tui.widgets.param_row import ParamRow, check_values, describe_spec, runs_count
 from dockyard.tui.widgets.run_details import ordered_keys
-from dockyard.tui.widgets.run_log import LogTail
 from tests.conftest import FROZEN_NOW, ago
 from tests.pilot_wait import notifications
 
@@ -271,6 +271,26 @@ async def test_the_log_tails_only_new_bytes(toy: Workspace) -> None:
         assert log_lines(screen) == ["epoch 0", "epoch 1", "epoch 2", "partial line", "epoch 3"]
         await poll(pilot, screen)  # nothing new: nothing repeated
         assert log_lines(screen)[-1] == "epoch 3" and len(log_lines(screen)) == 5
+
+
+async def test_a_run_of_another_machine_shows_its_log_from_the_store(toy: Workspace) -> None:
+    from dockyard.core.run_logs import LogStream
+
+    run_id = insert_run(toy, log=None, host="a-worker-elsewhere")  # no file on this machine
+
+    def stream(data: bytes) -> None:
+        writer = LogStream(toy, run_id, flush_seconds=0.01)
+        writer.write(data)
+        writer.close()
+
+    stream(b"epoch 0\nepoch 1\n")
+    app = make_app(toy)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(pilot, run_id)
+        assert log_lines(screen) == ["epoch 0", "epoch 1"]
+        stream(b"epoch 2\n")
+        await poll(pilot, screen)
+        assert log_lines(screen) == ["epoch 0", "epoch 1", "epoch 2"]
 
 
 async def test_new_points_extend_the_curve_and_the_latest_values(toy: Workspace) -> None:
@@ -838,7 +858,7 @@ async def test_a_long_log_opens_at_its_end_with_a_note(toy: Workspace) -> None:
 
 
 def test_log_tail_opens_a_long_log_near_its_end(tmp_path: Path) -> None:
-    from dockyard.tui.widgets import run_log as run_module
+    from dockyard.core import run_logs
 
     path = tmp_path / "long.log"
     lines = [f"line {index:06d}\n" for index in range(100_000)]
@@ -847,7 +867,7 @@ def test_log_tail_opens_a_long_log_near_its_end(tmp_path: Path) -> None:
     assert chunk.skipped_bytes > 0
     assert chunk.text.endswith("line 099999\n")
     assert chunk.text.startswith("line ")  # no partial first line
-    assert len(chunk.text) <= run_module.LOG_TAIL_BYTES
+    assert len(chunk.text) <= run_logs.LOG_TAIL_BYTES
 
 
 def test_metric_keys_order_and_chart_helpers() -> None:

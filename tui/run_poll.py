@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.message import Message
 
+from dockyard.core.run_logs import LogChunk, LogTail, log_source
 from dockyard.tui.run_actions import ACTIVE_STATUSES
 from dockyard.tui.widgets.run_details import ordered_keys
-from dockyard.tui.widgets.run_log import LogChunk, LogTail
 
 if TYPE_CHECKING:
     from dockyard.core.runs import ArtifactInfo, RunInfo
@@ -105,11 +104,12 @@ class RunPoller:
                 on_early_log(early)
         # Status first: if the run has ended, everything after it is complete.
         info = get_run(workspace, request.run_id)
-        path = Path(info.log_path) if info.log_path else log_path(workspace, info.id)
+        # the file on this machine, or the store's copy (a run that ran elsewhere)
+        source = log_source(workspace, info)
         reset = False
-        if self.tail is None or self.tail.path != path:
+        if self.tail is None or self.tail.source != source:
             reset = self.tail is not None
-            self.tail = LogTail(path)
+            self.tail = LogTail(source)
         ended = info.status not in ACTIVE_STATUSES
         chunk = self.tail.read_new(final=ended)
         chunk.reset = chunk.reset or reset

@@ -109,8 +109,9 @@ def _progress_bar(enabled: bool, label: str) -> Iterator[Any]:
 def data_add(ctx: Context, name: str, path: Path, message: str, as_json: bool) -> None:
     """Register PATH (a CSV, TSV or Parquet file, or a folder of them) as dataset NAME.
 
-    The bytes are hashed (BLAKE3) and stored under .dockyard/objects; identical content
-    creates no new version. A progress bar shows on a terminal; ctrl+c leaves nothing.
+    The bytes are hashed (BLAKE3) and stored in the object store (.dockyard/objects, or
+    DOCKYARD_OBJECTS); identical content creates no new version. A progress bar shows on a
+    terminal; ctrl+c leaves nothing.
 
     \b
     Examples:

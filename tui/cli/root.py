@@ -172,7 +172,13 @@ def open_tui(workspace: Workspace) -> None:
     help="Keep the store in this database (e.g. PostgreSQL) instead of .dockyard/dockyard.db;"
     " recorded in the workspace.",
 )
-def init(directory: Path | None, shared: str | None, db: str | None) -> None:
+@click.option(
+    "--objects",
+    metavar="PATH",
+    help="Keep datasets, artifacts and models in this folder (e.g. a share every machine"
+    " mounts) instead of .dockyard/objects; recorded in the workspace.",
+)
+def init(directory: Path | None, shared: str | None, db: str | None, objects: str | None) -> None:
     """Create a workspace (.dockyard/) in DIRECTORY (default: here).
 
     \b
@@ -180,12 +186,13 @@ def init(directory: Path | None, shared: str | None, db: str | None) -> None:
       dockyard init ~/models
       dockyard init /srv/models --shared mlteam
       dockyard init ~/models --db postgresql+psycopg://alice@db.example/dockyard
+      dockyard init ~/models --objects /mnt/shared/dockyard-objects
     """
     from dockyard.core.workspace import init_workspace, share_workspace
 
     if shared:
         os.umask(0o002)
-    workspace = init_workspace(directory, db=db)
+    workspace = init_workspace(directory, db=db, objects=objects)
     if shared:
         share_workspace(workspace, shared)
     echo(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,6 +22,10 @@ from dockyard.tui.cli.kit import (
     print_table,
     show_status,
 )
+
+if TYPE_CHECKING:
+    from dockyard.core.runs import RunInfo
+    from dockyard.core.workspace import Workspace
 
 RUN_EXIT = {"finished": 0}
 
@@ -118,17 +122,16 @@ def follow_run(ctx: Context, run_id: int, quiet: bool = False) -> int:
         if info.status != "finished":
             if info.error:
                 echo(f"  {info.error}", err=True)
-            _print_tail(info.log_path, 20)
+            _print_tail(workspace, info, 20)
     return RUN_EXIT.get(info.status, 1)
 
 
-def _print_tail(path: str, lines: int) -> None:
-    from pathlib import Path
+def _print_tail(workspace: Workspace, info: RunInfo, lines: int) -> None:
+    from dockyard.core.run_logs import last_lines
 
-    log = Path(path) if path else None
-    if log is None or not log.is_file():
+    text = last_lines(workspace, info, lines)
+    if not text:
         return
-    text = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
     echo("--- last lines of the log ---", err=True)
     for line in text:
         echo(line, err=True)
@@ -262,30 +265,13 @@ def run_logs(ctx: Context, run_id: int, follow: bool) -> None:
     Example:
       dockyard run logs 12 -f
     """
-    import codecs
-    from pathlib import Path
+    from dockyard.core.run_logs import read_log
 
-    from dockyard.core.runs import FINAL, get_run, log_path
-
-    workspace = ctx.workspace()
-    info = get_run(workspace, run_id)
-    path = Path(info.log_path) if info.log_path else log_path(workspace, run_id)
-    offset = 0
-    # incremental: a character split between two reads is not mangled
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    while True:
-        if path.is_file():
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                # bounded reads: a log of hundreds of megabytes never sits in memory
-                while chunk := handle.read(1 << 20):
-                    offset += len(chunk)
-                    print_machine(decoder.decode(chunk))
-        if not follow or info.status in FINAL:
-            print_machine(decoder.decode(b"", final=True))
-            break
-        time.sleep(0.5)
-        info = get_run(workspace, run_id)
+    # from the log file when this machine has it, else from the store's copy (a run
+    # executed on another machine); bounded reads either way
+    for text in read_log(ctx.workspace(), run_id, follow=follow):
+        if text:
+            print_machine(text)
 
 
 @run.command("cancel")

@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from dockyard.core.run_logs import LOG_MAX_LINES
 from dockyard.tui import navigation, run_actions
 from dockyard.tui.errors import describe_error
 from dockyard.tui.run_poll import (
@@ -37,7 +38,7 @@ from dockyard.tui.text import markup
 from dockyard.tui.widgets.metric_chart import MetricChart
 from dockyard.tui.widgets.run_details import DetailsTable, detail_rows
 from dockyard.tui.widgets.run_header import RunHeader
-from dockyard.tui.widgets.run_log import LOG_MAX_LINES, RunLog
+from dockyard.tui.widgets.run_log import RunLog
 from dockyard.tui.widgets.run_metrics import MetricsBox
 
 if TYPE_CHECKING:
