@@ -599,35 +599,20 @@ def _delete_rows(session: Session, target: Target) -> dict[str, Any]:
     if table == "model_version":
         _delete_model_version(run, row_id)
         # the model stays, even empty: it remembers the number so it is never reused
-        run(
-            "UPDATE registered_model SET max_deleted_version = CASE"
-            " WHEN coalesce(max_deleted_version, 0) > :v THEN max_deleted_version ELSE :v END"
-            " WHERE id = :m",
-            v=target.details["version"],
-            m=target.details["model_id"],
-        )
+        _remember_deleted(run, "registered_model", target.details["model_id"], target)
         return {}
     if table == "registered_model":
-        versions = [
-            r.version
-            for r in _rows(
-                session, "SELECT id, version FROM model_version WHERE model_id = :m", m=row_id
-            )
-        ]
-        for r in _rows(session, "SELECT id FROM model_version WHERE model_id = :m", m=row_id):
-            _delete_model_version(run, r.id)
+        versions = _rows(
+            session, "SELECT id, version FROM model_version WHERE model_id = :m", m=row_id
+        )
+        for version in versions:
+            _delete_model_version(run, version.id)
         run("DELETE FROM registered_model WHERE id = :m", m=row_id)
-        return {"versions": sorted(versions)}
+        return {"versions": sorted(v.version for v in versions)}
     if table == "dataset_version":
         run("DELETE FROM dataset_version WHERE id = :v", v=row_id)
         # the dataset stays, even empty: it remembers the number so it is never reused
-        run(
-            "UPDATE dataset SET max_deleted_version = CASE"
-            " WHEN coalesce(max_deleted_version, 0) > :v THEN max_deleted_version ELSE :v END"
-            " WHERE id = :d",
-            v=target.details["version"],
-            d=target.details["dataset_id"],
-        )
+        _remember_deleted(run, "dataset", target.details["dataset_id"], target)
         return {}
     if table == "dataset":
         versions = [
@@ -653,6 +638,19 @@ def _delete_rows(session: Session, target: Target) -> dict[str, Any]:
         run("DELETE FROM project WHERE id = :p", p=row_id)
         return {"monitors": monitors}
     raise AssertionError(table)  # pragma: no cover
+
+
+def _remember_deleted(run: Any, table: str, owner_id: int, target: Target) -> None:
+    """Raise ``max_deleted_version`` of the dataset or model ``owner_id`` (``table``) to
+    the deleted version's number, so the next version is numbered above it."""
+    # table is "dataset" or "registered_model" (the callers above), never user text
+    run(
+        f"UPDATE {table} SET max_deleted_version = CASE"
+        " WHEN coalesce(max_deleted_version, 0) > :v THEN max_deleted_version ELSE :v END"
+        " WHERE id = :owner",
+        v=target.details["version"],
+        owner=owner_id,
+    )
 
 
 def _delete_model_version(run: Any, version_id: int) -> None:

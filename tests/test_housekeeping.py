@@ -3,6 +3,7 @@ is refused and why, what is removed, and the audit events that record it."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -441,4 +442,12 @@ def test_a_deleted_model_version_number_is_never_given_again(seeded: Any) -> Non
     housekeeping.delete(ws, "model", "again-clf@1")
     assert [m.versions for m in list_models(ws) if m.name == "again-clf"] == [0]
     assert register_version(ws, run_id, "again-clf").version == 4
+    assert register_version(ws, run_id, "again-clf").version == 5
+    # the whole model: every version goes, and the audit event names them
+    assert housekeeping.delete(ws, "model", "again-clf").changed
+    assert rows(ws, "SELECT count(*) FROM registered_model WHERE name = 'again-clf'") == [(0,)]
+    (details,) = rows(
+        ws, "SELECT details_json FROM audit_event WHERE action = 'model.delete' ORDER BY id DESC"
+    )[0]
+    assert json.loads(details)["versions"] == [4, 5]
     chain_ok(ws)
