@@ -77,17 +77,30 @@ class Outcome:
     action: str  # archive | restore | delete
     label: str
     changed: bool
+    #: archiving a project: the ids of its queued runs it cancelled (None: not that)
+    cancelled_runs: tuple[int, ...] | None = None
 
     @property
     def message(self) -> str:
         done = {"archive": "Archived", "restore": "Restored", "delete": "Deleted"}[self.action]
         if self.changed:
+            if self.cancelled_runs:
+                ids = [str(i) for i in self.cancelled_runs]
+                runs = "run" if len(ids) == 1 else "runs"
+                return f"{done} {self.label}; cancelled its queued {runs} {_named(ids)}"
             return f"{done} {self.label}"
         state = "archived" if self.action == "archive" else "not archived"
         return f"{self.label} was already {state}; nothing changed"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "target": self.label, "changed": self.changed}
+        shape: dict[str, Any] = {
+            "action": self.action,
+            "target": self.label,
+            "changed": self.changed,
+        }
+        if self.cancelled_runs is not None:
+            shape["cancelled_runs"] = list(self.cancelled_runs)
+        return shape
 
 
 def archived_filter(table: Any, archived: str) -> Any:
@@ -112,7 +125,12 @@ def archived_filter(table: Any, archived: str) -> Any:
 
 def archive(workspace: Workspace, noun: str, ref: str) -> Outcome:
     """Hide ``ref`` from lists and panes (restorable); refused for a live run and for a
-    model version an alias, a live deployment or a pending request names."""
+    model version an alias, a live deployment or a pending request names.
+
+    An archived project is retired: it takes no new run and its monitors do not run.
+    Archiving it cancels its queued runs (the reason recorded on each), and is refused
+    while one of its runs is running.
+    """
     return _change(workspace, noun, ref, "archive")
 
 
@@ -328,8 +346,10 @@ def _blockers(session: Session, target: Target, action: str) -> list[str]:
             for v in versions
             for reason in _model_version_blockers(session, v.id, f"{name}@{v.version}", action)
         ]
+    if table == "project" and action == "archive":
+        return _live_run_blockers(session, target)
     if action == "archive":
-        return []  # hiding a project or a dataset breaks nothing that refers to it
+        return []  # hiding a dataset breaks nothing that refers to it
     if table == "dataset_version":
         return _dataset_version_blockers(session, target.id, target.label.split(" ", 1)[1])
     if table == "dataset":
@@ -493,6 +513,26 @@ def _dataset_blockers(session: Session, target: Target) -> list[str]:
     return reasons
 
 
+def _live_run_blockers(session: Session, target: Target) -> list[str]:
+    """A project is not retired under a run that is running (or being cancelled): the
+    user waits for it or cancels it. Its queued runs do not block: archiving cancels them."""
+    name = target.details["name"]
+    live = _rows(
+        session,
+        "SELECT id, status FROM run WHERE project_id = :p AND status IN ('running', 'cancelling')"
+        " ORDER BY id",
+        p=target.id,
+    )
+    if not live:
+        return []
+    ids = [str(r.id) for r in live]
+    runs, them = ("run", "it") if len(ids) == 1 else ("runs", "them")
+    return [
+        f"project {name} has {runs} {_named(ids)} running; wait for {them} to end or cancel "
+        f"{them} (`dockyard run cancel {ids[0]}`) first"
+    ]
+
+
 def _project_blockers(session: Session, target: Target) -> list[str]:
     name = target.details["name"]
     reasons = []
@@ -541,6 +581,7 @@ def _change(workspace: Workspace, noun: str, ref: str, action: str) -> Outcome:
             verb = "delete" if action == "delete" else "archive"
             raise DeleteRefusedError(f"cannot {verb} {target.label}: {'; '.join(reasons)}")
         details = {k: v for k, v in target.details.items() if k not in _INTERNAL}
+        cancelled: tuple[int, ...] | None = None
         try:
             if action == "delete":
                 details |= _delete_rows(session, target)
@@ -549,6 +590,9 @@ def _change(workspace: Workspace, noun: str, ref: str, action: str) -> Outcome:
             else:
                 stamp = utcnow() if action == "archive" else None
                 _rows_update(session, target, stamp, user if stamp else None)
+                if action == "archive" and target.table == "project":
+                    cancelled = _retire_project(session, target, user)
+                    details["cancelled_runs"] = list(cancelled)
             entity = "dataset" if noun == "data" else noun
             append_event(session, user, f"{entity}.{action}", target.table, target.id, details)
             session.commit()
@@ -561,7 +605,32 @@ def _change(workspace: Workspace, noun: str, ref: str, action: str) -> Outcome:
             ) from None
     if log_file is not None:
         _remove_log(workspace, log_file)
-    return Outcome(action, target.label, changed=True)
+    return Outcome(action, target.label, changed=True, cancelled_runs=cancelled)
+
+
+def _retire_project(session: Session, target: Target, user: str) -> tuple[int, ...]:
+    """Cancel an archived project's queued runs, recording why on each; the ids.
+
+    Runs after the project row's update, in the same transaction: on PostgreSQL that row
+    lock makes a run start (``projects.hold_live_project``) wait, so its runs are either
+    seen here or refused there; the agent's claim and this update are compare-and-sets on
+    the run's status. A run the agent started meanwhile refuses the archive.
+    """
+    from dockyard.store.models import utcnow
+
+    name = target.details["name"]
+    cancelled = _rows(
+        session,
+        "UPDATE run SET status = 'cancelled', ended_at = :at, error = :why"
+        " WHERE project_id = :p AND status = 'queued' RETURNING id",
+        at=utcnow(),
+        why=f"cancelled before it started: project {name} was archived by {user}"[:500],
+        p=target.id,
+    )
+    reasons = _live_run_blockers(session, target)  # a run started since the check
+    if reasons:
+        raise DeleteRefusedError(f"cannot archive {target.label}: {'; '.join(reasons)}")
+    return tuple(sorted(int(r.id) for r in cancelled))
 
 
 def _rows_update(session: Session, target: Target, stamp: datetime | None, by: str | None) -> None:

@@ -120,9 +120,9 @@ def test_an_archived_run_leaves_every_list_and_comes_back(seeded: Any) -> None:
 
 def test_archived_projects_datasets_and_models_are_hidden(seeded: Any) -> None:
     ws, _ids = seeded
-    housekeeping.archive(ws, "project", "diabetes")
-    assert [p.name for p in list_projects(ws)] == ["breast-cancer", "wine"]
-    assert [p.name for p in list_projects(ws, archived="only")] == ["diabetes"]
+    housekeeping.archive(ws, "project", "wine")  # diabetes has a running run: refused
+    assert [p.name for p in list_projects(ws)] == ["breast-cancer", "diabetes"]
+    assert [p.name for p in list_projects(ws, archived="only")] == ["wine"]
     assert len(list_projects(ws, archived="include")) == 3
 
     housekeeping.archive(ws, "data", "wine")
