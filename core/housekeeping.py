@@ -2,13 +2,17 @@
 
 *Archive* hides a row from every list and pane and is undone by *restore*; nothing else
 changes (an archived run can still be shown, an archived dataset version still read by
-the runs that trained on it). *Delete* removes rows for good, and is refused, naming the
-reason, for anything another record needs: a run that produced a model version, a
-version a deployment, a deployment request, an alias or a monitor's results name, a
-dataset version a run or a model version trained on or a monitor checked, a project with
-runs. A deleted version's number is never given again (``max_deleted_version``): a record
-that says ``iris@3`` means one content for ever. The files those rows named stay in
-``objects/`` until ``dockyard gc`` (:mod:`core.object_gc`) removes what nothing refers to.
+the runs that trained on it), except that an archived project is retired: it takes no new
+run (``core.projects.hold_live_project``), its queued runs are cancelled, its monitors do
+not run, and archiving it is refused while one of its runs is running.
+
+*Delete* removes rows for good, and is refused, naming the reason, for anything another
+record needs: a run that produced a model version, a version a deployment, a deployment
+request, an alias or a monitor's results name, a dataset version a run or a model version
+trained on or a monitor checked, a project with runs. A deleted version's number is never
+given again (``max_deleted_version``): a record that says ``iris@3`` means one content for
+ever. The files those rows named stay in ``objects/`` until ``dockyard gc``
+(:mod:`core.object_gc`) removes what nothing refers to.
 
 Every archive, restore and delete is an audit event, written in the same transaction as
 the change. The checks and the change share one write transaction (the store's write lock
@@ -616,29 +620,35 @@ def _retire_project(session: Session, target: Target, user: str) -> tuple[int, .
     seen here or refused there; the agent's claim and this update are compare-and-sets on
     the run's status. A run the agent started meanwhile refuses the archive.
     """
-    from dockyard.store.models import utcnow
+    from sqlalchemy import update
+    from sqlmodel import col
+
+    from dockyard.store.models import Run, utcnow
 
     name = target.details["name"]
-    cancelled = _rows(
-        session,
-        "UPDATE run SET status = 'cancelled', ended_at = :at, error = :why"
-        " WHERE project_id = :p AND status = 'queued' RETURNING id",
-        at=utcnow(),
-        why=f"cancelled before it started: project {name} was archived by {user}"[:500],
-        p=target.id,
-    )
+    why = f"cancelled before it started: project {name} was archived by {user}"
+    # through the ORM, so ended_at is stored in the format every other time has
+    cancelled = session.execute(
+        update(Run)
+        .where(col(Run.project_id) == target.id, col(Run.status) == "queued")
+        .values(status="cancelled", ended_at=utcnow(), error=why[:500])
+        .returning(col(Run.id))
+    ).scalars()
+    ids = tuple(sorted(int(i) for i in cancelled))
     reasons = _live_run_blockers(session, target)  # a run started since the check
     if reasons:
         raise DeleteRefusedError(f"cannot archive {target.label}: {'; '.join(reasons)}")
-    return tuple(sorted(int(r.id) for r in cancelled))
+    return ids
 
 
 def _rows_update(session: Session, target: Target, stamp: datetime | None, by: str | None) -> None:
-    from sqlalchemy import text
+    from sqlalchemy import DateTime, bindparam, text
 
-    # target.table is one of six fixed names (resolve), never user text
+    # target.table is one of six fixed names (resolve), never user text; the time typed, so
+    # SQLite stores it as every other time (``store.queries.sql_time``), not with "+00:00"
+    sql = text(f"UPDATE {target.table} SET archived_at = :at, archived_by = :by WHERE id = :id")
     session.execute(
-        text(f"UPDATE {target.table} SET archived_at = :at, archived_by = :by WHERE id = :id"),
+        sql.bindparams(bindparam("at", type_=DateTime())),
         {"at": stamp, "by": by, "id": target.id},
     )
 

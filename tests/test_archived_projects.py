@@ -153,6 +153,10 @@ def test_archiving_cancels_the_queued_runs_and_the_agent_starts_none(toy: Worksp
     why = f"cancelled before it started: project toy was archived by {os_user()}"
     assert [(r["status"], r["error"]) for r in rows] == [("cancelled", why)] * 2
     assert all(r["ended_at"] is not None for r in rows)
+    # stored as every other time is (SQLite keeps text: "+00:00" would compare wrongly)
+    (project,) = query(toy, "SELECT archived_at FROM project")
+    for stored in [r["ended_at"] for r in rows] + [project["archived_at"]]:
+        assert not isinstance(stored, str) or "+" not in stored, stored
     (event,) = query(toy, "SELECT details_json FROM audit_event WHERE action = 'project.archive'")
     assert json.loads(event["details_json"])["cancelled_runs"] == sweep
     assert check_chain(toy).ok
