@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import DockyardError
 from dockyard.core.executors import Ended, Executor, Launch, LocalExecutor, spawn_detached
-from dockyard.core.runs import claim_status, signal_group
+from dockyard.core.runs import claim_status, in_live_project, signal_group
 from dockyard.core.workspace import Workspace, engine_for, host_name, reader_for
 
 if TYPE_CHECKING:
@@ -304,7 +304,8 @@ class Agent:
             return int(count)
 
     def start_queued(self) -> list[int]:
-        """Start queued runs, oldest first, up to the concurrency limit."""
+        """Start queued runs, oldest first, up to the concurrency limit; an archived
+        project's runs are left queued (archiving cancels them; this closes the race)."""
         from sqlalchemy import update
         from sqlmodel import Session, col, select
 
@@ -315,16 +316,18 @@ class Agent:
             return []
         started = []
         with Session(self.engine) as session:
+            live = in_live_project()
             queued = session.exec(
-                select(Run).where(Run.status == "queued").order_by(col(Run.id)).limit(free)
+                select(Run).where(Run.status == "queued", live).order_by(col(Run.id)).limit(free)
             ).all()
             for run in queued:
                 assert run.id is not None
                 host = self.executor.pending_host or self.host
-                # cancelled in the meantime? then it is not ours to start
+                # cancelled, or its project archived, in the meantime? then not ours to start
                 if not claim_status(
-                    session, run.id, "queued", "running", started_at=_now(), host=host
-                ):
+                    session, run.id, "queued", "running", also=[live],
+                    started_at=_now(), host=host,
+                ):  # fmt: skip
                     session.rollback()
                     continue
                 launch = self._launch(session, run)
@@ -531,7 +534,8 @@ class Agent:
         from dockyard.store.models import Run
 
         with Session(self.engine) as session:
-            return session.exec(select(Run.id).where(Run.status == "queued")).first() is not None
+            queued = select(Run.id).where(Run.status == "queued", in_live_project())
+            return session.exec(queued).first() is not None
 
     def _on_stop(self, _signum: int, _frame: object) -> None:
         self.stopping = True

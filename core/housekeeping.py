@@ -2,13 +2,17 @@
 
 *Archive* hides a row from every list and pane and is undone by *restore*; nothing else
 changes (an archived run can still be shown, an archived dataset version still read by
-the runs that trained on it). *Delete* removes rows for good, and is refused, naming the
-reason, for anything another record needs: a run that produced a model version, a
-version a deployment, a deployment request, an alias or a monitor's results name, a
-dataset version a run or a model version trained on or a monitor checked, a project with
-runs. A deleted version's number is never given again (``max_deleted_version``): a record
-that says ``iris@3`` means one content for ever. The files those rows named stay in
-``objects/`` until ``dockyard gc`` (:mod:`core.object_gc`) removes what nothing refers to.
+the runs that trained on it), except that an archived project is retired: it takes no new
+run (``core.projects.hold_live_project``), its queued runs are cancelled, its monitors do
+not run, and archiving it is refused while one of its runs is running.
+
+*Delete* removes rows for good, and is refused, naming the reason, for anything another
+record needs: a run that produced a model version, a version a deployment, a deployment
+request, an alias or a monitor's results name, a dataset version a run or a model version
+trained on or a monitor checked, a project with runs. A deleted version's number is never
+given again (``max_deleted_version``): a record that says ``iris@3`` means one content for
+ever. The files those rows named stay in ``objects/`` until ``dockyard gc``
+(:mod:`core.object_gc`) removes what nothing refers to.
 
 Every archive, restore and delete is an audit event, written in the same transaction as
 the change. The checks and the change share one write transaction (the store's write lock
@@ -77,17 +81,30 @@ class Outcome:
     action: str  # archive | restore | delete
     label: str
     changed: bool
+    #: archiving a project: the ids of its queued runs it cancelled (None: not that)
+    cancelled_runs: tuple[int, ...] | None = None
 
     @property
     def message(self) -> str:
         done = {"archive": "Archived", "restore": "Restored", "delete": "Deleted"}[self.action]
         if self.changed:
+            if self.cancelled_runs:
+                ids = [str(i) for i in self.cancelled_runs]
+                runs = "run" if len(ids) == 1 else "runs"
+                return f"{done} {self.label}; cancelled its queued {runs} {_named(ids)}"
             return f"{done} {self.label}"
         state = "archived" if self.action == "archive" else "not archived"
         return f"{self.label} was already {state}; nothing changed"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "target": self.label, "changed": self.changed}
+        shape: dict[str, Any] = {
+            "action": self.action,
+            "target": self.label,
+            "changed": self.changed,
+        }
+        if self.cancelled_runs is not None:
+            shape["cancelled_runs"] = list(self.cancelled_runs)
+        return shape
 
 
 def archived_filter(table: Any, archived: str) -> Any:
@@ -112,7 +129,12 @@ def archived_filter(table: Any, archived: str) -> Any:
 
 def archive(workspace: Workspace, noun: str, ref: str) -> Outcome:
     """Hide ``ref`` from lists and panes (restorable); refused for a live run and for a
-    model version an alias, a live deployment or a pending request names."""
+    model version an alias, a live deployment or a pending request names.
+
+    An archived project is retired: it takes no new run and its monitors do not run.
+    Archiving it cancels its queued runs (the reason recorded on each), and is refused
+    while one of its runs is running.
+    """
     return _change(workspace, noun, ref, "archive")
 
 
@@ -328,8 +350,10 @@ def _blockers(session: Session, target: Target, action: str) -> list[str]:
             for v in versions
             for reason in _model_version_blockers(session, v.id, f"{name}@{v.version}", action)
         ]
+    if table == "project" and action == "archive":
+        return _live_run_blockers(session, target)
     if action == "archive":
-        return []  # hiding a project or a dataset breaks nothing that refers to it
+        return []  # hiding a dataset breaks nothing that refers to it
     if table == "dataset_version":
         return _dataset_version_blockers(session, target.id, target.label.split(" ", 1)[1])
     if table == "dataset":
@@ -493,6 +517,26 @@ def _dataset_blockers(session: Session, target: Target) -> list[str]:
     return reasons
 
 
+def _live_run_blockers(session: Session, target: Target) -> list[str]:
+    """A project is not retired under a run that is running (or being cancelled): the
+    user waits for it or cancels it. Its queued runs do not block: archiving cancels them."""
+    name = target.details["name"]
+    live = _rows(
+        session,
+        "SELECT id, status FROM run WHERE project_id = :p AND status IN ('running', 'cancelling')"
+        " ORDER BY id",
+        p=target.id,
+    )
+    if not live:
+        return []
+    ids = [str(r.id) for r in live]
+    runs, them = ("run", "it") if len(ids) == 1 else ("runs", "them")
+    return [
+        f"project {name} has {runs} {_named(ids)} running; wait for {them} to end or cancel "
+        f"{them} (`dockyard run cancel {ids[0]}`) first"
+    ]
+
+
 def _project_blockers(session: Session, target: Target) -> list[str]:
     name = target.details["name"]
     reasons = []
@@ -541,6 +585,7 @@ def _change(workspace: Workspace, noun: str, ref: str, action: str) -> Outcome:
             verb = "delete" if action == "delete" else "archive"
             raise DeleteRefusedError(f"cannot {verb} {target.label}: {'; '.join(reasons)}")
         details = {k: v for k, v in target.details.items() if k not in _INTERNAL}
+        cancelled: tuple[int, ...] | None = None
         try:
             if action == "delete":
                 details |= _delete_rows(session, target)
@@ -549,6 +594,9 @@ def _change(workspace: Workspace, noun: str, ref: str, action: str) -> Outcome:
             else:
                 stamp = utcnow() if action == "archive" else None
                 _rows_update(session, target, stamp, user if stamp else None)
+                if action == "archive" and target.table == "project":
+                    cancelled = _retire_project(session, target, user)
+                    details["cancelled_runs"] = list(cancelled)
             entity = "dataset" if noun == "data" else noun
             append_event(session, user, f"{entity}.{action}", target.table, target.id, details)
             session.commit()
@@ -561,15 +609,46 @@ def _change(workspace: Workspace, noun: str, ref: str, action: str) -> Outcome:
             ) from None
     if log_file is not None:
         _remove_log(workspace, log_file)
-    return Outcome(action, target.label, changed=True)
+    return Outcome(action, target.label, changed=True, cancelled_runs=cancelled)
+
+
+def _retire_project(session: Session, target: Target, user: str) -> tuple[int, ...]:
+    """Cancel an archived project's queued runs, recording why on each; the ids.
+
+    Runs after the project row's update, in the same transaction: on PostgreSQL that row
+    lock makes a run start (``projects.hold_live_project``) wait, so its runs are either
+    seen here or refused there; the agent's claim and this update are compare-and-sets on
+    the run's status. A run the agent started meanwhile refuses the archive.
+    """
+    from sqlalchemy import update
+    from sqlmodel import col
+
+    from dockyard.store.models import Run, utcnow
+
+    name = target.details["name"]
+    why = f"cancelled before it started: project {name} was archived by {user}"
+    # through the ORM, so ended_at is stored in the format every other time has
+    cancelled = session.execute(
+        update(Run)
+        .where(col(Run.project_id) == target.id, col(Run.status) == "queued")
+        .values(status="cancelled", ended_at=utcnow(), error=why[:500])
+        .returning(col(Run.id))
+    ).scalars()
+    ids = tuple(sorted(int(i) for i in cancelled))
+    reasons = _live_run_blockers(session, target)  # a run started since the check
+    if reasons:
+        raise DeleteRefusedError(f"cannot archive {target.label}: {'; '.join(reasons)}")
+    return ids
 
 
 def _rows_update(session: Session, target: Target, stamp: datetime | None, by: str | None) -> None:
-    from sqlalchemy import text
+    from sqlalchemy import DateTime, bindparam, text
 
-    # target.table is one of six fixed names (resolve), never user text
+    # target.table is one of six fixed names (resolve), never user text; the time typed, so
+    # SQLite stores it as every other time (``store.queries.sql_time``), not with "+00:00"
+    sql = text(f"UPDATE {target.table} SET archived_at = :at, archived_by = :by WHERE id = :id")
     session.execute(
-        text(f"UPDATE {target.table} SET archived_at = :at, archived_by = :by WHERE id = :id"),
+        sql.bindparams(bindparam("at", type_=DateTime())),
         {"at": stamp, "by": by, "id": target.id},
     )
 
@@ -600,35 +679,20 @@ def _delete_rows(session: Session, target: Target) -> dict[str, Any]:
     if table == "model_version":
         _delete_model_version(run, row_id)
         # the model stays, even empty: it remembers the number so it is never reused
-        run(
-            "UPDATE registered_model SET max_deleted_version = CASE"
-            " WHEN coalesce(max_deleted_version, 0) > :v THEN max_deleted_version ELSE :v END"
-            " WHERE id = :m",
-            v=target.details["version"],
-            m=target.details["model_id"],
-        )
+        _remember_deleted(run, "registered_model", target.details["model_id"], target)
         return {}
     if table == "registered_model":
-        versions = [
-            r.version
-            for r in _rows(
-                session, "SELECT id, version FROM model_version WHERE model_id = :m", m=row_id
-            )
-        ]
-        for r in _rows(session, "SELECT id FROM model_version WHERE model_id = :m", m=row_id):
-            _delete_model_version(run, r.id)
+        versions = _rows(
+            session, "SELECT id, version FROM model_version WHERE model_id = :m", m=row_id
+        )
+        for version in versions:
+            _delete_model_version(run, version.id)
         run("DELETE FROM registered_model WHERE id = :m", m=row_id)
-        return {"versions": sorted(versions)}
+        return {"versions": sorted(v.version for v in versions)}
     if table == "dataset_version":
         run("DELETE FROM dataset_version WHERE id = :v", v=row_id)
         # the dataset stays, even empty: it remembers the number so it is never reused
-        run(
-            "UPDATE dataset SET max_deleted_version = CASE"
-            " WHEN coalesce(max_deleted_version, 0) > :v THEN max_deleted_version ELSE :v END"
-            " WHERE id = :d",
-            v=target.details["version"],
-            d=target.details["dataset_id"],
-        )
+        _remember_deleted(run, "dataset", target.details["dataset_id"], target)
         return {}
     if table == "dataset":
         versions = [
@@ -654,6 +718,19 @@ def _delete_rows(session: Session, target: Target) -> dict[str, Any]:
         run("DELETE FROM project WHERE id = :p", p=row_id)
         return {"monitors": monitors}
     raise AssertionError(table)  # pragma: no cover
+
+
+def _remember_deleted(run: Any, table: str, owner_id: int, target: Target) -> None:
+    """Raise ``max_deleted_version`` of the dataset or model ``owner_id`` (``table``) to
+    the deleted version's number, so the next version is numbered above it."""
+    # table is "dataset" or "registered_model" (the callers above), never user text
+    run(
+        f"UPDATE {table} SET max_deleted_version = CASE"
+        " WHEN coalesce(max_deleted_version, 0) > :v THEN max_deleted_version ELSE :v END"
+        " WHERE id = :owner",
+        v=target.details["version"],
+        owner=owner_id,
+    )
 
 
 def _delete_model_version(run: Any, version_id: int) -> None:

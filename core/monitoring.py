@@ -54,6 +54,18 @@ class MonitorInfo:
     open_alerts: int
     paused: bool = False
     source: str = "file"
+    #: its project is archived: the agent does not run it until the project is restored
+    project_archived: bool = False
+
+    @property
+    def state(self) -> str:
+        """``project archived``, ``paused``, ``enabled`` or ``disabled``: whether the
+        agent runs it on its schedule, and if not, why."""
+        if self.project_archived:
+            return "project archived"
+        if self.paused:
+            return "paused"
+        return "enabled" if self.enabled else "disabled"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +82,7 @@ class MonitorInfo:
             "open_alerts": self.open_alerts,
             "paused": self.paused,
             "source": self.source,
+            "project_archived": self.project_archived,
         }
 
 
@@ -105,6 +118,7 @@ def list_monitors(
                 open_alerts=int(alerts["n"]) if alerts else 0,
                 paused=bool(row["paused"]),
                 source=row["source"],
+                project_archived=row["project_archived_at"] is not None,
             )
         )
     return result
@@ -115,7 +129,7 @@ def list_monitors(
 MONITORS_SQL = """
 SELECT m.id AS id, p.name AS project, m.name AS name, m.kind AS kind, m.schedule AS schedule,
        m.enabled AS enabled, m.config_json AS config_json, m.paused AS paused,
-       m.source AS source
+       m.source AS source, p.archived_at AS project_archived_at
 FROM monitor AS m JOIN project AS p ON p.id = m.project_id
 WHERE 1 = 1"""
 LAST_RESULT_SQL = (
@@ -694,10 +708,13 @@ def run_monitor(
     A batch already checked (same content hash) is skipped, so each batch is checked
     once whoever runs the monitor; a result is stored for a batch that cannot be checked
     (unreadable, wrong schema, still being written: status ``error`` with the reason).
+    A monitor of an archived project does not run
+    (:class:`~dockyard.core.projects.ProjectArchivedError`).
     """
     from sqlalchemy import update
     from sqlmodel import Session, col
 
+    from dockyard.core.projects import ProjectArchivedError
     from dockyard.store.models import Monitor, Project, utcnow
 
     mark_interrupted(workspace)
@@ -705,6 +722,8 @@ def run_monitor(
         monitor = _monitor_row(session, ident)
         project_row = session.get(Project, monitor.project_id)
         assert project_row is not None and monitor.id is not None
+        if project_row.archived_at is not None:
+            raise ProjectArchivedError(project_row.name, "its monitors do not run")
         monitor_id, project, project_path = monitor.id, project_row.name, Path(project_row.path)
         config = monitor_config(monitor)
         session.exec(

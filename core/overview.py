@@ -705,7 +705,8 @@ def _monitoring_row(row: Mapping[str, Any], now: datetime) -> MonitoringRow:
     at = as_utc(row["at"])
     status = _text(row["status"])
     enabled = bool(row.get("enabled", True))
-    paused = bool(row.get("paused"))
+    # the agent does not run an archived project's monitors: they rest like paused ones
+    paused = bool(row.get("paused")) or row.get("project_archived_at") is not None
     if row["kind"] == "monitor" and not status:
         status = "never run" if enabled else "disabled"
     if row["kind"] == "monitor" and paused:

@@ -247,6 +247,37 @@ class ProjectSpec:
         )
 
 
+class ProjectArchivedError(InputError):
+    """The project is archived (retired): it takes no new run and its monitors do not run
+    until ``dockyard project restore NAME``."""
+
+    def __init__(self, name: str, what: str = "it takes no new runs") -> None:
+        super().__init__(
+            f"project {name} is archived, so {what}; restore it first: "
+            f"`dockyard project restore {name}`"
+        )
+        self.project = name
+
+
+# A compare-and-set that changes nothing: it matches only while the project is not archived,
+# and on PostgreSQL it holds the row's lock until the transaction ends, so an archive (which
+# updates the same row first) either waits for the runs this transaction inserts, and then
+# cancels them, or has committed, and this matches nothing. On SQLite the transaction
+# already holds the write lock. Portable SQL, no `SELECT ... FOR UPDATE`.
+_HOLD_LIVE_PROJECT = "UPDATE project SET archived_at = NULL WHERE id = :p AND archived_at IS NULL"
+
+
+def hold_live_project(tx: Transaction, project_id: int, name: str) -> None:
+    """In ``tx``, before inserting a run of project ``project_id``: raise
+    :class:`ProjectArchivedError` when it is archived, else keep it from being archived
+    until ``tx`` ends."""
+    if tx.execute(_HOLD_LIVE_PROJECT, {"p": project_id}) == 1:
+        return
+    if tx.fetch_one("SELECT id FROM project WHERE id = :p", {"p": project_id}) is None:
+        raise NotFoundError(f"project {name} was just deleted; nothing queued")
+    raise ProjectArchivedError(name)
+
+
 @dataclass(frozen=True)
 class ProjectInfo:
     """A registered project as the faces show it."""

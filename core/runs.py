@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.core.errors import ConflictError, InputError, NotFoundError
 from dockyard.core.parsing import INT64_MAX, parse_int, shown
-from dockyard.core.projects import ParamSpec, ProjectInfo, coerce_param, get_project
+from dockyard.core.projects import (
+    ParamSpec,
+    ProjectArchivedError,
+    ProjectInfo,
+    coerce_param,
+    get_project,
+    hold_live_project,
+)
 from dockyard.core.run_data import DataChoice, resolve_run_data
 from dockyard.core.workspace import Workspace, current_user, engine_for, host_name, reader_for
 from dockyard.store.queries import Reader, archived_clause, as_utc
@@ -174,7 +181,9 @@ def queue_runs(
     """Queue one run, or a grid of runs when a parameter is given a list of values.
 
     ``from_run`` clones a past run: its project, parameters and dataset version, with
-    ``params`` applied on top.
+    ``params`` applied on top. An archived project takes no run
+    (:class:`~dockyard.core.projects.ProjectArchivedError`), checked in the transaction
+    that inserts the runs.
     """
     from contextlib import closing
 
@@ -215,6 +224,8 @@ def queue_runs(
         base = _defaults(project)
     else:
         raise InputError("name a project (dockyard run start PROJECT) or --from RUN_ID")
+    if project.archived_at is not None:  # checked again, race-free, where the runs go in
+        raise ProjectArchivedError(project.name)
     if not project.entry:
         raise InputError(
             f"project {project.name} was imported from MLflow and has no entry command; "
@@ -235,6 +246,7 @@ def queue_runs(
     env_json = json.dumps(env)
     ids = []
     with closing(open_writer(workspace)) as writer, writer.transaction() as tx:
+        hold_live_project(tx, project.id, project.name)
         for values in grid:
             seed = values.get("seed")
             run_id = tx.insert(
@@ -302,10 +314,16 @@ def requeue_lost_run(workspace: Workspace, run_id: int) -> int | None:
 
 
 def claim_status(
-    session: Any, run_id: int, expected: str | tuple[str, ...], new: str, **values: Any
+    session: Any,
+    run_id: int,
+    expected: str | tuple[str, ...],
+    new: str,
+    *,
+    also: Sequence[Any] = (),
+    **values: Any,
 ) -> bool:
-    """Set a run's status only if it still is ``expected`` (one status or any of several):
-    a compare-and-set, True when this write won.
+    """Set a run's status only if it still is ``expected`` (one status or any of several)
+    and the conditions ``also`` hold: a compare-and-set, True when this write won.
 
     A supervisor may finish, or a user cancel, between our read and our write; a plain
     ORM update would then overwrite their newer status with ours.
@@ -318,10 +336,21 @@ def claim_status(
     allowed = (expected,) if isinstance(expected, str) else expected
     result = session.execute(
         update(Run)
-        .where(col(Run.id) == run_id, col(Run.status).in_(allowed))
+        .where(col(Run.id) == run_id, col(Run.status).in_(allowed), *also)
         .values(status=new, **values)
     )
     return bool(result.rowcount == 1)
+
+
+def in_live_project() -> Any:
+    """The condition "the run's project is not archived", for a query on ``run``: an
+    archived project's queued runs are never started."""
+    from sqlmodel import col, select
+
+    from dockyard.store.models import Project, Run
+
+    live = select(col(Project.id)).where(col(Project.archived_at).is_(None))
+    return col(Run.project_id).in_(live)
 
 
 def cancel_run(workspace: Workspace, run_id: int) -> RunInfo:

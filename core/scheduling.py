@@ -71,13 +71,18 @@ def trigger_for(schedule: str) -> Any:
 
 def run_scheduled(monitor_id: int) -> None:
     """The job: run one monitor; a failure is printed to the agent's log, never raised
-    (the schedule goes on)."""
+    (the schedule goes on). A monitor whose project was archived since the last
+    :func:`sync_jobs` is skipped (``run_monitor`` refuses it)."""
     from dockyard.core.monitoring import run_monitor
+    from dockyard.core.projects import ProjectArchivedError
 
     if _workspace is None:  # pragma: no cover (only the agent schedules)
         return
     try:
         results = run_monitor(_workspace, monitor_id)
+    except ProjectArchivedError as exc:
+        print(f"monitor {monitor_id}: skipped: {exc}", file=sys.stderr)
+        return
     except Exception as exc:
         print(f"monitor {monitor_id}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return
@@ -169,17 +174,23 @@ def start_scheduler(workspace: Workspace, run_now: set[int] | None = None) -> An
 
 def sync_jobs(scheduler: Any, workspace: Workspace, run_now: set[int] | None = None) -> None:
     """Make the jobs match the monitor table: one per enabled monitor, paused when the
-    monitor is. A job is replaced only when its schedule changed, so its next run time
-    (and a run missed while the agent was down) survives a restart. ``run_now``: monitors
-    to run at once (their batch was interrupted)."""
-    from sqlmodel import Session, select
+    monitor is or its project is archived. A job is replaced only when its schedule
+    changed, so its next run time (and a run missed while the agent was down) survives a
+    restart. ``run_now``: monitors to run at once (their batch was interrupted)."""
+    from sqlmodel import Session, col, select
 
     from dockyard.core.workspace import engine_for
-    from dockyard.store.models import Monitor
+    from dockyard.store.models import Monitor, Project
 
     with Session(engine_for(workspace)) as session:
-        monitors = session.exec(select(Monitor).where(Monitor.enabled == True)).all()  # noqa: E712
-    wanted = {job_id(m.id): m for m in monitors if m.id is not None}
+        rows = session.exec(
+            select(Monitor, col(Project.archived_at).is_not(None))
+            .join(Project, col(Project.id) == col(Monitor.project_id))
+            .where(Monitor.enabled == True)  # noqa: E712
+        ).all()
+    wanted = {job_id(m.id): m for m, _archived in rows if m.id is not None}
+    # a retired project's monitors wait, paused, until it is restored
+    resting = {m.id for m, archived in rows if m.paused or archived}
     for job in scheduler.get_jobs():
         if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
             scheduler.remove_job(job.id)
@@ -196,11 +207,12 @@ def sync_jobs(scheduler: Any, workspace: Workspace, run_now: set[int] | None = N
                 replace_existing=True,
             )
             job = scheduler.get_job(ident)
-        if monitor.paused and job.next_run_time is not None:
+        paused = monitor.id in resting
+        if paused and job.next_run_time is not None:
             scheduler.pause_job(ident)
-        elif not monitor.paused and job.next_run_time is None:
+        elif not paused and job.next_run_time is None:
             scheduler.resume_job(ident)
-        if run_now and monitor.id in run_now and not monitor.paused:
+        if run_now and monitor.id in run_now and not paused:
             scheduler.modify_job(ident, next_run_time=now)
 
 

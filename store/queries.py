@@ -855,7 +855,7 @@ SELECT 'monitor' AS kind, mo.id AS id, mo.name AS monitor, p.name AS project,
        res.status AS status, res.ran_at AS at, res.summary AS message,
        mo.kind AS monitor_kind, mo.enabled AS enabled, mo.schedule AS schedule,
        mo.id AS monitor_id, res.id AS result_id, mo.paused AS paused,
-       mo.last_checked_at AS checked_at
+       mo.last_checked_at AS checked_at, p.archived_at AS project_archived_at
 FROM monitor AS mo
 JOIN project AS p ON p.id = mo.project_id
 LEFT JOIN monitor_result AS res ON res.id = (

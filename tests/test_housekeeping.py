@@ -3,6 +3,7 @@ is refused and why, what is removed, and the audit events that record it."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -119,9 +120,9 @@ def test_an_archived_run_leaves_every_list_and_comes_back(seeded: Any) -> None:
 
 def test_archived_projects_datasets_and_models_are_hidden(seeded: Any) -> None:
     ws, _ids = seeded
-    housekeeping.archive(ws, "project", "diabetes")
-    assert [p.name for p in list_projects(ws)] == ["breast-cancer", "wine"]
-    assert [p.name for p in list_projects(ws, archived="only")] == ["diabetes"]
+    housekeeping.archive(ws, "project", "wine")  # diabetes has a running run: refused
+    assert [p.name for p in list_projects(ws)] == ["breast-cancer", "diabetes"]
+    assert [p.name for p in list_projects(ws, archived="only")] == ["wine"]
     assert len(list_projects(ws, archived="include")) == 3
 
     housekeeping.archive(ws, "data", "wine")
@@ -441,4 +442,12 @@ def test_a_deleted_model_version_number_is_never_given_again(seeded: Any) -> Non
     housekeeping.delete(ws, "model", "again-clf@1")
     assert [m.versions for m in list_models(ws) if m.name == "again-clf"] == [0]
     assert register_version(ws, run_id, "again-clf").version == 4
+    assert register_version(ws, run_id, "again-clf").version == 5
+    # the whole model: every version goes, and the audit event names them
+    assert housekeeping.delete(ws, "model", "again-clf").changed
+    assert rows(ws, "SELECT count(*) FROM registered_model WHERE name = 'again-clf'") == [(0,)]
+    (details,) = rows(
+        ws, "SELECT details_json FROM audit_event WHERE action = 'model.delete' ORDER BY id DESC"
+    )[0]
+    assert json.loads(details)["versions"] == [4, 5]
     chain_ok(ws)

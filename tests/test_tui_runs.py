@@ -712,6 +712,23 @@ async def test_an_unknown_dataset_version_is_a_notification(toy: Workspace) -> N
         assert isinstance(app.screen, LaunchScreen) and not form.queueing
 
 
+async def test_a_project_archived_while_the_form_is_open_queues_nothing(toy: Workspace) -> None:
+    from dockyard.core import housekeeping
+
+    app = make_app(toy)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_form(pilot)
+        housekeeping.archive(toy, "project", "toy")  # from another terminal
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert run_count(toy) == 0
+        assert (
+            "project toy is archived, so it takes no new runs; restore it first: "
+            "`dockyard project restore toy`"
+        ) in notifications(app)
+        assert isinstance(app.screen, LaunchScreen) and not form.queueing
+
+
 def test_field_rules() -> None:
     from dockyard.core.projects import ParamSpec
 

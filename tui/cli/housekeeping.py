@@ -25,7 +25,7 @@ GRACE_SECONDS = 3600.0
 
 #: noun -> (what REF is, an example ref)
 _REFS = {
-    "project": ("NAME", "my-projcet"),
+    "project": ("NAME", "my-project"),
     "data": ("NAME or NAME@N", "iris@3"),
     "run": ("ID", "42"),
     "model": ("NAME or NAME@N", "wine-clf@2"),
@@ -89,6 +89,13 @@ def _archive_command(noun: str, action: str) -> click.Command:
             "Archiving is undone by `restore`; an archived item can still be shown by name. "
             "Use `list --archived` to see what is archived.\n\n"
             if action == "archive"
+            else ""
+        )
+        + (
+            "An archived project is retired: it takes no new run, its queued runs are "
+            "cancelled and its monitors do not run until it is restored. Refused while "
+            "one of its runs is running.\n\n"
+            if action == "archive" and noun == "project"
             else ""
         )
         + f"\b\nExample:\n  dockyard {noun} {action} {example}"

@@ -40,7 +40,14 @@ def monitor_list(ctx: Context, project: str | None, include_disabled: bool, as_j
     print_table(
         ["project", "monitor", "kind", "schedule", "last", "alerts"],
         (
-            [m.project, m.name, m.kind, m.schedule, m.last_status or "never run", m.open_alerts]
+            [
+                m.project,
+                m.name,
+                m.kind,
+                m.schedule if m.state == "enabled" else f"{m.schedule} ({m.state})",
+                m.last_status or "never run",
+                m.open_alerts,
+            ]
             for m in monitors
         ),
     )
@@ -69,8 +76,10 @@ def monitor_show(ctx: Context, name: str, as_json: bool) -> None:
     if as_json:
         print_json({**info.to_dict(), "last_result": last[0].to_dict() if last else None})
         return
-    state = "paused" if info.paused else "enabled" if info.enabled else "disabled"
-    echo(f"monitor {info.id}: {info.project}/{info.name} ({info.kind}, {info.schedule}, {state})")
+    echo(
+        f"monitor {info.id}: {info.project}/{info.name} ({info.kind}, {info.schedule}, "
+        f"{info.state})"
+    )
     for key, value in sorted(info.config.items()):
         if value is not None and key not in ("name", "kind", "schedule"):
             echo(f"  {key}: {value}")
