@@ -763,7 +763,10 @@ class _StoreSink:
 class _PostgresSink(_StoreSink):
     """Store mode on PostgreSQL: the same buffering, written with psycopg 3.
 
-    Metric points go in by ``COPY`` (one round trip per batch instead of one per row).
+    Metric points go in by binary ``COPY`` (one round trip per batch instead of one per
+    row; the binary format halves the client's CPU per point against text, which the
+    server, busy with each row's index entries and foreign-key check, needs on a shared
+    machine: docs/performance.md, "Team scale on PostgreSQL").
     The run's row is locked ``FOR NO KEY UPDATE`` in the writing transaction, so a batch
     and a change of the run's status (``claim_status``) never interleave: the batch lands
     before the run is marked over, or sees that it is and is dropped.
@@ -821,11 +824,11 @@ class _PostgresSink(_StoreSink):
             if tags:
                 cursor.executemany(_pg(_UPSERT_TAG), [(run_id, k, v) for k, v in tags.items()])
             if metrics:
-                with cursor.copy(
-                    "COPY metric (run_id, key, step, value, timestamp) FROM STDIN"
-                ) as copy:
+                with cursor.copy(_COPY_METRICS) as copy:
+                    copy.set_types(_COPY_TYPES)
+                    write_row = copy.write_row
                     for key, step, value, stamp in metrics:
-                        copy.write_row((run_id, key, step, value, stamp))
+                        write_row((run_id, key, step, value, stamp))
             if artifacts:
                 cursor.executemany(_pg(_UPSERT_ARTIFACT), artifacts)
             if updates:
@@ -833,6 +836,11 @@ class _PostgresSink(_StoreSink):
                 cursor.execute(
                     f"UPDATE run SET {columns} WHERE id = %s", (*updates.values(), run_id)
                 )
+
+
+_COPY_METRICS = "COPY metric (run_id, key, step, value, timestamp) FROM STDIN (FORMAT BINARY)"
+#: The column types of ``metric`` (migration 0001), which binary COPY must match exactly.
+_COPY_TYPES = ("int4", "text", "int4", "float8", "float8")
 
 
 def _pg(statement: str) -> str:
