@@ -190,7 +190,13 @@ def _finite_value(key: str, value: object) -> float:
     return number
 
 
-def _check_step(key: str, step: object) -> int:
+#: The largest step each store's ``metric.step`` column (INTEGER) holds: 64 bits on
+#: SQLite, 32 on PostgreSQL.
+MAX_STEP_SQLITE: Final = 2**63 - 1
+MAX_STEP_POSTGRES: Final = 2**31 - 1
+
+
+def _check_step(key: str, step: object, max_step: int = MAX_STEP_SQLITE) -> int:
     if isinstance(step, bool):
         raise TypeError(f"metric {key!r}: step must be an integer, not a boolean")
     index = getattr(step, "__index__", None)
@@ -199,6 +205,13 @@ def _check_step(key: str, step: object) -> int:
     number = int(index())
     if number < 0:
         raise ValueError(f"metric {key!r}: step must be 0 or more, not {number}")
+    if number > max_step:
+        # refused here, at the call: past the column's range PostgreSQL's binary COPY would
+        # store the step wrapped around, and SQLite would refuse the whole batch at write
+        raise ValueError(
+            f"metric {key!r}: step {number} is more than this store holds ({max_step:,}); "
+            "log a smaller step (e.g. count batches, not samples or tokens)"
+        )
     return number
 
 
@@ -441,6 +454,7 @@ class _ProtocolSink:
     """Protocol mode: every event is printed at once as one ``@dockyard`` line."""
 
     mode = "protocol"
+    max_step = MAX_STEP_SQLITE
 
     def __init__(self, stream: IO[str] | None) -> None:
         self._stream = stream
@@ -521,6 +535,7 @@ class _StoreSink:
     """
 
     mode = "store"
+    max_step = MAX_STEP_SQLITE
 
     def __init__(
         self,
@@ -772,6 +787,8 @@ class _PostgresSink(_StoreSink):
     before the run is marked over, or sees that it is and is dropped.
     """
 
+    max_step = MAX_STEP_POSTGRES
+
     def _connect(self, target: Any, run_id: int) -> Any:
         import psycopg
 
@@ -910,6 +927,7 @@ class Tracker:
             self._sink = _PostgresSink(db_url, run_id, primary_metric, flush_points, flush_seconds)
         else:
             self._sink = _ProtocolSink(stream)
+        self._max_step = self._sink.max_step
         self._previous_sigterm: SignalHandler = None
         self._sigterm_installed = False
         if handle_signals:
@@ -1062,8 +1080,8 @@ class Tracker:
             number = _finite_value(key, value)
         if step is None:
             step = self._next_step.get(key, 0)
-        elif type(step) is not int or step < 0:
-            step = _check_step(key, step)
+        elif type(step) is not int or step < 0 or step > self._max_step:
+            step = _check_step(key, step, self._max_step)
         self._next_step[key] = step + 1
         self._sink.metric(key, number, step, time.time())
 
@@ -1071,8 +1089,8 @@ class Tracker:
         """Record several metrics at one step; all are checked before any is recorded."""
         if self._closed:
             self._check_open()
-        if step is not None and (type(step) is not int or step < 0):
-            step = _check_step(next(iter(metrics), "?"), step)
+        if step is not None and (type(step) is not int or step < 0 or step > self._max_step):
+            step = _check_step(next(iter(metrics), "?"), step, self._max_step)
         checked = []
         for key, value in metrics.items():
             if key not in self._valid_keys:
