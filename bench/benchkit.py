@@ -205,13 +205,16 @@ def _terminal_width() -> int:
 # --------------------------------------------------------------------------- workspaces
 
 
-def make_workspace(directory: Path, project: str = PROJECT_NAME) -> tuple[Any, int]:
-    """A new workspace in ``directory`` with one project registered the way Dockyard does
-    it (``core.projects.add_project``); returns (workspace, project id)."""
+def make_workspace(
+    directory: Path, project: str = PROJECT_NAME, db: str | None = None
+) -> tuple[Any, int]:
+    """A new workspace in ``directory`` (its store in the database ``db`` when given) with
+    one project registered the way Dockyard does it (``core.projects.add_project``);
+    returns (workspace, project id)."""
     from dockyard.core.projects import add_project
     from dockyard.core.workspace import init_workspace
 
-    workspace = init_workspace(directory)
+    workspace = init_workspace(directory, db=db)
     folder = directory / "projects" / project
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "dockyard.toml").write_text(PROJECT_TOML.format(name=project))

@@ -92,19 +92,23 @@ def writer_main(argv: list[str]) -> int:
 
     attempts = {"writes": 0, "locked": 0, "other": 0}
     errors: list[str] = []
-    write = tracking._StoreSink._write
 
-    def counted_write(self: Any, *a: Any, **kw: Any) -> None:
-        # Every write transaction the client attempts, from whichever thread, counted.
-        attempts["writes"] += 1
-        try:
-            write(self, *a, **kw)
-        except Exception as exc:
-            attempts["locked" if _is_locked(exc) else "other"] += 1
-            errors.append(str(exc))
-            raise
+    def counted(write: Callable[..., None]) -> Callable[..., None]:
+        def counted_write(self: Any, *a: Any, **kw: Any) -> None:
+            # Every write transaction the client attempts, from whichever thread, counted.
+            attempts["writes"] += 1
+            try:
+                write(self, *a, **kw)
+            except Exception as exc:
+                attempts["locked" if _is_locked(exc) else "other"] += 1
+                errors.append(str(exc))
+                raise
 
-    tracking._StoreSink._write = counted_write  # type: ignore[method-assign]
+        return counted_write
+
+    # SQLite and PostgreSQL (bench/pg_load.py) stores: each sink class has its own write.
+    tracking._StoreSink._write = counted(tracking._StoreSink._write)  # type: ignore[method-assign]
+    tracking._PostgresSink._write = counted(tracking._PostgresSink._write)  # type: ignore[method-assign]
     tracker = tracking.Tracker.from_env(project_dir=args.project_dir, handle_signals=False)
     print("ready", flush=True)
     sys.stdin.readline()  # every writer starts at the same moment

@@ -6,12 +6,14 @@ created on demand with ``python -m venv`` and ``pip install mlflow-skinny sqlalc
 alembic`` (the tracking client plus what its SQL store needs), and every MLflow number
 is measured in a subprocess running that environment's interpreter:
 
-    bench/.venv/bin/python bench/mlflow_env.py batch --dir D --steps N
+    bench/.venv/bin/python bench/mlflow_env.py batch --dir D --steps N [--uri postgresql://...]
     bench/.venv/bin/python bench/mlflow_env.py metric --dir D --points N
     bench/.venv/bin/python bench/mlflow_env.py history --dir D --steps N --repeat R
 
 Each prints one JSON object. As a library (in the project's venv), :func:`ensure` makes
-or finds the environment and :func:`run` calls the worker.
+or finds the environment and :func:`run` calls the worker. ``ensure(postgres=True)`` adds
+``psycopg2-binary`` (the driver MLflow's SQL store uses for ``postgresql://``), for
+``batch --uri`` on a PostgreSQL server (``bench/pg_tracking.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv"
 REQUIREMENTS = ("mlflow-skinny", "sqlalchemy", "alembic")
+#: What MLflow's SQL store needs on top for a ``postgresql://`` tracking URI.
+POSTGRES_REQUIREMENTS = ("psycopg2-binary",)
 #: MLflow refuses more metrics than this in one ``log_batch`` call.
 MAX_BATCH = 1000
 #: No telemetry, no network: the bench measures the store, nothing else.
@@ -52,10 +56,11 @@ def _venv_python() -> Path:
     return VENV / "bin" / "python"
 
 
-def _mlflow_version(python: Path) -> str | None:
+def _mlflow_version(python: Path, postgres: bool = False) -> str | None:
+    modules = "mlflow, sqlalchemy, alembic" + (", psycopg2" if postgres else "")
     try:
         done = subprocess.run(
-            [str(python), "-c", "import mlflow, sqlalchemy, alembic; print(mlflow.__version__)"],
+            [str(python), "-c", f"import {modules}; print(mlflow.__version__)"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -66,11 +71,13 @@ def _mlflow_version(python: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def ensure(install: bool = True, log: Any = print) -> MlflowEnv:
-    """The MLflow environment in ``bench/.venv``, made (when ``install``) if missing."""
+def ensure(install: bool = True, log: Any = print, postgres: bool = False) -> MlflowEnv:
+    """The MLflow environment in ``bench/.venv``, made (when ``install``) if missing;
+    with ``postgres``, able to use a PostgreSQL tracking store too."""
     python = _venv_python()
+    requirements = REQUIREMENTS + (POSTGRES_REQUIREMENTS if postgres else ())
     if python.exists():
-        version = _mlflow_version(python)
+        version = _mlflow_version(python, postgres)
         if version:
             return MlflowEnv(python, version)
     if not install:
@@ -93,7 +100,7 @@ def ensure(install: bool = True, log: Any = print) -> MlflowEnv:
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
-                *REQUIREMENTS,
+                *requirements,
             ],
             capture_output=True,
             text=True,
@@ -105,7 +112,7 @@ def ensure(install: bool = True, log: Any = print) -> MlflowEnv:
         lines = [line for line in done.stderr.splitlines() if "WARNING" not in line]
         detail = lines[-1] if lines else f"pip exited with {done.returncode}"
         return MlflowEnv(None, None, f"pip could not install MLflow: {detail}")
-    version = _mlflow_version(python)
+    version = _mlflow_version(python, postgres)
     if version is None:
         return MlflowEnv(None, None, "MLflow installed but does not import")
     return MlflowEnv(python, version)
@@ -131,8 +138,9 @@ def run(env: MlflowEnv, task: str, *args: str, timeout: float = 1800) -> dict[st
 # --------------------------------------------------------------------------- worker side
 
 
-def _client(directory: Path) -> tuple[Any, str]:
-    """A client on a fresh SQLite store in ``directory`` and a new run's id."""
+def _client(directory: Path, uri: str | None = None) -> tuple[Any, str]:
+    """A client on a fresh SQLite store in ``directory`` (or on the tracking store ``uri``,
+    e.g. an empty PostgreSQL database) and a new run's id."""
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -140,7 +148,7 @@ def _client(directory: Path) -> tuple[Any, str]:
     from mlflow.tracking import MlflowClient
 
     directory.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=f"sqlite:///{directory / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=uri or f"sqlite:///{directory / 'mlflow.db'}")
     experiment = client.create_experiment("bench", artifact_location=str(directory / "art"))
     return client, client.create_run(experiment).info.run_id
 
@@ -151,10 +159,10 @@ def _rows(steps: int) -> list[tuple[str, int, float]]:
     return metric_rows(steps)
 
 
-def _batch(directory: Path, steps: int) -> dict[str, Any]:
+def _batch(directory: Path, steps: int, uri: str | None = None) -> dict[str, Any]:
     from mlflow.entities import Metric
 
-    client, run_id = _client(directory)
+    client, run_id = _client(directory, uri)
     stamp = int(time.time() * 1000)
     metrics = [Metric(key, value, stamp, step) for key, step, value in _rows(steps)]
     batches = [metrics[i : i + MAX_BATCH] for i in range(0, len(metrics), MAX_BATCH)]
@@ -199,15 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--uri", help="batch: this tracking store instead of SQLite in --dir")
+    parser.add_argument("--postgres", action="store_true", help="ensure: with psycopg2 too")
     args = parser.parse_args(argv)
     if args.task == "ensure":  # from the project's venv: make the environment now
-        env = ensure(install=True)
+        env = ensure(install=True, postgres=args.postgres)
         print(f"MLflow {env.version} in {env.python}" if env.available else env.reason)
         return 0 if env.available else 1
     if args.dir is None:
         parser.error("--dir is required")
     if args.task == "batch":
-        result = _batch(args.dir, args.steps)
+        result = _batch(args.dir, args.steps, args.uri)
     elif args.task == "metric":
         result = _metric(args.dir, args.points)
     else:

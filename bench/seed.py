@@ -2,6 +2,7 @@
 
     python bench/seed.py DIR --runs 100000 [--metrics-per-run N] [--seed 7]
     python bench/seed.py DIR --monitors 1000 --monitor-results 1000000   # issue 9's store
+    python bench/seed.py DIR --runs 100000 --db postgresql+psycopg://USER@HOST/DBNAME
 
 Projects (and their monitors) are registered through ``core.projects.add_project`` so that
 those rows are exactly what Dockyard writes; everything else (datasets and versions, runs,
@@ -13,6 +14,12 @@ computed rather than queried. 100,000 runs take a few seconds.
 Values follow what SQLModel writes: datetimes are UTC text ``YYYY-MM-DD HH:MM:SS.ffffff``,
 booleans 0/1, metric timestamps epoch seconds. The output is deterministic for a given
 ``--seed`` and ``now``.
+
+With ``--db URL`` (an empty PostgreSQL database), the same history is written into the
+workspace's SQLite file first, then every table is copied into the database with ``COPY``
+(parents before children, the id sequences moved past the copied ids) and the workspace
+is pointed at it (``settings.toml``, as ``dockyard init --db`` does); the SQLite file is
+removed. The rows are exactly those of a SQLite seeding, so both stores hold one history.
 """
 
 from __future__ import annotations
@@ -321,6 +328,7 @@ def seed_workspace(
     months: int = 6,
     monitors: int | None = None,
     monitor_results: int | None = None,
+    db: str | None = None,
 ) -> SeedReport:
     """Create (or reuse) a workspace in ``directory`` and add ``runs`` runs with history.
 
@@ -330,7 +338,8 @@ def seed_workspace(
     ``monitors``: how many monitors the store holds in all (the projects' own seven, then
     more added to their files); each gets two weeks of results on its schedule, or an even
     share of ``monitor_results``. A store that already holds runs is refused: seeding twice
-    would mix two histories.
+    would mix two histories. ``db``: a PostgreSQL URL to hold the store instead (see the
+    module's docstring).
     """
     if runs < 0 or metrics_per_run < 0:
         raise ValueError("--runs and --metrics-per-run must be zero or more")
@@ -343,10 +352,13 @@ def seed_workspace(
     started_at = time.perf_counter()
     rng = random.Random(seed)
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
-    workspace = init_workspace(directory)
+    if db is not None:
+        _check_empty_postgres(db)
+    # With db, the SQLite file is only the staging area: the environment must not move it.
+    workspace = init_workspace(directory, env={} if db is not None else None)
     db_path = workspace.db_path
     if db_path is None:
-        raise ValueError("seeding needs a SQLite store; unset DOCKYARD_DB")
+        raise ValueError("seeding needs a SQLite store; unset DOCKYARD_DB (or give --db)")
     for project in PROJECTS:
         add_project(workspace, _write_project_folder(workspace.root, project, extra[project.name]))
 
@@ -378,7 +390,74 @@ def seed_workspace(
         raise
     finally:
         conn.close()
+    if db is not None:
+        workspace = copy_to_postgres(workspace, db)
     return SeedReport(workspace, time.perf_counter() - started_at, counts)
+
+
+def _libpq(url: str) -> str:
+    """A SQLAlchemy ``postgresql+psycopg://`` URL as libpq takes it."""
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def _check_empty_postgres(url: str) -> None:
+    """Refuse a database that already holds runs before anything is written anywhere."""
+    if not url.startswith(("postgresql://", "postgresql+psycopg://")):
+        raise ValueError(f"--db must be a postgresql+psycopg:// URL, not {url.split(':', 1)[0]}")
+    import psycopg
+
+    with psycopg.connect(_libpq(url)) as conn:
+        exists = conn.execute("SELECT to_regclass('run')").fetchone()
+        has_table = exists is not None and exists[0] is not None
+        if has_table and conn.execute("SELECT 1 FROM run LIMIT 1").fetchone() is not None:
+            raise ValueError("that database already holds runs; seed an empty one")
+
+
+def copy_to_postgres(workspace: Workspace, url: str) -> Workspace:
+    """Move the seeded SQLite store of ``workspace`` into the PostgreSQL database ``url``.
+
+    The schema comes from Dockyard's own migrations (``init_workspace(db=url)``, which also
+    records the URL in the workspace's settings); the rows go in by ``COPY``, parents first,
+    in one transaction. Values are copied as SQLite holds them (UTC datetime text, 0/1
+    booleans), which PostgreSQL's input functions read as the same values.
+    """
+    import psycopg
+    from sqlmodel import SQLModel
+
+    import dockyard.store.models  # noqa: F401  (fills SQLModel.metadata)
+
+    assert workspace.db_path is not None
+    source = workspace.db_path
+    target = init_workspace(workspace.root, db=url)
+    lite = sqlite3.connect(source)
+    try:
+        with psycopg.connect(_libpq(url)) as pg:
+            pg.execute("SET TIME ZONE 'UTC'")  # the SQLite text is naive UTC
+            for table in reversed(SQLModel.metadata.sorted_tables):
+                pg.execute(f'DELETE FROM "{table.name}"')  # rows the migrations made
+            for table in SQLModel.metadata.sorted_tables:
+                names = [c.name for c in table.columns]
+                quoted = ", ".join(f'"{n}"' for n in names)
+                cursor = lite.execute(f'SELECT {quoted} FROM "{table.name}"')
+                with pg.cursor().copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+                    for row in cursor:
+                        copy.write_row(row)
+                if "id" in names and table.columns["id"].autoincrement is not False:
+                    pg.execute(
+                        "SELECT setval(pg_get_serial_sequence(%s, 'id'),"
+                        f' (SELECT COALESCE(MAX(id), 0) + 1 FROM "{table.name}"), false)',
+                        (f'"{table.name}"',),
+                    )
+        # As autovacuum would have done over months of history: statistics, and the
+        # visibility map that lets counts read an index alone (without it, every Runs page
+        # count reads the whole run table).
+        with psycopg.connect(_libpq(url), autocommit=True) as pg:
+            pg.execute("VACUUM (ANALYZE)")
+    finally:
+        lite.close()
+    for suffix in ("", "-wal", "-shm"):
+        source.with_name(source.name + suffix).unlink(missing_ok=True)
+    return target
 
 
 def _fill(
@@ -1203,6 +1282,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="monitor results in all, shared evenly (default: two weeks per monitor)",
     )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="an empty PostgreSQL database (postgresql+psycopg://...) to hold the store",
+    )
     args = parser.parse_args(argv)
     try:
         report = seed_workspace(
@@ -1213,6 +1297,7 @@ def main(argv: list[str] | None = None) -> int:
             months=args.months,
             monitors=args.monitors,
             monitor_results=args.monitor_results,
+            db=args.db,
         )
     except (ValueError, OSError, DockyardError) as exc:
         print(f"seed: error: {exc}", file=sys.stderr)

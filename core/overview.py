@@ -561,14 +561,21 @@ def sparkline(values: list[float]) -> str:
 
 def with_sparklines(reader: Reader, rows: list[PaneRow]) -> list[PaneRow]:
     """Live runs with a sparkline of their primary metric's last points (one index seek
-    range per live run on the page; finished runs get none)."""
-    result = []
-    for row in rows:
-        if isinstance(row, RunRow) and row.status in ACTIVE_RUN_STATUSES and row.primary_metric:
-            values = queries.recent_metric_values(reader, row.id, row.primary_metric, SPARK_POINTS)
-            row = replace(row, sparkline=sparkline(values))
-        result.append(row)
-    return result
+    range per live run on the page, all in one statement; finished runs get none)."""
+    live = [
+        row
+        for row in rows
+        if isinstance(row, RunRow) and row.status in ACTIVE_RUN_STATUSES and row.primary_metric
+    ]
+    series = [(row.id, str(row.primary_metric)) for row in live]
+    history = queries.recent_metric_values_of(reader, series, SPARK_POINTS)
+    shown = {row.id for row in live}
+    return [
+        replace(row, sparkline=sparkline(history.get(row.id, [])))
+        if isinstance(row, RunRow) and row.id in shown
+        else row
+        for row in rows
+    ]
 
 
 def best_of_groups(reader: Reader, rows: list[PaneRow]) -> list[PaneRow]:

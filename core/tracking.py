@@ -190,7 +190,13 @@ def _finite_value(key: str, value: object) -> float:
     return number
 
 
-def _check_step(key: str, step: object) -> int:
+#: The largest step each store's ``metric.step`` column (INTEGER) holds: 64 bits on
+#: SQLite, 32 on PostgreSQL.
+MAX_STEP_SQLITE: Final = 2**63 - 1
+MAX_STEP_POSTGRES: Final = 2**31 - 1
+
+
+def _check_step(key: str, step: object, max_step: int = MAX_STEP_SQLITE) -> int:
     if isinstance(step, bool):
         raise TypeError(f"metric {key!r}: step must be an integer, not a boolean")
     index = getattr(step, "__index__", None)
@@ -199,6 +205,13 @@ def _check_step(key: str, step: object) -> int:
     number = int(index())
     if number < 0:
         raise ValueError(f"metric {key!r}: step must be 0 or more, not {number}")
+    if number > max_step:
+        # refused here, at the call: past the column's range PostgreSQL's binary COPY would
+        # store the step wrapped around, and SQLite would refuse the whole batch at write
+        raise ValueError(
+            f"metric {key!r}: step {number} is more than this store holds ({max_step:,}); "
+            "log a smaller step (e.g. count batches, not samples or tokens)"
+        )
     return number
 
 
@@ -441,6 +454,7 @@ class _ProtocolSink:
     """Protocol mode: every event is printed at once as one ``@dockyard`` line."""
 
     mode = "protocol"
+    max_step = MAX_STEP_SQLITE
 
     def __init__(self, stream: IO[str] | None) -> None:
         self._stream = stream
@@ -521,6 +535,7 @@ class _StoreSink:
     """
 
     mode = "store"
+    max_step = MAX_STEP_SQLITE
 
     def __init__(
         self,
@@ -763,11 +778,16 @@ class _StoreSink:
 class _PostgresSink(_StoreSink):
     """Store mode on PostgreSQL: the same buffering, written with psycopg 3.
 
-    Metric points go in by ``COPY`` (one round trip per batch instead of one per row).
+    Metric points go in by binary ``COPY`` (one round trip per batch instead of one per
+    row; the binary format halves the client's CPU per point against text, which the
+    server, busy with each row's index entries and foreign-key check, needs on a shared
+    machine: docs/performance.md, "Team scale on PostgreSQL").
     The run's row is locked ``FOR NO KEY UPDATE`` in the writing transaction, so a batch
     and a change of the run's status (``claim_status``) never interleave: the batch lands
     before the run is marked over, or sees that it is and is dropped.
     """
+
+    max_step = MAX_STEP_POSTGRES
 
     def _connect(self, target: Any, run_id: int) -> Any:
         import psycopg
@@ -821,11 +841,11 @@ class _PostgresSink(_StoreSink):
             if tags:
                 cursor.executemany(_pg(_UPSERT_TAG), [(run_id, k, v) for k, v in tags.items()])
             if metrics:
-                with cursor.copy(
-                    "COPY metric (run_id, key, step, value, timestamp) FROM STDIN"
-                ) as copy:
+                with cursor.copy(_COPY_METRICS) as copy:
+                    copy.set_types(_COPY_TYPES)
+                    write_row = copy.write_row
                     for key, step, value, stamp in metrics:
-                        copy.write_row((run_id, key, step, value, stamp))
+                        write_row((run_id, key, step, value, stamp))
             if artifacts:
                 cursor.executemany(_pg(_UPSERT_ARTIFACT), artifacts)
             if updates:
@@ -833,6 +853,11 @@ class _PostgresSink(_StoreSink):
                 cursor.execute(
                     f"UPDATE run SET {columns} WHERE id = %s", (*updates.values(), run_id)
                 )
+
+
+_COPY_METRICS = "COPY metric (run_id, key, step, value, timestamp) FROM STDIN (FORMAT BINARY)"
+#: The column types of ``metric`` (migration 0001), which binary COPY must match exactly.
+_COPY_TYPES = ("int4", "text", "int4", "float8", "float8")
 
 
 def _pg(statement: str) -> str:
@@ -902,6 +927,7 @@ class Tracker:
             self._sink = _PostgresSink(db_url, run_id, primary_metric, flush_points, flush_seconds)
         else:
             self._sink = _ProtocolSink(stream)
+        self._max_step = self._sink.max_step
         self._previous_sigterm: SignalHandler = None
         self._sigterm_installed = False
         if handle_signals:
@@ -1054,8 +1080,8 @@ class Tracker:
             number = _finite_value(key, value)
         if step is None:
             step = self._next_step.get(key, 0)
-        elif type(step) is not int or step < 0:
-            step = _check_step(key, step)
+        elif type(step) is not int or step < 0 or step > self._max_step:
+            step = _check_step(key, step, self._max_step)
         self._next_step[key] = step + 1
         self._sink.metric(key, number, step, time.time())
 
@@ -1063,8 +1089,8 @@ class Tracker:
         """Record several metrics at one step; all are checked before any is recorded."""
         if self._closed:
             self._check_open()
-        if step is not None and (type(step) is not int or step < 0):
-            step = _check_step(next(iter(metrics), "?"), step)
+        if step is not None and (type(step) is not int or step < 0 or step > self._max_step):
+            step = _check_step(next(iter(metrics), "?"), step, self._max_step)
         checked = []
         for key, value in metrics.items():
             if key not in self._valid_keys:

@@ -133,8 +133,19 @@ def stop_abandoned_servers(bindir: Path, account: str | None) -> None:
         Server(bindir=bindir, folder=folder, port=0, account=account).stop()
 
 
-def start_server() -> Server:
-    """initdb in a new temporary folder and start a server on a free local port."""
+#: The tests' server: its data is thrown away, so no durability, small memory, no
+#: background noise.
+TEST_SETTINGS = (
+    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    " -c shared_buffers=32MB -c max_connections=200 -c autovacuum=off"
+)
+#: A server as a team would run it (durable commits, autovacuum), for the benches.
+DURABLE_SETTINGS = "-c shared_buffers=256MB -c max_connections=200"
+
+
+def start_server(settings: str = TEST_SETTINGS) -> Server:
+    """initdb in a new temporary folder and start a server on a free local port, with
+    ``settings`` (``postgres`` command-line options)."""
     bindir = find_bindir()
     account = _service_account()
     stop_abandoned_servers(bindir, account)
@@ -165,11 +176,9 @@ def start_server() -> Server:
         )
         if init.returncode != 0:
             raise ServerUnavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
-        # Test databases are thrown away: no durability, small memory, no background noise.
         options = (
             f"-p {server.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={folder}"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            " -c shared_buffers=32MB -c max_connections=200 -c autovacuum=off"
+            f" {settings}"
         )
         start = server._run(
             "pg_ctl",

@@ -7,6 +7,7 @@ import json
 import re
 import sqlite3
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,7 @@ import pytest
 from dockyard.core.projects import list_projects
 from dockyard.core.runs import ACTIVE, FINAL, get_run, list_runs
 from dockyard.core.workspace import find_workspace
+from tests import stores
 
 SEED_PY = Path(__file__).resolve().parent.parent / "bench" / "seed.py"
 NOW = datetime(2026, 3, 14, 12, 0, 0, tzinfo=UTC)
@@ -265,9 +267,9 @@ def test_the_monitoring_pane_reads_results_and_alerts_by_index_only(monitored: P
         queries.ALERTS_PAGE.format(where="1"),
         queries.MONITORS_COUNT.format(where="1"),
         queries.MONITORS_PAGE.format(where="1"),
-        queries.MONITOR_HEADLINES.format(ids="1, 2, 3"),
+        queries.monitor_headlines_sql(3),
     ]
-    params = {"limit": 100, "offset": 0, "pattern": "%", "n": 20}
+    params = {"limit": 100, "offset": 0, "pattern": "%", "n": 20, "m0": 1, "m1": 2, "m2": 3}
     conn = sqlite3.connect(monitored / ".dockyard" / "dockyard.db")
     try:
         for sql in statements:
@@ -277,3 +279,84 @@ def test_the_monitoring_pane_reads_results_and_alerts_by_index_only(monitored: P
             assert not scanned & {"al", "lr", "res", "r"}, (sql, plan)
     finally:
         conn.close()
+
+
+# --- the seeded store on PostgreSQL (bench/pg_load.py's store) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_seeded(
+    seed: ModuleType, pg_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    from dockyard.core.workspace import close_stores
+    from tests.conftest import create_pg_database, drop_pg_database
+
+    url = create_pg_database(pg_server)
+    folder = tmp_path_factory.mktemp("pg-seeded")
+    report = seed.seed_workspace(folder, runs=500, metrics_per_run=6, now=NOW, db=url)
+    yield report.workspace
+    close_stores()
+    drop_pg_database(pg_server, url)
+
+
+def _recording_reader(workspace: Any) -> Any:
+    """A psycopg reader of ``workspace`` that keeps every statement it ran, to EXPLAIN."""
+    from dockyard.store.queries import PsycopgReader, libpq_url
+
+    class Recording(PsycopgReader):
+        statements: list[tuple[str, dict[str, Any]]] = []
+
+        def fetch_all(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
+            self.statements.append((sql, dict(params or {})))
+            return super().fetch_all(sql, params)
+
+    conninfo = libpq_url(workspace.db_url)
+    assert conninfo is not None
+    return Recording(conninfo)
+
+
+def _buffers(workspace: Any, sql: str, params: dict[str, Any]) -> int:
+    """Shared buffers PostgreSQL touched running ``sql`` (subplans included)."""
+    from dockyard.store.queries import _pyformat
+
+    with stores.connect(workspace) as conn:
+        row = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _pyformat(sql), params)
+        plan = row.fetchone()[0][0]["Plan"]
+    return int(plan["Shared Hit Blocks"]) + int(plan["Shared Read Blocks"])
+
+
+def test_seeding_into_postgresql_gives_rows_core_reads(seed: ModuleType, pg_seeded: Any) -> None:
+    from dockyard.core.overview import Pane, load_pane
+    from dockyard.core.workspace import reader_for
+
+    assert pg_seeded.db_url.startswith("postgresql")
+    assert not (pg_seeded.home / "dockyard.db").exists()  # the staging file is gone
+    workspace = find_workspace(home=pg_seeded.home)  # the settings name the database
+    assert workspace.db_url == pg_seeded.db_url
+    assert load_pane(reader_for(workspace), Pane.RUNS).total == 500
+    assert len(list_projects(workspace)) == 5
+    run = get_run(workspace, max(r.id for r in list_runs(workspace, limit=5)))
+    assert run.status in (*ACTIVE, *FINAL)
+    # the id sequences moved past the copied rows: Dockyard's next insert does not collide
+    (next_id,) = stores.rows(workspace, "SELECT nextval(pg_get_serial_sequence('run', 'id'))")[0]
+    assert next_id > 500
+    with pytest.raises(ValueError, match="already holds runs"):
+        seed.seed_workspace(pg_seeded.root.parent / "again", runs=10, db=pg_seeded.db_url)
+
+
+def test_home_screen_reads_on_postgresql_stay_small(pg_seeded: Any) -> None:
+    """Every statement of the Runs and Monitoring panes touches few buffers on PostgreSQL,
+    and the Runs page is a handful of statements whatever the number of live runs: the
+    monitors' history sparklines were a subquery PostgreSQL ran once per (result,
+    monitor) pair (130,000 buffers for 618 results), and each live run's sparkline was a
+    statement of its own (docs/performance.md, "Team scale on PostgreSQL")."""
+    from dockyard.core.overview import Pane, RunRow, load_pane
+
+    reader = _recording_reader(pg_seeded)
+    page = load_pane(reader, Pane.RUNS)
+    live = sum(isinstance(row, RunRow) and row.status in ACTIVE for row in page.rows)
+    assert live >= 6 and len(reader.statements) <= 7, len(reader.statements)
+    load_pane(reader, Pane.MONITORING)
+    for sql, params in reader.statements:
+        assert _buffers(pg_seeded, sql, params) < 2_000, " ".join(sql.split())[:200]
+    reader.close()

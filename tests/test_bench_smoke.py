@@ -171,3 +171,58 @@ def test_dask_sweep_bench(tmp_path: Path) -> None:
     assert results["local"]["sweeps"][0]["workers_used"] == ["local"]
     assert all(w.startswith("tcp://") for w in results["dask"]["sweeps"][0]["workers_used"])
     assert results["ratio"] > 0
+
+
+def test_pg_tracking_bench(tmp_path: Path, pg_server: Any) -> None:
+    """On the suite's own server (``--db``): the bench makes its databases there and drops
+    them; no server of its own, no MLflow."""
+    data = run_bench(
+        "pg_tracking.py",
+        tmp_path / "pg_tracking.json",
+        "--db",
+        pg_server.url("postgres"),
+        "--points",
+        "2000",
+        "--repeat",
+        "1",
+        "--no-mlflow",
+    )
+    results = data["results"]
+    assert results["lost_points"] == 0
+    assert {"pg_tracker", "pg_tracker_metrics", "pg_copy", "sqlite_tracker"} <= set(
+        results["points_per_s"]
+    )
+    assert results["samples"]["pg_tracker"][0]["stored"] == 2000
+    assert results["ratios"]["tracker_vs_copy"] > 0
+    assert results["server"]["where"] == "--db"
+    assert _bench_databases(pg_server) == []
+
+
+def test_pg_load_bench(tmp_path: Path, pg_server: Any) -> None:
+    data = run_bench(
+        "pg_load.py",
+        tmp_path / "pg_load.json",
+        "--db", pg_server.url("postgres"), "--runs", "200", "--seconds", "3",
+        "--writers", "2", "--readers", "2", "--rate", "400", "--every", "0.5",
+        "--approve-every", "0.5", "--requests", "2", "--baseline-reads", "3",
+        timeout=300,
+    )  # fmt: skip
+    results = data["results"]
+    assert results["errors"] == 0, results
+    assert results["writers"]["lost_points"] == 0
+    assert results["writers"]["stored_points"] == results["writers"]["logged_points"] > 0
+    assert results["readers"]["runs_page"]["n"] >= 2 and results["baseline"]["n"] == 3
+    # two requests, each approved by both approvers, the second approval deploying it
+    assert results["approvers"]["approvals_in_store"] == 4
+    assert results["approvers"]["deployments_in_store"] == 2
+    assert _bench_databases(pg_server) == []
+
+
+def _bench_databases(server: Any) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(server.conninfo()) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'dockyard_bench_%'"
+        ).fetchall()
+    return [str(row[0]) for row in rows]

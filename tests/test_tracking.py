@@ -280,6 +280,22 @@ def test_bad_metric_values_and_keys(store: Store, tracker_factory: Any) -> None:
         t.log_metric("acc", 1.0, step=1.5)
 
 
+def test_a_step_beyond_the_store_is_refused_not_wrapped(store: Store, tracker_factory: Any) -> None:
+    """PostgreSQL's metric.step is 32 bits: binary COPY stored 2**31 + 5 as -2147483643
+    without a word; SQLite's is 64 bits. Refused at the call instead, naming the key."""
+    from dockyard.core.tracking import MAX_STEP_POSTGRES, MAX_STEP_SQLITE
+
+    limit = MAX_STEP_POSTGRES if stores.is_postgres(store.workspace) else MAX_STEP_SQLITE
+    t = tracker_factory(store.env())
+    t.log_metric("tokens", 1.0, step=limit)
+    with pytest.raises(ValueError, match=r"'tokens': step \d+ is more than this store holds"):
+        t.log_metric("tokens", 2.0, step=limit + 1)
+    with pytest.raises(ValueError, match="'tokens'"):
+        t.log_metrics({"tokens": 3.0}, step=limit + 5)
+    t.close()
+    assert store.rows("SELECT key, step FROM metric") == [("tokens", limit)]
+
+
 def test_unknown_run_is_refused(store: Store, project: Path) -> None:
     with pytest.raises(ValueError, match="DOCKYARD_RUN_ID=999 names no run"):
         Tracker.from_env(store.env(run_id=999), project_dir=project)
