@@ -420,6 +420,17 @@ def test_a_worker_without_dockyard_and_a_scheduler_that_goes_away(
         address = cluster.start_scheduler()
         bare = cluster.start_workers(1, without_dockyard=True)
         cluster.wait_workers(1)
+        # a scheduler that answers does not hide a wrong password: one line, no lease
+        refused = subprocess.run(
+            [sys.executable, "-m", "dockyard.tui", "agent", "--scheduler", address],
+            env={**child_env(), "DOCKYARD_HOME": str(ws.home),
+                 "DOCKYARD_DB": pg_url.replace(":dockyard-test@", ":not-the-password@")},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert refused.returncode == 2
+        assert refused.stderr.count("\n") == 1 and "(wrong password)" in refused.stderr
+        assert "not-the-password" not in refused.stderr
+        assert not agent_status(ws).alive
         with dask_agent(ws, address) as agent:
             (run,) = queue_runs(ws, "toy", ["steps=1"])
             wait_for(lambda: get_run(ws, run.id).status == "failed", 60, explain(ws, run.id))
