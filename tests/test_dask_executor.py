@@ -3,9 +3,10 @@ machine, the agent as a real ``dockyard agent --executor dask`` process, real sa
 
 A sweep spreads over both workers with the project's ``[resources]``; a cancel recorded
 in the store reaches the supervisor on its worker; a worker killed mid-run leaves its run
-``lost`` and requeued once; a worker that cannot see the workspace fails the run with the
-reason; a scheduler that is down stops the agent at start (exit 2), and one that goes away
-mid-run fails the run and stops the agent (exit 1).
+``lost`` and requeued once; a worker that cannot see the object store or the workspace,
+or cannot import dockyard, fails the run with the reason; a scheduler that is down stops
+the agent at start (exit 2), and one that goes away mid-run fails the run and stops the
+agent (exit 1, on a PostgreSQL store).
 """
 
 from __future__ import annotations
