@@ -60,6 +60,14 @@ class NoWorkerError(DockyardError):
     """No worker of the cluster offers what a run asks for."""
 
 
+class _ClientGaveUp(logging.Filter):
+    """Drops the client's own report that it gave up on a scheduler that went away (an
+    ERROR record that would come before the agent's one line saying the same)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to reconnect to scheduler")
+
+
 def dask_resources(resources: ResourcesSpec | None) -> dict[str, float]:
     """A project's ``[resources]`` as Dask worker resources (``{}``: anything will do)."""
     wanted: dict[str, float] = {}
@@ -92,6 +100,9 @@ class DaskExecutor:
             ) from None
         self.workspace = workspace
         self.scheduler = scheduler
+        client_log = logging.getLogger("distributed.client")
+        if not any(isinstance(f, _ClientGaveUp) for f in client_log.filters):
+            client_log.addFilter(_ClientGaveUp())
         try:
             connect: Any = client_class  # distributed is untyped
             self.client: Any = connect(scheduler, timeout=CONNECT_SECONDS, set_as_default=False)

@@ -493,6 +493,25 @@ def test_a_scheduler_that_is_down_stops_the_agent_at_start(tmp_path: Path) -> No
     assert "start it (dask scheduler) or fix --scheduler" in lines[0]
     assert not agent_status(ws).alive  # it took no lease
 
+    # a scheduler that goes away while the agent has nothing on it: the same, exit 1
+    cluster = Cluster(tmp_path / "dask")
+    try:
+        address = cluster.start_scheduler()
+        with dask_agent(ws, address) as agent:
+            assert cluster.scheduler is not None
+            os.killpg(cluster.scheduler.pid, signal.SIGKILL)
+            wait_for(lambda: agent.poll() is not None, 60, lambda: "the agent stops")
+            _out, err = agent.communicate()
+    finally:
+        cluster.stop()
+    assert agent.returncode == 1
+    assert "distributed" not in err and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == (
+        f"dockyard: error: the Dask scheduler at {address} went away; "
+        "queued runs wait for the next agent"
+    )
+    assert not agent_status(ws).alive
+
 
 # -- without a cluster ----------------------------------------------------------------------
 
