@@ -43,11 +43,29 @@ CONNECT_SECONDS = 10.0
 #: ``dask worker --resources "GPU=2,MEMORY=64e9"``.
 GPU_RESOURCE = "GPU"
 MEMORY_RESOURCE = "MEMORY"
+#: What the cluster runs for a run: ``run_on_worker(*args)``, named by an expression rather
+#: than handed over as a function. Dask pickles a function by reference, and a worker
+#: whose Python cannot import that reference fails while *reading the scheduler's
+#: message*: the worker shuts down and the run waits forever for another. ``eval`` is
+#: something every worker can read; a missing Dockyard is then the task's own
+#: ``ModuleNotFoundError``, which fails the run with a reason. The expression is a
+#: constant: only the arguments are data.
+TASK_EXPRESSION = (
+    "__import__('dockyard.core.dask_executor', fromlist=['run_on_worker']).run_on_worker(*args)"
+)
 _ADDRESS_RE = re.compile(r"^(tcp|tls|ws|wss|ucx|inproc)://\S+$")
 
 
 class NoWorkerError(DockyardError):
     """No worker of the cluster offers what a run asks for."""
+
+
+class _ClientGaveUp(logging.Filter):
+    """Drops the client's own report that it gave up on a scheduler that went away (an
+    ERROR record that would come before the agent's one line saying the same)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to reconnect to scheduler")
 
 
 def dask_resources(resources: ResourcesSpec | None) -> dict[str, float]:
@@ -82,6 +100,9 @@ class DaskExecutor:
             ) from None
         self.workspace = workspace
         self.scheduler = scheduler
+        client_log = logging.getLogger("distributed.client")
+        if not any(isinstance(f, _ClientGaveUp) for f in client_log.filters):
+            client_log.addFilter(_ClientGaveUp())
         try:
             connect: Any = client_class  # distributed is untyped
             self.client: Any = connect(scheduler, timeout=CONNECT_SECONDS, set_as_default=False)
@@ -116,8 +137,7 @@ class DaskExecutor:
             self._check_offered(launch, wanted)
         home_db = self.workspace.home / DB_FILENAME
         db_url = None if self.workspace.db_url == f"sqlite:///{home_db}" else self.workspace.db_url
-        self.futures[launch.run_id] = self.client.submit(
-            run_on_worker,
+        args = (
             str(self.workspace.home),
             db_url,
             launch.run_id,
@@ -126,6 +146,11 @@ class DaskExecutor:
             # a configured object store is passed on: the worker has none of the agent's
             # environment, and must use the same folder (mounted at the same path)
             str(self.workspace.objects_root) if self.workspace.objects_root else None,
+        )
+        self.futures[launch.run_id] = self.client.submit(
+            eval,
+            TASK_EXPRESSION,
+            {"args": args},
             key=f"dockyard-run-{launch.run_id}-{uuid.uuid4().hex[:8]}",
             pure=False,
             resources=wanted or None,
@@ -160,8 +185,12 @@ class DaskExecutor:
             self._broken = f"the Dask scheduler at {self.scheduler} went away"
         if self._broken is not None:
             # the client's own reconnection attempts would follow our one line with
-            # pages of tracebacks saying the same thing
-            logging.getLogger("distributed").setLevel(logging.CRITICAL)
+            # pages of tracebacks saying the same thing; Dask's logging config gives
+            # some of its loggers (distributed.client) a level of their own, so the
+            # parent's level alone does not silence them
+            for name in ["distributed", *logging.root.manager.loggerDict]:
+                if name == "distributed" or name.startswith("distributed."):
+                    logging.getLogger(name).setLevel(logging.CRITICAL)
         return self._broken
 
     def close(self) -> None:
@@ -203,12 +232,12 @@ class DaskExecutor:
                 return Ended(run_id, "lost", "its Dask worker died (Dask gave up on the task)")
             missing = _missing_module(error)
             if missing is not None:
-                # the scheduler unpickles the task too: it must import dockyard as well
                 return Ended(
                     run_id,
                     "failed",
-                    f"the Dask cluster cannot import {missing}: install the same Dockyard "
-                    "(pip install 'dockyard[dask]') where the scheduler and every worker run",
+                    f"a worker of the Dask cluster at {self.scheduler} cannot import "
+                    f"{missing}: install the same Dockyard (pip install 'dockyard[dask]') "
+                    "on every worker",
                 )
             return Ended(
                 run_id,

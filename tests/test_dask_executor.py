@@ -3,9 +3,10 @@ machine, the agent as a real ``dockyard agent --executor dask`` process, real sa
 
 A sweep spreads over both workers with the project's ``[resources]``; a cancel recorded
 in the store reaches the supervisor on its worker; a worker killed mid-run leaves its run
-``lost`` and requeued once; a worker that cannot see the workspace fails the run with the
-reason; a scheduler that is down stops the agent at start (exit 2), and one that goes away
-mid-run fails the run and stops the agent (exit 1).
+``lost`` and requeued once; a worker that cannot see the object store or the workspace,
+or cannot import dockyard, fails the run with the reason; a scheduler that is down stops
+the agent at start (exit 2), and one that goes away mid-run fails the run and stops the
+agent (exit 1, on a PostgreSQL store).
 """
 
 from __future__ import annotations
@@ -67,6 +68,21 @@ with Tracker.from_env() as t:
 """
 
 
+# A worker's sitecustomize that makes dockyard unimportable however the venv finds it (a
+# .pth file, PYTHONPATH): a machine where Dockyard was not installed.
+NO_DOCKYARD = """
+import sys
+
+class NoDockyard:
+    def find_spec(self, name, path=None, target=None):
+        if name == "dockyard" or name.startswith("dockyard."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoDockyard())
+"""
+
+
 def child_env() -> dict[str, str]:
     """This checkout's code first, for every process a test starts (decision 21)."""
     path = os.environ.get("PYTHONPATH", "")
@@ -114,10 +130,12 @@ class Cluster:
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.address = ""
 
-    def _start(self, argv: list[str], log: str) -> subprocess.Popen[bytes]:
+    def _start(
+        self, argv: list[str], log: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with (self.folder / log).open("ab") as out:
             process = subprocess.Popen(
-                argv, cwd=self.folder, env=child_env(), stdout=out, stderr=out,
+                argv, cwd=self.folder, env=env or child_env(), stdout=out, stderr=out,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         self.processes.append(process)
@@ -134,11 +152,16 @@ class Cluster:
         return self.address
 
     def start_workers(
-        self, count: int, resources: str = "", hide: Path | None = None
+        self,
+        count: int,
+        resources: str = "",
+        hide: Path | None = None,
+        without_dockyard: bool = False,
     ) -> subprocess.Popen[bytes]:
         """``count`` worker processes (one thread each); ``hide``: a folder these workers
         cannot see (a private mount namespace with an empty tmpfs over it), as on a
-        machine that does not mount the shared workspace."""
+        machine that does not mount the shared workspace; ``without_dockyard``: workers
+        whose Python cannot import dockyard, as on a machine where it was not installed."""
         argv = [sys.executable, "-m", "dask", "worker", "--scheduler-file", str(self.file),
                 "--nworkers", str(count), "--nthreads", "1", "--no-dashboard"]  # fmt: skip
         if resources:
@@ -146,7 +169,13 @@ class Cluster:
         if hide is not None:
             argv = ["unshare", "-m", "sh", "-c", 'mount -t tmpfs none "$0" && exec "$@"',
                     str(hide), *argv]  # fmt: skip
-        return self._start(argv, "workers.log")
+        env = child_env()
+        if without_dockyard:
+            blocker = self.folder / "no-dockyard"
+            blocker.mkdir(exist_ok=True)
+            (blocker / "sitecustomize.py").write_text(NO_DOCKYARD)
+            env["PYTHONPATH"] = f"{blocker}{os.pathsep}{env['PYTHONPATH']}"
+        return self._start(argv, "workers.log", env)
 
     def client(self) -> Any:
         from distributed import Client
@@ -201,14 +230,23 @@ def dask_agent(ws: Workspace, address: str) -> Iterator[subprocess.Popen[str]]:
         stop_group(process)
 
 
-def toy_workspace(root: Path) -> Workspace:
-    ws = init_workspace(root / "ws")
+def toy_workspace(root: Path, db: str | None = None, objects: Path | None = None) -> Workspace:
+    ws = init_workspace(root / "ws", db=db, objects=objects)
     project = root / "toy"
     project.mkdir()
     (project / "dockyard.toml").write_text(TOY_TOML)
     (project / "train.py").write_text(TOY_TRAIN)
     add_project(ws, project)
     return ws
+
+
+def dockyard_cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``dockyard`` command in the workspace, as a user runs it there."""
+    return subprocess.run(
+        [sys.executable, "-m", "dockyard.tui", *args],
+        env={**child_env(), "DOCKYARD_HOME": str(ws.home)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
 
 
 def set_cancelling(ws: Workspace, run_id: int) -> None:
@@ -332,29 +370,82 @@ def _can_unshare() -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_a_blind_worker_and_a_scheduler_that_goes_away(tmp_path: Path) -> None:
+def test_a_worker_blind_to_the_object_store_or_the_workspace_fails_the_run(
+    tmp_path: Path,
+) -> None:
     if not _can_unshare():
         pytest.skip("needs mount namespaces (unshare -m, as root) to hide the workspace")
     hidden = tmp_path / "shared"
     hidden.mkdir()
-    ws = toy_workspace(hidden)
+    # the object store on a share this worker does not mount; the workspace it sees
+    ws = toy_workspace(tmp_path, objects=hidden / "objects")
     cluster = Cluster(tmp_path / "dask")
     try:
         address = cluster.start_scheduler()
-        blind = cluster.start_workers(1, hide=hidden)
+        cluster.start_workers(1, hide=hidden)
         cluster.wait_workers(1)
         with dask_agent(ws, address) as agent:
             (run,) = queue_runs(ws, "toy", ["steps=1"])
             wait_for(lambda: get_run(ws, run.id).status == "failed", 60, explain(ws, run.id))
             error = get_run(ws, run.id).error
-            assert f"cannot see the workspace folder {ws.home}" in error
-            assert "mount it at the same path on every worker" in error
+            assert f"cannot write the object store {hidden / 'objects'}; mount it" in error
             assert error in (ws.logs / f"run-{run.id}.log").read_text()
+            shown = dockyard_cli(ws, "run", "show", str(run.id))
+            assert "cannot write the object store" in shown.stdout
+            assert agent.poll() is None  # it goes on serving
+        # a workspace on the share: the same worker cannot see it at all
+        blind_ws = toy_workspace(hidden)
+        with dask_agent(blind_ws, address):
+            (run,) = queue_runs(blind_ws, "toy", ["steps=1"])
+            wait_for(
+                lambda: get_run(blind_ws, run.id).status == "failed", 60, explain(blind_ws, run.id)
+            )
+            error = get_run(blind_ws, run.id).error
+            assert f"cannot see the workspace folder {blind_ws.home}" in error
+            assert "mount it at the same path on every worker" in error
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_worker_without_dockyard_and_a_scheduler_that_goes_away(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """On a PostgreSQL store, as a team runs it: a worker whose Python lacks Dockyard fails
+    the run with that reason (it used to shut down on the task's message, and the run
+    waited for ever); the scheduler killed mid-run fails the run and stops the agent."""
+    ws = toy_workspace(tmp_path, db=pg_url)
+    cluster = Cluster(tmp_path / "dask")
+    try:
+        address = cluster.start_scheduler()
+        bare = cluster.start_workers(1, without_dockyard=True)
+        cluster.wait_workers(1)
+        # a scheduler that answers does not hide a wrong password: one line, no lease
+        refused = subprocess.run(
+            [sys.executable, "-m", "dockyard.tui", "agent", "--scheduler", address],
+            env={**child_env(), "DOCKYARD_HOME": str(ws.home),
+                 "DOCKYARD_DB": pg_url.replace(":dockyard-test@", ":not-the-password@")},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert refused.returncode == 2
+        assert refused.stderr.count("\n") == 1 and "(wrong password)" in refused.stderr
+        assert "not-the-password" not in refused.stderr
+        assert not agent_status(ws).alive
+        with dask_agent(ws, address) as agent:
+            (run,) = queue_runs(ws, "toy", ["steps=1"])
+            wait_for(lambda: get_run(ws, run.id).status == "failed", 60, explain(ws, run.id))
+            assert get_run(ws, run.id).error == (
+                f"a worker of the Dask cluster at {address} cannot import dockyard: install "
+                "the same Dockyard (pip install 'dockyard[dask]') on every worker"
+            )
+            assert agent.poll() is None  # it goes on serving
+            assert cluster.worker_count() == 1  # and so does the worker
 
             cluster.start_workers(1)
             cluster.wait_workers(2)
-            stop_group(blind)
-            wait_for(lambda: cluster.worker_count() == 1, 60, lambda: "the blind worker left")
+            stop_group(bare)
+            wait_for(lambda: cluster.worker_count() == 1, 60, lambda: "the bare worker left")
             (long,) = queue_runs(ws, "toy")
             wait_for(lambda: bool(latest_metrics(ws, long.id)), 90, explain(ws, long.id))
             supervisor = get_run(ws, long.id).pid
@@ -363,10 +454,16 @@ def test_a_blind_worker_and_a_scheduler_that_goes_away(tmp_path: Path) -> None:
             wait_for(lambda: agent.poll() is not None, 60, lambda: "the agent stops")
             _out, err = agent.communicate()
             assert agent.returncode == 1
-            assert err.strip().splitlines()[-1] == (
+            # the agent's log of what it did, then its one line; no traceback of Dask's
+            # reconnection attempts in between
+            assert "Traceback" not in err, err
+            lines = err.strip().splitlines()
+            assert lines[-2:] == [
+                f"agent: run {long.id} failed: the Dask scheduler at {address} went away "
+                "while the run was on it",
                 f"dockyard: error: the Dask scheduler at {address} went away; "
-                "queued runs wait for the next agent"
-            )
+                "queued runs wait for the next agent",
+            ], err
             info = get_run(ws, long.id)
             assert info.status == "failed"
             assert (
@@ -374,6 +471,8 @@ def test_a_blind_worker_and_a_scheduler_that_goes_away(tmp_path: Path) -> None:
             )
             wait_for(lambda: not pid_alive(supervisor), 30, lambda: "the supervisor stops")
             assert not agent_status(ws).alive  # the lease was given back
+            listed = dockyard_cli(ws, "run", "list")
+            assert listed.returncode == 0 and "failed" in listed.stdout
     finally:
         cluster.stop()
 
@@ -393,6 +492,25 @@ def test_a_scheduler_that_is_down_stops_the_agent_at_start(tmp_path: Path) -> No
     assert lines[0].startswith(f"dockyard: error: cannot reach the Dask scheduler at {address}")
     assert "start it (dask scheduler) or fix --scheduler" in lines[0]
     assert not agent_status(ws).alive  # it took no lease
+
+    # a scheduler that goes away while the agent has nothing on it: the same, exit 1
+    cluster = Cluster(tmp_path / "dask")
+    try:
+        address = cluster.start_scheduler()
+        with dask_agent(ws, address) as agent:
+            assert cluster.scheduler is not None
+            os.killpg(cluster.scheduler.pid, signal.SIGKILL)
+            wait_for(lambda: agent.poll() is not None, 60, lambda: "the agent stops")
+            _out, err = agent.communicate()
+    finally:
+        cluster.stop()
+    assert agent.returncode == 1
+    assert "distributed" not in err and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == (
+        f"dockyard: error: the Dask scheduler at {address} went away; "
+        "queued runs wait for the next agent"
+    )
+    assert not agent_status(ws).alive
 
 
 # -- without a cluster ----------------------------------------------------------------------

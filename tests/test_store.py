@@ -157,7 +157,7 @@ def _unused_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.parametrize("command", [("run", "list"), ("project", "add", ".")])
+@pytest.mark.parametrize("command", [("run", "list"), ("project", "add", "."), ("agent",)])
 def test_an_unreachable_postgresql_server_is_one_line_without_the_password(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
@@ -176,10 +176,11 @@ def test_an_unreachable_postgresql_server_is_one_line_without_the_password(
 def test_a_wrong_password_is_one_line_and_init_writes_nothing(tmp_path: Path, pg_url: str) -> None:
     wrong = pg_url.replace(":dockyard-test@", ":not-the-password@")
     init_workspace(tmp_path / "ws")
-    listed = dockyard("run", "list", cwd=tmp_path / "ws", env={"DOCKYARD_DB": wrong})
-    assert listed.returncode == 2
-    assert "refused the login of 'dockyard' (wrong password)" in one_line_error(listed)
-    assert "not-the-password" not in listed.stderr
+    for command in (("run", "list"), ("agent",)):
+        listed = dockyard(*command, cwd=tmp_path / "ws", env={"DOCKYARD_DB": wrong})
+        assert listed.returncode == 2
+        assert "refused the login of 'dockyard' (wrong password)" in one_line_error(listed)
+        assert "not-the-password" not in listed.stderr
     made = dockyard("init", str(tmp_path / "team"), "--db", wrong, cwd=tmp_path)
     assert made.returncode == 2 and "wrong password" in one_line_error(made)
     assert not (tmp_path / "team").exists()
@@ -201,7 +202,7 @@ def test_a_postgresql_store_at_a_newer_migration_is_refused_and_left_untouched(
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     init_workspace(tmp_path)
     (tmp_path / "dockyard.toml").write_text(PROJECT)
-    for command in (("run", "list"), ("project", "add", ".")):
+    for command in (("run", "list"), ("project", "add", "."), ("agent",)):
         result = dockyard(*command, cwd=tmp_path, env={"DOCKYARD_DB": pg_url})
         assert result.returncode == 2
         assert "(revision 9999) is newer than this Dockyard knows" in one_line_error(result)

@@ -366,3 +366,14 @@ def test_a_member_opening_a_store_behind_the_code_is_told_to_ask_the_admin(
     assert result.returncode == 1
     line = one_line_error(result)
     assert "revision 0007" in line and "as the admin role" in line
+
+
+def test_every_test_the_when_something_is_wrong_table_names_exists() -> None:
+    """The table of docs/team.md that says which test proves each bad-input case must not
+    name a test that was renamed or removed."""
+    text = (ROOT / "docs" / "team.md").read_text()
+    section = text.split("\n## When something is wrong\n", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", section)
+    assert len(named) >= 8
+    for path, name in named:
+        assert f"\ndef {name}(" in (ROOT / path).read_text(), f"{path}::{name}"
