@@ -31,7 +31,13 @@ from dockyard.core.projects import (
 )
 from dockyard.core.runs import claim_status, in_live_project, queue_runs, retry_run
 from dockyard.core.scheduling import job_id, start_scheduler, stop_scheduler, sync_jobs
-from dockyard.core.workspace import Workspace, engine_for, open_writer, os_user, reader_for
+from dockyard.core.workspace import (
+    Workspace,
+    acting_user,
+    engine_for,
+    open_writer,
+    reader_for,
+)
 from tests.test_cli import dockyard, one_line_error
 
 pytestmark = pytest.mark.both_stores
@@ -150,7 +156,7 @@ def test_archiving_cancels_the_queued_runs_and_the_agent_starts_none(toy: Worksp
         "action": "archive", "target": "project toy", "changed": True, "cancelled_runs": sweep,
     }  # fmt: skip
     rows = query(toy, "SELECT status, error, started_at, ended_at FROM run ORDER BY id")
-    why = f"cancelled before it started: project toy was archived by {os_user()}"
+    why = f"cancelled before it started: project toy was archived by {acting_user(toy)}"
     assert [(r["status"], r["error"]) for r in rows] == [("cancelled", why)] * 2
     assert all(r["ended_at"] is not None for r in rows)
     # stored as every other time is (SQLite keeps text: "+00:00" would compare wrongly)
