@@ -107,7 +107,7 @@ def test_migration_0010_downgrades_and_upgrades_on_both_engines(
 ) -> None:
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy import inspect
+    from sqlalchemy import inspect, text
 
     from dockyard.store.db import MIGRATIONS_DIR, open_engine
 
@@ -118,6 +118,12 @@ def test_migration_0010_downgrades_and_upgrades_on_both_engines(
                               ("run", "seed"), ("monitor_result", "rows")):  # fmt: skip
             (col,) = [c for c in inspect(engine).get_columns(table) if c["name"] == column]
             found[f"{table}.{column}"] = str(col["type"])
+        if engine.dialect.name == "postgresql":  # metric.id's numbers come from here
+            with engine.connect() as conn:
+                found["metric_id_seq"] = conn.execute(
+                    text("SELECT upper(data_type::text) FROM pg_sequences"
+                         " WHERE sequencename = 'metric_id_seq'")
+                ).scalar_one()  # fmt: skip
         return found
 
     config = Config()
