@@ -895,7 +895,7 @@ def _tables() -> tuple[Any, Any]:
     these light handles instead, so that ``data add`` does not pay for importing the ORM
     (about 0.2 s). ``tests/test_datasets.py`` checks they name real columns.
     """
-    from sqlalchemy import DateTime, Integer, String, column, table
+    from sqlalchemy import BigInteger, DateTime, Integer, String, column, table
 
     dataset = table(
         "dataset",
@@ -917,8 +917,8 @@ def _tables() -> tuple[Any, Any]:
         column("object_path", String),
         column("source_path", String),
         column("file_format", String),
-        column("size_bytes", Integer),
-        column("n_rows", Integer),
+        column("size_bytes", BigInteger),  # 64 bits on PostgreSQL too (migration 0010)
+        column("n_rows", BigInteger),
         column("n_cols", Integer),
         column("columns_json", String),
         column("profile_json", String),

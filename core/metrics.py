@@ -41,12 +41,14 @@ HISTORY_SQL = (
     "SELECT step, value FROM metric WHERE run_id = :r AND key = :k AND step > :after ORDER BY step"
 )
 
+# BIGINT, not INTEGER: PostgreSQL's INTEGER is 32 bits, and steps counted in tokens pass
+# 2**31 (SQLite reads BIGINT as its one, 64-bit, INTEGER)
 DOWNSAMPLE_SQL = """
 WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i < :n - 1)
 SELECT (SELECT step FROM metric WHERE run_id = :r AND key = :k
-        AND step >= :lo + CAST(i * :w AS INTEGER) ORDER BY step LIMIT 1),
+        AND step >= :lo + CAST(i * :w AS BIGINT) ORDER BY step LIMIT 1),
        (SELECT value FROM metric WHERE run_id = :r AND key = :k
-        AND step >= :lo + CAST(i * :w AS INTEGER) ORDER BY step LIMIT 1)
+        AND step >= :lo + CAST(i * :w AS BIGINT) ORDER BY step LIMIT 1)
 FROM b
 """
 

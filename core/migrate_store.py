@@ -54,8 +54,9 @@ BATCH_ROWS = 5_000
 JOBS_TABLE = "apscheduler_jobs"
 #: The copy of the audit witness kept beside it for going back to the SQLite file.
 SQLITE_WITNESS = "audit-witness.sqlite"
-#: Tables the copy leaves out: the target records its own schema revision.
-NOT_COPIED = frozenset({"alembic_version"})
+#: Tables the copy leaves out: the target records its own schema revision, and its own
+#: marker of run changes (migration 0011, PostgreSQL only), which the copy's inserts move.
+NOT_COPIED = frozenset({"alembic_version", "run_change"})
 
 #: ``progress(table, rows_done, rows_in_table)``, called after each batch.
 Progress = Callable[[str, int, int], None]

@@ -190,13 +190,12 @@ def _finite_value(key: str, value: object) -> float:
     return number
 
 
-#: The largest step each store's ``metric.step`` column (INTEGER) holds: 64 bits on
-#: SQLite, 32 on PostgreSQL.
-MAX_STEP_SQLITE: Final = 2**63 - 1
-MAX_STEP_POSTGRES: Final = 2**31 - 1
+#: The largest step ``metric.step`` holds: 64 bits on both stores (SQLite's INTEGER, and
+#: BIGINT on PostgreSQL since migration 0010), so a step may count tokens.
+MAX_STEP: Final = 2**63 - 1
 
 
-def _check_step(key: str, step: object, max_step: int = MAX_STEP_SQLITE) -> int:
+def _check_step(key: str, step: object, max_step: int = MAX_STEP) -> int:
     if isinstance(step, bool):
         raise TypeError(f"metric {key!r}: step must be an integer, not a boolean")
     index = getattr(step, "__index__", None)
@@ -206,8 +205,8 @@ def _check_step(key: str, step: object, max_step: int = MAX_STEP_SQLITE) -> int:
     if number < 0:
         raise ValueError(f"metric {key!r}: step must be 0 or more, not {number}")
     if number > max_step:
-        # refused here, at the call: past the column's range PostgreSQL's binary COPY would
-        # store the step wrapped around, and SQLite would refuse the whole batch at write
+        # refused here, at the call: past the column's range SQLite would refuse the whole
+        # batch at write and PostgreSQL's binary COPY cannot even encode it
         raise ValueError(
             f"metric {key!r}: step {number} is more than this store holds ({max_step:,}); "
             "log a smaller step (e.g. count batches, not samples or tokens)"
@@ -454,7 +453,7 @@ class _ProtocolSink:
     """Protocol mode: every event is printed at once as one ``@dockyard`` line."""
 
     mode = "protocol"
-    max_step = MAX_STEP_SQLITE
+    max_step = MAX_STEP
 
     def __init__(self, stream: IO[str] | None) -> None:
         self._stream = stream
@@ -535,7 +534,7 @@ class _StoreSink:
     """
 
     mode = "store"
-    max_step = MAX_STEP_SQLITE
+    max_step = MAX_STEP
 
     def __init__(
         self,
@@ -787,8 +786,6 @@ class _PostgresSink(_StoreSink):
     before the run is marked over, or sees that it is and is dropped.
     """
 
-    max_step = MAX_STEP_POSTGRES
-
     def _connect(self, target: Any, run_id: int) -> Any:
         import psycopg
 
@@ -856,8 +853,9 @@ class _PostgresSink(_StoreSink):
 
 
 _COPY_METRICS = "COPY metric (run_id, key, step, value, timestamp) FROM STDIN (FORMAT BINARY)"
-#: The column types of ``metric`` (migration 0001), which binary COPY must match exactly.
-_COPY_TYPES = ("int4", "text", "int4", "float8", "float8")
+#: The column types of ``metric`` (step is BIGINT since migration 0010), which binary COPY
+#: must match exactly.
+_COPY_TYPES = ("int4", "text", "int8", "float8", "float8")
 
 
 def _pg(statement: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -69,8 +69,11 @@ class DatasetVersion(SQLModel, table=True):
     object_path: str
     source_path: str = ""
     file_format: str
-    size_bytes: int = 0
-    n_rows: int = 0
+    # BIGINT on PostgreSQL (0010), as every column below holding a size, a count of rows,
+    # a step or a seed: said here too, or PostgreSQL is sent the value cast to a 32-bit
+    # INTEGER
+    size_bytes: int = Field(default=0, sa_type=BigInteger)
+    n_rows: int = Field(default=0, sa_type=BigInteger)
     n_cols: int = 0
     columns_json: str = "[]"
     profile_json: str = "{}"
@@ -110,7 +113,7 @@ class Run(SQLModel, table=True):
     host: str = ""
     user: str = ""
     log_path: str = ""
-    seed: int | None = None
+    seed: int | None = Field(default=None, sa_type=BigInteger)
     git_commit: str | None = None
     git_dirty: bool | None = None
     env_json: str = "{}"
@@ -148,10 +151,14 @@ class Metric(SQLModel, table=True):
     # rows (migration 0002).
     __table_args__ = (Index("ix_metric_run_key_step_value", "run_id", "key", "step", "value"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    # 64 bits on PostgreSQL (0010); on SQLite the id stays INTEGER, the rowid's alias
+    # (a BIGINT primary key there would be no rowid and get no automatic numbers)
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=BigInteger().with_variant(Integer(), "sqlite")
+    )
     run_id: int = Field(foreign_key="run.id")
     key: str
-    step: int = 0
+    step: int = Field(default=0, sa_type=BigInteger)
     value: float
     timestamp: float
 
@@ -179,7 +186,7 @@ class Artifact(SQLModel, table=True):
     name: str
     kind: str = "file"
     sha256: str = Field(index=True)
-    size_bytes: int = 0
+    size_bytes: int = Field(default=0, sa_type=BigInteger)
     object_path: str
     file_format: str = ""
     created_at: datetime = Field(default_factory=utcnow)
@@ -342,7 +349,7 @@ class MonitorResult(SQLModel, table=True):
     # to a 32-bit INTEGER, which a nanosecond time overflows
     batch_size: int = Field(default=0, sa_type=BigInteger)
     batch_mtime_ns: int = Field(default=0, sa_type=BigInteger)
-    rows: int | None = None
+    rows: int | None = Field(default=None, sa_type=BigInteger)
     model_version_id: int | None = None
     model_ref: str = ""
     #: ``host:pid`` of the process checking the batch (a ``running`` row whose runner is

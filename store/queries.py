@@ -181,6 +181,8 @@ class PsycopgReader:
         self._timeout = connect_timeout
         self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=connect_timeout)
         self._lock = threading.Lock()
+        #: count SQL -> (``run_change`` marker, the count read with it): see ``runs_page``
+        self.counts_at_marker: dict[str, tuple[int, int]] = {}
 
     def fetch_all(self, sql: str, params: Params | None = None) -> list[Row]:
         with self._lock:
@@ -404,12 +406,16 @@ def read_segments(
     *,
     limit: int,
     offset: int,
+    counts: Mapping[str, int] | None = None,
 ) -> Page:
-    """Read ``limit`` rows from ``offset`` of the segments taken one after the other."""
-    counts: dict[str, int] = {}
-    for segment in segments:
-        row = reader.fetch_one(segment.count_sql, params)
-        counts[segment.name] = int(row["n"]) if row else 0
+    """Read ``limit`` rows from ``offset`` of the segments taken one after the other
+    (each segment counted with its ``count_sql``, unless ``counts`` are given)."""
+    if counts is None:
+        counts = {}
+        for segment in segments:
+            row = reader.fetch_one(segment.count_sql, params)
+            counts[segment.name] = int(row["n"]) if row else 0
+    counts = dict(counts)
     rows: list[Row] = []
     start = offset
     for segment in segments:
@@ -523,6 +529,19 @@ RUNS_COUNT_PLAIN = (
     "SELECT COUNT(*) AS n FROM run AS r WHERE r.status {status_op} :live_status AND {archived}"
 )
 
+# PostgreSQL, unfiltered: the running runs counted with the marker that migration 0011's
+# trigger moves whenever the number of runs shown can change; the total as well (one
+# snapshot, one statement) only when the marker moved since the total was last counted.
+RUNS_COUNT_AT_MARKER = """
+SELECT (SELECT n FROM run_change WHERE id = 1) AS marker,
+       (SELECT COUNT(*) FROM run AS r WHERE r.status = :live_status AND {archived}) AS running
+"""
+RUNS_COUNT_ALL_AT_MARKER = """
+SELECT (SELECT n FROM run_change WHERE id = 1) AS marker,
+       (SELECT COUNT(*) FROM run AS r WHERE r.status = :live_status AND {archived}) AS running,
+       (SELECT COUNT(*) FROM run AS r WHERE {archived}) AS total
+"""
+
 # Ordered by ix_run_status_created (live segment) and ix_run_created_filter (the rest).
 RUNS_PAGE = """
 SELECT r.id AS id, p.name AS project, r.status AS status, r.user AS user,
@@ -566,7 +585,39 @@ def runs_page(
         # An integer compare on the primary key, not a CAST of every run's id to text.
         "run_id": int(text) if text.isdigit() else None,
     }
-    return read_segments(reader, segments, params, limit=limit, offset=offset)
+    remembered = getattr(reader, "counts_at_marker", None)
+    counts = None
+    if remembered is not None and not text:
+        counts = _runs_counts_at_marker(reader, remembered, shown, params)
+    return read_segments(reader, segments, params, limit=limit, offset=offset, counts=counts)
+
+
+def _runs_counts_at_marker(
+    reader: Reader, remembered: dict[str, tuple[int, int]], shown: str, params: Params
+) -> dict[str, int]:
+    """The unfiltered Runs list's segment counts on PostgreSQL, exact: the total is counted
+    again only when ``run_change`` moved since it was last counted (migration 0011).
+
+    Each statement reads the marker with its counts in one snapshot, so a remembered total
+    belongs to the marker read with it, and an equal marker later means that no run was
+    added, deleted, archived or restored in between (a change not yet committed moves the
+    marker when it commits). A status change moves runs between the segments, not the
+    total: the running ones are counted every time.
+    """
+    key = RUNS_COUNT_ALL_AT_MARKER.format(archived=shown)
+    seen = remembered.get(key)
+    if seen is not None:
+        row = reader.fetch_one(RUNS_COUNT_AT_MARKER.format(archived=shown), params)
+        assert row is not None  # scalar subqueries: always one row
+        marker, running = int(row["marker"]), int(row["running"])
+    if seen is not None and seen[0] == marker:
+        total = seen[1]
+    else:
+        row = reader.fetch_one(key, params)
+        assert row is not None
+        marker, running, total = int(row["marker"]), int(row["running"]), int(row["total"])
+        remembered[key] = (marker, total)
+    return {"running": running, "other": total - running}
 
 
 # The newest points of one metric, by the covering index (run_id, key, step, value).

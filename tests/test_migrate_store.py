@@ -81,14 +81,17 @@ def _rows(url: str, statement: str) -> list[tuple[Any, ...]]:
 
 
 def _pg_total_rows(url: str) -> int:
-    """Rows in every table of the target but alembic_version (0: empty)."""
+    """Rows in every table of the target but those the store keeps itself (0: empty)."""
+    from dockyard.core.migrate_store import NOT_COPIED
+
     tables = [
         name
         for (name,) in _rows(
             url,
             "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = current_schema() AND table_name <> 'alembic_version'",
+            "WHERE table_schema = current_schema()",
         )
+        if name not in NOT_COPIED
     ]
     return sum(_rows(url, f'SELECT count(*) FROM "{t}"')[0][0] for t in tables)
 

@@ -281,19 +281,25 @@ def test_bad_metric_values_and_keys(store: Store, tracker_factory: Any) -> None:
 
 
 def test_a_step_beyond_the_store_is_refused_not_wrapped(store: Store, tracker_factory: Any) -> None:
-    """PostgreSQL's metric.step is 32 bits: binary COPY stored 2**31 + 5 as -2147483643
-    without a word; SQLite's is 64 bits. Refused at the call instead, naming the key."""
-    from dockyard.core.tracking import MAX_STEP_POSTGRES, MAX_STEP_SQLITE
+    """metric.step holds 64 bits on both stores (BIGINT on PostgreSQL since migration
+    0010; binary COPY once stored 2**31 + 5 there as -2147483643 without a word). A step
+    past 2**63 - 1 is refused at the call, naming the key, and nothing of it is kept."""
+    from dockyard.core.runs import metric_history
+    from dockyard.core.tracking import MAX_STEP
 
-    limit = MAX_STEP_POSTGRES if stores.is_postgres(store.workspace) else MAX_STEP_SQLITE
+    assert MAX_STEP == 2**63 - 1
     t = tracker_factory(store.env())
-    t.log_metric("tokens", 1.0, step=limit)
+    t.log_metric("tokens", 0.5, step=2**31 + 5)
+    t.log_metric("tokens", 1.0, step=2**40)
+    t.log_metric("tokens", 1.5, step=MAX_STEP)
     with pytest.raises(ValueError, match=r"'tokens': step \d+ is more than this store holds"):
-        t.log_metric("tokens", 2.0, step=limit + 1)
+        t.log_metric("tokens", 2.0, step=MAX_STEP + 1)
     with pytest.raises(ValueError, match="'tokens'"):
-        t.log_metrics({"tokens": 3.0}, step=limit + 5)
+        t.log_metrics({"tokens": 3.0}, step=2**63 + 5)
     t.close()
-    assert store.rows("SELECT key, step FROM metric") == [("tokens", limit)]
+    expected = [(2**31 + 5, 0.5), (2**40, 1.0), (MAX_STEP, 1.5)]
+    assert store.rows("SELECT step, value FROM metric ORDER BY step") == expected
+    assert metric_history(store.workspace, store.run_id, "tokens") == expected
 
 
 def test_unknown_run_is_refused(store: Store, project: Path) -> None:
