@@ -254,6 +254,11 @@ async def test_d_archives_a_dataset_version_and_h_shows_it_dimmed(
         await pilot.press("H")
         await settle(pilot)
         assert row_keys(screen.table) == ["1"]
+
+        await pilot.press("s", "escape", "d", "a")  # the last one, its preview on screen
+        await settle(pilot)
+        assert row_keys(screen.table) == [] and screen.selected is None
+        assert screen.preview.version is None and screen.preview.table.row_count == 0
     assert check_chain(workspace).ok
 
 
@@ -329,6 +334,10 @@ async def test_model_screen_h_shows_an_archived_version_and_help_lists_the_keys(
         await pilot.press("r")
         await settle(pilot)
         assert not dimmed(screen.table.get_cell_at(Coordinate(0, 0)))
+        # the palette's "Show archived" (:archived) acts on this screen, not on home's panes
+        await app.run_action("app.toggle_archived")
+        await settle(pilot)
+        assert app.screen is screen and screen.archived == "hide"
 
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)

@@ -254,9 +254,11 @@ class DatasetScreen(VersionHousekeeping, Screen[None]):
         keep = self.selected if self.selected in self.versions else None
         self._fill_versions()
         self.loaded = True
-        if not self._order:
+        if not self._order:  # the last version was archived or deleted
             self.selected = None
             self.query_one(ProfileTable).clear()
+            self.query_one(LineageTable).clear()
+            self.preview.show_version(None)
             self._show_sections()
             return
         target = keep if keep is not None else self._order[0]
