@@ -58,7 +58,7 @@ def test_dataset_preview_80x24(snap_compare: SnapCompare, datasets_workspace: Wo
 def test_dataset_diff_80x24(snap_compare: SnapCompare, datasets_workspace: Workspace) -> None:
     async def diff(pilot: Pilot[Any]) -> None:
         await open_dataset(pilot)
-        await pilot.press("d")
+        await pilot.press("c")
         await settle(pilot)
 
     assert snap_compare(make_app(datasets_workspace), terminal_size=(80, 24), run_before=diff)

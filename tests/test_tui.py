@@ -456,6 +456,17 @@ async def test_an_unreadable_store_is_a_notification(tmp_path: Path) -> None:
         assert len(messages) == 1
         assert messages[0].startswith("Cannot read the store: cannot open the store")
         assert pane(app, Pane.RUNS).error
+        # and the polls back off: the next read waits 1, 2, 4, ... polls
+        overview = app.home.overview
+        assert overview._failed_polls >= 1  # each failed read counts
+        started: list[bool] = []
+        app.home.refresh_panes = lambda: started.append(True)  # type: ignore[method-assign]
+        overview.skip_polls = 2  # no await below: the 2 s timer cannot poll in between
+        app.home._poll()
+        app.home._poll()
+        assert started == []
+        app.home._poll()
+        assert started == [True]
         await pilot.press("q")
 
 

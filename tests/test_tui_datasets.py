@@ -205,12 +205,12 @@ async def test_lineage_lists_the_run_and_enter_opens_it(
         assert type(app.screen).__name__ == "RunScreen"
 
 
-async def test_d_diffs_against_the_previous_version(workspace: Workspace, tmp_path: Path) -> None:
+async def test_c_diffs_against_the_previous_version(workspace: Workspace, tmp_path: Path) -> None:
     build_datasets_store(workspace, tmp_path / "data")
     app = make_app(workspace)
     async with app.run_test(size=(120, 36)) as pilot:
         await open_dataset(pilot)
-        await pilot.press("d")
+        await pilot.press("c")
         await settle(pilot)
         diff = app.screen
         assert isinstance(diff, DatasetDiffScreen)
@@ -225,7 +225,7 @@ async def test_d_diffs_against_the_previous_version(workspace: Workspace, tmp_pa
         await pilot.pause()
         assert isinstance(app.screen, DatasetScreen)
         # tagging two versions diffs those; on v1 alone there is nothing before it
-        await pilot.press("j", "d")
+        await pilot.press("j", "c")
         await pilot.pause()
         assert isinstance(app.screen, DatasetScreen)
 

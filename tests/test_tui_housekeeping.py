@@ -4,6 +4,7 @@ home screen, with Textual's Pilot on a real store."""
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,14 +13,20 @@ from textual.widgets import Button, Static
 
 from dockyard.core import housekeeping
 from dockyard.core.audit import check_chain
+from dockyard.core.datasets import list_versions as list_dataset_versions
 from dockyard.core.overview import ARCHIVED_MARK, DatasetRow, Pane, RunRow
+from dockyard.core.registry import remove_alias, set_alias
 from dockyard.core.workspace import Workspace
+from dockyard.tui.screens.dataset import DatasetScreen
 from dockyard.tui.screens.help import HelpScreen
 from dockyard.tui.screens.home import HomeScreen
+from dockyard.tui.screens.model import ModelScreen
 from dockyard.tui.widgets.choice import ChoiceModal
 from tests.conftest import seed_store
-from tests.pilot_wait import notifications
+from tests.pilot_wait import notifications, notified
 from tests.test_tui import make_app, pane, settle
+from tests.test_tui_datasets import build_datasets_store
+from tests.test_tui_models import build_models_store
 
 
 @pytest.fixture
@@ -191,3 +198,149 @@ async def test_help_lists_d_and_h_and_other_panes_do_not_offer_them(seeded: Any)
         await pilot.press("d")
         await settle(pilot)
         assert isinstance(app.screen, HomeScreen)
+
+
+# --- the version lists of the dataset and model screens --------------------------------------
+
+
+def dimmed(cell: Any) -> bool:
+    return "dim" in str(cell.style) or any("dim" in str(span.style) for span in cell.spans)
+
+
+def row_keys(table: Any) -> list[str]:
+    return [str(key.value) for key in table.rows]
+
+
+async def test_d_archives_a_dataset_version_and_h_shows_it_dimmed(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    build_datasets_store(workspace, tmp_path / "data")  # wine@1 (a run used it), wine@2
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("1", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DatasetScreen) and screen.selected == 2
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, ChoiceModal)
+        assert app.screen.title_text.startswith("Dataset wine@2")
+        assert "Archive dataset wine@2" in modal_text(app)
+        assert app.focused is app.screen.query_one("#choice-cancel-button", Button)
+        await pilot.press("a")
+        await settle(pilot)
+        assert app.screen is screen
+        assert "Archived dataset wine@2" in notifications(app)
+        assert row_keys(screen.table) == ["1"] and screen.selected == 1
+        assert [v.version for v in list_dataset_versions(workspace, "wine")] == [1]
+
+        await pilot.press("H")
+        await settle(pilot)
+        assert row_keys(screen.table) == ["2", "1"]
+        first = screen.table.get_cell_at(Coordinate(0, 0))
+        assert first.plain == f"{ARCHIVED_MARK} v2" and dimmed(first)
+        assert not dimmed(screen.table.get_cell_at(Coordinate(1, 0)))
+        assert "archived shown" in str(screen.query_one("#ds-head", Static).content)
+
+        # wine@1 trained a run: its delete is offered disabled, with core's reason
+        await pilot.press("j", "d")
+        await settle(pilot)
+        assert "Delete is not possible" in modal_text(app) and "run" in modal_text(app)
+        assert app.screen.query_one("#choice-delete", Button).disabled
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen
+        await pilot.press("H")
+        await settle(pilot)
+        assert row_keys(screen.table) == ["1"]
+
+        await pilot.press("s", "escape", "d", "a")  # the last one, its preview on screen
+        await settle(pilot)
+        assert row_keys(screen.table) == [] and screen.selected is None
+        assert screen.preview.version is None and screen.preview.table.row_count == 0
+    assert check_chain(workspace).ok
+
+
+async def open_model_screen(pilot: Any) -> ModelScreen:
+    await settle(pilot)
+    await pilot.press("3", "enter")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, ModelScreen)
+    return screen
+
+
+async def test_d_on_a_model_version_refuses_what_an_alias_needs_and_deletes_a_free_one(
+    workspace: Workspace,
+) -> None:
+    build_models_store(workspace)  # iris-clf@1 staging, @2 champion, @3 free
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_model_screen(pilot)
+        assert row_keys(screen.table) == ["3", "2", "1"]
+        await pilot.press("G", "d")  # v1: the staging alias needs it
+        await settle(pilot)
+        assert isinstance(app.screen, ChoiceModal)
+        text = modal_text(app)
+        assert "Delete is not possible" in text and "has alias staging" in text
+        assert app.screen.query_one("#choice-delete", Button).disabled
+        await pilot.press("escape")
+        await settle(pilot)
+
+        # v3 is free when asked, but an alias lands on it before the answer: core refuses,
+        # and the notification says why
+        await pilot.press("g", "d")
+        await settle(pilot)
+        assert not app.screen.query_one("#choice-delete", Button).disabled
+        set_alias(workspace, "iris-clf@3", "canary")
+        await pilot.press("d")
+        await settle(pilot)
+        assert app.screen is screen
+        refusal = [n for n in notified(app) if n.title == "Not deleted"]
+        assert refusal and "has alias canary" in refusal[-1].message
+        assert row_keys(screen.table) == ["3", "2", "1"]
+
+        remove_alias(workspace, "iris-clf", "canary")
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        assert "Deleted model iris-clf@3" in notifications(app)
+        assert row_keys(screen.table) == ["2", "1"]
+        assert screen.current is not None
+    assert count(workspace, "SELECT count(*) FROM model_version WHERE version = 3") == 0
+    assert check_chain(workspace).ok
+
+
+async def test_model_screen_h_shows_an_archived_version_and_help_lists_the_keys(
+    workspace: Workspace,
+) -> None:
+    build_models_store(workspace)
+    housekeeping.archive(workspace, "model", "iris-clf@3")
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_model_screen(pilot)
+        assert row_keys(screen.table) == ["2", "1"]
+        await pilot.press("H")
+        await settle(pilot)
+        assert row_keys(screen.table) == ["3", "2", "1"]
+        first = screen.table.get_cell_at(Coordinate(0, 0))
+        assert first.plain == f"{ARCHIVED_MARK} v3" and dimmed(first)
+        assert "archived shown" in str(screen.query_one("#model").border_subtitle)
+        await pilot.press("g", "d")  # an archived version offers restore
+        await settle(pilot)
+        assert "Restore model iris-clf@3" in modal_text(app)
+        await pilot.press("r")
+        await settle(pilot)
+        assert not dimmed(screen.table.get_cell_at(Coordinate(0, 0)))
+        # the palette's "Show archived" (:archived) acts on this screen, not on home's panes
+        await app.run_action("app.toggle_archived")
+        await settle(pilot)
+        assert app.screen is screen and screen.archived == "hide"
+
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        rows = {row.binding_id: row for row in app.screen.rows}
+        assert rows["model-tidy-version"].key == "d"
+        assert rows["model-toggle-archived"].key == "H"

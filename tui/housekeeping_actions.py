@@ -5,14 +5,18 @@ The question names what would block each answer before it is asked (read in a wo
 refused is offered disabled with its reason rather than failing after the user chose it.
 Archive, restore and delete run in a thread worker as the OS account of the process, like
 the command line; the outcome is a notification and the panes are read again.
+
+The dataset and model screens offer the same on their version lists
+(:func:`version_bindings` and :class:`VersionHousekeeping`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from textual.binding import Binding
 from textual.screen import Screen
 
 from dockyard.tui.errors import describe_error
@@ -149,3 +153,69 @@ def _act(
         return
     screen.notify(outcome.message, title=f"{action.capitalize()}d", markup=False)
     screen.app.call_from_thread(on_done)
+
+
+# --- the version lists of the dataset and model screens ----------------------------------------
+
+
+def version_bindings(screen: str) -> list[Binding]:
+    """``d`` and ``H`` for a screen's version list; ids ``<screen>-tidy-version`` and
+    ``<screen>-toggle-archived``. Hidden from the footer: 80 columns are full there, as on
+    the home screen; help and the palette list them."""
+    return [
+        Binding(
+            "d",
+            "tidy_row",
+            "Archive/delete",
+            show=False,
+            tooltip="Archive, restore or delete the selected version (asks first, naming "
+            "what blocks a delete)",
+            id=f"{screen}-tidy-version",
+        ),
+        Binding(
+            "H",
+            "toggle_archived",
+            "Archived",
+            show=False,
+            tooltip="Show or hide archived versions (shown dimmed, marked ⊘)",
+            id=f"{screen}-toggle-archived",
+        ),
+    ]
+
+
+class VersionHousekeeping:
+    """The actions of :func:`version_bindings`, for a screen that lists versions.
+
+    The screen says what ``d`` acts on (:meth:`tidy_target`) and reads its versions again
+    in ``action_reload``, with ``archived`` (``hide`` or ``include``) passed to the core's
+    ``list_versions``. Named as the home screen's actions, so the palette's "Archive or
+    delete" and "Show archived" act here when this screen is on top.
+    """
+
+    workspace: Workspace
+    #: archived versions: "hide" or "include" (H toggles)
+    archived = "hide"
+
+    def tidy_target(self) -> Target | None:
+        raise NotImplementedError
+
+    def action_reload(self) -> None:
+        raise NotImplementedError
+
+    def action_tidy_row(self) -> None:
+        screen = cast("Screen[Any]", self)
+        target = self.tidy_target()
+        if target is None:
+            screen.notify("No version to archive or delete", severity="warning")
+            return
+        ask_to_tidy(screen, self.workspace, target, self.action_reload)
+
+    def action_toggle_archived(self) -> None:
+        self.archived = "hide" if self.archived != "hide" else "include"
+        shown = self.archived != "hide"
+        cast("Screen[Any]", self).notify(
+            f"Archived versions {'shown (dimmed, marked ⊘)' if shown else 'hidden'}",
+            title=str(cast("Screen[Any]", self).title),
+            markup=False,
+        )
+        self.action_reload()

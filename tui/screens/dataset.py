@@ -5,8 +5,11 @@ profile, a preview of its rows and the runs that used it (lineage).
 The preview never holds the file: it keeps a window of rows read in a worker, which
 slides as the cursor nears its edge, so paging costs the same on row 10 and row 10 million.
 The preview is ``widgets/dataset_preview.py``, the other tables ``widgets/dataset_tables.py``.
-``space`` tags versions and ``d`` diffs the two tagged (or the selected against the one
-before it). Every read runs in a thread worker; errors become notifications.
+``space`` tags versions and ``c`` diffs the two tagged (or the selected against the one
+before it), as ``c`` compares tagged versions on the model screen. ``d`` archives or
+deletes the selected version (asked first, ``tui/housekeeping_actions.py``) and ``H``
+shows archived versions, dimmed and marked, as on the home screen's panes. Every read
+runs in a thread worker; errors become notifications.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Static
 
+from dockyard.core.overview import ARCHIVED_MARK
 from dockyard.core.text import visible
 from dockyard.core.workspace import Workspace
 from dockyard.tui import navigation
 from dockyard.tui.errors import describe_error
+from dockyard.tui.housekeeping_actions import Target, VersionHousekeeping, version_bindings
 from dockyard.tui.text import plain
 from dockyard.tui.widgets.dataset_preview import DatasetPreview
 from dockyard.tui.widgets.dataset_tables import (
@@ -51,7 +56,7 @@ SECTIONS = ("profile", "preview", "lineage")
 SECTION_KEYS = {"profile": "p", "preview": "s", "lineage": "l"}
 
 
-class DatasetScreen(Screen[None]):
+class DatasetScreen(VersionHousekeeping, Screen[None]):
     """``DatasetScreen(workspace, "wine", now=...)``: opened by enter in the Datasets pane."""
 
     BINDINGS = [
@@ -61,7 +66,8 @@ class DatasetScreen(Screen[None]):
         Binding("l", "section('lineage')", "Lineage", id="dataset-lineage"),
         Binding("tab", "next_section", "Next section", show=False, id="dataset-next-section"),
         Binding("space", "toggle_tag", "Tag", show=False, id="dataset-tag"),
-        Binding("d", "diff", "Diff", id="dataset-diff"),
+        Binding("c", "diff", "Diff", id="dataset-diff"),
+        *version_bindings("dataset"),
         Binding("a", "add_version", "Add version", show=False, id="dataset-add-version"),
         Binding("r", "reload", "Refresh", show=False, id="dataset-refresh"),
     ]
@@ -199,7 +205,7 @@ class DatasetScreen(Screen[None]):
         from dockyard.core.datasets import list_versions
 
         try:
-            versions = list_versions(self.workspace, self.dataset_name)
+            versions = list_versions(self.workspace, self.dataset_name, archived=self.archived)
         except Exception as error:
             self.post_message(DatasetLoadFailed(self.dataset_name, describe_error(error)))
             return
@@ -248,8 +254,12 @@ class DatasetScreen(Screen[None]):
         keep = self.selected if self.selected in self.versions else None
         self._fill_versions()
         self.loaded = True
-        if not self._order:
+        if not self._order:  # the last version was archived or deleted
+            self.selected = None
             self.query_one(ProfileTable).clear()
+            self.query_one(LineageTable).clear()
+            self.preview.show_version(None)
+            self._show_sections()
             return
         target = keep if keep is not None else self._order[0]
         self.table.move_cursor(row=self._order.index(target), animate=False)
@@ -257,6 +267,10 @@ class DatasetScreen(Screen[None]):
 
     def _fill_versions(self) -> None:
         self.table.show_versions(self.versions, self._order, self.tagged, self._now())
+        head = f"dataset {self.dataset_name}"
+        if self.archived != "hide":
+            head += f" · archived shown {ARCHIVED_MARK} · H hides"
+        self.query_one("#ds-head", Static).update(plain(head))
 
     @on(DataTable.RowHighlighted, "#ds-versions")
     def _version_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -351,7 +365,7 @@ class DatasetScreen(Screen[None]):
             older = [n for n in self._order if current is not None and n < current]
             if current is None or not older:
                 self.notify(
-                    "No earlier version to diff against — tag two versions with space, then d",
+                    "No earlier version to diff against — tag two versions with space, then c",
                     severity="warning",
                 )
                 return
@@ -359,6 +373,11 @@ class DatasetScreen(Screen[None]):
         navigation.open_dataset_diff(
             self.app, self.workspace, f"{self.dataset_name}@{a}", f"{self.dataset_name}@{b}"
         )
+
+    def tidy_target(self) -> Target | None:
+        """What ``d`` archives or deletes (``VersionHousekeeping``): the selected version."""
+        v = self.current
+        return None if v is None else Target("data", v.ref, f"dataset {v.ref}", bool(v.archived_at))
 
     def action_add_version(self) -> None:
         """The add-dataset form on this dataset: a new file becomes the next version."""

@@ -1,61 +1,52 @@
 """The home screen: Datasets, Runs, Models, Deployments and Monitoring at once.
 
-Every read of the store happens in a thread worker; results come back as messages from
-:mod:`tui.messages`. The panes refresh every :data:`POLL_SECONDS` while this screen is
-the one on top (not under a modal, help or detail screen), and back off when the store
-keeps failing. A failure is one notification per streak, never a traceback.
+A composition: the status line, the five panes with their reads of the store
+(``tui/widgets/overview.py``, which shows the results and backs off when the store keeps
+failing) and the footer. The keys are ``tui/home_keys.py``, what the row keys do
+``tui/home_actions.py``. This screen says when to read: every :data:`POLL_SECONDS` while
+it is the one on top (not under a modal, help or detail screen), on resume, and after an
+action; and it routes ``enter`` on a row to the screen that shows it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING, cast
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
-from textual.containers import Container
 from textual.events import DescendantFocus
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
-from textual.worker import get_current_worker
 
 from dockyard.core.overview import (
-    PAGE_SIZE,
     DeploymentRow,
     ModelRow,
     MonitoringRow,
     Pane,
     RunRow,
-    agent_status,
-    load_pane,
     row_fields,
-    waiting_for,
 )
 from dockyard.core.workspace import Workspace, os_user
 from dockyard.store.queries import Reader
 from dockyard.tui import navigation
-from dockyard.tui.errors import describe_error
+from dockyard.tui.home_actions import HomeRowActions
 from dockyard.tui.home_keys import HOME_BINDINGS, PANE_KEYS
 from dockyard.tui.messages import (
     AgentStatusLoaded,
-    FilterChanged,
     LoadFailed,
-    MoreRowsWanted,
     OpenRequested,
     PaneLoaded,
     WaitingLoaded,
 )
+from dockyard.tui.widgets.overview import Overview
 from dockyard.tui.widgets.pane import OverviewPane
 from dockyard.tui.widgets.status_line import StatusLine
 
 #: Seconds between two refreshes of the visible panes.
 POLL_SECONDS = 2.0
-
-#: After repeated failures, wait at most this many polls before trying again.
-MAX_BACKOFF_POLLS = 15
 
 #: The pane focused when the app opens: runs are what people come back to watch.
 START_PANE = Pane.RUNS
@@ -65,7 +56,7 @@ if TYPE_CHECKING:
     from dockyard.tui.deploy_actions import Reread
 
 
-class HomeScreen(Screen[None]):
+class HomeScreen(HomeRowActions, Screen[None]):
     """The five panes, the status line and the footer."""
 
     BINDINGS = HOME_BINDINGS
@@ -89,18 +80,12 @@ class HomeScreen(Screen[None]):
         self._now = now
         self._workspace_label = workspace_label
         self._user = user
-        # Who approves from here: the OS account, as core decides (never DOCKYARD_USER).
-        self._actor = os_user()
         self.active_pane = START_PANE
-        self._failing: set[str] = set()
-        self._failed_polls = 0
-        self._skip_polls = 0
 
     def compose(self) -> ComposeResult:
         yield StatusLine(workspace_label=self._workspace_label, user=self._user)
-        with Container(id="panes"):
-            for pane in Pane:
-                yield OverviewPane(pane)
+        # Who approves from here: the OS account, as core decides (never DOCKYARD_USER).
+        yield Overview(open_reader=self._open_reader, now=self._now, actor=os_user(), id="panes")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -114,7 +99,7 @@ class HomeScreen(Screen[None]):
         """Back from a run, a form or a modal: read the panes now, not at the next poll,
         so a key pressed at once (x on the top run) acts on what is true."""
         if self._resumed_before:
-            self._skip_polls = 0
+            self.overview.skip_polls = 0
             if self.refreshed_by_decision:
                 # A decision re-reads the Deployments pane itself; reading every pane
                 # (100,000 runs) now would compete with that and with this repaint, and
@@ -139,10 +124,10 @@ class HomeScreen(Screen[None]):
     # --- panes ------------------------------------------------------------------------------
 
     def pane(self, pane: Pane | str) -> OverviewPane:
-        return self.query_one(f"#pane-{Pane(pane).value}", OverviewPane)
+        return self.overview.pane(pane)
 
     def panes(self) -> list[OverviewPane]:
-        return list(self.query(OverviewPane))
+        return self.overview.panes()
 
     @property
     def current(self) -> OverviewPane:
@@ -190,7 +175,7 @@ class HomeScreen(Screen[None]):
         self.current.clear_filter()
 
     def action_refresh(self) -> None:
-        self._skip_polls = 0
+        self.overview.skip_polls = 0
         self.refresh_panes()
 
     def action_open_selected(self) -> None:
@@ -206,79 +191,29 @@ class HomeScreen(Screen[None]):
     def action_last_row(self) -> None:
         self.current.table.action_last_row()
 
-    # --- loading ----------------------------------------------------------------------------
+    # --- reading: tui.widgets.overview reads; these hooks say when ------------------------
+
+    @property
+    def overview(self) -> Overview:
+        return self.query_one(Overview)
 
     def refresh_panes(self) -> None:
         """Re-read what every pane shows (its filter, as many rows as it has loaded)."""
-        requests = [
-            (pane.pane, pane.filter_text, pane.refresh_limit, pane.archived)
-            for pane in self.panes()
-        ]
-        self._load_panes(requests)
+        self.overview.refresh_panes()
 
     def _poll(self) -> None:
         if not self.is_active:
             return  # hidden under help, a detail screen or a modal: no reads
-        if self._skip_polls > 0:
-            self._skip_polls -= 1
-            return
-        if any(worker.group == "home-refresh" and worker.is_running for worker in self.workers):
-            return
-        self.refresh_panes()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="home-refresh")
-    def _load_panes(self, requests: list[tuple[Pane, str, int, str]]) -> None:
-        worker = get_current_worker()
-        try:
-            reader = self._open_reader()
-            now = self._now()
-            status = agent_status(reader, now)
-        except Exception as error:
-            self.post_message(LoadFailed("the store", describe_error(error)))
-            return
-        for pane, filter_text, limit, archived in requests:
-            if worker.is_cancelled:
-                return
-            try:
-                page = load_pane(reader, pane, filter_text, limit=limit, now=now, archived=archived)
-            except Exception as error:
-                self.post_message(LoadFailed(pane.heading, describe_error(error), pane=pane))
-                continue
-            self.post_message(PaneLoaded(page))
-        if not worker.is_cancelled:
-            self.post_message(AgentStatusLoaded(status))
-            self._post_waiting(reader)
-
-    def _post_waiting(self, reader: Reader) -> None:
-        try:
-            self.post_message(WaitingLoaded(waiting_for(reader, self._actor)))
-        except Exception as error:
-            self.post_message(LoadFailed("the requests", describe_error(error)))
+        if self.overview.poll_due():
+            self.refresh_panes()
 
     def refresh_deployments(self) -> None:
         """Re-read the Deployments pane and the header's count only: after a decision,
         nothing else changed, and the answer must come at once (docs/performance.md)."""
-        pane = self.pane(Pane.DEPLOYMENTS)
-        self._load_deployments(pane.filter_text, pane.refresh_limit)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="home-deployments")
-    def _load_deployments(self, filter_text: str, limit: int) -> None:
-        for message in self._read_deployments(filter_text, limit):
-            self.post_message(message)
+        self.overview.refresh_deployments(self._read_deployments)
 
     def _read_deployments(self, filter_text: str, limit: int) -> list[Message]:
-        """The Deployments pane's page and the header's count, as the messages that show
-        them (in a worker thread; never raises)."""
-        try:
-            reader = self._open_reader()
-            page = load_pane(reader, Pane.DEPLOYMENTS, filter_text, limit=limit, now=self._now())
-        except Exception as error:
-            heading = Pane.DEPLOYMENTS.heading
-            return [LoadFailed(heading, describe_error(error), pane=Pane.DEPLOYMENTS)]
-        try:
-            return [PaneLoaded(page), WaitingLoaded(waiting_for(reader, self._actor))]
-        except Exception as error:
-            return [PaneLoaded(page), LoadFailed("the requests", describe_error(error))]
+        return self.overview.read_deployments(filter_text, limit)
 
     def deployments_reread(self) -> Reread:
         """After a decision: the Deployments pane and the header's count, read in the
@@ -296,52 +231,21 @@ class HomeScreen(Screen[None]):
         # Handled here and now rather than posted: posted, each would repaint on its own.
         for message in messages:
             if isinstance(message, PaneLoaded):
+                self.overview.on_pane_loaded(message)
                 self.on_pane_loaded(message)
             elif isinstance(message, WaitingLoaded):
                 self.on_waiting_loaded(message)
             elif isinstance(message, LoadFailed):
-                self.on_load_failed(message)
+                self.overview.on_load_failed(message)
 
-    def _load_page(self, pane: Pane, filter_text: str, *, offset: int, append: bool) -> None:
-        """Start a worker for one page of one pane; a newer request for it cancels this one."""
-        archived = self.pane(pane).archived
-        self.run_worker(
-            partial(self._read_page, pane, filter_text, offset, append, archived),
-            thread=True,
-            exclusive=True,
-            exit_on_error=False,
-            group=f"{'more' if append else 'filter'}-{pane.value}",
-            name=f"load {pane.value}",
-        )
+    def refresh_monitoring(self) -> None:
+        """Re-read the Monitoring pane (and with it the header's alert count)."""
+        pane = self.pane(Pane.MONITORING)
+        self.overview.load_page(Pane.MONITORING, pane.filter_text, offset=0, append=False)
 
-    def _read_page(
-        self, pane: Pane, filter_text: str, offset: int, append: bool, archived: str = "hide"
-    ) -> None:
-        worker = get_current_worker()
-        try:
-            page = load_pane(
-                self._open_reader(),
-                pane,
-                filter_text,
-                limit=PAGE_SIZE,
-                offset=offset,
-                now=self._now(),
-                archived=archived,
-            )
-        except Exception as error:
-            self.post_message(LoadFailed(pane.heading, describe_error(error), pane=pane))
-            return
-        if not worker.is_cancelled:
-            self.post_message(PaneLoaded(page, append=append))
-
-    # --- results ----------------------------------------------------------------------------
+    # --- results (after the Overview showed them) -------------------------------------------
 
     def on_pane_loaded(self, message: PaneLoaded) -> None:
-        self._failing.discard(message.page.pane.heading)
-        self._failing.discard("the store")
-        if not self._failing:
-            self._failed_polls = 0
-        self.pane(message.page.pane).apply_page(message.page, append=message.append)
         if message.page.pane is Pane.RUNS and self._show_run_key is not None:
             self._put_cursor_on_run()
         if message.page.pane is Pane.MONITORING and not message.page.filter_text:
@@ -352,29 +256,6 @@ class HomeScreen(Screen[None]):
 
     def on_waiting_loaded(self, message: WaitingLoaded) -> None:
         self.query_one(StatusLine).waiting = message.count
-
-    def on_load_failed(self, message: LoadFailed) -> None:
-        targets = [self.pane(message.pane)] if message.pane else self.panes()
-        for pane in targets:
-            pane.show_error(message.error)
-        if message.what not in self._failing:
-            self._failing.add(message.what)
-            self.notify(
-                f"Cannot read {message.what}: {message.error}",
-                title="Load failed",
-                severity="error",
-                timeout=8,
-            )
-        # Back off: 1, 2, 4, ... polls skipped, up to MAX_BACKOFF_POLLS.
-        self._failed_polls += 1
-        self._skip_polls = min(2 ** (self._failed_polls - 1), MAX_BACKOFF_POLLS)
-
-    def on_filter_changed(self, message: FilterChanged) -> None:
-        self._load_page(message.pane, message.text, offset=0, append=False)
-
-    def on_more_rows_wanted(self, message: MoreRowsWanted) -> None:
-        filter_text = self.pane(message.pane).filter_text
-        self._load_page(message.pane, filter_text, offset=message.offset, append=True)
 
     def on_open_requested(self, message: OpenRequested) -> None:
         if message.pane is Pane.RUNS:
@@ -501,98 +382,3 @@ class HomeScreen(Screen[None]):
         if self._show_run_key in keys:
             runs.table.move_cursor(row=keys.index(self._show_run_key), animate=False)
             self._show_run_key = None
-
-    # --- deployments: a approve, x reject, b roll back, D request (tui.deploy_actions) ------
-
-    def _request_at_cursor(self) -> DeploymentRow | None:
-        row = self.pane(Pane.DEPLOYMENTS).row_at_cursor()
-        if not isinstance(row, DeploymentRow) or row.kind != "request":
-            self.notify("No request highlighted in the Deployments pane", severity="warning")
-            return None
-        return row
-
-    def action_approve_request(self) -> None:
-        from dockyard.tui import deploy_actions
-
-        row = self._request_at_cursor()
-        if row is not None:
-            subject = deploy_actions.Subject.from_row(row)
-            deploy_actions.ask_to_approve(self, self.workspace, subject, self.deployments_reread())
-
-    def action_reject_request(self) -> None:
-        from dockyard.tui import deploy_actions
-
-        row = self._request_at_cursor()
-        if row is not None:
-            subject = deploy_actions.Subject.from_row(row)
-            deploy_actions.ask_to_reject(self, self.workspace, subject, self.deployments_reread())
-
-    def action_roll_back(self) -> None:
-        from dockyard.tui import deploy_actions
-
-        row = self.pane(Pane.DEPLOYMENTS).row_at_cursor()
-        if not isinstance(row, DeploymentRow) or row.kind != "deployment":
-            self.notify(
-                "Highlight a deployment (a D row) in the Deployments pane to roll it back",
-                severity="warning",
-            )
-            return
-        deploy_actions.ask_to_roll_back(
-            self,
-            self.workspace,
-            env=row.target,
-            model=row.model,
-            current=row.ref,
-            on_done=self.deployments_reread(),
-        )
-
-    def action_request_deployment(self) -> None:
-        from dockyard.tui import deploy_actions
-
-        row = self.pane(Pane.MODELS).row_at_cursor()
-        if not isinstance(row, ModelRow) or row.latest_version is None:
-            self.notify("No model version highlighted in the Models pane", severity="warning")
-            return
-        ref = f"{row.name}@{row.latest_version}"
-        deploy_actions.ask_to_request(self, self.workspace, ref, self.deployments_reread())
-
-    # --- housekeeping: d archives/deletes, H shows archived (tui.housekeeping_actions) -------
-
-    def action_toggle_archived(self) -> None:
-        shown = self.current.toggle_archived()
-        heading = self.active_pane.heading
-        self.notify(
-            f"{heading}: archived rows shown (dimmed, marked ⊘)"
-            if shown
-            else f"{heading}: archived rows hidden",
-            markup=False,
-        )
-
-    def action_tidy_row(self) -> None:
-        from dockyard.tui import housekeeping_actions
-
-        row = self.current.row_at_cursor()
-        target = housekeeping_actions.Target.from_row(row) if row is not None else None
-        if target is None:
-            self.notify(f"Nothing highlighted in {self.active_pane.heading}", severity="warning")
-            return
-        housekeeping_actions.ask_to_tidy(self, self.workspace, target, self.action_refresh)
-
-    # --- monitoring: A acknowledges (tui.monitor_actions asks and does the work) ------------
-
-    def refresh_monitoring(self) -> None:
-        """Re-read the Monitoring pane (and with it the header's alert count)."""
-        pane = self.pane(Pane.MONITORING)
-        self._load_page(Pane.MONITORING, pane.filter_text, offset=0, append=False)
-
-    def action_acknowledge_alert(self) -> None:
-        from dockyard.tui import monitor_actions
-
-        row = self.pane(Pane.MONITORING).row_at_cursor()
-        if not isinstance(row, MonitoringRow) or row.kind != "alert":
-            self.notify(
-                "Highlight an alert (an ALERT row) in the Monitoring pane to acknowledge it",
-                severity="warning",
-            )
-            return
-        monitor_actions.ask_to_acknowledge(self, self.workspace, row.id, row.message)

@@ -4,8 +4,10 @@ report of the version under the cursor.
 Everything the command line's ``dockyard model …`` does to one model is a key here: ``a``
 points an alias at the version (``A`` removes one), ``e`` edits its description and tags,
 ``space`` tags versions and ``c`` compares the tagged ones, ``w`` writes the report as
-Markdown. Every read and write runs in a worker; core errors become notifications. The
-parts are ``widgets/model_versions.py``, the writes ``tui/model_actions.py``.
+Markdown, ``d`` archives or deletes the version (asked first, ``tui/housekeeping_actions``)
+and ``H`` shows archived versions, dimmed and marked. Every read and write runs in a
+worker; core errors become notifications. The parts are ``widgets/model_versions.py``, the
+writes ``tui/model_actions.py``.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
+from dockyard.core.overview import ARCHIVED_MARK
 from dockyard.core.workspace import Workspace
 from dockyard.tui import model_actions, navigation
 from dockyard.tui.errors import describe_error
+from dockyard.tui.housekeeping_actions import Target, VersionHousekeeping, version_bindings
 from dockyard.tui.model_actions import ModelChanged
 from dockyard.tui.navigation import compare_limit_problem
 from dockyard.tui.text import data_text, plain
@@ -74,7 +78,7 @@ class ModelLoadFailed(Message):
         self.version = version
 
 
-class ModelScreen(Screen[None]):
+class ModelScreen(VersionHousekeeping, Screen[None]):
     """``ModelScreen(workspace, "wine-clf", now=...)``: opened by enter in the Models pane."""
 
     BINDINGS = [
@@ -92,6 +96,7 @@ class ModelScreen(Screen[None]):
             id="model-request-deployment",
         ),
         Binding("w", "write_report", "Write report", show=False, id="model-write-report"),
+        *version_bindings("model"),
         Binding("r", "reload", "Refresh", show=False, id="model-refresh"),
     ]
 
@@ -183,7 +188,7 @@ class ModelScreen(Screen[None]):
         from dockyard.core.registry import alias_history_events, list_versions
 
         try:
-            versions = list_versions(self.workspace, self.model_name)
+            versions = list_versions(self.workspace, self.model_name, archived=self.archived)
             history, event_ids = alias_history_events(self.workspace, self.model_name)
             # the shown moves, their neighbours and the head only: the whole chain is
             # `dockyard audit verify`'s, and takes seconds on a long log
@@ -288,9 +293,10 @@ class ModelScreen(Screen[None]):
         count = len(self._order)
         title = f"Model {self.model_name} · {count} version{'s' if count != 1 else ''}"
         self.query_one("#model", Vertical).border_title = plain(title)
-        self.query_one("#model", Vertical).border_subtitle = (
-            f"{len(self.tagged)} tagged · c compares" if self.tagged else ""
-        )
+        notes = [f"{len(self.tagged)} tagged · c compares"] if self.tagged else []
+        if self.archived != "hide":
+            notes.append(f"archived shown {ARCHIVED_MARK} · H hides")
+        self.query_one("#model", Vertical).border_subtitle = " · ".join(notes)
 
     def _show_history(self) -> None:
         self.query_one(AliasMoves).show(self.history, self.audit_warning, self._now())
@@ -367,6 +373,11 @@ class ModelScreen(Screen[None]):
             return
         refresh = getattr(self.app, "refresh_deployments", None)
         deploy_actions.ask_to_request(self, self.workspace, current.ref, refresh)
+
+    def tidy_target(self) -> Target | None:
+        """What ``d`` archives or deletes (``VersionHousekeeping``): the version highlighted."""
+        v = self.current
+        return None if v is None else Target("model", v.ref, f"model {v.ref}", bool(v.archived_at))
 
     def action_write_report(self) -> None:
         current = self._need_version("write a report for")

@@ -127,7 +127,8 @@ APP_COMMANDS: tuple[AppCommand, ...] = (
     ),
     AppCommand(
         "Show archived",
-        "Show or hide archived rows in the focused Datasets, Runs or Models pane (H)",
+        "Show or hide archived rows in the focused Datasets, Runs or Models pane, or "
+        "archived versions on a dataset or model screen (H)",
         "toggle_archived",
         ("archived",),
     ),

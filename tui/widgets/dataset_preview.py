@@ -101,8 +101,9 @@ class DatasetPreview(Vertical):
     def total(self) -> int:
         return self.version.n_rows if self.version else 0
 
-    def show_version(self, version: VersionInfo) -> None:
-        """Forget the window of the version shown before; read nothing yet (:meth:`fill`)."""
+    def show_version(self, version: VersionInfo | None) -> None:
+        """Forget the window of the version shown before; read nothing yet (:meth:`fill`).
+        None: no version left to show (the last one was archived or deleted)."""
         self.version = version
         self._columns = []
         self._widths = []

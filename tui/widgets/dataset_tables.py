@@ -11,9 +11,10 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from dockyard.core.overview import NO_VALUE, human_age, human_size
+from dockyard.core.overview import NO_VALUE, archived_cell, human_age, human_size
 from dockyard.core.text import visible
 from dockyard.tui.profile_rows import profile_cells
+from dockyard.tui.text import data_text
 from dockyard.tui.widgets.tables import fill_table
 
 if TYPE_CHECKING:
@@ -52,6 +53,14 @@ def profile_rows(profile: dict[str, Any]) -> list[tuple[str, ...]]:
         name, detail = cell(c.name, 22), cell(c.detail, 30)
         rows.append((name, c.kind, detail, c.missing, c.distinct, c.min, c.max, c.mean))
     return rows
+
+
+def _dimmed(value: str | Text) -> Text:
+    if isinstance(value, Text):
+        text = value.copy()
+        text.stylize("dim")
+        return text
+    return data_text(value, "dim")
 
 
 # --- messages from the workers ----------------------------------------------------------------
@@ -108,23 +117,29 @@ class DatasetVersionsTable(DatasetTable):
     def show_versions(
         self, versions: dict[int, VersionInfo], order: list[int], tagged: list[int], now: datetime
     ) -> None:
-        """One row per version in ``order``, the tagged ones marked."""
+        """One row per version in ``order``, the tagged ones marked; archived ones (shown
+        by ``H``) dimmed and marked in the first cell, as in the home screen's panes."""
         rows: list[tuple[Any, ...]] = []
         for number_ in order:
             v = versions[number_]
             mark = TAG_MARK if number_ in tagged else " "
-            rows.append(
-                (
-                    Text(f"{mark}v{v.version}", style="bold" if mark == TAG_MARK else ""),
-                    f"{v.n_rows:,}",
-                    str(v.n_cols),
-                    human_size(v.size_bytes),
-                    v.content_hash[:10],
-                    cell(v.message, 36),
-                    cell(v.author, 12),
-                    human_age(v.created_at, now),
-                )
+            archived = v.archived_at is not None
+            first = f"{mark}v{v.version}"
+            first = archived_cell(first.lstrip(), archived) if archived else first
+            row: tuple[Any, ...] = (
+                Text(first, style="bold" if mark == TAG_MARK else ""),
+                f"{v.n_rows:,}",
+                str(v.n_cols),
+                human_size(v.size_bytes),
+                v.content_hash[:10],
+                cell(v.message, 36),
+                cell(v.author, 12),
+                human_age(v.created_at, now),
             )
+            if archived:
+                # dimmed, and marked in the first cell for monochrome
+                row = tuple(_dimmed(value) for value in row)
+            rows.append(row)
         fill_table(self, VERSION_COLUMNS, rows, [str(n) for n in order])
 
 

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from dockyard.core.overview import NO_VALUE, as_utc, format_metric, human_age
+from dockyard.core.overview import NO_VALUE, archived_cell, as_utc, format_metric, human_age
 from dockyard.core.text import visible
 from dockyard.tui.text import data_text
 
@@ -64,8 +64,11 @@ class VersionsTable(DataTable[Text]):
         self.update_cell(str(info.version), "c0", cells[0], update_width=True)
 
     def cells(self, info: VersionInfo, tagged: bool, now: datetime) -> list[Text]:
+        """The row of ``info``; an archived version (shown by ``H``) dimmed and marked in
+        the first cell, as in the home screen's panes."""
+        archived = info.archived_at is not None
         version = Text(
-            f"{TAG_MARK if tagged else ''}v{info.version}",
+            archived_cell(f"{TAG_MARK if tagged else ''}v{info.version}", archived),
             style="bold magenta" if tagged else "",
             no_wrap=True,
         )
@@ -76,7 +79,7 @@ class VersionsTable(DataTable[Text]):
             if self.metric_heading
             else format_metric(info.primary_metric, info.primary_value)
         )
-        return [
+        cells = [
             version,
             aliases,
             data_text(metric),
@@ -85,6 +88,10 @@ class VersionsTable(DataTable[Text]):
             Text(human_age(created, now), no_wrap=True),
             data_text(info.description or ""),
         ]
+        if archived:
+            for cell in cells:
+                cell.stylize("dim")
+        return cells
 
 
 class AliasMoves(Static):
