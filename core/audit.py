@@ -582,15 +582,16 @@ _CANONICAL_SQL = f"SELECT id, prev_hash, hash, {_CANONICAL_EXPR}\nFROM audit_eve
 # built and joined inside SQLite, so Python receives six objects per batch instead of four
 # per event (making those objects was a third of the check's CPU). The canonical texts are
 # joined by newlines (json_array escapes every control character, so no text holds one),
-# the previous-hashes and the hashes by spaces, the witness lines as a template whose
-# positions (``%d``) are filled in in Python. group_concat skips NULLs: an event whose
+# the previous-hashes and the hashes by spaces, the witness lines as a template of ids
+# whose positions and hashes (``%d``, ``%s``) are filled in in Python (a concatenation per
+# event in SQLite costs more than that). group_concat skips NULLs: an event whose
 # ``at`` SQLite does not rebuild leaves the batch a text short, and the batch is then
 # rebuilt in Python. group_concat follows the ordered subquery; were it not to, nothing
 # would match and the row-by-row check would decide.
 _BATCH_SQL = f"""
 SELECT count(*) AS n, max(id) AS last, group_concat(canonical, char(10)) AS texts,
        group_concat(prev_hash, ' ') AS prevs, group_concat(hash, ' ') AS hashes,
-       group_concat('%d ' || id || ' ' || hash, char(10)) AS lines
+       group_concat(id, ' %s' || char(10) || '%d ') AS lines
 FROM (SELECT id, prev_hash, hash, {_CANONICAL_EXPR} AS canonical FROM audit_event
       WHERE id > :after AND id <= :upto ORDER BY id LIMIT :size)
 """
@@ -654,7 +655,7 @@ class _Batch(NamedTuple):
     texts: list[bytes]  # the canonical text of each event, as hashed
     prevs: str  # the stored previous-hashes, joined by spaces
     hashes: str  # the stored hashes, joined by spaces
-    lines: str  # the witness lines "%d ID HASH", joined by newlines
+    lines: str  # the witness lines as "%d ID %s", joined by newlines
 
 
 def _rows_batch(rows: list[tuple[Any, ...]]) -> _Batch:
@@ -663,7 +664,7 @@ def _rows_batch(rows: list[tuple[Any, ...]]) -> _Batch:
         len(rows), int(rows[-1][0]),
         [_canonical_text(row[1], *row[3:]).encode() for row in rows],
         " ".join([row[1] for row in rows]), " ".join([row[2] for row in rows]),
-        "\n".join([f"%d {row[0]} {row[2]}" for row in rows]),
+        "\n".join([f"%d {row[0]} %s" for row in rows]),
     )  # fmt: skip
 
 
@@ -678,7 +679,8 @@ def _sqlite_batches(reader: Any, after: int, upto: int) -> Iterator[_Batch]:
         if texts is not None and texts.isascii() and "\x7f" not in texts:
             split = texts.encode().split(b"\n")
         if split is not None and len(split) == size:
-            yield _Batch(size, last, split, row["prevs"], row["hashes"], row["lines"])
+            lines = f"%d {row['lines']} %s"
+            yield _Batch(size, last, split, row["prevs"], row["hashes"], lines)
         else:  # events SQLite cannot rebuild (non-ASCII, DEL, another ``at``): in Python
             yield _rows_batch(list(reader.iter_rows(_ROWS_SQL, {"after": after, "upto": last})))
         after = last
@@ -801,9 +803,11 @@ def _check_in_batches(
                 # then every hash but the last (no space in any, so none is split).
                 if batch.prevs != (prev + " " + batch.hashes[:-65] if size > 1 else prev):
                     return None
-                # The hashes are hex digits by now, so the template holds no other ``%``.
-                positions = tuple(range(count + 1, count + size + 1))
-                matched = lines.match(((batch.lines + "\n") % positions).encode())
+                # Each witness line: the event's position, id and hash.
+                values: list[object] = [None] * (2 * size)
+                values[::2] = range(count + 1, count + size + 1)
+                values[1::2] = batch.hashes.split(" ")
+                matched = lines.match(((batch.lines + "\n") % tuple(values)).encode())
                 if matched < 0:
                     return None
                 if matched:
