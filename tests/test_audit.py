@@ -717,8 +717,12 @@ def test_the_batched_canonical_text_is_the_writers_for_awkward_values(
     monkeypatch.setattr(audit, "_BATCH", 3)
     built_in_python: list[int] = []
     rows_batch = audit._rows_batch
-    monkeypatch.setattr(audit, "_rows_batch", lambda rows: built_in_python.append(1) or
-                        rows_batch(rows))  # fmt: skip
+
+    def counted(rows: list[tuple[object, ...]]) -> audit._Batch:
+        built_in_python.append(len(rows))
+        return rows_batch(rows)
+
+    monkeypatch.setattr(audit, "_rows_batch", counted)
     path = witness_path(workspace)
     reader = open_reader(workspace.db_url)
     try:
