@@ -16,6 +16,7 @@ an index instead of sorting the whole table on a ``CASE`` expression.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import sqlite3
@@ -103,6 +104,18 @@ class SqliteReader:
                 yield rows
         finally:
             cursor.close()
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction around the statements run inside: they all see the store
+        as the first of them found it (a check made of many statements needs one state)."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._conn.rollback()
 
     def close(self) -> None:
         with self._lock:
