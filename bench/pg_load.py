@@ -25,8 +25,8 @@ Then 20 processes start at the same moment and run for ``--seconds``:
   TUI does and, every ``--every`` seconds (each from its own random phase), does what the
   home screen's refresh does (``--refresh all``: ``core.overview.load_pane`` of the five
   panes and the agent's status; ``runs``: the Runs pane only), timing the Runs page read;
-* 2 approvers: ``core.deployments.approve_request`` as ``approver-a`` and ``approver-b``
-  (the ``actor`` argument: on main the acting user is not yet the database login), each
+* 2 approvers: ``core.deployments.approve_request`` as ``approver-a`` and ``approver-b``,
+  each through its own database login (on PostgreSQL the login is the acting user), each
   taking the oldest pending request it has not approved, one every ``--approve-every``
   seconds; the second approval of a request deploys it.
 
@@ -183,8 +183,10 @@ def approver_main(argv: list[str]) -> int:
 # --------------------------------------------------------------------------- parent side
 
 
-def _spawn(role: str, *args: str) -> subprocess.Popen[str]:
+def _spawn(role: str, *args: str, db_url: str | None = None) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(kit.ROOT / ".pkg")}
+    if db_url is not None:
+        env["DOCKYARD_DB"] = db_url
     return subprocess.Popen(
         [kit.python(), str(Path(__file__).resolve()), role, *args],
         stdin=subprocess.PIPE,
@@ -225,6 +227,32 @@ def _pg(url: str) -> Any:
     import psycopg
 
     return psycopg.connect(pgkit.libpq(url), autocommit=True)
+
+
+#: The approvers' password for their own logins (a private, throwaway bench server).
+APPROVER_PASSWORD = "bench-approver"
+
+
+def approver_logins(workspace: Any) -> dict[str, str]:
+    """Each approver's own database login (on PostgreSQL the login is the acting user, so
+    two reviewers are two logins), as a store URL per approver name. Superusers here: the
+    bench measures load, and the triggers' rules have their own tests (tests/test_team.py)."""
+    from sqlalchemy.engine import make_url
+
+    urls = {}
+    with _pg(workspace.db_url) as conn:
+        for name in APPROVERS:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+            if exists is None:
+                conn.execute(
+                    f"CREATE ROLE \"{name}\" LOGIN SUPERUSER PASSWORD '{APPROVER_PASSWORD}'"
+                )
+            urls[name] = (
+                make_url(workspace.db_url)
+                .set(username=name, password=APPROVER_PASSWORD)
+                .render_as_string(hide_password=False)
+            )
+    return urls
 
 
 def prepare_approvals(workspace: Any, requests: int) -> str:
@@ -376,6 +404,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[kit.Target]]:
             )
             for _ in range(args.readers)
         ]
+        logins = approver_logins(workspace)
         approvers = [
             _spawn(
                 "_approver",
@@ -387,6 +416,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[kit.Target]]:
                 str(args.seconds),
                 "--every",
                 str(args.approve_every),
+                db_url=logins[APPROVERS[i % len(APPROVERS)]],
             )
             for i in range(args.approvers)
         ]

@@ -34,6 +34,10 @@ CHUNK_CHARS = 64 * 1024
 FLUSH_SECONDS = 1.0
 #: ... and at once when this much is pending (memory stays bounded).
 FLUSH_CHARS = 256 * 1024
+#: At most this much text waits for the store (more is let go, oldest first, counted): a
+#: run that floods its output faster than the store takes it must not grow the
+#: supervisor's memory (tests/test_processes.py, flat memory).
+MAX_PENDING_CHARS = 1024 * 1024
 #: The store keeps this much of each run's log, the newest part (the end of a failed
 #: run's log is what one wants); the file keeps it all.
 KEEP_CHARS = 8 * 1024 * 1024
@@ -102,9 +106,10 @@ class LogStream:
     def write(self, data: bytes) -> None:
         """Queue ``data`` (raw output, decoded as UTF-8 with replacement characters).
 
-        When the store falls behind by more than :data:`KEEP_CHARS` (it is slow or away),
-        the oldest pending text is let go, counted: the store would drop it anyway (it
-        keeps the newest part), memory stays bounded, and readers are told it is missing.
+        When the store falls behind by more than :data:`MAX_PENDING_CHARS` (it is slow or
+        away, or the run floods its output), the oldest pending text is let go, counted:
+        the store keeps only the newest part anyway, memory stays bounded, and readers are
+        told what is missing (the log file has it all).
         """
         text = self._decoder.decode(data)
         if not text:
@@ -113,7 +118,8 @@ class LogStream:
             pending = self._pending
             pending.append(text)
             self._backlog += len(text)
-            while self._backlog > self.keep_chars + FLUSH_CHARS and len(pending) > 1:
+            limit = min(self.keep_chars, MAX_PENDING_CHARS) + FLUSH_CHARS
+            while self._backlog > limit and len(pending) > 1:
                 head, after = pending[0], pending[1]
                 if isinstance(head, str):
                     pending[0] = len(head)
