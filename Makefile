@@ -33,7 +33,7 @@ test: $(STAMP)
 	  { echo "tmux is required by the end-to-end tests: install it and re-run"; exit 1; }; }
 	@bash .ci/postgres.sh
 	@# loadgroup: a module marked xdist_group runs on one worker (its template built once)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=25
 
 test-min:
 	rm -rf $(VENV_MIN)
