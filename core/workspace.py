@@ -664,22 +664,44 @@ def open_store(workspace: Workspace) -> Engine:
     return engine_for(workspace)
 
 
-def store_revision(workspace: Workspace) -> str | None:
-    """The schema revision recorded in the workspace's SQLite store, or None if the file
-    does not exist yet or records none.
+def _postgres_revision(db_url: str) -> str | None:
+    from dockyard.store.queries import postgres_revision
 
-    Read with the standard ``sqlite3`` module, read-only: no SQLAlchemy import, no
-    migration, so ``dockyard --version`` stays instant and changes nothing. Raises
-    :class:`InputError` for a store that is not a SQLite file (``DOCKYARD_DB``) or not a
-    database at all.
+    try:
+        return postgres_revision(db_url)
+    except ImportError:
+        raise InputError(
+            "the store is on PostgreSQL and its driver is not installed: "
+            "pip install 'dockyard[postgres]'"
+        ) from None
+    except Exception as exc:
+        from dockyard.store.db import StoreError  # loaded already if that is what this is
+
+        if isinstance(exc, StoreError):
+            raise InputError(str(exc)) from None
+        raise
+
+
+def store_revision(workspace: Workspace) -> str | None:
+    """The schema revision recorded in the workspace's store, or None if the store does
+    not exist yet or records none.
+
+    Read-only and without SQLAlchemy (the standard ``sqlite3`` module, or psycopg for a
+    PostgreSQL store), no migration, so ``dockyard --version`` stays quick and changes
+    nothing. Raises :class:`InputError` for a store that cannot be reached or read, or is
+    not a database at all.
     """
     import sqlite3
 
-    from dockyard.store.queries import SqliteReader, schema_revision
+    from dockyard.store.queries import SqliteReader, libpq_url, schema_revision
 
     path = workspace.db_path
+    if path is None and libpq_url(workspace.db_url) is not None:
+        return _postgres_revision(workspace.db_url)
     if path is None:
-        raise InputError("the store is not a SQLite file (DOCKYARD_DB); its revision is not read")
+        raise InputError(
+            "the store is neither a SQLite file nor PostgreSQL; its revision is not read"
+        )
     if not path.is_file():
         return None
     try:

@@ -232,6 +232,31 @@ class PsycopgReader:
             self._conn.close()
 
 
+def postgres_revision(db_url: str) -> str | None:
+    """The Alembic revision the PostgreSQL store at ``db_url`` records (None before its
+    schema exists), read without migrating anything.
+
+    Raises ``store.db.StoreConnectError`` (one line, no password) when the server cannot be
+    reached or refuses the login.
+    """
+    import psycopg
+
+    conninfo = libpq_url(db_url)
+    assert conninfo is not None
+    try:
+        reader = PsycopgReader(conninfo, connect_timeout=5)
+    except psycopg.Error as exc:
+        from dockyard.store.db import StoreConnectError, describe_connect_error
+
+        raise StoreConnectError(describe_connect_error(db_url, exc)) from None
+    try:
+        return schema_revision(reader)
+    except psycopg.errors.UndefinedTable:
+        return None
+    finally:
+        reader.close()
+
+
 def open_postgres_reader(db_url: str) -> PsycopgReader:
     """A ``PsycopgReader`` of the PostgreSQL store at ``db_url``, migrated if behind.
 

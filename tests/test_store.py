@@ -181,6 +181,9 @@ def test_a_wrong_password_is_one_line_and_init_writes_nothing(tmp_path: Path, pg
         assert listed.returncode == 2
         assert "refused the login of 'dockyard' (wrong password)" in one_line_error(listed)
         assert "not-the-password" not in listed.stderr
+    version = dockyard("--version", cwd=tmp_path / "ws", env={"DOCKYARD_DB": wrong})
+    assert version.returncode == 0 and "not-the-password" not in version.stdout
+    assert "refused the login of 'dockyard' (wrong password)" in version.stdout
     made = dockyard("init", str(tmp_path / "team"), "--db", wrong, cwd=tmp_path)
     assert made.returncode == 2 and "wrong password" in one_line_error(made)
     assert not (tmp_path / "team").exists()
@@ -206,6 +209,8 @@ def test_a_postgresql_store_at_a_newer_migration_is_refused_and_left_untouched(
         result = dockyard(*command, cwd=tmp_path, env={"DOCKYARD_DB": pg_url})
         assert result.returncode == 2
         assert "(revision 9999) is newer than this Dockyard knows" in one_line_error(result)
+    version = dockyard("--version", cwd=tmp_path, env={"DOCKYARD_DB": pg_url})
+    assert f"workspace {tmp_path}: store schema 9999 (this Dockyard expects" in version.stdout
     with _pg_connect(pg_url) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("9999",)]
 
@@ -222,6 +227,8 @@ def test_init_db_records_the_store_for_every_later_command(tmp_path: Path, pg_ur
     listed = dockyard("project", "list", "--json", cwd=tmp_path)
     assert [p["name"] for p in json.loads(listed.stdout)] == ["p"]
     assert not (tmp_path / ".dockyard" / "dockyard.db").exists()
+    version = dockyard("--version", cwd=tmp_path)  # read from PostgreSQL, nothing migrated
+    assert version.stdout.splitlines()[1] == f"workspace {tmp_path}: store schema {HEAD_REVISION}"
     again = dockyard("init", str(tmp_path), "--db", pg_url.replace("/dy_", "/other_"), cwd=tmp_path)
     assert again.returncode == 2 and "already uses another store" in one_line_error(again)
 
