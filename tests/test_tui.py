@@ -740,3 +740,24 @@ async def test_a_refresh_patches_rows_in_place_and_the_cursor_keeps_its_row(
         assert [row.key.value for row in pane.table.ordered_rows] == keys
         assert pane.table.cursor_row == cursor_after
         assert not cleared
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "pg"])
+async def test_the_header_names_who_approves_from_here(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not DOCKYARD_USER (anyone can set it): the OS account, or on PostgreSQL the
+    database login, as core records approvals; "for you" counts that user's requests."""
+    from dockyard.core.workspace import init_workspace, os_user
+    from tests.pg_server import SUPERUSER
+
+    monkeypatch.setenv("DOCKYARD_USER", "mallory")
+    db = request.getfixturevalue("pg_url") if backend == "pg" else None
+    workspace = init_workspace(tmp_path / "ws", env={}, db=db)
+    app = DockyardApp(workspace, now=lambda: FROZEN_NOW)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        header = str(app.home.query_one("#status-line").render())
+    assert f"user {SUPERUSER if backend == 'pg' else os_user()} " in header, header
+    assert "mallory" not in header

@@ -21,7 +21,7 @@ from textual.widgets import Input
 
 from dockyard.core.overview import Pane
 from dockyard.core.text import visible
-from dockyard.core.workspace import Workspace, current_user
+from dockyard.core.workspace import Workspace
 from dockyard.store.queries import Reader, open_reader
 from dockyard.tui import navigation
 from dockyard.tui.screens.command_bar import CommandBarScreen
@@ -87,7 +87,8 @@ class DockyardApp(App[None]):
     ) -> None:
         super().__init__()
         self.workspace = workspace
-        self.user = user or current_user()
+        #: the name the header shows; None: who core acts as here (``acting_user``)
+        self.user = user
         self.now: Callable[[], datetime] = now or _utcnow
         self._reader: Reader | None = None
         self._reader_lock = threading.Lock()

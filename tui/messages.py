@@ -27,11 +27,12 @@ class AgentStatusLoaded(Message):
 
 
 class WaitingLoaded(Message):
-    """How many pending deployment requests wait for the acting user."""
+    """How many pending deployment requests wait for ``actor``, the acting user."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, actor: str) -> None:
         super().__init__()
         self.count = count
+        self.actor = actor
 
 
 class LoadFailed(Message):

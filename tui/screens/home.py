@@ -29,7 +29,7 @@ from dockyard.core.overview import (
     RunRow,
     row_fields,
 )
-from dockyard.core.workspace import Workspace, os_user
+from dockyard.core.workspace import Workspace, acting_user
 from dockyard.store.queries import Reader
 from dockyard.tui import navigation
 from dockyard.tui.home_actions import HomeRowActions
@@ -73,7 +73,7 @@ class HomeScreen(HomeRowActions, Screen[None]):
         open_reader: Callable[[], Reader],
         now: Callable[[], datetime],
         workspace_label: str,
-        user: str,
+        user: str | None,
     ) -> None:
         super().__init__(id="home")
         self._open_reader = open_reader
@@ -83,9 +83,15 @@ class HomeScreen(HomeRowActions, Screen[None]):
         self.active_pane = START_PANE
 
     def compose(self) -> ComposeResult:
-        yield StatusLine(workspace_label=self._workspace_label, user=self._user)
-        # Who approves from here: the OS account, as core decides (never DOCKYARD_USER).
-        yield Overview(open_reader=self._open_reader, now=self._now, actor=os_user(), id="panes")
+        yield StatusLine(workspace_label=self._workspace_label, user=self._user or "…")
+        # Who approves from here, as core decides: the OS account, or on PostgreSQL the
+        # database login (never DOCKYARD_USER); read in the first refresh's thread.
+        yield Overview(
+            open_reader=self._open_reader,
+            now=self._now,
+            actor=lambda: acting_user(self.workspace),
+            id="panes",
+        )
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -255,7 +261,11 @@ class HomeScreen(HomeRowActions, Screen[None]):
         self.query_one(StatusLine).agent = message.status
 
     def on_waiting_loaded(self, message: WaitingLoaded) -> None:
-        self.query_one(StatusLine).waiting = message.count
+        status = self.query_one(StatusLine)
+        status.waiting = message.count
+        if self._user is None and status.user != message.actor:
+            status.user = message.actor
+            status.update(status.render_text(), layout=False)
 
     def on_open_requested(self, message: OpenRequested) -> None:
         if message.pane is Pane.RUNS:

@@ -44,15 +44,15 @@ REFRESH_GROUP = "home-refresh"
 
 class Overview(Container):
     """``Overview(open_reader=..., now=..., actor=...)``: one :class:`OverviewPane` per
-    :class:`Pane`, read through ``open_reader``; ``actor`` is whose waiting requests the
-    status line counts."""
+    :class:`Pane`, read through ``open_reader``; ``actor()`` (called in a worker thread:
+    on PostgreSQL it asks the server) is whose waiting requests the status line counts."""
 
     def __init__(
         self,
         *,
         open_reader: Callable[[], Reader],
         now: Callable[[], datetime],
-        actor: str,
+        actor: Callable[[], str],
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
@@ -121,7 +121,8 @@ class Overview(Container):
 
     def _post_waiting(self, reader: Reader) -> None:
         try:
-            self.post_message(WaitingLoaded(waiting_for(reader, self._actor)))
+            actor = self._actor()
+            self.post_message(WaitingLoaded(waiting_for(reader, actor), actor))
         except Exception as error:
             self.post_message(LoadFailed("the requests", describe_error(error)))
 
@@ -148,7 +149,8 @@ class Overview(Container):
             heading = Pane.DEPLOYMENTS.heading
             return [LoadFailed(heading, describe_error(error), pane=Pane.DEPLOYMENTS)]
         try:
-            return [PaneLoaded(page), WaitingLoaded(waiting_for(reader, self._actor))]
+            actor = self._actor()
+            return [PaneLoaded(page), WaitingLoaded(waiting_for(reader, actor), actor)]
         except Exception as error:
             return [PaneLoaded(page), LoadFailed("the requests", describe_error(error))]
 
