@@ -219,8 +219,39 @@ class Supervisor:
         self.stream = stream = LogStream(self.workspace, self.run_id)
         try:
             return self._run(stream)
+        except Exception as exc:
+            self._crashed(exc)
+            return 1
         finally:
             stream.close()
+
+    def _crashed(self, exc: Exception) -> None:
+        """A failure of this supervisor's own code, not of the script: its traceback and a
+        last ``dockyard:`` line go into the run's log (file and store, so `dockyard run logs`
+        shows it on every machine) and the run fails naming it. Without this the traceback
+        went to a stderr nobody reads and the agent called the run lost, "vanished"."""
+        import traceback
+
+        child = self.child
+        if child is not None and child.poll() is None:
+            child.kill()  # nothing may go on writing into a run that is failed
+            child.wait()
+        reason = f"the supervisor failed: {type(exc).__name__}: {exc}"
+        text = "".join(traceback.format_exception(exc))
+        # into the file directly: both executors send our stderr there, so printing it
+        # as well would show it twice
+        log_path = self.workspace.logs / f"run-{self.run_id}.log"
+        data = f"{text}dockyard: {reason}\n".encode()
+        with contextlib.suppress(OSError):  # the file may be what failed: the store still
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with log_path.open("ab") as handle:
+                handle.write(data)
+        if self.stream is not None:
+            self.stream.write(data)
+        try:
+            self._finish("failed", None, reason)
+        except Exception:  # the store itself: the agent will find the run lost
+            traceback.print_exc()
 
     def _note(self, log_path: Path, message: str) -> None:
         """Append one ``dockyard:`` line to the log (file and store)."""
