@@ -425,10 +425,12 @@ def test_report_checks_gates_and_the_champion(ws: Workspace) -> None:
     assert build_report(ws, good.ref)["champion"]["is_this_version"] is True
 
 
-def test_register_candidates_registers_every_finished_run(tmp_path: Path) -> None:
+def test_register_candidates_registers_every_finished_run(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("DOCKYARD_")}
     try:
-        ws = init_workspace(tmp_path / "ws")
+        ws = workspace
         project = tmp_path / "tiny"
         project.mkdir()
         toml = TOML.replace(
