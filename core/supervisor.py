@@ -54,16 +54,16 @@ from dockyard.core.workspace import (
 )
 
 HEARTBEAT_SECONDS = 2.0
+TAIL_LINES = 20
+#: A log line longer than this is broken into pieces of this size.
+MAX_LINE_BYTES = 64 * 1024
+READ_BYTES = 64 * 1024
 #: A successful run's final status, as ``runs.claim_status`` sets it (conditional: an agent
 #: that presumed the supervisor gone has settled the run, and keeps its verdict).
 _CLAIM_FINISHED = (
     "UPDATE run SET status = 'finished', exit_code = 0, error = :e, ended_at = :t"
     " WHERE id = :r AND status IN ('running', 'cancelling')"
 )
-TAIL_LINES = 20
-#: A log line longer than this is broken into pieces of this size.
-MAX_LINE_BYTES = 64 * 1024
-READ_BYTES = 64 * 1024
 _PR_SET_PDEATHSIG = 1
 _PROTOCOL_MARK = b"@dockyard"
 
