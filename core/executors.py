@@ -177,8 +177,8 @@ class LocalExecutor:
                 del self.children[run_id]
                 if code != 0:
                     # the supervisor itself failed (not the run: its exit code is recorded
-                    # by the supervisor); the agent's check for vanished supervisors
-                    # settles the run's status
+                    # by the supervisor), and has failed the run if it could; if not, the
+                    # agent's check for vanished supervisors settles the run's status
                     print(f"supervisor of run {run_id} exited with {code}", file=sys.stderr)
         return []
 

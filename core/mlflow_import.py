@@ -218,6 +218,7 @@ class _Importer:
             if not runs and experiment.id == "0" and experiment.name == "Default":
                 continue  # MLflow makes it in every store; an empty one says nothing
             plan.append((experiment, runs))
+        self._refuse_archived(plan)
         total, done = sum(len(runs) for _, runs in plan), 0
         self._tick(0, total)
         for experiment, runs in plan:
@@ -271,6 +272,35 @@ class _Importer:
                 self.models_of.setdefault(str(run_id), set()).add(str(name))
 
     # -- experiments ---------------------------------------------------------------------
+
+    def _refuse_archived(
+        self, plan: list[tuple[Experiment, list[RunRecord | MalformedItemError]]]
+    ) -> None:
+        """Refuse the whole import, before anything is written, when it would add runs to
+        an archived (retired) project, as ``dockyard run start`` refuses; an experiment
+        whose runs are all imported already adds nothing, and is no reason to refuse."""
+        from sqlalchemy import text
+
+        from dockyard.core.projects import ProjectArchivedError, ProjectSpec
+
+        with self.engine.connect() as conn:
+            archived = {
+                str(row.name): ProjectSpec.from_json(row.spec_json).imported_from
+                for row in conn.execute(
+                    text("SELECT name, spec_json FROM project WHERE archived_at IS NOT NULL")
+                )
+            }
+        for experiment, runs in plan:
+            name = slug(experiment.name)
+            if archived.get(name) != f"mlflow:{experiment.id}":
+                continue
+            if any(
+                isinstance(r, RunRecord)
+                and r.lifecycle_stage != "deleted"
+                and r.run_id not in self.imported
+                for r in runs
+            ):
+                raise ProjectArchivedError(name, "no MLflow run is imported into it")
 
     def _project(self, experiment: Experiment) -> int | None:
         """The project of ``experiment`` (made if new), or None when its name is taken."""
@@ -386,7 +416,15 @@ class _Importer:
         else:
             row = self._run_row(experiment, project_id, run, tags)
             written = writer.write(
-                RunRows(row, run.run_id, details.params, tags, details.metrics, artifacts)
+                RunRows(
+                    row,
+                    run.run_id,
+                    details.params,
+                    tags,
+                    details.metrics,
+                    artifacts,
+                    project=slug(experiment.name),
+                )
             )
         self.imported[run.run_id] = written.run_id
         if written.nonfinite:

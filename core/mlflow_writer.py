@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dockyard.core.mlflow_source import SQL_INF, Source
+from dockyard.core.projects import hold_live_project
+from dockyard.store.writes import SqlAlchemyTransaction, SqliteTransaction
 
 NONFINITE_TAG = "dockyard.mlflow.nonfinite"
 #: At most this many non-finite points are listed in a run's tag (all are counted).
@@ -47,6 +49,8 @@ class RunRows:
     #: when the writer copies the finite ones itself (:attr:`RunWriter.copies_metrics`)
     metrics: list[tuple[str, int, float, int]]
     artifacts: list[dict[str, Any]]
+    #: the project's name, for the refusal when it was archived during the import
+    project: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,8 @@ class SqliteRunWriter:
         # instead of failing when a read transaction would have to become a write one
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # archived since the import checked: the run goes nowhere (the check run start uses)
+            hold_live_project(SqliteTransaction(conn), rows.row["project_id"], rows.project)
             cursor = conn.execute(
                 f"INSERT INTO run ({columns}) VALUES ({marks})", list(values.values())
             )
@@ -224,6 +230,7 @@ class EngineRunWriter:
         from dockyard.store.models import Artifact, Metric, Param, Run, RunTag
 
         with self.engine.begin() as conn:
+            hold_live_project(SqlAlchemyTransaction(conn), rows.row["project_id"], rows.project)
             result = conn.execute(insert(Run).values(**rows.row))
             run_id = int(result.inserted_primary_key[0])
             points, note, n_odd = split_points(rows.metrics, run_id)

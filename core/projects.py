@@ -856,6 +856,18 @@ def add_project(workspace: Workspace, path: Path) -> ProjectInfo:
     return get_project(workspace, spec.name)
 
 
+def archived_warning(info: ProjectInfo) -> str | None:
+    """What re-adding the folder of an archived project says (None when it is not):
+    the definition is updated, but the project stays retired until it is restored, since
+    re-reading a file is no decision to bring a project back."""
+    if info.archived_at is None:
+        return None
+    return (
+        f"project {info.name} is archived: its definition is updated, but it takes no new "
+        f"runs until `dockyard project restore {info.name}`"
+    )
+
+
 def _sync_monitors(tx: Transaction, project_id: int, spec: ProjectSpec, now: datetime) -> None:
     """Make the monitor rows match the file: new ones added, changed ones updated,
     removed ones disabled (their results stay)."""

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from dockyard.store.models import ModelVersion, RegisteredModel
     from dockyard.store.queries import Reader
+    from dockyard.store.writes import Transaction
 
 ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -217,12 +218,44 @@ def register_version(
     lock first, so the version number it reads and the audit event it chains are final.
     """
     from contextlib import closing
-    from datetime import UTC
 
-    from dockyard.core.audit import append_event_in, witness_appended
+    from dockyard.core.audit import witness_appended
     from dockyard.core.workspace import open_writer
     from dockyard.store.writes import integrity_errors
 
+    candidate = registrable(workspace, run_id, name)
+    with closing(open_writer(workspace)) as writer:
+        try:
+            with writer.transaction() as tx:
+                version_id, _number, pending = add_version_in(
+                    tx, workspace, candidate, description, tags
+                )
+        except integrity_errors():  # two registrations raced for the same number
+            raise ConflictError(
+                f"model {name} got a new version at the same moment; register again"
+            ) from None
+        witness_appended(workspace, writer, [pending])
+    return version_by_id(workspace, version_id)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A run's model artifact, checked and verified, that a version can be made of."""
+
+    run_id: int
+    name: str
+    dataset_version_id: int | None
+    artifact: dict[str, Any]
+
+
+def registrable(
+    workspace: Workspace, run_id: int, name: str, *, finishing: bool = False
+) -> Candidate:
+    """Check that ``run_id``'s model can become a version of ``name`` (the run finished,
+    it logged a model, the file matches its hash); InputError/NotFoundError say why not.
+    ``finishing``: the run's own supervisor asks, for a run it finishes in the same
+    transaction as it adds the version (:func:`add_version_in`), so the run is still
+    running."""
     if not NAME_RE.match(name):
         raise InputError(
             f"{name!r} is not a valid model name; use lowercase letters, digits, - and _"
@@ -235,7 +268,7 @@ def register_version(
         )
     if run is None:
         raise NotFoundError(f"no run with id {run_id}; see `dockyard run list`")
-    if run["status"] != "finished":
+    if run["status"] not in (("running", "cancelling") if finishing else ("finished",)):
         raise InputError(
             f"run {run_id} is {run['status']}; only a finished run can become a model version"
         )
@@ -246,55 +279,64 @@ def register_version(
         workspace, artifact["object_path"], artifact["sha256"], f"run {run_id}: model file",
         size=artifact["size_bytes"],
     )  # fmt: skip
+    return Candidate(run_id, name, run["dataset_version_id"], dict(artifact))
+
+
+def add_version_in(
+    tx: Transaction,
+    workspace: Workspace,
+    candidate: Candidate,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+) -> tuple[int, int, tuple[int, int, str]]:
+    """In ``tx`` (which holds the write lock): version N+1 of the candidate's model and its
+    audit event; (version id, N, the event for ``audit.witness_appended`` after commit).
+    A race for the number on PostgreSQL raises an integrity error at the insert."""
+    from datetime import UTC
+
+    from dockyard.core.audit import append_event_in
+
+    name, run_id, artifact = candidate.name, candidate.run_id, candidate.artifact
     user = _actor(workspace)
-    with closing(open_writer(workspace)) as writer:
-        try:
-            with writer.transaction() as tx:
-                now = datetime.now(UTC)
-                model = tx.fetch_one(MODEL_ID_SQL, {"name": name})
-                if model is None:
-                    model_id = tx.insert(
-                        "registered_model",
-                        {"name": name, "description": "", "created_at": now, "updated_at": now},
-                    )
-                else:
-                    model_id = int(model["id"])
-                    tx.execute(
-                        "UPDATE registered_model SET updated_at = :now WHERE id = :id",
-                        {"now": now, "id": model_id},
-                    )
-                latest = tx.fetch_one(
-                    "SELECT MAX(version) AS n FROM model_version WHERE model_id = :m",
-                    {"m": model_id},
-                )
-                # never a number a deleted version had: "m@3" in a record means one file
-                deleted = int(model["max_deleted_version"] or 0) if model is not None else 0
-                number = max(int((latest or {}).get("n") or 0), deleted) + 1
-                version_id = tx.insert(
-                    "model_version",
-                    {
-                        "model_id": model_id,
-                        "version": number,
-                        "run_id": run_id,
-                        "artifact_id": artifact["id"],
-                        "dataset_version_id": run["dataset_version_id"],
-                        "description": description,
-                        "tags_json": json.dumps(tags or {}, sort_keys=True),
-                        "created_by": user,
-                        "created_at": now,
-                    },
-                )
-                pending = append_event_in(
-                    tx, user, "model.register", "model_version", version_id,
-                    {"model": name, "version": number, "run_id": run_id,
-                     "sha256": artifact["sha256"]},
-                )  # fmt: skip
-        except integrity_errors():  # two registrations raced for the same number
-            raise ConflictError(
-                f"model {name} got a new version at the same moment; register again"
-            ) from None
-        witness_appended(workspace, writer, [pending])
-    return version_by_id(workspace, version_id)
+    now = datetime.now(UTC)
+    model = tx.fetch_one(MODEL_ID_SQL, {"name": name})
+    if model is None:
+        model_id = tx.insert(
+            "registered_model",
+            {"name": name, "description": "", "created_at": now, "updated_at": now},
+        )
+    else:
+        model_id = int(model["id"])
+        tx.execute(
+            "UPDATE registered_model SET updated_at = :now WHERE id = :id",
+            {"now": now, "id": model_id},
+        )
+    latest = tx.fetch_one(
+        "SELECT MAX(version) AS n FROM model_version WHERE model_id = :m",
+        {"m": model_id},
+    )
+    # never a number a deleted version had: "m@3" in a record means one file
+    deleted = int(model["max_deleted_version"] or 0) if model is not None else 0
+    number = max(int((latest or {}).get("n") or 0), deleted) + 1
+    version_id = tx.insert(
+        "model_version",
+        {
+            "model_id": model_id,
+            "version": number,
+            "run_id": run_id,
+            "artifact_id": artifact["id"],
+            "dataset_version_id": candidate.dataset_version_id,
+            "description": description,
+            "tags_json": json.dumps(tags or {}, sort_keys=True),
+            "created_by": user,
+            "created_at": now,
+        },
+    )
+    pending = append_event_in(
+        tx, user, "model.register", "model_version", version_id,
+        {"model": name, "version": number, "run_id": run_id, "sha256": artifact["sha256"]},
+    )  # fmt: skip
+    return version_id, number, pending
 
 
 def _resolve(session: Session, ref: str) -> tuple[RegisteredModel, ModelVersion]:

@@ -25,8 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from dockyard.core.runs import RunInfo
     from dockyard.core.workspace import Workspace
+    from dockyard.store.writes import Transaction
 
 #: At most this much text in one row.
 CHUNK_CHARS = 64 * 1024
@@ -34,13 +37,17 @@ CHUNK_CHARS = 64 * 1024
 FLUSH_SECONDS = 1.0
 #: ... and at once when this much is pending (memory stays bounded).
 FLUSH_CHARS = 256 * 1024
-#: At most this much text waits for the store (more is let go, oldest first, counted): a
-#: run that floods its output faster than the store takes it must not grow the
-#: supervisor's memory (tests/test_processes.py, flat memory).
-MAX_PENDING_CHARS = 1024 * 1024
 #: The store keeps this much of each run's log, the newest part (the end of a failed
 #: run's log is what one wants); the file keeps it all.
 KEEP_CHARS = 8 * 1024 * 1024
+#: At most this much text (plus one FLUSH_CHARS batch) waits for the store; more is let go,
+#: oldest first, counted: a run that floods its output faster than the store takes it must
+#: not grow the supervisor's memory (tests/test_processes.py, flat memory). A bound on
+#: memory, not on what is kept: a store that keeps up gets all of KEEP_CHARS, one that
+#: falls behind the newest MAX_PENDING_CHARS of what it missed. Never more than
+#: KEEP_CHARS waits (LogStream takes the smaller), since no more would be kept.
+#: Both are described in docs/team.md ("Logs").
+MAX_PENDING_CHARS = 1024 * 1024
 
 #: Lines the run screen's log view keeps; older ones scroll out (`run logs` has them all).
 LOG_MAX_LINES = 5000
@@ -133,6 +140,11 @@ class LogStream:
         if due:
             self._wake.set()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (what is written after it is not stored)."""
+        return self._stop
+
     def drain(self, timeout: float = 5.0) -> None:
         """Have what is pending written now, waiting at most ``timeout`` seconds (a store
         that refuses it leaves it pending: the run's outcome must not wait for its log)."""
@@ -143,8 +155,9 @@ class LogStream:
             self._wake.set()
             time.sleep(0.02)
 
-    def close(self, timeout: float = 15.0) -> None:
-        """Write what is pending and stop (waiting at most ``timeout`` seconds)."""
+    def close(self, timeout: float = 15.0) -> bool:
+        """Write what is pending and stop (waiting at most ``timeout`` seconds); whether
+        everything was stored (nothing pending, the writing thread ended)."""
         tail = self._decoder.decode(b"", final=True)
         if tail:
             with self._lock:
@@ -152,6 +165,7 @@ class LogStream:
         self._stop = True
         self._wake.set()
         self._thread.join(timeout)
+        return not self._thread.is_alive() and not self._pending and not self._in_flight
 
     # the writing thread -------------------------------------------------------------------
 
@@ -235,6 +249,22 @@ class LogStream:
                     {"r": self.run_id, "s": kept[drop - 1][0]},
                 )
         return seq, end, kept[drop:]
+
+
+def append_in(tx: Transaction, run_id: int, text: str, now: datetime) -> None:
+    """Append ``text`` to run ``run_id``'s stored log in the caller's transaction, so that
+    it is stored with the rows it reports (the supervisor's last line, with the run's final
+    status). The run's :class:`LogStream` must be closed: this writes after its last chunk."""
+    last = tx.fetch_one(_LAST_CHUNK_SQL, {"r": run_id})
+    seq = 0 if last is None else int(last["seq"]) + 1
+    start = 0 if last is None else int(last["start_char"]) + int(last["size"])
+    for at in range(0, len(text), CHUNK_CHARS):
+        tx.add(
+            "run_log_chunk",
+            {"run_id": run_id, "seq": seq, "start_char": start + at,
+             "text": text[at : at + CHUNK_CHARS], "created_at": now},
+        )  # fmt: skip
+        seq += 1
 
 
 def _segments(items: list[str | int], start: int) -> tuple[list[tuple[int, str]], int]:

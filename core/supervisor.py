@@ -58,6 +58,12 @@ TAIL_LINES = 20
 #: A log line longer than this is broken into pieces of this size.
 MAX_LINE_BYTES = 64 * 1024
 READ_BYTES = 64 * 1024
+#: A successful run's final status, as ``runs.claim_status`` sets it (conditional: an agent
+#: that presumed the supervisor gone has settled the run, and keeps its verdict).
+_CLAIM_FINISHED = (
+    "UPDATE run SET status = 'finished', exit_code = 0, error = :e, ended_at = :t"
+    " WHERE id = :r AND status IN ('running', 'cancelling')"
+)
 _PR_SET_PDEATHSIG = 1
 _PROTOCOL_MARK = b"@dockyard"
 
@@ -219,8 +225,41 @@ class Supervisor:
         self.stream = stream = LogStream(self.workspace, self.run_id)
         try:
             return self._run(stream)
+        except Exception as exc:
+            self._crashed(exc)
+            return 1
         finally:
-            stream.close()
+            self.stream.close()  # a closed stream closes again at no cost
+
+    def _crashed(self, exc: Exception) -> None:
+        """A failure of this supervisor's own code, not of the script: its traceback and a
+        last ``dockyard:`` line go into the run's log (file and store, so `dockyard run logs`
+        shows it on every machine) and the run fails naming it. Without this the traceback
+        went to a stderr nobody reads and the agent called the run lost, "vanished"."""
+        import traceback
+
+        child = self.child
+        if child is not None and child.poll() is None:
+            child.kill()  # nothing may go on writing into a run that is failed
+            child.wait()
+        reason = f"the supervisor failed: {type(exc).__name__}: {exc}"
+        text = "".join(traceback.format_exception(exc))
+        # into the file directly: both executors send our stderr there, so printing it
+        # as well would show it twice
+        log_path = self.workspace.logs / f"run-{self.run_id}.log"
+        data = f"{text}dockyard: {reason}\n".encode()
+        with contextlib.suppress(OSError):  # the file may be what failed: the store still
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with log_path.open("ab") as handle:
+                handle.write(data)
+        if self.stream is not None and self.stream.closed:  # it failed after the close
+            self.stream = LogStream(self.workspace, self.run_id)
+        if self.stream is not None:
+            self.stream.write(data)
+        try:
+            self._finish("failed", None, reason)
+        except Exception:  # the store itself: the agent will find the run lost
+            traceback.print_exc()
 
     def _note(self, log_path: Path, message: str) -> None:
         """Append one ``dockyard:`` line to the log (file and store)."""
@@ -338,9 +377,10 @@ class Supervisor:
         if self.cancelled.is_set():
             self._finish("cancelled", code, "cancelled")
         elif code == 0:
-            self._finish("finished", code, "")
             if spec.register_candidates:
-                self._register_candidate(project.name)
+                self._finish_as_candidate(project.name)
+            else:
+                self._finish("finished", code, "")
         elif code < 0:
             self._finish("failed", code, f"killed by {_signal_name(-code)}")
         else:
@@ -475,6 +515,58 @@ class Supervisor:
 
         threading.Thread(target=kill_later, daemon=True).start()
 
+    def _finish_as_candidate(self, model_name: str) -> None:
+        """``register_candidates = true``: the run is finished, made a version of the model
+        named like the project, and its log's last line says so (or why not: a run without
+        a model) in one transaction, so a follower that sees the run end has that line too
+        (the log's other lines are stored first: the stream is closed)."""
+        from contextlib import closing
+
+        from dockyard.core.audit import witness_appended
+        from dockyard.core.errors import DockyardError
+        from dockyard.core.registry import add_version_in, registrable
+        from dockyard.core.run_logs import append_in
+        from dockyard.core.workspace import open_writer
+        from dockyard.store.writes import integrity_errors
+
+        try:
+            candidate = registrable(self.workspace, self.run_id, model_name, finishing=True)
+            message = ""
+        except DockyardError as exc:
+            candidate, message = None, f"not registered as a candidate: {exc}"
+        assert self.stream is not None
+        if not self.stream.close():  # the store is behind: the line after the status
+            self._finish_then_register(model_name)
+            return
+        error = self._error("finished", "")
+        pending = None
+        with closing(open_writer(self.workspace)) as writer:
+            try:
+                with writer.transaction() as tx:
+                    now = _now()
+                    if not tx.execute(_CLAIM_FINISHED, {"r": self.run_id, "e": error, "t": now}):
+                        return  # an agent that presumed us gone settled it: its verdict
+                    if candidate is not None:
+                        _id, number, pending = add_version_in(
+                            tx, self.workspace, candidate, "candidate"
+                        )
+                        message = f"registered {model_name}@{number} as a candidate"
+                    append_in(tx, self.run_id, f"dockyard: {message}\n", now)
+            except integrity_errors():  # another registration took the number: none written
+                self._finish_then_register(model_name)
+                return
+            if pending is not None:
+                witness_appended(self.workspace, writer, [pending])
+        with (self.workspace.logs / f"run-{self.run_id}.log").open("ab") as handle:
+            handle.write(f"dockyard: {message}\n".encode())
+
+    def _finish_then_register(self, model_name: str) -> None:
+        """The order before the transaction above: the status, then the registration
+        and its line (which a follower may miss), through a new stream."""
+        self.stream = LogStream(self.workspace, self.run_id)
+        self._finish("finished", 0, "")
+        self._register_candidate(model_name)
+
     def _register_candidate(self, model_name: str) -> None:
         """``register_candidates = true``: every finished run becomes a version of the
         model named like the project; a run without a model is noted in its log."""
@@ -489,9 +581,14 @@ class Supervisor:
             message = f"not registered as a candidate: {exc}"
         self._note(log, message)
 
-    def _finish(self, status: str, code: int | None, error: str) -> None:
+    def _error(self, status: str, error: str) -> str:
+        """The run's recorded error: a finished run's says what of its output was ignored."""
         if self.protocol_errors and status == "finished":
             error = f"{self.protocol_errors} malformed @dockyard line(s) ignored; see the log"
+        return error[:500]
+
+    def _finish(self, status: str, code: int | None, error: str) -> None:
+        error = self._error(status, error)
         from sqlmodel import Session
 
         from dockyard.core.runs import claim_status
@@ -505,7 +602,7 @@ class Supervisor:
         with Session(engine_for(self.workspace)) as session:
             claim_status(
                 session, self.run_id, ("running", "cancelling"), status,
-                exit_code=code, error=error[:500], ended_at=_now(),
+                exit_code=code, error=error, ended_at=_now(),
             )  # fmt: skip
             session.commit()
 

@@ -342,3 +342,25 @@ def test_the_command_line_refuses_and_reports_in_one_line(toy: Workspace) -> Non
     assert restored.stdout == "Restored project toy\n"
     again = dockyard("run", "start", "toy", "--no-agent", cwd=root)
     assert again.returncode == 0 and again.stdout.startswith("Queued run 2 of toy")
+
+
+def test_adding_an_archived_projects_folder_again_updates_it_and_says_it_stays_archived(
+    toy: Workspace, tmp_path: Path
+) -> None:
+    housekeeping.archive(toy, "project", "toy")
+    folder = tmp_path / "toy"
+    (folder / "dockyard.toml").write_text(TOML.replace("default = 2", "default = 5"))
+    added = dockyard("project", "add", str(folder), cwd=toy.root)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout == f"Registered project toy from {folder.resolve()}\n"
+    assert added.stderr == (
+        "dockyard: warning: project toy is archived: its definition is updated, but it takes "
+        "no new runs until `dockyard project restore toy`\n"
+    )
+    (info,) = list_projects(toy, archived="only")
+    assert info.spec.params[0].default == 5 and info.archived_at is not None
+    as_json = dockyard("project", "add", str(folder), "--json", cwd=toy.root)
+    assert json.loads(as_json.stdout)["warnings"] == [added.stderr[len("dockyard: warning: ") : -1]]
+    housekeeping.restore(toy, "project", "toy")
+    again = dockyard("project", "add", str(folder), cwd=toy.root)
+    assert again.returncode == 0 and again.stderr == ""

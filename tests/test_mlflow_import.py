@@ -507,3 +507,58 @@ def test_sigkill_mid_import_leaves_whole_runs_and_a_rerun_finishes(
     assert rows(workspace, "SELECT count(*) FROM metric")[0][0] == 200_000
     assert rows(workspace, "SELECT count(DISTINCT value) FROM run_tag WHERE key = ?",
                 RUN_ID_TAG)[0][0] == 400  # fmt: skip
+
+
+# --------------------------------------------------------------------------- archived projects
+
+
+def test_an_archived_project_takes_no_imported_run(workspace: Workspace, tmp_path: Path) -> None:
+    """Archiving retires a project (docs/architecture.md): the import refuses, in one line
+    and before writing anything, to add runs to it, as `dockyard run start` does."""
+    from dockyard.core import housekeeping
+
+    store = spec(copy_store(tmp_path))
+
+    def stop_after_one(event: ImportProgress) -> None:
+        if event.done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_mlflow(workspace, store, progress=stop_after_one)
+    ((name,),) = rows(workspace, "SELECT name FROM project")
+    housekeeping.archive(workspace, "project", name)
+    before = counts(workspace)
+    refused = dockyard("import", "mlflow", store, cwd=workspace.root)
+    assert refused.returncode == 2
+    assert one_line_error(refused) == (
+        f"dockyard: error: project {name} is archived, so no MLflow run is imported into it; "
+        f"restore it first: `dockyard project restore {name}`"
+    )
+    assert counts(workspace) == before  # not even the other experiment's project
+    other = "churn" if name == "wine" else "wine"
+    assert import_mlflow(workspace, store, [other]).total("failed") == 0  # others still come
+
+    housekeeping.restore(workspace, "project", name)
+    assert import_mlflow(workspace, store).total("failed") == 0
+    assert counts(workspace)["run"] == 4
+
+
+def test_a_project_archived_during_an_import_takes_no_more_of_its_runs(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from dockyard.core import housekeeping
+    from dockyard.core.projects import ProjectArchivedError
+
+    store = spec(copy_store(tmp_path))
+    archived: list[str] = []
+
+    def archive_after_one(event: ImportProgress) -> None:
+        if event.done == 1:
+            ((name,),) = rows(workspace, "SELECT name FROM project")
+            housekeeping.archive(workspace, "project", name)
+            archived.append(name)
+
+    with pytest.raises(ProjectArchivedError, match="project restore"):
+        import_mlflow(workspace, store, progress=archive_after_one)
+    assert rows(workspace, "SELECT count(*) FROM run")[0][0] == 1
+    assert len(archived) == 1

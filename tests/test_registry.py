@@ -30,9 +30,10 @@ from dockyard.core.registry import (
     set_alias,
     update_version,
 )
+from dockyard.core.run_logs import stored_chunks
 from dockyard.core.runs import queue_runs
 from dockyard.core.validation import build_report, render_markdown
-from dockyard.core.workspace import Workspace, engine_for, init_workspace
+from dockyard.core.workspace import Workspace, engine_for, init_workspace, reader_for
 from tests import stores
 from tests.conftest import (
     clone_workspace,
@@ -424,10 +425,12 @@ def test_report_checks_gates_and_the_champion(ws: Workspace) -> None:
     assert build_report(ws, good.ref)["champion"]["is_this_version"] is True
 
 
-def test_register_candidates_registers_every_finished_run(tmp_path: Path) -> None:
+def test_register_candidates_registers_every_finished_run(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("DOCKYARD_")}
     try:
-        ws = init_workspace(tmp_path / "ws")
+        ws = workspace
         project = tmp_path / "tiny"
         project.mkdir()
         toml = TOML.replace(
@@ -448,6 +451,22 @@ def test_register_candidates_registers_every_finished_run(tmp_path: Path) -> Non
         "not registered as a candidate: run 2 logged no model"
         in (ws.logs / "run-2.log").read_text()
     )
+    # the line is stored with the run's final status, so a follower that sees the run end
+    # (`run logs -f`, the run screen, another machine) has it
+    for run_id, line in [
+        (1, "dockyard: registered tiny@1 as a candidate\n"),
+        (2, "dockyard: not registered as a candidate: run 2 logged no model; "
+            "call tracker.log_model(...) in the script\n"),
+    ]:  # fmt: skip
+        stored = "".join(text for _seq, _start, text in stored_chunks(ws, run_id))
+        assert stored.endswith(line) and stored.count("as a candidate") == 1
+        assert (ws.logs / f"run-{run_id}.log").read_text().endswith(line)
+        (last,) = reader_for(ws).fetch_all(
+            "SELECT c.created_at AS stored, r.ended_at AS ended FROM run_log_chunk c"
+            " JOIN run r ON r.id = c.run_id WHERE c.run_id = :r ORDER BY c.seq DESC LIMIT 1",
+            {"r": run_id},
+        )
+        assert last["stored"] <= last["ended"]
 
 
 def test_overlay_downsamples_long_histories(tmp_path: Path) -> None:

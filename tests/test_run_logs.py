@@ -216,3 +216,39 @@ def log_here(workspace: Workspace, run_id: int) -> str:
     """The run's log file on this machine so far ("" before the supervisor names it)."""
     path = get_run(workspace, run_id).log_path
     return Path(path).read_text() if path and Path(path).is_file() else ""
+
+
+def test_a_supervisor_that_fails_itself_says_why_in_the_stored_log_and_fails_the_run(
+    ws: Workspace,
+) -> None:
+    """Not the script: the supervisor's own code fails (here on a run record it cannot read,
+    as the agent has claimed it). Its traceback reaches the store, not just a stderr nobody
+    reads, and the run is failed naming it instead of being found "lost" later."""
+    from dockyard.core.executors import spawn_detached
+    from dockyard.core.run_logs import stored_chunks
+
+    (run,) = queue_runs(ws, "toy")
+    writer = open_writer(ws)
+    try:
+        with writer.transaction() as tx:
+            tx.execute(
+                "UPDATE run SET status = 'running', env_json = :e WHERE id = :r",
+                {"e": '["not", "an", "object"]', "r": run.id},
+            )
+    finally:
+        writer.close()
+    # started as the local executor starts it: its stderr goes to the run's log file
+    supervisor = spawn_detached(ws, ["dockyard.core.supervisor", str(run.id)], f"run-{run.id}.log")
+    assert supervisor.wait(timeout=60) == 1
+    reason = "the supervisor failed: AttributeError: 'list' object has no attribute 'get'"
+    done = get_run(ws, run.id)
+    assert (done.status, done.error) == ("failed", reason)
+    stored = "".join(text for _seq, _start, text in stored_chunks(ws, run.id))
+    assert stored.startswith("Traceback (most recent call last):\n")
+    assert 'core/supervisor.py", line' in stored
+    assert (ws.logs / f"run-{run.id}.log").read_text() == stored  # once, not twice
+    assert stored.endswith(f"AttributeError: 'list' object has no attribute 'get'\n"
+                           f"dockyard: {reason}\n")  # fmt: skip
+    set_host(ws, run.id, "a-worker-elsewhere")  # read as another machine does: the store
+    shown = dockyard("run", "logs", str(run.id), cwd=ws.root)
+    assert shown.returncode == 0 and shown.stdout == stored

@@ -27,12 +27,13 @@ def project_add(ctx: Context, path: Path, as_json: bool) -> None:
     Example:
       dockyard project add ./my-project
     """
-    from dockyard.core.projects import add_project
+    from dockyard.core.projects import add_project, archived_warning
     from dockyard.core.run_data import declared_data_warnings
 
     workspace = ctx.workspace()
     info = add_project(workspace, path)
-    warnings = declared_data_warnings(workspace, info)
+    archived = archived_warning(info)
+    warnings = ([archived] if archived else []) + declared_data_warnings(workspace, info)
     if as_json:
         print_json({**info.to_dict(), "warnings": warnings})
     else:
