@@ -15,6 +15,11 @@ from dockyard.core.workspace import Workspace, init_workspace
 from tests import stores
 
 MISSING = 999_999
+#: migration 0012's triggers
+OURS = (
+    "tgname IN ('metric_run_insert', 'metric_run_update', 'run_id_kept', 'run_metric_delete',"
+    " 'run_metric_truncate')"
+)
 INSERT = "INSERT INTO metric (run_id, key, step, value, timestamp) VALUES (%s, 'loss', 0, 1, 0)"
 
 
@@ -61,16 +66,15 @@ def test_the_foreign_key_is_replaced_by_statement_triggers(pg: tuple[Workspace, 
     ) == []  # fmt: skip
     triggers = stores.rows(
         workspace,
-        "SELECT tgname, tgtype & 1 FROM pg_trigger WHERE tgname LIKE 'dockyard_%metric%'"
-        " OR tgname = 'dockyard_run_id_kept' ORDER BY tgname",
+        f"SELECT tgname, tgtype & 1 FROM pg_trigger WHERE {OURS} ORDER BY tgname",
     )
     # bit 1 of tgtype: per row; only the check of a changed run id is
     assert triggers == [
-        ("dockyard_metric_run_insert", 0),
-        ("dockyard_metric_run_update", 0),
-        ("dockyard_run_id_kept", 1),
-        ("dockyard_run_metric_delete", 0),
-        ("dockyard_run_metric_truncate", 0),
+        ("metric_run_insert", 0),
+        ("metric_run_update", 0),
+        ("run_id_kept", 1),
+        ("run_metric_delete", 0),
+        ("run_metric_truncate", 0),
     ]
 
 
@@ -210,10 +214,7 @@ def test_migration_0012_downgrades_and_upgrades_on_both_engines(
         if engine.dialect.name == "sqlite":
             return keys, 0
         with engine.connect() as conn:
-            count = conn.execute(
-                text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'dockyard_%metric%'"
-                     " OR tgname = 'dockyard_run_id_kept'")
-            ).scalar_one()  # fmt: skip
+            count = conn.execute(text(f"SELECT count(*) FROM pg_trigger WHERE {OURS}")).scalar_one()
         return keys, int(count)
 
     config = Config()

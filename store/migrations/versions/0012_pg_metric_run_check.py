@@ -42,17 +42,18 @@ depends_on: str | Sequence[str] | None = None
 #: the downgrade.
 CONSTRAINT = "metric_run_id_fkey"
 
-#: (trigger name, table, timing and events, transition tables, level, function)
+#: (trigger name, table, timing and events, transition tables, level, function); the names
+#: are not ``dockyard_*``, which are 0008's rules for members
 TRIGGERS = (
-    ("dockyard_metric_run_insert", "metric", "AFTER INSERT", "NEW TABLE AS added",
+    ("metric_run_insert", "metric", "AFTER INSERT", "NEW TABLE AS added",
      "STATEMENT", "dockyard_metric_run_exists"),
     # transition tables cannot go with a column list (UPDATE OF run_id): every UPDATE of
     # metric is checked, and nothing in Dockyard updates points
-    ("dockyard_metric_run_update", "metric", "AFTER UPDATE", "NEW TABLE AS added",
+    ("metric_run_update", "metric", "AFTER UPDATE", "NEW TABLE AS added",
      "STATEMENT", "dockyard_metric_run_exists"),
-    ("dockyard_run_metric_delete", "run", "AFTER DELETE", "OLD TABLE AS removed",
+    ("run_metric_delete", "run", "AFTER DELETE", "OLD TABLE AS removed",
      "STATEMENT", "dockyard_run_metric_gone"),
-    ("dockyard_run_metric_truncate", "run", "AFTER TRUNCATE", "",
+    ("run_metric_truncate", "run", "AFTER TRUNCATE", "",
      "STATEMENT", "dockyard_run_metric_truncated"),
 )  # fmt: skip
 
@@ -165,7 +166,7 @@ def upgrade() -> None:
         $$"""
     )
     op.execute(
-        "CREATE TRIGGER dockyard_run_id_kept AFTER UPDATE OF id ON run FOR EACH ROW"
+        "CREATE TRIGGER run_id_kept AFTER UPDATE OF id ON run FOR EACH ROW"
         " WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION dockyard_run_id_kept()"
     )
     # last, so that no point can slip in between: the whole migration is one transaction
@@ -179,7 +180,7 @@ def downgrade() -> None:
     op.execute(
         f"ALTER TABLE metric ADD CONSTRAINT {CONSTRAINT} FOREIGN KEY (run_id) REFERENCES run (id)"
     )
-    op.execute("DROP TRIGGER IF EXISTS dockyard_run_id_kept ON run")
+    op.execute("DROP TRIGGER IF EXISTS run_id_kept ON run")
     op.execute("DROP FUNCTION IF EXISTS dockyard_run_id_kept()")
     for name, table, *_ in TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
