@@ -150,6 +150,37 @@ def test_deleting_a_run_with_points_is_refused_unless_they_go_first(
     assert stores.rows(workspace, "SELECT count(*) FROM metric") == [(0,)]
 
 
+def test_a_login_granted_only_insert_on_metric_may_log_points(
+    pg: tuple[Workspace, int], pg_server: Any
+) -> None:
+    # the foreign key checked and locked the run as the tables' owner; so do the triggers
+    import psycopg
+
+    from tests.pg_server import PASSWORD
+
+    workspace, run_id = pg
+    role = f"metric_writer_{run_id}_{id(workspace) % 10_000}"
+    database = workspace.db_url.rsplit("/", 1)[1]
+    with stores.connect(workspace) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'")
+        conn.execute(f"GRANT INSERT ON metric TO {role}")
+        conn.execute(f"GRANT USAGE ON SEQUENCE metric_id_seq TO {role}")
+    try:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={pg_server.port} dbname={database} user={role}"
+            f" password={PASSWORD}"
+        ) as narrow:
+            narrow.execute(INSERT, (run_id,))
+            narrow.commit()
+            with pytest.raises(psycopg.errors.ForeignKeyViolation):
+                narrow.execute(INSERT, (MISSING,))
+    finally:
+        with stores.connect(workspace) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+    assert stores.rows(workspace, "SELECT count(*) FROM metric") == [(3,)]
+
+
 def _in_thread(work: Any) -> tuple[threading.Thread, list[BaseException]]:
     failures: list[BaseException] = []
 

@@ -18,6 +18,9 @@ with one query per statement (docs/architecture.md, the decision on this migrati
   name a run that is gone. The foreign key had no ``ON DELETE`` action: a run that still
   has points is refused, as before; ``dockyard run delete`` removes the points first.
 
+The functions run as the tables' owner (``SECURITY DEFINER``, fixed ``search_path``), as
+the foreign key's checks do: a login granted INSERT on ``metric`` alone may log points.
+
 A refusal is the foreign key's own: SQLSTATE 23503 (``foreign_key_violation``), the same
 constraint name, message and detail, so drivers raise the same exception
 (``IntegrityError``) and every message built on it reads as before.
@@ -65,7 +68,9 @@ FUNCTIONS = (
 
 
 def _functions(schema: str) -> list[str]:
-    path = f"SET search_path = pg_catalog, {schema}"
+    # as the tables' owner, as the foreign key's own checks run: a login that may insert
+    # points need not be granted UPDATE on run for the lock, nor a deleter SELECT on metric
+    path = f"SECURITY DEFINER SET search_path = pg_catalog, {schema}"
     # the fields the foreign key's own error carries, for drivers and error handlers
     fields = (
         f"ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}', TABLE = 'metric',"
@@ -151,7 +156,7 @@ def upgrade() -> None:
     op.execute(
         f"""
         CREATE FUNCTION dockyard_run_id_kept() RETURNS trigger LANGUAGE plpgsql
-        SET search_path = pg_catalog, {schema} AS $$
+        SECURITY DEFINER SET search_path = pg_catalog, {schema} AS $$
         BEGIN
             IF EXISTS (SELECT 1 FROM metric WHERE run_id = OLD.id) THEN
                 RAISE EXCEPTION 'update or delete on table "run" violates foreign key '
