@@ -54,6 +54,7 @@ def _orphans(workspace: Workspace) -> int:
 
 def _refusal(exc: pytest.ExceptionInfo[Any]) -> tuple[str, str | None, str | None, str | None]:
     diag = exc.value.diag
+    assert (diag.schema_name, diag.table_name) == ("public", "metric")  # as the key's error
     return (type(exc.value).__name__, diag.message_primary, diag.message_detail,
             diag.constraint_name)  # fmt: skip
 

@@ -74,7 +74,7 @@ def _functions(schema: str) -> list[str]:
     # the fields the foreign key's own error carries, for drivers and error handlers
     fields = (
         f"ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}', TABLE = 'metric',"
-        " SCHEMA = current_schema()"
+        " SCHEMA = TG_TABLE_SCHEMA"
     )
     return [
         # one query on the way that succeeds: the runs counted are the runs locked
@@ -164,7 +164,7 @@ def upgrade() -> None:
                     USING DETAIL = format('Key (id)=(%s) is still referenced from table '
                                           '"metric".', OLD.id),
                     ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}',
-                    TABLE = 'metric', SCHEMA = current_schema();
+                    TABLE = 'metric', SCHEMA = TG_TABLE_SCHEMA;
             END IF;
             RETURN NULL;
         END
@@ -174,7 +174,7 @@ def upgrade() -> None:
         "CREATE TRIGGER run_id_kept AFTER UPDATE OF id ON run FOR EACH ROW"
         " WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION dockyard_run_id_kept()"
     )
-    # last, so that no point can slip in between: the whole migration is one transaction
+    # the whole migration is one transaction: no point goes in unchecked meanwhile
     op.execute(f"ALTER TABLE metric DROP CONSTRAINT {CONSTRAINT}")
 
 
