@@ -23,8 +23,9 @@ runs in a fresh process on a fresh database copied from a template (``CREATE DAT
 * ``raw psycopg COPY``: the same rows into the same table by binary ``COPY`` (the
   Tracker's format) in transactions of 10,000 rows (the Tracker's batches), from a
   connection opened beforehand, nothing else: the floor;
-  also in text format, and, on the private server only, with the foreign-key trigger of
-  ``metric`` switched off (a diagnostic of where the server's time goes, not a baseline);
+  also in text format, and, on the private server only, with the triggers of ``metric``
+  switched off (its check of ``run_id``, migration 0012: a diagnostic of where the
+  server's time goes, not a baseline);
 * ``mlflow log_batch``: ``MlflowClient.log_batch`` (1,000 metrics a call, MLflow's
   maximum) into an MLflow tracking store in another database of the same server
   (``bench/mlflow_env.py``'s environment, with psycopg2), fewer points (``--mlflow-points``)
@@ -154,8 +155,9 @@ def insert_running_run(url: str, project_id: int) -> int:
 
 
 def _disable_fk(url: str) -> None:
-    """Diagnostic only (superuser): what the per-row foreign-key check on ``metric.run_id``
-    costs the server, by switching its trigger off in this sample's database."""
+    """Diagnostic only (superuser): what the check of ``metric.run_id`` costs the server
+    (the per-row foreign key before migration 0012, one query per statement since), by
+    switching its triggers off in this sample's database."""
     import psycopg
 
     with psycopg.connect(pgkit.libpq(url), autocommit=True) as conn:

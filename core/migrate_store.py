@@ -400,6 +400,11 @@ def _columns(conn: Any) -> dict[str, list[tuple[str, str]]]:
     return found
 
 
+#: References PostgreSQL checks with triggers instead of a foreign key (migration 0012):
+#: invisible to ``pg_constraint``, still refused if the rows come before their parents.
+_TRIGGER_REFERENCES = {"metric": {"run"}}
+
+
 def _dependency_order(conn: Any, tables: list[str]) -> list[str]:
     """``tables`` ordered so that each comes after the tables its foreign keys name."""
     from graphlib import TopologicalSorter
@@ -413,6 +418,9 @@ def _dependency_order(conn: Any, tables: list[str]) -> list[str]:
         child, parent = str(child).strip('"'), str(parent).strip('"')
         if child in graph and parent in graph and child != parent:
             graph[child].add(parent)
+    for child, parents in _TRIGGER_REFERENCES.items():
+        if child in graph:
+            graph[child] |= parents & graph.keys()
     sorter = TopologicalSorter(graph)
     sorter.prepare()
     ordered: list[str] = []

@@ -779,8 +779,9 @@ class _PostgresSink(_StoreSink):
 
     Metric points go in by binary ``COPY`` (one round trip per batch instead of one per
     row; the binary format halves the client's CPU per point against text, which the
-    server, busy with each row's index entries and foreign-key check, needs on a shared
-    machine: docs/performance.md, "Team scale on PostgreSQL").
+    server, busy with each row's index entries, needs on a shared machine:
+    docs/performance.md, "Team scale on PostgreSQL"). The run is checked once per
+    ``COPY`` by the database too (migration 0012), not once per point.
     The run's row is locked ``FOR NO KEY UPDATE`` in the writing transaction, so a batch
     and a change of the run's status (``claim_status``) never interleave: the batch lands
     before the run is marked over, or sees that it is and is dropped.

@@ -7,7 +7,7 @@ decides whether it needs ``store.db`` (and SQLAlchemy) to migrate.
 from __future__ import annotations
 
 #: The newest migration this code knows; ``tests/test_store.py`` checks it against Alembic.
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 
 #: Every value ``run.status`` holds, in the order a run can pass through them. Plain
 #: constants here (not in ``store.models``) so the command line can offer them as choices

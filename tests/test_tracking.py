@@ -23,6 +23,7 @@ import pytest
 from dockyard.core.tracking import (
     ModelFormatWarning,
     ProtocolError,
+    RunEndedError,
     Tracker,
     encode_param,
     format_protocol_line,
@@ -305,6 +306,26 @@ def test_a_step_beyond_the_store_is_refused_not_wrapped(store: Store, tracker_fa
 def test_unknown_run_is_refused(store: Store, project: Path) -> None:
     with pytest.raises(ValueError, match="DOCKYARD_RUN_ID=999 names no run"):
         Tracker.from_env(store.env(run_id=999), project_dir=project)
+
+
+def test_points_of_a_run_deleted_meanwhile_are_refused_by_name(
+    store: Store, tracker_factory: Any
+) -> None:
+    # On PostgreSQL nothing but migration 0012's triggers stands behind the batch's own
+    # check of the run; the Tracker still says what happened in its own words.
+    t = tracker_factory(store.env())
+    t.log_metric("loss", 0.5)
+    t.flush()
+    stores.execute(
+        store.workspace,
+        *[(f"DELETE FROM {table} WHERE run_id = ?", (store.run_id,))
+          for table in ("metric", "param", "run_tag")],
+        ("DELETE FROM run WHERE id = ?", (store.run_id,)),
+    )  # fmt: skip
+    t.log_metric("loss", 0.4)
+    with pytest.raises(RunEndedError, match=rf"^run {store.run_id} is deleted; the store accepts"):
+        t.close()
+    assert store.rows("SELECT count(*) FROM metric") == [(0,)]
 
 
 def test_missing_store_file_is_refused(tmp_path: Path, project: Path) -> None:
